@@ -1,0 +1,83 @@
+import type { Activation } from './types';
+
+/**
+ * Kinds of failure a flow can tell apart (msg.error.code on a Catch node):
+ * - application_error: the action returned {error} (platform status "application error")
+ * - developer_error: the action crashed, returned a non-object, failed /init
+ * - timeout: the action exceeded its time limit
+ * - http: the OpenWhisk API answered with an error status (401, 404, 429, ...)
+ * - unreachable: the API host or Docker engine could not be reached
+ * - docker: the Docker engine refused something (image, port, permission)
+ * - config: the node or runtime is misconfigured
+ * - overload: the queue in front of the containers is full
+ * - input: the message cannot be turned into parameters
+ */
+export type ErrorCode =
+  | 'application_error'
+  | 'developer_error'
+  | 'timeout'
+  | 'http'
+  | 'unreachable'
+  | 'docker'
+  | 'config'
+  | 'overload'
+  | 'input';
+
+export class OpenWhiskNodeError extends Error {
+  readonly code: ErrorCode;
+  /** Short text for a node status ring (under 20 characters where possible). */
+  readonly short: string;
+  /** The activation record, where one exists. */
+  readonly activation?: Activation;
+  readonly statusCode?: number;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { short?: string; activation?: Activation; statusCode?: number; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'OpenWhiskNodeError';
+    this.code = code;
+    this.short = opts.short ?? code.replace('_', ' ');
+    this.activation = opts.activation;
+    this.statusCode = opts.statusCode;
+  }
+}
+
+/** Message of an action's error result, whatever shape the action gave it. */
+export function errorText(error: unknown): string {
+  if (typeof error === 'string') return error;
+  if (error && typeof error === 'object') {
+    const e = error as Record<string, unknown>;
+    if (typeof e.message === 'string') return e.message;
+    if (typeof e.error === 'string') return e.error;
+    if (e.error !== undefined) return errorText(e.error);
+  }
+  return JSON.stringify(error);
+}
+
+/** Turns any activation that did not succeed into the matching error. */
+export function activationFailure(activation: Activation, actionName: string): OpenWhiskNodeError {
+  const { response } = activation;
+  const result = (response.result ?? {}) as Record<string, unknown>;
+  const text = errorText(result.error ?? result);
+  const timedOut = activation.annotations.some((a) => a.key === 'timeout' && a.value === true);
+  if (timedOut) {
+    return new OpenWhiskNodeError('timeout', `Action '${actionName}' timed out: ${text}`, {
+      short: 'timeout',
+      activation,
+    });
+  }
+  if (response.status === 'application error') {
+    return new OpenWhiskNodeError('application_error', `Action '${actionName}' returned an error: ${text}`, {
+      short: 'action error',
+      activation,
+    });
+  }
+  return new OpenWhiskNodeError(
+    'developer_error',
+    `Action '${actionName}' failed (${response.status}): ${text}`,
+    { short: 'action failed', activation },
+  );
+}

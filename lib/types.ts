@@ -1,0 +1,94 @@
+// Shapes shared by the cloud and local paths. They follow the OpenWhisk REST API
+// (shared/docs/openwhisk-interfaces.md §2.2 and §2.4).
+
+export interface KeyValue {
+  key: string;
+  value: unknown;
+  /** Parameter delivered to /init env instead of /run value. */
+  init?: boolean;
+}
+
+export interface ActionExec {
+  kind: string;
+  code?: string;
+  binary?: boolean;
+  main?: string;
+  /** Blackbox image. */
+  image?: string;
+  /** Sequence components, fully qualified with a leading slash: "/ns/pkg/name". */
+  components?: string[];
+}
+
+export interface ActionLimits {
+  timeout?: number;
+  memory?: number;
+  logs?: number;
+  concurrency?: number;
+}
+
+/** An action as GET /namespaces/{ns}/actions/{name} returns it (package params already merged). */
+export interface ActionDoc {
+  /** "ns" or "ns/pkg". */
+  namespace: string;
+  name: string;
+  version?: string;
+  exec: ActionExec;
+  parameters?: KeyValue[];
+  annotations?: KeyValue[];
+  limits?: ActionLimits;
+  publish?: boolean;
+  updated?: number;
+}
+
+export type ActivationStatus =
+  | 'success'
+  | 'application error'
+  | 'action developer error'
+  | 'whisk internal error';
+
+export interface ActivationResponse {
+  status: ActivationStatus;
+  success: boolean;
+  result: unknown;
+  size?: number;
+}
+
+/** An activation record, the same shape in cloud and local mode (msg.data). */
+export interface Activation {
+  activationId: string;
+  namespace: string;
+  name: string;
+  subject?: string;
+  version?: string;
+  publish?: boolean;
+  start: number;
+  end: number;
+  duration: number;
+  response: ActivationResponse;
+  logs: string[];
+  annotations: KeyValue[];
+  cause?: string;
+}
+
+/** Where an action is to be found: `name` may be "action" or "pkg/action". */
+export interface ActionRef {
+  namespace: string;
+  name: string;
+}
+
+/** Something that knows actions: an OpenWhisk service, a manifest folder, an on-disk cache. */
+export interface Catalog {
+  /** Human-readable location for error messages (API host, manifest path). */
+  readonly location: string;
+  /** The action with its code; package and binding parameters merged as the controller does. */
+  getAction(ref: ActionRef): Promise<ActionDoc>;
+  /** kind → image, from the deployment's runtimes manifest (GET / on the API host); empty when unknown. */
+  runtimeImages(): Promise<Record<string, string>>;
+}
+
+/** Runs one configured action; created per action node. */
+export interface ActionInvoker {
+  /** Resolves with the activation on success; rejects with an ActivationError otherwise. */
+  invoke(params: Record<string, unknown> | unknown[], ref?: ActionRef): Promise<Activation>;
+  close(): Promise<void>;
+}
