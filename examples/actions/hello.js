@@ -1,0 +1,7 @@
+// hello: the smallest OpenWhisk action. Input {name}; output {payload: "Hello, <name>!"}.
+function main(params) {
+  const name = params.name || params.payload || 'World';
+  return { payload: `Hello, ${name}!` };
+}
+
+module.exports.main = main;
