@@ -1,0 +1,183 @@
+import { CloudInvoker } from './cloud';
+import { OpenWhiskNodeError } from './errors';
+import { qualifiedName, type OpenWhiskService } from './service';
+import type { ActionDoc, ActionInvoker, ActionRef, Activation, Catalog } from './types';
+
+/** What the node's status ring shows. */
+export type Phase =
+  | 'idle'
+  | 'fetching'
+  | 'pulling'
+  | 'starting'
+  | 'initializing'
+  | 'ready'
+  | 'invoking'
+  | 'error';
+
+export interface PhaseReport {
+  phase: Phase;
+  /** Detail: container count for 'ready', in-flight count for 'invoking', short reason for 'error'. */
+  detail?: string | number;
+  mode: 'cloud' | 'local';
+  /** Where the action ran from, e.g. "cached" when the catalog was unreachable. */
+  note?: string;
+}
+
+export interface LocalStatusEvent {
+  phase: 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready';
+  detail?: string | number;
+}
+
+/** A provisioned local action: containers running its code. */
+export interface LocalActionHandle extends ActionInvoker {
+  readonly containers: number;
+}
+
+/** The part of the local Docker engine the runner needs. */
+export interface LocalProvisioner {
+  provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: LocalStatusEvent) => void): Promise<LocalActionHandle>;
+}
+
+export type RunnerTarget =
+  | { mode: 'cloud'; service: OpenWhiskService }
+  | { mode: 'local'; catalog: Catalog; engine: LocalProvisioner };
+
+/**
+ * Runs the action(s) of one openwhisk-action node: in cloud mode through the REST API,
+ * in local mode in containers provisioned when the flow is deployed (or, for an action
+ * named only by msg.action, at its first message).
+ */
+export class ActionRunner {
+  private cloud?: CloudInvoker;
+  private readonly local = new Map<string, Promise<LocalActionHandle>>();
+  private inflight = 0;
+  private closed = false;
+  private lastError?: string;
+
+  constructor(
+    private readonly nodeId: string,
+    private readonly target: RunnerTarget,
+    private readonly defaultRef: ActionRef | undefined,
+    private readonly report: (r: PhaseReport) => void,
+  ) {
+    if (target.mode === 'cloud') this.cloud = new CloudInvoker(target.service);
+  }
+
+  get mode(): 'cloud' | 'local' {
+    return this.target.mode;
+  }
+
+  /** At deploy: check the action exists (cloud) or provision its containers (local). */
+  async start(): Promise<void> {
+    if (!this.defaultRef) {
+      this.emit({ phase: 'idle' });
+      return;
+    }
+    if (this.target.mode === 'cloud') {
+      this.emit({ phase: 'fetching' });
+      try {
+        await this.target.service.getAction(this.defaultRef, false);
+        this.emit({ phase: 'ready' });
+      } catch (err) {
+        this.fail(err);
+      }
+      return;
+    }
+    try {
+      await this.provisioned(this.defaultRef);
+    } catch {
+      // reported by provisioned(); the next message tries again
+    }
+  }
+
+  private provisioned(ref: ActionRef): Promise<LocalActionHandle> {
+    if (this.target.mode !== 'local') throw new Error('not local');
+    const key = qualifiedName(ref);
+    let handle = this.local.get(key);
+    if (!handle) {
+      const { catalog, engine } = this.target;
+      handle = (async () => {
+        this.emit({ phase: 'fetching' });
+        const doc = await catalog.getAction(ref);
+        return engine.provision(this.nodeId, doc, catalog, (s) => this.emit({ phase: s.phase, detail: s.detail }));
+      })();
+      this.local.set(key, handle);
+      handle.then(
+        (h) => {
+          if (this.closed) void h.close();
+          else if (this.inflight === 0) this.emitReady();
+        },
+        (err) => {
+          // Forget the failure so the next message provisions again (the engine may be back).
+          if (this.local.get(key) === handle) this.local.delete(key);
+          this.fail(err);
+        },
+      );
+    }
+    return handle;
+  }
+
+  async invoke(params: Record<string, unknown>, ref: ActionRef | undefined): Promise<Activation> {
+    if (this.closed) throw new OpenWhiskNodeError('config', 'The node is closing.', { short: 'closed' });
+    if (!ref) throw new OpenWhiskNodeError('config', 'No action to invoke: set the action in the node, or send msg.action when the node leaves it empty.', { short: 'no action' });
+    this.inflight++;
+    this.emit({ phase: 'invoking', detail: this.inflight });
+    try {
+      const activation = this.cloud
+        ? await this.cloud.invoke(params, ref)
+        : await (await this.provisioned(ref)).invoke(params, ref);
+      this.lastError = undefined;
+      return activation;
+    } catch (err) {
+      this.lastError = err instanceof OpenWhiskNodeError ? err.short : 'failed';
+      throw err;
+    } finally {
+      this.inflight--;
+      if (!this.closed) {
+        if (this.inflight > 0) this.emit({ phase: 'invoking', detail: this.inflight });
+        else if (this.lastError) this.emit({ phase: 'error', detail: this.lastError });
+        else this.emitReady();
+      }
+    }
+  }
+
+  private emitReady(): void {
+    if (this.target.mode === 'cloud') {
+      this.emit({ phase: 'ready' });
+      return;
+    }
+    void this.containerCount().then((n) => {
+      if (!this.closed && this.inflight === 0 && !this.lastError) this.emit({ phase: 'ready', detail: n });
+    });
+  }
+
+  private async containerCount(): Promise<number> {
+    let n = 0;
+    for (const p of this.local.values()) {
+      try {
+        n += (await p).containers;
+      } catch {
+        // a failed provisioning counts no container
+      }
+    }
+    return n;
+  }
+
+  private fail(err: unknown): void {
+    this.lastError = err instanceof OpenWhiskNodeError ? err.short : 'failed';
+    this.emit({ phase: 'error', detail: this.lastError });
+  }
+
+  private emit(r: Omit<PhaseReport, 'mode'>): void {
+    if (!this.closed) this.report({ ...r, mode: this.target.mode });
+  }
+
+  /** Releases everything this node holds: its containers in local mode. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.cloud?.close();
+    const handles = [...this.local.values()];
+    this.local.clear();
+    await Promise.all(handles.map((p) => p.then((h) => h.close(), () => undefined)));
+  }
+}

@@ -1,0 +1,155 @@
+import openwhisk from 'openwhisk';
+import { OpenWhiskNodeError } from './errors';
+import type { ActionDoc, ActionRef, Catalog } from './types';
+
+export interface ServiceConfig {
+  /** API host, with or without the /api/v1 suffix; http or https; scheme defaults to https. */
+  api: string;
+  /** "uuid:key" */
+  key: string;
+  /** Skip TLS certificate verification. */
+  insecure?: boolean;
+}
+
+/** Normalises an API host the way users type it: "host:3233", "https://host/api/v1/" → "https://host". */
+export function normaliseApiHost(api: string): string {
+  let url = (api ?? '').trim();
+  if (!url) throw new OpenWhiskNodeError('config', 'The OpenWhisk service has no API host: set it in the openwhisk-service config node.', { short: 'no API host' });
+  if (!/^https?:\/\//i.test(url)) url = `https://${url}`;
+  url = url.replace(/\/+$/, '').replace(/\/api\/v1$/i, '').replace(/\/+$/, '');
+  try {
+    new URL(url);
+  } catch {
+    throw new OpenWhiskNodeError('config', `The OpenWhisk API host '${api}' is not a valid URL.`, { short: 'bad API host' });
+  }
+  return url;
+}
+
+/** A summary of what the namespace holds, for the editor's action list. */
+export interface EntityList {
+  namespace: string;
+  actions: { name: string; kind?: string }[];
+  packages: { name: string; binding: boolean }[];
+}
+
+type OwClient = ReturnType<typeof openwhisk>;
+
+interface OwError {
+  statusCode?: number;
+  error?: unknown;
+  message?: string;
+}
+
+/** Maps an `openwhisk` client failure to a message that names the entity, the host and what to do. */
+export function apiFailure(err: unknown, what: string, host: string): OpenWhiskNodeError {
+  const e = (err ?? {}) as OwError;
+  const body = (e.error ?? {}) as { error?: unknown };
+  const detail = typeof body.error === 'string' ? body.error : '';
+  const status = e.statusCode;
+  const suffix = detail ? ` (${detail})` : '';
+  switch (status) {
+    case undefined: {
+      const cause = (e.message ?? String(err)).replace(/^Unknown Error From API: /, '');
+      return new OpenWhiskNodeError('unreachable', `Cannot reach the OpenWhisk API at ${host} for ${what}: ${cause}. Check the API host in the openwhisk-service config node and the network.`, { short: 'unreachable', cause: err });
+    }
+    case 401:
+      return new OpenWhiskNodeError('http', `OpenWhisk at ${host} rejected the key for ${what} (401)${suffix}. Check the auth key ("uuid:key") in the openwhisk-service config node.`, { short: 'unauthorized', statusCode: status, cause: err });
+    case 403:
+      return new OpenWhiskNodeError('http', `The key is not allowed to access ${what} on ${host} (403)${suffix}. Check the namespace and the key's permissions.`, { short: 'forbidden', statusCode: status, cause: err });
+    case 404:
+      return new OpenWhiskNodeError('http', `${what} was not found on ${host} (404). Check the namespace and the action name (packaged actions are "package/action").`, { short: 'not found', statusCode: status, cause: err });
+    case 413:
+      return new OpenWhiskNodeError('http', `The parameters for ${what} are too large for ${host} (413)${suffix}. OpenWhisk accepts at most 1 MB of parameters: send a reference instead of the data.`, { short: 'too large', statusCode: status, cause: err });
+    case 429:
+      return new OpenWhiskNodeError('http', `OpenWhisk at ${host} is throttling ${what} (429)${suffix}. Slow the flow down (e.g. a delay node in rate-limit mode) or raise the namespace's limits.`, { short: 'throttled', statusCode: status, cause: err });
+    default:
+      return new OpenWhiskNodeError('http', `OpenWhisk at ${host} answered HTTP ${status} for ${what}${suffix}.`, { short: `HTTP ${status}`, statusCode: status, cause: err });
+  }
+}
+
+/** Fully qualified "/ns/[pkg/]name" of an action reference. */
+export function qualifiedName(ref: ActionRef): string {
+  return `/${ref.namespace || '_'}/${ref.name}`;
+}
+
+/** One OpenWhisk deployment reached with one key: the catalog of actions and, in cloud mode, the executor. */
+export class OpenWhiskService implements Catalog {
+  readonly host: string;
+  readonly client: OwClient;
+  readonly location: string;
+  private readonly key: string;
+  private runtimesCache?: Promise<Record<string, string>>;
+
+  constructor(cfg: ServiceConfig) {
+    this.host = normaliseApiHost(cfg.api);
+    this.location = this.host;
+    if (!cfg.key || !cfg.key.includes(':')) {
+      throw new OpenWhiskNodeError('config', 'The openwhisk-service config node needs an auth key of the form "uuid:key".', { short: 'no auth key' });
+    }
+    this.key = cfg.key;
+    this.client = openwhisk({ apihost: this.host, api_key: cfg.key, ignore_certs: Boolean(cfg.insecure) });
+  }
+
+  /** The key, for actions whose annotations allow it (provide-api-key). */
+  get apiKey(): string {
+    return this.key;
+  }
+
+  async getAction(ref: ActionRef, code = true): Promise<ActionDoc> {
+    try {
+      const doc = await this.client.actions.get({ name: ref.name, namespace: ref.namespace || '_', code } as never);
+      return doc as unknown as ActionDoc;
+    } catch (err) {
+      throw apiFailure(err, `action '${qualifiedName(ref)}'`, this.host);
+    }
+  }
+
+  runtimeImages(): Promise<Record<string, string>> {
+    this.runtimesCache ??= this.fetchRuntimeImages();
+    return this.runtimesCache;
+  }
+
+  private async fetchRuntimeImages(): Promise<Record<string, string>> {
+    try {
+      // GET / on the API host is the deployment's runtimes manifest (unauthenticated).
+      const requester = (this.client.actions as unknown as { client: { request(m: string, p: string, o?: object): Promise<unknown> } }).client;
+      const info = (await requester.request('GET', '/', { open_timeout: 5000 })) as { runtimes?: Record<string, { kind: string; image?: string; default?: boolean }[]> };
+      const images: Record<string, string> = {};
+      for (const [family, kinds] of Object.entries(info.runtimes ?? {})) {
+        for (const k of kinds) {
+          if (!k.image) continue;
+          images[k.kind] = k.image;
+          if (k.default) images[`${family}:default`] = k.image;
+        }
+      }
+      return images;
+    } catch {
+      // The manifest is a hint; the built-in table covers its absence.
+      this.runtimesCache = undefined;
+      return {};
+    }
+  }
+
+  /** Actions and packages of a namespace, for the editor. */
+  async list(namespace = '_'): Promise<EntityList> {
+    try {
+      const [actions, packages] = await Promise.all([
+        this.client.actions.list({ namespace, limit: 200 } as never),
+        this.client.packages.list({ namespace, limit: 200 } as never),
+      ]);
+      const acts = (actions as unknown as { namespace: string; name: string; annotations?: { key: string; value: unknown }[] }[]).map((a) => {
+        const pkg = a.namespace.split('/')[1];
+        const kind = a.annotations?.find((x) => x.key === 'exec')?.value;
+        return { name: pkg ? `${pkg}/${a.name}` : a.name, kind: typeof kind === 'string' ? kind : undefined };
+      });
+      const pkgs = (packages as unknown as { name: string; binding?: unknown }[]).map((p) => ({
+        name: p.name,
+        binding: Boolean(p.binding && typeof p.binding === 'object' && Object.keys(p.binding).length),
+      }));
+      acts.sort((a, b) => a.name.localeCompare(b.name));
+      return { namespace, actions: acts, packages: pkgs };
+    } catch (err) {
+      throw apiFailure(err, `the actions of namespace '${namespace}'`, this.host);
+    }
+  }
+}

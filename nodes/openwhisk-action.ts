@@ -1,0 +1,124 @@
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
+import { OpenWhiskNodeError } from '../lib/errors';
+import { invocationParams, paramsObject, parseActionName, type ParamItem } from '../lib/params';
+import { ActionRunner, type PhaseReport, type RunnerTarget } from '../lib/runner';
+import type { ActionRef } from '../lib/types';
+import type { RuntimeNode, ServiceNode } from './shared';
+
+interface ActionDef extends NodeDef {
+  runtime?: string;
+  /** Legacy (node-red-node-openwhisk): a service and no runtime runs in cloud mode. */
+  service?: string;
+  namespace?: string;
+  action?: string;
+  params?: ParamItem[];
+}
+
+type ActionMsg = NodeMessageInFlow & { action?: unknown; namespace?: unknown; data?: unknown };
+
+export = function (RED: NodeAPI) {
+  const statusOf = (r: PhaseReport): NodeStatus => {
+    const t = (key: string, vars?: Record<string, string | number>) => RED._(`openwhisk-action.status.${key}`, vars);
+    const where = t(r.mode);
+    switch (r.phase) {
+      case 'idle':
+        return { fill: 'grey', shape: 'ring', text: where };
+      case 'fetching':
+      case 'pulling':
+      case 'starting':
+      case 'initializing':
+        return { fill: 'yellow', shape: 'ring', text: t(r.phase) };
+      case 'ready':
+        return r.detail === undefined
+          ? { fill: 'green', shape: 'dot', text: `${where} · ${t('ready')}` }
+          : { fill: 'green', shape: 'dot', text: t('ready-containers', { count: r.detail }) };
+      case 'invoking':
+        return { fill: 'blue', shape: 'dot', text: Number(r.detail) > 1 ? t('invoking-n', { count: r.detail ?? 1 }) : t('invoking') };
+      case 'error':
+        return { fill: 'red', shape: 'ring', text: String(r.detail ?? t('error')) };
+    }
+  };
+
+  function OpenWhiskActionNode(this: Node, config: ActionDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const nodeParams = paramsObject(config.params);
+    const configuredAction = (config.action ?? '').trim();
+    const configuredNamespace = (config.namespace ?? '').trim();
+
+    let target: RunnerTarget;
+    try {
+      if (config.runtime) {
+        const runtime = RED.nodes.getNode(config.runtime) as RuntimeNode | null;
+        if (!runtime) throw new OpenWhiskNodeError('config', RED._('openwhisk-action.errors.missing-runtime'), { short: 'no runtime' });
+        target = runtime.target();
+      } else if (config.service) {
+        const svc = RED.nodes.getNode(config.service) as ServiceNode | null;
+        if (!svc) throw new OpenWhiskNodeError('config', RED._('openwhisk-action.errors.missing-runtime'), { short: 'no service' });
+        if (svc.configError || !svc.service) throw svc.configError ?? new OpenWhiskNodeError('config', 'The openwhisk-service config node is incomplete.', { short: 'bad service' });
+        target = { mode: 'cloud', service: svc.service };
+      } else {
+        throw new OpenWhiskNodeError('config', RED._('openwhisk-action.errors.missing-runtime'), { short: 'no runtime' });
+      }
+    } catch (err) {
+      const e = err as OpenWhiskNodeError;
+      node.status({ fill: 'red', shape: 'ring', text: e.short ?? 'config error' });
+      node.error(e.message);
+      return;
+    }
+
+    let defaultRef: ActionRef | undefined;
+    try {
+      defaultRef = configuredAction ? parseActionName(configuredAction, configuredNamespace) : undefined;
+    } catch (err) {
+      node.status({ fill: 'red', shape: 'ring', text: (err as OpenWhiskNodeError).short });
+      node.error((err as Error).message);
+      return;
+    }
+
+    const runner = new ActionRunner(node.id, target, defaultRef, (r) => node.status(statusOf(r)));
+    void runner.start();
+
+    node.on('input', (msg: ActionMsg, send, done) => {
+      let params: Record<string, unknown>;
+      let ref = defaultRef;
+      try {
+        params = invocationParams(nodeParams, msg.payload);
+        if (!configuredAction && typeof msg.action === 'string' && msg.action.trim()) {
+          const ns = configuredNamespace || (typeof msg.namespace === 'string' ? msg.namespace : '');
+          ref = parseActionName(msg.action, ns);
+        } else if (configuredAction && typeof msg.action === 'string' && msg.action.trim() && msg.action.trim() !== configuredAction) {
+          node.warn(RED._('node-red:common.errors.nooverride'));
+        } else if (ref && !configuredNamespace && typeof msg.namespace === 'string' && msg.namespace.trim() && !configuredAction.startsWith('/')) {
+          ref = { ...ref, namespace: msg.namespace.trim() };
+        }
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
+      runner.invoke(params, ref).then(
+        (activation) => {
+          msg.payload = activation.response.result;
+          msg.data = activation;
+          send(msg);
+          done();
+        },
+        (err: OpenWhiskNodeError) => {
+          if (err.activation) msg.data = err.activation;
+          done(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      runner.close().then(
+        () => done(),
+        (err: Error) => {
+          node.warn(err.message);
+          done();
+        },
+      );
+    });
+  }
+  RED.nodes.registerType('openwhisk-action', OpenWhiskActionNode);
+};

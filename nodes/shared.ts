@@ -1,0 +1,18 @@
+// Types shared by the node files: what a config node offers the nodes that use it.
+import type { Node } from 'node-red';
+import type { OpenWhiskNodeError } from '../lib/errors';
+import type { RunnerTarget } from '../lib/runner';
+import type { OpenWhiskService } from '../lib/service';
+
+export interface ServiceNode extends Node<{ key?: string }> {
+  api: string;
+  /** The service, or undefined when the config is incomplete (see configError). */
+  service?: OpenWhiskService;
+  configError?: OpenWhiskNodeError;
+}
+
+export interface RuntimeNode extends Node {
+  mode: 'cloud' | 'local';
+  /** Where actions run and come from; throws a clear error when the config is incomplete. */
+  target(): RunnerTarget;
+}

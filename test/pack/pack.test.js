@@ -1,0 +1,114 @@
+'use strict';
+// The npm pack tarball installs into a plain Node-RED user directory, the nodes appear in the
+// palette, and the admin endpoint is permission-checked by a real Node-RED with adminAuth.
+const assert = require('node:assert/strict');
+const { execFileSync, spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const net = require('node:net');
+
+const root = path.resolve(__dirname, '..', '..');
+const redJs = path.join(path.dirname(require.resolve('node-red/package.json', { paths: [root] })), 'red.js');
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe('npm pack tarball in a plain Node-RED user directory', function () {
+  this.timeout(300000);
+  let userDir;
+  let red;
+  let base;
+  let output = '';
+
+  before(async () => {
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-pack-'));
+    const tgz = execFileSync('npm', ['pack', '--silent', '--pack-destination', userDir], { cwd: root, encoding: 'utf8' }).trim().split('\n').pop();
+    fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true }));
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--omit=dev', path.join(userDir, tgz)], { cwd: userDir, stdio: 'pipe' });
+    const bcrypt = require(require.resolve('bcryptjs', { paths: [path.dirname(redJs)] }));
+    const hash = bcrypt.hashSync('secret', 8);
+    fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = {
+      uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: 'test',
+      adminAuth: { type: 'credentials', users: [
+        { username: 'admin', password: '${hash}', permissions: '*' },
+        { username: 'viewer', password: '${hash}', permissions: 'read' } ] },
+      logging: { console: { level: 'info' } }, editorTheme: { tours: false } };`);
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    red = spawn(process.execPath, [redJs, '-u', userDir, '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    red.stdout.on('data', (d) => (output += d));
+    red.stderr.on('data', (d) => (output += d));
+    for (let i = 0; i < 300; i++) {
+      if (/Server now running/.test(output)) return;
+      if (red.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`Node-RED did not start:\n${output}`);
+  });
+
+  after(() => {
+    if (red && red.exitCode === null) red.kill('SIGINT');
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  async function token(username) {
+    const res = await fetch(`${base}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username, password: 'secret' }),
+    });
+    assert.equal(res.status, 200);
+    return (await res.json()).access_token;
+  }
+
+  it('installs without the dev tooling and registers the three node types in the palette', async () => {
+    const res = await fetch(`${base}/nodes`, { headers: { accept: 'application/json', authorization: `Bearer ${await token('admin')}` } });
+    const sets = await res.json();
+    const ours = sets.filter((s) => s.module === '@leon-edge/node-red-openwhisk');
+    const types = ours.flatMap((s) => s.types).sort();
+    assert.deepEqual(types, ['openwhisk-action', 'openwhisk-runtime', 'openwhisk-service']);
+    assert.ok(ours.every((s) => s.enabled && s.loaded && !s.err), JSON.stringify(ours));
+    assert.ok(!fs.existsSync(path.join(userDir, 'node_modules', 'typescript')), 'dev dependencies are not installed');
+  });
+
+  it('serves the editor html, help and the icon', async () => {
+    const auth = { authorization: `Bearer ${await token('admin')}` };
+    const html = await (await fetch(`${base}/nodes`, { headers: { accept: 'text/html', ...auth } })).text();
+    assert.match(html, /registerType\('openwhisk-action'/);
+    assert.match(html, /data-help-name="openwhisk-action"/);
+    const icon = await fetch(`${base}/icons/@leon-edge/node-red-openwhisk/leon-openwhisk.svg`, { headers: auth });
+    assert.equal(icon.status, 200);
+    assert.match(await icon.text(), /<svg/);
+  });
+
+  it('lists the examples under Import → Examples', async () => {
+    const res = await fetch(`${base}/library/_examples_/flows/@leon-edge/node-red-openwhisk/`, { headers: { authorization: `Bearer ${await token('admin')}` } });
+    if (res.status === 404) {
+      const alt = await fetch(`${base}/library/examples/flows/@leon-edge/node-red-openwhisk/`, { headers: { authorization: `Bearer ${await token('admin')}` } });
+      assert.equal(alt.status, 200);
+      assert.ok((await alt.json()).length > 0);
+      return;
+    }
+    assert.equal(res.status, 200);
+  });
+
+  it('checks permissions on the admin endpoint: none → 401, read-only → 401, admin → answered', async () => {
+    const url = `${base}/leon-openwhisk/entities`;
+    const body = JSON.stringify({ service: 'none' });
+    const headers = { 'content-type': 'application/json' };
+    assert.equal((await fetch(url, { method: 'POST', headers, body })).status, 401);
+    const viewer = await token('viewer');
+    assert.equal((await fetch(url, { method: 'POST', headers: { ...headers, authorization: `Bearer ${viewer}` }, body })).status, 401);
+    const admin = await token('admin');
+    const res = await fetch(url, { method: 'POST', headers: { ...headers, authorization: `Bearer ${admin}` }, body });
+    assert.equal(res.status, 409);
+    assert.match((await res.json()).error, /Deploy/);
+  });
+});

@@ -1,0 +1,38 @@
+'use strict';
+// Starts node-red-node-test-helper on the Node-RED chosen by NODE_RED_PATH (scripts/test.js runs
+// the node tests on Node-RED 4.1 with Node 20 and on Node-RED 5 with Node 22).
+const helper = require('node-red-node-test-helper');
+
+const runtimePath = process.env.NODE_RED_PATH || require.resolve('node-red');
+helper.init(runtimePath);
+
+const nodes = [
+  require('../../dist/nodes/openwhisk-service.js'),
+  require('../../dist/nodes/openwhisk-runtime.js'),
+  require('../../dist/nodes/openwhisk-action.js'),
+];
+
+/** Resolves with the next message a helper node receives, or rejects after ms. */
+function nextMessage(node, ms = 10000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no message on ${node.id} within ${ms} ms`)), ms);
+    node.once('input', (msg) => {
+      clearTimeout(timer);
+      resolve(msg);
+    });
+  });
+}
+
+/** Waits until a node's status satisfies pred (status calls are spied by the helper). */
+async function waitForStatus(node, pred, ms = 20000) {
+  const start = Date.now();
+  for (;;) {
+    const calls = node.status.getCalls ? node.status.getCalls() : [];
+    const last = calls.length ? calls[calls.length - 1].args[0] : undefined;
+    if (last && pred(last)) return last;
+    if (Date.now() - start > ms) throw new Error(`status never matched; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+module.exports = { helper, nodes, nextMessage, waitForStatus, runtimeVersion: () => helper._RED.version() };
