@@ -1,0 +1,224 @@
+'use strict';
+/*
+ * leon-edge OpenWhisk action runtime for Node.js: the action interface (POST /init, POST /run
+ * on port 8080) with the behaviour of the official Node.js action proxy.
+ *
+ * Environment:
+ *   __OW_ALLOW_CONCURRENT=true  accept overlapping /run requests
+ *   OW_DEFAULT_ACTION=<file>    code baked into the image: /init without code loads this module
+ *                               (main = value.main or "main"); /run before /init loads it too
+ *   PROXY_PORT                  listen port (default 8080)
+ */
+const http = require('node:http');
+const { loadAction, loadActionFile, runAction } = require('./action');
+
+const PORT = Number(process.env.PROXY_PORT) || 8080;
+const BODY_LIMIT = 48 * 1024 * 1024;
+const SENTINEL = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n';
+const ALLOW_CONCURRENT = String(process.env.__OW_ALLOW_CONCURRENT || '').toLowerCase() === 'true';
+const DEFAULT_ACTION = process.env.OW_DEFAULT_ACTION || '';
+
+let status = 'ready'; // ready | starting | running | stopped ("stopped" is final)
+let userMain; // the action's entry function once /init succeeded
+
+function setStatus(next) {
+  if (status !== 'stopped') {
+    status = next;
+  }
+}
+
+const reply = (code, body) => ({ code, body });
+const failure = (code, message) => reply(code, { error: message });
+
+/** Ends the activation's logs on both streams; resolves once both writes are flushed. */
+function writeSentinels() {
+  const write = (stream) => new Promise((resolve) => {
+    stream.write(SENTINEL, () => resolve());
+  });
+  return Promise.all([write(process.stdout), write(process.stderr)]);
+}
+
+function isObject(value) {
+  return value !== null && typeof value === 'object';
+}
+
+function setInitEnv(env) {
+  if (!isObject(env)) {
+    return;
+  }
+  for (const [key, val] of Object.entries(env)) {
+    if (val === null || val === undefined) {
+      process.env[key] = '';
+    } else {
+      process.env[key] = typeof val === 'object' ? JSON.stringify(val) : String(val);
+    }
+  }
+}
+
+async function init(message) {
+  if (userMain !== undefined) {
+    console.error('Internal system error: Cannot initialize the action more than once.');
+    return failure(403, 'Cannot initialize the action more than once.');
+  }
+  if (status !== 'ready') {
+    console.error(`Internal system error: System not ready, status is ${status}.`);
+    return failure(403, `System not ready, status is ${status}.`);
+  }
+  const value = isObject(message.value) ? message.value : {};
+  const hasCode = typeof value.code === 'string' && value.code !== '';
+  const hasMain = typeof value.main === 'string' && value.main !== '';
+  if (!(hasCode && hasMain) && !(DEFAULT_ACTION && !hasCode)) {
+    return failure(403, 'Missing main/no code to execute.');
+  }
+
+  setStatus('starting');
+  setInitEnv(value.env);
+  try {
+    const main = hasMain ? value.main : 'main';
+    userMain = hasCode
+      ? await loadAction({ code: value.code, main, binary: value.binary === true })
+      : await loadActionFile(DEFAULT_ACTION, main);
+    setStatus('ready');
+    return reply(200, { OK: true });
+  } catch (err) {
+    userMain = undefined;
+    setStatus('stopped');
+    console.error('Error during initialization:', err);
+    await writeSentinels();
+    return failure(502, `Initialization has failed due to: ${err && err.stack ? err.stack : err}`);
+  }
+}
+
+async function run(message) {
+  if (userMain === undefined && DEFAULT_ACTION && status === 'ready') {
+    const initialized = await init({ value: {} });
+    if (initialized.code !== 200) {
+      return initialized;
+    }
+  }
+  if (status !== 'ready' || userMain === undefined) {
+    const msg = userMain === undefined ? 'System not initialized.' : `System not ready, status is ${status}.`;
+    console.error(`Internal system error: ${msg}`);
+    return failure(403, msg);
+  }
+  let args = message.value;
+  if (args === null || args === undefined) {
+    args = {};
+  } else if (typeof args !== 'object') {
+    const msg = `Internal system error: the argument must be a dictionary but has type '${typeof args}'.`;
+    console.error(msg);
+    return failure(403, msg);
+  }
+
+  if (!ALLOW_CONCURRENT) {
+    setStatus('running');
+  }
+  for (const [key, val] of Object.entries(message)) {
+    if (key !== 'value' && typeof val === 'string') {
+      process.env[`__OW_${key.toUpperCase()}`] = val;
+    }
+  }
+
+  const outcome = await runAction(userMain, args);
+  let response;
+  if (outcome.threw) {
+    setStatus('stopped');
+    console.error(outcome.error);
+    response = failure(502, `An error has occurred: ${outcome.error}`);
+  } else {
+    if (!ALLOW_CONCURRENT) {
+      setStatus('ready');
+    }
+    if (isObject(outcome.result)) {
+      response = reply(200, outcome.result);
+    } else {
+      console.error(`Result must be of type object but has type "${typeof outcome.result}":`, outcome.result);
+      response = failure(502, 'The action did not return a dictionary.');
+    }
+  }
+  await writeSentinels();
+  return response;
+}
+
+function send(res, { code, body }) {
+  let text;
+  try {
+    text = JSON.stringify(body);
+  } catch (err) {
+    console.error('Cannot serialize the action result:', err);
+    code = 502;
+    text = JSON.stringify({ error: `The action result is not serializable to JSON: ${err.message}` });
+  }
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+const BAD_REQUEST = failure(500, 'Bad request.');
+
+/** Reads a JSON object (or array) body; resolves undefined when it is too large or unparsable. */
+function readJson(req) {
+  return new Promise((resolve) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (chunk) => {
+      size += chunk.length;
+      if (size > BODY_LIMIT) {
+        console.error(`Request body larger than ${BODY_LIMIT} bytes rejected.`);
+        chunks.length = 0;
+        req.removeAllListeners('data');
+        req.resume(); // drain and discard the rest
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') {
+        resolve({});
+        return;
+      }
+      try {
+        const parsed = JSON.parse(text);
+        resolve(isObject(parsed) ? parsed : undefined);
+      } catch {
+        resolve(undefined);
+      }
+    });
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+const routes = { '/init': init, '/run': run };
+
+const server = http.createServer(async (req, res) => {
+  const handler = req.method === 'POST' ? routes[req.url.split('?')[0]] : undefined;
+  if (!handler) {
+    req.resume();
+    send(res, BAD_REQUEST);
+    return;
+  }
+  const message = await readJson(req);
+  if (message === undefined) {
+    res.setHeader('Connection', 'close');
+    send(res, BAD_REQUEST);
+    return;
+  }
+  try {
+    send(res, await handler(message));
+  } catch (err) {
+    console.error('Internal error:', err);
+    send(res, failure(500, 'Internal error.'));
+  }
+});
+
+// Actions may run for minutes: no socket or request timeouts.
+server.timeout = 0;
+server.requestTimeout = 0;
+// Silent start: anything written before the first activation would end up in its logs.
+server.listen(PORT);
+
+// As PID 1 in a container node has no default signal handlers: exit promptly on docker stop.
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => process.exit(0));
+}
