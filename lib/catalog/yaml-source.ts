@@ -1,0 +1,208 @@
+// Reading a YAML file with the position of every key, so that errors about its *content* (not only its
+// syntax) can name the line. Values come from js-yaml's loader; positions from its event stream.
+import * as yaml from 'js-yaml';
+
+/** 1-based line and column. */
+export interface SourcePosition {
+  line: number;
+  column: number;
+}
+
+export interface YamlSource {
+  /**
+   * The loaded document, YAML 1.2 core schema (js-yaml's default). Note: Go's yaml.v2 used by wskdeploy
+   * reads untyped values as YAML 1.1 (`yes`/`on` are booleans there); keys and strings are the same.
+   */
+  value: unknown;
+  /** The source text of the scalar at `path` (e.g. "1.0" where the value is the number 1). */
+  textAt(path: readonly (string | number)[]): string | undefined;
+  /** Where the key at `path` (or, for sequence items, the item) is written; undefined if unknown. */
+  keyAt(path: readonly (string | number)[]): SourcePosition | undefined;
+  /** Where the value at `path` starts. */
+  valueAt(path: readonly (string | number)[]): SourcePosition | undefined;
+  /** The position of the longest prefix of `path` that exists (the key itself when it exists). */
+  nearest(path: readonly (string | number)[]): SourcePosition | undefined;
+}
+
+/** A YAML syntax error, with 1-based line and column. */
+export class YamlSyntaxError extends Error {
+  readonly line?: number;
+  readonly column?: number;
+  readonly reason: string;
+  readonly snippet?: string;
+
+  constructor(reason: string, pos?: SourcePosition, snippet?: string) {
+    super(reason);
+    this.name = 'YamlSyntaxError';
+    this.reason = reason;
+    this.line = pos?.line;
+    this.column = pos?.column;
+    this.snippet = snippet;
+  }
+}
+
+const SEP = '\u0000';
+const keyOf = (path: readonly (string | number)[]): string => path.map(String).join(SEP);
+
+interface Frame {
+  kind: 'mapping' | 'sequence';
+  path: string[];
+  /** mapping: true while the next node is a key. */
+  expectKey: boolean;
+  /** mapping: the key just read. */
+  key?: string;
+  /** sequence: index of the next item. */
+  index: number;
+}
+
+// The event API of js-yaml 5 (offsets into the source). Typed loosely so that a js-yaml without it
+// still loads values (positions are then unknown).
+interface RawEvent {
+  type: number;
+  start?: number;
+  valueStart?: number;
+  anchorStart?: number;
+  tagStart?: number;
+}
+interface EventApi {
+  parseEvents?: (src: string, opts: { filename?: string }) => RawEvent[];
+  getScalarValue?: (src: string, event: RawEvent) => unknown;
+  EVENT_ID?: Record<string, number>;
+}
+
+function startOf(ev: RawEvent): number {
+  const candidates = [ev.tagStart, ev.anchorStart, ev.start, ev.valueStart].filter(
+    (n): n is number => typeof n === 'number' && n >= 0,
+  );
+  return candidates.length ? Math.min(...candidates) : 0;
+}
+
+interface Offsets {
+  key: number;
+  value: number;
+  /** Decoded text of a scalar value. */
+  text?: string;
+}
+
+/** Maps each key path to the offsets of its key and of its value. */
+function collectOffsets(src: string, filename: string): Map<string, Offsets> {
+  const out = new Map<string, Offsets>();
+  const api = yaml as unknown as EventApi;
+  if (typeof api.parseEvents !== 'function' || !api.EVENT_ID) return out;
+  const ID = api.EVENT_ID;
+  const events = api.parseEvents(src, { filename });
+  const stack: Frame[] = [];
+  let pendingKeyOffset = 0;
+
+  // Called for every node (scalar, alias, collection start); returns the node's path.
+  const place = (ev: RawEvent, scalarText: string | undefined): string[] | undefined => {
+    const top = stack[stack.length - 1];
+    const at = startOf(ev);
+    if (!top) {
+      out.set('', { key: at, value: at });
+      return [];
+    }
+    if (top.kind === 'sequence') {
+      const path = [...top.path, String(top.index++)];
+      out.set(keyOf(path), { key: at, value: at, text: scalarText });
+      return path;
+    }
+    if (top.expectKey) {
+      top.key = scalarText ?? '?';
+      top.expectKey = false;
+      pendingKeyOffset = at;
+      return undefined; // a key, not a value
+    }
+    const path = [...top.path, top.key ?? '?'];
+    out.set(keyOf(path), { key: pendingKeyOffset, value: at, text: scalarText });
+    top.expectKey = true;
+    return path;
+  };
+
+  for (const ev of events) {
+    switch (ev.type) {
+      case ID.SCALAR: {
+        const text = api.getScalarValue ? String(api.getScalarValue(src, ev)) : undefined;
+        place(ev, text);
+        break;
+      }
+      case ID.ALIAS:
+        place(ev, '*');
+        break;
+      case ID.MAPPING:
+      case ID.SEQUENCE: {
+        const top = stack[stack.length - 1];
+        const isKey = top?.kind === 'mapping' && top.expectKey;
+        const path = place(ev, undefined) ?? [...(top?.path ?? []), '?'];
+        if (isKey) {
+          // A complex key: its content is not addressable by a plain path.
+          stack.push({ kind: ev.type === ID.MAPPING ? 'mapping' : 'sequence', path: ['?'], expectKey: true, index: 0 });
+        } else {
+          stack.push({ kind: ev.type === ID.MAPPING ? 'mapping' : 'sequence', path, expectKey: true, index: 0 });
+        }
+        break;
+      }
+      case ID.POP:
+        if (stack.length) stack.pop();
+        break;
+      default:
+        break; // document events
+    }
+  }
+  return out;
+}
+
+function lineStarts(src: string): number[] {
+  const starts = [0];
+  for (let i = 0; i < src.length; i++) if (src.charCodeAt(i) === 10) starts.push(i + 1);
+  return starts;
+}
+
+function toPosition(starts: number[], offset: number): SourcePosition {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid] <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return { line: lo + 1, column: offset - starts[lo] + 1 };
+}
+
+/** Parses YAML text; throws YamlSyntaxError (with line and column) on a syntax error. */
+export function parseYamlSource(src: string, filename: string): YamlSource {
+  let value: unknown;
+  try {
+    value = yaml.load(src, { filename });
+  } catch (err) {
+    const e = err as { reason?: string; message?: string; mark?: { line?: number; column?: number; snippet?: string } };
+    const mark = e.mark && typeof e.mark.line === 'number'
+      ? { line: e.mark.line + 1, column: (e.mark.column ?? 0) + 1 }
+      : undefined;
+    throw new YamlSyntaxError(e.reason || e.message || String(err), mark, e.mark?.snippet);
+  }
+  let offsets = new Map<string, Offsets>();
+  try {
+    offsets = collectOffsets(src, filename);
+  } catch {
+    // Positions are a convenience: without them errors just name no line.
+  }
+  const starts = lineStarts(src);
+  const keyAt = (path: readonly (string | number)[]) => {
+    const o = offsets.get(keyOf(path));
+    return o ? toPosition(starts, o.key) : undefined;
+  };
+  const valueAt = (path: readonly (string | number)[]) => {
+    const o = offsets.get(keyOf(path));
+    return o ? toPosition(starts, o.value) : undefined;
+  };
+  const nearest = (path: readonly (string | number)[]) => {
+    for (let n = path.length; n > 0; n--) {
+      const pos = keyAt(path.slice(0, n));
+      if (pos) return pos;
+    }
+    return undefined;
+  };
+  const textAt = (path: readonly (string | number)[]) => offsets.get(keyOf(path))?.text;
+  return { value, textAt, keyAt, valueAt, nearest };
+}
