@@ -1,0 +1,424 @@
+// One action container: create + attach + start through dockerode, wait until the proxy listens,
+// POST /init exactly once, then POST /run per activation. The pool (pool.ts) decides which
+// container runs what and when a container must be replaced.
+
+import fs from 'node:fs';
+import type http from 'node:http';
+import type Docker from 'dockerode';
+import { OpenWhiskNodeError } from '../errors';
+import type { ActionDoc, ActionLimits } from '../types';
+import { dockerMessage, dockerStatus, translateDockerError, type DockerTarget } from './docker';
+import { HttpCallError, postJson, probe, type CallHandle, type HttpReply } from './http';
+import { LogFramer, type LogFrame } from './logs';
+import { Messages, initBody, initFailureMessage, runContext, type ActionIdentity } from './protocol';
+
+/** What a container needs from its engine. */
+export interface ContainerHost {
+  readonly docker: Docker;
+  readonly target: DockerTarget;
+  readonly agent: http.Agent;
+  /** '' → publish 8080 on `publishIp` with a random host port; else join this network and use the container IP. */
+  readonly network: string;
+  readonly publishIp: string;
+  /** Host to connect to for a published port. */
+  readonly connectHost: string;
+  /** Bound on "created → proxy listening" (ms). */
+  readonly startTimeout: number;
+  /** How long to wait for a late log sentinel after a reply (ms). */
+  readonly logGrace: number;
+  readonly closed: boolean;
+  track(c: ActionContainer): void;
+  untrack(c: ActionContainer): void;
+  nextSeq(): number;
+}
+
+/** Everything fixed per provisioned action, computed once. */
+export interface ContainerPlan {
+  nodeId: string;
+  id: ActionIdentity;
+  doc: ActionDoc;
+  kind: string;
+  image: string;
+  limits: Required<ActionLimits>;
+  /** /run calls in flight per container (1 unless the image supports concurrency and limits allow). */
+  maxInflight: number;
+  labels: Record<string, string>;
+  env: string[];
+  initParams: Record<string, unknown>;
+  apiKey?: string;
+}
+
+export type RunFailure = 'timeout' | 'dropped' | 'closed';
+
+export interface RunOutcome {
+  reply?: HttpReply;
+  failure?: RunFailure;
+  /** The container's memory limit killed it. */
+  oom?: boolean;
+  logs: string[];
+  /** The container must not be used again. */
+  fatal: boolean;
+}
+
+const MAX_NAME_PART = 60;
+
+export function containerName(nodeId: string, actionPath: string, seq: number): string {
+  const clean = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '_');
+  return `leon_${clean(nodeId).slice(0, MAX_NAME_PART)}_${clean(actionPath).slice(0, MAX_NAME_PART)}_${seq}`;
+}
+
+export function closedError(what: string): OpenWhiskNodeError {
+  return new OpenWhiskNodeError('config', `${what}: the local runtime was closed (flow stopped or redeployed).`, {
+    short: 'closed',
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class ActionContainer {
+  id = '';
+  name = '';
+  host = '';
+  port = 0;
+  inflight = 0;
+  runs = 0;
+  /** Duration of /init (ms); reported as initTime on the container's first activation. */
+  initTime = 0;
+  /** Set once the container is being removed or has died: never dispatch to it again. */
+  dead = false;
+  exited = false;
+  lastUsed = Date.now();
+  /** Called once when the container stops on its own (crash, docker kill, OOM). */
+  onExit?: (c: ActionContainer) => void;
+
+  private readonly framer: LogFramer;
+  private readonly calls = new Set<CallHandle>();
+  private stream?: NodeJS.ReadWriteStream;
+  private removal?: Promise<void>;
+  private removalFor?: string;
+
+  constructor(
+    private readonly h: ContainerHost,
+    readonly plan: ContainerPlan,
+  ) {
+    this.framer = new LogFramer({ framed: plan.maxInflight === 1, limitBytes: plan.limits.logs * 1024 * 1024 });
+  }
+
+  get label(): string {
+    return `container ${this.name || '(unnamed)'} of ${this.plan.id.qualified}`;
+  }
+
+  /**
+   * Create, start and initialise the container. Rejects with a clear OpenWhiskNodeError; whatever
+   * was created is removed on failure. `phase` reports 'starting' / 'initializing'.
+   */
+  async launch(phase?: (p: 'starting' | 'initializing') => void): Promise<void> {
+    try {
+      phase?.('starting');
+      await this.create();
+      await this.start();
+      phase?.('initializing');
+      await this.init();
+    } catch (err) {
+      await this.remove().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private check(): void {
+    if (this.h.closed || this.dead) throw closedError(`Starting ${this.label}`);
+  }
+
+  private async create(): Promise<void> {
+    const { plan, h } = this;
+    const mem = Math.round(plan.limits.memory) * 1024 * 1024;
+    const hostConfig: Docker.HostConfig = {
+      Memory: mem,
+      MemorySwap: mem,
+      CapDrop: ['NET_RAW', 'NET_ADMIN'],
+      PidsLimit: 1024,
+      Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 1024 }],
+      LogConfig: { Type: 'json-file', Config: { 'max-size': `${Math.max(1, Math.ceil(plan.limits.logs))}m`, 'max-file': '1' } },
+    };
+    if (h.network) hostConfig.NetworkMode = h.network;
+    else hostConfig.PortBindings = { '8080/tcp': [{ HostIp: h.publishIp, HostPort: '' }] };
+    let name = containerName(plan.nodeId, plan.id.path, h.nextSeq());
+    for (let attempt = 0; ; attempt++) {
+      this.check();
+      try {
+        const created = await h.docker.createContainer({
+          name,
+          Image: plan.image,
+          Env: plan.env,
+          Labels: plan.labels,
+          Tty: false,
+          OpenStdin: false,
+          AttachStdin: false,
+          AttachStdout: true,
+          AttachStderr: true,
+          ExposedPorts: { '8080/tcp': {} },
+          HostConfig: hostConfig,
+        });
+        this.id = created.id;
+        this.name = name;
+        h.track(this);
+        break;
+      } catch (err) {
+        if (dockerStatus(err) === 409 && attempt < 3) {
+          // Name in use (a container of another Node-RED process with the same flow): pick another.
+          name = `${containerName(plan.nodeId, plan.id.path, h.nextSeq())}_${Math.random().toString(16).slice(2, 8)}`;
+          continue;
+        }
+        if (dockerStatus(err) === 404 && h.network && /network/i.test(dockerMessage(err))) {
+          throw new OpenWhiskNodeError(
+            'config',
+            `Docker network '${h.network}' does not exist on ${h.target.description}: create it (docker network create ${h.network}), ` +
+              `or clear the network in the runtime config to reach containers through a port published on ${h.publishIp}.`,
+            { short: 'no network', cause: err },
+          );
+        }
+        throw translateDockerError(err, h.target, `creating a container for ${plan.id.qualified} from image '${plan.image}'`);
+      }
+    }
+    if (h.closed) throw closedError(`Starting ${this.label}`);
+    // Attach before start so no output is missed; Tty is false, so the stream is multiplexed.
+    try {
+      const stream = await h.docker.getContainer(this.id).attach({ stream: true, stdout: true, stderr: true, logs: false });
+      this.stream = stream;
+      h.docker.modem.demuxStream(stream, this.framer.stdout as NodeJS.WritableStream, this.framer.stderr as NodeJS.WritableStream);
+      const ended = () => this.onStreamEnd();
+      stream.on('end', ended);
+      stream.on('close', ended);
+      stream.on('error', ended);
+    } catch (err) {
+      throw translateDockerError(err, h.target, `attaching to ${this.label}`);
+    }
+  }
+
+  private async start(): Promise<void> {
+    const { h } = this;
+    this.check();
+    try {
+      await h.docker.getContainer(this.id).start();
+    } catch (err) {
+      throw translateDockerError(err, h.target, `starting ${this.label}`);
+    }
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await h.docker.getContainer(this.id).inspect();
+    } catch (err) {
+      throw translateDockerError(err, h.target, `inspecting ${this.label}`);
+    }
+    if (h.network) {
+      const net = info.NetworkSettings?.Networks?.[h.network];
+      this.host = net?.IPAddress ?? '';
+      this.port = 8080;
+      if (!this.host) {
+        throw new OpenWhiskNodeError(
+          'docker',
+          `${this.label} has no IP address on Docker network '${h.network}' (network mode ${info.HostConfig?.NetworkMode}). ` +
+            `Use a user-defined bridge network, or clear the network in the runtime config.`,
+          { short: 'no container IP' },
+        );
+      }
+    } else {
+      const binding = info.NetworkSettings?.Ports?.['8080/tcp']?.[0];
+      this.host = h.connectHost;
+      this.port = Number(binding?.HostPort ?? 0);
+      if (!this.port) {
+        if (!info.State?.Running) throw await this.exitedError('did not start');
+        throw new OpenWhiskNodeError('docker', `Docker published no host port for port 8080 of ${this.label}.`, {
+          short: 'no port',
+        });
+      }
+    }
+    // Wait until the proxy answers HTTP. Retrying is safe: the probe has no side effect.
+    const deadline = Date.now() + h.startTimeout;
+    let delay = 10;
+    for (;;) {
+      this.check();
+      if (this.exited) throw await this.exitedError('exited before it listened on port 8080');
+      if (await probe(this.host, this.port, Math.min(1000, Math.max(50, deadline - Date.now())))) return;
+      if (this.exited) throw await this.exitedError('exited before it listened on port 8080');
+      if (Date.now() >= deadline) {
+        const inContainer = !h.network && fs.existsSync('/.dockerenv');
+        throw new OpenWhiskNodeError(
+          'docker',
+          `${this.label} (image '${this.plan.image}') did not listen on port 8080 within ${h.startTimeout} ms at ${this.host}:${this.port}. ` +
+            (inContainer
+              ? `Node-RED seems to run in a container: set the runtime's Docker network to the network Node-RED is attached to. `
+              : `Is it an OpenWhisk action image (action proxy on port 8080)? `) +
+            this.logsSection(),
+          { short: 'start timeout' },
+        );
+      }
+      await sleep(delay);
+      delay = Math.min(100, delay * 2);
+    }
+  }
+
+  private async init(): Promise<void> {
+    const { h, plan } = this;
+    this.check();
+    const ctx = runContext(plan.id, plan.limits.timeout, plan.apiKey);
+    const body = JSON.stringify(initBody(plan.doc, ctx, plan.initParams));
+    const t0 = Date.now();
+    let reply: HttpReply;
+    try {
+      reply = await postJson(h.agent, this.host, this.port, '/init', body, plan.limits.timeout, this.tracker());
+    } catch (err) {
+      const e = err as HttpCallError;
+      if (e.kind === 'aborted' && !this.exited) throw closedError(`Initialising ${this.label}`);
+      if (e.kind === 'timeout') {
+        throw new OpenWhiskNodeError(
+          'timeout',
+          `Action '${plan.id.qualified}' failed to initialize: ${Messages.timedOut(plan.limits.timeout, true)} ${this.logsSection()}`,
+          { short: 'init timeout' },
+        );
+      }
+      const oom = await this.wasOomKilled();
+      throw new OpenWhiskNodeError(
+        'developer_error',
+        `Action '${plan.id.qualified}' failed to initialize: ${oom ? Messages.memoryExhausted : Messages.abnormalInitialization} ${await this.settledLogs()}`,
+        { short: 'init failed' },
+      );
+    }
+    if (reply.status !== 200) {
+      throw new OpenWhiskNodeError(
+        'developer_error',
+        `Action '${plan.id.qualified}' failed to initialize (HTTP ${reply.status}): ${initFailureMessage(reply.body)} ${await this.settledLogs()}`,
+        { short: 'init failed' },
+      );
+    }
+    this.initTime = Date.now() - t0;
+  }
+
+  /** postJson hands over its handle, then undefined when done: keep the set of open calls. */
+  private tracker(): (c: CallHandle | undefined) => void {
+    let handle: CallHandle | undefined;
+    return (c) => {
+      if (c) {
+        handle = c;
+        this.calls.add(c);
+      } else if (handle) {
+        this.calls.delete(handle);
+      }
+    };
+  }
+
+  /**
+   * POST /run with a prepared body. Never rejects: the outcome says what happened. Returns once the
+   * activation's log lines are in (its sentinels, or a short grace) so the next run starts a clean frame.
+   */
+  async run(body: string, timeoutMs: number): Promise<RunOutcome> {
+    this.inflight++;
+    this.runs++;
+    const frame: LogFrame = this.framer.begin();
+    let reply: HttpReply | undefined;
+    let failure: RunFailure | undefined;
+    try {
+      reply = await postJson(this.h.agent, this.host, this.port, '/run', body, timeoutMs, this.tracker());
+    } catch (err) {
+      const e = err as HttpCallError;
+      failure = e.kind === 'timeout' ? 'timeout' : e.kind === 'aborted' && !this.exited ? 'closed' : 'dropped';
+    }
+    let logs: string[];
+    if (reply) {
+      if (this.framer.sentinels === 'no') this.framer.abandon(frame);
+      const l = frame.settle(this.h.logGrace);
+      logs = Array.isArray(l) ? l : await l;
+    } else {
+      this.framer.abandon(frame);
+      logs = frame.lines;
+    }
+    this.inflight--;
+    this.lastUsed = Date.now();
+    const fatal = !reply || reply.status !== 200;
+    const outcome: RunOutcome = { reply, failure, logs, fatal };
+    if (fatal) this.dead = true;
+    if (failure === 'dropped') outcome.oom = await this.wasOomKilled();
+    return outcome;
+  }
+
+  private onStreamEnd(): void {
+    if (this.exited) return;
+    this.exited = true;
+    this.framer.end();
+    // Fail in-flight calls now: on a Docker network a killed container's socket may never reset.
+    for (const c of [...this.calls]) c.abort('exited');
+    this.calls.clear();
+    if (!this.dead) {
+      this.dead = true;
+      this.onExit?.(this);
+    }
+  }
+
+  private async wasOomKilled(): Promise<boolean> {
+    if (!this.id) return false;
+    // Give the attach stream a moment to report the exit (it usually trails the dropped connection).
+    for (let i = 0; i < 10 && !this.exited; i++) await sleep(20);
+    if (!this.exited) return false;
+    try {
+      const info = await this.h.docker.getContainer(this.id).inspect();
+      return info.State?.OOMKilled === true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async exitedError(what: string): Promise<OpenWhiskNodeError> {
+    let state = '';
+    try {
+      const info = await this.h.docker.getContainer(this.id).inspect();
+      const s = info.State;
+      state = s ? ` (exit code ${s.ExitCode}${s.OOMKilled ? ', killed: out of memory' : ''}${s.Error ? `, ${s.Error}` : ''})` : '';
+    } catch {
+      /* gone already */
+    }
+    return new OpenWhiskNodeError(
+      'developer_error',
+      `${this.label} (image '${this.plan.image}') ${what}${state}. ${this.logsSection()}`,
+      { short: 'container exited' },
+    );
+  }
+
+  /** After a failed /init the proxy writes sentinels: wait briefly for them, then quote the logs. */
+  private async settledLogs(): Promise<string> {
+    const until = Date.now() + Math.max(100, this.h.logGrace);
+    while (Date.now() < until && !this.exited) await sleep(10);
+    return this.logsSection();
+  }
+
+  logsSection(): string {
+    const lines = this.framer.recent(30);
+    return lines.length ? `Container logs:\n${lines.join('\n')}` : '(The container wrote no logs.)';
+  }
+
+  /** Force-remove the container (idempotent, ignores "already gone"), failing any call still open. */
+  remove(reason = 'closed'): Promise<void> {
+    // Memoised per id: a removal that ran before createContainer returned must run again for the new id.
+    if (this.removal && this.removalFor === this.id) return this.removal;
+    this.dead = true;
+    for (const c of [...this.calls]) c.abort(reason);
+    this.calls.clear();
+    const id = this.id;
+    this.removalFor = id;
+    this.removal = (async () => {
+      if (id) {
+        try {
+          await this.h.docker.getContainer(id).remove({ force: true, v: true });
+        } catch (err) {
+          const s = dockerStatus(err);
+          // 404: gone already; 409: removal already in progress.
+          if (s !== 404 && s !== 409) throw translateDockerError(err, this.h.target, `removing ${this.label}`);
+        }
+      }
+      this.stream?.removeAllListeners('data');
+      (this.stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+      this.framer.end();
+      this.exited = true;
+      this.h.untrack(this);
+    })();
+    return this.removal;
+  }
+}

@@ -1,0 +1,266 @@
+// Docker engine access: address parsing, error translation into clear OpenWhiskNodeErrors, and
+// "pull only when absent" image handling with a platform check.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { OpenWhiskNodeError } from '../errors';
+
+export interface DockerTarget {
+  /** Options for new Docker(...). */
+  options: Docker.DockerOptions;
+  /** Human-readable address for messages, e.g. "unix:///var/run/docker.sock". */
+  description: string;
+  /** Host name of a remote engine (tcp/http/https/ssh, not loopback); undefined for a local engine. */
+  remoteHost?: string;
+  /** Socket path, when talking over a Unix socket / named pipe. */
+  socketPath?: string;
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]', '']);
+
+function fromUrl(spec: string, env: NodeJS.ProcessEnv): DockerTarget {
+  let u: URL;
+  try {
+    u = new URL(spec.includes('//') ? spec : `tcp://${spec}`);
+  } catch {
+    throw new OpenWhiskNodeError(
+      'config',
+      `Invalid Docker engine address '${spec}': use '' (DOCKER_HOST or the default socket), unix:///path/docker.sock, tcp://host:2375 or https://host:2376.`,
+      { short: 'bad docker address' },
+    );
+  }
+  const scheme = u.protocol.replace(/:$/, '');
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  const remoteHost = LOOPBACK.has(host) ? undefined : host;
+  if (scheme === 'unix' || scheme === 'npipe') {
+    const socketPath = scheme === 'unix' ? decodeURIComponent(u.pathname) : spec.slice('npipe://'.length);
+    return { options: { socketPath, host: undefined }, description: spec, socketPath };
+  }
+  if (scheme === 'tcp' || scheme === 'http' || scheme === 'https') {
+    const tls = scheme === 'https' || env.DOCKER_TLS_VERIFY === '1' || u.port === '2376';
+    const options: Docker.DockerOptions = {
+      host,
+      port: u.port ? Number(u.port) : tls ? 2376 : 2375,
+      protocol: tls ? 'https' : 'http',
+      socketPath: undefined,
+    };
+    if (tls && env.DOCKER_CERT_PATH) {
+      const p = env.DOCKER_CERT_PATH;
+      try {
+        options.ca = fs.readFileSync(path.join(p, 'ca.pem'));
+        options.cert = fs.readFileSync(path.join(p, 'cert.pem'));
+        options.key = fs.readFileSync(path.join(p, 'key.pem'));
+      } catch (e) {
+        throw new OpenWhiskNodeError(
+          'config',
+          `Cannot read the Docker TLS certificates in DOCKER_CERT_PATH=${p}: ${(e as Error).message}`,
+          { short: 'docker TLS', cause: e },
+        );
+      }
+    }
+    return { options, description: `${tls ? 'https' : 'tcp'}://${u.host}`, remoteHost };
+  }
+  if (scheme === 'ssh') {
+    return {
+      options: {
+        protocol: 'ssh',
+        host,
+        port: u.port ? Number(u.port) : 22,
+        username: u.username || undefined,
+        socketPath: undefined,
+        sshOptions: { agent: env.SSH_AUTH_SOCK },
+      } as Docker.DockerOptions,
+      description: spec,
+      remoteHost,
+    };
+  }
+  throw new OpenWhiskNodeError(
+    'config',
+    `Unsupported Docker engine address '${spec}': use unix:///path/docker.sock, tcp://host:2375, https://host:2376 or ssh://user@host.`,
+    { short: 'bad docker address' },
+  );
+}
+
+/**
+ * '' → DOCKER_HOST or the default socket (as the docker CLI); 'unix:///path' or '/path' → that socket;
+ * 'tcp://host:2375', 'http://…', 'https://…' (TLS certs from DOCKER_CERT_PATH), 'ssh://user@host'.
+ */
+export function parseDockerTarget(spec: string | undefined, env: NodeJS.ProcessEnv = process.env): DockerTarget {
+  const s = (spec ?? '').trim();
+  if (s === '') {
+    const dh = (env.DOCKER_HOST ?? '').trim();
+    if (dh === '') {
+      return { options: {}, description: 'unix:///var/run/docker.sock (default)', socketPath: '/var/run/docker.sock' };
+    }
+    const t = fromUrl(dh, env);
+    // Let docker-modem apply DOCKER_HOST itself (it also knows DOCKER_PATH_PREFIX etc.).
+    return { ...t, options: {}, description: `${t.description} (DOCKER_HOST)` };
+  }
+  if (s.startsWith('/')) return { options: { socketPath: s, host: undefined }, description: `unix://${s}`, socketPath: s };
+  return fromUrl(s, env);
+}
+
+export function createDocker(target: DockerTarget): Docker {
+  return new Docker(target.options);
+}
+
+interface DockerishError {
+  code?: string;
+  statusCode?: number;
+  reason?: string;
+  message?: string;
+  json?: unknown;
+  errno?: number;
+  address?: string;
+}
+
+/** The daemon's own message of a dockerode error ("(HTTP code 409) … - <message>"). */
+export function dockerMessage(err: unknown): string {
+  const e = (err ?? {}) as DockerishError;
+  const j = e.json as { message?: unknown } | string | undefined;
+  if (j && typeof j === 'object' && typeof j.message === 'string') return j.message.trim();
+  if (typeof j === 'string' && j.trim()) return j.trim();
+  if (Buffer.isBuffer(j)) return j.toString('utf8').trim();
+  return String(e.message ?? err).trim();
+}
+
+export function dockerStatus(err: unknown): number | undefined {
+  const s = (err as DockerishError | undefined)?.statusCode;
+  return typeof s === 'number' ? s : undefined;
+}
+
+const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE']);
+
+/** Turn any error from dockerode into an OpenWhiskNodeError that says what to do. */
+export function translateDockerError(err: unknown, target: DockerTarget, doing: string): OpenWhiskNodeError {
+  if (err instanceof OpenWhiskNodeError) return err;
+  const e = (err ?? {}) as DockerishError;
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new OpenWhiskNodeError(
+      'docker',
+      `Permission denied on the Docker engine socket ${target.description} (${code}) while ${doing}: ` +
+        `add the user that runs Node-RED to the 'docker' group (sudo usermod -aG docker <user>, then restart Node-RED in a new login session) ` +
+        `or configure another Docker engine address in the runtime config.`,
+      { short: 'docker: permission', cause: err },
+    );
+  }
+  if (code && UNREACHABLE.has(code)) {
+    const hint =
+      code === 'ENOENT' && target.socketPath
+        ? ` (no socket at ${target.socketPath})`
+        : '';
+    return new OpenWhiskNodeError(
+      'unreachable',
+      `Cannot reach the Docker engine at ${target.description}${hint}: ${e.message ?? code}. Is dockerd running? ` +
+        `Check the Docker address in the runtime config (empty = DOCKER_HOST or the default socket).`,
+      { short: 'docker unreachable', cause: err },
+    );
+  }
+  const msg = dockerMessage(err);
+  if (/port is already allocated|address already in use/i.test(msg)) {
+    return new OpenWhiskNodeError(
+      'docker',
+      `Port conflict while ${doing}: ${msg}. Another process holds the host port Docker chose; retry the deploy, ` +
+        `or set a Docker network in the runtime config so containers are reached by IP without published ports.`,
+      { short: 'docker: port in use', cause: err, statusCode: dockerStatus(err) },
+    );
+  }
+  return new OpenWhiskNodeError('docker', `Docker engine at ${target.description} failed while ${doing}: ${msg}`, {
+    short: 'docker error',
+    cause: err,
+    statusCode: dockerStatus(err),
+  });
+}
+
+export interface EnginePlatform {
+  os: string;
+  arch: string;
+}
+
+/** "aarch64"/"arm64", "x86_64"/"amd64": compare the way Docker names them. */
+export function normaliseArch(a: string | undefined): string {
+  const s = (a ?? '').toLowerCase();
+  if (s === 'x86_64' || s === 'x64') return 'amd64';
+  if (s === 'aarch64') return 'arm64';
+  if (s === 'armhf' || s === 'armv7l' || s === 'armv7') return 'arm';
+  return s;
+}
+
+export type PullProgress = (detail: string) => void;
+
+/**
+ * Make sure `image` exists on the engine: inspect, pull only when absent, then check that it was
+ * built for the engine's platform. `kind` is named in error messages ("set an image override for kind X").
+ */
+export async function ensureImage(
+  docker: Docker,
+  target: DockerTarget,
+  image: string,
+  kind: string,
+  platform: EnginePlatform,
+  onPull?: PullProgress,
+): Promise<Docker.ImageInspectInfo> {
+  const what = kind === 'blackbox' ? `the blackbox action's image` : `kind '${kind}'`;
+  const todo =
+    kind === 'blackbox'
+      ? `Build or load the image on this Docker host (docker build -t ${image} … / docker load), or fix the action's image name.`
+      : `Build or load it on this Docker host (docker build -t ${image} … / docker load), or set an image override in the runtime config for kind '${kind}'.`;
+  let info: Docker.ImageInspectInfo | undefined;
+  try {
+    info = await docker.getImage(image).inspect();
+  } catch (err) {
+    if (dockerStatus(err) !== 404) throw translateDockerError(err, target, `inspecting image '${image}'`);
+  }
+  if (!info) {
+    if (onPull) onPull(`pulling ${image}`);
+    try {
+      await pull(docker, image, onPull);
+      info = await docker.getImage(image).inspect();
+    } catch (err) {
+      const t = translateDockerError(err, target, `pulling image '${image}'`);
+      if (t.code === 'unreachable' || /permission/i.test(t.short)) throw t;
+      throw new OpenWhiskNodeError(
+        'docker',
+        `Failed to pull container image '${image}' for ${what}: ${dockerMessage(err)}. The image is not on this Docker host. ${todo}`,
+        { short: 'image missing', cause: err },
+      );
+    }
+  }
+  const os = (info.Os ?? '').toLowerCase();
+  const arch = normaliseArch(info.Architecture);
+  if ((os && platform.os && os !== platform.os.toLowerCase()) || (arch && platform.arch && arch !== normaliseArch(platform.arch))) {
+    throw new OpenWhiskNodeError(
+      'docker',
+      `Image '${image}' for ${what} is built for ${os || '?'}/${arch || '?'} but the Docker engine runs ${platform.os}/${normaliseArch(platform.arch)}. ` +
+        `Build the runtime image for this platform (e.g. on this host) and set an image override in the runtime config for kind '${kind}'.`,
+      { short: 'image platform' },
+    );
+  }
+  return info;
+}
+
+function pull(docker: Docker, image: string, onPull?: PullProgress): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    docker.pull(image, (err: unknown, stream: NodeJS.ReadableStream) => {
+      if (err) return reject(err);
+      let lastReport = 0;
+      docker.modem.followProgress(
+        stream,
+        (e: Error | null, events: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
+          if (e) return reject(e);
+          const bad = (events ?? []).find((ev) => ev && (ev.error || ev.errorDetail));
+          if (bad) return reject(new Error(bad.errorDetail?.message ?? bad.error));
+          resolve();
+        },
+        (ev: { status?: string; progress?: string; id?: string }) => {
+          const now = Date.now();
+          if (!onPull || now - lastReport < 500) return;
+          lastReport = now;
+          onPull(`pulling ${image}: ${[ev.id, ev.status, ev.progress].filter(Boolean).join(' ')}`.slice(0, 200));
+        },
+      );
+    });
+  });
+}

@@ -1,0 +1,514 @@
+// The local Docker runtime: one LocalEngine per runtime config node. It provisions actions (and
+// sequences) into warm pools of action containers, shares a container capacity between them,
+// and removes what it created on close. No Node-RED imports: the nodes call this API.
+
+import dns from 'node:dns/promises';
+import net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import type Docker from 'dockerode';
+import { OpenWhiskNodeError } from '../errors';
+import type { ActionDoc, Catalog } from '../types';
+import { ActionContainer, closedError, type ContainerPlan } from './container';
+import {
+  createDocker,
+  dockerStatus,
+  ensureImage,
+  parseDockerTarget,
+  translateDockerError,
+  type DockerTarget,
+  type EnginePlatform,
+} from './docker';
+import { createAgent } from './http';
+import { resolveImage, supportsConcurrency, type ResolvedImage } from './images';
+import { PoolAction, type LocalAction, type LocalStatus, type PoolHost, type Runnable } from './pool';
+import {
+  apiKeyAllowed,
+  effectiveLimits,
+  identityOf,
+  parseQualifiedName,
+  splitParams,
+} from './protocol';
+import { SequenceAction } from './sequence';
+
+export type { LocalAction, LocalPhase, LocalStatus } from './pool';
+
+export interface LocalEngineOptions {
+  /** '' = DOCKER_HOST or the default socket; 'unix:///path', '/path', 'tcp://host:2375', 'http://…', 'https://…', 'ssh://user@host'. */
+  docker?: string;
+  /** The Node-RED instance: labels every container; start() sweeps this instance's leftovers. */
+  instanceId: string;
+  /** The runtime config node id (label). */
+  runtimeId: string;
+  /** kind → image ('nodejs:20', or a family wildcard 'nodejs:*'). */
+  imageOverrides?: Record<string, string>;
+  /** '' = publish 8080 on 127.0.0.1 with a random host port; else join this Docker network and use the container IP. */
+  network?: string;
+  /** Max containers for the whole runtime (default 4). */
+  capacity?: number;
+  /** Max messages waiting per action (default 100). */
+  queueLimit?: number;
+  /** Value of __OW_API_HOST in every container. */
+  apiHost?: string;
+  /** Given to actions (/init env __OW_API_KEY, /run api_key) only if their provide-api-key annotation allows. */
+  apiKey?: string;
+  /** Bound on "container created → proxy listening on 8080" in ms (default 30000). Not the action's /init timeout. */
+  startTimeout?: number;
+}
+
+export const LABELS = {
+  managed: 'io.leon-edge.managed',
+  instance: 'io.leon-edge.instance',
+  runtime: 'io.leon-edge.runtime',
+  node: 'io.leon-edge.node',
+  action: 'io.leon-edge.action',
+  version: 'io.leon-edge.version',
+  /** The engine object that created the container: the sweep spares engines alive in this process. */
+  engine: 'io.leon-edge.engine',
+} as const;
+
+/** Engines alive in this process: their containers are never swept. */
+const liveEngines = new Set<string>();
+
+const DEFAULT_CAPACITY = 4;
+const DEFAULT_QUEUE_LIMIT = 100;
+const DEFAULT_START_TIMEOUT = 30000;
+/** How long a /run reply waits for its log sentinels when they are late (they usually trail by < 0.1 ms). */
+const LOG_GRACE_MS = 100;
+const ENGINE_CLOSE_BOUND_MS = 12000;
+/** Nested sequences deeper than this are refused (the platform limits sequence length similarly). */
+const MAX_SEQUENCE_DEPTH = 10;
+
+export class LocalEngine implements PoolHost {
+  readonly docker: Docker;
+  readonly target: DockerTarget;
+  readonly agent: http.Agent;
+  readonly network: string;
+  readonly capacity: number;
+  readonly queueLimit: number;
+  readonly startTimeout: number;
+  readonly logGrace = LOG_GRACE_MS;
+  readonly engineId = randomUUID().replace(/-/g, '').slice(0, 12);
+  publishIp = '127.0.0.1';
+  connectHost = '127.0.0.1';
+
+  private readonly opts: LocalEngineOptions;
+  private starting?: Promise<void>;
+  private platform: EnginePlatform = { os: '', arch: '' };
+  private isClosed = false;
+  private closing?: Promise<void>;
+  private seq = 0;
+  private slotsUsed = 0;
+  private readonly slotWaiters: SlotWaiter[] = [];
+  private readonly pools = new Set<PoolAction>();
+  private readonly actions = new Set<Runnable>();
+  private readonly tracked = new Set<ActionContainer>();
+  private readonly manifests = new WeakMap<Catalog, Promise<Record<string, string>>>();
+
+  constructor(opts: LocalEngineOptions) {
+    if (!opts || typeof opts.instanceId !== 'string' || opts.instanceId.trim() === '') {
+      throw new OpenWhiskNodeError('config', 'LocalEngine needs an instanceId (the Node-RED instance).', { short: 'no instance' });
+    }
+    if (typeof opts.runtimeId !== 'string' || opts.runtimeId.trim() === '') {
+      throw new OpenWhiskNodeError('config', 'LocalEngine needs a runtimeId (the runtime config node).', { short: 'no runtime' });
+    }
+    this.opts = { ...opts, imageOverrides: { ...(opts.imageOverrides ?? {}) } };
+    this.target = parseDockerTarget(opts.docker);
+    this.docker = createDocker(this.target);
+    this.agent = createAgent();
+    this.network = (opts.network ?? '').trim();
+    this.capacity = positiveInt(opts.capacity, DEFAULT_CAPACITY);
+    this.queueLimit = positiveInt(opts.queueLimit, DEFAULT_QUEUE_LIMIT, true);
+    this.startTimeout = positiveInt(opts.startTimeout, DEFAULT_START_TIMEOUT);
+    liveEngines.add(this.engineId);
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Containers this engine has created and not yet removed. */
+  get containerCount(): number {
+    return this.tracked.size;
+  }
+
+  /**
+   * Ping Docker, learn its platform, and remove containers left by an earlier run of this same
+   * Node-RED instance (label instance=<instanceId>, created by an engine that is not alive in this
+   * process), never anyone else's. Idempotent: the work runs once; after a failure the next call retries.
+   */
+  start(): Promise<void> {
+    if (this.isClosed) return Promise.reject(closedError('Starting the local runtime'));
+    if (!this.starting) {
+      this.starting = this.doStart().catch((err: unknown) => {
+        this.starting = undefined;
+        throw err;
+      });
+    }
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
+    try {
+      await this.docker.ping();
+      const v = await this.docker.version();
+      this.platform = { os: String(v.Os ?? 'linux'), arch: String(v.Arch ?? '') };
+    } catch (err) {
+      throw translateDockerError(err, this.target, 'connecting');
+    }
+    if (this.target.remoteHost) {
+      // A remote engine: publish on (and connect to) the address we reach it at, not its loopback.
+      const host = this.target.remoteHost;
+      const ip = net.isIP(host) ? host : (await dns.lookup(host, { family: 4 }).catch(() => ({ address: '' }))).address;
+      if (!ip) {
+        throw new OpenWhiskNodeError('unreachable', `Cannot resolve the Docker host '${host}' to an IPv4 address.`, {
+          short: 'docker unreachable',
+        });
+      }
+      this.publishIp = ip;
+      this.connectHost = ip;
+    }
+    await this.sweep();
+  }
+
+  /** Remove this instance's containers that no live engine of this process owns. Returns how many. */
+  async sweep(): Promise<number> {
+    let list: Docker.ContainerInfo[];
+    try {
+      list = await this.docker.listContainers({
+        all: true,
+        filters: { label: [`${LABELS.managed}=true`, `${LABELS.instance}=${this.opts.instanceId}`] },
+      });
+    } catch (err) {
+      throw translateDockerError(err, this.target, 'listing leftover containers');
+    }
+    const stale = list.filter(
+      (c) => c.Labels?.[LABELS.instance] === this.opts.instanceId && !liveEngines.has(c.Labels?.[LABELS.engine] ?? ''),
+    );
+    await Promise.all(
+      stale.map((c) =>
+        this.docker
+          .getContainer(c.Id)
+          .remove({ force: true, v: true })
+          .catch((err: unknown) => {
+            const s = dockerStatus(err);
+            if (s !== 404 && s !== 409) throw translateDockerError(err, this.target, `removing leftover container ${c.Names?.[0] ?? c.Id}`);
+          }),
+      ),
+    );
+    return stale.length;
+  }
+
+  /**
+   * Provision an action for one flow node: resolve its image (pull only if absent), create and
+   * start one warm container, wait for the port, /init once. A sequence provisions each component
+   * (fetched from `catalog`). Resolves once the action can run without a cold start.
+   */
+  async provision(
+    nodeId: string,
+    action: ActionDoc,
+    catalog: Catalog,
+    onStatus?: (s: LocalStatus) => void,
+  ): Promise<LocalAction> {
+    await this.start();
+    if (this.isClosed) throw closedError(`Provisioning '${identityOf(action).qualified}'`);
+    const status = (s: LocalStatus) => {
+      try {
+        onStatus?.(s);
+      } catch {
+        /* a status callback must not break provisioning */
+      }
+    };
+    const a = await this.provisionDoc(String(nodeId), action, catalog, status, []);
+    status({ phase: 'ready', detail: a.containers, action: a.name });
+    return a;
+  }
+
+  private async provisionDoc(
+    nodeId: string,
+    doc: ActionDoc,
+    catalog: Catalog,
+    status: (s: LocalStatus) => void,
+    chain: string[],
+  ): Promise<Runnable> {
+    if (!doc || typeof doc !== 'object' || !doc.exec || typeof doc.name !== 'string') {
+      throw new OpenWhiskNodeError('config', 'The action document has no name or exec: cannot run it locally.', { short: 'bad action' });
+    }
+    const id = identityOf(doc);
+    if (doc.exec.kind === 'sequence') return this.provisionSequence(nodeId, doc, catalog, status, chain);
+    const resolved = await this.resolve(doc, catalog);
+    try {
+      await ensureImage(this.docker, this.target, resolved.image, resolved.kind, this.platform, (detail) =>
+        status({ phase: 'pulling', detail, action: id.qualified }),
+      );
+    } catch (err) {
+      throw withContext(err, `Action '${id.qualified}'`);
+    }
+    if (this.isClosed) throw closedError(`Provisioning '${id.qualified}'`);
+    const limits = effectiveLimits(doc.limits);
+    const maxInflight = limits.concurrency > 1 && supportsConcurrency(resolved) ? limits.concurrency : 1;
+    const { run, init } = splitParams(doc.parameters);
+    const env: string[] = [];
+    if (this.opts.apiHost) env.push(`__OW_API_HOST=${this.opts.apiHost}`);
+    if (maxInflight > 1) env.push('__OW_ALLOW_CONCURRENT=true');
+    const apiKey = this.opts.apiKey && apiKeyAllowed(doc.annotations) ? this.opts.apiKey : undefined;
+    const plan: ContainerPlan = {
+      nodeId,
+      id,
+      doc,
+      kind: resolved.kind,
+      image: resolved.image,
+      limits,
+      maxInflight,
+      labels: {
+        [LABELS.managed]: 'true',
+        [LABELS.instance]: this.opts.instanceId,
+        [LABELS.runtime]: this.opts.runtimeId,
+        [LABELS.node]: nodeId,
+        [LABELS.action]: id.qualified,
+        [LABELS.version]: id.version,
+        [LABELS.engine]: this.engineId,
+      },
+      env,
+      initParams: init,
+      apiKey,
+    };
+    const pool = new PoolAction(this, plan, run, this.queueLimit);
+    this.pools.add(pool);
+    try {
+      await pool.warm(status);
+    } catch (err) {
+      await pool.close();
+      this.pools.delete(pool);
+      throw err;
+    }
+    this.actions.add(pool);
+    return pool;
+  }
+
+  private async provisionSequence(
+    nodeId: string,
+    doc: ActionDoc,
+    catalog: Catalog,
+    status: (s: LocalStatus) => void,
+    chain: string[],
+  ): Promise<Runnable> {
+    const id = identityOf(doc);
+    const components = Array.isArray(doc.exec.components) ? doc.exec.components : [];
+    if (components.length === 0) {
+      throw new OpenWhiskNodeError('config', `Sequence '${id.qualified}' has no components.`, { short: 'empty sequence' });
+    }
+    if (chain.includes(id.qualified) || chain.length >= MAX_SEQUENCE_DEPTH) {
+      throw new OpenWhiskNodeError('config', `Sequence '${id.qualified}' contains itself or nests too deeply (${[...chain, id.qualified].join(' → ')}).`, {
+        short: 'bad sequence',
+      });
+    }
+    // Each distinct component once (a component may appear twice); all in parallel.
+    const distinct = [...new Set(components)];
+    const settled = await Promise.allSettled(
+      distinct.map(async (fqn) => {
+        let ref;
+        try {
+          ref = parseQualifiedName(fqn);
+        } catch (err) {
+          throw new OpenWhiskNodeError('config', `Sequence '${id.qualified}': ${(err as Error).message}.`, { short: 'bad sequence' });
+        }
+        status({ phase: 'fetching', detail: fqn, action: fqn });
+        let cdoc: ActionDoc;
+        try {
+          cdoc = await catalog.getAction(ref);
+        } catch (err) {
+          throw withContext(err, `Sequence '${id.qualified}', component '${fqn}'`);
+        }
+        try {
+          return await this.provisionDoc(nodeId, cdoc, catalog, status, [...chain, id.qualified]);
+        } catch (err) {
+          throw withContext(err, `Sequence '${id.qualified}'`);
+        }
+      }),
+    );
+    const byName = new Map<string, Runnable>();
+    let failure: unknown;
+    settled.forEach((r, i) => {
+      if (r.status === 'fulfilled') byName.set(distinct[i], r.value);
+      else if (failure === undefined) failure = r.reason;
+    });
+    if (failure !== undefined) {
+      await Promise.all([...byName.values()].map((r) => this.closeRunnable(r)));
+      throw failure;
+    }
+    const limits = effectiveLimits(doc.limits);
+    const seq = new SequenceAction(
+      id,
+      limits.timeout,
+      limits.logs,
+      components.map((c) => byName.get(c) as Runnable),
+    );
+    this.actions.add(seq);
+    return seq;
+  }
+
+  private async closeRunnable(r: Runnable): Promise<void> {
+    this.actions.delete(r);
+    await r.close().catch(() => undefined);
+  }
+
+  /** Image for an action: override / blackbox first (no network), then the deployment's manifest, then built-ins. */
+  private async resolve(doc: ActionDoc, catalog: Catalog): Promise<ResolvedImage> {
+    const overrides = this.opts.imageOverrides ?? {};
+    try {
+      return resolveImage(doc.exec, overrides, {});
+    } catch (err) {
+      if (!(err instanceof OpenWhiskNodeError)) throw err;
+      // Might still be in the deployment's manifest (below), or a built-in after all.
+      const first = err;
+      const manifest = await this.manifestOf(catalog);
+      try {
+        return resolveImage(doc.exec, overrides, manifest);
+      } catch {
+        throw withContext(first, `Action '${identityOf(doc).qualified}'`);
+      }
+    }
+  }
+
+  private manifestOf(catalog: Catalog): Promise<Record<string, string>> {
+    let p = this.manifests.get(catalog);
+    if (!p) {
+      p = Promise.resolve()
+        .then(() => catalog.runtimeImages())
+        .then((m) => (m && typeof m === 'object' ? m : {}))
+        .catch(() => {
+          this.manifests.delete(catalog); // offline now: try again next time
+          return {};
+        });
+      this.manifests.set(catalog, p);
+    }
+    return p;
+  }
+
+  // ---- PoolHost ---------------------------------------------------------------------------------
+
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
+  track(c: ActionContainer): void {
+    this.tracked.add(c);
+  }
+
+  untrack(c: ActionContainer): void {
+    this.tracked.delete(c);
+  }
+
+  takeSlot(): boolean {
+    if (this.isClosed || this.slotsUsed >= this.capacity) return false;
+    this.slotsUsed++;
+    return true;
+  }
+
+  releaseSlot(): void {
+    while (this.slotWaiters.length > 0) {
+      const w = this.slotWaiters.shift() as SlotWaiter;
+      if (!this.isClosed && w.accept()) return; // the slot moves to the waiter
+    }
+    if (this.slotsUsed > 0) this.slotsUsed--;
+  }
+
+  waitForSlot(pool: PoolAction): void {
+    if (this.slotWaiters.some((w) => w.owner === pool)) return;
+    this.slotWaiters.push({ owner: pool, accept: () => pool.acceptSlot() });
+    this.evict(pool);
+  }
+
+  reserveSlot(pool: PoolAction): Promise<void> {
+    if (this.takeSlot()) return Promise.resolve();
+    if (this.isClosed) return Promise.reject(closedError(`Provisioning '${pool.name}'`));
+    const full = () =>
+      new OpenWhiskNodeError(
+        'config',
+        `The local runtime's capacity of ${this.capacity} containers is used up by other actions: '${pool.name}' cannot get its container. ` +
+          `Raise the capacity in the runtime config (every local action node needs at least one container; a sequence one per component).`,
+        { short: 'capacity full' },
+      );
+    if (!this.evict(pool)) return Promise.reject(full());
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.slotWaiters.indexOf(waiter);
+        if (i >= 0) this.slotWaiters.splice(i, 1);
+        reject(full());
+      }, this.startTimeout);
+      timer.unref();
+      const waiter: SlotWaiter = {
+        accept: () => {
+          clearTimeout(timer);
+          resolve();
+          return true;
+        },
+        cancel: () => {
+          clearTimeout(timer);
+          reject(closedError(`Provisioning '${pool.name}'`));
+        },
+      };
+      this.slotWaiters.unshift(waiter); // a first container goes before growth of others
+    });
+  }
+
+  /**
+   * Ask another action to give up one idle container beyond its first; its slot comes back through
+   * releaseSlot() (to the first waiter) once the container is gone.
+   */
+  private evict(requester: PoolAction): boolean {
+    for (const p of this.pools) if (p !== requester && p.evictIdleSurplus()) return true;
+    return false;
+  }
+
+  forget(pool: PoolAction): void {
+    this.pools.delete(pool);
+    this.actions.delete(pool);
+    for (let i = this.slotWaiters.length - 1; i >= 0; i--) if (this.slotWaiters[i].owner === pool) this.slotWaiters.splice(i, 1);
+  }
+
+  /** Close every action and remove every container this engine created; bounded well under 15 s. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.isClosed = true;
+    for (const w of this.slotWaiters.splice(0)) w.cancel?.();
+    const work = (async () => {
+      await Promise.all([...this.actions].map((a) => a.close().catch(() => undefined)));
+      await Promise.all([...this.pools].map((p) => p.close().catch(() => undefined)));
+      await Promise.all([...this.tracked].map((c) => c.remove('closed').catch(() => undefined)));
+    })();
+    this.closing = Promise.race([work, new Promise<void>((r) => setTimeout(r, ENGINE_CLOSE_BOUND_MS).unref())]).then(() => {
+      this.agent.destroy();
+      liveEngines.delete(this.engineId);
+    });
+    return this.closing;
+  }
+}
+
+interface SlotWaiter {
+  /** Take a freed slot; false = not needed any more. */
+  accept(): boolean;
+  cancel?(): void;
+  owner?: PoolAction;
+}
+
+function positiveInt(v: unknown, dflt: number, allowZero = false): number {
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n)) return dflt;
+  const i = Math.floor(n);
+  return i > 0 || (allowZero && i === 0) ? i : dflt;
+}
+
+/** Prefix an error's message with where it happened, keeping its code and short text. */
+function withContext(err: unknown, where: string): unknown {
+  if (!(err instanceof OpenWhiskNodeError)) return err;
+  if (err.message.startsWith(where)) return err;
+  const e = new OpenWhiskNodeError(err.code, `${where}: ${err.message}`, {
+    short: err.short,
+    activation: err.activation,
+    statusCode: err.statusCode,
+    cause: err,
+  });
+  return e;
+}

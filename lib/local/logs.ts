@@ -1,0 +1,253 @@
+// Per-container log collection: splits the demultiplexed stdout/stderr of an attached container
+// into lines and frames them per activation with the sentinel the action proxy writes on both
+// streams after every /run and after a failed /init (openwhisk-interfaces.md §1.6).
+
+import { StringDecoder } from 'node:string_decoder';
+import { SENTINEL } from './protocol';
+
+export type StreamName = 'stdout' | 'stderr';
+
+/** Minimal writable that docker.modem.demuxStream can write to. */
+export interface ChunkSink {
+  write(chunk: Buffer | string): boolean;
+}
+
+export interface LogFramerOptions {
+  /**
+   * false when several activations share the container at once (limits.concurrency > 1): the
+   * sentinel then cannot tell whose line is whose, so activations get no logs (the platform
+   * needs decoupled log collection for that too, docs/intra-concurrency.md). Lines are still
+   * read (so the container never blocks on a full pipe) and kept in the recent-lines ring for
+   * error messages.
+   */
+  framed: boolean;
+  /** Per-activation cap in bytes (limits.logs MB); 0 keeps no activation logs. */
+  limitBytes: number;
+  /** How many recent lines to keep for error messages (container crashed, /init failed). */
+  ringSize?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+const MAX_PENDING_LINES = 1000;
+
+export function formatLine(time: number, stream: StreamName, line: string): string {
+  return `${new Date(time).toISOString()} ${stream}: ${line}`;
+}
+
+export function truncationMessage(limitBytes: number): string {
+  return `Logs were truncated because the total bytes size exceeds the limit of ${limitBytes} bytes.`;
+}
+
+/** The lines of one activation; complete once both streams delivered their sentinel (or on close). */
+export class LogFrame {
+  readonly lines: string[] = [];
+  readonly seen: Record<StreamName, boolean> = { stdout: false, stderr: false };
+  done = false;
+  /** True when the frame was closed without both sentinels (grace ran out, container ended). */
+  incomplete = false;
+  bytes = 0;
+  truncated = false;
+  private waiter: (() => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly owner: LogFramer) {}
+
+  add(line: string, limitBytes: number): void {
+    if (this.truncated) return;
+    const size = Buffer.byteLength(line);
+    if (this.bytes + size > limitBytes) {
+      this.truncated = true;
+      if (limitBytes > 0) this.lines.push(truncationMessage(limitBytes));
+      return;
+    }
+    this.bytes += size;
+    this.lines.push(line);
+  }
+
+  /** @internal */
+  complete(incomplete: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    this.incomplete = incomplete;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const w = this.waiter;
+    this.waiter = undefined;
+    if (w) w();
+  }
+
+  /**
+   * The frame's lines once it is complete, waiting at most `graceMs` for missing sentinels.
+   * Returns synchronously when the sentinels are already in (the common case on a warm path),
+   * so no promise or timer is created then.
+   */
+  settle(graceMs: number): string[] | Promise<string[]> {
+    if (this.done) return this.lines;
+    return new Promise<string[]>((resolve) => {
+      this.waiter = () => resolve(this.lines);
+      this.timer = setTimeout(() => this.owner.abandon(this), graceMs);
+    });
+  }
+}
+
+export class LogFramer {
+  /** Demux targets. */
+  readonly stdout: ChunkSink;
+  readonly stderr: ChunkSink;
+  /** False once a frame timed out without any sentinel ever seen: the image writes none. */
+  sentinels: 'unknown' | 'yes' | 'no' = 'unknown';
+
+  private readonly framed: boolean;
+  private readonly limitBytes: number;
+  private readonly ringSize: number;
+  private readonly now: () => number;
+  private readonly decoders: Record<StreamName, StringDecoder> = {
+    stdout: new StringDecoder('utf8'),
+    stderr: new StringDecoder('utf8'),
+  };
+  private readonly partial: Record<StreamName, string> = { stdout: '', stderr: '' };
+  /** Sentinels still to come for frames that were closed early: swallow them (and lines before them). */
+  private readonly owed: Record<StreamName, number> = { stdout: 0, stderr: 0 };
+  private pending: string[] = [];
+  private current: LogFrame | undefined;
+  private readonly ring: string[] = [];
+  private ended = false;
+
+  constructor(opts: LogFramerOptions) {
+    this.framed = opts.framed;
+    this.limitBytes = Math.max(0, opts.limitBytes);
+    this.ringSize = opts.ringSize ?? 200;
+    this.now = opts.now ?? Date.now;
+    this.stdout = { write: (c) => this.onChunk('stdout', c) };
+    this.stderr = { write: (c) => this.onChunk('stderr', c) };
+  }
+
+  /** Start the frame of a new activation. Lines that arrived since the previous frame belong to it. */
+  begin(): LogFrame {
+    if (this.current && !this.current.done) this.abandon(this.current);
+    const frame = new LogFrame(this);
+    if (!this.framed) {
+      frame.complete(false);
+      return frame;
+    }
+    const carried = this.pending;
+    this.pending = [];
+    for (const l of carried) frame.add(l, this.limitBytes);
+    this.current = frame;
+    if (this.ended) frame.complete(true);
+    return frame;
+  }
+
+  /** Close a frame without (all) its sentinels; they are swallowed when they turn up later. */
+  abandon(frame: LogFrame): void {
+    if (frame.done) return;
+    if (this.current === frame) {
+      this.current = undefined;
+      if (!this.ended) {
+        if (!frame.seen.stdout && !frame.seen.stderr && this.sentinels === 'unknown') {
+          // Nothing ever marked the end of an activation: treat the image as sentinel-less and stop
+          // waiting for sentinels from now on (every later frame ends with the /run reply).
+          this.sentinels = 'no';
+        } else if (this.sentinels !== 'no') {
+          if (!frame.seen.stdout) this.owed.stdout++;
+          if (!frame.seen.stderr) this.owed.stderr++;
+        }
+      }
+    }
+    frame.complete(true);
+  }
+
+  /** Lines of the last activation-less period and the recent history, for error messages. */
+  recent(max = 50): string[] {
+    return this.ring.slice(-max);
+  }
+
+  /** The attached stream ended (container stopped): flush partial lines, close the open frame. */
+  end(): void {
+    if (this.ended) return;
+    for (const s of ['stdout', 'stderr'] as const) {
+      const rest = this.partial[s] + this.decoders[s].end();
+      this.partial[s] = '';
+      if (rest !== '') this.onLine(s, rest, this.now());
+    }
+    this.ended = true;
+    if (this.current) {
+      const f = this.current;
+      this.current = undefined;
+      f.complete(true);
+    }
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  private onChunk(stream: StreamName, chunk: Buffer | string): boolean {
+    const text = this.partial[stream] + (typeof chunk === 'string' ? chunk : this.decoders[stream].write(chunk));
+    let start = 0;
+    let nl = text.indexOf('\n', start);
+    if (nl < 0) {
+      this.partial[stream] = text;
+      return true;
+    }
+    const time = this.now(); // one timestamp per chunk: its lines arrived together
+    while (nl >= 0) {
+      let line = text.slice(start, nl);
+      if (line.endsWith('\r')) line = line.slice(0, -1);
+      this.onLine(stream, line, time);
+      start = nl + 1;
+      nl = text.indexOf('\n', start);
+    }
+    this.partial[stream] = text.slice(start);
+    return true;
+  }
+
+  private onLine(stream: StreamName, line: string, time: number): void {
+    const idx = line.indexOf(SENTINEL);
+    if (idx >= 0) {
+      const before = line.slice(0, idx);
+      if (before !== '') this.addLine(stream, before, time);
+      this.onSentinel(stream);
+      return;
+    }
+    this.addLine(stream, line, time);
+  }
+
+  private addLine(stream: StreamName, line: string, time: number): void {
+    const formatted = formatLine(time, stream, line);
+    this.ring.push(formatted);
+    if (this.ring.length > this.ringSize) this.ring.splice(0, this.ring.length - this.ringSize);
+    if (!this.framed) return;
+    if (this.owed[stream] > 0) return; // late output of an activation that was already closed
+    const f = this.current;
+    if (f && !f.seen[stream]) {
+      f.add(formatted, this.limitBytes);
+    } else {
+      this.pending.push(formatted);
+      if (this.pending.length > MAX_PENDING_LINES) this.pending.splice(0, this.pending.length - MAX_PENDING_LINES);
+    }
+  }
+
+  private onSentinel(stream: StreamName): void {
+    if (!this.framed) return;
+    if (this.sentinels === 'no') {
+      // Late after all: this marker ends a frame that was already closed; so will the other stream's.
+      this.sentinels = 'yes';
+      this.owed[stream === 'stdout' ? 'stderr' : 'stdout']++;
+      return;
+    }
+    this.sentinels = 'yes';
+    if (this.owed[stream] > 0) {
+      this.owed[stream]--;
+      return;
+    }
+    const f = this.current;
+    if (!f || f.seen[stream]) return; // a stray marker (e.g. a proxy writing one more): ignore
+    f.seen[stream] = true;
+    if (f.seen.stdout && f.seen.stderr) {
+      this.current = undefined;
+      f.complete(false);
+    }
+  }
+}

@@ -1,0 +1,333 @@
+// The warm pool of one provisioned action: one container ready after provisioning, more on demand
+// up to the engine's shared capacity, one /run in flight per container (or limits.concurrency when
+// the image supports it), a bounded FIFO queue when all are busy, and replacement of containers
+// that timed out, crashed or answered anything but 200.
+
+import { OpenWhiskNodeError, activationFailure } from '../errors';
+import type { ActionRef, Activation } from '../types';
+import { ActionContainer, closedError, type ContainerHost, type ContainerPlan } from './container';
+import {
+  Messages,
+  buildActivation,
+  developerError,
+  mapRunResponse,
+  mergeParams,
+  runContext,
+  type RunContext,
+} from './protocol';
+
+export type LocalPhase = 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready';
+
+export interface LocalStatus {
+  phase: LocalPhase;
+  /** Progress text ('pulling'), the image ('starting'), the action ('initializing'), the container count ('ready'). */
+  detail?: string | number;
+  /** The action this is about ("/ns/pkg/name"); for a sequence, the component being provisioned. */
+  action?: string;
+}
+
+/** A provisioned local action (a plain action or a sequence). */
+export interface LocalAction {
+  /** "/ns/pkg/name". */
+  readonly name: string;
+  /** The kind after resolving ":default" ("nodejs:20", "blackbox", "sequence"). */
+  readonly kind: string;
+  /** The image its containers run (undefined for a sequence). */
+  readonly image?: string;
+  /** Containers ready to run it now (for a sequence: of all its components). */
+  readonly containers: number;
+  /** Messages waiting for a free container. */
+  readonly queued: number;
+  /** Resolves with the activation on success; rejects with an OpenWhiskNodeError (with .activation when one exists). */
+  invoke(params: Record<string, unknown> | unknown[], ref?: ActionRef): Promise<Activation>;
+  /** Rejects queued and in-flight messages and removes every container of this action. */
+  close(): Promise<void>;
+}
+
+/** Internal: what a sequence needs of its components. */
+export interface Runnable extends LocalAction {
+  run(params: Record<string, unknown> | unknown[] | null | undefined, causedBySequence: boolean): Promise<Activation>;
+  /** Memory limit (MB) of its containers, for a sequence's limits annotation. */
+  readonly memory: number;
+}
+
+/** What a pool needs from its engine besides the container host. */
+export interface PoolHost extends ContainerHost {
+  readonly capacity: number;
+  /** Take a container slot now if one is free. */
+  takeSlot(): boolean;
+  /** Give a slot back (hands it to a waiting pool first). */
+  releaseSlot(): void;
+  /** Ask for a slot as soon as one frees up (a pool that wants to grow). */
+  waitForSlot(pool: PoolAction): void;
+  /** A slot for a pool's first container: waits for an eviction, else throws a capacity error. */
+  reserveSlot(pool: PoolAction): Promise<void>;
+  forget(pool: PoolAction): void;
+}
+
+interface Job {
+  valueJson: string;
+  enqueued: number;
+  causedBySequence: boolean;
+  resolve: (a: Activation) => void;
+  reject: (e: unknown) => void;
+}
+
+const CLOSE_BOUND_MS = 10000;
+
+export class PoolAction implements Runnable {
+  readonly name: string;
+  readonly kind: string;
+  readonly image: string;
+  readonly memory: number;
+
+  private readonly live: ActionContainer[] = [];
+  private readonly starting = new Set<ActionContainer>();
+  private readonly launches = new Set<Promise<void>>();
+  private readonly queue: Job[] = [];
+  private closed = false;
+  private closing?: Promise<void>;
+
+  constructor(
+    private readonly host: PoolHost,
+    readonly plan: ContainerPlan,
+    private readonly defaults: Record<string, unknown>,
+    private readonly queueLimit: number,
+  ) {
+    this.name = plan.id.qualified;
+    this.kind = plan.kind;
+    this.image = plan.image;
+    this.memory = plan.limits.memory;
+  }
+
+  get containers(): number {
+    return this.live.length;
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Provision: one container created, started and initialised before the first message. */
+  async warm(onStatus?: (s: LocalStatus) => void): Promise<void> {
+    await this.host.reserveSlot(this);
+    const c = new ActionContainer(this.host, this.plan);
+    this.starting.add(c);
+    try {
+      await c.launch((p) => onStatus?.({ phase: p, detail: p === 'starting' ? this.image : this.name, action: this.name }));
+    } catch (err) {
+      this.starting.delete(c);
+      this.host.releaseSlot();
+      throw err;
+    }
+    this.starting.delete(c);
+    if (this.closed) {
+      await c.remove().catch(() => undefined);
+      this.host.releaseSlot();
+      throw closedError(`Provisioning '${this.name}'`);
+    }
+    this.adopt(c);
+  }
+
+  invoke(params: Record<string, unknown> | unknown[], _ref?: ActionRef): Promise<Activation> {
+    // The runner provisions one LocalAction per action reference, so `ref` names this action.
+    return this.run(params, false);
+  }
+
+  run(params: Record<string, unknown> | unknown[] | null | undefined, causedBySequence: boolean): Promise<Activation> {
+    if (this.closed) return Promise.reject(closedError(`Action '${this.name}'`));
+    let valueJson: string;
+    try {
+      valueJson = JSON.stringify(mergeParams(this.defaults, params));
+    } catch (err) {
+      return Promise.reject(
+        new OpenWhiskNodeError('input', `The parameters for '${this.name}' cannot be sent as JSON: ${(err as Error).message}`, {
+          short: 'bad params',
+          cause: err,
+        }),
+      );
+    }
+    const now = Date.now();
+    const c = this.free();
+    if (c) return this.execute(c, valueJson, now, causedBySequence);
+    if (this.queue.length >= this.queueLimit) {
+      return Promise.reject(
+        new OpenWhiskNodeError(
+          'overload',
+          `Action '${this.name}' is overloaded: ${this.queue.length} messages already wait for its ${this.live.length} busy container(s) ` +
+            `(queue limit ${this.queueLimit}, runtime capacity ${this.host.capacity} containers). ` +
+            `Raise the queue limit or the capacity in the runtime config, or send messages more slowly.`,
+          { short: 'queue full' },
+        ),
+      );
+    }
+    return new Promise<Activation>((resolve, reject) => {
+      this.queue.push({ valueJson, enqueued: now, causedBySequence, resolve, reject });
+      this.scale();
+    });
+  }
+
+  private free(): ActionContainer | undefined {
+    const max = this.plan.maxInflight;
+    for (const c of this.live) if (!c.dead && c.inflight < max) return c;
+    return undefined;
+  }
+
+  private async execute(c: ActionContainer, valueJson: string, enqueued: number, causedBySequence: boolean): Promise<Activation> {
+    const { plan } = this;
+    const timeout = plan.limits.timeout;
+    const start = Date.now();
+    const ctx = runContext(plan.id, timeout, plan.apiKey, start);
+    const first = c.runs === 0;
+    const out = await c.run(runBodyFrom(valueJson, ctx), timeout);
+    const end = Date.now();
+    if (out.fatal) this.retire(c);
+    this.drain();
+    if (out.failure === 'closed') throw closedError(`Action '${this.name}'`);
+    let timedOut = false;
+    let response;
+    if (out.reply) {
+      response = mapRunResponse(out.reply.status, out.reply.body);
+    } else if (out.failure === 'timeout') {
+      timedOut = true;
+      response = developerError(Messages.timedOut(timeout, false));
+    } else {
+      response = developerError(out.oom ? Messages.memoryExhausted : Messages.abnormalRun);
+    }
+    const activation = buildActivation({
+      id: plan.id,
+      activationId: ctx.activation_id,
+      kind: plan.kind,
+      limits: plan.limits,
+      start,
+      end,
+      response,
+      logs: out.logs,
+      timeout: timedOut,
+      waitTime: start - enqueued,
+      initTime: first ? c.initTime : undefined,
+      causedBySequence,
+    });
+    if (response.success) return activation;
+    throw activationFailure(activation, this.name);
+  }
+
+  /** Hand queued messages to free containers. */
+  private drain(): void {
+    while (this.queue.length > 0) {
+      const c = this.free();
+      if (!c) break;
+      const job = this.queue.shift() as Job;
+      this.execute(c, job.valueJson, job.enqueued, job.causedBySequence).then(job.resolve, job.reject);
+    }
+    if (this.queue.length > 0) this.scale();
+  }
+
+  /** More containers while messages wait and the runtime has room. */
+  private scale(): void {
+    if (this.closed || !this.wantsMore()) return;
+    if (this.host.takeSlot()) this.launch();
+    else this.host.waitForSlot(this);
+  }
+
+  private wantsMore(): boolean {
+    if (this.closed) return false;
+    if (this.live.length + this.starting.size === 0) return true;
+    return this.queue.length > this.starting.size * this.plan.maxInflight;
+  }
+
+  /** The engine offers a freed slot; take it only if still needed. */
+  acceptSlot(): boolean {
+    if (!this.wantsMore()) return false;
+    this.launch();
+    return true;
+  }
+
+  /** Start one more container on a slot this pool already holds. */
+  private launch(): void {
+    const c = new ActionContainer(this.host, this.plan);
+    this.starting.add(c);
+    const p = c.launch().then(
+      () => {
+        this.starting.delete(c);
+        if (this.closed) {
+          void c.remove().catch(() => undefined).then(() => this.host.releaseSlot());
+          return;
+        }
+        this.adopt(c);
+        this.drain();
+      },
+      (err: unknown) => {
+        this.starting.delete(c);
+        this.host.releaseSlot();
+        if (this.closed) return;
+        // Without any container the waiting messages cannot run: fail them with the reason.
+        if (this.live.length + this.starting.size === 0) {
+          for (const job of this.queue.splice(0)) job.reject(err);
+        }
+      },
+    );
+    this.launches.add(p);
+    void p.finally(() => this.launches.delete(p));
+  }
+
+  private adopt(c: ActionContainer): void {
+    c.onExit = (dead) => this.retire(dead);
+    this.live.push(c);
+  }
+
+  /**
+   * Remove a container that must not run anything again (timed out, crashed, non-200 reply, exited)
+   * and start a replacement on its slot when this action would otherwise have none, or messages wait.
+   */
+  private retire(c: ActionContainer): void {
+    const i = this.live.indexOf(c);
+    if (i < 0) return;
+    this.live.splice(i, 1);
+    const removal = c.remove('retired').catch(() => undefined);
+    if (!this.closed && this.wantsMore()) {
+      this.launch(); // reuses the slot of the removed container
+    } else {
+      void removal.then(() => this.host.releaseSlot());
+    }
+  }
+
+  /** For the engine: give up one idle container beyond the first so another action can have its slot. */
+  evictIdleSurplus(): boolean {
+    if (this.closed || this.queue.length > 0 || this.live.length + this.starting.size <= 1) return false;
+    const c = this.live.find((x) => !x.dead && x.inflight === 0);
+    if (!c) return false;
+    this.live.splice(this.live.indexOf(c), 1);
+    void c
+      .remove('evicted')
+      .catch(() => undefined)
+      .then(() => this.host.releaseSlot());
+    return true;
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closed = true;
+    this.host.forget(this);
+    const err = closedError(`Action '${this.name}'`);
+    for (const job of this.queue.splice(0)) job.reject(err);
+    // Live containers give their slot back here; starting ones when their launch notices the close.
+    const removals = [
+      ...this.live.splice(0).map((c) =>
+        c
+          .remove('closed')
+          .catch(() => undefined)
+          .then(() => this.host.releaseSlot()),
+      ),
+      ...[...this.starting].map((c) => c.remove('closed').catch(() => undefined)),
+    ];
+    const work = Promise.all([...removals, ...this.launches]).then(() => undefined);
+    this.closing = Promise.race([work, new Promise<void>((r) => setTimeout(r, CLOSE_BOUND_MS).unref())]);
+    return this.closing;
+  }
+}
+
+/** `{"value":<json>, ...ctx}` without serialising the value twice. */
+function runBodyFrom(valueJson: string, ctx: RunContext): string {
+  return `{"value":${valueJson},${JSON.stringify(ctx).slice(1)}`;
+}
