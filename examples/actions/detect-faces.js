@@ -24,6 +24,7 @@ function loadDetector() {
   });
   return detector;
 }
+loadDetector().catch(() => {}); // start at /init: the first activation then finds OpenCV (nearly) ready
 
 async function dhash(image, { x, y, w, h }) {
   const px = image.clone().crop({ x, y, w, h }).greyscale().resize({ w: 9, h: 8 }).bitmap.data;
@@ -39,7 +40,8 @@ async function main(params) {
   const t0 = Date.now();
   let image;
   try { image = await Jimp.read(buf); } catch (e) { return { error: `input is not a PNG/JPEG image (${e.message})` }; }
-  const { cv, classifier } = await loadDetector();
+  let cv, classifier;
+  try { ({ cv, classifier } = await loadDetector()); } catch (e) { return { error: `face detector unavailable: ${e.message}` }; }
   const src = cv.matFromImageData(image.bitmap), gray = new cv.Mat(), found = new cv.RectVector();
   try {
     cv.cvtColor(src, gray, cv.COLOR_RGBA2GRAY);

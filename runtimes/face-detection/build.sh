@@ -73,8 +73,13 @@ cp -a "$here/node_modules" "$ctx/node_modules"
 rm -f "$ctx/node_modules/.leon-lock.sha256"
 cp "$cascade" "$ctx/$CASCADE_NAME"
 say "building $IMAGE from $BASE_IMAGE"
-"$DOCKER" build --quiet -f "$here/Dockerfile.offline" \
-  --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "FINGERPRINT=$fingerprint" -t "$IMAGE" "$ctx" >/dev/null
-rm -rf "$ctx"
+log="$(mktemp)"
+if ! "$DOCKER" build --pull=false -f "$here/Dockerfile.offline" \
+     --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "FINGERPRINT=$fingerprint" -t "$IMAGE" "$ctx" >"$log" 2>&1; then
+  cat "$log" >&2
+  rm -rf "$ctx" "$log"
+  die "docker build of $IMAGE failed"
+fi
+rm -rf "$ctx" "$log"
 size="$("$DOCKER" image inspect --format '{{.Size}}' "$IMAGE")"
 say "built $IMAGE ($((size / 1000000)) MB, fingerprint $fingerprint)"
