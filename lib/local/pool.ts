@@ -12,8 +12,8 @@ import {
   developerError,
   mapRunResponse,
   mergeParams,
+  runBodyJson,
   runContext,
-  type RunContext,
 } from './protocol';
 
 export type LocalPhase = 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready';
@@ -179,7 +179,7 @@ export class PoolAction implements Runnable {
     const start = Date.now();
     const ctx = runContext(plan.id, timeout, plan.apiKey, start);
     const first = c.runs === 0;
-    const out = await c.run(runBodyFrom(valueJson, ctx), timeout);
+    const out = await c.run(runBodyJson(valueJson, ctx), timeout);
     const end = Date.now();
     if (out.fatal) this.retire(c);
     this.drain();
@@ -325,9 +325,4 @@ export class PoolAction implements Runnable {
     this.closing = Promise.race([work, new Promise<void>((r) => setTimeout(r, CLOSE_BOUND_MS).unref())]);
     return this.closing;
   }
-}
-
-/** `{"value":<json>, ...ctx}` without serialising the value twice. */
-function runBodyFrom(valueJson: string, ctx: RunContext): string {
-  return `{"value":${valueJson},${JSON.stringify(ctx).slice(1)}`;
 }

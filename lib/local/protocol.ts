@@ -191,6 +191,11 @@ export function runBody(value: Record<string, unknown> | unknown[], ctx: RunCont
   return JSON.stringify({ value, ...ctx });
 }
 
+/** Same as runBody for a value already serialised (the pool serialises once, when the message arrives). */
+export function runBodyJson(valueJson: string, ctx: RunContext): string {
+  return `{"value":${valueJson},${JSON.stringify(ctx).slice(1)}`;
+}
+
 export function developerError(error: unknown, size?: number): ActivationResponse {
   const result = { error };
   return {
