@@ -16,6 +16,8 @@ interface ActionDef extends NodeDef {
 
 type ActionMsg = NodeMessageInFlow & { action?: unknown; namespace?: unknown; data?: unknown };
 
+const MISSING_RUNTIME = 'No runtime: choose an openwhisk-runtime (or, for old flows, an openwhisk-service) in the openwhisk-action node.';
+
 export = function (RED: NodeAPI) {
   const statusOf = (r: PhaseReport): NodeStatus => {
     const t = (key: string, vars?: Record<string, string | number>) => RED._(`openwhisk-action.status.${key}`, vars);
@@ -50,15 +52,15 @@ export = function (RED: NodeAPI) {
     try {
       if (config.runtime) {
         const runtime = RED.nodes.getNode(config.runtime) as RuntimeNode | null;
-        if (!runtime) throw new OpenWhiskNodeError('config', RED._('openwhisk-action.errors.missing-runtime'), { short: 'no runtime' });
+        if (!runtime) throw new OpenWhiskNodeError('config', MISSING_RUNTIME, { short: 'no runtime' });
         target = runtime.target();
       } else if (config.service) {
         const svc = RED.nodes.getNode(config.service) as ServiceNode | null;
-        if (!svc) throw new OpenWhiskNodeError('config', RED._('openwhisk-action.errors.missing-runtime'), { short: 'no service' });
+        if (!svc) throw new OpenWhiskNodeError('config', MISSING_RUNTIME, { short: 'no service' });
         if (svc.configError || !svc.service) throw svc.configError ?? new OpenWhiskNodeError('config', 'The openwhisk-service config node is incomplete.', { short: 'bad service' });
         target = { mode: 'cloud', service: svc.service };
       } else {
-        throw new OpenWhiskNodeError('config', RED._('openwhisk-action.errors.missing-runtime'), { short: 'no runtime' });
+        throw new OpenWhiskNodeError('config', MISSING_RUNTIME, { short: 'no runtime' });
       }
     } catch (err) {
       const e = err as OpenWhiskNodeError;

@@ -23,7 +23,7 @@ export = function (RED: NodeAPI) {
 
     const service = () => {
       if (!serviceNode) {
-        throw new OpenWhiskNodeError('config', RED._('openwhisk-runtime.errors.no-service'), { short: 'no service' });
+        throw new OpenWhiskNodeError('config', 'The openwhisk-runtime has no openwhisk-service: choose one in its config (it is the catalog of actions, and in cloud mode where they run).', { short: 'no service' });
       }
       if (serviceNode.configError || !serviceNode.service) {
         throw serviceNode.configError ?? new OpenWhiskNodeError('config', 'The openwhisk-service config node is incomplete.', { short: 'bad service' });

@@ -42,7 +42,7 @@ export = function (RED: NodeAPI) {
             : deployed.service;
         }
         if (!service) {
-          res.status(409).json({ error: RED._('openwhisk-service.errors.deploy-first') });
+          res.status(409).json({ error: 'Deploy the openwhisk-service config node first, or re-enter its auth key.' });
           return;
         }
         res.json(await service.list(body.namespace || '_'));
