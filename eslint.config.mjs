@@ -13,6 +13,11 @@ export default tseslint.config(
     },
   },
   {
+    // Node-RED's constructor-function idiom: `const node = this` inside node constructors.
+    files: ['nodes/**/*.ts'],
+    rules: { '@typescript-eslint/no-this-alias': 'off' },
+  },
+  {
     files: ['**/*.js', '**/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { ...globals.node, ...globals.mocha } },
     rules: { 'no-unused-vars': ['error', { argsIgnorePattern: '^_' }] },
