@@ -34,7 +34,8 @@ async function dhash(image, { x, y, w, h }) {
 }
 
 async function main(params) {
-  const data = typeof params.image === 'string' ? params.image : params.payload;
+  let data = params.image !== undefined ? params.image : params.payload;
+  if (data && data.type === 'Buffer' && Array.isArray(data.data)) data = Buffer.from(data.data).toString('base64'); // a JSON'd Buffer
   if (typeof data !== 'string' || data.trim() === '') return { error: 'detect-faces needs {image: <base64 PNG or JPEG>}' };
   const buf = Buffer.from(data.replace(/^data:[^,]*,/, ''), 'base64');
   const t0 = Date.now();

@@ -92,6 +92,8 @@ const LIMIT_KEYS: Record<string, keyof ActionLimits | null> = {
   timeout: 'timeout', memorySize: 'memory', memoryLimit: 'memory', memory: 'memory', logSize: 'logs',
   logs: 'logs', concurrentActivations: null, userInvocationRate: null, codeSize: null, parameterSize: null,
 };
+/** Below these wskdeploy drops the limit (with a warning) and the platform default applies. */
+const LIMIT_MINIMUM: Partial<Record<keyof ActionLimits, number>> = { timeout: 100, memory: 128 };
 const PARAM_KEYS = new Set(['type', 'description', 'value', 'required', 'default', 'status', 'schema', 'properties']);
 
 interface ActionEntry {
@@ -289,7 +291,7 @@ export class ManifestCatalog implements Catalog {
     if (isMap(limits)) {
       for (const [key, value] of Object.entries(limits)) {
         const field = LIMIT_KEYS[key];
-        if (field && typeof value === 'number') out[field] = value;
+        if (field && typeof value === 'number' && value >= (LIMIT_MINIMUM[field] ?? 0)) out[field] = value;
       }
     }
     return out;
@@ -657,6 +659,13 @@ class ManifestReader {
       if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
         throw this.fail(`action '${name}': limit '${key}' must be a whole number (${key === 'timeout' ? 'milliseconds' : 'MB'}), not ${describe(value)}`,
           [...where, key], true);
+      }
+      const field = LIMIT_KEYS[key];
+      if (field === null) {
+        this.warn(`action '${name}': limit '${key}' cannot be set per action (wskdeploy ignores it)`, [...where, key]);
+      } else if (value < (LIMIT_MINIMUM[field] ?? 0)) {
+        this.warn(`action '${name}': limit '${key}' below ${LIMIT_MINIMUM[field]} is dropped (as wskdeploy does); the default applies`,
+          [...where, key]);
       }
       if (key === 'memoryLimit' || key === 'memory') {
         this.warn(`action '${name}': wskdeploy only knows 'memorySize'; '${key}' is used here but ignored by wskdeploy`, [...where, key]);

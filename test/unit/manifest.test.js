@@ -245,17 +245,19 @@ describe('ManifestCatalog', function () {
     it('warns (with the line) about keys wskdeploy ignores', async function () {
       const dir = make({
         'hello.js': HELLO,
-        'manifest.yaml': 'packages:\n  a:\n    actions:\n      one:\n        function: hello.js\n        runtime: nodejs:20\n        timeout: 5\n        limits:\n          memoryLimit: 256\n        inputs:\n          obj: {a: 1}\n',
+        'manifest.yaml': 'packages:\n  a:\n    actions:\n      one:\n        function: hello.js\n        runtime: nodejs:20\n        timeout: 5\n        limits:\n          memoryLimit: 256\n          timeout: 50\n        inputs:\n          obj: {a: 1}\n',
       });
       const c = new ManifestCatalog(path.join(dir, 'manifest.yaml'));
       const doc = await c.getAction({ namespace: 'guest', name: 'a/one' });
       assert.equal(doc.limits.memory, 256);
+      assert.equal(doc.limits.timeout, 60000); // below 100 ms: dropped, as wskdeploy does
       assert.deepEqual(doc.parameters, [{ key: 'obj', value: '' }]); // as wskdeploy would deploy it
       const warnings = c.warnings();
-      assert.equal(warnings.length, 3, warnings.join('\n'));
+      assert.equal(warnings.length, 4, warnings.join('\n'));
       assert.match(warnings[0], /manifest\.yaml:7: unknown action key 'timeout'/);
       assert.match(warnings[1], /manifest\.yaml:9: .*memorySize/);
-      assert.match(warnings[2], /manifest\.yaml:11: parameter 'obj' is a mapping without type\/value/);
+      assert.match(warnings[2], /manifest\.yaml:10: .*limit 'timeout' below 100 is dropped/);
+      assert.match(warnings[3], /manifest\.yaml:12: parameter 'obj' is a mapping without type\/value/);
     });
   });
 
