@@ -73,6 +73,7 @@ cp -a "$here/node_modules" "$ctx/node_modules"
 rm -f "$ctx/node_modules/.leon-lock.sha256"
 cp "$cascade" "$ctx/$CASCADE_NAME"
 say "building $IMAGE from $BASE_IMAGE"
+previous="$("$DOCKER" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 log="$(mktemp)"
 if ! "$DOCKER" build --pull=false -f "$here/Dockerfile.offline" \
      --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "FINGERPRINT=$fingerprint" -t "$IMAGE" "$ctx" >"$log" 2>&1; then
@@ -81,5 +82,10 @@ if ! "$DOCKER" build --pull=false -f "$here/Dockerfile.offline" \
   die "docker build of $IMAGE failed"
 fi
 rm -rf "$ctx" "$log"
+# Gateways have small disks: drop the image this build replaced (unless a container still uses it).
+if [ -n "$previous" ] && [ "$previous" != "$("$DOCKER" image inspect --format '{{.Id}}' "$IMAGE")" ] &&
+   [ -z "$("$DOCKER" image inspect --format '{{join .RepoTags ","}}' "$previous" 2>/dev/null)" ]; then
+  "$DOCKER" rmi "$previous" >/dev/null 2>&1 || true
+fi
 size="$("$DOCKER" image inspect --format '{{.Size}}' "$IMAGE")"
 say "built $IMAGE ($((size / 1000000)) MB, fingerprint $fingerprint)"
