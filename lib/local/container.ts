@@ -96,6 +96,8 @@ export class ActionContainer {
   private stream?: NodeJS.ReadWriteStream;
   private removal?: Promise<void>;
   private removalFor?: string;
+  /** remove() was called: a launch in progress must stop. */
+  private cancelled = false;
 
   constructor(
     private readonly h: ContainerHost,
@@ -126,7 +128,7 @@ export class ActionContainer {
   }
 
   private check(): void {
-    if (this.h.closed || this.dead) throw closedError(`Starting ${this.label}`);
+    if (this.h.closed || this.cancelled) throw closedError(`Starting ${this.label}`);
   }
 
   private async create(): Promise<void> {
@@ -169,18 +171,12 @@ export class ActionContainer {
           name = `${containerName(plan.nodeId, plan.id.path, h.nextSeq())}_${Math.random().toString(16).slice(2, 8)}`;
           continue;
         }
-        if (dockerStatus(err) === 404 && h.network && /network/i.test(dockerMessage(err))) {
-          throw new OpenWhiskNodeError(
-            'config',
-            `Docker network '${h.network}' does not exist on ${h.target.description}: create it (docker network create ${h.network}), ` +
-              `or clear the network in the runtime config to reach containers through a port published on ${h.publishIp}.`,
-            { short: 'no network', cause: err },
-          );
-        }
+        const missing = this.missingNetwork(err);
+        if (missing) throw missing;
         throw translateDockerError(err, h.target, `creating a container for ${plan.id.qualified} from image '${plan.image}'`);
       }
     }
-    if (h.closed) throw closedError(`Starting ${this.label}`);
+    this.check();
     // Attach before start so no output is missed; Tty is false, so the stream is multiplexed.
     try {
       const stream = await h.docker.getContainer(this.id).attach({ stream: true, stdout: true, stderr: true, logs: false });
@@ -195,13 +191,25 @@ export class ActionContainer {
     }
   }
 
+  /** Docker says "network X not found" (at create or at start, depending on the engine version). */
+  private missingNetwork(err: unknown): OpenWhiskNodeError | undefined {
+    const { h } = this;
+    if (!h.network || dockerStatus(err) !== 404 || !/network/i.test(dockerMessage(err))) return undefined;
+    return new OpenWhiskNodeError(
+      'config',
+      `Docker network '${h.network}' does not exist on ${h.target.description}: create it (docker network create ${h.network}), ` +
+        `or clear the network in the runtime config to reach containers through a port published on ${h.publishIp}.`,
+      { short: 'no network', cause: err },
+    );
+  }
+
   private async start(): Promise<void> {
     const { h } = this;
     this.check();
     try {
       await h.docker.getContainer(this.id).start();
     } catch (err) {
-      throw translateDockerError(err, h.target, `starting ${this.label}`);
+      throw this.missingNetwork(err) ?? translateDockerError(err, h.target, `starting ${this.label}`);
     }
     let info: Docker.ContainerInspectInfo;
     try {
@@ -399,6 +407,7 @@ export class ActionContainer {
     // Memoised per id: a removal that ran before createContainer returned must run again for the new id.
     if (this.removal && this.removalFor === this.id) return this.removal;
     this.dead = true;
+    this.cancelled = true;
     for (const c of [...this.calls]) c.abort(reason);
     this.calls.clear();
     const id = this.id;
