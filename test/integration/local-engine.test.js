@@ -1,5 +1,4 @@
 'use strict';
-/* eslint-env mocha */
 /*
  * Integration tests of the local Docker runtime (lib/local) against the REAL Docker engine and
  * the project's own runtime images (leon-edge/action-nodejs-v20, leon-edge/blackbox-echo):

@@ -1,5 +1,4 @@
 'use strict';
-/* eslint-env mocha */
 // Docker address parsing and error translation of the local runtime (lib/local/docker.ts), no Docker.
 
 const assert = require('node:assert/strict');

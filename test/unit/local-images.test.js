@@ -1,5 +1,4 @@
 'use strict';
-/* eslint-env mocha */
 // Kind → image resolution of the local Docker runtime (lib/local/images.ts), no Docker needed.
 
 const assert = require('node:assert/strict');

@@ -1,5 +1,4 @@
 'use strict';
-/* eslint-env mocha */
 // Log framing of the local runtime (lib/local/logs.ts): lines per activation up to the sentinel on
 // both streams, carried-over lines, late sentinels, sentinel-less images, concurrency. No Docker.
 

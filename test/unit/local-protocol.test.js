@@ -1,5 +1,4 @@
 'use strict';
-/* eslint-env mocha */
 // Pure protocol pieces of the local runtime (lib/local/protocol.ts): parameter partition and merge,
 // env stringification, /init and /run bodies, reply mapping, activation records. No Docker.
 
