@@ -1,13 +1,19 @@
 import type { NodeAPI, NodeDef } from 'node-red';
+import type { Request, Response } from 'express';
+import { ManifestCatalog } from '../lib/catalog/manifest';
 import { OpenWhiskNodeError } from '../lib/errors';
 import { LocalEngine } from '../lib/local/engine';
 import type { RunnerTarget } from '../lib/runner';
-import { instanceId, parseImageOverrides } from '../lib/runtime-config';
+import { instanceId, parseImageOverrides, resolveManifestPath } from '../lib/runtime-config';
+import type { Catalog } from '../lib/types';
 import type { RuntimeNode, ServiceNode } from './shared';
 
 interface RuntimeDef extends NodeDef {
   mode: 'cloud' | 'local';
   service: string;
+  /** Where local actions come from: the service (default) or a wskdeploy manifest file. */
+  source?: 'service' | 'manifest';
+  manifest?: string;
   docker?: string;
   images?: string;
   network?: string;
@@ -31,13 +37,24 @@ export = function (RED: NodeAPI) {
       return serviceNode.service;
     };
 
+    const userDir = RED.settings.userDir as string | undefined;
     let configError: OpenWhiskNodeError | undefined;
+    let catalog: () => Catalog = service;
+    if (this.mode === 'local' && config.source === 'manifest') {
+      try {
+        const manifest = new ManifestCatalog(resolveManifestPath(config.manifest ?? '', userDir));
+        for (const w of manifest.warnings()) this.warn(w);
+        catalog = () => manifest;
+      } catch (err) {
+        configError = err as OpenWhiskNodeError;
+      }
+    }
     if (this.mode === 'local') {
       try {
         const svc = serviceNode?.service;
         this.engine = new LocalEngine({
           docker: (config.docker ?? '').trim(),
-          instanceId: instanceId(RED.settings.userDir as string | undefined),
+          instanceId: instanceId(userDir),
           runtimeId: this.id,
           imageOverrides: parseImageOverrides(config.images),
           network: (config.network ?? '').trim(),
@@ -47,14 +64,14 @@ export = function (RED: NodeAPI) {
           apiKey: svc?.apiKey,
         });
       } catch (err) {
-        configError = err instanceof OpenWhiskNodeError ? err : new OpenWhiskNodeError('config', `Invalid local runtime settings: ${(err as Error).message}`, { short: 'bad config' });
+        configError ??= err instanceof OpenWhiskNodeError ? err : new OpenWhiskNodeError('config', `Invalid local runtime settings: ${(err as Error).message}`, { short: 'bad config' });
       }
     }
 
     this.target = (): RunnerTarget => {
       if (configError) throw configError;
       if (this.mode === 'cloud') return { mode: 'cloud', service: service() };
-      return { mode: 'local', catalog: service(), engine: this.engine! };
+      return { mode: 'local', catalog: catalog(), engine: this.engine! };
     };
 
     this.on('close', (removed: boolean, done: () => void) => {
@@ -68,4 +85,24 @@ export = function (RED: NodeAPI) {
     });
   }
   RED.nodes.registerType('openwhisk-runtime', OpenWhiskRuntimeNode as never);
+
+  // Editor lookup: the actions of a manifest catalog (the file is read on the Node-RED host).
+  RED.httpAdmin.post(
+    '/leon-openwhisk/manifest/entities',
+    RED.auth.needsPermission('openwhisk-runtime.write'),
+    async (req: Request, res: Response) => {
+      const body = (req.body ?? {}) as { manifest?: string };
+      try {
+        const manifest = new ManifestCatalog(resolveManifestPath(body.manifest ?? '', RED.settings.userDir as string | undefined));
+        const entities = await manifest.list();
+        res.json({
+          namespace: manifest.namespace,
+          actions: entities.map((e) => ({ name: e.name, kind: e.kind })),
+          packages: [...new Set(entities.map((e) => e.package).filter(Boolean))].map((name) => ({ name, binding: false })),
+        });
+      } catch (err) {
+        res.status(400).json({ error: (err as Error).message, code: (err as OpenWhiskNodeError).code });
+      }
+    },
+  );
 };
