@@ -353,21 +353,24 @@ export class LocalEngine implements PoolHost {
     await r.close().catch(() => undefined);
   }
 
-  /** Image for an action: override / blackbox first (no network), then the deployment's manifest, then built-ins. */
+  /**
+   * Image for an action: blackbox image or a user override first (no network needed), then the
+   * deployment's runtimes manifest (catalog.runtimeImages(), i.e. GET / on the API host; an
+   * unreachable host counts as an empty manifest), then the built-in table.
+   */
   private async resolve(doc: ActionDoc, catalog: Catalog): Promise<ResolvedImage> {
     const overrides = this.opts.imageOverrides ?? {};
     try {
-      return resolveImage(doc.exec, overrides, {});
-    } catch (err) {
-      if (!(err instanceof OpenWhiskNodeError)) throw err;
-      // Might still be in the deployment's manifest (below), or a built-in after all.
-      const first = err;
-      const manifest = await this.manifestOf(catalog);
+      let first: ResolvedImage | undefined;
       try {
-        return resolveImage(doc.exec, overrides, manifest);
-      } catch {
-        throw withContext(first, `Action '${identityOf(doc).qualified}'`);
+        first = resolveImage(doc.exec, overrides, {});
+      } catch (err) {
+        if (!(err instanceof OpenWhiskNodeError) || doc.exec.kind === 'blackbox') throw err;
       }
+      if (first && (first.source === 'override' || first.source === 'blackbox')) return first;
+      return resolveImage(doc.exec, overrides, await this.manifestOf(catalog));
+    } catch (err) {
+      throw withContext(err, `Action '${identityOf(doc).qualified}'`);
     }
   }
 

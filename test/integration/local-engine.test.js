@@ -519,6 +519,28 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       assert.match(err2.message, /Unsupported action kind 'cobol:85'/);
     });
 
+    it('image from the deployment manifest (catalog.runtimeImages) when no override; built-in table when the host is unreachable', async () => {
+      const e = engine({ imageOverrides: {} });
+      const doc = actionDoc('/guest/manifested');
+      const cat = { ...catalogOf([doc]), runtimeImages: async () => ({ 'nodejs:20': NODE_IMAGE }) };
+      const act = await e.provision('node-manifest', doc, cat);
+      try {
+        assert.equal(act.image, NODE_IMAGE);
+        assert.equal((await act.invoke({ name: 'm' })).response.result.params.name, 'm');
+      } finally {
+        await act.close();
+      }
+      const offline = {
+        ...catalogOf([doc]),
+        runtimeImages: async () => {
+          throw new Error('getaddrinfo ENOTFOUND openwhisk.test');
+        },
+      };
+      const err = await rejection(e.provision('node-manifest', doc, offline));
+      assert.equal(err.code, 'docker');
+      assert.match(err.message, /Failed to pull container image 'openwhisk\/action-nodejs-v20:nightly'.*kind 'nodejs:20'/s);
+    });
+
     it('image built for another platform → clear docker error', async () => {
       const arch = await loadOtherArchImage((await docker.version()).Arch);
       const e3 = engine({ imageOverrides: { 'nodejs:*': OTHER_ARCH_IMAGE } });
