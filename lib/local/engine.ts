@@ -54,6 +54,8 @@ export interface LocalEngineOptions {
   apiKey?: string;
   /** Bound on "container created → proxy listening on 8080" in ms (default 30000). Not the action's /init timeout. */
   startTimeout?: number;
+  /** Containers beyond an action's first are removed after this long idle, in ms (default 60000). */
+  idleTimeout?: number;
 }
 
 export const LABELS = {
@@ -73,6 +75,7 @@ const liveEngines = new Set<string>();
 const DEFAULT_CAPACITY = 4;
 const DEFAULT_QUEUE_LIMIT = 100;
 const DEFAULT_START_TIMEOUT = 30000;
+const DEFAULT_IDLE_TIMEOUT = 60000;
 /** How long a /run reply waits for its log sentinels when they are late (they usually trail by < 0.1 ms). */
 const LOG_GRACE_MS = 100;
 const ENGINE_CLOSE_BOUND_MS = 12000;
@@ -87,6 +90,7 @@ export class LocalEngine implements PoolHost {
   readonly capacity: number;
   readonly queueLimit: number;
   readonly startTimeout: number;
+  readonly idleTimeout: number;
   readonly logGrace = LOG_GRACE_MS;
   readonly engineId = randomUUID().replace(/-/g, '').slice(0, 12);
   publishIp = '127.0.0.1';
@@ -104,6 +108,7 @@ export class LocalEngine implements PoolHost {
   private readonly actions = new Set<Runnable>();
   private readonly tracked = new Set<ActionContainer>();
   private readonly manifests = new WeakMap<Catalog, Promise<Record<string, string>>>();
+  private trimTimer?: NodeJS.Timeout;
 
   constructor(opts: LocalEngineOptions) {
     if (!opts || typeof opts.instanceId !== 'string' || opts.instanceId.trim() === '') {
@@ -120,6 +125,7 @@ export class LocalEngine implements PoolHost {
     this.capacity = positiveInt(opts.capacity, DEFAULT_CAPACITY);
     this.queueLimit = positiveInt(opts.queueLimit, DEFAULT_QUEUE_LIMIT, true);
     this.startTimeout = positiveInt(opts.startTimeout, DEFAULT_START_TIMEOUT);
+    this.idleTimeout = positiveInt(opts.idleTimeout, DEFAULT_IDLE_TIMEOUT);
     liveEngines.add(this.engineId);
   }
 
@@ -275,6 +281,14 @@ export class LocalEngine implements PoolHost {
     };
     const pool = new PoolAction(this, plan, run, this.queueLimit);
     this.pools.add(pool);
+    if (!this.trimTimer) {
+      const every = Math.max(100, Math.min(10000, Math.floor(this.idleTimeout / 2)));
+      this.trimTimer = setInterval(() => {
+        const now = Date.now();
+        for (const p of this.pools) p.trimIdle(now, this.idleTimeout);
+      }, every);
+      this.trimTimer.unref();
+    }
     try {
       await pool.warm(status);
     } catch (err) {
@@ -475,6 +489,7 @@ export class LocalEngine implements PoolHost {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.isClosed = true;
+    if (this.trimTimer) clearInterval(this.trimTimer);
     for (const w of this.slotWaiters.splice(0)) w.cancel?.();
     const work = (async () => {
       await Promise.all([...this.actions].map((a) => a.close().catch(() => undefined)));

@@ -305,6 +305,20 @@ export class PoolAction implements Runnable {
     return true;
   }
 
+  /** Remove containers beyond the first that have been idle for `idleMs` (memory back to the gateway). */
+  trimIdle(now: number, idleMs: number): void {
+    if (this.closed || this.queue.length > 0) return;
+    while (this.live.length > 1) {
+      const c = this.live.find((x) => !x.dead && x.inflight === 0 && now - x.lastUsed >= idleMs);
+      if (!c) return;
+      this.live.splice(this.live.indexOf(c), 1);
+      void c
+        .remove('idle')
+        .catch(() => undefined)
+        .then(() => this.host.releaseSlot());
+    }
+  }
+
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closed = true;

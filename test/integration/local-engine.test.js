@@ -671,6 +671,22 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       }
     });
 
+    it('surplus containers are removed after idleTimeout; the first one stays warm', async () => {
+      const e = engine({ capacity: 3, idleTimeout: 600 });
+      const doc = actionDoc('/guest/bursty');
+      const act = await e.provision('node-bursty', doc, catalogOf([doc]));
+      try {
+        await Promise.all([0, 1, 2, 3, 4].map(() => act.invoke({ mode: 'sleep', ms: 300 })));
+        assert.equal(act.containers, 3);
+        await sleep(1500);
+        assert.equal(act.containers, 1);
+        assert.equal((await ofNode('node-bursty')).length, 1);
+        assert.equal((await act.invoke({ name: 'still' })).response.success, true);
+      } finally {
+        await act.close();
+      }
+    });
+
     it('queue overflow → OpenWhiskNodeError overload naming the action and the limit', async () => {
       const e = engine({ capacity: 1, queueLimit: 2 });
       const doc = actionDoc('/guest/tight');
