@@ -276,7 +276,7 @@ export class ActionContainer {
       reply = await postJson(h.agent, this.host, this.port, '/init', body, plan.limits.timeout, this.tracker());
     } catch (err) {
       const e = err as HttpCallError;
-      if (e.kind === 'aborted' && !this.exited) throw closedError(`Initialising ${this.label}`);
+      if (e.kind === 'aborted' && e.message === 'closed') throw closedError(`Initialising ${this.label}`);
       if (e.kind === 'timeout') {
         throw new OpenWhiskNodeError(
           'timeout',
@@ -328,7 +328,9 @@ export class ActionContainer {
       reply = await postJson(this.h.agent, this.host, this.port, '/run', body, timeoutMs, this.tracker());
     } catch (err) {
       const e = err as HttpCallError;
-      failure = e.kind === 'timeout' ? 'timeout' : e.kind === 'aborted' && !this.exited ? 'closed' : 'dropped';
+      // Aborted by close() → 'closed'; by the container's exit, or its removal after another
+      // activation broke it (concurrency > 1) → 'dropped', as the platform sees a dead container.
+      failure = e.kind === 'timeout' ? 'timeout' : e.kind === 'aborted' && e.message === 'closed' ? 'closed' : 'dropped';
     }
     let logs: string[];
     if (reply) {

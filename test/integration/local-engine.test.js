@@ -736,6 +736,18 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
         assert.ok(rs.every((r) => Array.isArray(r.logs) && r.logs.length === 0));
         const env = await act.invoke({ mode: 'env' });
         assert.equal(env.response.result.ow.__OW_ALLOW_CONCURRENT, 'true');
+        // one activation breaks the shared container: the others in flight fail as a crash, not as "closed"
+        const [slow, thrown] = await Promise.all([
+          rejection(act.invoke({ mode: 'sleep', ms: 2000 })),
+          (async () => {
+            await sleep(200);
+            return rejection(act.invoke({ mode: 'throw' }));
+          })(),
+        ]);
+        assert.equal(thrown.code, 'developer_error');
+        assert.equal(slow.code, 'developer_error');
+        assert.deepEqual(slow.activation.response.result, { error: 'The action did not produce a valid response and exited unexpectedly.' });
+        assert.equal((await act.invoke({ name: 'after' })).response.success, true);
       } finally {
         await act.close();
       }
