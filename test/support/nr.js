@@ -12,6 +12,13 @@ const nodes = [
   require('../../dist/nodes/openwhisk-action.js'),
 ];
 
+/** A core node module of the Node-RED under test, e.g. coreNode('function/10-function.js'). */
+function coreNode(rel) {
+  const path = require('node:path');
+  const pkg = require.resolve('@node-red/nodes/package.json', { paths: [path.dirname(runtimePath)] });
+  return require(path.join(path.dirname(pkg), 'core', rel));
+}
+
 /** Resolves with the next message a helper node receives, or rejects after ms. */
 function nextMessage(node, ms = 10000) {
   return new Promise((resolve, reject) => {
@@ -35,4 +42,4 @@ async function waitForStatus(node, pred, ms = 20000) {
   }
 }
 
-module.exports = { helper, nodes, nextMessage, waitForStatus, runtimeVersion: () => helper._RED.version() };
+module.exports = { helper, nodes, coreNode, nextMessage, waitForStatus, runtimeVersion: () => helper._RED.version() };
