@@ -7,7 +7,7 @@ import type http from 'node:http';
 import type Docker from 'dockerode';
 import { OpenWhiskNodeError } from '../errors';
 import type { ActionDoc, ActionLimits } from '../types';
-import { dockerMessage, dockerStatus, translateDockerError, type DockerTarget } from './docker';
+import { bounded, dockerMessage, dockerStatus, translateDockerError, type DockerTarget } from './docker';
 import { HttpCallError, postJson, probe, type CallHandle, type HttpReply } from './http';
 import { LogFramer, type LogFrame } from './logs';
 import { Messages, initBody, initFailureMessage, runContext, type ActionIdentity } from './protocol';
@@ -148,7 +148,7 @@ export class ActionContainer {
     for (let attempt = 0; ; attempt++) {
       this.check();
       try {
-        const created = await h.docker.createContainer({
+        const created = await bounded(h.docker.createContainer({
           name,
           Image: plan.image,
           Env: plan.env,
@@ -160,7 +160,7 @@ export class ActionContainer {
           AttachStderr: true,
           ExposedPorts: { '8080/tcp': {} },
           HostConfig: hostConfig,
-        });
+        }), h.startTimeout, h.target, `creating a container for ${plan.id.qualified}`);
         this.id = created.id;
         this.name = name;
         h.track(this);
@@ -179,7 +179,12 @@ export class ActionContainer {
     this.check();
     // Attach before start so no output is missed; Tty is false, so the stream is multiplexed.
     try {
-      const stream = await h.docker.getContainer(this.id).attach({ stream: true, stdout: true, stderr: true, logs: false });
+      const stream = await bounded(
+        h.docker.getContainer(this.id).attach({ stream: true, stdout: true, stderr: true, logs: false }),
+        h.startTimeout,
+        h.target,
+        `attaching to ${this.label}`,
+      );
       this.stream = stream;
       h.docker.modem.demuxStream(stream, this.framer.stdout as NodeJS.WritableStream, this.framer.stderr as NodeJS.WritableStream);
       const ended = () => this.onStreamEnd();
@@ -207,13 +212,13 @@ export class ActionContainer {
     const { h } = this;
     this.check();
     try {
-      await h.docker.getContainer(this.id).start();
+      await bounded(h.docker.getContainer(this.id).start(), h.startTimeout, h.target, `starting ${this.label}`);
     } catch (err) {
       throw this.missingNetwork(err) ?? translateDockerError(err, h.target, `starting ${this.label}`);
     }
     let info: Docker.ContainerInspectInfo;
     try {
-      info = await h.docker.getContainer(this.id).inspect();
+      info = await bounded(h.docker.getContainer(this.id).inspect(), h.startTimeout, h.target, `inspecting ${this.label}`);
     } catch (err) {
       throw translateDockerError(err, h.target, `inspecting ${this.label}`);
     }

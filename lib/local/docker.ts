@@ -174,6 +174,29 @@ export function translateDockerError(err: unknown, target: DockerTarget, doing: 
   });
 }
 
+/**
+ * Bound a Docker API call (docker-modem has no per-call timeout that would not also cut long-lived
+ * attach streams). Rejects with an 'unreachable' error naming the engine and what was being done.
+ */
+export function bounded<T>(p: Promise<T>, ms: number, target: DockerTarget, doing: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new OpenWhiskNodeError(
+            'unreachable',
+            `The Docker engine at ${target.description} did not answer within ${ms} ms while ${doing}. Is dockerd running and healthy?`,
+            { short: 'docker timeout' },
+          ),
+        ),
+      ms,
+    );
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 export interface EnginePlatform {
   os: string;
   arch: string;

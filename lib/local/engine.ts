@@ -11,6 +11,7 @@ import { OpenWhiskNodeError } from '../errors';
 import type { ActionDoc, Catalog } from '../types';
 import { ActionContainer, closedError, type ContainerPlan } from './container';
 import {
+  bounded,
   createDocker,
   dockerStatus,
   ensureImage,
@@ -79,6 +80,7 @@ const DEFAULT_IDLE_TIMEOUT = 60000;
 /** How long a /run reply waits for its log sentinels when they are late (they usually trail by < 0.1 ms). */
 const LOG_GRACE_MS = 100;
 const ENGINE_CLOSE_BOUND_MS = 12000;
+const PING_TIMEOUT_MS = 10000;
 /** Nested sequences deeper than this are refused (the platform limits sequence length similarly). */
 const MAX_SEQUENCE_DEPTH = 10;
 
@@ -156,8 +158,8 @@ export class LocalEngine implements PoolHost {
 
   private async doStart(): Promise<void> {
     try {
-      await this.docker.ping();
-      const v = await this.docker.version();
+      await bounded(this.docker.ping(), PING_TIMEOUT_MS, this.target, 'connecting');
+      const v = await bounded(this.docker.version(), PING_TIMEOUT_MS, this.target, 'connecting');
       this.platform = { os: String(v.Os ?? 'linux'), arch: String(v.Arch ?? '') };
     } catch (err) {
       throw translateDockerError(err, this.target, 'connecting');
@@ -495,6 +497,14 @@ export class LocalEngine implements PoolHost {
       await Promise.all([...this.actions].map((a) => a.close().catch(() => undefined)));
       await Promise.all([...this.pools].map((p) => p.close().catch(() => undefined)));
       await Promise.all([...this.tracked].map((c) => c.remove('closed').catch(() => undefined)));
+      // Last sweep by this engine's own label: catches a container whose create call timed out here
+      // but completed in the daemon later.
+      if (this.starting) {
+        const left = await this.docker
+          .listContainers({ all: true, filters: { label: [`${LABELS.engine}=${this.engineId}`] } })
+          .catch(() => [] as Docker.ContainerInfo[]);
+        await Promise.all(left.map((c) => this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+      }
     })();
     this.closing = Promise.race([work, new Promise<void>((r) => setTimeout(r, ENGINE_CLOSE_BOUND_MS).unref())]).then(() => {
       this.agent.destroy();
