@@ -91,7 +91,7 @@ export class ActionContainer {
   /** Called once when the container stops on its own (crash, docker kill, OOM). */
   onExit?: (c: ActionContainer) => void;
 
-  private readonly framer: LogFramer;
+  private framer: LogFramer;
   private readonly calls = new Set<CallHandle>();
   private stream?: NodeJS.ReadWriteStream;
   private removal?: Promise<void>;
@@ -118,7 +118,16 @@ export class ActionContainer {
     try {
       phase?.('starting');
       await this.create();
-      await this.start();
+      try {
+        await this.start();
+      } catch (err) {
+        // The random host port Docker picked was taken meanwhile (rare race): one more try.
+        if (!(err instanceof OpenWhiskNodeError) || err.short !== 'docker: port in use') throw err;
+        await this.remove('retry');
+        this.reset();
+        await this.create();
+        await this.start();
+      }
       phase?.('initializing');
       await this.init();
     } catch (err) {
@@ -194,6 +203,18 @@ export class ActionContainer {
     } catch (err) {
       throw translateDockerError(err, h.target, `attaching to ${this.label}`);
     }
+  }
+
+  /** Forget a removed container so create() can make a fresh one. */
+  private reset(): void {
+    this.id = '';
+    this.name = '';
+    this.dead = false;
+    this.cancelled = false;
+    this.exited = false;
+    this.removal = undefined;
+    this.removalFor = undefined;
+    this.framer = new LogFramer({ framed: this.plan.maxInflight === 1, limitBytes: this.plan.limits.logs * 1024 * 1024 });
   }
 
   /** Docker says "network X not found" (at create or at start, depending on the engine version). */
