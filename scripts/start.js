@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// `npm start`: prepares the images the demo needs, starts Node-RED on 127.0.0.1 with this package and
+// the FlowFuse dashboard, deploys the face-detection example on first start (never over a flow the user
+// has edited since), and prints where to look and where to drop images.
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const Docker = require('dockerode');
+
+const root = path.resolve(__dirname, '..');
+const userDir = path.join(root, 'demo', '.userdir');
+const imagesDir = path.resolve(process.env.LEON_IMAGES_DIR || path.join(root, 'demo', 'images'));
+const port = Number(process.env.PORT) || 1880;
+
+async function dockerProblem() {
+  try {
+    await new Docker().ping();
+    return undefined;
+  } catch (err) {
+    return err.message;
+  }
+}
+
+function buildImages() {
+  for (const script of ['runtimes/build.sh', 'runtimes/face-detection/build.sh']) {
+    console.log(`\n▶ bash ${script}`);
+    const res = spawnSync('bash', [script], { cwd: root, stdio: 'inherit' });
+    if (res.status !== 0) throw new Error(`${script} failed (exit ${res.status}); see its output above.`);
+  }
+}
+
+/** Copies the example flow on first start only; later starts keep whatever the user deployed. */
+function prepareFlows() {
+  fs.mkdirSync(userDir, { recursive: true });
+  fs.mkdirSync(imagesDir, { recursive: true });
+  const flows = path.join(userDir, 'flows.json');
+  if (fs.existsSync(flows)) return false;
+  const example = JSON.parse(fs.readFileSync(path.join(root, 'examples', 'face-detection.json'), 'utf8'));
+  for (const n of example) if (n.type === 'watch') n.files = imagesDir;
+  fs.writeFileSync(flows, JSON.stringify(example, null, 2));
+  return true;
+}
+
+async function main() {
+  const problem = await dockerProblem();
+  if (problem) {
+    console.log(`
+✗ Docker is not available here (${problem}).
+  The demo runs its actions in Docker containers. To get Docker:
+    Debian/Ubuntu/Raspberry Pi OS:  sudo apt-get install docker.io && sudo systemctl start docker
+    elsewhere:                      https://docs.docker.com/engine/install/
+  and let this user use it:         sudo usermod -aG docker $USER  (then log in again)
+  Node-RED starts anyway; local actions show "unreachable" until Docker runs.
+`);
+  } else {
+    buildImages();
+  }
+  const fresh = prepareFlows();
+  const red = path.join(path.dirname(require.resolve('node-red/package.json', { paths: [root] })), 'red.js');
+  const child = spawn(process.execPath, [red, '-u', userDir, '-s', path.join(root, 'demo', 'settings.js'), '-p', String(port)], {
+    cwd: root,
+    stdio: ['inherit', 'pipe', 'inherit'],
+  });
+  let announced = false;
+  child.stdout.on('data', (chunk) => {
+    process.stdout.write(chunk);
+    if (!announced && /Server now running/.test(String(chunk))) {
+      announced = true;
+      console.log(`
+  ─────────────────────────────────────────────────────────────────
+  Node-RED editor:   http://127.0.0.1:${port}/
+  Dashboard:         http://127.0.0.1:${port}/dashboard/faces
+  Drop images into:  ${imagesDir}
+  ${fresh ? 'Deployed the face-detection example (examples/face-detection.json).' : 'Kept your flows (demo/.userdir/flows.json); delete that file to start from the example again.'}
+  ─────────────────────────────────────────────────────────────────
+`);
+    }
+  });
+  const stop = () => child.kill('SIGINT');
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  child.on('exit', (code) => process.exit(code ?? 0));
+}
+
+main().catch((err) => {
+  console.error(`\n✗ ${err.message}`);
+  process.exit(1);
+});
