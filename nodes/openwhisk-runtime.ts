@@ -19,6 +19,8 @@ interface RuntimeDef extends NodeDef {
   network?: string;
   capacity?: string | number;
   queue?: string | number;
+  /** Largest parameters per message in local mode, in MB. */
+  maxPayload?: string | number;
 }
 
 export = function (RED: NodeAPI) {
@@ -60,6 +62,7 @@ export = function (RED: NodeAPI) {
           network: (config.network ?? '').trim(),
           capacity: Number(config.capacity) || undefined,
           queueLimit: Number(config.queue) || undefined,
+          maxPayload: Number(config.maxPayload) > 0 ? Math.round(Number(config.maxPayload) * 1048576) : undefined,
           apiHost: svc?.host,
           apiKey: svc?.apiKey,
         });

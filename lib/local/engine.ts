@@ -53,6 +53,8 @@ export interface LocalEngineOptions {
   apiHost?: string;
   /** Given to actions (/init env __OW_API_KEY, /run api_key) only if their provide-api-key annotation allows. */
   apiKey?: string;
+  /** Largest /run parameters in bytes (default 8 MB; OpenWhisk's proxies accept up to 48 MB). */
+  maxPayload?: number;
   /** Bound on "container created → proxy listening on 8080" in ms (default 30000). Not the action's /init timeout. */
   startTimeout?: number;
   /** Containers beyond an action's first are removed after this long idle, in ms (default 60000). */
@@ -76,6 +78,7 @@ const liveEngines = new Set<string>();
 const DEFAULT_CAPACITY = 4;
 const DEFAULT_QUEUE_LIMIT = 100;
 const DEFAULT_START_TIMEOUT = 30000;
+const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
 const DEFAULT_IDLE_TIMEOUT = 60000;
 /** How long a /run reply waits for its log sentinels when they are late (they usually trail by < 0.1 ms). */
 const LOG_GRACE_MS = 100;
@@ -92,6 +95,7 @@ export class LocalEngine implements PoolHost {
   readonly capacity: number;
   readonly queueLimit: number;
   readonly startTimeout: number;
+  readonly maxPayload: number;
   readonly idleTimeout: number;
   readonly logGrace = LOG_GRACE_MS;
   readonly engineId = randomUUID().replace(/-/g, '').slice(0, 12);
@@ -127,6 +131,7 @@ export class LocalEngine implements PoolHost {
     this.capacity = positiveInt(opts.capacity, DEFAULT_CAPACITY);
     this.queueLimit = positiveInt(opts.queueLimit, DEFAULT_QUEUE_LIMIT, true);
     this.startTimeout = positiveInt(opts.startTimeout, DEFAULT_START_TIMEOUT);
+    this.maxPayload = positiveInt(opts.maxPayload, DEFAULT_MAX_PAYLOAD);
     this.idleTimeout = positiveInt(opts.idleTimeout, DEFAULT_IDLE_TIMEOUT);
     liveEngines.add(this.engineId);
   }

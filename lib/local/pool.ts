@@ -54,6 +54,8 @@ export interface Runnable extends LocalAction {
 /** What a pool needs from its engine besides the container host. */
 export interface PoolHost extends ContainerHost {
   readonly capacity: number;
+  /** Largest /run parameters (JSON bytes) accepted. */
+  readonly maxPayload: number;
   /** Take a container slot now if one is free. */
   takeSlot(): boolean;
   /** Give a slot back (hands it to a waiting pool first). */
@@ -145,6 +147,19 @@ export class PoolAction implements Runnable {
           short: 'bad params',
           cause: err,
         }),
+      );
+    }
+    // A string's UTF-8 size is at most 3 bytes per UTF-16 unit: count exactly only near the limit.
+    const limit = this.host.maxPayload;
+    if (valueJson.length * 3 > limit && Buffer.byteLength(valueJson) > limit) {
+      const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+      return Promise.reject(
+        new OpenWhiskNodeError(
+          'input',
+          `The parameters for '${this.name}' are ${mb(Buffer.byteLength(valueJson))}, over the local runtime's payload limit of ${mb(limit)}. ` +
+            `Send smaller data (resize the image, split the batch) or raise "max payload" in the runtime config.`,
+          { short: 'payload too large' },
+        ),
       );
     }
     const now = Date.now();

@@ -61,8 +61,12 @@ describe('face-detection example flow (real Node-RED, real Docker)', function ()
     await helper.stopServer();
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  after(async () => {
-    assert.equal((await containersWith('io.leon-edge.node=face.detect')).length, 0, 'no container left over');
+  after(async function () {
+    if (!dir) return;
+    // Containers of this Node-RED instance (the test's), whatever other instances on this engine run.
+    const { instanceId } = require('../../dist/lib/runtime-config');
+    const mine = (await containersWith(`io.leon-edge.instance=${instanceId(undefined)}`)).filter((c) => /^face\./.test(c.Labels['io.leon-edge.node']));
+    assert.equal(mine.length, 0, 'no container left over');
   });
 
   const drop = (name, data) => fs.writeFileSync(path.join(dir, name), data);
@@ -93,22 +97,25 @@ describe('face-detection example flow (real Node-RED, real Docker)', function ()
     assert.equal(payload.faces.length, 0);
   });
 
-  it('turns a non-image and an empty file into clear errors in the history, then processes the next file', async () => {
+  it('turns a non-image, an empty file and an image over the payload limit into clear errors in the history, then processes the next file', async () => {
     const history = helper.getNode('face.ui.history');
     const errors = [];
     const seen = new Promise((resolve) => {
       history.on('input', (msg) => {
         errors.push(msg.payload[0]);
-        if (errors.length === 2) resolve();
+        if (errors.length === 3) resolve();
       });
     });
     drop('notes.txt', 'this is not an image');
     await new Promise((r) => setTimeout(r, 500));
     drop('empty.png', Buffer.alloc(0));
+    await new Promise((r) => setTimeout(r, 500));
+    drop('huge.png', require('node:crypto').randomBytes(7 * 1024 * 1024));
     await seen;
     const byFile = Object.fromEntries(errors.map((r) => [r.file, r.names]));
     assert.match(byFile['notes.txt'], /^error: .*not a PNG\/JPEG image/);
-    assert.match(byFile['empty.png'], /^error: /);
+    assert.match(byFile['empty.png'], /^error: .*needs \{image/);
+    assert.match(byFile['huge.png'], /^error: .* are 9\.3 MB, over the local runtime's payload limit of 8\.0 MB/);
     history.removeAllListeners('input');
     const latest = nextMessage(helper.getNode('face.ui.latest'), 60000);
     drop('astronaut.png', astronaut());
