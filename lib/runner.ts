@@ -40,7 +40,23 @@ export interface LocalProvisioner {
 
 export type RunnerTarget =
   | { mode: 'cloud'; service: OpenWhiskService }
-  | { mode: 'local'; catalog: Catalog; engine: LocalProvisioner };
+  | {
+      mode: 'local';
+      catalog: Catalog;
+      engine: LocalProvisioner;
+      /** Burst to the cloud through this service when the local queue is full or Docker is down. */
+      burst?: OpenWhiskService;
+    };
+
+/** Local failures after which a message may run in the cloud instead (bursting). */
+const BURSTABLE = new Set(['overload', 'unreachable', 'docker']);
+
+/** Records where an activation ran in its annotations (msg.data), so flows can tell. */
+function markWhere(activation: Activation, where: 'local' | 'cloud', burst: boolean): Activation {
+  activation.annotations = [...(activation.annotations ?? []), { key: 'where', value: where }];
+  if (burst) activation.annotations.push({ key: 'burst', value: true });
+  return activation;
+}
 
 /**
  * Runs the action(s) of one openwhisk-action node: in cloud mode through the REST API,
@@ -49,6 +65,9 @@ export type RunnerTarget =
  */
 export class ActionRunner {
   private cloud?: CloudInvoker;
+  private burst?: CloudInvoker;
+  /** "cached" while an action runs from the on-disk cache (the catalog was unreachable at deploy). */
+  private note?: string;
   private readonly local = new Map<string, Promise<LocalActionHandle>>();
   private inflight = 0;
   private closed = false;
@@ -61,6 +80,7 @@ export class ActionRunner {
     private readonly report: (r: PhaseReport) => void,
   ) {
     if (target.mode === 'cloud') this.cloud = new CloudInvoker(target.service);
+    else if (target.burst) this.burst = new CloudInvoker(target.burst);
   }
 
   get mode(): 'cloud' | 'local' {
@@ -99,6 +119,7 @@ export class ActionRunner {
       handle = (async () => {
         this.emit({ phase: 'fetching' });
         const doc = await catalog.getAction(ref);
+        this.note = catalog.fromCache?.(doc) ? 'cached' : undefined;
         return engine.provision(this.nodeId, doc, catalog, (s) => this.emit({ phase: s.phase, detail: s.detail }));
       })();
       this.local.set(key, handle);
@@ -124,8 +145,8 @@ export class ActionRunner {
     this.emit({ phase: 'invoking', detail: this.inflight });
     try {
       const activation = this.cloud
-        ? await this.cloud.invoke(params, ref)
-        : await (await this.provisioned(ref)).invoke(params, ref);
+        ? markWhere(await this.cloud.invoke(params, ref), 'cloud', false)
+        : await this.invokeLocal(params, ref);
       this.lastError = undefined;
       return activation;
     } catch (err) {
@@ -138,6 +159,16 @@ export class ActionRunner {
         else if (this.lastError) this.emit({ phase: 'error', detail: this.lastError });
         else this.emitReady();
       }
+    }
+  }
+
+  private async invokeLocal(params: Record<string, unknown>, ref: ActionRef): Promise<Activation> {
+    try {
+      return markWhere(await (await this.provisioned(ref)).invoke(params, ref), 'local', false);
+    } catch (err) {
+      if (!this.burst || !(err instanceof OpenWhiskNodeError) || !BURSTABLE.has(err.code)) throw err;
+      // Local capacity exhausted or the engine down: the same action, in the cloud.
+      return markWhere(await this.burst.invoke(params, ref), 'cloud', true);
     }
   }
 
@@ -169,13 +200,14 @@ export class ActionRunner {
   }
 
   private emit(r: Omit<PhaseReport, 'mode'>): void {
-    if (!this.closed) this.report({ ...r, mode: this.target.mode });
+    if (!this.closed) this.report({ ...r, mode: this.target.mode, note: this.note });
   }
 
   /** Releases everything this node holds: its containers in local mode. */
   async close(): Promise<void> {
     this.closed = true;
     await this.cloud?.close();
+    await this.burst?.close();
     const handles = [...this.local.values()];
     this.local.clear();
     await Promise.all(handles.map((p) => p.then((h) => h.close(), () => undefined)));

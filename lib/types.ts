@@ -84,6 +84,8 @@ export interface Catalog {
   getAction(ref: ActionRef): Promise<ActionDoc>;
   /** kind → image, from the deployment's runtimes manifest (GET / on the API host); empty when unknown. */
   runtimeImages(): Promise<Record<string, string>>;
+  /** True when `doc` was served from an on-disk cache because the catalog itself was unreachable. */
+  fromCache?(doc: ActionDoc): boolean;
 }
 
 /** Runs one configured action; created per action node. */

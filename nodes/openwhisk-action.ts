@@ -30,10 +30,10 @@ export = function (RED: NodeAPI) {
       case 'starting':
       case 'initializing':
         return { fill: 'yellow', shape: 'ring', text: t(r.phase) };
-      case 'ready':
-        return r.detail === undefined
-          ? { fill: 'green', shape: 'dot', text: `${where} · ${t('ready')}` }
-          : { fill: 'green', shape: 'dot', text: t('ready-containers', { count: r.detail }) };
+      case 'ready': {
+        const text = r.detail === undefined ? `${where} · ${t('ready')}` : t('ready-containers', { count: r.detail });
+        return { fill: 'green', shape: 'dot', text: r.note ? `${text} · ${t(r.note)}` : text };
+      }
       case 'invoking':
         return { fill: 'blue', shape: 'dot', text: Number(r.detail) > 1 ? t('invoking-n', { count: r.detail ?? 1 }) : t('invoking') };
       case 'error':

@@ -1,5 +1,8 @@
 import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CachedCatalog } from '../lib/catalog/cache';
 import { ManifestCatalog } from '../lib/catalog/manifest';
 import { OpenWhiskNodeError } from '../lib/errors';
 import { LocalEngine } from '../lib/local/engine';
@@ -19,6 +22,8 @@ interface RuntimeDef extends NodeDef {
   network?: string;
   capacity?: string | number;
   queue?: string | number;
+  /** Local mode: invoke in the cloud through the service when the local queue is full or Docker is down. */
+  burst?: boolean;
   /** Largest parameters per message in local mode, in MB. */
   maxPayload?: string | number;
 }
@@ -41,7 +46,10 @@ export = function (RED: NodeAPI) {
 
     const userDir = RED.settings.userDir as string | undefined;
     let configError: OpenWhiskNodeError | undefined;
-    let catalog: () => Catalog = service;
+    // Actions fetched from the service are cached on disk, so deploys and restarts work offline.
+    const cacheDir = path.join(userDir ?? path.join(tmpdir(), `leon-openwhisk-${instanceId(userDir)}`), '.leon-openwhisk', 'catalog-cache');
+    let cached: CachedCatalog | undefined;
+    let catalog: () => Catalog = () => (cached ??= new CachedCatalog(service(), cacheDir));
     if (this.mode === 'local' && config.source === 'manifest') {
       try {
         const manifest = new ManifestCatalog(resolveManifestPath(config.manifest ?? '', userDir));
@@ -74,7 +82,8 @@ export = function (RED: NodeAPI) {
     this.target = (): RunnerTarget => {
       if (configError) throw configError;
       if (this.mode === 'cloud') return { mode: 'cloud', service: service() };
-      return { mode: 'local', catalog: catalog(), engine: this.engine! };
+      const burst = config.burst ? service() : undefined;
+      return { mode: 'local', catalog: catalog(), engine: this.engine!, burst };
     };
 
     this.on('close', (removed: boolean, done: () => void) => {
