@@ -9,7 +9,7 @@ async function requireDocker(ctx) {
     await docker.ping();
   } catch (err) {
     const why = `Docker engine not reachable (${err.message}): start dockerd, or run .ci/run which does`;
-    if (process.env.CI === 'true') throw new Error(`${why}. Docker tests never skip in CI.`);
+    if (process.env.CI === 'true') throw new Error(`${why}. Docker tests never skip in CI.`, { cause: err });
     console.log(`      (skipped: ${why})`);
     ctx.skip();
   }
