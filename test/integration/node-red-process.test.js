@@ -1,0 +1,128 @@
+'use strict';
+// A real Node-RED process with a local runtime: redeploys through the admin API leave no container
+// behind, a clean stop removes them all, and after a crash (SIGKILL) the next start sweeps what this
+// instance left — and nothing of anyone else's.
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { docker, requireDocker, requireImage, containersWith } = require('../support/docker');
+
+const root = path.resolve(__dirname, '..', '..');
+const { instanceId } = require('../../dist/lib/runtime-config');
+const IMAGE = 'leon-edge/action-nodejs-v20:latest';
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const until = async (what, pred, ms = 30000) => {
+  const start = Date.now();
+  for (;;) {
+    const v = await pred();
+    if (v) return v;
+    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+function flows(suffix) {
+  return [
+    { id: 'tab1', type: 'tab', label: 'local' },
+    { id: 'rt', type: 'openwhisk-runtime', name: 'local', mode: 'local', service: '', source: 'manifest', manifest: 'examples/manifest.yaml', images: `nodejs:*=${IMAGE}`, capacity: 4, queue: 10 },
+    { id: `hello${suffix}`, z: 'tab1', type: 'openwhisk-action', runtime: 'rt', action: 'facedemo/hello', params: [], wires: [[]] },
+    { id: `thr${suffix}`, z: 'tab1', type: 'openwhisk-action', runtime: 'rt', action: 'facedemo/threshold', params: [], wires: [[]] },
+  ];
+}
+
+describe('a real Node-RED process with local actions', function () {
+  this.timeout(240000);
+  let userDir;
+  let port;
+  let red;
+  let inst;
+  let foreign;
+
+  before(async function () {
+    await requireDocker(this);
+    await requireImage(this, IMAGE);
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-red-'));
+    fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = { uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: 'test', nodesDir: [${JSON.stringify(root)}], editorTheme: { tours: false } };`);
+    fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows('')));
+    port = await freePort();
+    inst = instanceId(userDir);
+    // Someone else's container on the same engine, labelled like ours but for another instance.
+    foreign = await docker.createContainer({ Image: IMAGE, Labels: { 'io.leon-edge.managed': 'true', 'io.leon-edge.instance': 'someone-else' } });
+  });
+
+  after(async () => {
+    if (red && red.exitCode === null) red.kill('SIGKILL');
+    if (foreign) await foreign.remove({ force: true }).catch(() => undefined);
+    for (const c of await containersWith(`io.leon-edge.instance=${inst}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  const redJs = path.join(path.dirname(require.resolve('node-red/package.json', { paths: [root] })), 'red.js');
+  const node22 = path.join(root, 'node_modules', 'node', 'bin', 'node');
+
+  async function startRed() {
+    let out = '';
+    red = spawn(fs.existsSync(node22) ? node22 : process.execPath, [redJs, '-u', userDir, '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    red.stdout.on('data', (d) => (out += d));
+    red.stderr.on('data', (d) => (out += d));
+    await until('Node-RED to start its flows', () => /Started flows/.test(out) || (red.exitCode !== null && Promise.reject(new Error(out))), 60000);
+    return () => out;
+  }
+  const ours = () => containersWith(`io.leon-edge.instance=${inst}`);
+  const running = async () => (await ours()).filter((c) => c.State === 'running');
+
+  it('keeps exactly one warm container per action node across 20 redeploys', async () => {
+    await startRed();
+    await until('two warm containers', async () => (await running()).length === 2);
+    for (let i = 1; i <= 20; i++) {
+      const res = await fetch(`http://127.0.0.1:${port}/flows`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+        body: JSON.stringify(flows(`-${i}`)),
+      });
+      assert.equal(res.status, 204, await res.text());
+    }
+    await until('the last deploy to be ready', async () => {
+      const list = await ours();
+      return list.length === 2 && list.every((c) => /-20$/.test(c.Labels['io.leon-edge.node']));
+    }, 60000);
+    const all = await ours();
+    assert.equal(all.length, 2, all.map((c) => c.Names[0]).join());
+  });
+
+  it('removes every container when Node-RED stops', async () => {
+    red.kill('SIGINT');
+    await until('Node-RED to exit', () => red.exitCode !== null, 30000);
+    assert.deepEqual((await ours()).map((c) => c.Names[0]), []);
+  });
+
+  it('sweeps what a crashed run left at the next start, and nothing of anyone else\'s', async () => {
+    fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows('-crash')));
+    await startRed();
+    await until('warm containers', async () => (await running()).length === 2);
+    const before = (await ours()).map((c) => c.Id).sort();
+    red.kill('SIGKILL'); // a crash: no close handlers run
+    await until('Node-RED to die', () => red.exitCode !== null || red.signalCode !== null);
+    assert.deepEqual((await ours()).map((c) => c.Id).sort(), before, 'a crash leaves the containers behind');
+    await startRed();
+    await until('the leftovers to be swept and new ones warm', async () => {
+      const now = await ours();
+      return now.length === 2 && now.every((c) => !before.includes(c.Id) && c.State === 'running');
+    }, 60000);
+    assert.ok(await foreign.inspect(), 'the other instance\'s container is untouched');
+    red.kill('SIGINT');
+    await until('Node-RED to exit', () => red.exitCode !== null, 30000);
+  });
+});
