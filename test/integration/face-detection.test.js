@@ -1,6 +1,6 @@
 'use strict';
 /*
- * The LEON face pipeline in real containers: detect-faces (examples/actions) runs in the
+ * The LEON face pipeline in real containers: detect-faces (examples/) runs in the
  * leon-edge/face-detect image with its code injected at /init, exactly as the manifest catalog
  * returns it (exec kind blackbox + image + code); identify-face runs in the plain Node.js runtime
  * (kind nodejs:20) with the knowledge base from examples/manifest.yaml.
@@ -133,7 +133,7 @@ async function imageExists(name) {
   }
 }
 
-describe('LEON face pipeline in containers (examples/actions, leon-edge/face-detect)', function () {
+describe('LEON face pipeline in containers (examples/, leon-edge/face-detect)', function () {
   this.timeout(60000);
   let catalog;
   let Jimp;

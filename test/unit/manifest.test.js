@@ -72,7 +72,7 @@ describe('ManifestCatalog', function () {
       assert.deepEqual(doc.exec, {
         kind: 'blackbox',
         image: 'leon-edge/face-detect:latest',
-        code: fs.readFileSync(path.join(ROOT, 'examples', 'actions', 'detect-faces.js'), 'utf8'),
+        code: fs.readFileSync(path.join(ROOT, 'examples', 'detect-faces.js'), 'utf8'),
         binary: false,
       });
       assert.deepEqual(doc.limits, { timeout: 30000, memory: 512, logs: 10, concurrency: 1 });
