@@ -27,9 +27,21 @@ export interface ContainerHost {
   /** How long to wait for a late log sentinel after a reply (ms). */
   readonly logGrace: number;
   readonly closed: boolean;
+  /** The daemon keeps containers running while it is down (live-restore): a lost log stream is not a lost container. */
+  readonly liveRestore: boolean;
+  /** Set while the engine cannot be reached: what work needing Docker fails with. */
+  readonly downError: OpenWhiskNodeError | undefined;
   track(c: ActionContainer): void;
   untrack(c: ActionContainer): void;
   nextSeq(): number;
+  /** Ping the engine on a fresh connection; false (and the engine marked down) when it cannot be reached. */
+  engineReachable(): Promise<boolean>;
+  /** A Docker call failed: the engine may be down, or out of room. */
+  noteFailure(err: unknown): void;
+  /** A container started: the engine works. */
+  noteSuccess(): void;
+  /** Removing this container failed (engine down?): try again later. */
+  removalFailed(c: ActionContainer): void;
 }
 
 /** Everything fixed per provisioned action, computed once. */
@@ -50,11 +62,16 @@ export interface ContainerPlan {
 
 export type RunFailure = 'timeout' | 'dropped' | 'closed';
 
+/** Why a container stopped answering: the engine went away (and stopped it), its memory limit, or anything else. */
+export type LossCause = 'engine' | 'oom' | 'exited';
+
 export interface RunOutcome {
   reply?: HttpReply;
   failure?: RunFailure;
   /** The container's memory limit killed it. */
   oom?: boolean;
+  /** The Docker engine went away while the run was in flight (and stopped the container). */
+  engineLost?: boolean;
   logs: string[];
   /** The container must not be used again. */
   fatal: boolean;
@@ -74,6 +91,8 @@ export function closedError(what: string): OpenWhiskNodeError {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Bound on inspecting a container whose stream or connection was lost. */
+const INSPECT_BOUND_MS = 5000;
 
 export class ActionContainer {
   id = '';
@@ -86,10 +105,23 @@ export class ActionContainer {
   initTime = 0;
   /** Set once the container is being removed or has died: never dispatch to it again. */
   dead = false;
+  /** Its attached output stream ended (it stopped, or the engine dropped the stream). */
   exited = false;
+  /** Its stream ended and the cause is not known yet: no new work meanwhile. */
+  suspended = false;
+  /**
+   * The engine went away but keeps containers running (live-restore): it serves on without logs
+   * until reattach() (after the outage) follows its output again, or finds it gone.
+   */
+  detached = false;
   lastUsed = Date.now();
-  /** Called once when the container stops on its own (crash, docker kill, OOM). */
+  /** The reason given to remove(): a retry after a failed removal keeps it. */
+  removeReason = 'closed';
+  /** Called once when the container stops on its own (crash, docker kill, OOM, engine stopped). */
   onExit?: (c: ActionContainer) => void;
+  /** Called when it is suspended (engine gone, container maybe alive) and when it takes work again. */
+  onSuspend?: (c: ActionContainer) => void;
+  onResume?: (c: ActionContainer) => void;
 
   private framer: LogFramer;
   private readonly calls = new Set<CallHandle>();
@@ -98,6 +130,8 @@ export class ActionContainer {
   private removalFor?: string;
   /** remove() was called: a launch in progress must stop. */
   private cancelled = false;
+  private loss?: Promise<LossCause>;
+  private removals = 0;
 
   constructor(
     private readonly h: ContainerHost,
@@ -132,8 +166,21 @@ export class ActionContainer {
       await this.init();
     } catch (err) {
       await this.remove().catch(() => undefined);
-      throw err;
+      throw await this.launchFailure(err);
     }
+    this.h.noteSuccess();
+  }
+
+  /** A container that died while starting because the engine went away fails as 'unreachable'. */
+  private async launchFailure(err: unknown): Promise<unknown> {
+    const e = err instanceof OpenWhiskNodeError ? err : undefined;
+    if (e?.code === 'unreachable') {
+      this.h.noteFailure(e);
+      return this.h.downError ?? e;
+    }
+    if (e && e.short !== 'closed' && e.code !== 'config' && !(await this.h.engineReachable())) return this.h.downError ?? e;
+    this.h.noteFailure(err);
+    return err;
   }
 
   private check(): void {
@@ -187,6 +234,11 @@ export class ActionContainer {
     }
     this.check();
     // Attach before start so no output is missed; Tty is false, so the stream is multiplexed.
+    await this.attach();
+  }
+
+  private async attach(): Promise<void> {
+    const { h } = this;
     try {
       const stream = await bounded(
         h.docker.getContainer(this.id).attach({ stream: true, stdout: true, stderr: true, logs: false }),
@@ -196,7 +248,9 @@ export class ActionContainer {
       );
       this.stream = stream;
       h.docker.modem.demuxStream(stream, this.framer.stdout as NodeJS.WritableStream, this.framer.stderr as NodeJS.WritableStream);
-      const ended = () => this.onStreamEnd();
+      const ended = () => {
+        if (this.stream === stream) this.onStreamEnd();
+      };
       stream.on('end', ended);
       stream.on('close', ended);
       stream.on('error', ended);
@@ -212,6 +266,9 @@ export class ActionContainer {
     this.dead = false;
     this.cancelled = false;
     this.exited = false;
+    this.suspended = false;
+    this.detached = false;
+    this.loss = undefined;
     this.removal = undefined;
     this.removalFor = undefined;
     this.framer = new LogFramer({ framed: this.plan.maxInflight === 1, limitBytes: this.plan.limits.logs * 1024 * 1024 });
@@ -310,7 +367,9 @@ export class ActionContainer {
           { short: 'init timeout' },
         );
       }
-      const oom = await this.wasOomKilled();
+      const cause = await this.lossCause();
+      if (cause === 'engine' && this.h.downError) throw this.h.downError;
+      const oom = cause === 'oom';
       throw new OpenWhiskNodeError(
         'developer_error',
         `Action '${plan.id.qualified}' failed to initialize: ${oom ? Messages.memoryExhausted : Messages.abnormalInitialization} ${await this.settledLogs()}`,
@@ -372,7 +431,11 @@ export class ActionContainer {
     const fatal = !reply || reply.status !== 200;
     const outcome: RunOutcome = { reply, failure, logs, fatal };
     if (fatal) this.dead = true;
-    if (failure === 'dropped') outcome.oom = await this.wasOomKilled();
+    if (failure === 'dropped') {
+      const cause = await this.lossCause();
+      outcome.oom = cause === 'oom';
+      outcome.engineLost = cause === 'engine';
+    }
     return outcome;
   }
 
@@ -380,7 +443,29 @@ export class ActionContainer {
     if (this.exited) return;
     this.exited = true;
     this.framer.end();
-    // Fail in-flight calls now: on a Docker network a killed container's socket may never reset.
+    if (this.dead) return; // being removed, or already known broken
+    // No new work until we know why. A killed container is told apart within milliseconds (then
+    // its calls fail now: on a Docker network a killed container's socket may never reset). When
+    // the engine went away but keeps its containers (live-restore), this one goes on serving
+    // without logs, and gets them re-attached once the engine is back.
+    this.suspended = true;
+    this.onSuspend?.(this);
+    void this.lossCause().then((cause) => {
+      if (this.dead) return;
+      if (cause === 'engine' && this.h.liveRestore) {
+        this.detached = true;
+        this.suspended = false;
+        this.loss = undefined; // a later failure gets its own diagnosis
+        this.onResume?.(this);
+        return;
+      }
+      this.die();
+    });
+  }
+
+  /** The container is gone: fail its calls, tell the pool. */
+  private die(): void {
+    this.suspended = false;
     for (const c of [...this.calls]) c.abort('exited');
     this.calls.clear();
     if (!this.dead) {
@@ -389,23 +474,63 @@ export class ActionContainer {
     }
   }
 
-  private async wasOomKilled(): Promise<boolean> {
-    if (!this.id) return false;
+  /** Why it stopped answering (asked once per loss; the run and the stream both ask). */
+  lossCause(): Promise<LossCause> {
+    if (!this.loss) this.loss = this.findLossCause();
+    return this.loss;
+  }
+
+  private async findLossCause(): Promise<LossCause> {
+    if (!this.id) return 'exited';
     // Give the attach stream a moment to report the exit (it usually trails the dropped connection).
     for (let i = 0; i < 10 && !this.exited; i++) await sleep(20);
-    if (!this.exited) return false;
+    if (!(await this.h.engineReachable())) return 'engine';
     try {
-      const info = await this.h.docker.getContainer(this.id).inspect();
-      return info.State?.OOMKilled === true;
-    } catch {
-      return false;
+      const info = await bounded(this.h.docker.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.h.target, `inspecting ${this.label}`);
+      return info.State?.OOMKilled === true ? 'oom' : 'exited';
+    } catch (err) {
+      const e = translateDockerError(err, this.h.target, `inspecting ${this.label}`);
+      if (e.code === 'unreachable') {
+        this.h.noteFailure(e);
+        return 'engine';
+      }
+      return 'exited';
     }
+  }
+
+  /**
+   * The engine is back after an outage that cut this container's log stream (live-restore): still
+   * running → logs re-attached; anything else → it is gone (onExit).
+   */
+  async reattach(): Promise<void> {
+    if (!this.detached || this.dead) return;
+    let running = false;
+    try {
+      const info = await bounded(this.h.docker.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.h.target, `inspecting ${this.label}`);
+      running = info.State?.Running === true;
+    } catch (err) {
+      const e = translateDockerError(err, this.h.target, `inspecting ${this.label}`);
+      if (e.code === 'unreachable') return; // down again: the next recovery tries again
+    }
+    if (running && !this.dead) {
+      this.framer = new LogFramer({ framed: this.plan.maxInflight === 1, limitBytes: this.plan.limits.logs * 1024 * 1024 });
+      try {
+        await this.attach();
+        if (this.dead) return;
+        this.exited = false;
+        this.detached = false;
+        return;
+      } catch {
+        /* cannot follow its logs: replace it */
+      }
+    }
+    if (!this.dead) this.die();
   }
 
   private async exitedError(what: string): Promise<OpenWhiskNodeError> {
     let state = '';
     try {
-      const info = await this.h.docker.getContainer(this.id).inspect();
+      const info = await bounded(this.h.docker.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.h.target, `inspecting ${this.label}`);
       const s = info.State;
       state = s ? ` (exit code ${s.ExitCode}${s.OOMKilled ? ', killed: out of memory' : ''}${s.Error ? `, ${s.Error}` : ''})` : '';
     } catch {
@@ -431,29 +556,43 @@ export class ActionContainer {
   }
 
   /** Force-remove the container (idempotent, ignores "already gone"), failing any call still open. */
+  /**
+   * Force-remove the container (idempotent, ignores "already gone"), failing any call still open.
+   * When the engine cannot do it (down), the container is handed to the engine to retry later and
+   * the next call tries again.
+   */
   remove(reason = 'closed'): Promise<void> {
     // Memoised per id: a removal that ran before createContainer returned must run again for the new id.
     if (this.removal && this.removalFor === this.id) return this.removal;
     this.dead = true;
     this.cancelled = true;
+    this.suspended = false;
+    this.removeReason = reason;
     for (const c of [...this.calls]) c.abort(reason);
     this.calls.clear();
     const id = this.id;
     this.removalFor = id;
+    const attempt = ++this.removals;
     this.removal = (async () => {
-      if (id) {
-        try {
-          await this.h.docker.getContainer(id).remove({ force: true, v: true });
-        } catch (err) {
-          const s = dockerStatus(err);
-          // 404: gone already; 409: removal already in progress.
-          if (s !== 404 && s !== 409) throw translateDockerError(err, this.h.target, `removing ${this.label}`);
-        }
-      }
       this.stream?.removeAllListeners('data');
       (this.stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
       this.framer.end();
       this.exited = true;
+      if (id) {
+        try {
+          await bounded(this.h.docker.getContainer(id).remove({ force: true, v: true }), this.h.startTimeout, this.h.target, `removing ${this.label}`);
+        } catch (err) {
+          const s = dockerStatus(err);
+          // 404: gone already; 409: removal already in progress.
+          if (s !== 404 && s !== 409) {
+            const e = translateDockerError(err, this.h.target, `removing ${this.label}`);
+            if (this.removals === attempt) this.removal = undefined;
+            this.h.noteFailure(e);
+            this.h.removalFailed(this);
+            throw e;
+          }
+        }
+      }
       this.h.untrack(this);
     })();
     return this.removal;

@@ -2,6 +2,7 @@
 // "pull only when absent" image handling with a platform check.
 
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { OpenWhiskNodeError } from '../errors';
@@ -105,6 +106,18 @@ export function createDocker(target: DockerTarget): Docker {
   return new Docker(target.options);
 }
 
+/**
+ * A client that opens a new connection per call, for health probes: a dying dockerd closes its
+ * listening socket first but keeps answering on connections already open, so a kept-alive client
+ * would report it healthy for seconds after it stopped taking new ones. Only for a Unix socket or
+ * plain http (a TLS or ssh target keeps its own agent; then the regular client is returned).
+ */
+export function createProbeDocker(target: DockerTarget, fallback: Docker): Docker {
+  const o = target.options;
+  if (!target.socketPath && o.protocol !== 'http') return fallback;
+  return new Docker({ ...o, agent: new http.Agent({ keepAlive: false }) } as Docker.DockerOptions);
+}
+
 interface DockerishError {
   code?: string;
   statusCode?: number;
@@ -129,6 +142,52 @@ export function dockerStatus(err: unknown): number | undefined {
   const s = (err as DockerishError | undefined)?.statusCode;
   return typeof s === 'number' ? s : undefined;
 }
+
+export interface NoRoom {
+  /** Short text for a status ring. */
+  short: string;
+  /** What runs out, for the message. */
+  what: string;
+  /** What to do about it. */
+  todo: string;
+}
+
+/**
+ * Docker refused a container because the host has no room: disk, memory, processes. Matches the
+ * daemon's and the kernel's own words (create: "mkdir …: no space left on device", start: "OCI runtime
+ * create failed: … cannot allocate memory", fork: "resource temporarily unavailable").
+ */
+export function noRoom(message: string): NoRoom | undefined {
+  if (/no space left on device|disk quota exceeded|ENOSPC/i.test(message)) {
+    return {
+      short: 'docker: disk full',
+      what: 'has no disk space left',
+      todo:
+        "Free disk space on the Docker host (docker system prune removes stopped containers and unused images; df -h shows Docker's data root), " +
+        'then send the message again.',
+    };
+  }
+  if (/cannot allocate memory|out of memory|ENOMEM/i.test(message)) {
+    return {
+      short: 'docker: no memory',
+      what: 'is out of memory',
+      todo:
+        "Lower the runtime's capacity or the actions' memory limits, or stop other containers or programs on the gateway, " +
+        'then send the message again.',
+    };
+  }
+  if (/resource temporarily unavailable|EAGAIN|too many open files|EMFILE/i.test(message)) {
+    return {
+      short: 'docker: no room',
+      what: 'cannot start more processes',
+      todo: "Lower the runtime's capacity, or raise the host's process / open file limits, then send the message again.",
+    };
+  }
+  return undefined;
+}
+
+/** Short texts of the errors noRoom() produces: the engine reports its health as degraded on these. */
+export const NO_ROOM_SHORTS: ReadonlySet<string> = new Set(['docker: disk full', 'docker: no memory', 'docker: no room']);
 
 const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE']);
 
@@ -159,6 +218,14 @@ export function translateDockerError(err: unknown, target: DockerTarget, doing: 
     );
   }
   const msg = dockerMessage(err);
+  const room = noRoom(msg);
+  if (room) {
+    return new OpenWhiskNodeError(
+      'docker',
+      `The Docker host at ${target.description} ${room.what}: Docker refused ${doing}: ${msg}. ${room.todo}`,
+      { short: room.short, cause: err, statusCode: dockerStatus(err) },
+    );
+  }
   if (/port is already allocated|address already in use/i.test(msg)) {
     return new OpenWhiskNodeError(
       'docker',
@@ -197,6 +264,8 @@ export function bounded<T>(p: Promise<T>, ms: number, target: DockerTarget, doin
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+const INSPECT_BOUND_MS = 30000;
+
 export interface EnginePlatform {
   os: string;
   arch: string;
@@ -232,7 +301,7 @@ export async function ensureImage(
       : `Build or load it on this Docker host (docker build -t ${image} … / docker load), or set an image override in the runtime config for kind '${kind}'.`;
   let info: Docker.ImageInspectInfo | undefined;
   try {
-    info = await docker.getImage(image).inspect();
+    info = await bounded(docker.getImage(image).inspect(), INSPECT_BOUND_MS, target, `inspecting image '${image}'`);
   } catch (err) {
     if (dockerStatus(err) !== 404) throw translateDockerError(err, target, `inspecting image '${image}'`);
   }
@@ -240,7 +309,7 @@ export async function ensureImage(
     if (onPull) onPull(`pulling ${image}`);
     try {
       await pull(docker, image, onPull);
-      info = await docker.getImage(image).inspect();
+      info = await bounded(docker.getImage(image).inspect(), INSPECT_BOUND_MS, target, `inspecting image '${image}'`);
     } catch (err) {
       const t = translateDockerError(err, target, `pulling image '${image}'`);
       if (t.code === 'unreachable' || /permission/i.test(t.short)) throw t;
@@ -264,20 +333,42 @@ export async function ensureImage(
   return info;
 }
 
+/** A pull may take minutes on a slow link, but not minutes without any progress. */
+const PULL_STALL_MS = 120000;
+
 function pull(docker: Docker, image: string, onPull?: PullProgress): Promise<void> {
   return new Promise<void>((resolve, reject) => {
+    let done = false;
+    let stall: NodeJS.Timeout | undefined;
+    const finish = (err?: unknown) => {
+      if (done) return;
+      done = true;
+      clearTimeout(stall);
+      if (err) reject(err);
+      else resolve();
+    };
+    const alive = () => {
+      clearTimeout(stall);
+      stall = setTimeout(
+        () => finish(new Error(`no progress pulling ${image} for ${PULL_STALL_MS / 1000} s (registry unreachable or stalled?)`)),
+        PULL_STALL_MS,
+      );
+      stall.unref();
+    };
+    alive();
     docker.pull(image, (err: unknown, stream: NodeJS.ReadableStream) => {
-      if (err) return reject(err);
+      if (err) return finish(err);
       let lastReport = 0;
       docker.modem.followProgress(
         stream,
         (e: Error | null, events: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
-          if (e) return reject(e);
+          if (e) return finish(e);
           const bad = (events ?? []).find((ev) => ev && (ev.error || ev.errorDetail));
-          if (bad) return reject(new Error(bad.errorDetail?.message ?? bad.error));
-          resolve();
+          if (bad) return finish(new Error(bad.errorDetail?.message ?? bad.error));
+          finish();
         },
         (ev: { status?: string; progress?: string; id?: string }) => {
+          alive();
           const now = Date.now();
           if (!onPull || now - lastReport < 500) return;
           lastReport = now;

@@ -3,6 +3,7 @@
 // and removes what it created on close. No Node-RED imports: the nodes call this API.
 
 import dns from 'node:dns/promises';
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
@@ -11,8 +12,10 @@ import { OpenWhiskNodeError } from '../errors';
 import type { ActionDoc, Catalog } from '../types';
 import { ActionContainer, closedError, type ContainerPlan } from './container';
 import {
+  NO_ROOM_SHORTS,
   bounded,
   createDocker,
+  createProbeDocker,
   dockerStatus,
   ensureImage,
   parseDockerTarget,
@@ -23,6 +26,7 @@ import {
 import { createAgent } from './http';
 import { resolveImage, supportsConcurrency, type ResolvedImage } from './images';
 import { PoolAction, type LocalAction, type LocalStatus, type PoolHost, type Runnable } from './pool';
+import { pickVictim, selectRemovals, type ContainerView } from './preempt';
 import {
   apiKeyAllowed,
   effectiveLimits,
@@ -59,6 +63,37 @@ export interface LocalEngineOptions {
   startTimeout?: number;
   /** Containers beyond an action's first are removed after this long idle, in ms (default 60000). */
   idleTimeout?: number;
+  /**
+   * An action's last container is removed after this long idle, in ms (default 600000, OpenWhisk-Light's
+   * 600 s; 0 = keep it warm forever). The action's next message then meets a cold start (initTime annotation).
+   */
+  warmTimeout?: number;
+  /** 0..1 (default 0.75): when the runtime's containers exceed highWatermark × capacity, idle ones are preempted. 1 = never. */
+  highWatermark?: number;
+  /** 0..1 (default 0.25): preemption removes idle containers until floor(lowWatermark × capacity) remain (or none is idle). */
+  lowWatermark?: number;
+  /** How often the watermarks are checked, in ms (default 10000); a container idle for less than this is not preempted. */
+  preemptPeriod?: number;
+}
+
+/**
+ * The Docker engine as the runtime sees it (LocalEngine.health, event 'health' on every change):
+ * - ok: Docker answers and starts containers.
+ * - down: the engine cannot be reached (daemon stopped, socket gone, no answer). Messages that need
+ *   a new container fail with code 'unreachable'; warm containers keep serving (without logs) when
+ *   the daemon keeps them running (live-restore). The engine is probed every second and the runtime
+ *   recovers by itself: containers re-created (or logs re-attached), leftovers removed.
+ * - degraded: Docker answers but refused a container for lack of room (disk, memory, processes).
+ *   Messages that need a new container fail with code 'docker'; back to ok at the next container started.
+ */
+export interface LocalEngineHealth {
+  state: 'ok' | 'down' | 'degraded';
+  /** Short text for a status ring ('docker unreachable', 'docker: disk full', …); undefined when ok. */
+  short?: string;
+  /** What is wrong and what to do (the text of the errors messages fail with); undefined when ok. */
+  message?: string;
+  /** When this state began (ms since the epoch). */
+  since: number;
 }
 
 export const LABELS = {
@@ -80,6 +115,13 @@ const DEFAULT_QUEUE_LIMIT = 100;
 const DEFAULT_START_TIMEOUT = 30000;
 const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
 const DEFAULT_IDLE_TIMEOUT = 60000;
+const DEFAULT_WARM_TIMEOUT = 600000;
+const DEFAULT_HIGH_WATERMARK = 0.75;
+const DEFAULT_LOW_WATERMARK = 0.25;
+const DEFAULT_PREEMPT_PERIOD = 10000;
+/** How often an engine that is down is pinged. */
+const PROBE_PERIOD_MS = 1000;
+const PROBE_TIMEOUT_MS = 2000;
 /** How long a /run reply waits for its log sentinels when they are late (they usually trail by < 0.1 ms). */
 const LOG_GRACE_MS = 100;
 const ENGINE_CLOSE_BOUND_MS = 12000;
@@ -87,7 +129,7 @@ const PING_TIMEOUT_MS = 10000;
 /** Nested sequences deeper than this are refused (the platform limits sequence length similarly). */
 const MAX_SEQUENCE_DEPTH = 10;
 
-export class LocalEngine implements PoolHost {
+export class LocalEngine extends EventEmitter implements PoolHost {
   readonly docker: Docker;
   readonly target: DockerTarget;
   readonly agent: http.Agent;
@@ -97,10 +139,16 @@ export class LocalEngine implements PoolHost {
   readonly startTimeout: number;
   readonly maxPayload: number;
   readonly idleTimeout: number;
+  readonly warmTimeout: number;
+  readonly highWatermark: number;
+  readonly lowWatermark: number;
+  readonly preemptPeriod: number;
   readonly logGrace = LOG_GRACE_MS;
   readonly engineId = randomUUID().replace(/-/g, '').slice(0, 12);
   publishIp = '127.0.0.1';
   connectHost = '127.0.0.1';
+  /** The daemon runs with live-restore: containers survive its restarts (read at start and after each outage). */
+  liveRestore = false;
 
   private readonly opts: LocalEngineOptions;
   private starting?: Promise<void>;
@@ -115,6 +163,15 @@ export class LocalEngine implements PoolHost {
   private readonly tracked = new Set<ActionContainer>();
   private readonly manifests = new WeakMap<Catalog, Promise<Record<string, string>>>();
   private trimTimer?: NodeJS.Timeout;
+  private lastPreempt = Date.now();
+  private readonly probeDocker: Docker;
+  private healthNow: LocalEngineHealth = { state: 'ok', since: Date.now() };
+  private downErr?: OpenWhiskNodeError;
+  private probing?: Promise<boolean>;
+  private probeTimer?: NodeJS.Timeout;
+  private recovering?: Promise<void>;
+  /** Containers whose removal failed (engine down): removed once it is back. */
+  private readonly graveyard = new Set<ActionContainer>();
 
   constructor(opts: LocalEngineOptions) {
     if (!opts || typeof opts.instanceId !== 'string' || opts.instanceId.trim() === '') {
@@ -123,6 +180,7 @@ export class LocalEngine implements PoolHost {
     if (typeof opts.runtimeId !== 'string' || opts.runtimeId.trim() === '') {
       throw new OpenWhiskNodeError('config', 'LocalEngine needs a runtimeId (the runtime config node).', { short: 'no runtime' });
     }
+    super();
     this.opts = { ...opts, imageOverrides: { ...(opts.imageOverrides ?? {}) } };
     this.target = parseDockerTarget(opts.docker);
     this.docker = createDocker(this.target);
@@ -133,7 +191,22 @@ export class LocalEngine implements PoolHost {
     this.startTimeout = positiveInt(opts.startTimeout, DEFAULT_START_TIMEOUT);
     this.maxPayload = positiveInt(opts.maxPayload, DEFAULT_MAX_PAYLOAD);
     this.idleTimeout = positiveInt(opts.idleTimeout, DEFAULT_IDLE_TIMEOUT);
+    this.warmTimeout = positiveInt(opts.warmTimeout, DEFAULT_WARM_TIMEOUT, true);
+    this.highWatermark = fraction(opts.highWatermark, DEFAULT_HIGH_WATERMARK);
+    this.lowWatermark = Math.min(this.highWatermark, fraction(opts.lowWatermark, DEFAULT_LOW_WATERMARK, true));
+    this.preemptPeriod = positiveInt(opts.preemptPeriod, DEFAULT_PREEMPT_PERIOD);
+    this.probeDocker = createProbeDocker(this.target, this.docker);
     liveEngines.add(this.engineId);
+  }
+
+  /** The Docker engine's state; an event 'health' (with this value) is emitted on every change. */
+  get health(): LocalEngineHealth {
+    return this.healthNow;
+  }
+
+  /** While the engine is down: the error messages needing a new container fail with. */
+  get downError(): OpenWhiskNodeError | undefined {
+    return this.healthNow.state === 'down' ? this.downErr : undefined;
   }
 
   get closed(): boolean {
@@ -167,8 +240,11 @@ export class LocalEngine implements PoolHost {
       const v = await bounded(this.docker.version(), PING_TIMEOUT_MS, this.target, 'connecting');
       this.platform = { os: String(v.Os ?? 'linux'), arch: String(v.Arch ?? '') };
     } catch (err) {
-      throw translateDockerError(err, this.target, 'connecting');
+      const e = translateDockerError(err, this.target, 'connecting');
+      this.noteFailure(e);
+      throw e;
     }
+    await this.readLiveRestore();
     if (this.target.remoteHost) {
       // A remote engine: publish on (and connect to) the address we reach it at, not its loopback.
       const host = this.target.remoteHost;
@@ -184,14 +260,28 @@ export class LocalEngine implements PoolHost {
     await this.sweep();
   }
 
+  private async readLiveRestore(): Promise<void> {
+    try {
+      const info = (await bounded(this.docker.info(), PING_TIMEOUT_MS, this.target, 'reading the engine info')) as { LiveRestoreEnabled?: boolean };
+      this.liveRestore = info.LiveRestoreEnabled === true;
+    } catch {
+      /* keep what we knew */
+    }
+  }
+
   /** Remove this instance's containers that no live engine of this process owns. Returns how many. */
   async sweep(): Promise<number> {
     let list: Docker.ContainerInfo[];
     try {
-      list = await this.docker.listContainers({
-        all: true,
-        filters: { label: [`${LABELS.managed}=true`, `${LABELS.instance}=${this.opts.instanceId}`] },
-      });
+      list = await bounded(
+        this.docker.listContainers({
+          all: true,
+          filters: { label: [`${LABELS.managed}=true`, `${LABELS.instance}=${this.opts.instanceId}`] },
+        }),
+        this.startTimeout,
+        this.target,
+        'listing leftover containers',
+      );
     } catch (err) {
       throw translateDockerError(err, this.target, 'listing leftover containers');
     }
@@ -200,9 +290,7 @@ export class LocalEngine implements PoolHost {
     );
     await Promise.all(
       stale.map((c) =>
-        this.docker
-          .getContainer(c.Id)
-          .remove({ force: true, v: true })
+        bounded(this.docker.getContainer(c.Id).remove({ force: true, v: true }), this.startTimeout, this.target, 'removing a leftover container')
           .catch((err: unknown) => {
             const s = dockerStatus(err);
             if (s !== 404 && s !== 409) throw translateDockerError(err, this.target, `removing leftover container ${c.Names?.[0] ?? c.Id}`);
@@ -255,6 +343,7 @@ export class LocalEngine implements PoolHost {
         status({ phase: 'pulling', detail, action: id.qualified }),
       );
     } catch (err) {
+      this.noteFailure(err);
       throw withContext(err, `Action '${id.qualified}'`);
     }
     if (this.isClosed) throw closedError(`Provisioning '${id.qualified}'`);
@@ -289,11 +378,9 @@ export class LocalEngine implements PoolHost {
     const pool = new PoolAction(this, plan, run, this.queueLimit);
     this.pools.add(pool);
     if (!this.trimTimer) {
-      const every = Math.max(100, Math.min(10000, Math.floor(this.idleTimeout / 2)));
-      this.trimTimer = setInterval(() => {
-        const now = Date.now();
-        for (const p of this.pools) p.trimIdle(now, this.idleTimeout);
-      }, every);
+      const halves = [this.preemptPeriod, this.idleTimeout / 2, this.warmTimeout > 0 ? this.warmTimeout / 2 : Infinity];
+      const every = Math.max(50, Math.min(10000, Math.floor(Math.min(...halves))));
+      this.trimTimer = setInterval(() => this.maintain(), every);
       this.trimTimer.unref();
     }
     try {
@@ -439,9 +526,26 @@ export class LocalEngine implements PoolHost {
   }
 
   waitForSlot(pool: PoolAction): void {
-    if (this.slotWaiters.some((w) => w.owner === pool)) return;
-    this.slotWaiters.push({ owner: pool, accept: () => pool.acceptSlot() });
-    this.evict(pool);
+    if (!this.slotWaiters.some((w) => w.owner === pool)) {
+      this.slotWaiters.push({ owner: pool, accept: () => pool.acceptSlot() });
+    }
+    this.evictFor(pool, pool.empty);
+  }
+
+  get slotWanted(): boolean {
+    return this.slotWaiters.length > 0;
+  }
+
+  rebalance(): void {
+    while (this.slotWaiters.length > 0) {
+      const w = this.slotWaiters[0];
+      if (w.owner && !w.owner.wantsMore()) {
+        this.slotWaiters.shift(); // satisfied meanwhile
+        continue;
+      }
+      if (w.owner) this.evictFor(w.owner, w.owner.empty);
+      return;
+    }
   }
 
   reserveSlot(pool: PoolAction): Promise<void> {
@@ -454,7 +558,7 @@ export class LocalEngine implements PoolHost {
           `Raise the capacity in the runtime config (every local action node needs at least one container; a sequence one per component).`,
         { short: 'capacity full' },
       );
-    if (!this.evict(pool)) return Promise.reject(full());
+    if (!this.evictFor(pool, false)) return Promise.reject(full());
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         const i = this.slotWaiters.indexOf(waiter);
@@ -478,12 +582,186 @@ export class LocalEngine implements PoolHost {
   }
 
   /**
-   * Ask another action to give up one idle container beyond its first; its slot comes back through
-   * releaseSlot() (to the first waiter) once the container is gone.
+   * Ask another action to give up one idle container (surplus first, least recently used; its last
+   * one only when `allowLast`: the requester has no container and messages wait). Its slot comes
+   * back through releaseSlot() (to the first waiter) once the container is gone.
    */
-  private evict(requester: PoolAction): boolean {
-    for (const p of this.pools) if (p !== requester && p.evictIdleSurplus()) return true;
-    return false;
+  private evictFor(requester: PoolAction, allowLast: boolean): boolean {
+    const views: ContainerView<ActionContainer>[] = [];
+    for (const p of this.pools) if (p !== requester) p.collectViews(views);
+    for (;;) {
+      const v = pickVictim(views, requester, allowLast);
+      if (!v) return false;
+      if ((v.pool as PoolAction).removeIdle(v.ref, 'evicted')) return true;
+      views.splice(views.indexOf(v), 1);
+    }
+  }
+
+  /** Timer: idle timeouts every tick, watermark preemption every preemptPeriod; failed removals retried. */
+  private maintain(): void {
+    if (this.isClosed) return;
+    const now = Date.now();
+    const preempt = now - this.lastPreempt >= this.preemptPeriod - 5;
+    if (preempt) this.lastPreempt = now;
+    const views: ContainerView<ActionContainer>[] = [];
+    for (const p of this.pools) p.collectViews(views);
+    const removals = selectRemovals(
+      views,
+      this.slotsUsed,
+      {
+        capacity: this.capacity,
+        highWatermark: this.highWatermark,
+        lowWatermark: this.lowWatermark,
+        idleTimeout: this.idleTimeout,
+        warmTimeout: this.warmTimeout,
+        minIdle: this.preemptPeriod,
+        preempt,
+      },
+      now,
+    );
+    for (const r of removals) (r.view.pool as PoolAction).removeIdle(r.view.ref, r.reason);
+    if (this.graveyard.size > 0 && this.healthNow.state !== 'down') this.buryAgain();
+  }
+
+  // ---- health --------------------------------------------------------------------------------
+
+  private setHealth(state: LocalEngineHealth['state'], err?: OpenWhiskNodeError): void {
+    const prev = this.healthNow;
+    if (prev.state === state && prev.message === err?.message) return;
+    this.healthNow = { state, short: err?.short, message: err?.message, since: prev.state === state ? prev.since : Date.now() };
+    if (this.isClosed) return;
+    try {
+      this.emit('health', this.healthNow);
+    } catch {
+      /* a listener must not break the engine */
+    }
+  }
+
+  /** A Docker call failed: unreachable → down (probed until back); no room → degraded. */
+  noteFailure(err: unknown): void {
+    if (this.isClosed || !(err instanceof OpenWhiskNodeError)) return;
+    if (err.code === 'unreachable') this.markDown(err);
+    else if (err.code === 'docker' && NO_ROOM_SHORTS.has(err.short) && this.healthNow.state !== 'down') this.setHealth('degraded', err);
+  }
+
+  noteSuccess(): void {
+    if (this.isClosed || this.healthNow.state === 'ok') return;
+    const wasDown = this.healthNow.state === 'down';
+    this.setHealth('ok');
+    if (wasDown) void this.recover();
+  }
+
+  private markDown(cause: OpenWhiskNodeError): void {
+    const wasDown = this.healthNow.state === 'down';
+    const detail = /^(Cannot reach|The Docker engine)/.test(cause.message)
+      ? cause.message
+      : `Cannot reach the Docker engine at ${this.target.description}: ${cause.message} Is dockerd running?`;
+    this.downErr = new OpenWhiskNodeError(
+      'unreachable',
+      `${detail} Messages that need a new container fail until it is back; the runtime reconnects by itself (no restart of Node-RED needed).`,
+      { short: 'docker unreachable', cause },
+    );
+    this.setHealth('down', this.downErr);
+    if (wasDown) return;
+    for (const p of this.pools) p.engineDown(this.downErr);
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    if (this.probeTimer || this.isClosed) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      if (this.isClosed || this.healthNow.state !== 'down') return;
+      void this.engineReachable().then((ok) => {
+        if (ok) this.noteSuccess();
+        else this.scheduleProbe();
+      });
+    }, PROBE_PERIOD_MS);
+    this.probeTimer.unref();
+  }
+
+  /** Ping on a fresh connection (bounded); marks the engine down when it cannot be reached. Concurrent callers share one ping. */
+  engineReachable(): Promise<boolean> {
+    if (!this.probing) {
+      this.probing = bounded(this.probeDocker.ping(), PROBE_TIMEOUT_MS, this.target, 'pinging')
+        .then(
+          () => true,
+          (err: unknown) => {
+            const e = translateDockerError(err, this.target, 'pinging');
+            if (e.code !== 'unreachable') return true; // it answered, with an error
+            this.noteFailure(e);
+            return false;
+          },
+        )
+        .finally(() => {
+          this.probing = undefined;
+        });
+    }
+    return this.probing;
+  }
+
+  /**
+   * The engine is back: re-check containers an outage suspended (live-restore), remove what the
+   * outage left (stopped containers, creations that completed after their call timed out), and
+   * start one container again for each action the outage left without any.
+   */
+  private recover(): Promise<void> {
+    if (!this.recovering) {
+      this.recovering = this.doRecover().finally(() => {
+        this.recovering = undefined;
+      });
+    }
+    return this.recovering;
+  }
+
+  private async doRecover(): Promise<void> {
+    // Kept-alive sockets to containers of before the outage are dead (a new container may get the same port).
+    const free = (this.agent as unknown as { freeSockets?: Record<string, Array<{ destroy(): void }>> }).freeSockets ?? {};
+    for (const list of Object.values(free)) for (const sock of [...list]) sock.destroy();
+    await this.readLiveRestore();
+    await Promise.all([...this.tracked].filter((c) => c.detached).map((c) => c.reattach().catch(() => undefined)));
+    if (this.healthNow.state === 'down' || this.isClosed) return;
+    this.buryAgain();
+    await this.sweepOwn().catch(() => undefined);
+    for (const p of this.pools) p.rewarm();
+  }
+
+  private buryAgain(): void {
+    for (const c of this.graveyard) {
+      this.graveyard.delete(c);
+      void c.remove(c.removeReason).catch(() => undefined); // fails → removalFailed puts it back
+    }
+  }
+
+  /**
+   * Containers of this engine the daemon still lists but the engine does not use: stopped ones
+   * and creations whose call timed out but completed later. Never a container in use, nor one
+   * created in the last startTimeout (its create call may still be on its way back).
+   */
+  private async sweepOwn(): Promise<void> {
+    const list = await bounded(
+      this.docker.listContainers({ all: true, filters: { label: [`${LABELS.engine}=${this.engineId}`] } }),
+      this.startTimeout,
+      this.target,
+      'listing containers',
+    );
+    const inUse = new Map<string, ActionContainer>();
+    for (const c of this.tracked) if (c.id) inUse.set(c.id, c);
+    const young = Math.floor((Date.now() - this.startTimeout) / 1000);
+    await Promise.all(
+      list.map((info) => {
+        const c = inUse.get(info.Id);
+        if (c) return c.dead ? c.remove(c.removeReason).catch(() => undefined) : undefined;
+        if (info.Created > young) return undefined;
+        return bounded(this.docker.getContainer(info.Id).remove({ force: true, v: true }), this.startTimeout, this.target, 'removing a container').catch(
+          () => undefined,
+        );
+      }),
+    );
+  }
+
+  removalFailed(c: ActionContainer): void {
+    if (!this.isClosed) this.graveyard.add(c);
   }
 
   forget(pool: PoolAction): void {
@@ -497,6 +775,8 @@ export class LocalEngine implements PoolHost {
     if (this.closing) return this.closing;
     this.isClosed = true;
     if (this.trimTimer) clearInterval(this.trimTimer);
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.graveyard.clear();
     for (const w of this.slotWaiters.splice(0)) w.cancel?.();
     const work = (async () => {
       await Promise.all([...this.actions].map((a) => a.close().catch(() => undefined)));
@@ -524,6 +804,13 @@ interface SlotWaiter {
   accept(): boolean;
   cancel?(): void;
   owner?: PoolAction;
+}
+
+/** A number in 0..1 (exclusive of 0 unless allowZero); anything else → the default. */
+function fraction(v: unknown, dflt: number, allowZero = false): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n > 1 || n < 0 || (n === 0 && !allowZero)) return dflt;
+  return n;
 }
 
 function positiveInt(v: unknown, dflt: number, allowZero = false): number {

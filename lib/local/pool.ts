@@ -4,8 +4,9 @@
 // that timed out, crashed or answered anything but 200.
 
 import { OpenWhiskNodeError, activationFailure } from '../errors';
-import type { ActionRef, Activation } from '../types';
+import type { ActionRef, Activation, ActivationResponse } from '../types';
 import { ActionContainer, closedError, type ContainerHost, type ContainerPlan } from './container';
+import type { ContainerView } from './preempt';
 import {
   Messages,
   buildActivation,
@@ -60,10 +61,14 @@ export interface PoolHost extends ContainerHost {
   takeSlot(): boolean;
   /** Give a slot back (hands it to a waiting pool first). */
   releaseSlot(): void;
-  /** Ask for a slot as soon as one frees up (a pool that wants to grow). */
+  /** Ask for a slot as soon as one frees up (a pool that wants to grow, or has no container left). */
   waitForSlot(pool: PoolAction): void;
   /** A slot for a pool's first container: waits for an eviction, else throws a capacity error. */
   reserveSlot(pool: PoolAction): Promise<void>;
+  /** True while some pool waits for a slot: a run that leaves a container idle calls rebalance(). */
+  readonly slotWanted: boolean;
+  /** Give an idle container up to a pool waiting for a slot, if one qualifies. */
+  rebalance(): void;
   forget(pool: PoolAction): void;
 }
 
@@ -85,10 +90,16 @@ export class PoolAction implements Runnable {
 
   private readonly live: ActionContainer[] = [];
   private readonly starting = new Set<ActionContainer>();
+  /** Containers whose log stream ended, while the engine finds out why: they hold their slot, take no work. */
+  private readonly suspended = new Set<ActionContainer>();
   private readonly launches = new Set<Promise<void>>();
   private readonly queue: Job[] = [];
   private closed = false;
   private closing?: Promise<void>;
+  /** Bounds the wait of messages for a slot while this pool has no container at all. */
+  private slotTimer?: NodeJS.Timeout;
+  /** The engine outage took its last container: start one again when the engine is back. */
+  private lostToOutage = false;
 
   constructor(
     private readonly host: PoolHost,
@@ -165,7 +176,8 @@ export class PoolAction implements Runnable {
     const now = Date.now();
     const c = this.free();
     if (c) return this.execute(c, valueJson, now, causedBySequence);
-    if (this.queue.length >= this.queueLimit) {
+    // A pool without a ready container (cold start after an idle removal) lets one message wait even with queue limit 0.
+    if (this.queue.length >= this.queueLimit && (this.queue.length > 0 || this.live.length > 0)) {
       return Promise.reject(
         new OpenWhiskNodeError(
           'overload',
@@ -198,9 +210,32 @@ export class PoolAction implements Runnable {
     const end = Date.now();
     if (out.fatal) this.retire(c);
     this.drain();
+    if (this.host.slotWanted && this.queue.length === 0) this.host.rebalance();
     if (out.failure === 'closed') throw closedError(`Action '${this.name}'`);
     let timedOut = false;
-    let response;
+    let response: ActivationResponse;
+    if (out.engineLost) {
+      const down = this.host.downError;
+      const text =
+        `Action '${this.name}' was cut off: the Docker engine at ${this.host.target.description} went away while it ran, and stopped its container. ` +
+        (down ? down.message : 'Is dockerd running?');
+      response = { status: 'whisk internal error', success: false, result: { error: text } };
+      const activation = buildActivation({
+        id: plan.id,
+        activationId: ctx.activation_id,
+        kind: plan.kind,
+        limits: plan.limits,
+        start,
+        end,
+        response,
+        logs: out.logs,
+        timeout: false,
+        waitTime: start - enqueued,
+        initTime: first ? c.initTime : undefined,
+        causedBySequence,
+      });
+      throw new OpenWhiskNodeError('unreachable', text, { short: 'docker unreachable', activation });
+    }
     if (out.reply) {
       response = mapRunResponse(out.reply.status, out.reply.body);
     } else if (out.failure === 'timeout') {
@@ -240,15 +275,47 @@ export class PoolAction implements Runnable {
 
   /** More containers while messages wait and the runtime has room. */
   private scale(): void {
-    if (this.closed || !this.wantsMore()) return;
-    if (this.host.takeSlot()) this.launch();
-    else this.host.waitForSlot(this);
+    if (!this.wantsMore()) return;
+    if (this.host.takeSlot()) {
+      this.launch();
+      return;
+    }
+    const empty = this.live.length + this.starting.size === 0;
+    if (empty && this.host.downError) {
+      // No container and no engine to start one: fail now rather than wait for a slot.
+      this.failQueue(this.host.downError);
+      return;
+    }
+    this.host.waitForSlot(this);
+    if (empty && !this.slotTimer && this.queue.length > 0) {
+      this.slotTimer = setTimeout(() => {
+        this.slotTimer = undefined;
+        if (this.closed || this.live.length + this.starting.size > 0 || this.queue.length === 0) return;
+        this.failQueue(
+          new OpenWhiskNodeError(
+            'overload',
+            `Action '${this.name}' got no container within ${this.host.startTimeout} ms: all ${this.host.capacity} containers of the runtime ` +
+              `are busy with other actions. Raise the capacity in the runtime config, or send messages more slowly.`,
+            { short: 'no container' },
+          ),
+        );
+      }, this.host.startTimeout);
+      this.slotTimer.unref();
+    }
   }
 
-  private wantsMore(): boolean {
-    if (this.closed) return false;
-    if (this.live.length + this.starting.size === 0) return true;
-    return this.queue.length > this.starting.size * this.plan.maxInflight;
+  private failQueue(err: unknown): void {
+    for (const job of this.queue.splice(0)) job.reject(err);
+  }
+
+  /** Messages wait beyond what the containers already starting will take. */
+  wantsMore(): boolean {
+    return !this.closed && this.queue.length > this.starting.size * this.plan.maxInflight;
+  }
+
+  /** No container ready, busy or starting. */
+  get empty(): boolean {
+    return this.live.length + this.starting.size === 0;
   }
 
   /** The engine offers a freed slot; take it only if still needed. */
@@ -260,6 +327,11 @@ export class PoolAction implements Runnable {
 
   /** Start one more container on a slot this pool already holds. */
   private launch(): void {
+    if (this.slotTimer) {
+      clearTimeout(this.slotTimer);
+      this.slotTimer = undefined;
+    }
+    this.lostToOutage = false;
     const c = new ActionContainer(this.host, this.plan);
     this.starting.add(c);
     const p = c.launch().then(
@@ -271,15 +343,14 @@ export class PoolAction implements Runnable {
         }
         this.adopt(c);
         this.drain();
+        if (this.host.slotWanted && this.queue.length === 0) this.host.rebalance();
       },
       (err: unknown) => {
         this.starting.delete(c);
         this.host.releaseSlot();
         if (this.closed) return;
         // Without any container the waiting messages cannot run: fail them with the reason.
-        if (this.live.length + this.starting.size === 0) {
-          for (const job of this.queue.splice(0)) job.reject(err);
-        }
+        if (this.live.length + this.starting.size === 0) this.failQueue(err);
       },
     );
     this.launches.add(p);
@@ -288,61 +359,102 @@ export class PoolAction implements Runnable {
 
   private adopt(c: ActionContainer): void {
     c.onExit = (dead) => this.retire(dead);
+    c.onSuspend = (x) => this.suspend(x);
+    c.onResume = (x) => this.resume(x);
+    c.lastUsed = Date.now();
     this.live.push(c);
+  }
+
+  private suspend(c: ActionContainer): void {
+    const i = this.live.indexOf(c);
+    if (i < 0) return;
+    this.live.splice(i, 1);
+    this.suspended.add(c);
+    if (this.live.length + this.starting.size === 0 && this.host.downError) this.failQueue(this.host.downError);
+  }
+
+  private resume(c: ActionContainer): void {
+    if (!this.suspended.delete(c)) return;
+    if (this.closed) {
+      void c.remove('closed').catch(() => undefined).then(() => this.host.releaseSlot());
+      return;
+    }
+    c.lastUsed = Date.now();
+    this.live.push(c);
+    this.drain();
   }
 
   /**
    * Remove a container that must not run anything again (timed out, crashed, non-200 reply, exited)
-   * and start a replacement on its slot when this action would otherwise have none, or messages wait.
+   * and start a replacement on its slot when messages wait, or when it was this action's only one
+   * (it stays warm: a crash is no reason for a cold start). While the engine is down nothing is
+   * started: the pool is re-warmed when the engine is back.
    */
   private retire(c: ActionContainer): void {
     const i = this.live.indexOf(c);
-    if (i < 0) return;
-    this.live.splice(i, 1);
+    if (i >= 0) this.live.splice(i, 1);
+    else if (!this.suspended.delete(c)) return;
     const removal = c.remove('retired').catch(() => undefined);
-    if (!this.closed && this.wantsMore()) {
+    const down = this.host.downError;
+    const alone = this.live.length + this.starting.size === 0;
+    if (!this.closed && (this.wantsMore() || (alone && !down))) {
       this.launch(); // reuses the slot of the removed container
-    } else {
-      void removal.then(() => this.host.releaseSlot());
+      return;
+    }
+    if (alone && down) {
+      this.lostToOutage = true;
+      this.failQueue(down);
+    }
+    void removal.then(() => this.host.releaseSlot());
+  }
+
+  /** After an engine outage that took its last container: one warm container again, if there is room. */
+  rewarm(): void {
+    if (this.closed || !this.lostToOutage || this.live.length + this.starting.size > 0) return;
+    if (this.host.takeSlot()) this.launch();
+  }
+
+  /** The engine went away: messages of a pool without any container fail now instead of waiting. */
+  engineDown(err: OpenWhiskNodeError): void {
+    if (this.live.length + this.starting.size === 0) this.failQueue(err);
+  }
+
+  /** Ready containers as the removal policy sees them (preempt.ts). */
+  collectViews(out: ContainerView<ActionContainer>[]): void {
+    if (this.closed) return;
+    const poolSize = this.live.length + this.starting.size;
+    const queued = this.queue.length > 0;
+    for (const c of this.live) {
+      if (c.dead) continue;
+      out.push({ ref: c, pool: this, poolSize, inflight: c.inflight, queued, lastUsed: c.lastUsed });
     }
   }
 
-  /** For the engine: give up one idle container beyond the first so another action can have its slot. */
-  evictIdleSurplus(): boolean {
-    if (this.closed || this.queue.length > 0 || this.live.length + this.starting.size <= 1) return false;
-    const c = this.live.find((x) => !x.dead && x.inflight === 0);
-    if (!c) return false;
-    this.live.splice(this.live.indexOf(c), 1);
+  /** Remove an idle container (idle timeout, preemption, eviction); false if it is busy or gone meanwhile. */
+  removeIdle(c: ActionContainer, reason: string): boolean {
+    if (this.closed || this.queue.length > 0 || c.dead || c.inflight > 0) return false;
+    const i = this.live.indexOf(c);
+    if (i < 0) return false;
+    this.live.splice(i, 1);
     void c
-      .remove('evicted')
+      .remove(reason)
       .catch(() => undefined)
       .then(() => this.host.releaseSlot());
     return true;
   }
 
-  /** Remove containers beyond the first that have been idle for `idleMs` (memory back to the gateway). */
-  trimIdle(now: number, idleMs: number): void {
-    if (this.closed || this.queue.length > 0) return;
-    while (this.live.length > 1) {
-      const c = this.live.find((x) => !x.dead && x.inflight === 0 && now - x.lastUsed >= idleMs);
-      if (!c) return;
-      this.live.splice(this.live.indexOf(c), 1);
-      void c
-        .remove('idle')
-        .catch(() => undefined)
-        .then(() => this.host.releaseSlot());
-    }
-  }
-
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closed = true;
+    if (this.slotTimer) clearTimeout(this.slotTimer);
     this.host.forget(this);
     const err = closedError(`Action '${this.name}'`);
     for (const job of this.queue.splice(0)) job.reject(err);
     // Live containers give their slot back here; starting ones when their launch notices the close.
+    const held = [...this.live.splice(0), ...this.suspended];
+    this.suspended.clear();
     const removals = [
-      ...this.live.splice(0).map((c) =>
+      ...held.map((c) =>
         c
           .remove('closed')
           .catch(() => undefined)
