@@ -157,6 +157,8 @@ export class LocalEngine extends EventEmitter implements PoolHost {
   private closing?: Promise<void>;
   private seq = 0;
   private slotsUsed = 0;
+  /** Slots held by removals in progress (released when the container is gone). */
+  private releasing = 0;
   private readonly slotWaiters: SlotWaiter[] = [];
   private readonly pools = new Set<PoolAction>();
   private readonly actions = new Set<Runnable>();
@@ -525,6 +527,15 @@ export class LocalEngine extends EventEmitter implements PoolHost {
     if (this.slotsUsed > 0) this.slotsUsed--;
   }
 
+  releaseAfter(removal: Promise<unknown>): void {
+    this.releasing++;
+    const done = () => {
+      this.releasing--;
+      this.releaseSlot();
+    };
+    removal.then(done, done);
+  }
+
   waitForSlot(pool: PoolAction): void {
     if (!this.slotWaiters.some((w) => w.owner === pool)) {
       this.slotWaiters.push({ owner: pool, accept: () => pool.acceptSlot() });
@@ -558,7 +569,8 @@ export class LocalEngine extends EventEmitter implements PoolHost {
           `Raise the capacity in the runtime config (every local action node needs at least one container; a sequence one per component).`,
         { short: 'capacity full' },
       );
-    if (!this.evictFor(pool, false)) return Promise.reject(full());
+    // Wait when an eviction frees a slot, or a removal in progress is about to.
+    if (!this.evictFor(pool, false) && this.releasing === 0) return Promise.reject(full());
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         const i = this.slotWaiters.indexOf(waiter);

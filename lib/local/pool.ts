@@ -61,6 +61,8 @@ export interface PoolHost extends ContainerHost {
   takeSlot(): boolean;
   /** Give a slot back (hands it to a waiting pool first). */
   releaseSlot(): void;
+  /** Give a slot back once this removal has settled (the container is gone, or the engine gave up). */
+  releaseAfter(removal: Promise<unknown>): void;
   /** Ask for a slot as soon as one frees up (a pool that wants to grow, or has no container left). */
   waitForSlot(pool: PoolAction): void;
   /** A slot for a pool's first container: waits for an eviction, else throws a capacity error. */
@@ -338,7 +340,7 @@ export class PoolAction implements Runnable {
       () => {
         this.starting.delete(c);
         if (this.closed) {
-          void c.remove().catch(() => undefined).then(() => this.host.releaseSlot());
+          this.host.releaseAfter(c.remove());
           return;
         }
         this.adopt(c);
@@ -376,7 +378,7 @@ export class PoolAction implements Runnable {
   private resume(c: ActionContainer): void {
     if (!this.suspended.delete(c)) return;
     if (this.closed) {
-      void c.remove('closed').catch(() => undefined).then(() => this.host.releaseSlot());
+      this.host.releaseAfter(c.remove('closed'));
       return;
     }
     c.lastUsed = Date.now();
@@ -394,10 +396,11 @@ export class PoolAction implements Runnable {
     const i = this.live.indexOf(c);
     if (i >= 0) this.live.splice(i, 1);
     else if (!this.suspended.delete(c)) return;
-    const removal = c.remove('retired').catch(() => undefined);
+    const removal = c.remove('retired');
     const down = this.host.downError;
     const alone = this.live.length + this.starting.size === 0;
     if (!this.closed && (this.wantsMore() || (alone && !down))) {
+      void removal.catch(() => undefined);
       this.launch(); // reuses the slot of the removed container
       return;
     }
@@ -405,7 +408,7 @@ export class PoolAction implements Runnable {
       this.lostToOutage = true;
       this.failQueue(down);
     }
-    void removal.then(() => this.host.releaseSlot());
+    this.host.releaseAfter(removal);
   }
 
   /** After an engine outage that took its last container: one warm container again, if there is room. */
@@ -436,10 +439,7 @@ export class PoolAction implements Runnable {
     const i = this.live.indexOf(c);
     if (i < 0) return false;
     this.live.splice(i, 1);
-    void c
-      .remove(reason)
-      .catch(() => undefined)
-      .then(() => this.host.releaseSlot());
+    this.host.releaseAfter(c.remove(reason));
     return true;
   }
 
@@ -454,12 +454,11 @@ export class PoolAction implements Runnable {
     const held = [...this.live.splice(0), ...this.suspended];
     this.suspended.clear();
     const removals = [
-      ...held.map((c) =>
-        c
-          .remove('closed')
-          .catch(() => undefined)
-          .then(() => this.host.releaseSlot()),
-      ),
+      ...held.map((c) => {
+        const r = c.remove('closed');
+        this.host.releaseAfter(r);
+        return r.catch(() => undefined);
+      }),
       ...[...this.starting].map((c) => c.remove('closed').catch(() => undefined)),
     ];
     const work = Promise.all([...removals, ...this.launches]).then(() => undefined);
