@@ -36,6 +36,9 @@ export interface LocalActionHandle extends ActionInvoker {
 /** The part of the local Docker engine the runner needs. */
 export interface LocalProvisioner {
   provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: LocalStatusEvent) => void): Promise<LocalActionHandle>;
+  /** 'health' events: the Docker engine went down, lacks room, or is ok again. */
+  on?(event: 'health', listener: (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => void): unknown;
+  off?(event: 'health', listener: (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => void): unknown;
 }
 
 export type RunnerTarget =
@@ -72,6 +75,18 @@ export class ActionRunner {
   private inflight = 0;
   private closed = false;
   private lastError?: string;
+  private engineProblem?: string;
+  private lastCount = -1;
+  private readonly watch?: NodeJS.Timeout;
+  private readonly onHealth = (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => {
+    this.engineProblem = h.state === 'ok' ? undefined : h.short ?? `docker ${h.state}`;
+    if (this.inflight > 0) return;
+    if (this.engineProblem) this.emit({ phase: 'error', detail: this.engineProblem });
+    else {
+      this.lastError = undefined;
+      this.emitReady();
+    }
+  };
 
   constructor(
     private readonly nodeId: string,
@@ -80,7 +95,15 @@ export class ActionRunner {
     private readonly report: (r: PhaseReport) => void,
   ) {
     if (target.mode === 'cloud') this.cloud = new CloudInvoker(target.service);
-    else if (target.burst) this.burst = new CloudInvoker(target.burst);
+    else {
+      if (target.burst) this.burst = new CloudInvoker(target.burst);
+      target.engine.on?.('health', this.onHealth);
+      // Containers come and go while the node is idle (idle timeout, preemption): keep the count true.
+      this.watch = setInterval(() => {
+        if (this.inflight === 0 && !this.lastError && !this.engineProblem) this.emitReady();
+      }, 5000);
+      this.watch.unref();
+    }
   }
 
   get mode(): 'cloud' | 'local' {
@@ -178,7 +201,10 @@ export class ActionRunner {
       return;
     }
     void this.containerCount().then((n) => {
-      if (!this.closed && this.inflight === 0 && !this.lastError) this.emit({ phase: 'ready', detail: n });
+      if (this.closed || this.inflight > 0 || this.lastError || (n === this.lastCount && this.local.size > 0 && this.reportedReady)) return;
+      this.lastCount = n;
+      this.reportedReady = true;
+      this.emit({ phase: 'ready', detail: n });
     });
   }
 
@@ -199,13 +225,18 @@ export class ActionRunner {
     this.emit({ phase: 'error', detail: this.lastError });
   }
 
+  private reportedReady = false;
+
   private emit(r: Omit<PhaseReport, 'mode'>): void {
+    if (r.phase !== 'ready') this.reportedReady = false;
     if (!this.closed) this.report({ ...r, mode: this.target.mode, note: this.note });
   }
 
   /** Releases everything this node holds: its containers in local mode. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.watch) clearInterval(this.watch);
+    if (this.target.mode === 'local') this.target.engine.off?.('health', this.onHealth);
     await this.cloud?.close();
     await this.burst?.close();
     const handles = [...this.local.values()];

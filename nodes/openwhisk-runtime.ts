@@ -24,6 +24,8 @@ interface RuntimeDef extends NodeDef {
   queue?: string | number;
   /** Local mode: invoke in the cloud through the service when the local queue is full or Docker is down. */
   burst?: boolean;
+  /** Local mode: remove an action's last container after this many seconds idle (0 = keep it warm). */
+  idle?: string | number;
   /** Largest parameters per message in local mode, in MB. */
   maxPayload?: string | number;
 }
@@ -70,6 +72,7 @@ export = function (RED: NodeAPI) {
           network: (config.network ?? '').trim(),
           capacity: Number(config.capacity) || undefined,
           queueLimit: Number(config.queue) || undefined,
+          warmTimeout: Math.max(0, Number(config.idle) || 0) * 1000,
           maxPayload: Number(config.maxPayload) > 0 ? Math.round(Number(config.maxPayload) * 1048576) : undefined,
           apiHost: svc?.host,
           apiKey: svc?.apiKey,
