@@ -537,9 +537,8 @@ export class LocalEngine extends EventEmitter implements PoolHost {
   }
 
   waitForSlot(pool: PoolAction): void {
-    if (!this.slotWaiters.some((w) => w.owner === pool)) {
-      this.slotWaiters.push({ owner: pool, accept: () => pool.acceptSlot() });
-    }
+    if (this.slotWaiters.some((w) => w.owner === pool)) return; // one eviction per wait; rebalance() does more
+    this.slotWaiters.push({ owner: pool, accept: () => pool.acceptSlot() });
     this.evictFor(pool, pool.empty);
   }
 
