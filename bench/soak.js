@@ -296,11 +296,17 @@ async function main() {
       stats.health.push({ t: elapsed(), state: h.state, short: h.short });
       log(`engine health: ${h.state}${h.short ? ` (${h.short})` : ''}`);
     });
-    // wait for the four warm containers, then drop the helper's spies (they record every call forever)
+    // wait for the four warm containers, then drop the helper's spies (they record every call for ever)
     const w0 = Date.now();
     while ((await ourContainers(false)).length < ACTIONS.length && Date.now() - w0 < 120000) await sleep(200);
     log(`deployed: ${(await ourContainers(false)).length} containers ready in ${Date.now() - w0} ms (instance ${instanceId(userDir)})`);
     helper._sandbox.restore();
+    // Node-RED copies Node.prototype.send onto each wired node at deploy, i.e. the helper's spy,
+    // which would record every message for ever: point them back at the real send.
+    for (const id of Object.values(ID)) {
+      const n = helper.getNode(id);
+      if (n && Object.prototype.hasOwnProperty.call(n, 'send') && n.send.callCount !== undefined) n.send = Object.getPrototypeOf(n).send;
+    }
 
     const every = (ms, fn, first = ms) => {
       const start = setTimeout(() => {

@@ -1,6 +1,19 @@
 // The local Docker runtime: one LocalEngine per runtime config node. It provisions actions (and
-// sequences) into warm pools of action containers, shares a container capacity between them,
-// and removes what it created on close. No Node-RED imports: the nodes call this API.
+// sequences) into warm pools of action containers, shares a container capacity between them
+// (idle timeouts and OpenWhisk-Light's watermark preemption, preempt.ts), watches the Docker engine
+// (health: ok / down / degraded, recovering by itself after an outage), and removes what it
+// created on close. No Node-RED imports: the nodes call this API.
+//
+// Behaviour under faults (test/integration/faults.test.js):
+// - dockerd stops: it closes its socket first (new connections fail at once, kept-alive ones
+//   answer a little longer, hence probes on fresh connections), then stops every container unless
+//   live-restore is on. Runs in flight fail with code 'unreachable'; so do messages that need a new
+//   container while it is down. Pools emptied by the outage start one container again once it is
+//   back; containers that could not be removed meanwhile are removed then.
+// - live-restore: containers keep running and keep serving (reached by IP on a Docker network; a
+//   published port dies with dockerd's docker-proxy), without logs until they are re-attached.
+// - a container killed or OOM-killed: its run fails as the platform says (developer_error); it is
+//   replaced. No room on the host (disk, memory): code 'docker' with what to do; health degraded.
 
 import dns from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
