@@ -225,6 +225,7 @@ const stats = {
   maxRss: 0,
   maxHeap: 0,
   lateSettled: 0,
+  oomReported: 0,
 };
 const pending = new Map(); // id → { action, at }
 let seq = 0;
@@ -290,7 +291,10 @@ async function main() {
     await helper.load(nodes, flow(ow.url), { [ID.svc]: { key: ow.key('guest') } });
     actionNodes = Object.fromEntries(ACTIONS.map((a) => [a, helper.getNode(ID[a])]));
     helper.getNode(ID.out).on('input', (msg) => settled(msg, undefined));
-    helper.getNode(ID.caught).on('input', (msg) => settled(msg, (msg.error && msg.error.code) || 'uncoded'));
+    helper.getNode(ID.caught).on('input', (msg) => {
+      if (msg.payload && msg.payload.hog && /exhausted its memory/.test((msg.error && msg.error.message) || '')) stats.oomReported++;
+      settled(msg, (msg.error && msg.error.code) || 'uncoded');
+    });
     const engine = helper.getNode(ID.rt).engine;
     engine.on('health', (h) => {
       stats.health.push({ t: elapsed(), state: h.state, short: h.short });
@@ -333,7 +337,7 @@ async function main() {
     // OOM now and then
     every(45000, () => {
       stats.faults.oomSent++;
-      send('hog', {});
+      send('hog', { hog: true });
     }, 30000);
     // docker kill of a random container of this run (busy or idle)
     every(25000, safe('docker kill', async () => {
@@ -407,6 +411,16 @@ async function main() {
   }
 }
 
+/** Median heap used over the first and the last minute of samples (a leak shows as a steady climb). */
+function heapTrend() {
+  const xs = stats.samples.filter((x) => x.heap);
+  if (xs.length < 4) return undefined;
+  const end = xs[xs.length - 1].t;
+  const first = xs.filter((x) => x.t <= 60000).map((x) => x.heap);
+  const last = xs.filter((x) => x.t >= end - 60000).map((x) => x.heap);
+  return { first: quantile(first, 0.5), last: quantile(last, 0.5) };
+}
+
 function report() {
   const accounted = stats.results + stats.errors;
   const ok = stats.finished && stats.lost === 0 && stats.in === accounted && stats.leftover === 0 && stats.lateSettled === 0;
@@ -427,13 +441,15 @@ function report() {
   lines.push(`| settled twice | ${stats.lateSettled} |`);
   lines.push(`| containers left over | ${stats.leftover} |`);
   lines.push(`| docker kills | ${stats.faults.kills.length} |`);
-  lines.push(`| OOM messages sent | ${stats.faults.oomSent} |`);
+  lines.push(`| OOM messages sent / reported as "exhausted its memory" | ${stats.faults.oomSent} / ${stats.oomReported} |`);
   const d = stats.faults.dockerd;
   lines.push(`| dockerd stop/start | ${d ? `at ${(d.at / 1000).toFixed(0)} s: stop ${d.stopMs} ms, down ${d.downMs} ms, start ${d.startMs} ms` : `not done (${dockerd && dockerd.why})`} |`);
   lines.push(`| engine health changes | ${stats.health.map((h) => `${(h.t / 1000).toFixed(0)} s ${h.state}`).join(', ') || 'none'} |`);
   lines.push(`| max messages in flight | ${stats.maxPending} |`);
   lines.push(`| max containers (sampled) | ${stats.maxContainers} (capacity ${CAPACITY}) |`);
   lines.push(`| max RSS / heap used | ${mb(stats.maxRss)} / ${mb(stats.maxHeap)} |`);
+  const trend = heapTrend();
+  if (trend) lines.push(`| heap used, median of the first / last minute | ${mb(trend.first)} / ${mb(trend.last)} |`);
   lines.push(`| drain after the load stopped | ${stats.drainMs ?? '?'} ms |`);
   lines.push('');
   lines.push('| action | in | results | errors by code | result latency p50 / p99 / max |');
@@ -470,6 +486,8 @@ function report() {
     maxContainers: stats.maxContainers,
     maxRssBytes: stats.maxRss,
     maxHeapBytes: stats.maxHeap,
+    heapTrendBytes: heapTrend(),
+    oomReported: stats.oomReported,
     drainMs: stats.drainMs,
     byAction: Object.fromEntries(
       ACTIONS.map((a) => {
