@@ -1,0 +1,115 @@
+'use strict';
+// The "direct" side of every comparison: what a minimal hand-written client does with the same
+// action container, without Node-RED and without this package. Plain node:http, a keep-alive
+// agent, the /run body the engine sends ({value, ...string context fields}), the reply parsed.
+
+const http = require('node:http');
+const { randomUUID } = require('node:crypto');
+
+function createAgent() {
+  return new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' });
+}
+
+const newId = () => randomUUID().replace(/-/g, '');
+
+/** The /run body for an already serialised value, with fresh context fields (all strings). */
+function runBody(valueJson, action) {
+  const ctx = {
+    namespace: action.namespace,
+    action_name: action.qualified,
+    action_version: '0.0.1',
+    activation_id: newId(),
+    transaction_id: newId(),
+    deadline: String(Date.now() + 60000),
+  };
+  return `{"value":${valueJson},${JSON.stringify(ctx).slice(1)}`;
+}
+
+/** POST a JSON body; resolves {status, body}. */
+function post(agent, port, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      path,
+      method: 'POST',
+      agent,
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': Buffer.byteLength(body) },
+    });
+    req.on('response', (res) => {
+      res.setEncoding('utf8');
+      let data = '';
+      res.on('data', (c) => {
+        data += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode, body: data }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** One direct activation: serialise the value, POST /run, parse the result (as a user needs it). */
+async function runDirect(agent, port, value, action) {
+  const r = await post(agent, port, '/run', runBody(JSON.stringify(value), action));
+  if (r.status !== 200) throw new Error(`direct /run on port ${port}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
+  return JSON.parse(r.body);
+}
+
+/** GET a path the proxy does not serve: any HTTP reply means it listens. */
+function probe(port) {
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/ping', method: 'GET', agent: false, timeout: 1000 });
+    const end = (ok) => {
+      req.destroy();
+      resolve(ok);
+    };
+    req.on('response', (res) => {
+      res.resume();
+      end(true);
+    });
+    req.on('timeout', () => end(false));
+    req.on('error', () => end(false));
+    req.end();
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The bare deploy: create + start a container of `image` publishing 8080 on 127.0.0.1 (random host
+ * port, as `docker run -d -p 127.0.0.1::8080 image`), inspect for the port, poll it every 10 ms,
+ * POST /init with the same code. Resolves {id, port} once /init answered 200.
+ */
+async function bareDeploy(docker, image, labels, initValue, marks = {}) {
+  const { performance } = require('node:perf_hooks');
+  const mark = (k) => {
+    marks[k] = performance.now();
+  };
+  const created = await docker.createContainer({
+    Image: image,
+    Labels: labels,
+    ExposedPorts: { '8080/tcp': {} },
+    HostConfig: { PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
+  });
+  mark('created');
+  const c = docker.getContainer(created.id);
+  await c.start();
+  mark('started');
+  const info = await c.inspect();
+  mark('inspected');
+  const port = Number(info.NetworkSettings.Ports['8080/tcp'][0].HostPort);
+  const deadline = Date.now() + 30000;
+  while (!(await probe(port))) {
+    if (Date.now() > deadline) throw new Error(`bare container ${created.id.slice(0, 12)} did not listen within 30 s`);
+    await sleep(10);
+  }
+  mark('listening');
+  const r = await post(false, port, '/init', JSON.stringify({ value: initValue }));
+  if (r.status !== 200) throw new Error(`bare /init: HTTP ${r.status} ${r.body}`);
+  mark('inited');
+  return { id: created.id, port };
+}
+
+module.exports = { createAgent, runBody, post, runDirect, probe, bareDeploy, sleep };

@@ -1,0 +1,105 @@
+'use strict';
+// --profile: where the time of one warm message through the node goes. Wraps (in this process
+// only, nothing on disk changes) the /run call of dist/lib/local/http.js, ActionContainer.run and
+// LogFrame.settle, and timestamps each message at
+//   in      node.receive() called
+//   post    postJson('/run') called        (Node-RED input → runner → pool → body built)
+//   reply   postJson resolved               (HTTP to the container and back, reply read)
+//   run     ActionContainer.run resolved    (log sentinels in: waited for them if late)
+//   out     the wired helper node got it    (activation record, runner, Node-RED send)
+
+const path = require('node:path');
+const { performance } = require('node:perf_hooks');
+
+const dist = path.resolve(__dirname, '..', '..', 'dist', 'lib', 'local');
+
+function instrument() {
+  const http = require(path.join(dist, 'http.js'));
+  const { ActionContainer } = require(path.join(dist, 'container.js'));
+  const { LogFrame } = require(path.join(dist, 'logs.js'));
+  const rec = { current: null, settleLate: 0, settleSync: 0 };
+  const origPost = http.postJson;
+  const origRun = ActionContainer.prototype.run;
+  const origSettle = LogFrame.prototype.settle;
+  http.postJson = function (...a) {
+    const cur = rec.current;
+    if (a[3] !== '/run' || !cur) return origPost.apply(this, a);
+    cur.post = performance.now();
+    return origPost.apply(this, a).then((r) => {
+      cur.reply = performance.now();
+      return r;
+    });
+  };
+  ActionContainer.prototype.run = function (...a) {
+    const cur = rec.current;
+    return origRun.apply(this, a).then((r) => {
+      if (cur) cur.run = performance.now();
+      return r;
+    });
+  };
+  LogFrame.prototype.settle = function (...a) {
+    const r = origSettle.apply(this, a);
+    if (Array.isArray(r)) rec.settleSync++;
+    else rec.settleLate++;
+    return r;
+  };
+  rec.restore = () => {
+    http.postJson = origPost;
+    ActionContainer.prototype.run = origRun;
+    LogFrame.prototype.settle = origSettle;
+  };
+  return rec;
+}
+
+/**
+ * Deploy marks (ms since performance.now() origin) of the current deploy in rec.current: the
+ * engine's start (Docker ping, version, leftover sweep), ActionContainer create (create + attach),
+ * the first readiness probe (after docker start + inspect), the successful probe and the number
+ * of probes, /init done.
+ */
+function instrumentDeploy() {
+  const http = require(path.join(dist, 'http.js'));
+  const { ActionContainer } = require(path.join(dist, 'container.js'));
+  const { LocalEngine } = require(path.join(dist, 'engine.js'));
+  const rec = { current: null };
+  const mark = (k) => {
+    if (rec.current && rec.current[k] === undefined) rec.current[k] = performance.now();
+  };
+  const wraps = [];
+  const wrap = (obj, name, before, after) => {
+    const orig = obj[name];
+    if (typeof orig !== 'function') return; // renamed in lib/: that mark is simply missing
+    wraps.push(() => {
+      obj[name] = orig;
+    });
+    obj[name] = function (...a) {
+      if (before) before(a);
+      const r = orig.apply(this, a);
+      return after && r && typeof r.then === 'function' ? r.then((v) => (after(v), v)) : r;
+    };
+  };
+  wrap(LocalEngine.prototype, 'doStart', () => mark('engineStart'), () => mark('engineStarted'));
+  wrap(ActionContainer.prototype, 'create', () => mark('create'), () => mark('created'));
+  wrap(ActionContainer.prototype, 'init', () => mark('init'), () => mark('inited'));
+  wrap(
+    http,
+    'probe',
+    () => {
+      mark('firstProbe');
+      if (rec.current) rec.current.probes = (rec.current.probes || 0) + 1;
+    },
+    (ok) => {
+      if (ok) mark('listening');
+    },
+  );
+  // The Docker API calls of the deploy (dockerode is shared with the bare side, which runs with
+  // rec.current unset and so leaves no marks).
+  const Docker = require('dockerode');
+  const Container = require('dockerode/lib/container');
+  for (const m of ['ping', 'version', 'info', 'listContainers', 'createContainer']) wrap(Docker.prototype, m, () => mark(`${m}>`), () => mark(`${m}<`));
+  for (const m of ['attach', 'start', 'inspect']) wrap(Container.prototype, m, () => mark(`${m}>`), () => mark(`${m}<`));
+  rec.restore = () => wraps.forEach((f) => f());
+  return rec;
+}
+
+module.exports = { instrument, instrumentDeploy };

@@ -1,0 +1,702 @@
+#!/usr/bin/env node
+'use strict';
+// Benchmark of the local (Docker) mode, every figure measured side by side in one run, the two
+// sides interleaved in rounds: the openwhisk-action node in the real Node-RED runtime versus a
+// minimal direct client of the same action container(s). Not a test: it prints a markdown table
+// with each figure's target and PASS/MISS and writes bench/results/local.json.
+//
+//   node bench/local.js [--only=latency,throughput,deploy,payload,memory] [--quick] [--spies]
+//
+// See bench/README.md for what each figure means.
+
+const path = require('node:path');
+const fs = require('node:fs');
+const os = require('node:os');
+const { spawn, spawnSync } = require('node:child_process');
+
+const root = path.resolve(__dirname, '..');
+
+// Node-RED 5 needs Node >= 22.9: on an older Node run again under the node@22 devDependency (which
+// is what `npm run bench` uses anyway), so the figures always come from the same runtime. Signals
+// are passed on, so the inner run always cleans up.
+const NODE22 = path.join(root, 'node_modules', 'node', 'bin', 'node');
+const [NODE_MAJOR, NODE_MINOR] = process.versions.node.split('.').map(Number);
+if (NODE_MAJOR < 22 || (NODE_MAJOR === 22 && NODE_MINOR < 9)) {
+  if (!process.env.BENCH_NO_REEXEC && fs.existsSync(NODE22)) {
+    const inner = spawn(NODE22, [...process.execArgv, __filename, ...process.argv.slice(2)], {
+      stdio: 'inherit',
+      env: { ...process.env, BENCH_NO_REEXEC: '1' },
+    });
+    for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => inner.kill(sig));
+    inner.on('exit', (code) => process.exit(code === null ? 1 : code));
+    return;
+  }
+}
+
+const { performance } = require('node:perf_hooks');
+const { randomBytes } = require('node:crypto');
+const { percentile, median, fmt, markdownTable } = require('./lib/stats');
+const { createAgent, runDirect, bareDeploy, sleep } = require('./lib/direct');
+const { docker, nodeContainers, removeWith } = require('./lib/docker');
+const { helper, nodes, nodeRedVersion, statusHistory, whenStatus, containersInStatus, NodePort } = require('./lib/nr');
+const { startOpenWhiskServer } = require(path.join(root, 'test/support/openwhisk-server'));
+const { instanceId } = require(path.join(root, 'dist/lib/runtime-config'));
+const { initBody, runContext, identityOf } = require(path.join(root, 'dist/lib/local/protocol'));
+
+const IMAGE = 'leon-edge/action-nodejs-v20:latest';
+const args = new Set(process.argv.slice(2));
+const only = (() => {
+  const a = process.argv.find((x) => x.startsWith('--only='));
+  return a ? new Set(a.slice(7).split(',')) : null;
+})();
+const QUICK = args.has('--quick');
+const KEEP_SPIES = args.has('--spies');
+const want = (phase) => !only || only.has(phase) || (phase === 'profile' && args.has('--profile'));
+
+const RUN = randomBytes(3).toString('hex');
+// A user directory of our own: the engine labels containers with an instance id derived from it and
+// sweeps that instance's leftovers at start, so another Node-RED (or test run) in this checkout
+// never sweeps ours, nor we theirs.
+const runDir = fs.mkdtempSync(path.join(os.tmpdir(), `leon-bench-${RUN}-`));
+const userDir = path.join(runDir, 'nr');
+const childUserDir = path.join(runDir, 'nr-memory');
+fs.mkdirSync(userDir);
+fs.mkdirSync(childUserDir);
+const BARE_LABEL = `io.leon-edge.bench=${RUN}`;
+
+const t00 = performance.now();
+const log = (...a) => console.error(`[${((performance.now() - t00) / 1000).toFixed(1).padStart(5)} s]`, ...a);
+
+// ---- actions in the catalog -----------------------------------------------------------------------
+
+const ACTIONS = {
+  noop: 'function main(p) { return { n: p.n }; }',
+  sleep5: 'function main(p) { return new Promise((r) => setTimeout(() => r({ n: p.n }), 5)); }',
+  echo: 'function main(p) { return { data: p.data }; }',
+};
+const actionInfo = (name) => ({ namespace: 'guest', qualified: `/guest/${name}` });
+
+// ---- the flow under test ---------------------------------------------------------------------------
+
+let ow;
+let loaded = false;
+let child;
+
+function ids(tag) {
+  const p = `b${RUN}${tag}`;
+  return { svc: `${p}svc`, rt: `${p}rt`, a: `${p}a`, out: `${p}out`, c: `${p}c`, caught: `${p}caught` };
+}
+
+function flow(id, action, { capacity = 4, queue = 1000, actions = 1 } = {}) {
+  const f = [
+    { id: id.svc, type: 'openwhisk-service', api: ow.url },
+    { id: id.rt, type: 'openwhisk-runtime', mode: 'local', service: id.svc, images: `nodejs:*=${IMAGE}`, capacity, queue },
+    { id: id.out, type: 'helper' },
+    { id: id.c, type: 'catch', scope: null, uncaught: false, wires: [[id.caught]] },
+    { id: id.caught, type: 'helper' },
+  ];
+  for (let i = 0; i < actions; i++) {
+    f.push({ id: i === 0 ? id.a : `${id.a}${i}`, type: 'openwhisk-action', runtime: id.rt, action, namespace: '', params: [], wires: [[id.out]] });
+  }
+  return f;
+}
+const creds = (id) => ({ [id.svc]: { key: ow.key('guest') } });
+
+async function load(id, action, opts) {
+  helper.settings({ userDir });
+  loaded = true;
+  await helper.load(nodes, flow(id, action, opts), creds(id));
+}
+
+async function unload() {
+  if (!loaded) return;
+  loaded = false;
+  await helper.unload();
+}
+
+const green = (s) => s.fill === 'green';
+const red = (s) => s.fill === 'red';
+
+async function waitReady(node, ms = 60000) {
+  const r = await Promise.race([whenStatus(node, green, ms), whenStatus(node, red, ms).then((x) => ({ failed: x.status }))]);
+  if (r.failed) throw new Error(`node ${node.id} failed to deploy: ${r.failed.text}`);
+  return r;
+}
+
+/**
+ * Production Node-RED does not spy on Node.prototype: the helper's sinon spies on status/send/log
+ * (kept for the whole flow) record every call. Drop them once deployed unless --spies.
+ */
+function dropHelperSpies() {
+  if (!KEEP_SPIES) helper._sandbox.restore();
+}
+
+/** Deploy one action node; resolves with its NodePort and its containers (id, port). */
+async function deploy(tag, action, opts) {
+  const id = ids(tag);
+  await load(id, action, opts);
+  const a = helper.getNode(id.a);
+  await waitReady(a);
+  const port = new NodePort(a, helper.getNode(id.out), helper.getNode(id.caught));
+  return { id, a, port };
+}
+
+// ---- 1. warm latency -------------------------------------------------------------------------------
+
+async function phaseLatency() {
+  const WARM = QUICK ? 100 : 500;
+  const ROUNDS = QUICK ? 6 : 20;
+  const PER = QUICK ? 100 : 250;
+  const { id, port } = await deploy('lat', 'noop', { capacity: 1 });
+  const [c] = await nodeContainers(id.a);
+  dropHelperSpies();
+  const agent = createAgent();
+  const act = actionInfo('noop');
+  const viaNode = async (n) => {
+    const m = await port.send({ n });
+    if (m.payload.n !== n) throw new Error('node: wrong reply');
+  };
+  const direct = async (n) => {
+    const r = await runDirect(agent, c.port, { n }, act);
+    if (r.n !== n) throw new Error('direct: wrong reply');
+  };
+  log(`latency: warming up (${WARM} each side), container ${c.name} on 127.0.0.1:${c.port}`);
+  for (let i = 0; i < WARM; i++) await viaNode(i);
+  await sleep(20);
+  for (let i = 0; i < WARM; i++) await direct(i);
+  const samples = { node: [], direct: [] };
+  const side = async (name, fn) => {
+    await sleep(20); // let the other side's trailing log sentinels arrive before switching
+    const s = samples[name];
+    for (let i = 0; i < PER; i++) {
+      const t0 = performance.now();
+      await fn(i);
+      s.push(performance.now() - t0);
+    }
+  };
+  for (let r = 0; r < ROUNDS; r++) {
+    if (r % 2 === 0) {
+      await side('node', viaNode);
+      await side('direct', direct);
+    } else {
+      await side('direct', direct);
+      await side('node', viaNode);
+    }
+  }
+  agent.destroy();
+  await unload();
+  const st = (a) => ({ n: a.length, p50: percentile(a, 50), p90: percentile(a, 90), p99: percentile(a, 99), mean: a.reduce((x, y) => x + y, 0) / a.length });
+  const node = st(samples.node);
+  const dir = st(samples.direct);
+  return { node, direct: dir, addedP50: node.p50 - dir.p50, addedP99: node.p99 - dir.p99, rounds: ROUNDS, perRound: PER, spies: KEEP_SPIES };
+}
+
+// ---- --profile: where the added latency goes -------------------------------------------------------
+
+async function phaseProfile() {
+  const ROUNDS = QUICK ? 4 : 10;
+  const PER = 200;
+  const { id, port } = await deploy('prof', 'noop', { capacity: 1 });
+  const [c] = await nodeContainers(id.a);
+  dropHelperSpies();
+  const { instrument } = require('./lib/profile');
+  const { post, runBody } = require('./lib/direct');
+  const rec = instrument();
+  const agent = createAgent();
+  const act = actionInfo('noop');
+  const node = [];
+  const direct = [];
+  const viaNode = async (n, keep) => {
+    const cur = { in: performance.now() };
+    rec.current = cur;
+    await port.send({ n });
+    cur.out = performance.now();
+    rec.current = null;
+    if (keep) node.push(cur);
+  };
+  const viaDirect = async (n, keep) => {
+    const cur = { in: performance.now() };
+    const r = await post(agent, c.port, '/run', runBody(JSON.stringify({ n }), act));
+    cur.reply = performance.now();
+    JSON.parse(r.body);
+    cur.out = performance.now();
+    if (keep) direct.push(cur);
+  };
+  for (let i = 0; i < 300; i++) await viaNode(i, false);
+  await sleep(20);
+  for (let i = 0; i < 300; i++) await viaDirect(i, false);
+  rec.settleLate = 0;
+  rec.settleSync = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = r % 2 === 0 ? [viaNode, viaDirect] : [viaDirect, viaNode];
+    for (const fn of order) {
+      await sleep(20);
+      for (let i = 0; i < PER; i++) await fn(i, true);
+    }
+  }
+  rec.restore();
+  agent.destroy();
+  await unload();
+  const deployMarks = await profileDeploy();
+  const stage = (list, a, b) => {
+    const d = list.map((x) => x[b] - x[a]);
+    return { p50: percentile(d, 50), p90: percentile(d, 90), p99: percentile(d, 99), mean: d.reduce((x, y) => x + y, 0) / d.length };
+  };
+  return {
+    deploy: deployMarks,
+    samples: node.length,
+    logSentinelsLate: rec.settleLate,
+    logSentinelsInTime: rec.settleSync,
+    node: {
+      'receive → POST /run sent (Node-RED in, runner, pool, body)': stage(node, 'in', 'post'),
+      'POST /run → reply read (HTTP, container)': stage(node, 'post', 'reply'),
+      'reply → log sentinels in (ActionContainer.run resolves)': stage(node, 'reply', 'run'),
+      'run done → helper node has the message (activation, Node-RED send)': stage(node, 'run', 'out'),
+      total: stage(node, 'in', 'out'),
+    },
+    direct: {
+      'POST /run (body built) → reply read': stage(direct, 'in', 'reply'),
+      'JSON.parse of the reply': stage(direct, 'reply', 'out'),
+      total: stage(direct, 'in', 'out'),
+    },
+  };
+}
+
+/** Deploy marks, node and bare, medians over interleaved repetitions (ms from the start of each). */
+async function profileDeploy() {
+  const REPS = QUICK ? 3 : 6;
+  const { instrumentDeploy } = require('./lib/profile');
+  const rec = instrumentDeploy();
+  const doc = { namespace: 'guest', name: 'noop', version: '0.0.1', exec: { kind: 'nodejs:20', code: ACTIONS.noop, binary: false } };
+  const initValue = initBody(doc, runContext(identityOf(doc), 60000, undefined), {}).value;
+  const nodeMarks = [];
+  const bareMarks = [];
+  for (let i = 0; i < REPS + 1; i++) {
+    const order = i % 2 === 0 ? ['node', 'bare'] : ['bare', 'node'];
+    for (const side of order) {
+      await sleep(200);
+      if (side === 'node') {
+        const id = ids(`pdep${i}`);
+        const m = { t0: performance.now() };
+        rec.current = m;
+        await load(id, 'noop', { capacity: 1 });
+        m.loaded = performance.now();
+        const a = helper.getNode(id.a);
+        const phases = {};
+        const on = (call) => {
+          const s = call.args[0];
+          const key = s && s.fill === 'green' ? 'ready' : s && s.text;
+          if (key && phases[key] === undefined) phases[key] = performance.now();
+        };
+        a.on('call:status', on);
+        const r = await waitReady(a);
+        a.off('call:status', on);
+        m.ready = r.at;
+        for (const [k, v] of Object.entries(phases)) if (/fetching|starting|initializing/.test(k)) m[`status ${k.split('.').pop()}`] = v;
+        rec.current = null;
+        await unload();
+        if (i > 0) nodeMarks.push(m);
+      } else {
+        const m = { t0: performance.now() };
+        const c = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': RUN }, initValue, m);
+        await docker.getContainer(c.id).remove({ force: true, v: true });
+        if (i > 0) bareMarks.push(m);
+      }
+    }
+  }
+  rec.restore();
+  const summary = (list) => {
+    const keys = [...new Set(list.flatMap((m) => Object.keys(m)))].filter((k) => k !== 't0' && k !== 'probes');
+    const out = {};
+    for (const k of keys) out[k] = median(list.filter((m) => m[k] !== undefined).map((m) => m[k] - m.t0));
+    const sorted = Object.fromEntries(Object.entries(out).sort((a, b) => a[1] - b[1]));
+    if (list[0].probes !== undefined) sorted.probes = median(list.map((m) => m.probes));
+    return sorted;
+  };
+  return { reps: REPS, node: summary(nodeMarks), bare: summary(bareMarks) };
+}
+
+function profileTable(P) {
+  const rows = [];
+  for (const [side, stages] of [['node', P.node], ['direct', P.direct]]) {
+    for (const [name, s] of Object.entries(stages)) rows.push([side, name, fmt(s.p50), fmt(s.p90), fmt(s.p99), fmt(s.mean)]);
+  }
+  return (
+    markdownTable(['side', 'stage (ms)', 'p50', 'p90', 'p99', 'mean'], rows) +
+    `\n\n${P.samples} samples each side; log sentinels already in when the reply was read: ${P.logSentinelsInTime}, late (waited for): ${P.logSentinelsLate}` +
+    `\n\nDeploy marks, ms after the start (median of ${P.deploy.reps}):\n\n` +
+    markdownTable(
+      ['side', 'marks'],
+      [
+        ['node', Object.entries(P.deploy.node).map(([k, v]) => `${k} ${fmt(v, k === 'probes' ? 0 : 0)}`).join(' · ')],
+        ['bare', Object.entries(P.deploy.bare).map(([k, v]) => `${k} ${fmt(v, 0)}`).join(' · ')],
+      ],
+    )
+  );
+}
+
+// ---- 2. throughput -----------------------------------------------------------------------------------
+
+async function phaseThroughput() {
+  const out = [];
+  const ROUNDS = QUICK ? 2 : 6;
+  for (const N of [1, 2, 4]) {
+    const M = (QUICK ? 60 : 150) * N;
+    const { id, a, port } = await deploy(`tp${N}`, 'sleep5', { capacity: N, queue: 10000 });
+    // Grow the pool to N containers: bursts queue messages, the pool scales up to the capacity;
+    // the status after a burst counts the containers in service.
+    const deadline = Date.now() + 60000;
+    for (;;) {
+      await Promise.all(Array.from({ length: 20 * N }, (_, i) => port.send({ n: i })));
+      await sleep(50);
+      const hist = statusHistory(a);
+      const count = containersInStatus(hist[hist.length - 1]);
+      if (count === N) break;
+      if (Date.now() > deadline) throw new Error(`throughput: the pool did not grow to ${N} containers (status ${JSON.stringify(hist[hist.length - 1])})`);
+      await sleep(250);
+    }
+    const cs = await nodeContainers(id.a);
+    if (cs.length !== N) throw new Error(`throughput: ${cs.length} containers running for ${id.a}, expected ${N}`);
+    dropHelperSpies();
+    const agent = createAgent();
+    const act = actionInfo('sleep5');
+    // Node: a window of 2N messages in flight (the pool runs one per container and queues the rest).
+    const viaNode = async () => {
+      let sent = 0;
+      const t0 = performance.now();
+      const worker = async () => {
+        while (sent < M) {
+          const n = sent++;
+          await port.send({ n });
+        }
+      };
+      await Promise.all(Array.from({ length: 2 * N }, worker));
+      return M / ((performance.now() - t0) / 1000);
+    };
+    // Direct: one worker per container, one request in flight each.
+    const direct = async () => {
+      let sent = 0;
+      const t0 = performance.now();
+      const worker = async (c) => {
+        while (sent < M) {
+          const n = sent++;
+          await runDirect(agent, c.port, { n }, act);
+        }
+      };
+      await Promise.all(cs.map(worker));
+      return M / ((performance.now() - t0) / 1000);
+    };
+    log(`throughput: N=${N} containers warm, ${ROUNDS} rounds of ${M} messages each side`);
+    await viaNode();
+    await sleep(20);
+    await direct();
+    const r = { node: [], direct: [] };
+    for (let i = 0; i < ROUNDS; i++) {
+      const order = i % 2 === 0 ? ['node', 'direct'] : ['direct', 'node'];
+      for (const s of order) {
+        await sleep(20);
+        r[s].push(s === 'node' ? await viaNode() : await direct());
+      }
+    }
+    agent.destroy();
+    await unload();
+    const node = median(r.node);
+    const dir = median(r.direct);
+    out.push({ containers: N, messagesPerRound: M, rounds: ROUNDS, node, direct: dir, ratio: node / dir, nodeRounds: r.node, directRounds: r.direct });
+  }
+  return out;
+}
+
+// ---- 3. deploy to ready ------------------------------------------------------------------------------
+
+async function phaseDeploy() {
+  const REPS = QUICK ? 3 : 8;
+  const doc = { namespace: 'guest', name: 'noop', version: '0.0.1', exec: { kind: 'nodejs:20', code: ACTIONS.noop, binary: false } };
+  const initValue = initBody(doc, runContext(identityOf(doc), 60000, undefined), {}).value;
+  const viaNode = async (i) => {
+    const id = ids(`dep${i}`);
+    const t0 = performance.now();
+    await load(id, 'noop', { capacity: 1 });
+    const r = await waitReady(helper.getNode(id.a));
+    const ms = r.at - t0;
+    await unload();
+    return ms;
+  };
+  const bare = async () => {
+    const t0 = performance.now();
+    const c = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': RUN }, initValue);
+    const ms = performance.now() - t0;
+    await docker.getContainer(c.id).remove({ force: true, v: true });
+    return ms;
+  };
+  log(`deploy: 1 warm-up + ${REPS} interleaved deploys each side`);
+  await viaNode('w');
+  await bare();
+  const r = { node: [], bare: [] };
+  for (let i = 0; i < REPS; i++) {
+    const order = i % 2 === 0 ? ['node', 'bare'] : ['bare', 'node'];
+    for (const s of order) {
+      await sleep(200);
+      r[s].push(s === 'node' ? await viaNode(i) : await bare());
+    }
+  }
+  const node = median(r.node);
+  const b = median(r.bare);
+  return { reps: REPS, node, bare: b, ratio: node / b, nodeRuns: r.node, bareRuns: r.bare };
+}
+
+// ---- 4. payloads ------------------------------------------------------------------------------------
+
+async function phasePayload() {
+  const sizes = [
+    { label: '1 KB', bytes: 1024, rounds: 10, per: QUICK ? 30 : 100 },
+    { label: '100 KB', bytes: 100 * 1024, rounds: 10, per: QUICK ? 10 : 30 },
+    { label: '1 MB', bytes: 1024 * 1024, rounds: QUICK ? 6 : 16, per: QUICK ? 4 : 10 },
+  ];
+  const { id, port } = await deploy('pay', 'echo', { capacity: 1 });
+  const [c] = await nodeContainers(id.a);
+  dropHelperSpies();
+  const agent = createAgent();
+  const act = actionInfo('echo');
+  const out = [];
+  for (const size of sizes) {
+    // {"data":"…"} of `bytes` bytes of JSON; base64 text, like an image sent as a string.
+    const data = randomBytes(Math.ceil(size.bytes * 0.75)).toString('base64').slice(0, size.bytes - 11);
+    const viaNode = async () => {
+      const m = await port.send({ data });
+      if (m.payload.data.length !== data.length) throw new Error('node: wrong echo');
+    };
+    const direct = async () => {
+      const r = await runDirect(agent, c.port, { data }, act);
+      if (r.data.length !== data.length) throw new Error('direct: wrong echo');
+    };
+    for (let i = 0; i < 5; i++) await viaNode();
+    await sleep(20);
+    for (let i = 0; i < 5; i++) await direct();
+    const s = { node: [], direct: [] };
+    for (let r = 0; r < size.rounds; r++) {
+      const order = r % 2 === 0 ? ['node', 'direct'] : ['direct', 'node'];
+      for (const side of order) {
+        await sleep(20);
+        for (let i = 0; i < size.per; i++) {
+          const t0 = performance.now();
+          await (side === 'node' ? viaNode() : direct());
+          s[side].push(performance.now() - t0);
+        }
+      }
+    }
+    out.push({
+      size: size.label,
+      bytes: JSON.stringify({ data }).length,
+      samples: s.node.length,
+      node: { p50: percentile(s.node, 50), p99: percentile(s.node, 99) },
+      direct: { p50: percentile(s.direct, 50), p99: percentile(s.direct, 99) },
+    });
+    log(`payload ${size.label}: node p50 ${fmt(out[out.length - 1].node.p50)} ms, direct p50 ${fmt(out[out.length - 1].direct.p50)} ms`);
+  }
+  agent.destroy();
+  await unload();
+  return out;
+}
+
+// ---- 5. memory ---------------------------------------------------------------------------------------
+
+function phaseMemory() {
+  const COUNT = 20;
+  return new Promise((resolve, reject) => {
+    const cfg = JSON.stringify({ owUrl: ow.url, key: ow.key('guest'), image: IMAGE, userDir: childUserDir, count: COUNT, run: RUN });
+    child = spawn(process.execPath, ['--expose-gc', path.join(__dirname, 'lib', 'memory-child.js')], {
+      env: { ...process.env, BENCH_MEMORY: cfg },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    const timer = setTimeout(() => {
+      if (child) child.kill('SIGTERM');
+    }, 150000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      child = undefined;
+      const line = stdout.trim().split('\n').pop();
+      if (code !== 0) return reject(new Error(`memory child exited with ${signal || code}`));
+      try {
+        resolve(JSON.parse(line));
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+
+// ---- report ------------------------------------------------------------------------------------------
+
+const verdict = (ok) => (ok ? 'PASS' : 'MISS');
+const signed = (n) => (n < 0 ? `−${fmt(-n)}` : `+${fmt(n)}`);
+
+function report(results) {
+  const rows = [];
+  const L = results.latency;
+  if (L && !L.error) {
+    rows.push(['1. warm invocation p50', `${fmt(L.node.p50)} ms`, `${fmt(L.direct.p50)} ms`, `${signed(L.addedP50)} ms`, 'added p50 < 0.5 ms', verdict(L.addedP50 < 0.5)]);
+    rows.push(['1. warm invocation p99', `${fmt(L.node.p99)} ms`, `${fmt(L.direct.p99)} ms`, `${signed(L.addedP99)} ms`, '(reported)', '']);
+  }
+  for (const t of (results.throughput && !results.throughput.error && results.throughput) || []) {
+    rows.push([`2. throughput, ${t.containers} container${t.containers > 1 ? 's' : ''} (5 ms action)`, `${fmt(t.node, 0)} msg/s`, `${fmt(t.direct, 0)} msg/s`, `${fmt(t.ratio * 100, 0)} %`, '≥ 70 % of direct', verdict(t.ratio >= 0.7)]);
+  }
+  const D = results.deploy;
+  if (D && !D.error) {
+    rows.push(['3. deploy → ready (median)', `${fmt(D.node, 0)} ms`, `${fmt(D.bare, 0)} ms`, `${fmt(D.ratio, 2)}x`, '≤ 1.3x bare', verdict(D.ratio <= 1.3)]);
+  }
+  for (const p of (results.payload && !results.payload.error && results.payload) || []) {
+    const target = p.size === '1 MB' ? 'p50 < 20 ms' : '(reported)';
+    rows.push([`4. round trip ${p.size} (echo) p50 / p99`, `${fmt(p.node.p50)} / ${fmt(p.node.p99)} ms`, `${fmt(p.direct.p50)} / ${fmt(p.direct.p99)} ms`, `${signed(p.node.p50 - p.direct.p50)} ms`, target, p.size === '1 MB' ? verdict(p.node.p50 < 20) : '']);
+  }
+  const M = results.memory;
+  if (M && !M.error) {
+    const mb = (b) => `${fmt(b / 1048576)} MB`;
+    rows.push([`5. memory, ${M.count} local action nodes: RSS`, `${mb(M.after.rss)}`, `${mb(M.before.rss)} (empty flow)`, `${signed((M.after.rss - M.before.rss) / 1048576)} MB`, '< 20 MB added', verdict(M.after.rss - M.before.rss < 20 * 1048576)]);
+    rows.push([`5. memory, ${M.count} local action nodes: JS heap`, `${mb(M.after.heapUsed)}`, `${mb(M.before.heapUsed)} (empty flow)`, `${signed((M.after.heapUsed - M.before.heapUsed) / 1048576)} MB`, '< 20 MB added', verdict(M.after.heapUsed - M.before.heapUsed < 20 * 1048576)]);
+  }
+  for (const [k, v] of Object.entries(results)) if (v && v.error) rows.push([k, 'ERROR', '', '', '', v.error]);
+  return markdownTable(['figure', 'through the node', 'direct / bare', 'added / ratio', 'target', 'result'], rows);
+}
+
+// ---- main ------------------------------------------------------------------------------------------
+
+let cleaning;
+let stopping = false;
+function cleanup() {
+  if (cleaning) return cleaning;
+  cleaning = (async () => {
+    if (child) child.kill('SIGTERM');
+    await unload().catch(() => undefined);
+    await helper.stopServer().catch(() => undefined);
+    const labels = [BARE_LABEL, `io.leon-edge.instance=${instanceId(userDir)}`, `io.leon-edge.instance=${instanceId(childUserDir)}`];
+    const sweep = async () => {
+      let n = 0;
+      for (const l of labels) n += await removeWith(l);
+      return n;
+    };
+    let removed = 0;
+    // Docker may be down for a moment (someone restarting dockerd): retry for up to 30 s.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        removed += await sweep();
+        if (stopping && attempt === 0) {
+          // Interrupted: a create call already sent to Docker may complete after the first sweep.
+          await sleep(1500);
+          removed += await sweep();
+        }
+        break;
+      } catch (err) {
+        if (attempt >= 15) {
+          log(`cleanup: Docker unreachable (${err.message}); remove leftovers with: ${labels.map((l) => `docker rm -f $(docker ps -aq --filter label=${l})`).join('; ')}`);
+          break;
+        }
+        await sleep(2000);
+      }
+    }
+    if (removed) log(`cleanup: removed ${removed} leftover container(s)`);
+    if (ow) await ow.stop().catch(() => undefined);
+    fs.rmSync(runDir, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    log(`${sig}: cleaning up`);
+    stopping = true;
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+async function main() {
+  // Docker may be restarting (other jobs on this engine): wait up to 60 s for it.
+  for (let i = 0; ; i++) {
+    try {
+      await docker.ping();
+      break;
+    } catch (err) {
+      if (i >= 30) throw new Error(`Docker engine not reachable (${err.message}): start dockerd`, { cause: err });
+      if (i === 0) log(`Docker not reachable (${err.message}); waiting up to 60 s`);
+      await sleep(2000);
+    }
+  }
+  await docker.getImage(IMAGE).inspect().catch(() => {
+    throw new Error(`image ${IMAGE} missing: run bash runtimes/build.sh`);
+  });
+  const loadBefore = os.loadavg();
+  const foreign = (await docker.listContainers()).length;
+  ow = await startOpenWhiskServer();
+  for (const [name, code] of Object.entries(ACTIONS)) ow.putAction('guest', name, { exec: { kind: 'nodejs:20', code } });
+  await helper.startServer();
+  const results = {};
+  const phases = [
+    ['latency', phaseLatency],
+    ['throughput', phaseThroughput],
+    ['deploy', phaseDeploy],
+    ['payload', phasePayload],
+    ['memory', phaseMemory],
+  ];
+  if (args.has('--profile')) phases.unshift(['profile', phaseProfile]);
+  for (const [name, fn] of phases) {
+    if (!want(name)) continue;
+    if (stopping) break;
+    log(`${name}: start`);
+    try {
+      results[name] = await fn();
+    } catch (err) {
+      log(`${name}: FAILED: ${err.stack || err}`);
+      results[name] = { error: String(err.message || err) };
+      await unload().catch(() => undefined);
+    }
+  }
+  const env = {
+    date: new Date().toISOString(),
+    commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim(),
+    // dist/ is what ran: built from the working tree, which may differ from the commit.
+    uncommittedSources: spawnSync('git', ['status', '--porcelain', '--', 'lib', 'nodes'], { cwd: root, encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean),
+    node: process.version,
+    nodeRed: nodeRedVersion(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0] && os.cpus()[0].model,
+    docker: (await docker.version().catch(() => ({ Version: '?' }))).Version,
+    // Noise indicators: the 1-minute load average at start and end, other containers running at start.
+    loadavg1: [Math.round(loadBefore[0] * 100) / 100, Math.round(os.loadavg()[0] * 100) / 100],
+    otherContainersAtStart: foreign,
+    image: IMAGE,
+    quick: QUICK,
+    helperSpies: KEEP_SPIES,
+    seconds: Math.round((performance.now() - t00) / 1000),
+  };
+  const table = report(results);
+  console.log(`\n## Local mode benchmark (${env.date}, Node ${env.node}, Node-RED ${env.nodeRed}, ${env.cpus} CPUs, Docker ${env.docker}; load ${env.loadavg1.join(' → ')}, ${env.otherContainersAtStart} other containers running)\n`);
+  console.log(table);
+  if (results.profile && !results.profile.error) console.log(`\n### --profile: one warm message, stage by stage\n\n${profileTable(results.profile)}`);
+  const failed = Object.values(results).some((r) => r && r.error);
+  if (failed) log('a phase failed: bench/results/local.json not written');
+  else if (!only && !QUICK && !args.has('--profile')) {
+    const file = path.join(__dirname, 'results', 'local.json');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, JSON.stringify({ env, table, results }, null, 2) + '\n');
+    log(`wrote ${path.relative(root, file)}`);
+  }
+  return failed ? 1 : 0;
+}
+
+main()
+  .then(
+    (code) => code,
+    (err) => {
+      log(`failed: ${err.stack || err}`);
+      return 1;
+    },
+  )
+  .then(async (code) => {
+    await cleanup();
+    log(`done in ${((performance.now() - t00) / 1000).toFixed(0)} s`);
+    process.exit(code);
+  });
