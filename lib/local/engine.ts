@@ -670,13 +670,25 @@ export class LocalEngine extends EventEmitter implements PoolHost {
 
   noteSuccess(): void {
     if (this.isClosed || this.healthNow.state === 'ok') return;
-    const wasDown = this.healthNow.state === 'down';
+    if (this.healthNow.state === 'degraded') {
+      this.setHealth('ok');
+      return;
+    }
+    // Down: a call on a kept-alive connection can still succeed while dockerd is stopping; only a
+    // fresh connection says it is back.
+    void this.engineReachable().then((ok) => {
+      if (ok) this.backUp();
+    });
+  }
+
+  private backUp(): void {
+    if (this.isClosed || this.healthNow.state !== 'down') return;
     this.setHealth('ok');
-    if (wasDown) void this.recover();
+    void this.recover();
   }
 
   private markDown(cause: OpenWhiskNodeError): void {
-    const wasDown = this.healthNow.state === 'down';
+    if (this.healthNow.state === 'down') return; // the first cause stands until it is back
     const detail = /^(Cannot reach|The Docker engine)/.test(cause.message)
       ? cause.message
       : `Cannot reach the Docker engine at ${this.target.description}: ${cause.message} Is dockerd running?`;
@@ -686,7 +698,6 @@ export class LocalEngine extends EventEmitter implements PoolHost {
       { short: 'docker unreachable', cause },
     );
     this.setHealth('down', this.downErr);
-    if (wasDown) return;
     for (const p of this.pools) p.engineDown(this.downErr);
     this.scheduleProbe();
   }
@@ -697,7 +708,7 @@ export class LocalEngine extends EventEmitter implements PoolHost {
       this.probeTimer = undefined;
       if (this.isClosed || this.healthNow.state !== 'down') return;
       void this.engineReachable().then((ok) => {
-        if (ok) this.noteSuccess();
+        if (ok) this.backUp();
         else this.scheduleProbe();
       });
     }, PROBE_PERIOD_MS);
