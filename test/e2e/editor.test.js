@@ -1,0 +1,355 @@
+'use strict';
+/* global RED -- page.evaluate() functions run in the editor page */
+// The editor experience in a real browser: Chromium (playwright-core) on a real Node-RED (4.1 or 5, from
+// NODE_RED_PATH) started from its CLI with this repository in nodesDir, the OpenWhisk API test server as
+// the catalog and cloud, and the local Docker engine. Everything is done the way a user does it: drag from
+// the palette, the edit trays and their config-node buttons, Deploy, the inject button, the sidebars.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const env = require('./support/env');
+const ui = require('./support/editor');
+
+const LOCAL_IMAGES = `nodejs:*=${env.IMAGE}`;
+const PROVISIONING = ['fetching action', 'starting container', 'initializing'];
+
+/** True if `want` appears in `seq` in this order (other entries may come between). */
+function inOrder(seq, want) {
+  let i = 0;
+  for (const s of seq) if (i < want.length && s === want[i]) i++;
+  return i === want.length;
+}
+
+describe('the editor in a real browser (Chromium)', function () {
+  this.timeout(180000);
+  let nr;
+  let ow;
+  let docker;
+  let browser;
+  let page;
+  let statuses;
+  let instance;
+  let shotDir;
+  let dockerWatch;
+  const ids = {};
+
+  const containers = async (label) => (await docker.listContainers({ all: true, filters: { label: [label] } })).length;
+  const shot = async (name) => {
+    await ui.waitNotificationsGone(page);
+    await page.mouse.move(300, 745); // no hover highlight or tooltip in the picture
+    await ui.settle(page);
+    fs.mkdirSync(shotDir, { recursive: true });
+    await page.screenshot({ path: path.join(shotDir, name) });
+  };
+
+  before(async function () {
+    this.timeout(240000);
+    env.checkBuild();
+    docker = await env.requireDockerImage(this);
+    dockerWatch = await env.watchDocker(docker);
+    browser = await env.launchBrowser(this);
+    ow = await env.startCatalog();
+    nr = await env.startNodeRed();
+    instance = require(path.join(env.ROOT, 'dist', 'lib', 'runtime-config.js')).instanceId(nr.userDir);
+    // The screenshots in docs/ come from the Node-RED 5 run; the 4.1 run keeps its own out of the repository.
+    shotDir = nr.major >= 5 ? env.SCREENSHOTS : path.join(env.ROOT, 'test-results', `e2e-node-red-${nr.version}`);
+    console.log(`      Node-RED ${nr.version} on Node ${process.versions.node} at ${nr.url}; OpenWhisk test server at ${ow.url}`);
+    page = await browser.browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('pageerror', (err) => console.log(`      [page error] ${err.message}`));
+    await ui.openEditor(page, nr.url);
+    statuses = await ui.recordStatuses(page);
+  });
+
+  afterEach(async function () {
+    if (this.currentTest.state !== 'failed' || !page) return;
+    const dir = path.join(env.ROOT, 'test-results');
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `e2e-failure-${nr ? nr.version : 'nr'}-${this.currentTest.title.replace(/\W+/g, '-').slice(0, 60)}.png`);
+    await page.screenshot({ path: file }).catch(() => {});
+    console.log(`      screenshot of the failure: ${path.relative(env.ROOT, file)}`);
+    await ui.closeTrays(page).catch(() => {}); // let the next test start from the workspace
+    if (dockerWatch && dockerWatch.lost()) console.log(`      !!! the Docker engine went away during the run (${dockerWatch.lost()}): something else stopped or restarted dockerd`);
+    if (nr) console.log(`      --- Node-RED log (tail) ---\n${nr.log().split('\n').slice(-40).join('\n')}`);
+  });
+
+  after(async function () {
+    this.timeout(90000);
+    if (page) await page.close().catch(() => {});
+    if (browser) await browser.close();
+    if (nr) await nr.stop();
+    if (docker && instance) {
+      // Containers of this Node-RED instance that its close did not remove (a failed run): never anyone else's.
+      for (const c of await docker.listContainers({ all: true, filters: { label: [`io.leon-edge.instance=${instance}`] } })) {
+        await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+      }
+    }
+    if (ow) await ow.stop();
+    if (dockerWatch) dockerWatch.stop();
+  });
+
+  it('builds a flow from the palette and the dialogs, runs the action locally in Docker, then in the cloud', async () => {
+    // The palette: filter, then drag the openwhisk action onto the workspace.
+    await ui.filterPalette(page, 'openwhisk', 'openwhisk-action');
+    await shot('palette.png');
+    ids.action = await ui.dragFromPalette(page, 'openwhisk-action', 420, 160);
+    assert.equal(await ui.nodeLabel(page, ids.action), 'openwhisk action');
+    // Without a runtime it cannot run: the workspace marks it (red triangle), the dialog says why.
+    assert.equal(await page.evaluate((id) => RED.nodes.node(id).valid, ids.action), false);
+    assert.doesNotMatch(await page.locator(`${ui.NODE(ids.action)} g.red-ui-flow-node-error`).getAttribute('class'), /\bhide\b/);
+
+    // Its edit dialog: a new local runtime, and from the runtime dialog a new service.
+    await ui.openNode(page, ids.action);
+    assert.match(await page.locator('#leon-ow-action-status').textContent(), /Choose a runtime/);
+    assert.equal(await ui.fieldError(page, '#node-input-runtime'), 'Choose a runtime');
+    await ui.openConfig(page, 'node-input', 'runtime', 'add', '#node-config-input-mode');
+    // Only the chosen mode's fields: cloud (the default) shows name, mode and service.
+    assert.deepEqual(await ui.visibleFields(page), ['name', 'mode', 'service']);
+    await page.locator('#node-config-input-mode').selectOption('local');
+    let fields = await ui.visibleFields(page);
+    for (const f of ['source', 'service', 'docker', 'images', 'network', 'capacity', 'queue']) assert.ok(fields.includes(f), `${f} shown in local mode: ${fields}`);
+    assert.ok(!fields.includes('manifest'), `no manifest field with the service as catalog: ${fields}`);
+    await page.locator('#node-config-input-source').selectOption('manifest');
+    assert.ok((await ui.visibleFields(page)).includes('manifest'));
+    assert.equal(await page.locator('#leon-ow-service-tip-local').isVisible(), false);
+    await page.locator('#node-config-input-source').selectOption('service');
+    fields = await ui.visibleFields(page);
+    assert.ok(!fields.includes('manifest') && (await page.locator('#leon-ow-service-tip-local').isVisible()), `${fields}`);
+    // Validation messages of the local fields.
+    await ui.fillField(page, '#node-config-input-capacity', '0');
+    assert.match(await ui.fieldError(page, '#node-config-input-capacity'), /^Capacity: a whole number of containers, 1 or more/);
+    await ui.fillField(page, '#node-config-input-images', 'nodejs:20 leon-edge/action-nodejs-v20');
+    assert.match(await ui.fieldError(page, '#node-config-input-images'), /one kind=image per line/);
+    await ui.fillField(page, '#node-config-input-capacity', '2');
+    await ui.fillField(page, '#node-config-input-images', LOCAL_IMAGES);
+    assert.equal(await ui.fieldError(page, '#node-config-input-capacity'), null);
+    assert.equal(await ui.fieldError(page, '#node-config-input-images'), null);
+    assert.equal(await ui.fieldError(page, '#node-config-input-service'), 'Choose an openwhisk-service');
+
+    await ui.openConfig(page, 'node-config-input', 'service', 'add', '#node-config-input-api');
+    await ui.fillField(page, '#node-config-input-api', 'not a host');
+    assert.match(await ui.fieldError(page, '#node-config-input-api'), /Enter an API host such as/);
+    await ui.fillField(page, '#node-config-input-api', ow.url);
+    assert.equal(await ui.fieldError(page, '#node-config-input-api'), null);
+    await page.locator('#node-config-input-key').fill(ow.key('guest'));
+    await ui.closeConfig(page, '#node-config-input-mode');
+    assert.equal(await ui.fieldError(page, '#node-config-input-service'), null);
+    assert.equal(await page.locator('#node-config-input-service option:checked').textContent(), ow.url.replace(/^http:\/\//, ''));
+    await shot('runtime-local-dialog.png');
+    await ui.closeConfig(page, '#node-input-runtime');
+    assert.match(await page.locator('#node-input-runtime option:checked').textContent(), /^local Docker · 127\.0\.0\.1:\d+$/);
+
+    // The action list comes from the admin endpoint (the service is not deployed yet: the key travels in the body).
+    await page.locator('#leon-ow-refresh').click();
+    await ui.waitActionStatus(page, /^\d+ action/);
+    const listed = await page.locator('#leon-ow-actions option').evaluateAll((os) => os.map((o) => o.value));
+    assert.deepEqual(listed.sort(), ['crash', 'edge/threshold', 'fails', 'hello', 'slow']);
+    assert.match(await page.locator('#leon-ow-action-status').textContent(), /5 action/);
+    await page.locator('#node-input-action').fill('hello');
+
+    // A parameter in the editable list.
+    await page.locator('#dialog-form .red-ui-editableList-addButton').click();
+    const row = page.locator('#node-input-params-container li').last();
+    await row.locator('.node-input-param-key').fill('site');
+    await row.locator('.red-ui-typedInput-input').fill('edge-1');
+    await shot('action-edit-dialog.png');
+    await ui.closeNode(page);
+    assert.equal(await ui.nodeLabel(page, ids.action), 'hello (local)');
+    assert.equal(await page.evaluate((id) => RED.nodes.node(id).valid, ids.action), true);
+    assert.match(await page.locator(`${ui.NODE(ids.action)} g.red-ui-flow-node-error`).getAttribute('class'), /\bhide\b/);
+    const saved = await page.evaluate((id) => { const n = RED.nodes.node(id); return { action: n.action, params: n.params, runtime: n.runtime }; }, ids.action);
+    assert.deepEqual(saved.params, [{ key: 'site', value: 'edge-1' }]);
+    ids.runtime = saved.runtime;
+
+    // inject and debug come from the import dialog; the wires are drawn with the mouse.
+    const inject = { id: 'e2e00000000inject', type: 'inject', name: 'ask', props: [{ p: 'payload' }], payload: '{"name":"Leon"}', payloadType: 'json', repeat: '', once: false, x: 0, y: 0, wires: [] };
+    const debug = { id: 'e2e000000000debug', type: 'debug', name: 'result', active: true, tosidebar: true, console: false, complete: 'payload', targetType: 'msg', x: 460, y: 0, wires: [] };
+    await ui.importFlow(page, [inject, debug], 200, 300);
+    ids.inject = inject.id;
+    ids.debug = debug.id;
+    await ui.wire(page, ids.inject, ids.action);
+    await ui.wire(page, ids.action, ids.debug);
+
+    // Deploy: provisioning phases, then ready with one warm container.
+    await statuses.reset();
+    await ui.deploy(page);
+    let st = await ui.waitStatus(page, ids.action, /^ready \(1\)$/);
+    assert.equal(st.cls, 'red-ui-flow-node-status-dot-green');
+    const shown = await statuses.svg(ids.action);
+    assert.ok(inOrder(shown, [...PROVISIONING, 'ready (1)']), `status texts under the node: ${JSON.stringify(shown)}`);
+    assert.ok(!shown.includes('pulling image'), 'the image is present: no pull');
+    assert.equal(await containers(`io.leon-edge.runtime=${ids.runtime}`), 1, 'one warm container');
+    await shot('flow-deployed-local.png');
+
+    // Inject: the result in the debug sidebar.
+    await ui.showSidebar(page, 'debug');
+    await statuses.reset();
+    await ui.clickInject(page, ids.inject);
+    let msgs = await ui.waitDebugCount(page, 1);
+    assert.equal(msgs[0].name.includes('result'), true, JSON.stringify(msgs[0]));
+    assert.match(msgs[0].payload, /greeting: "Hello, Leon!"/);
+    assert.match(msgs[0].payload, /site: "edge-1"/);
+    await ui.waitStatus(page, ids.action, /^ready \(1\)$/, 30000).catch(async (err) => {
+      throw new Error(`${err.message}; texts shown: ${JSON.stringify(await statuses.svg(ids.action))}; containers: ${await containers(`io.leon-edge.runtime=${ids.runtime}`)}`);
+    });
+    assert.ok(inOrder(await statuses.svg(ids.action), ['invoking', 'ready (1)']), JSON.stringify(await statuses.svg(ids.action)));
+    assert.equal(ow.invocations.length, 0, 'local mode never invokes in the cloud');
+    await shot('debug-sidebar-result.png');
+
+    // Switch the runtime to cloud from the action dialog's pencil: only the cloud fields remain.
+    await ui.openNode(page, ids.action);
+    await ui.openConfig(page, 'node-input', 'runtime', 'edit', '#node-config-input-mode');
+    await page.locator('#node-config-input-mode').selectOption('cloud');
+    assert.deepEqual(await ui.visibleFields(page), ['name', 'mode', 'service']);
+    assert.equal(await page.locator('#leon-ow-service-tip-cloud').isVisible(), true);
+    await ui.closeConfig(page, '#node-input-runtime');
+    assert.match(await page.locator('#node-input-runtime option:checked').textContent(), /^cloud · 127\.0\.0\.1:\d+$/);
+    await ui.closeNode(page);
+    assert.equal(await ui.nodeLabel(page, ids.action), 'hello (cloud)');
+
+    await statuses.reset();
+    await ui.deploy(page);
+    st = await ui.waitStatus(page, ids.action, /^cloud · ready$/);
+    assert.equal(st.cls, 'red-ui-flow-node-status-dot-green');
+    await env.until('the local containers to be removed', async () => (await containers(`io.leon-edge.runtime=${ids.runtime}`)) === 0, 30000);
+    await ui.clickInject(page, ids.inject);
+    msgs = await ui.waitDebugCount(page, 2);
+    assert.equal(msgs[1].payload, msgs[0].payload, 'the same result in the cloud');
+    assert.equal(ow.invocations.length, 1);
+    await ui.waitStatus(page, ids.action, /^cloud · ready$/);
+    await shot('flow-deployed-cloud.png');
+  });
+
+  it('says in the action dialog when the key is wrong, and lists the actions once it is right', async () => {
+    const id = await ui.dragFromPalette(page, 'openwhisk-action', 420, 460);
+    await ui.openNode(page, id);
+    await ui.openConfig(page, 'node-input', 'runtime', 'add', '#node-config-input-mode');
+    await page.locator('#node-config-input-name').fill('wrong key');
+    await ui.openConfig(page, 'node-config-input', 'service', 'add', '#node-config-input-api');
+    await page.locator('#node-config-input-name').fill('wrong key');
+    await page.locator('#node-config-input-api').fill(ow.url);
+    await page.locator('#node-config-input-key').fill('23bc46b1-71f6-4ed5-8c54-816aa4f8c502:not-the-key');
+    await ui.closeConfig(page, '#node-config-input-mode');
+    await ui.closeConfig(page, '#node-input-runtime');
+
+    const line = page.locator('#leon-ow-action-status');
+    await ui.waitActionStatus(page, /rejected the key/);
+    const text = await line.textContent();
+    assert.match(text, /Cannot list actions: .*rejected the key/);
+    assert.match(text, /auth key/);
+    assert.ok(await line.isVisible());
+    assert.match(await line.getAttribute('class'), /leon-ow-error/);
+    assert.equal(await page.locator('#leon-ow-actions option').count(), 0);
+    // The message sits below the action field, inside the form, not over the next rows.
+    await ui.settle(page);
+    const msgBox = await line.boundingBox();
+    const actionBox = await page.locator('#node-input-action').boundingBox();
+    const paramsBox = await page.locator('#node-input-params-container').boundingBox();
+    const formBox = await page.locator('#dialog-form').boundingBox();
+    const where = JSON.stringify({ msgBox, actionBox, paramsBox, formBox });
+    assert.ok(msgBox.y >= actionBox.y + actionBox.height - 1 && msgBox.y + msgBox.height <= paramsBox.y, `between the action field and the parameters: ${where}`);
+    assert.ok(Math.abs(msgBox.x - actionBox.x) <= 2 && msgBox.x + msgBox.width <= formBox.x + formBox.width, `aligned with the field, inside the form: ${where}`);
+    await shot('action-wrong-key.png');
+
+    // Fix the key through the pencils: the list fills.
+    await ui.openConfig(page, 'node-input', 'runtime', 'edit', '#node-config-input-mode');
+    await ui.openConfig(page, 'node-config-input', 'service', 'edit', '#node-config-input-api');
+    await page.locator('#node-config-input-key').fill(ow.key('guest'));
+    await ui.closeConfig(page, '#node-config-input-mode');
+    await ui.closeConfig(page, '#node-input-runtime');
+    await ui.waitActionStatus(page, /^5 action/);
+    assert.doesNotMatch(await line.getAttribute('class'), /leon-ow-error/);
+    assert.equal(await page.locator('#leon-ow-actions option').count(), 5);
+    await ui.closeNode(page, 'delete');
+  });
+
+  it('shows Inputs, Outputs and Details in the help sidebar, and every property list renders', async () => {
+    await page.locator(`${ui.NODE(ids.action)} rect.red-ui-flow-node`).click();
+    await ui.showSidebar(page, 'help');
+    await ui.waitHelp(page, 'openwhisk action');
+    let help = await ui.helpContent(page);
+    for (const h of ['Inputs', 'Outputs', 'Details']) assert.ok(help.headings.includes(h), `help has ${h}: ${JSON.stringify(help.headings)}`);
+    assert.deepEqual(help.lists, [['payload', 'action', 'namespace'], ['payload', 'data']]);
+    assert.match(help.text, /\{payload: value\}/);
+    assert.match(help.text, /activationId/);
+    assert.equal(help.stray, null, 'no property-list syntax left as text');
+    await ui.hideSidebarSection(page, 'debug');
+    await shot('help-sidebar.png');
+
+    // The config nodes' help, from the help tree.
+    await ui.openHelpTopic(page, 'openwhisk-runtime');
+    help = await ui.helpContent(page);
+    for (const p of ['Mode', 'Catalog', 'Service', 'Docker engine', 'Image overrides', 'Docker network', 'Capacity', 'Queue']) {
+      assert.ok(help.lists.flat().includes(p), `runtime help lists ${p}: ${JSON.stringify(help.lists)}`);
+    }
+    assert.match(help.text, /unix:\/\/\/path\/to\/docker\.sock/);
+    assert.equal(help.stray, null, 'no property-list syntax left as text');
+    await ui.openHelpTopic(page, 'openwhisk-service');
+    help = await ui.helpContent(page);
+    assert.deepEqual(help.lists, [['API host', 'Auth key', 'Skip TLS verification']]);
+    assert.match(help.text, /https:\/\/openwhisk\.example\.com/);
+    assert.equal(help.stray, null, 'no property-list syntax left as text');
+    await ui.showSidebar(page, 'debug');
+  });
+
+  it('status rings tell the truth: pulling, containers, invoking, errors with a short reason', async () => {
+    await ui.showSidebar(page, 'debug');
+    // More nodes on the same service: imported, deployed, then read under each node.
+    const service = await page.evaluate((id) => RED.nodes.node(id).service, ids.runtime);
+    assert.ok(service, 'the service made in the first test');
+    const n = (k) => `e2e${k}`.padEnd(16, '0');
+    const flow = [
+      { id: n('rtlocal'), type: 'openwhisk-runtime', name: 'edge', mode: 'local', service, images: LOCAL_IMAGES, capacity: 2, queue: 10 },
+      { id: n('rtfail'), type: 'openwhisk-runtime', name: 'edge 2', mode: 'local', service, images: LOCAL_IMAGES, capacity: 4, queue: 10 },
+      { id: n('rtnoimg'), type: 'openwhisk-runtime', name: 'no image', mode: 'local', service, images: 'nodejs:*=leon-edge/no-such-image:latest' },
+      { id: n('burst'), type: 'inject', name: 'burst', props: [{ p: 'payload' }], payload: '{"ms":1500}', payloadType: 'json', repeat: '', once: false, x: 0, y: 0, wires: [[n('slow')]] },
+      { id: n('slow'), type: 'openwhisk-action', runtime: n('rtlocal'), action: 'slow', params: [], x: 240, y: 0, wires: [[]] },
+      { id: n('fail'), type: 'inject', name: 'fail', props: [{ p: 'payload' }], payload: '{}', payloadType: 'json', repeat: '', once: false, x: 0, y: 60, wires: [[n('fails')]] },
+      { id: n('fails'), type: 'openwhisk-action', runtime: n('rtfail'), action: 'fails', params: [], x: 240, y: 60, wires: [[]] },
+      { id: n('noimg'), type: 'openwhisk-action', runtime: n('rtnoimg'), action: 'hello', params: [], x: 240, y: 120, wires: [[]] },
+      { id: n('nope'), type: 'openwhisk-action', runtime: n('rtlocal'), action: 'no-such-action', params: [], x: 240, y: 180, wires: [[]] },
+    ];
+    await ui.importFlow(page, flow, 200, 420);
+    await statuses.reset();
+    await ui.deploy(page);
+
+    await ui.waitStatus(page, n('slow'), /^ready \(1\)$/);
+    let st;
+    assert.ok(inOrder(await statuses.svg(n('slow')), [...PROVISIONING, 'ready (1)']), JSON.stringify(await statuses.svg(n('slow'))));
+    st = await ui.waitStatus(page, n('noimg'), /^image missing$/);
+    assert.equal(st.cls, 'red-ui-flow-node-status-ring-red');
+    assert.ok(inOrder(await statuses.svg(n('noimg')), ['fetching action', 'pulling image', 'image missing']), JSON.stringify(await statuses.svg(n('noimg'))));
+    st = await ui.waitStatus(page, n('nope'), /^not found$/);
+    assert.equal(st.cls, 'red-ui-flow-node-status-ring-red');
+
+    // Three quick clicks: two run at once (capacity 2: the second in a new container), the third waits for one of them.
+    // (Idle containers of a runtime above 75 % of its capacity are preempted, but only after 10 s idle.)
+    await statuses.reset();
+    for (let i = 0; i < 3; i++) await ui.clickInject(page, n('burst'));
+    await ui.waitStatus(page, n('slow'), /^invoking \(3\)$/, 30000);
+    st = await ui.waitStatus(page, n('slow'), /^ready \(2\)$/, 60000);
+    assert.equal(st.cls, 'red-ui-flow-node-status-dot-green');
+    const seen = await statuses.svg(n('slow'));
+    assert.ok(inOrder(seen, ['invoking', 'invoking (2)', 'invoking (3)', 'invoking (2)', 'invoking', 'ready (2)']), JSON.stringify(seen));
+    assert.equal(await containers(`io.leon-edge.node=${n('slow')}`), 2, 'two containers, as the status says');
+    const blue = (await statuses.comms(n('slow'))).filter((s) => /^invoking/.test(s.text));
+    assert.ok(blue.length >= 3 && blue.every((s) => s.fill === 'blue'), JSON.stringify(blue));
+
+    // An application error: a red ring with a short reason, the full message in the debug sidebar.
+    const before = (await ui.debugMessages(page)).length;
+    await ui.clickInject(page, n('fail'));
+    st = await ui.waitStatus(page, n('fails'), /^action error$/);
+    assert.equal(st.cls, 'red-ui-flow-node-status-ring-red');
+    const msgs = await ui.waitDebugCount(page, before + 1);
+    const last = msgs[msgs.length - 1];
+    assert.match(last.payload, /Action '\/guest\/fails' returned/, JSON.stringify(last));
+    assert.match(await ui.expandDebugMessage(page, msgs.length - 1), /Action '\/guest\/fails' returned an error: sensor offline/);
+    await shot('status-rings.png');
+  });
+
+  it('removes its containers when Node-RED stops', async () => {
+    assert.ok((await containers(`io.leon-edge.instance=${instance}`)) > 0);
+    const res = await nr.stop();
+    assert.equal(res.code === 0 || res.signal === 'SIGINT', true, JSON.stringify(res));
+    assert.equal(await containers(`io.leon-edge.instance=${instance}`), 0);
+  });
+});
