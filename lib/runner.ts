@@ -143,7 +143,12 @@ export class ActionRunner {
         this.emit({ phase: 'fetching' });
         const doc = await catalog.getAction(ref);
         this.note = catalog.fromCache?.(doc) ? 'cached' : undefined;
-        return engine.provision(this.nodeId, doc, catalog, (s) => this.emit({ phase: s.phase, detail: s.detail }));
+        return engine.provision(this.nodeId, doc, catalog, (s) => {
+          if (s.phase !== 'ready') this.emit({ phase: s.phase, detail: s.detail });
+          // Ready, unless messages are already waiting for it: then they are being invoked.
+          else if (this.inflight > 0) this.emit({ phase: 'invoking', detail: this.inflight });
+          else this.emitReady();
+        });
       })();
       this.local.set(key, handle);
       handle.then(

@@ -71,7 +71,7 @@ export = function (RED: NodeAPI) {
           imageOverrides: parseImageOverrides(config.images),
           network: (config.network ?? '').trim(),
           capacity: Number(config.capacity) || undefined,
-          queueLimit: Number(config.queue) || undefined,
+          queueLimit: `${config.queue ?? ''}`.trim() !== '' && Number.isFinite(Number(config.queue)) ? Number(config.queue) : undefined,
           warmTimeout: Math.max(0, Number(config.idle) || 0) * 1000,
           maxPayload: Number(config.maxPayload) > 0 ? Math.round(Number(config.maxPayload) * 1048576) : undefined,
           apiHost: svc?.host,
