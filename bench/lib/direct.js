@@ -95,21 +95,40 @@ async function bareDeploy(docker, image, labels, initValue, marks = {}) {
   });
   mark('created');
   const c = docker.getContainer(created.id);
+  try {
+    return await startAndInit(c, created.id, initValue, mark);
+  } catch (err) {
+    await c.remove({ force: true, v: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function startAndInit(c, id, initValue, mark) {
   await c.start();
   mark('started');
   const info = await c.inspect();
   mark('inspected');
   const port = Number(info.NetworkSettings.Ports['8080/tcp'][0].HostPort);
   const deadline = Date.now() + 30000;
-  while (!(await probe(port))) {
-    if (Date.now() > deadline) throw new Error(`bare container ${created.id.slice(0, 12)} did not listen within 30 s`);
+  for (let i = 1; !(await probe(port)); i++) {
+    if (Date.now() > deadline || i % 100 === 0) {
+      // Not listening after a second: say whether the container is still running, and what it wrote.
+      const st = (await c.inspect().catch(() => ({}))).State || {};
+      if (!st.Running || Date.now() > deadline) {
+        const logs = await c.logs({ stdout: true, stderr: true, tail: 20 }).catch(() => Buffer.from(''));
+        throw new Error(
+          `bare container ${id.slice(0, 12)} ${st.Running ? 'did not listen within 30 s' : `stopped (${st.Status}, exit ${st.ExitCode}${st.OOMKilled ? ', OOM' : ''}${st.Error ? `, ${st.Error}` : ''})`}` +
+            ` on 127.0.0.1:${port}; logs: ${JSON.stringify(logs.toString('utf8').slice(-500))}`,
+        );
+      }
+    }
     await sleep(10);
   }
   mark('listening');
   const r = await post(false, port, '/init', JSON.stringify({ value: initValue }));
   if (r.status !== 200) throw new Error(`bare /init: HTTP ${r.status} ${r.body}`);
   mark('inited');
-  return { id: created.id, port };
+  return { id, port };
 }
 
 module.exports = { createAgent, runBody, post, runDirect, probe, bareDeploy, sleep };
