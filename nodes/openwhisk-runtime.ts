@@ -77,6 +77,8 @@ export = function (RED: NodeAPI) {
           apiHost: svc?.host,
           apiKey: svc?.apiKey,
         });
+        // Ping Docker and sweep a crashed run's leftovers while the flow starts (provision waits for it).
+        void this.engine.start().catch(() => undefined);
       } catch (err) {
         configError ??= err instanceof OpenWhiskNodeError ? err : new OpenWhiskNodeError('config', `Invalid local runtime settings: ${(err as Error).message}`, { short: 'bad config' });
       }

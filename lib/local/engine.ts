@@ -196,6 +196,8 @@ export class LocalEngine extends EventEmitter implements PoolHost {
       throw new OpenWhiskNodeError('config', 'LocalEngine needs a runtimeId (the runtime config node).', { short: 'no runtime' });
     }
     super();
+    // One health listener per action node using this runtime: no "possible leak" warning past ten.
+    this.setMaxListeners(0);
     this.opts = { ...opts, imageOverrides: { ...(opts.imageOverrides ?? {}) } };
     this.target = parseDockerTarget(opts.docker);
     this.docker = createDocker(this.target);
