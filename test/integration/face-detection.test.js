@@ -22,8 +22,8 @@ const Docker = require('dockerode');
 const ROOT = path.resolve(__dirname, '..', '..');
 const FACE_IMAGE = 'leon-edge/face-detect:latest';
 const NODE_IMAGE = 'leon-edge/action-nodejs-v20:latest';
-const ASTRONAUT = path.join(ROOT, '..', 'shared', 'fixtures', 'faces', 'astronaut.png');
-const ASTRONAUT_FACE = { x: 177, y: 66, w: 95, h: 95 }; // shared/fixtures/faces/README.md
+const ASTRONAUT = path.join(ROOT, 'test', 'fixtures', 'faces', 'astronaut.png');
+const ASTRONAUT_FACE = { x: 177, y: 66, w: 95, h: 95 }; // test/fixtures/faces/README.md
 const LABEL = 'leon-edge.test';
 
 const docker = new Docker();
@@ -31,7 +31,7 @@ const containers = [];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function fixture() {
-  // The shared fixtures live next to the repository in this project; FACE_FIXTURE overrides.
+  // test/fixtures/faces (a copy of the project's shared fixture); FACE_FIXTURE overrides.
   const candidates = [process.env.FACE_FIXTURE, ASTRONAUT];
   const file = candidates.find((f) => f && fs.existsSync(f));
   if (!file) throw new Error(`astronaut.png not found (looked in ${candidates.filter(Boolean).join(', ')}); set FACE_FIXTURE`);

@@ -9,9 +9,7 @@ const path = require('node:path');
 const { helper, nodes, coreNode, nextMessage, waitForStatus } = require('../support/nr');
 const { requireDocker, requireImage, containersWith } = require('../support/docker');
 
-const FIXTURE = path.resolve(__dirname, '..', '..', '..', 'shared', 'fixtures', 'faces', 'astronaut.png');
-const FIXTURE_ALT = '/work/shared/fixtures/faces/astronaut.png';
-const astronaut = () => fs.readFileSync(fs.existsSync(FIXTURE) ? FIXTURE : FIXTURE_ALT);
+const astronaut = () => fs.readFileSync(path.resolve(__dirname, '..', 'fixtures', 'faces', 'astronaut.png'));
 
 function iou(a, b) {
   const x1 = Math.max(a.x, b.x), y1 = Math.max(a.y, b.y);
