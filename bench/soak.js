@@ -23,10 +23,8 @@
  * summary, writes bench/results/soak.json, exits 1 when a message was lost or a container was left.
  */
 const fs = require('node:fs');
-const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
 const Docker = require('dockerode');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -64,12 +62,12 @@ const nodes = ['openwhisk-service', 'openwhisk-runtime', 'openwhisk-action'].map
 const { startOpenWhiskServer } = require(path.join(ROOT, 'test', 'support', 'openwhisk-server.js'));
 const { instanceId } = require(path.join(ROOT, 'dist', 'lib', 'runtime-config.js'));
 const { LABELS } = require(path.join(ROOT, 'dist', 'lib', 'local', 'engine.js'));
+const { DockerdControl } = require(path.join(ROOT, 'test', 'support', 'dockerd.js'));
 
 // ---- small things -----------------------------------------------------------------------------
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const docker = new Docker();
-const fresh = new Docker({ socketPath: SOCKET, agent: new http.Agent({ keepAlive: false }) });
 const t0 = Date.now();
 const elapsed = () => Date.now() - t0;
 const stamp = () => `${(elapsed() / 1000).toFixed(1).padStart(6)} s`;
@@ -95,74 +93,10 @@ function quantile(xs, q) {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))];
 }
 
-// ---- dockerd control --------------------------------------------------------------------------
+// ---- dockerd control: test/support/dockerd.js (started again on exit if it is down) ------------
 
-let dockerd; // { pid, argv } or { why }
-let dockerdDown = false;
-
-function findDockerd() {
-  if (process.getuid && process.getuid() !== 0) return { why: 'not root' };
-  if (process.env.DOCKER_HOST) return { why: `DOCKER_HOST=${process.env.DOCKER_HOST}` };
-  let pids;
-  try {
-    pids = execFileSync('pgrep', ['-x', 'dockerd'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
-  } catch {
-    return { why: 'no local dockerd process' };
-  }
-  if (pids.length !== 1) return { why: `${pids.length} dockerd processes` };
-  const pid = Number(pids[0]);
-  return { pid, argv: fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean) };
-}
-
-const quote = (s) => `'${String(s).replace(/'/g, "'\\''")}'`;
-const startCmd = () => `(${dockerd.argv.map(quote).join(' ')} >>/tmp/ci-dockerd.log 2>&1 &)`;
-
-async function dockerUp() {
-  try {
-    await fresh.info();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function stopDockerd() {
-  const { pid } = findDockerd();
-  if (!pid) throw new Error('no dockerd to stop');
-  dockerdDown = true;
-  process.kill(pid, 'SIGTERM');
-  const t = Date.now();
-  for (;;) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return Date.now() - t;
-    }
-    if (Date.now() - t > 60000) throw new Error('dockerd did not stop within 60 s');
-    await sleep(50);
-  }
-}
-
-async function startDockerd() {
-  execFileSync('bash', ['-c', startCmd()]);
-  const t = Date.now();
-  while (!(await dockerUp())) {
-    if (Date.now() - t > 60000) throw new Error('dockerd did not come back within 60 s (see /tmp/ci-dockerd.log)');
-    await sleep(100);
-  }
-  dockerdDown = false;
-  return Date.now() - t;
-}
-
-process.on('exit', () => {
-  if (dockerdDown && dockerd && dockerd.argv) {
-    try {
-      execFileSync('bash', ['-c', startCmd()]);
-    } catch {
-      /* nothing more to do */
-    }
-  }
-});
+const ctl = new DockerdControl(SOCKET);
+let dockerd; // what findDockerd saw: {pid, argv} or {why}
 
 // ---- the flow ---------------------------------------------------------------------------------
 
@@ -273,7 +207,7 @@ async function main() {
     console.error(`Needs a running Docker engine and ${IMAGE} (bash runtimes/build.sh): ${err.message}`);
     process.exit(1);
   }
-  dockerd = WITH_DOCKERD ? findDockerd() : { why: '--no-dockerd' };
+  dockerd = WITH_DOCKERD ? ctl.found : { why: '--no-dockerd' };
 
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-soak-'));
   const ow = await startOpenWhiskServer();
@@ -341,7 +275,7 @@ async function main() {
     }, 30000);
     // docker kill of a random container of this run (busy or idle)
     every(25000, safe('docker kill', async () => {
-      if (dockerdDown) return;
+      if (ctl.down) return;
       const list = await ourContainers(false);
       if (list.length === 0) return;
       const c = pick(list);
@@ -358,10 +292,10 @@ async function main() {
           safe('dockerd stop/start', async () => {
             const at = elapsed();
             log('dockerd: SIGTERM');
-            const stopMs = await stopDockerd();
+            const stopMs = await ctl.stop();
             log(`dockerd stopped (${stopMs} ms); down for 5 s`);
             await sleep(5000);
-            const startMs = await startDockerd();
+            const startMs = await ctl.start();
             log(`dockerd back (${startMs} ms)`);
             stats.faults.dockerd = { at, stopMs, downMs: 5000, startMs };
           }),
@@ -373,7 +307,7 @@ async function main() {
     every(5000, safe('sample', async () => {
       const m = process.memoryUsage();
       let containers = null;
-      if (!dockerdDown) containers = (await ourContainers(false).catch(() => null))?.length ?? null;
+      if (!ctl.down) containers = (await ourContainers(false).catch(() => null))?.length ?? null;
       if (containers !== null) stats.maxContainers = Math.max(stats.maxContainers, containers);
       stats.maxRss = Math.max(stats.maxRss, m.rss);
       stats.maxHeap = Math.max(stats.maxHeap, m.heapUsed);
@@ -384,7 +318,7 @@ async function main() {
     await sleep(DURATION);
     for (const t of timers) clearInterval(t), clearTimeout(t);
     timers.length = 0;
-    while (dockerdDown) await sleep(200); // a dockerd restart in progress finishes first
+    while (ctl.down) await sleep(200); // a dockerd restart in progress finishes first
     log(`load stopped; waiting for ${pending.size} messages in flight`);
     const d0 = Date.now();
     while (pending.size > 0 && Date.now() - d0 < 180000) await sleep(100);
@@ -392,8 +326,8 @@ async function main() {
     finished = true;
   } finally {
     for (const t of timers) clearInterval(t), clearTimeout(t);
-    if (dockerdDown || !(await dockerUp())) {
-      if (dockerd && dockerd.argv) await startDockerd().catch((err) => log(`could not start dockerd: ${err.message}`));
+    if (ctl.down || !(await ctl.up())) {
+      if (dockerd && dockerd.argv) await ctl.start().catch((err) => log(`could not start dockerd: ${err.message}`));
     }
     const lost = [...pending.values()];
     stats.lost = lost.length;
@@ -509,15 +443,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
     if (interrupted) process.exit(130);
     interrupted = true;
     log(`${sig}: stopping (dockerd is started again if it is down)`);
-    if (dockerdDown && dockerd && dockerd.argv) {
-      try {
-        execFileSync('bash', ['-c', startCmd()]);
-        dockerdDown = false;
-      } catch {
-        /* the exit handler tries again */
-      }
-    }
-    process.exit(130);
+    process.exit(130); // DockerdControl's exit handler starts dockerd again if it is down
   });
 }
 

@@ -13,11 +13,11 @@
  */
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const http = require('node:http');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { createRequire } = require('node:module');
 const Docker = require('dockerode');
+const { request } = require('../support/http');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const FACE_IMAGE = 'leon-edge/face-detect:latest';
@@ -39,31 +39,7 @@ function fixture() {
 }
 
 /** POST a JSON body without keep-alive; resolves {status, body}. */
-function post(url, body) {
-  const data = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, {
-      method: 'POST',
-      agent: false,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = text;
-        }
-        resolve({ status: res.statusCode, body: parsed });
-      });
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+const post = (url, body) => request(url, body);
 
 /** Intersection over union of two {x, y, w, h} boxes. */
 function iou(a, b) {

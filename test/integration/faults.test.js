@@ -19,24 +19,21 @@
  */
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const fs = require('node:fs');
 const http = require('node:http');
 const v8 = require('node:v8');
 const vm = require('node:vm');
-const { execFileSync } = require('node:child_process');
 const Docker = require('dockerode');
 
 const { LocalEngine, LABELS } = require('../../dist/lib/local/engine');
 const { OpenWhiskNodeError } = require('../../dist/lib/errors');
 const { requireDocker, requireImage } = require('../support/docker');
+const { DockerdControl } = require('../support/dockerd');
 
 const NODE_IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const INSTANCE = `faults-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
 const SOCKET = '/var/run/docker.sock';
 const NETWORK = `leon-faults-${process.pid}`;
 const docker = new Docker();
-/** Fresh connection per call: a kept-alive one outlives a dying dockerd. */
-const fresh = new Docker({ socketPath: SOCKET, agent: new http.Agent({ keepAlive: false }) });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const engines = [];
 
@@ -118,89 +115,9 @@ async function assertNoLeftovers(node) {
   await waitFor(`no container left${node ? ` of ${node}` : ''}`, async () => (await ours(node)).length === 0, 10000);
 }
 
-// ---- dockerd control --------------------------------------------------------------------------
+// ---- dockerd control: test/support/dockerd.js -------------------------------------------------
 
-let dockerd; // { pid, argv } of the dockerd found at the start
-let dockerdArgv; // argv of the dockerd running now (ours may add --live-restore)
-let dockerdDown = false;
-
-function findDockerd() {
-  if (process.getuid && process.getuid() !== 0) return { why: 'not root: cannot stop and start dockerd' };
-  if (process.env.DOCKER_HOST) return { why: `DOCKER_HOST=${process.env.DOCKER_HOST}: not the local dockerd` };
-  let pids;
-  try {
-    pids = execFileSync('pgrep', ['-x', 'dockerd'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
-  } catch {
-    return { why: 'no dockerd process on this machine (Docker Desktop, rootless or remote engine?)' };
-  }
-  if (pids.length !== 1) return { why: `${pids.length} dockerd processes: not sure which one to stop` };
-  const pid = Number(pids[0]);
-  const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  return { pid, argv };
-}
-
-async function dockerUp() {
-  try {
-    await fresh.info();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** SIGTERM to dockerd; resolves once the process is gone. */
-async function stopDockerd() {
-  const { pid } = findDockerd();
-  assert.ok(pid, 'a dockerd process to stop');
-  dockerdDown = true;
-  process.kill(pid, 'SIGTERM');
-  const t0 = Date.now();
-  for (;;) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return Date.now() - t0;
-    }
-    if (Date.now() - t0 > 60000) throw new Error('dockerd did not stop within 60 s');
-    await sleep(50);
-  }
-}
-
-const quote = (s) => `'${String(s).replace(/'/g, "'\\''")}'`;
-
-/** Start dockerd the way .ci/run does, `(dockerd >/tmp/ci-dockerd.log 2>&1 &)`, and wait for `docker info`. */
-async function startDockerd(argv = dockerd.argv) {
-  execFileSync('bash', ['-c', `(${argv.map(quote).join(' ')} >>/tmp/ci-dockerd.log 2>&1 &)`]);
-  dockerdArgv = argv;
-  const t0 = Date.now();
-  while (!(await dockerUp())) {
-    if (Date.now() - t0 > 60000) throw new Error(`dockerd did not come back within 60 s (see /tmp/ci-dockerd.log)`);
-    await sleep(100);
-  }
-  dockerdDown = false;
-  return Date.now() - t0;
-}
-
-/** Whatever happened: dockerd running again, with the arguments it had before this suite. */
-async function restoreDockerd() {
-  if (!dockerd || !dockerd.argv) return;
-  if (dockerdArgv && dockerdArgv.join(' ') !== dockerd.argv.join(' ') && (await dockerUp())) {
-    await stopDockerd();
-    dockerdDown = true;
-  }
-  if (dockerdDown || !(await dockerUp())) await startDockerd(dockerd.argv);
-}
-
-process.on('exit', () => {
-  // Last resort (the process dies between a stop and a start): start dockerd synchronously.
-  if (dockerdDown && dockerd && dockerd.argv) {
-    try {
-      execFileSync('bash', ['-c', `(${dockerd.argv.map(quote).join(' ')} >>/tmp/ci-dockerd.log 2>&1 &)`]);
-    } catch {
-      /* nothing more to do */
-    }
-  }
-});
+let dockerd; // DockerdControl, made in before()
 
 // ---- a proxy in front of the Docker socket that can refuse containers for lack of room ---------
 
@@ -234,13 +151,12 @@ describe('local runtime under real faults', function () {
   before(async function () {
     await requireDocker(this);
     await requireImage(this, NODE_IMAGE);
-    dockerd = findDockerd();
-    dockerdArgv = dockerd.argv;
+    dockerd = new DockerdControl(SOCKET);
   });
 
   after(async function () {
     this.timeout(120000);
-    await restoreDockerd();
+    if (dockerd) await dockerd.restore();
     await Promise.all(engines.map((e) => e.close().catch(() => undefined)));
     const left = await ours();
     await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
@@ -250,15 +166,15 @@ describe('local runtime under real faults', function () {
 
   describe('dockerd stops and starts again', () => {
     before(function () {
-      if (!dockerd.pid) {
-        if (process.env.CI === 'true') throw new Error(`cannot control dockerd in CI: ${dockerd.why}`);
-        console.log(`      (skipped: ${dockerd.why})`);
+      if (!dockerd.found.pid) {
+        if (process.env.CI === 'true') throw new Error(`cannot control dockerd in CI: ${dockerd.found.why}`);
+        console.log(`      (skipped: ${dockerd.found.why})`);
         this.skip();
       }
     });
     after(async function () {
       this.timeout(120000);
-      await restoreDockerd();
+      await dockerd.restore();
     });
 
     it('without live-restore: in-flight and new messages fail as unreachable, health down → ok, the next messages succeed, nothing leaks', async function () {
@@ -274,7 +190,7 @@ describe('local runtime under real faults', function () {
 
       const inflight = settle(slow.invoke({ mode: 'sleep', ms: 20000 }));
       await sleep(300);
-      const stopTook = await stopDockerd();
+      const stopTook = await dockerd.stop();
 
       // The message in flight: its container was stopped with the daemon.
       const r1 = await inflight;
@@ -295,7 +211,7 @@ describe('local runtime under real faults', function () {
       }
       assert.equal(quick.containers + slow.containers, 0, 'pools emptied by the outage');
 
-      const startTook = await startDockerd();
+      const startTook = await dockerd.start();
       const backIn = await waitFor('health ok again', () => e.health.state === 'ok', 15000);
       assert.deepEqual(health.map((h) => h.state), ['down', 'ok'], 'one outage, reported once, no flapping');
 
@@ -320,9 +236,9 @@ describe('local runtime under real faults', function () {
     it('with live-restore: warm containers keep serving through the outage (no logs), logs re-attached after it, nothing leaks', async function () {
       this.timeout(120000);
       // dockerd with --live-restore, for this case only (restored after it)
-      if (!dockerd.argv.includes('--live-restore')) {
-        await stopDockerd();
-        await startDockerd([...dockerd.argv, '--live-restore']);
+      if (!dockerd.found.argv.includes('--live-restore')) {
+        await dockerd.stop();
+        await dockerd.start([...dockerd.found.argv, '--live-restore']);
       }
       // On a Docker network the engine talks to the container IP; a published port would not survive
       // the daemon (its docker-proxy dies with dockerd even under live-restore).
@@ -334,7 +250,7 @@ describe('local runtime under real faults', function () {
 
       const inflight = settle(act.invoke({ mode: 'sleep', ms: 1500 }));
       await sleep(200);
-      await stopDockerd();
+      await dockerd.stop();
       // the container survives the daemon: the run in flight completes
       const r = await inflight;
       assert.ok(r.ok, r.error && r.error.message);
@@ -349,7 +265,7 @@ describe('local runtime under real faults', function () {
       assert.ok(busy.ok);
       assert.ok(extra.ok || extra.error.code === 'unreachable', extra.error && extra.error.message);
 
-      await startDockerd(dockerdArgv);
+      await dockerd.start(dockerd.argv);
       await waitFor('health ok', () => e.health.state === 'ok', 15000);
       // logs are followed again (re-attached to the same container)
       await waitFor('logs re-attached', async () => {
@@ -360,7 +276,7 @@ describe('local runtime under real faults', function () {
       assert.equal(c1.Id, c0.Id, 'the same container: kept by the daemon, re-attached');
       await e.close();
       await assertNoLeftovers();
-      await restoreDockerd();
+      await dockerd.restore();
     });
   });
 

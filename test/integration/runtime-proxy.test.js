@@ -11,11 +11,11 @@
  */
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const http = require('node:http');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { createRequire } = require('node:module');
 const Docker = require('dockerode');
+const { request: httpRequest } = require('../support/http');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const NODE_IMAGE = 'leon-edge/action-nodejs-v20:latest';
@@ -29,31 +29,7 @@ const containers = [];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** POST (or any method) with a JSON body, no keep-alive; resolves {status, body}. */
-function request(baseUrl, urlPath, body, method = 'POST') {
-  const data = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${baseUrl}${urlPath}`, {
-      method,
-      agent: false,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = text;
-        }
-        resolve({ status: res.statusCode, body: parsed });
-      });
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+const request = (baseUrl, urlPath, body, method = 'POST') => httpRequest(`${baseUrl}${urlPath}`, body, method);
 
 /** Splits docker's multiplexed log stream (8-byte frame headers) into stdout and stderr. */
 function demuxLogs(buffer) {

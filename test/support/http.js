@@ -1,0 +1,32 @@
+'use strict';
+// A plain HTTP call for tests that talk to action containers directly: a fresh connection each
+// time (no keep-alive), a JSON body, and the reply's status with its body parsed when it is JSON.
+const http = require('node:http');
+
+function request(url, body, method = 'POST') {
+  const data = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method,
+      agent: false,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) },
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = text;
+        }
+        resolve({ status: res.statusCode, body: parsed });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+module.exports = { request };
