@@ -100,7 +100,7 @@ export class ActionRunner {
       target.engine.on?.('health', this.onHealth);
       // Containers come and go while the node is idle (idle timeout, preemption): keep the count true.
       this.watch = setInterval(() => {
-        if (this.inflight === 0 && !this.lastError && !this.engineProblem) this.emitReady();
+        if (this.local.size > 0 && this.inflight === 0 && !this.lastError && !this.engineProblem) this.emitReady();
       }, 5000);
       this.watch.unref();
     }
@@ -206,7 +206,7 @@ export class ActionRunner {
       return;
     }
     void this.containerCount().then((n) => {
-      if (this.closed || this.inflight > 0 || this.lastError || (n === this.lastCount && this.local.size > 0 && this.reportedReady)) return;
+      if (this.closed || this.inflight > 0 || this.lastError || (n === this.lastCount && this.reportedReady)) return;
       this.lastCount = n;
       this.reportedReady = true;
       this.emit({ phase: 'ready', detail: n });
