@@ -218,30 +218,15 @@ export class PoolAction implements Runnable {
     if (this.host.slotWanted && this.queue.length === 0) this.host.rebalance();
     if (out.failure === 'closed') throw closedError(`Action '${this.name}'`);
     let timedOut = false;
+    let lostText: string | undefined;
     let response: ActivationResponse;
     if (out.engineLost) {
       const down = this.host.downError;
-      const text =
+      lostText =
         `Action '${this.name}' was cut off: the Docker engine at ${this.host.target.description} went away while it ran, and stopped its container. ` +
         (down ? down.message : 'Is dockerd running?');
-      response = { status: 'whisk internal error', success: false, result: { error: text } };
-      const activation = buildActivation({
-        id: plan.id,
-        activationId: ctx.activation_id,
-        kind: plan.kind,
-        limits: plan.limits,
-        start,
-        end,
-        response,
-        logs: out.logs,
-        timeout: false,
-        waitTime: start - enqueued,
-        initTime: first ? c.initTime : undefined,
-        causedBySequence,
-      });
-      throw new OpenWhiskNodeError('unreachable', text, { short: 'docker unreachable', activation });
-    }
-    if (out.reply) {
+      response = { status: 'whisk internal error', success: false, result: { error: lostText } };
+    } else if (out.reply) {
       response = mapRunResponse(out.reply.status, out.reply.body);
     } else if (out.failure === 'timeout') {
       timedOut = true;
@@ -263,6 +248,7 @@ export class PoolAction implements Runnable {
       initTime: first ? c.initTime : undefined,
       causedBySequence,
     });
+    if (lostText) throw new OpenWhiskNodeError('unreachable', lostText, { short: 'docker unreachable', activation });
     if (response.success) return activation;
     throw activationFailure(activation, this.name);
   }
