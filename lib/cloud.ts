@@ -1,14 +1,20 @@
 import { activationFailure, OpenWhiskNodeError } from './errors';
-import { apiFailure, qualifiedName, type OpenWhiskService } from './service';
+import { NoAnswer, apiFailure, formatSeconds, qualifiedName, type OpenWhiskService } from './service';
 import type { ActionInvoker, ActionRef, Activation } from './types';
 
 export interface CloudInvokerOptions {
   /** First poll delay after a 202 (ms); doubles up to pollMaxMs. */
   pollStartMs?: number;
   pollMaxMs?: number;
-  /** Give up polling after this long (ms): the longest OpenWhisk action time limit plus a margin. */
+  /**
+   * Give up polling after this long (ms) past the blocking window, when the action's own time limit
+   * is not known: the longest OpenWhisk action time limit (5 min) plus a margin.
+   */
   pollLimitMs?: number;
 }
+
+/** Beyond an action's time limit, how long its activation may take to be stored (ms). */
+const STORE_MARGIN_MS = 30000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -16,18 +22,41 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class CloudInvoker implements ActionInvoker {
   private closed = false;
   private readonly opts: Required<CloudInvokerOptions>;
+  /** Actions' time limits (ms) as the catalog gave them at deploy: they bound the polling after a 202. */
+  private readonly timeouts = new Map<string, number>();
 
   constructor(private readonly service: OpenWhiskService, private readonly defaultRef?: ActionRef, opts: CloudInvokerOptions = {}) {
-    this.opts = { pollStartMs: 200, pollMaxMs: 2000, pollLimitMs: 6 * 60_000, ...opts };
+    this.opts = { pollStartMs: 200, pollMaxMs: 2000, pollLimitMs: 5 * 60_000 + STORE_MARGIN_MS, ...opts };
+  }
+
+  /** The action's time limit, from its document: polling after a 202 then stops at that limit plus a margin. */
+  noteTimeout(ref: ActionRef, timeoutMs: unknown): void {
+    if (typeof timeoutMs === 'number' && Number.isFinite(timeoutMs) && timeoutMs > 0) {
+      this.timeouts.set(qualifiedName(ref), Math.min(timeoutMs, 2 ** 31 - 1));
+    }
   }
 
   async invoke(params: Record<string, unknown> | unknown[], ref = this.defaultRef): Promise<Activation> {
     if (!ref) throw new OpenWhiskNodeError('config', 'No action given: set one in the node or in msg.action.', { short: 'no action' });
     const fqn = qualifiedName(ref);
+    const started = Date.now();
+    // OpenWhisk answers a blocking invoke within its blocking window (the result, or 202 + id).
+    const bound = this.service.blockingWindowMs + this.service.requestMs;
     let reply: unknown;
     try {
-      reply = await this.service.client.actions.invoke({ name: ref.name, namespace: ref.namespace || '_', params: params as object, blocking: true } as never);
+      reply = await this.service.bounded(bound, (b) =>
+        this.service.client.actions.invoke({ name: ref.name, namespace: ref.namespace || '_', params: params as object, blocking: true, ...b } as never),
+      );
     } catch (err) {
+      if (err instanceof NoAnswer) {
+        throw new OpenWhiskNodeError(
+          'timeout',
+          `The OpenWhisk API at ${this.service.host} did not answer the invoke of '${fqn}' within ${formatSeconds(bound)} ` +
+            `(OpenWhisk answers a blocking invoke within its ${formatSeconds(this.service.blockingWindowMs)} blocking window, with the result or an activation id). ` +
+            `The action may or may not have run. Check that the API host is up and answering.`,
+          { short: 'no answer', cause: err },
+        );
+      }
       const e = err as { statusCode?: number; error?: { response?: unknown } };
       // A 502 carries the activation of an application or developer error.
       if (e.statusCode === 502 && e.error && typeof e.error === 'object' && e.error.response) {
@@ -39,7 +68,7 @@ export class CloudInvoker implements ActionInvoker {
     if (body && body.response) return this.settle(body as Activation, fqn);
     if (body && typeof body.activationId === 'string') {
       // The blocking wait ended before the action did (202): poll until the activation is stored.
-      return this.settle(await this.poll(ref, body.activationId), fqn);
+      return this.settle(await this.poll(ref, body.activationId, started), fqn);
     }
     throw new OpenWhiskNodeError('http', `OpenWhisk at ${this.service.host} answered the invoke of '${fqn}' with neither an activation nor an activation id.`, { short: 'bad reply' });
   }
@@ -49,20 +78,30 @@ export class CloudInvoker implements ActionInvoker {
     throw activationFailure(activation, fqn);
   }
 
-  private async poll(ref: ActionRef, activationId: string): Promise<Activation> {
+  private async poll(ref: ActionRef, activationId: string, started: number): Promise<Activation> {
     const fqn = qualifiedName(ref);
-    const deadline = Date.now() + this.opts.pollLimitMs;
+    const known = this.timeouts.get(fqn);
+    const limit = known !== undefined ? Math.max(known, this.service.blockingWindowMs) + STORE_MARGIN_MS : this.opts.pollLimitMs;
+    const deadline = started + limit;
     let delay = this.opts.pollStartMs;
     while (!this.closed) {
       await sleep(delay);
       try {
-        return (await this.service.client.activations.get({ name: activationId, namespace: ref.namespace || '_' } as never)) as unknown as Activation;
+        return (await this.service.bounded(this.service.requestMs, (b) =>
+          this.service.client.activations.get({ name: activationId, namespace: ref.namespace || '_', ...b } as never),
+        )) as unknown as Activation;
       } catch (err) {
         const status = (err as { statusCode?: number }).statusCode;
-        if (status !== 404) throw apiFailure(err, `activation ${activationId} of '${fqn}'`, this.service.host);
+        // No answer to one poll: the next one may get through, until the deadline.
+        if (status !== 404 && !(err instanceof NoAnswer)) throw apiFailure(err, `activation ${activationId} of '${fqn}'`, this.service.host);
       }
       if (Date.now() > deadline) {
-        throw new OpenWhiskNodeError('timeout', `Activation ${activationId} of '${fqn}' did not complete within ${Math.round(this.opts.pollLimitMs / 1000)} s.`, { short: 'timeout' });
+        throw new OpenWhiskNodeError(
+          'timeout',
+          `Activation ${activationId} of '${fqn}' did not complete within ${formatSeconds(limit)}` +
+            (known !== undefined ? ` (the action's time limit of ${formatSeconds(known)} plus a margin).` : '.'),
+          { short: 'timeout' },
+        );
       }
       delay = Math.min(delay * 2, this.opts.pollMaxMs);
     }

@@ -57,11 +57,20 @@ export function errorText(error: unknown): string {
   return JSON.stringify(error);
 }
 
+/** Longest text an error message quotes from an action (its result, its logs). */
+export const MAX_QUOTE_CHARS = 4096;
+
+/** `text` cut to `max` characters, saying how much was left out. */
+export function clip(text: string, max = MAX_QUOTE_CHARS): string {
+  if (text.length <= max) return text;
+  return `${text.slice(0, max)} … (${text.length - max} more characters)`;
+}
+
 /** Turns any activation that did not succeed into the matching error. */
 export function activationFailure(activation: Activation, actionName: string): OpenWhiskNodeError {
   const { response } = activation;
   const result = (response.result ?? {}) as Record<string, unknown>;
-  const text = errorText(result.error ?? result);
+  const text = clip(errorText(result.error ?? result) ?? '');
   const timedOut = activation.annotations.some((a) => a.key === 'timeout' && a.value === true);
   if (timedOut) {
     return new OpenWhiskNodeError('timeout', `Action '${actionName}' timed out: ${text}`, {

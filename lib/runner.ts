@@ -110,27 +110,34 @@ export class ActionRunner {
     return this.target.mode;
   }
 
-  /** At deploy: check the action exists (cloud) or provision its containers (local). */
-  async start(): Promise<void> {
+  /**
+   * At deploy: check the action exists (cloud) or provision its containers (local). Never rejects:
+   * resolves with the failure (already shown on the status ring) so the node can log its whole message.
+   */
+  async start(): Promise<OpenWhiskNodeError | Error | undefined> {
     if (!this.defaultRef) {
       this.emit({ phase: 'idle' });
-      return;
+      return undefined;
     }
     if (this.target.mode === 'cloud') {
       this.emit({ phase: 'fetching' });
       try {
-        await this.target.service.getAction(this.defaultRef, false);
+        const doc = await this.target.service.getAction(this.defaultRef, false);
+        this.cloud?.noteTimeout(this.defaultRef, doc?.limits?.timeout);
         this.emit({ phase: 'ready' });
       } catch (err) {
         this.fail(err);
+        return err instanceof Error ? err : new Error(String(err));
       }
-      return;
+      return undefined;
     }
     try {
       await this.provisioned(this.defaultRef);
-    } catch {
+    } catch (err) {
       // reported by provisioned(); the next message tries again
+      return err instanceof Error ? err : new Error(String(err));
     }
+    return undefined;
   }
 
   private provisioned(ref: ActionRef): Promise<LocalActionHandle> {

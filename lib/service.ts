@@ -9,7 +9,23 @@ export interface ServiceConfig {
   key: string;
   /** Skip TLS certificate verification. */
   insecure?: boolean;
+  timeouts?: ServiceTimeouts;
 }
+
+/** Bounds on the REST calls: an API host that accepts the connection and never answers must not hang a flow. */
+export interface ServiceTimeouts {
+  /** A lookup (action, list, runtimes, one poll of an activation), in ms. Default 10000. */
+  requestMs?: number;
+  /**
+   * The deployment's blocking window, in ms (OpenWhisk's max-wait-for-blocking-activation, 60 s):
+   * a blocking invoke is answered within it, with the activation or with 202 and its id. The
+   * invoke call is bounded by this window plus requestMs. Default 60000.
+   */
+  blockingWindowMs?: number;
+}
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10000;
+export const DEFAULT_BLOCKING_WINDOW_MS = 60000;
 
 /** Normalises an API host the way users type it: "host:3233", "https://host/api/v1/" → "https://host". */
 export function normaliseApiHost(api: string): string {
@@ -34,6 +50,23 @@ export interface EntityList {
 
 type OwClient = ReturnType<typeof openwhisk>;
 
+/** What the client's calls take besides their own options: needle (its HTTP library) honours an AbortSignal. */
+export interface Bounded {
+  signal: AbortSignal;
+}
+
+/** A REST call that got no answer in time; not an HTTP status. */
+export class NoAnswer extends Error {
+  constructor(readonly ms: number) {
+    super(`no answer within ${formatSeconds(ms)}`);
+    this.name = 'NoAnswer';
+  }
+}
+
+export function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
+}
+
 interface OwError {
   statusCode?: number;
   error?: unknown;
@@ -47,6 +80,14 @@ export function apiFailure(err: unknown, what: string, host: string): OpenWhiskN
   const detail = typeof body.error === 'string' ? body.error : '';
   const status = e.statusCode;
   const suffix = detail ? ` (${detail})` : '';
+  if (err instanceof NoAnswer) {
+    return new OpenWhiskNodeError(
+      'unreachable',
+      `The OpenWhisk API at ${host} did not answer the request for ${what} within ${formatSeconds(err.ms)}. ` +
+        `Check that the API host in the openwhisk-service config node is an OpenWhisk API and that it is up.`,
+      { short: 'no answer', cause: err },
+    );
+  }
   switch (status) {
     case undefined: {
       const cause = (e.message ?? String(err)).replace(/^Unknown Error From API: /, '');
@@ -79,9 +120,13 @@ export class OpenWhiskService implements Catalog {
   readonly location: string;
   private readonly key: string;
   private runtimesCache?: Promise<Record<string, string>>;
+  readonly requestMs: number;
+  readonly blockingWindowMs: number;
 
   constructor(cfg: ServiceConfig) {
     this.host = normaliseApiHost(cfg.api);
+    this.requestMs = positiveMs(cfg.timeouts?.requestMs, DEFAULT_REQUEST_TIMEOUT_MS);
+    this.blockingWindowMs = positiveMs(cfg.timeouts?.blockingWindowMs, DEFAULT_BLOCKING_WINDOW_MS);
     this.location = this.host;
     if (!cfg.key || !cfg.key.includes(':')) {
       throw new OpenWhiskNodeError('config', 'The openwhisk-service config node needs an auth key of the form "uuid:key".', { short: 'no auth key' });
@@ -95,15 +140,35 @@ export class OpenWhiskService implements Catalog {
     return this.key;
   }
 
+  /**
+   * Run one client call with a bound: `fn` gets the signal to pass in its options; past `ms` the
+   * request is aborted and the call rejects with NoAnswer.
+   */
+  async bounded<T>(ms: number, fn: (b: Bounded) => Promise<T>): Promise<T> {
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), ms);
+    try {
+      return await fn({ signal: ctl.signal });
+    } catch (err) {
+      if (ctl.signal.aborted) throw new NoAnswer(ms);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async getAction(ref: ActionRef, code = true): Promise<ActionDoc> {
     try {
-      const doc = await this.client.actions.get({ name: ref.name, namespace: ref.namespace || '_', code } as never);
+      const doc = await this.bounded(this.requestMs, (b) =>
+        this.client.actions.get({ name: ref.name, namespace: ref.namespace || '_', code, ...b } as never),
+      );
       return doc as unknown as ActionDoc;
     } catch (err) {
       throw apiFailure(err, `action '${qualifiedName(ref)}'`, this.host);
     }
   }
 
+  /** kind → image from the deployment's runtimes manifest. Rejects when it cannot be read (not kept: asked again next time). */
   runtimeImages(): Promise<Record<string, string>> {
     this.runtimesCache ??= this.fetchRuntimeImages();
     return this.runtimesCache;
@@ -113,7 +178,9 @@ export class OpenWhiskService implements Catalog {
     try {
       // GET / on the API host is the deployment's runtimes manifest (unauthenticated).
       const requester = (this.client.actions as unknown as { client: { request(m: string, p: string, o?: object): Promise<unknown> } }).client;
-      const info = (await requester.request('GET', '/', { open_timeout: 5000 })) as { runtimes?: Record<string, { kind: string; image?: string; default?: boolean }[]> };
+      const info = (await this.bounded(this.requestMs, (b) => requester.request('GET', '/', b))) as {
+        runtimes?: Record<string, { kind: string; image?: string; default?: boolean }[]>;
+      };
       const images: Record<string, string> = {};
       for (const [family, kinds] of Object.entries(info.runtimes ?? {})) {
         for (const k of kinds) {
@@ -123,20 +190,22 @@ export class OpenWhiskService implements Catalog {
         }
       }
       return images;
-    } catch {
-      // The manifest is a hint; the built-in table covers its absence.
+    } catch (err) {
+      // The manifest is a hint (the engine falls back to its built-in table); ask again next time.
       this.runtimesCache = undefined;
-      return {};
+      throw apiFailure(err, 'the runtimes manifest (GET /)', this.host);
     }
   }
 
   /** Actions and packages of a namespace, for the editor. */
   async list(namespace = '_'): Promise<EntityList> {
     try {
-      const [actions, packages] = await Promise.all([
-        this.client.actions.list({ namespace, limit: 200 } as never),
-        this.client.packages.list({ namespace, limit: 200 } as never),
-      ]);
+      const [actions, packages] = await this.bounded(this.requestMs, (b) =>
+        Promise.all([
+          this.client.actions.list({ namespace, limit: 200, ...b } as never),
+          this.client.packages.list({ namespace, limit: 200, ...b } as never),
+        ]),
+      );
       const acts = (actions as unknown as { namespace: string; name: string; annotations?: { key: string; value: unknown }[] }[]).map((a) => {
         const pkg = a.namespace.split('/')[1];
         const kind = a.annotations?.find((x) => x.key === 'exec')?.value;
@@ -152,4 +221,8 @@ export class OpenWhiskService implements Catalog {
       throw apiFailure(err, `the actions of namespace '${namespace}'`, this.host);
     }
   }
+}
+
+function positiveMs(v: unknown, dflt: number): number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.min(Math.round(v), 2 ** 31 - 1) : dflt;
 }

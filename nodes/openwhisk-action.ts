@@ -79,7 +79,10 @@ export = function (RED: NodeAPI) {
     }
 
     const runner = new ActionRunner(node.id, target, defaultRef, (r) => node.status(statusOf(r)));
-    void runner.start();
+    // A deploy-time failure shows as a red ring; its whole message (what to do) goes to the log once.
+    void runner.start().then((err) => {
+      if (err) node.error(err.message);
+    });
 
     node.on('input', (msg: ActionMsg, send, done) => {
       let params: Record<string, unknown>;

@@ -28,6 +28,10 @@ interface RuntimeDef extends NodeDef {
   idle?: string | number;
   /** Largest parameters per message in local mode, in MB. */
   maxPayload?: string | number;
+  /** Largest reply read from an action in local mode, in MB. */
+  maxResult?: string | number;
+  /** Remote Docker engine without a network: publish action ports on its host's network. */
+  publishRemote?: boolean;
 }
 
 export = function (RED: NodeAPI) {
@@ -74,6 +78,8 @@ export = function (RED: NodeAPI) {
           queueLimit: `${config.queue ?? ''}`.trim() !== '' && Number.isFinite(Number(config.queue)) ? Number(config.queue) : undefined,
           warmTimeout: Math.max(0, Number(config.idle) || 0) * 1000,
           maxPayload: Number(config.maxPayload) > 0 ? Math.round(Number(config.maxPayload) * 1048576) : undefined,
+          maxResult: Number(config.maxResult) > 0 ? Math.round(Number(config.maxResult) * 1048576) : undefined,
+          publishRemote: config.publishRemote === true,
           apiHost: svc?.host,
           apiKey: svc?.apiKey,
         });

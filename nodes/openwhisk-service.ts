@@ -1,7 +1,7 @@
 import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
 import { OpenWhiskNodeError } from '../lib/errors';
-import { OpenWhiskService } from '../lib/service';
+import { OpenWhiskService, type ServiceTimeouts } from '../lib/service';
 import type { ServiceNode } from './shared';
 
 interface ServiceDef extends NodeDef {
@@ -10,11 +10,18 @@ interface ServiceDef extends NodeDef {
 }
 
 export = function (RED: NodeAPI) {
+  // settings.js: openwhiskRequestTimeout (s, default 10) bounds lookups; openwhiskBlockingWindow
+  // (s, default 60, OpenWhisk's max-wait-for-blocking-activation) bounds blocking invokes.
+  const timeouts = (): ServiceTimeouts => {
+    const s = RED.settings as unknown as Record<string, unknown>;
+    const ms = (v: unknown) => (typeof v === 'number' && v > 0 ? v * 1000 : undefined);
+    return { requestMs: ms(s.openwhiskRequestTimeout), blockingWindowMs: ms(s.openwhiskBlockingWindow) };
+  };
   function OpenWhiskServiceNode(this: ServiceNode, config: ServiceDef) {
     RED.nodes.createNode(this, config);
     this.api = config.api;
     try {
-      this.service = new OpenWhiskService({ api: config.api, key: this.credentials?.key ?? '', insecure: Boolean(config.insecure) });
+      this.service = new OpenWhiskService({ api: config.api, key: this.credentials?.key ?? '', insecure: Boolean(config.insecure), timeouts: timeouts() });
     } catch (err) {
       this.configError = err as OpenWhiskNodeError;
     }

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import type Docker from 'dockerode';
-import { OpenWhiskNodeError } from '../errors';
+import { MAX_QUOTE_CHARS, OpenWhiskNodeError } from '../errors';
 import type { ActionDoc, ActionLimits } from '../types';
 import { bounded, dockerMessage, dockerStatus, translateDockerError, type DockerTarget } from './docker';
 import { HttpCallError, postJson, probe, type CallHandle, type HttpReply } from './http';
@@ -26,6 +26,8 @@ export interface ContainerHost {
   readonly startTimeout: number;
   /** How long to wait for a late log sentinel after a reply (ms). */
   readonly logGrace: number;
+  /** Largest /init or /run reply read from a container, in bytes (OpenWhisk's activation payload limit). */
+  readonly maxResult: number;
   readonly closed: boolean;
   /** The daemon keeps containers running while it is down (live-restore): a lost log stream is not a lost container. */
   readonly liveRestore: boolean;
@@ -58,9 +60,11 @@ export interface ContainerPlan {
   env: string[];
   initParams: Record<string, unknown>;
   apiKey?: string;
+  /** Docker CPU shares (proportional to memory, as the invoker gives them). */
+  cpuShares: number;
 }
 
-export type RunFailure = 'timeout' | 'dropped' | 'closed';
+export type RunFailure = 'timeout' | 'dropped' | 'closed' | 'too_large';
 
 /** Why a container stopped answering: the engine went away (and stopped it), its memory limit, or anything else. */
 export type LossCause = 'engine' | 'oom' | 'exited';
@@ -72,6 +76,8 @@ export interface RunOutcome {
   oom?: boolean;
   /** The Docker engine went away while the run was in flight (and stopped the container). */
   engineLost?: boolean;
+  /** failure 'too_large': the reply's length (declared, or read so far), the limit, its beginning. */
+  oversize?: { length: number; limit: number; head: string };
   logs: string[];
   /** The container must not be used again. */
   fatal: boolean;
@@ -193,6 +199,7 @@ export class ActionContainer {
     const hostConfig: Docker.HostConfig = {
       Memory: mem,
       MemorySwap: mem,
+      CpuShares: plan.cpuShares,
       CapDrop: ['NET_RAW', 'NET_ADMIN'],
       PidsLimit: 1024,
       Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 1024 }],
@@ -356,10 +363,18 @@ export class ActionContainer {
     const t0 = Date.now();
     let reply: HttpReply;
     try {
-      reply = await postJson(h.agent, this.host, this.port, '/init', body, plan.limits.timeout, this.tracker());
+      reply = await postJson(h.agent, this.host, this.port, '/init', body, plan.limits.timeout, this.tracker(), h.maxResult);
     } catch (err) {
       const e = err as HttpCallError;
       if (e.kind === 'aborted' && e.message === 'closed') throw closedError(`Initialising ${this.label}`);
+      if (e.kind === 'too_large' && e.oversize) {
+        const o = e.oversize;
+        throw new OpenWhiskNodeError(
+          'developer_error',
+          `Action '${plan.id.qualified}' failed to initialize: ${Messages.truncatedResponse(o.length, o.limit, o.head)} ${this.logsSection()}`,
+          { short: 'init failed' },
+        );
+      }
       if (e.kind === 'timeout') {
         throw new OpenWhiskNodeError(
           'timeout',
@@ -409,13 +424,21 @@ export class ActionContainer {
     const frame: LogFrame = this.framer.begin();
     let reply: HttpReply | undefined;
     let failure: RunFailure | undefined;
+    let oversize: RunOutcome['oversize'];
     try {
-      reply = await postJson(this.h.agent, this.host, this.port, '/run', body, timeoutMs, this.tracker());
+      reply = await postJson(this.h.agent, this.host, this.port, '/run', body, timeoutMs, this.tracker(), this.h.maxResult);
     } catch (err) {
       const e = err as HttpCallError;
       // Aborted by close() → 'closed'; by the container's exit, or its removal after another
       // activation broke it (concurrency > 1) → 'dropped', as the platform sees a dead container.
-      failure = e.kind === 'timeout' ? 'timeout' : e.kind === 'aborted' && e.message === 'closed' ? 'closed' : 'dropped';
+      // An oversized reply was cut off mid-stream: the container is still busy writing it, so it
+      // is replaced rather than given the next message.
+      failure =
+        e.kind === 'timeout' ? 'timeout'
+        : e.kind === 'too_large' ? 'too_large'
+        : e.kind === 'aborted' && e.message === 'closed' ? 'closed'
+        : 'dropped';
+      if (e.kind === 'too_large') oversize = e.oversize;
     }
     let logs: string[];
     if (reply) {
@@ -429,7 +452,7 @@ export class ActionContainer {
     this.inflight--;
     this.lastUsed = Date.now();
     const fatal = !reply || reply.status !== 200;
-    const outcome: RunOutcome = { reply, failure, logs, fatal };
+    const outcome: RunOutcome = { reply, failure, logs, fatal, oversize };
     if (fatal) this.dead = true;
     if (failure === 'dropped') {
       const cause = await this.lossCause();
@@ -550,8 +573,9 @@ export class ActionContainer {
     return this.logsSection();
   }
 
+  /** The container's last lines for an error message: at most 30 lines and 4 KB (each line clipped). */
   logsSection(): string {
-    const lines = this.framer.recent(30);
+    const lines = this.framer.tail(30, MAX_QUOTE_CHARS);
     return lines.length ? `Container logs:\n${lines.join('\n')}` : '(The container wrote no logs.)';
   }
 

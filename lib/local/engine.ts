@@ -72,6 +72,19 @@ export interface LocalEngineOptions {
   apiKey?: string;
   /** Largest /run parameters in bytes (default 8 MB; OpenWhisk's proxies accept up to 48 MB). */
   maxPayload?: number;
+  /**
+   * Largest /init or /run reply read from a container, in bytes (default 1 MB, OpenWhisk's
+   * whisk.activation.payload.max). A bigger reply fails its activation and is not read further.
+   */
+  maxResult?: number;
+  /** Bytes of parameters all of the runtime's queues may hold together (default 8 × maxPayload). */
+  queueBytes?: number;
+  /**
+   * With a remote Docker engine (tcp://, https://, ssh://) and no network: publish action ports on
+   * the engine host's address, reachable from its LAN (default false: refused with what to do).
+   * /init and /run then travel unencrypted between Node-RED and that host.
+   */
+  publishRemote?: boolean;
   /** Bound on "container created → proxy listening on 8080" in ms (default 30000). Not the action's /init timeout. */
   startTimeout?: number;
   /** Containers beyond an action's first are removed after this long idle, in ms (default 60000). */
@@ -127,6 +140,7 @@ const DEFAULT_CAPACITY = 4;
 const DEFAULT_QUEUE_LIMIT = 100;
 const DEFAULT_START_TIMEOUT = 30000;
 const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
+const DEFAULT_MAX_RESULT = 1024 * 1024;
 const DEFAULT_IDLE_TIMEOUT = 60000;
 const DEFAULT_WARM_TIMEOUT = 600000;
 const DEFAULT_HIGH_WATERMARK = 0.75;
@@ -151,6 +165,8 @@ export class LocalEngine extends EventEmitter implements PoolHost {
   readonly queueLimit: number;
   readonly startTimeout: number;
   readonly maxPayload: number;
+  readonly maxResult: number;
+  readonly queueBytes: number;
   readonly idleTimeout: number;
   readonly warmTimeout: number;
   readonly highWatermark: number;
@@ -170,6 +186,8 @@ export class LocalEngine extends EventEmitter implements PoolHost {
   private closing?: Promise<void>;
   private seq = 0;
   private slotsUsed = 0;
+  /** Bytes of parameters held by all pools' queues. */
+  private queuedBytes = 0;
   /** Slots held by removals in progress (released when the container is gone). */
   private releasing = 0;
   private readonly slotWaiters: SlotWaiter[] = [];
@@ -202,11 +220,13 @@ export class LocalEngine extends EventEmitter implements PoolHost {
     this.target = parseDockerTarget(opts.docker);
     this.docker = createDocker(this.target);
     this.agent = createAgent();
-    this.network = (opts.network ?? '').trim();
+    this.network = checkNetwork(opts.network);
     this.capacity = positiveInt(opts.capacity, DEFAULT_CAPACITY);
     this.queueLimit = positiveInt(opts.queueLimit, DEFAULT_QUEUE_LIMIT, true);
     this.startTimeout = positiveInt(opts.startTimeout, DEFAULT_START_TIMEOUT);
     this.maxPayload = positiveInt(opts.maxPayload, DEFAULT_MAX_PAYLOAD);
+    this.maxResult = positiveInt(opts.maxResult, DEFAULT_MAX_RESULT);
+    this.queueBytes = positiveInt(opts.queueBytes, 8 * this.maxPayload);
     this.idleTimeout = positiveInt(opts.idleTimeout, DEFAULT_IDLE_TIMEOUT);
     this.warmTimeout = positiveInt(opts.warmTimeout, DEFAULT_WARM_TIMEOUT, true);
     this.highWatermark = fraction(opts.highWatermark, DEFAULT_HIGH_WATERMARK);
@@ -262,7 +282,16 @@ export class LocalEngine extends EventEmitter implements PoolHost {
       throw e;
     }
     await this.readLiveRestore();
-    if (this.target.remoteHost) {
+    if (this.target.remoteHost && !this.network) {
+      if (!this.opts.publishRemote) {
+        throw new OpenWhiskNodeError(
+          'config',
+          `The Docker engine at ${this.target.description} is on another host: its action containers would serve /init and /run ` +
+            `(action code and every message, unencrypted) on that host's network. Run Node-RED in a container on that engine and set ` +
+            `the runtime's Docker network, or, on a network you trust, tick "publish on the Docker host's network" in the runtime config.`,
+          { short: 'remote docker' },
+        );
+      }
       // A remote engine: publish on (and connect to) the address we reach it at, not its loopback.
       const host = this.target.remoteHost;
       const ip = net.isIP(host) ? host : (await dns.lookup(host, { family: 4 }).catch(() => ({ address: '' }))).address;
@@ -391,6 +420,7 @@ export class LocalEngine extends EventEmitter implements PoolHost {
       env,
       initParams: init,
       apiKey,
+      cpuShares: cpuShares(limits.memory, this.capacity),
     };
     const pool = new PoolAction(this, plan, run, this.queueLimit);
     this.pools.add(pool);
@@ -526,6 +556,16 @@ export class LocalEngine extends EventEmitter implements PoolHost {
 
   untrack(c: ActionContainer): void {
     this.tracked.delete(c);
+  }
+
+  holdQueued(bytes: number): boolean {
+    if (this.queuedBytes + bytes > this.queueBytes) return false;
+    this.queuedBytes += bytes;
+    return true;
+  }
+
+  releaseQueued(bytes: number): void {
+    this.queuedBytes = Math.max(0, this.queuedBytes - bytes);
   }
 
   takeSlot(): boolean {
@@ -841,6 +881,32 @@ interface SlotWaiter {
   accept(): boolean;
   cancel?(): void;
   owner?: PoolAction;
+}
+
+/**
+ * CPU shares as OpenWhisk's invoker gives them: proportional to the container's memory, out of
+ * Docker's 1024 for the whole pool (ContainerPoolConfig.cpuShare). The pool here is the runtime's
+ * capacity in containers of the default 256 MB, so a full runtime of default-sized actions weighs
+ * as much as one ordinary process: Node-RED keeps its share of the CPU when actions spin.
+ */
+export function cpuShares(memoryMb: number, capacity: number): number {
+  return Math.max(2, Math.floor((1024 * memoryMb) / (Math.max(1, capacity) * 256)));
+}
+
+/** A Docker network name for action containers; the modes that share another namespace are refused. */
+export function checkNetwork(value: string | undefined): string {
+  const n = (value ?? '').trim();
+  if (!n) return '';
+  if (n === 'host' || n === 'none' || /^(container|service|ns):/i.test(n) || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(n)) {
+    throw new OpenWhiskNodeError(
+      'config',
+      `Docker network '${n}' cannot be used for action containers: 'host' would give untrusted action code the gateway's own network ` +
+        `(its loopback services included), 'container:…' another container's, and 'none' no way to reach them. ` +
+        `Use a user-defined bridge network (docker network create <name>), or leave the network empty.`,
+      { short: 'bad network' },
+    );
+  }
+  return n;
 }
 
 /** A number in 0..1 (exclusive of 0 unless allowZero); anything else → the default. */

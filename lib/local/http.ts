@@ -9,18 +9,23 @@ export interface HttpReply {
   body: string;
 }
 
-export type CallFailure = 'timeout' | 'dropped' | 'aborted';
+export type CallFailure = 'timeout' | 'dropped' | 'aborted' | 'too_large';
 
 export class HttpCallError extends Error {
   constructor(
     readonly kind: CallFailure,
     message: string,
     readonly code?: string,
+    /** kind 'too_large': the reply's length as declared (Content-Length) or as far as it was read, and its first characters. */
+    readonly oversize?: { length: number; limit: number; head: string },
   ) {
     super(message);
     this.name = 'HttpCallError';
   }
 }
+
+/** Characters of an oversized reply kept for its error message. */
+const HEAD_CHARS = 256;
 
 /** Lets the owner of a call abort it (the promise then rejects with kind 'aborted' and this reason). */
 export interface CallHandle {
@@ -43,6 +48,7 @@ export function postJson(
   body: string,
   timeoutMs: number,
   onHandle?: (h: CallHandle | undefined) => void,
+  maxReplyBytes = Infinity,
 ): Promise<HttpReply> {
   return new Promise<HttpReply>((resolve, reject) => {
     let settled = false;
@@ -74,12 +80,31 @@ export function postJson(
       onHandle({ abort: (reason) => finish(new HttpCallError('aborted', reason)) });
     }
     req.on('response', (res) => {
-      res.setEncoding('utf8');
-      let data = '';
-      res.on('data', (c: string) => {
-        data += c;
+      // The reply comes from untrusted code: never hold more of it than the limit. A declared length
+      // past it fails at once; an undeclared one (chunked) as soon as the bytes read pass it.
+      const tooLarge = (length: number, head: string) =>
+        finish(new HttpCallError('too_large', `the reply to POST ${path} is over ${maxReplyBytes} bytes`, undefined, {
+          length,
+          limit: maxReplyBytes,
+          head: head.slice(0, HEAD_CHARS),
+        }));
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxReplyBytes) {
+        tooLarge(declared, '');
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        if (settled) return;
+        bytes += c.length;
+        if (bytes > maxReplyBytes) {
+          tooLarge(bytes, Buffer.concat(chunks.length ? chunks : [c]).subarray(0, HEAD_CHARS * 4).toString('utf8'));
+          return;
+        }
+        chunks.push(c);
       });
-      res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, body: data }));
+      res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks, bytes).toString('utf8') }));
       res.on('aborted', () => finish(new HttpCallError('dropped', 'the connection closed before the reply was complete')));
       res.on('error', (e: NodeJS.ErrnoException) => finish(new HttpCallError('dropped', e.message, e.code)));
     });

@@ -30,6 +30,24 @@ export interface LogFramerOptions {
 }
 
 const MAX_PENDING_LINES = 1000;
+/** Output between activations kept for the next one, in characters. */
+const MAX_PENDING_CHARS = 1024 * 1024;
+/**
+ * Longest log line kept, in characters (Docker's json-file driver splits lines at 16 KiB too). The
+ * rest of a longer line is counted, not kept: an action that writes 1 GB without a newline costs a
+ * scan, not a gigabyte.
+ */
+export const MAX_LINE_CHARS = 16 * 1024;
+/** Characters of each line kept in the recent-lines ring (error messages quote from it). */
+const RING_LINE_CHARS = 512;
+
+/** The line being read on one stream: its first MAX_LINE_CHARS, how much more, and its last characters. */
+interface OpenLine {
+  kept: string;
+  dropped: number;
+  /** The last SENTINEL.length characters of the dropped part: a sentinel ends a line. */
+  tail: string;
+}
 
 export function formatLine(time: number, stream: StreamName, line: string): string {
   return `${new Date(time).toISOString()} ${stream}: ${line}`;
@@ -106,10 +124,14 @@ export class LogFramer {
     stdout: new StringDecoder('utf8'),
     stderr: new StringDecoder('utf8'),
   };
-  private readonly partial: Record<StreamName, string> = { stdout: '', stderr: '' };
+  private readonly open: Record<StreamName, OpenLine> = {
+    stdout: { kept: '', dropped: 0, tail: '' },
+    stderr: { kept: '', dropped: 0, tail: '' },
+  };
   /** Sentinels still to come for frames that were closed early: swallow them (and lines before them). */
   private readonly owed: Record<StreamName, number> = { stdout: 0, stderr: 0 };
   private pending: string[] = [];
+  private pendingChars = 0;
   private current: LogFrame | undefined;
   private readonly ring: string[] = [];
   private ended = false;
@@ -133,6 +155,7 @@ export class LogFramer {
     }
     const carried = this.pending;
     this.pending = [];
+    this.pendingChars = 0;
     for (const l of carried) frame.add(l, this.limitBytes);
     this.current = frame;
     if (this.ended) frame.complete(true);
@@ -163,13 +186,26 @@ export class LogFramer {
     return this.ring.slice(-max);
   }
 
+  /** The last lines, at most `maxLines` of them and `maxChars` in all (each ring line is clipped already). */
+  tail(maxLines: number, maxChars: number): string[] {
+    const out: string[] = [];
+    let chars = 0;
+    for (let i = this.ring.length - 1; i >= 0 && out.length < maxLines; i--) {
+      chars += this.ring[i].length + 1;
+      if (chars > maxChars) break;
+      out.unshift(this.ring[i]);
+    }
+    return out;
+  }
+
   /** The attached stream ended (container stopped): flush partial lines, close the open frame. */
   end(): void {
     if (this.ended) return;
     for (const s of ['stdout', 'stderr'] as const) {
-      const rest = this.partial[s] + this.decoders[s].end();
-      this.partial[s] = '';
-      if (rest !== '') this.onLine(s, rest, this.now());
+      const rest = this.decoders[s].end();
+      if (rest !== '') this.append(s, rest, 0, rest.length);
+      const o = this.open[s];
+      if (o.kept !== '' || o.dropped > 0) this.endLine(s, this.now());
     }
     this.ended = true;
     if (this.current) {
@@ -184,23 +220,51 @@ export class LogFramer {
   }
 
   private onChunk(stream: StreamName, chunk: Buffer | string): boolean {
-    const text = this.partial[stream] + (typeof chunk === 'string' ? chunk : this.decoders[stream].write(chunk));
+    const text = typeof chunk === 'string' ? chunk : this.decoders[stream].write(chunk);
     let start = 0;
-    let nl = text.indexOf('\n', start);
-    if (nl < 0) {
-      this.partial[stream] = text;
-      return true;
+    let nl = text.indexOf('\n');
+    if (nl >= 0) {
+      const time = this.now(); // one timestamp per chunk: its lines arrived together
+      while (nl >= 0) {
+        this.append(stream, text, start, nl);
+        this.endLine(stream, time);
+        start = nl + 1;
+        nl = text.indexOf('\n', start);
+      }
     }
-    const time = this.now(); // one timestamp per chunk: its lines arrived together
-    while (nl >= 0) {
-      let line = text.slice(start, nl);
-      if (line.endsWith('\r')) line = line.slice(0, -1);
-      this.onLine(stream, line, time);
-      start = nl + 1;
-      nl = text.indexOf('\n', start);
-    }
-    this.partial[stream] = text.slice(start);
+    if (start < text.length) this.append(stream, text, start, text.length);
     return true;
+  }
+
+  /** Add text[from, to) to the stream's open line, keeping at most MAX_LINE_CHARS of it. */
+  private append(stream: StreamName, text: string, from: number, to: number): void {
+    const o = this.open[stream];
+    const room = MAX_LINE_CHARS - o.kept.length;
+    const take = Math.min(Math.max(0, room), to - from);
+    if (take > 0) o.kept += text.slice(from, from + take);
+    if (to - from > take) {
+      o.dropped += to - from - take;
+      o.tail = (o.tail + text.slice(Math.max(from + take, to - SENTINEL.length), to)).slice(-SENTINEL.length);
+    }
+  }
+
+  private endLine(stream: StreamName, time: number): void {
+    const o = this.open[stream];
+    let line = o.kept;
+    const { dropped, tail } = o;
+    this.open[stream] = { kept: '', dropped: 0, tail: '' };
+    if (dropped > 0) {
+      const note = ` … (line truncated: ${dropped} more characters)`;
+      if (tail.includes(SENTINEL)) {
+        this.addLine(stream, line + note, time);
+        this.onSentinel(stream);
+        return;
+      }
+      this.onLine(stream, line + note, time);
+      return;
+    }
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    this.onLine(stream, line, time);
   }
 
   private onLine(stream: StreamName, line: string, time: number): void {
@@ -216,7 +280,7 @@ export class LogFramer {
 
   private addLine(stream: StreamName, line: string, time: number): void {
     const formatted = formatLine(time, stream, line);
-    this.ring.push(formatted);
+    this.ring.push(formatted.length > RING_LINE_CHARS ? `${formatted.slice(0, RING_LINE_CHARS)} …` : formatted);
     if (this.ring.length > this.ringSize) this.ring.splice(0, this.ring.length - this.ringSize);
     if (!this.framed) return;
     if (this.owed[stream] > 0) return; // late output of an activation that was already closed
@@ -225,7 +289,10 @@ export class LogFramer {
       f.add(formatted, this.limitBytes);
     } else {
       this.pending.push(formatted);
-      if (this.pending.length > MAX_PENDING_LINES) this.pending.splice(0, this.pending.length - MAX_PENDING_LINES);
+      this.pendingChars += formatted.length;
+      while (this.pending.length > MAX_PENDING_LINES || (this.pendingChars > MAX_PENDING_CHARS && this.pending.length > 1)) {
+        this.pendingChars -= (this.pending.shift() as string).length;
+      }
     }
   }
 

@@ -13,6 +13,7 @@ import type { ContainerView } from './preempt';
 import {
   Messages,
   buildActivation,
+  applicationError,
   developerError,
   mapRunResponse,
   mergeParams,
@@ -60,6 +61,11 @@ export interface PoolHost extends ContainerHost {
   readonly capacity: number;
   /** Largest /run parameters (JSON bytes) accepted. */
   readonly maxPayload: number;
+  /** Bytes of parameters the runtime's queues may hold together. */
+  readonly queueBytes: number;
+  /** Count `bytes` against queueBytes; false (nothing counted) when they do not fit. */
+  holdQueued(bytes: number): boolean;
+  releaseQueued(bytes: number): void;
   /** Take a container slot now if one is free. */
   takeSlot(): boolean;
   /** Give a slot back (hands it to a waiting pool first). */
@@ -79,6 +85,8 @@ export interface PoolHost extends ContainerHost {
 
 interface Job {
   valueJson: string;
+  /** Counted against the runtime's queue bytes while the job waits. */
+  bytes: number;
   enqueued: number;
   causedBySequence: boolean;
   resolve: (a: Activation) => void;
@@ -193,8 +201,22 @@ export class PoolAction implements Runnable {
         ),
       );
     }
+    // Waiting messages hold their parameters in memory: bounded by bytes too, for the whole runtime.
+    const bytes = valueJson.length;
+    if (!this.host.holdQueued(bytes)) {
+      const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+      return Promise.reject(
+        new OpenWhiskNodeError(
+          'overload',
+          `Action '${this.name}' is overloaded: the messages waiting in the local runtime already hold ${mb(this.host.queueBytes - bytes)} ` +
+            `or more of the ${mb(this.host.queueBytes)} it keeps for waiting messages (8 × max payload). ` +
+            `Send smaller or fewer messages, raise the capacity, or raise "max payload" in the runtime config.`,
+          { short: 'queue full' },
+        ),
+      );
+    }
     return new Promise<Activation>((resolve, reject) => {
-      this.queue.push({ valueJson, enqueued: now, causedBySequence, resolve, reject });
+      this.queue.push({ valueJson, bytes, enqueued: now, causedBySequence, resolve, reject });
       this.scale();
     });
   }
@@ -231,6 +253,9 @@ export class PoolAction implements Runnable {
     } else if (out.failure === 'timeout') {
       timedOut = true;
       response = developerError(Messages.timedOut(timeout, false));
+    } else if (out.failure === 'too_large' && out.oversize) {
+      const o = out.oversize;
+      response = applicationError(Messages.truncatedResponse(o.length, o.limit, o.head), o.length);
     } else {
       response = developerError(out.oom ? Messages.memoryExhausted : Messages.abnormalRun);
     }
@@ -259,6 +284,7 @@ export class PoolAction implements Runnable {
       const c = this.free();
       if (!c) break;
       const job = this.queue.shift() as Job;
+      this.host.releaseQueued(job.bytes);
       this.execute(c, job.valueJson, job.enqueued, job.causedBySequence).then(job.resolve, job.reject);
     }
     if (this.queue.length > 0) this.scale();
@@ -296,7 +322,10 @@ export class PoolAction implements Runnable {
   }
 
   private failQueue(err: unknown): void {
-    for (const job of this.queue.splice(0)) job.reject(err);
+    for (const job of this.queue.splice(0)) {
+      this.host.releaseQueued(job.bytes);
+      job.reject(err);
+    }
   }
 
   /** Messages wait beyond what the containers already starting will take. */
@@ -437,8 +466,7 @@ export class PoolAction implements Runnable {
     this.closed = true;
     if (this.slotTimer) clearTimeout(this.slotTimer);
     this.host.forget(this);
-    const err = closedError(`Action '${this.name}'`);
-    for (const job of this.queue.splice(0)) job.reject(err);
+    this.failQueue(closedError(`Action '${this.name}'`));
     // Live containers give their slot back here; starting ones when their launch notices the close.
     const held = [...this.live.splice(0), ...this.suspended];
     this.suspended.clear();

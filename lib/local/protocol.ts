@@ -28,6 +28,13 @@ export const Messages = {
   invalidRunResponse(body: string): string {
     return 'The action did not produce a valid JSON or JSON Array response' + (body ? `: ${body}` : '.');
   },
+  /** A reply over the result limit; `head` is its beginning (a few hundred characters at most, may be empty). */
+  truncatedResponse(length: number, limit: number, head: string): string {
+    return (
+      `The action produced a response that exceeded the allowed length: ${length} > ${limit} bytes.` +
+      (head ? ` The truncated response was: ${head}` : '')
+    );
+  },
 } as const;
 
 /** Identity of an action as the invoker names it. */
@@ -68,13 +75,27 @@ function positive(n: unknown): number | undefined {
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
+/**
+ * The ranges OpenWhisk accepts (its application.conf time-limit, memory, log-limit and
+ * concurrency-limit; docs/reference.md). Limits from a catalog are untrusted: a timeout past
+ * 2^31−1 ms would wrap Node's timers, a huge memory limit would give one action the whole host.
+ */
+export const LIMIT_RANGES = {
+  timeout: { min: 100, max: 300000 },
+  memory: { min: 128, max: 512 },
+  logs: { min: 0, max: 10 },
+  concurrency: { min: 1, max: 500 },
+} as const;
+
+const clamp = (n: number, r: { min: number; max: number }) => Math.min(r.max, Math.max(r.min, n));
+
 export function effectiveLimits(limits: ActionLimits | undefined): Required<ActionLimits> {
   const l = limits ?? {};
   return {
-    timeout: positive(l.timeout) ?? DEFAULT_LIMITS.timeout,
-    memory: positive(l.memory) ?? DEFAULT_LIMITS.memory,
-    logs: typeof l.logs === 'number' && l.logs >= 0 ? l.logs : DEFAULT_LIMITS.logs,
-    concurrency: Math.max(1, Math.floor(positive(l.concurrency) ?? 1)),
+    timeout: Math.round(clamp(positive(l.timeout) ?? DEFAULT_LIMITS.timeout, LIMIT_RANGES.timeout)),
+    memory: Math.round(clamp(positive(l.memory) ?? DEFAULT_LIMITS.memory, LIMIT_RANGES.memory)),
+    logs: clamp(typeof l.logs === 'number' && Number.isFinite(l.logs) && l.logs >= 0 ? l.logs : DEFAULT_LIMITS.logs, LIMIT_RANGES.logs),
+    concurrency: Math.floor(clamp(positive(l.concurrency) ?? 1, LIMIT_RANGES.concurrency)),
   };
 }
 
@@ -204,6 +225,12 @@ export function developerError(error: unknown, size?: number): ActivationRespons
     result,
     size: size ?? JSON.stringify(result).length,
   };
+}
+
+/** A reply over the result limit is an application error on the platform (ActivationResult.processRunResponseContent). */
+export function applicationError(error: string, size?: number): ActivationResponse {
+  const result = { error };
+  return { status: 'application error', success: false, result, size: size ?? JSON.stringify(result).length };
 }
 
 /** ActivationResult.processRunResponseContent: map an HTTP reply of /run. */
