@@ -221,6 +221,15 @@ export class LocalEngine extends EventEmitter implements PoolHost {
     this.docker = createDocker(this.target);
     this.agent = createAgent();
     this.network = checkNetwork(opts.network);
+    if (this.target.remoteHost && !this.network && !opts.publishRemote) {
+      throw new OpenWhiskNodeError(
+        'config',
+        `The Docker engine at ${this.target.description} is on another host: its action containers would serve /init and /run ` +
+          `(action code and every message, unencrypted) on that host's network. Run Node-RED in a container on that engine and set ` +
+          `the runtime's Docker network, or, on a network you trust, tick "Publish action ports on the Docker host's network" in the runtime config.`,
+        { short: 'remote docker' },
+      );
+    }
     this.capacity = positiveInt(opts.capacity, DEFAULT_CAPACITY);
     this.queueLimit = positiveInt(opts.queueLimit, DEFAULT_QUEUE_LIMIT, true);
     this.startTimeout = positiveInt(opts.startTimeout, DEFAULT_START_TIMEOUT);
@@ -283,15 +292,6 @@ export class LocalEngine extends EventEmitter implements PoolHost {
     }
     await this.readLiveRestore();
     if (this.target.remoteHost && !this.network) {
-      if (!this.opts.publishRemote) {
-        throw new OpenWhiskNodeError(
-          'config',
-          `The Docker engine at ${this.target.description} is on another host: its action containers would serve /init and /run ` +
-            `(action code and every message, unencrypted) on that host's network. Run Node-RED in a container on that engine and set ` +
-            `the runtime's Docker network, or, on a network you trust, tick "publish on the Docker host's network" in the runtime config.`,
-          { short: 'remote docker' },
-        );
-      }
       // A remote engine: publish on (and connect to) the address we reach it at, not its loopback.
       const host = this.target.remoteHost;
       const ip = net.isIP(host) ? host : (await dns.lookup(host, { family: 4 }).catch(() => ({ address: '' }))).address;
