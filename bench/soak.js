@@ -11,7 +11,9 @@
  * one Catch node. The catalog is the OpenWhisk API test server (test/support/openwhisk-server.js).
  *
  * Load, for N minutes: a fast action (50 msg/s), a slow one (4 msg/s, 100–800 ms each), a flaky one
- * (2 msg/s: result, application error or crash), and every 20 s a burst above capacity (150 slow +
+ * (2 msg/s: result, application error or crash), a hostile one every 5 s (the test image
+ * test/support/hostile-image, in turn: a 1 GB reply, a 64 MB log line without a newline, 40 log lines
+ * of 1 MB, a run that never answers), and every 20 s a burst above capacity (150 slow +
  * 150 fast + 30 flaky at once: the slow queue overflows). Faults on a schedule: every 25 s a
  * `docker kill` of a random container of this run (busy or idle), every 45 s a message to an action
  * that exceeds its memory limit (OOM kill), and once, at 40 % of the run, dockerd stopped (SIGTERM)
@@ -63,6 +65,7 @@ const { startOpenWhiskServer } = require(path.join(ROOT, 'test', 'support', 'ope
 const { instanceId } = require(path.join(ROOT, 'dist', 'lib', 'runtime-config.js'));
 const { LABELS } = require(path.join(ROOT, 'dist', 'lib', 'local', 'engine.js'));
 const { DockerdControl } = require(path.join(ROOT, 'test', 'support', 'dockerd.js'));
+const { HOSTILE_IMAGE, buildHostileImage } = require(path.join(ROOT, 'test', 'support', 'hostile.js'));
 
 // ---- small things -----------------------------------------------------------------------------
 
@@ -108,11 +111,18 @@ const ID = {
   slow: `${RUN}-slow`,
   flaky: `${RUN}-flaky`,
   hog: `${RUN}-hog`,
+  hostile: `${RUN}-hostile`,
   out: `${RUN}-out`,
   catch: `${RUN}-catch`,
   caught: `${RUN}-caught`,
 };
-const ACTIONS = ['fast', 'slow', 'flaky', 'hog'];
+const ACTIONS = ['fast', 'slow', 'flaky', 'hog', 'hostile'];
+const HOSTILE_MODES = [
+  { mode: 'huge', bytes: 1024 * 1024 * 1024 },
+  { mode: 'endless-line', bytes: 64 * 1024 * 1024 },
+  { mode: 'big-lines', lines: 40, lineBytes: 1024 * 1024 },
+  { mode: 'hang' },
+];
 const CAPACITY = 6;
 const QUEUE = 50;
 
@@ -213,8 +223,11 @@ async function main() {
   const ow = await startOpenWhiskServer();
   ow.putPackage('guest', 'soak', {});
   for (const a of ACTIONS) {
+    if (a === 'hostile') continue;
     ow.putAction('guest', `soak/${a}`, { exec: { kind: 'nodejs:20', code: CODE[a] }, limits: { timeout: 60000, memory: 128 } });
   }
+  buildHostileImage();
+  ow.putAction('guest', 'soak/hostile', { exec: { kind: 'blackbox', image: HOSTILE_IMAGE }, limits: { timeout: 5000, memory: 256, logs: 1 } });
   helper.settings({ userDir });
   await helper.startServer();
   stats.nodeRed = helper._RED.version();
@@ -262,6 +275,8 @@ async function main() {
     every(20, () => send('fast', {}));
     every(250, () => send('slow', { ms: 100 + Math.floor(rand() * 700) }));
     every(500, () => send('flaky', { kind: pick(['ok', 'app', 'crash']) }));
+    let hostileTurn = 0;
+    every(5000, () => send('hostile', HOSTILE_MODES[hostileTurn++ % HOSTILE_MODES.length]));
     // bursts above capacity
     every(20000, () => {
       for (let i = 0; i < 150; i++) send('slow', { ms: 300 });
