@@ -78,14 +78,26 @@ export class ActionRunner {
   private engineProblem?: string;
   private lastCount = -1;
   private readonly watch?: NodeJS.Timeout;
+  /** Whether the last failure came from the Docker engine (gone, or out of room) rather than the action. */
+  private lastErrorFromEngine = false;
   private readonly onHealth = (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => {
     this.engineProblem = h.state === 'ok' ? undefined : h.short ?? `docker ${h.state}`;
-    if (this.inflight > 0) return;
-    if (this.engineProblem) this.emit({ phase: 'error', detail: this.engineProblem });
-    else {
+    if (this.inflight > 0 || this.closed) return;
+    if (this.engineProblem) {
+      this.emit({ phase: 'error', detail: this.engineProblem });
+      return;
+    }
+    if (this.local.size > 0) {
       this.lastError = undefined;
       this.emitReady();
+      return;
     }
+    // Nothing provisioned: the node has no action of its own, or provisioning it failed. An engine
+    // back from an outage is no news for the first; for the second, only an engine-caused failure
+    // is worth another try, any other (a failed /init, a missing action) keeps showing.
+    if (!this.defaultRef) this.emit({ phase: 'idle' });
+    else if (this.lastError && this.lastErrorFromEngine) void this.provisioned(this.defaultRef).catch(() => undefined);
+    else this.emit(this.lastError ? { phase: 'error', detail: this.lastError } : { phase: 'idle' });
   };
 
   constructor(
@@ -160,8 +172,12 @@ export class ActionRunner {
       this.local.set(key, handle);
       handle.then(
         (h) => {
-          if (this.closed) void h.close();
-          else if (this.inflight === 0) this.emitReady();
+          if (this.closed) {
+            void h.close();
+            return;
+          }
+          if (this.lastErrorFromEngine) this.lastError = undefined; // provisioned after all: the engine is back
+          if (this.inflight === 0) this.emitReady();
         },
         (err) => {
           // Forget the failure so the next message provisions again (the engine may be back).
@@ -185,7 +201,7 @@ export class ActionRunner {
       this.lastError = undefined;
       return activation;
     } catch (err) {
-      this.lastError = err instanceof OpenWhiskNodeError ? err.short : 'failed';
+      this.noteError(err);
       throw err;
     } finally {
       this.inflight--;
@@ -232,8 +248,13 @@ export class ActionRunner {
     return n;
   }
 
-  private fail(err: unknown): void {
+  private noteError(err: unknown): void {
     this.lastError = err instanceof OpenWhiskNodeError ? err.short : 'failed';
+    this.lastErrorFromEngine = err instanceof OpenWhiskNodeError && this.target.mode === 'local' && (err.code === 'unreachable' || err.code === 'docker');
+  }
+
+  private fail(err: unknown): void {
+    this.noteError(err);
     this.emit({ phase: 'error', detail: this.lastError });
   }
 
