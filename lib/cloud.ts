@@ -1,6 +1,13 @@
 import { activationFailure, OpenWhiskNodeError } from './errors';
 import { NoAnswer, apiFailure, formatSeconds, qualifiedName, type OpenWhiskService } from './service';
+import { MAX_RESULT_DEPTH, nestedDeeperThan, tooDeepMessage } from './params';
 import type { ActionInvoker, ActionRef, Activation } from './types';
+
+/** An activation whose result Node-RED could not copy (see MAX_RESULT_DEPTH) fails as a developer error. */
+function guardDepth(a: Activation): Activation {
+  if (!a || !a.response || !nestedDeeperThan(a.response.result, MAX_RESULT_DEPTH)) return a;
+  return { ...a, response: { status: 'action developer error', success: false, result: { error: tooDeepMessage() } } };
+}
 
 export interface CloudInvokerOptions {
   /** First poll delay after a 202 (ms); doubles up to pollMaxMs. */
@@ -60,7 +67,7 @@ export class CloudInvoker implements ActionInvoker {
       const e = err as { statusCode?: number; error?: { response?: unknown } };
       // A 502 carries the activation of an application or developer error.
       if (e.statusCode === 502 && e.error && typeof e.error === 'object' && e.error.response) {
-        throw activationFailure(e.error as unknown as Activation, fqn);
+        throw activationFailure(guardDepth(e.error as unknown as Activation), fqn);
       }
       throw apiFailure(err, `action '${fqn}'`, this.service.host);
     }
@@ -73,7 +80,8 @@ export class CloudInvoker implements ActionInvoker {
     throw new OpenWhiskNodeError('http', `OpenWhisk at ${this.service.host} answered the invoke of '${fqn}' with neither an activation nor an activation id.`, { short: 'bad reply' });
   }
 
-  private settle(activation: Activation, fqn: string): Activation {
+  private settle(reply: Activation, fqn: string): Activation {
+    const activation = guardDepth(reply);
     if (activation.response.success) return activation;
     throw activationFailure(activation, fqn);
   }

@@ -47,14 +47,21 @@ export class OpenWhiskNodeError extends Error {
 
 /** Message of an action's error result, whatever shape the action gave it. */
 export function errorText(error: unknown): string {
-  if (typeof error === 'string') return error;
-  if (error && typeof error === 'object') {
-    const e = error as Record<string, unknown>;
-    if (typeof e.message === 'string') return e.message;
-    if (typeof e.error === 'string') return e.error;
-    if (e.error !== undefined) return errorText(e.error);
+  let e = error;
+  // Follows {error: {error: …}} a few levels, then gives the JSON (results reaching here are bounded in depth).
+  for (let level = 0; level < 8; level++) {
+    if (typeof e === 'string') return e;
+    if (!e || typeof e !== 'object') break;
+    const o = e as Record<string, unknown>;
+    if (typeof o.message === 'string') return o.message;
+    if (o.error === undefined) break;
+    e = o.error;
   }
-  return JSON.stringify(error);
+  try {
+    return JSON.stringify(e) ?? String(e);
+  } catch {
+    return String(e);
+  }
 }
 
 /** Longest text an error message quotes from an action (its result, its logs). */

@@ -1,5 +1,30 @@
 import { OpenWhiskNodeError } from './errors';
 
+/**
+ * Deepest nesting of objects and arrays a result may have. Node-RED copies messages recursively
+ * (when a node has several wires, in Catch and debug), so a small but very deep result — 60 KB
+ * of `{"a":{"a":…}}` — would overflow the stack there and take the whole runtime down.
+ */
+export const MAX_RESULT_DEPTH = 200;
+
+/** True when `value` nests objects/arrays deeper than `max`; iterative, so any depth is safe to test. */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== 'object') continue;
+    if (d + 1 > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v as Record<string, unknown>)) {
+      if (child !== null && typeof child === 'object') stack.push([child, d + 1]);
+    }
+  }
+  return false;
+}
+
+export function tooDeepMessage(max = MAX_RESULT_DEPTH): string {
+  return `The action produced a result nested more than ${max} levels deep, which Node-RED cannot pass on (it copies messages recursively). Return a flatter result.`;
+}
+
 export interface ParamItem {
   key: string;
   value: unknown;

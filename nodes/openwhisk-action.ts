@@ -105,7 +105,13 @@ export = function (RED: NodeAPI) {
         (activation) => {
           msg.payload = activation.response.result;
           msg.data = activation;
-          send(msg);
+          try {
+            send(msg);
+          } catch (err) {
+            // Node-RED copying the message failed (it is the action's result): the flow goes on.
+            done(err instanceof Error ? err : new Error(String(err)));
+            return;
+          }
           done();
         },
         (err: OpenWhiskNodeError) => {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import type Docker from 'dockerode';
-import { MAX_QUOTE_CHARS, OpenWhiskNodeError } from '../errors';
+import { MAX_QUOTE_CHARS, OpenWhiskNodeError, clip } from '../errors';
 import type { ActionDoc, ActionLimits } from '../types';
 import { bounded, dockerMessage, dockerStatus, translateDockerError, type DockerTarget } from './docker';
 import { HttpCallError, postJson, probe, type CallHandle, type HttpReply } from './http';
@@ -394,7 +394,7 @@ export class ActionContainer {
     if (reply.status !== 200) {
       throw new OpenWhiskNodeError(
         'developer_error',
-        `Action '${plan.id.qualified}' failed to initialize (HTTP ${reply.status}): ${initFailureMessage(reply.body)} ${await this.settledLogs()}`,
+        `Action '${plan.id.qualified}' failed to initialize (HTTP ${reply.status}): ${clip(initFailureMessage(reply.body))} ${await this.settledLogs()}`,
         { short: 'init failed' },
       );
     }

@@ -141,6 +141,8 @@ const DEFAULT_QUEUE_LIMIT = 100;
 const DEFAULT_START_TIMEOUT = 30000;
 const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
 const DEFAULT_MAX_RESULT = 1024 * 1024;
+/** Upper bound of max payload and max result: what OpenWhisk's action proxies accept (48 MB). */
+const MAX_BODY_BYTES = 48 * 1024 * 1024;
 const DEFAULT_IDLE_TIMEOUT = 60000;
 const DEFAULT_WARM_TIMEOUT = 600000;
 const DEFAULT_HIGH_WATERMARK = 0.75;
@@ -233,8 +235,8 @@ export class LocalEngine extends EventEmitter implements PoolHost {
     this.capacity = positiveInt(opts.capacity, DEFAULT_CAPACITY);
     this.queueLimit = positiveInt(opts.queueLimit, DEFAULT_QUEUE_LIMIT, true);
     this.startTimeout = positiveInt(opts.startTimeout, DEFAULT_START_TIMEOUT);
-    this.maxPayload = positiveInt(opts.maxPayload, DEFAULT_MAX_PAYLOAD);
-    this.maxResult = positiveInt(opts.maxResult, DEFAULT_MAX_RESULT);
+    this.maxPayload = Math.min(MAX_BODY_BYTES, positiveInt(opts.maxPayload, DEFAULT_MAX_PAYLOAD));
+    this.maxResult = Math.min(MAX_BODY_BYTES, positiveInt(opts.maxResult, DEFAULT_MAX_RESULT));
     this.queueBytes = positiveInt(opts.queueBytes, 8 * this.maxPayload);
     this.idleTimeout = positiveInt(opts.idleTimeout, DEFAULT_IDLE_TIMEOUT);
     this.warmTimeout = positiveInt(opts.warmTimeout, DEFAULT_WARM_TIMEOUT, true);
@@ -523,7 +525,10 @@ export class LocalEngine extends EventEmitter implements PoolHost {
         if (!(err instanceof OpenWhiskNodeError) || doc.exec.kind === 'blackbox') throw err;
       }
       if (first && (first.source === 'override' || first.source === 'blackbox')) return first;
-      return resolveImage(doc.exec, overrides, await this.manifestOf(catalog));
+      // A document served from the offline cache means the API host is unreachable (or silent): do
+      // not wait for its runtimes manifest too.
+      const manifest = catalog.fromCache?.(doc) ? {} : await this.manifestOf(catalog);
+      return resolveImage(doc.exec, overrides, manifest);
     } catch (err) {
       throw withContext(err, `Action '${identityOf(doc).qualified}'`);
     }
@@ -890,7 +895,7 @@ interface SlotWaiter {
  * as much as one ordinary process: Node-RED keeps its share of the CPU when actions spin.
  */
 export function cpuShares(memoryMb: number, capacity: number): number {
-  return Math.max(2, Math.floor((1024 * memoryMb) / (Math.max(1, capacity) * 256)));
+  return Math.min(1024, Math.max(2, Math.floor((1024 * memoryMb) / (Math.max(1, capacity) * 256))));
 }
 
 /** A Docker network name for action containers; the modes that share another namespace are refused. */

@@ -104,7 +104,17 @@ export function postJson(
         }
         chunks.push(c);
       });
-      res.on('end', () => finish(undefined, { status: res.statusCode ?? 0, body: Buffer.concat(chunks, bytes).toString('utf8') }));
+      res.on('end', () => {
+        let body: string;
+        try {
+          body = Buffer.concat(chunks, bytes).toString('utf8');
+        } catch (e) {
+          // Only with a limit raised past what a string can hold: fail this call, not the process.
+          finish(new HttpCallError('dropped', `the reply to POST ${path} cannot be read: ${(e as Error).message}`));
+          return;
+        }
+        finish(undefined, { status: res.statusCode ?? 0, body });
+      });
       res.on('aborted', () => finish(new HttpCallError('dropped', 'the connection closed before the reply was complete')));
       res.on('error', (e: NodeJS.ErrnoException) => finish(new HttpCallError('dropped', e.message, e.code)));
     });

@@ -133,7 +133,9 @@ export class LogFramer {
   private pending: string[] = [];
   private pendingChars = 0;
   private current: LogFrame | undefined;
+  /** Recent lines for error messages: a circular buffer of ringSize (next write at ringNext). */
   private readonly ring: string[] = [];
+  private ringNext = 0;
   private ended = false;
 
   constructor(opts: LogFramerOptions) {
@@ -183,17 +185,22 @@ export class LogFramer {
 
   /** Lines of the last activation-less period and the recent history, for error messages. */
   recent(max = 50): string[] {
-    return this.ring.slice(-max);
+    return this.ringLines().slice(-max);
+  }
+
+  private ringLines(): string[] {
+    return this.ring.length < this.ringSize ? this.ring.slice() : [...this.ring.slice(this.ringNext), ...this.ring.slice(0, this.ringNext)];
   }
 
   /** The last lines, at most `maxLines` of them and `maxChars` in all (each ring line is clipped already). */
   tail(maxLines: number, maxChars: number): string[] {
+    const ring = this.ringLines();
     const out: string[] = [];
     let chars = 0;
-    for (let i = this.ring.length - 1; i >= 0 && out.length < maxLines; i--) {
-      chars += this.ring[i].length + 1;
+    for (let i = ring.length - 1; i >= 0 && out.length < maxLines; i--) {
+      chars += ring[i].length + 1;
       if (chars > maxChars) break;
-      out.unshift(this.ring[i]);
+      out.unshift(ring[i]);
     }
     return out;
   }
@@ -205,7 +212,7 @@ export class LogFramer {
       const rest = this.decoders[s].end();
       if (rest !== '') this.append(s, rest, 0, rest.length);
       const o = this.open[s];
-      if (o.kept !== '' || o.dropped > 0) this.endLine(s, this.now());
+      if (o.kept !== '' || o.dropped > 0) this.endLine(s, this.prefix(s, this.now()));
     }
     this.ended = true;
     if (this.current) {
@@ -224,10 +231,12 @@ export class LogFramer {
     let start = 0;
     let nl = text.indexOf('\n');
     if (nl >= 0) {
-      const time = this.now(); // one timestamp per chunk: its lines arrived together
+      // One timestamp per chunk (its lines arrived together): a flood of short lines costs a scan
+      // and a string each, not a date formatting each.
+      const prefix = this.prefix(stream, this.now());
       while (nl >= 0) {
         this.append(stream, text, start, nl);
-        this.endLine(stream, time);
+        this.endLine(stream, prefix);
         start = nl + 1;
         nl = text.indexOf('\n', start);
       }
@@ -248,40 +257,55 @@ export class LogFramer {
     }
   }
 
-  private endLine(stream: StreamName, time: number): void {
+  private prefix(stream: StreamName, time: number): string {
+    return `${new Date(time).toISOString()} ${stream}: `;
+  }
+
+  private endLine(stream: StreamName, prefix: string): void {
     const o = this.open[stream];
     let line = o.kept;
     const { dropped, tail } = o;
     this.open[stream] = { kept: '', dropped: 0, tail: '' };
     if (dropped > 0) {
-      const note = ` … (line truncated: ${dropped} more characters)`;
-      if (tail.includes(SENTINEL)) {
-        this.addLine(stream, line + note, time);
+      // A sentinel ends its line; it may lie in the dropped part, or straddle the cut when less
+      // than its length was dropped (then the kept end and the dropped part are contiguous).
+      const straddle = dropped < SENTINEL.length;
+      const end = straddle ? line.slice(-SENTINEL.length) + tail : tail;
+      const at = end.indexOf(SENTINEL);
+      if (at >= 0) {
+        if (straddle) {
+          const before = line.slice(0, line.length - (end.length - tail.length) + at);
+          if (before !== '') this.addLine(stream, before, prefix);
+        } else {
+          this.addLine(stream, `${line} … (line truncated: ${dropped - SENTINEL.length} more characters)`, prefix);
+        }
         this.onSentinel(stream);
         return;
       }
-      this.onLine(stream, line + note, time);
+      this.onLine(stream, `${line} … (line truncated: ${dropped} more characters)`, prefix);
       return;
     }
     if (line.endsWith('\r')) line = line.slice(0, -1);
-    this.onLine(stream, line, time);
+    this.onLine(stream, line, prefix);
   }
 
-  private onLine(stream: StreamName, line: string, time: number): void {
+  private onLine(stream: StreamName, line: string, prefix: string): void {
     const idx = line.indexOf(SENTINEL);
     if (idx >= 0) {
       const before = line.slice(0, idx);
-      if (before !== '') this.addLine(stream, before, time);
+      if (before !== '') this.addLine(stream, before, prefix);
       this.onSentinel(stream);
       return;
     }
-    this.addLine(stream, line, time);
+    this.addLine(stream, line, prefix);
   }
 
-  private addLine(stream: StreamName, line: string, time: number): void {
-    const formatted = formatLine(time, stream, line);
-    this.ring.push(formatted.length > RING_LINE_CHARS ? `${formatted.slice(0, RING_LINE_CHARS)} …` : formatted);
-    if (this.ring.length > this.ringSize) this.ring.splice(0, this.ring.length - this.ringSize);
+  private addLine(stream: StreamName, line: string, prefix: string): void {
+    const formatted = prefix + line;
+    const clipped = formatted.length > RING_LINE_CHARS ? `${formatted.slice(0, RING_LINE_CHARS)} …` : formatted;
+    if (this.ring.length < this.ringSize) this.ring.push(clipped);
+    else this.ring[this.ringNext] = clipped;
+    this.ringNext = (this.ringNext + 1) % this.ringSize;
     if (!this.framed) return;
     if (this.owed[stream] > 0) return; // late output of an activation that was already closed
     const f = this.current;

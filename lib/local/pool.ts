@@ -208,9 +208,9 @@ export class PoolAction implements Runnable {
       return Promise.reject(
         new OpenWhiskNodeError(
           'overload',
-          `Action '${this.name}' is overloaded: the messages waiting in the local runtime already hold ${mb(this.host.queueBytes - bytes)} ` +
-            `or more of the ${mb(this.host.queueBytes)} it keeps for waiting messages (8 × max payload). ` +
-            `Send smaller or fewer messages, raise the capacity, or raise "max payload" in the runtime config.`,
+          `Action '${this.name}' is overloaded: the messages waiting in the local runtime (all its actions together) already hold ` +
+            `more than ${mb(this.host.queueBytes - bytes)} of the ${mb(this.host.queueBytes)} it keeps for waiting messages. ` +
+            `Send smaller or fewer messages, raise the capacity, or raise "max payload" in the runtime config (the runtime keeps 8 × max payload).`,
           { short: 'queue full' },
         ),
       );

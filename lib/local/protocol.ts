@@ -3,6 +3,7 @@
 // activation records. No I/O here, so all of it is unit-tested without Docker.
 
 import { randomUUID } from 'node:crypto';
+import { MAX_RESULT_DEPTH, nestedDeeperThan, tooDeepMessage } from '../params';
 import type { ActionDoc, ActionLimits, Activation, ActivationResponse, KeyValue } from '../types';
 
 export const SENTINEL = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX';
@@ -244,6 +245,7 @@ export function mapRunResponse(status: number, body: string): ActivationResponse
     ok = false;
   }
   if (ok && parsed !== null && typeof parsed === 'object') {
+    if (nestedDeeperThan(parsed, MAX_RESULT_DEPTH)) return developerError(tooDeepMessage(), size);
     if (Array.isArray(parsed)) {
       if (status === 200) return { status: 'success', success: true, result: parsed, size };
       return developerError(Messages.invalidRunResponse(body), size);

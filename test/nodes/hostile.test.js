@@ -120,6 +120,19 @@ describe('hostile actions in local mode (real Node-RED, real Docker)', function 
     await nextWorks(a, 3);
   });
 
+  it('fails a small result nested 10,000 levels deep instead of crashing Node-RED when it copies the message', async () => {
+    await helper.load(nodes, flow('hostile').map((n) => (n.id === 'a' ? { ...n, wires: [['out', 'out2']] } : n)).concat({ id: 'out2', type: 'helper' }), creds());
+    const a = helper.getNode('a');
+    await waitForStatus(a, (s) => s.fill === 'green', 30000);
+    const caught = nextMessage(helper.getNode('caught'), 30000);
+    a.receive({ payload: { mode: 'deep', depth: 10000 }, _id: 'deep' });
+    const msg = await caught;
+    assert.equal(msg._id, 'deep');
+    assert.match(msg.error.message, /nested more than 200 levels deep/);
+    assert.equal(msg.data.response.status, 'action developer error');
+    await nextWorks(a, 5);
+  });
+
   it('quotes at most a few KB of logs in an error message', async () => {
     const a = await deployed();
     const caught = nextMessage(helper.getNode('caught'), 30000);

@@ -49,6 +49,23 @@ describe('bounds: log lines', () => {
     assert.ok(!frame.lines[0].includes('XXX_THE_END'));
   });
 
+  it('recognises a sentinel that straddles the 16 KiB cut, and frames the next activation normally', () => {
+    for (const k of [1, 10, 36]) {
+      const f = framer();
+      const frame = f.begin();
+      f.stdout.write('d'.repeat(MAX_LINE_CHARS - k));
+      f.stdout.write(`${S}\n`);
+      f.stderr.write(`${S}\n`);
+      assert.equal(frame.done, true, `k=${k}: both sentinels seen`);
+      assert.deepEqual(frame.lines.map((l) => l.length - l.indexOf(': ') - 2), [MAX_LINE_CHARS - k]);
+      const next = f.begin();
+      f.stdout.write(`second\n${S}\n`);
+      f.stderr.write(`${S}\n`);
+      assert.equal(next.done, true);
+      assert.match(next.lines[0], /stdout: second$/);
+    }
+  });
+
   it('holds at most about 1 MB of output written between activations', () => {
     const f = framer();
     const line = 'c'.repeat(10000);
@@ -68,6 +85,28 @@ describe('bounds: log lines', () => {
     assert.ok(tail.every((l) => l.length <= 520), 'each quoted line is clipped');
     for (let i = 0; i < 100; i++) f.stderr.write(`short ${i}\n`);
     assert.equal(f.tail(30, 4096).length, 30);
+  });
+});
+
+describe('bounds: results nested too deep for Node-RED to copy', () => {
+  const { mapRunResponse } = require('../../dist/lib/local/protocol');
+  const { nestedDeeperThan, MAX_RESULT_DEPTH } = require('../../dist/lib/params');
+  const deep = (n) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
+
+  it('maps a reply nested past the limit to a developer error, and keeps one at the limit', () => {
+    const r = mapRunResponse(200, deep(10000));
+    assert.equal(r.status, 'action developer error');
+    assert.match(r.result.error, /nested more than 200 levels deep/);
+    assert.equal(mapRunResponse(200, deep(MAX_RESULT_DEPTH)).status, 'success');
+    assert.equal(nestedDeeperThan([[[[1]]]], 3), true);
+    assert.equal(nestedDeeperThan([[[1]]], 3), false);
+  });
+
+  it('a deep error object still gives a short error text (no recursion)', () => {
+    let e = { message: 'bottom' };
+    for (let i = 0; i < 150; i++) e = { error: e };
+    const err = activationFailure({ response: { status: 'application error', success: false, result: { error: e } }, annotations: [] }, '/guest/x');
+    assert.ok(err.message.length < 4200);
   });
 });
 
@@ -160,6 +199,7 @@ describe('bounds: container settings', () => {
     assert.equal(cpuShares(512, 4), 512);
     assert.equal(cpuShares(128, 1), 512);
     assert.equal(cpuShares(128, 1000), 2, "Docker's minimum");
+    assert.equal(cpuShares(512, 1), 1024, 'never more than a whole share');
   });
 
   it("refuses Docker networks that would share another namespace with action code", () => {
@@ -180,5 +220,25 @@ describe('bounds: container settings', () => {
     const allowed = new LocalEngine({ instanceId: 'x', runtimeId: 'r', docker: 'tcp://10.0.0.5:2375', publishRemote: true });
     const local = new LocalEngine({ instanceId: 'x', runtimeId: 'r', docker: 'tcp://127.0.0.1:2375' });
     await Promise.all([withNet.close(), allowed.close(), local.close()]);
+  });
+});
+
+describe('bounds: a cloud result nested too deep', () => {
+  const { startOpenWhiskServer } = require('../support/openwhisk-server');
+  const { OpenWhiskService } = require('../../dist/lib/service');
+  const { CloudInvoker } = require('../../dist/lib/cloud');
+
+  it('fails as a developer error with the activation kept, instead of reaching Node-RED', async () => {
+    const ow = await startOpenWhiskServer();
+    try {
+      ow.putAction('guest', 'deep', { exec: { kind: 'nodejs:20', code: 'function main() { let o = {}; for (let i = 0; i < 1000; i++) o = { a: o }; return o; }' } });
+      const inv = new CloudInvoker(new OpenWhiskService({ api: ow.url, key: ow.key('guest') }));
+      const err = await inv.invoke({}, { namespace: 'guest', name: 'deep' }).then(() => assert.fail('resolved'), (e) => e);
+      assert.equal(err.code, 'developer_error');
+      assert.match(err.message, /nested more than 200 levels deep/);
+      assert.match(err.activation.activationId, /^[0-9a-f]{32}$/);
+    } finally {
+      await ow.stop();
+    }
   });
 });

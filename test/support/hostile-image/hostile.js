@@ -6,6 +6,7 @@
 //                 Content-Length when value.declared is true
 //   endless-line  value.bytes of 'a' on stdout with no newline, then {ok: true}
 //   big-lines     value.lines lines of value.lineBytes bytes each on stdout, then {ok: true}
+//   deep          a small reply nested value.depth levels deep (default 10000)
 //   hang          never answers
 //   noisy-fail    value.lines long lines on stderr, then HTTP 502 {error}
 // Like a real proxy it ends every activation's output with the sentinel on both streams.
@@ -109,6 +110,12 @@ const server = http.createServer(async (req, res) => {
       break;
     case 'hang':
       return;
+    case 'deep': {
+      const depth = Number(v.depth) || 10000;
+      sentinels();
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(`${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`);
+      return;
+    }
     case 'noisy-fail':
       for (let i = 0; i < (Number(v.lines) || 50); i++) process.stderr.write(`${'e'.repeat(Number(v.lineBytes) || 10000)}\n`);
       sentinels();
