@@ -19,6 +19,11 @@ export interface ContainerHost {
   readonly agent: http.Agent;
   /** '' → publish 8080 on `publishIp` with a random host port; else join this network and use the container IP. */
   readonly network: string;
+  /**
+   * With no network: the bridge network the containers join (one with inter-container traffic off,
+   * so an action cannot reach another action's container), or '' for Docker's default bridge.
+   */
+  readonly isolationNetwork: string;
   readonly publishIp: string;
   /** Host to connect to for a published port. */
   readonly connectHost: string;
@@ -206,7 +211,10 @@ export class ActionContainer {
       LogConfig: { Type: 'json-file', Config: { 'max-size': `${Math.max(1, Math.ceil(plan.limits.logs))}m`, 'max-file': '1' } },
     };
     if (h.network) hostConfig.NetworkMode = h.network;
-    else hostConfig.PortBindings = { '8080/tcp': [{ HostIp: h.publishIp, HostPort: '' }] };
+    else {
+      if (h.isolationNetwork) hostConfig.NetworkMode = h.isolationNetwork;
+      hostConfig.PortBindings = { '8080/tcp': [{ HostIp: h.publishIp, HostPort: '' }] };
+    }
     let name = containerName(plan.nodeId, plan.id.path, h.nextSeq());
     for (let attempt = 0; ; attempt++) {
       this.check();

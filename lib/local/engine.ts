@@ -133,6 +133,14 @@ export const LABELS = {
   engine: 'io.leon-edge.engine',
 } as const;
 
+/**
+ * The bridge network containers join when the runtime names none: inter-container traffic off
+ * (Docker's com.docker.network.bridge.enable_icc), so action code cannot reach another action's
+ * container (its /init before ours, its /run). Ports are still published on 127.0.0.1 only. One per
+ * Docker engine, shared by every runtime, created on first use and left in place.
+ */
+export const ISOLATION_NETWORK = 'leon-openwhisk-isolated';
+
 /** Engines alive in this process: their containers are never swept. */
 const liveEngines = new Set<string>();
 
@@ -177,6 +185,8 @@ export class LocalEngine extends EventEmitter implements PoolHost {
   readonly logGrace = LOG_GRACE_MS;
   readonly engineId = randomUUID().replace(/-/g, '').slice(0, 12);
   publishIp = '127.0.0.1';
+  /** Set at start() when the runtime names no network: see ISOLATION_NETWORK. */
+  isolationNetwork = '';
   connectHost = '127.0.0.1';
   /** The daemon runs with live-restore: containers survive its restarts (read at start and after each outage). */
   liveRestore = false;
@@ -305,7 +315,44 @@ export class LocalEngine extends EventEmitter implements PoolHost {
       this.publishIp = ip;
       this.connectHost = ip;
     }
+    if (!this.network) this.isolationNetwork = await this.ensureIsolationNetwork();
     await this.sweep();
+  }
+
+  private async ensureIsolationNetwork(): Promise<string> {
+    const where = `creating Docker network '${ISOLATION_NETWORK}'`;
+    try {
+      const existing = await bounded(this.docker.listNetworks({ filters: { name: [ISOLATION_NETWORK] } }), PING_TIMEOUT_MS, this.target, where);
+      const net = existing.find((n) => n.Name === ISOLATION_NETWORK);
+      if (net) {
+        if (net.Options?.['com.docker.network.bridge.enable_icc'] !== 'false') {
+          throw new OpenWhiskNodeError(
+            'docker',
+            `Docker network '${ISOLATION_NETWORK}' on ${this.target.description} lets containers reach each other; it was not made by this package. ` +
+              `Remove it (docker network rm ${ISOLATION_NETWORK}) so the runtime can create it with inter-container traffic off.`,
+            { short: 'docker: network' },
+          );
+        }
+        return ISOLATION_NETWORK;
+      }
+      await bounded(
+        this.docker.createNetwork({
+          Name: ISOLATION_NETWORK,
+          Driver: 'bridge',
+          CheckDuplicate: true,
+          Options: { 'com.docker.network.bridge.enable_icc': 'false' },
+          Labels: { [LABELS.managed]: 'true' },
+        }),
+        PING_TIMEOUT_MS,
+        this.target,
+        where,
+      );
+      return ISOLATION_NETWORK;
+    } catch (err) {
+      if (err instanceof OpenWhiskNodeError) throw err;
+      if (dockerStatus(err) === 409) return ISOLATION_NETWORK; // another runtime created it meanwhile
+      throw translateDockerError(err, this.target, where);
+    }
   }
 
   private async readLiveRestore(): Promise<void> {

@@ -62,7 +62,7 @@ describe('local runtime bounds (real Docker)', function () {
     assert.ok(ran.length >= 7 && ran.length <= 8, `${ran.length} messages fit in 512 KB`);
     assert.equal(refused.length + ran.length, 12);
     assert.equal(refused[0].code, 'overload');
-    assert.match(refused[0].message, /overloaded: the messages waiting in the local runtime already hold .* of the 0\.5 MB it keeps for waiting messages/);
+    assert.match(refused[0].message, /overloaded: the messages waiting in the local runtime \(all its actions together\) already hold more than .* of the 0\.5 MB it keeps for waiting messages/);
     // Once the queue has drained, messages are accepted again.
     assert.equal((await act.invoke({ n: 99, blob })).response.result.n, 99);
     await act.close();
@@ -81,6 +81,40 @@ describe('local runtime bounds (real Docker)', function () {
       assert.deepEqual(a.annotations.find((x) => x.key === 'limits').value, { timeout: 300000, memory: 512, logs: 10, concurrency: 1 });
     } finally {
       await act.close();
+    }
+  });
+
+  it("isolates action containers from each other by default; a runtime's own network is the user's choice", async () => {
+    const probeDoc = { namespace: 'guest', name: 'probe', version: '1', exec: { kind: 'blackbox', image: HOSTILE_IMAGE }, limits: { timeout: 10000, memory: 256, logs: 10, concurrency: 1 } };
+    const victimDoc = doc('victim');
+    const ipOf = async (nodeId) => {
+      const [info] = await docker.listContainers({ filters: { label: [`${LABELS.node}=${nodeId}`, `${LABELS.instance}=${INSTANCE}`] } });
+      const c = await docker.getContainer(info.Id).inspect();
+      return Object.values(c.NetworkSettings.Networks).map((n) => n.IPAddress).find(Boolean);
+    };
+    // Default: the isolation network, inter-container traffic off.
+    const e = engine({ capacity: 2 });
+    const victim = await e.provision('node-victim', victimDoc, catalog([victimDoc]));
+    const prober = await e.provision('node-prober', probeDoc, catalog([probeDoc]));
+    const [victimInfo] = await docker.listContainers({ filters: { label: [`${LABELS.node}=node-victim`, `${LABELS.instance}=${INSTANCE}`] } });
+    assert.deepEqual(Object.keys(victimInfo.NetworkSettings.Networks), ['leon-openwhisk-isolated']);
+    const blocked = await prober.invoke({ mode: 'probe', host: await ipOf('node-victim'), port: 8080 });
+    assert.equal(blocked.response.result.reachable, false, 'another action container is out of reach');
+    assert.equal((await victim.invoke({ n: 1 })).response.result.n, 1, 'the victim still serves Node-RED');
+    await Promise.all([victim.close(), prober.close()]);
+
+    // Control: on a plain user network of the user's choosing, containers do reach each other.
+    const net = `leon-bounds-${crypto.randomBytes(3).toString('hex')}`;
+    await docker.createNetwork({ Name: net, Driver: 'bridge' });
+    try {
+      const e2 = engine({ capacity: 2, network: net });
+      const v2 = await e2.provision('node-victim2', victimDoc, catalog([victimDoc]));
+      const p2 = await e2.provision('node-prober2', probeDoc, catalog([probeDoc]));
+      const open = await p2.invoke({ mode: 'probe', host: await ipOf('node-victim2'), port: 8080 });
+      assert.equal(open.response.result.reachable, true, 'the probe itself works');
+      await Promise.all([v2.close(), p2.close()]);
+    } finally {
+      await docker.getNetwork(net).remove().catch(() => undefined);
     }
   });
 

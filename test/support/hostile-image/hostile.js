@@ -7,6 +7,7 @@
 //   endless-line  value.bytes of 'a' on stdout with no newline, then {ok: true}
 //   big-lines     value.lines lines of value.lineBytes bytes each on stdout, then {ok: true}
 //   deep          a small reply nested value.depth levels deep (default 10000)
+//   probe         tries a TCP connection to value.host:value.port (1 s), answers {reachable}
 //   hang          never answers
 //   noisy-fail    value.lines long lines on stderr, then HTTP 502 {error}
 // Like a real proxy it ends every activation's output with the sentinel on both streams.
@@ -110,6 +111,23 @@ const server = http.createServer(async (req, res) => {
       break;
     case 'hang':
       return;
+    case 'probe': {
+      const reachable = await new Promise((resolve) => {
+        const sock = require('node:net').connect({ host: String(v.host), port: Number(v.port) || 8080, timeout: 1000 });
+        sock.once('connect', () => {
+          sock.destroy();
+          resolve(true);
+        });
+        sock.once('timeout', () => {
+          sock.destroy();
+          resolve(false);
+        });
+        sock.once('error', () => resolve(false));
+      });
+      sentinels();
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ reachable }));
+      return;
+    }
     case 'deep': {
       const depth = Number(v.depth) || 10000;
       sentinels();
