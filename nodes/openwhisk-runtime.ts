@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { cacheDirFor, CachedCatalog, serviceIdentity } from '../lib/catalog/cache';
 import { ManifestCatalog } from '../lib/catalog/manifest';
 import { locateManifest } from '../lib/catalog/manifest-file';
+import { editorRequestProblem } from '../lib/editor-request';
 import { OpenWhiskNodeError } from '../lib/errors';
 import { LocalEngine } from '../lib/local/engine';
 import type { RunnerTarget } from '../lib/runner';
@@ -105,16 +106,17 @@ export = function (RED: NodeAPI) {
   }
   RED.nodes.registerType('openwhisk-runtime', OpenWhiskRuntimeNode as never);
 
-  // Editor lookup: the actions of a manifest catalog (the file is read on the Node-RED host). JSON
-  // bodies only: a form post needs no CORS preflight, so any page open in the browser could send one.
+  // Editor lookup: the actions of a manifest catalog (the file is read on the Node-RED host). Same-origin
+  // JSON requests only (lib/editor-request.ts: other web pages can reach the admin API).
   // Only a manifest file in the user directory or this package's examples is read (size-capped,
   // asynchronously); errors name the path and the rule, never the content of a file that is not one.
   RED.httpAdmin.post(
     '/leon-openwhisk/manifest/entities',
     RED.auth.needsPermission('openwhisk-runtime.write'),
     async (req: Request, res: Response) => {
-      if (!req.is('application/json')) {
-        res.status(415).json({ error: 'Send the lookup as JSON (Content-Type: application/json).', code: 'unsupported-media-type' });
+      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')));
+      if (problem) {
+        res.status(problem.status).json({ error: problem.error, code: problem.code });
         return;
       }
       const body = (req.body ?? {}) as { manifest?: unknown };

@@ -1,5 +1,6 @@
 import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
+import { editorRequestProblem } from '../lib/editor-request';
 import { OpenWhiskNodeError } from '../lib/errors';
 import { normaliseApiHost, OpenWhiskService } from '../lib/service';
 import type { ServiceNode } from './shared';
@@ -25,16 +26,17 @@ export = function (RED: NodeAPI) {
   });
 
   // Editor lookup: the actions and packages of a namespace. The key never travels in a query string:
-  // a deployed service is found by id; an undeployed one sends its fields in the body. JSON bodies
-  // only (a form post needs no CORS preflight, so any page open in the browser could send one), and a
-  // stored key only ever goes to its own service's API host with its own TLS setting: a dialog whose
-  // host or TLS setting differs from the deployed node's must send the key it typed.
+  // a deployed service is found by id; an undeployed one sends its fields in the body. Same-origin
+  // JSON requests only (lib/editor-request.ts: other web pages can reach the admin API), and a stored
+  // key only ever goes to its own service's API host with its own TLS setting: a dialog whose host or
+  // TLS setting differs from the deployed node's must send the key it typed.
   RED.httpAdmin.post(
     '/leon-openwhisk/entities',
     RED.auth.needsPermission('openwhisk-service.write'),
     async (req: Request, res: Response) => {
-      if (!req.is('application/json')) {
-        res.status(415).json({ error: 'Send the lookup as JSON (Content-Type: application/json).', code: 'unsupported-media-type' });
+      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')));
+      if (problem) {
+        res.status(problem.status).json({ error: problem.error, code: problem.code });
         return;
       }
       const body = (req.body ?? {}) as { service?: unknown; api?: unknown; key?: unknown; insecure?: unknown; namespace?: unknown };

@@ -30,10 +30,10 @@ function startRecorder() {
 
 const decode = (auth) => Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString('utf8');
 
-async function post(url, body, type) {
-  const data = type === 'form' ? new URLSearchParams(body).toString() : type === 'text' ? JSON.stringify(body) : JSON.stringify(body);
+async function post(url, body, type, headers = {}) {
+  const data = type === 'form' ? new URLSearchParams(body).toString() : JSON.stringify(body);
   const contentType = { form: 'application/x-www-form-urlencoded', text: 'text/plain', json: 'application/json' }[type];
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body: data });
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType, ...headers }, body: data });
   const text = await res.text();
   let json;
   try {
@@ -105,6 +105,32 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
       }
     }
     assert.equal(rec.seen.connections, 0, JSON.stringify(rec.seen));
+  });
+
+  it('serves only the editor\'s own page: a request a browser marks as from another site gets 403', async () => {
+    const crossSite = [
+      { origin: 'http://evil.example' },
+      { origin: 'null' },
+      { origin: `http://127.0.0.1:${rec.port}` }, // another port on the same host is another origin
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { 'sec-fetch-site': 'cross-site', origin: nr.url },
+    ];
+    for (const headers of crossSite) {
+      for (const [url, body] of [[entities(), { service: 'svc', api: rec.url }], [manifest(), { manifest: 'examples/manifest.yaml' }]]) {
+        const r = await post(url, body, 'json', headers);
+        assert.equal(r.status, 403, `${JSON.stringify(headers)} ${url}: ${r.text}`);
+        assert.match(r.json.error, /another site/);
+        assert.doesNotMatch(r.text, /facedemo/);
+      }
+    }
+    // The editor's own requests: same origin (through a proxy that keeps the browser's host in X-Forwarded-Host too).
+    const sameOrigin = [{ 'sec-fetch-site': 'same-origin', origin: nr.url }, { origin: nr.url }, { origin: 'https://nodered.example', 'x-forwarded-host': 'nodered.example' }, {}];
+    for (const headers of sameOrigin) {
+      const r = await post(manifest(), { manifest: 'examples/manifest.yaml' }, 'json', headers);
+      assert.equal(r.status, 200, `${JSON.stringify(headers)}: ${r.text}`);
+    }
+    assert.equal(rec.seen.connections, 0);
   });
 
   it('never sends the stored key to a host taken from the request, nor with another TLS setting', async () => {
