@@ -17,7 +17,8 @@ async function inNewProcess(dir) {
   return stdout;
 }
 
-describe('the Node-RED instance id', () => {
+describe('the Node-RED instance id', function () {
+  this.timeout(30000); // the tests start Node processes (eight at once in one of them)
   const dirs = [];
   const fresh = () => {
     const d = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-instance-'));
