@@ -376,7 +376,9 @@ export class ManifestCatalog implements Catalog {
     } catch (err) {
       if (err instanceof YamlSyntaxError) {
         const pos = err.line ? { line: err.line, column: err.column ?? 1 } : undefined;
-        throw new ManifestError(this.location, `YAML syntax error: ${err.reason}`, pos, undefined, err);
+        // The file may not be a manifest at all: keep js-yaml's reason but not the names it quotes from the text.
+        const reason = err.reason.replace(/"[^"\n]*"/g, '"…"').replace(/: .*$/s, '');
+        throw new ManifestError(this.location, `YAML syntax error: ${reason}`, pos, undefined, err);
       }
       throw err;
     }

@@ -76,6 +76,18 @@ describe('manifest files: what is read, and from where', () => {
   });
 
   it('a .yaml file that is not a manifest: says so, never what it holds', async () => {
+    // Syntax errors whose js-yaml reason would quote the text (an alias, a tag handle, a tag name).
+    fs.writeFileSync(path.join(userDir, 'alias.yaml'), 'a: *TOP-SECRET-ALIAS\n');
+    fs.writeFileSync(path.join(userDir, 'handle.yaml'), 'a: !TOPSECRET!x 1\n');
+    fs.writeFileSync(path.join(userDir, 'tag.yaml'), 'a: !<TOP-SECRET{x}> 1\n');
+    for (const name of ['alias.yaml', 'handle.yaml', 'tag.yaml']) {
+      const cat = new ManifestCatalog(await locateManifest(name, userDir));
+      await assert.rejects(cat.list(), (err) => {
+        assert.match(err.message, new RegExp(`${name}:1:\\d+: YAML syntax error`));
+        assert.doesNotMatch(err.message, /TOP-?SECRET/);
+        return true;
+      }, name);
+    }
     for (const name of ['notes.yaml', 'list.yml', 'config.yaml']) {
       const cat = new ManifestCatalog(await locateManifest(name, userDir));
       await assert.rejects(cat.list(), (err) => {
