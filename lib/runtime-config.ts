@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { locateManifestSync } from './catalog/manifest-file';
 
 /** Parses kind → image overrides: a JSON object, or "kind=image" items separated by newlines or commas. */
 export function parseImageOverrides(text: string | undefined): Record<string, string> {
@@ -21,18 +21,86 @@ export function parseImageOverrides(text: string | undefined): Record<string, st
   return out;
 }
 
-/** Identifies this Node-RED instance (host + user directory) for container labels and the crash sweep. */
+/** Where a Node-RED instance keeps its id: `<userDir>/.leon-openwhisk/instance-id`. */
+export function instanceIdFile(userDir: string): string {
+  return join(userDir, '.leon-openwhisk', 'instance-id');
+}
+
+const ID_FORMAT = /^[0-9a-f]{32}$/;
+const ids = new Map<string, string>();
+let processId: string | undefined;
+
+/**
+ * Identifies this Node-RED instance for container labels and the crash sweep: a random id kept in the
+ * user directory, so it survives a restart (or a Node-RED container re-created on the same /data
+ * volume) and two instances never share it, even with the same hostname and user-directory path.
+ * Created atomically (written and fsynced under a unique name, then hard-linked into place: of two
+ * processes starting at once, one wins and both use its id), readable by the owner only.
+ * Without a user directory (a test harness), a random id for this process.
+ */
 export function instanceId(userDir: string | undefined): string {
-  return createHash('sha256').update(`${hostname()}\n${userDir ?? process.cwd()}`).digest('hex').slice(0, 16);
+  if (!userDir) return (processId ??= randomBytes(16).toString('hex'));
+  const file = instanceIdFile(resolve(userDir));
+  const known = ids.get(file);
+  if (known) return known;
+  let id: string;
+  try {
+    id = readId(file) ?? createId(file);
+  } catch (err) {
+    throw new Error(`cannot keep this Node-RED instance's id in ${file} (${(err as Error).message}); the user directory must be writable by Node-RED`, { cause: err });
+  }
+  ids.set(file, id);
+  return id;
+}
+
+function readId(file: string): string | undefined {
+  try {
+    const text = readFileSync(file, 'utf8').trim();
+    return ID_FORMAT.test(text) ? text : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+function createId(file: string): string {
+  const dir = dirname(file);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const id = randomBytes(16).toString('hex');
+  const tmp = join(dir, `.instance-id.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, `${id}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(tmp, file); // fails if another process created it first
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const theirs = readId(file);
+    if (theirs) return theirs;
+    renameSync(tmp, file); // unreadable garbage in place of an id: replace it
+    return id;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  const dfd = openSync(dir, 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+  return id;
 }
 
 /**
- * Where a manifest path points: absolute as given; relative against the Node-RED user directory,
- * then against this package (so the examples' "examples/manifest.yaml" works wherever they are imported).
+ * The real path of the manifest a runtime reads: absolute, or relative to the Node-RED user directory,
+ * then to this package (so the examples' "examples/manifest.yaml" works wherever they are imported).
+ * Only a .yaml/.yml regular file of at most 1 MB inside the user directory or this package's examples
+ * folder is accepted (see lib/catalog/manifest-file.ts); anything else throws a config error.
  */
 export function resolveManifestPath(file: string, userDir: string | undefined): string {
-  const p = (file ?? '').trim();
-  if (!p || isAbsolute(p)) return p;
-  const candidates = [userDir ? resolve(userDir, p) : undefined, resolve(__dirname, '..', '..', p)].filter((c): c is string => Boolean(c));
-  return candidates.find((c) => existsSync(c)) ?? candidates[0];
+  return locateManifestSync(file, userDir);
 }

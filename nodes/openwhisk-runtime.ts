@@ -1,9 +1,9 @@
 import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { CachedCatalog } from '../lib/catalog/cache';
+import { cacheDirFor, CachedCatalog, serviceIdentity } from '../lib/catalog/cache';
 import { ManifestCatalog } from '../lib/catalog/manifest';
+import { locateManifest } from '../lib/catalog/manifest-file';
+import { editorRequestProblem } from '../lib/editor-request';
 import { OpenWhiskNodeError } from '../lib/errors';
 import { LocalEngine } from '../lib/local/engine';
 import type { RunnerTarget } from '../lib/runner';
@@ -52,10 +52,13 @@ export = function (RED: NodeAPI) {
 
     const userDir = RED.settings.userDir as string | undefined;
     let configError: OpenWhiskNodeError | undefined;
-    // Actions fetched from the service are cached on disk, so deploys and restarts work offline.
-    const cacheDir = path.join(userDir ?? path.join(tmpdir(), `leon-openwhisk-${instanceId(userDir)}`), '.leon-openwhisk', 'catalog-cache');
+    // Actions fetched from the service are cached on disk (per service: API host and key subject), so
+    // deploys and restarts work offline.
     let cached: CachedCatalog | undefined;
-    let catalog: () => Catalog = () => (cached ??= new CachedCatalog(service(), cacheDir));
+    let catalog: () => Catalog = () => {
+      const svc = service();
+      return (cached ??= new CachedCatalog(svc, cacheDirFor(userDir), serviceIdentity(svc.host, svc.apiKey)));
+    };
     if (this.mode === 'local' && config.source === 'manifest') {
       try {
         const manifest = new ManifestCatalog(resolveManifestPath(config.manifest ?? '', userDir));
@@ -109,14 +112,24 @@ export = function (RED: NodeAPI) {
   }
   RED.nodes.registerType('openwhisk-runtime', OpenWhiskRuntimeNode as never);
 
-  // Editor lookup: the actions of a manifest catalog (the file is read on the Node-RED host).
+  // Editor lookup: the actions of a manifest catalog (the file is read on the Node-RED host). Same-origin
+  // JSON requests only (lib/editor-request.ts: other web pages can reach the admin API).
+  // Only a manifest file in the user directory or this package's examples is read (size-capped,
+  // asynchronously); errors name the path and the rule, never the content of a file that is not one.
   RED.httpAdmin.post(
     '/leon-openwhisk/manifest/entities',
     RED.auth.needsPermission('openwhisk-runtime.write'),
     async (req: Request, res: Response) => {
-      const body = (req.body ?? {}) as { manifest?: string };
+      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')));
+      if (problem) {
+        res.status(problem.status).json({ error: problem.error, code: problem.code });
+        return;
+      }
+      const body = (req.body ?? {}) as { manifest?: unknown };
       try {
-        const manifest = new ManifestCatalog(resolveManifestPath(body.manifest ?? '', RED.settings.userDir as string | undefined));
+        const userDir = RED.settings.userDir as string | undefined;
+        const file = await locateManifest(typeof body.manifest === 'string' ? body.manifest : '', userDir);
+        const manifest = new ManifestCatalog(file);
         const entities = await manifest.list();
         res.json({
           namespace: manifest.namespace,
@@ -124,7 +137,8 @@ export = function (RED: NodeAPI) {
           packages: [...new Set(entities.map((e) => e.package).filter(Boolean))].map((name) => ({ name, binding: false })),
         });
       } catch (err) {
-        res.status(400).json({ error: (err as Error).message, code: (err as OpenWhiskNodeError).code });
+        const known = err instanceof OpenWhiskNodeError;
+        res.status(400).json({ error: known ? err.message : 'Cannot read the manifest.', code: known ? err.code : 'config' });
       }
     },
   );

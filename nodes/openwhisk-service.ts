@@ -1,7 +1,8 @@
 import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
+import { editorRequestProblem } from '../lib/editor-request';
 import { OpenWhiskNodeError } from '../lib/errors';
-import { OpenWhiskService, type ServiceTimeouts } from '../lib/service';
+import { normaliseApiHost, OpenWhiskService, type ServiceTimeouts } from '../lib/service';
 import type { ServiceNode } from './shared';
 
 interface ServiceDef extends NodeDef {
@@ -20,6 +21,7 @@ export = function (RED: NodeAPI) {
   function OpenWhiskServiceNode(this: ServiceNode, config: ServiceDef) {
     RED.nodes.createNode(this, config);
     this.api = config.api;
+    this.insecure = Boolean(config.insecure);
     try {
       this.service = new OpenWhiskService({ api: config.api, key: this.credentials?.key ?? '', insecure: Boolean(config.insecure), timeouts: timeouts() });
     } catch (err) {
@@ -30,29 +32,53 @@ export = function (RED: NodeAPI) {
     credentials: { key: { type: 'password' } },
   });
 
-  // Editor lookup: the actions and packages of a namespace. The key never travels in a query
-  // string: a deployed service is found by id; an undeployed one sends its fields in the body.
+  // Editor lookup: the actions and packages of a namespace. The key never travels in a query string:
+  // a deployed service is found by id; an undeployed one sends its fields in the body. Same-origin
+  // JSON requests only (lib/editor-request.ts: other web pages can reach the admin API), and a stored
+  // key only ever goes to its own service's API host with its own TLS setting: a dialog whose host or
+  // TLS setting differs from the deployed node's must send the key it typed.
   RED.httpAdmin.post(
     '/leon-openwhisk/entities',
     RED.auth.needsPermission('openwhisk-service.write'),
     async (req: Request, res: Response) => {
-      const body = (req.body ?? {}) as { service?: string; api?: string; key?: string; insecure?: boolean; namespace?: string };
+      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')));
+      if (problem) {
+        res.status(problem.status).json({ error: problem.error, code: problem.code });
+        return;
+      }
+      const body = (req.body ?? {}) as { service?: unknown; api?: unknown; key?: unknown; insecure?: unknown; namespace?: unknown };
+      const str = (v: unknown) => (typeof v === 'string' ? v : '');
       try {
+        let deployed: ServiceNode | null = null;
+        if (str(body.service)) {
+          const node = RED.nodes.getNode(str(body.service)) as ServiceNode | null;
+          if (node && node.type !== 'openwhisk-service') {
+            res.status(400).json({ error: 'The id is not an openwhisk-service config node.', code: 'config' });
+            return;
+          }
+          deployed = node;
+        }
         let service: OpenWhiskService | undefined;
-        const deployed = body.service ? (RED.nodes.getNode(body.service) as ServiceNode | null) : null;
-        if (body.key) {
-          service = new OpenWhiskService({ api: body.api ?? deployed?.api ?? '', key: body.key, insecure: Boolean(body.insecure) });
+        if (str(body.key)) {
+          // A key typed in the dialog goes with the dialog's host.
+          service = new OpenWhiskService({ api: str(body.api) || deployed?.api || '', key: str(body.key), insecure: body.insecure === true, timeouts: timeouts() });
         } else if (deployed) {
           if (deployed.configError) throw deployed.configError;
-          service = body.api && body.api !== deployed.api
-            ? new OpenWhiskService({ api: body.api, key: deployed.credentials?.key ?? '', insecure: Boolean(body.insecure) })
-            : deployed.service;
+          const insecure = body.insecure === undefined ? deployed.insecure : body.insecure === true;
+          if (!sameHost(str(body.api) || deployed.api, deployed.api) || insecure !== deployed.insecure) {
+            res.status(409).json({
+              error: 'The API host or the TLS setting differs from the deployed service: type the auth key again in the openwhisk-service dialog (a stored key is only sent to its own host).',
+              code: 'key-needed',
+            });
+            return;
+          }
+          service = deployed.service;
         }
         if (!service) {
-          res.status(409).json({ error: 'Deploy the openwhisk-service config node first, or re-enter its auth key.' });
+          res.status(409).json({ error: 'Deploy the openwhisk-service config node first, or re-enter its auth key.', code: 'key-needed' });
           return;
         }
-        res.json(await service.list(body.namespace || '_'));
+        res.json(await service.list(str(body.namespace) || '_'));
       } catch (err) {
         const e = err as OpenWhiskNodeError;
         const status = e.code === 'config' ? 400 : e.statusCode === 401 || e.statusCode === 403 ? 403 : 502;
@@ -61,3 +87,12 @@ export = function (RED: NodeAPI) {
     },
   );
 };
+
+/** Two API hosts as the service uses them ("host:3233" and "https://host:3233/api/v1" are the same). */
+function sameHost(a: string, b: string): boolean {
+  try {
+    return normaliseApiHost(a) === normaliseApiHost(b);
+  } catch {
+    return false;
+  }
+}

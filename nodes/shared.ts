@@ -6,6 +6,8 @@ import type { OpenWhiskService } from '../lib/service';
 
 export interface ServiceNode extends Node<{ key?: string }> {
   api: string;
+  /** Skip TLS verification (the node's own setting; a lookup never takes another one with its key). */
+  insecure: boolean;
   /** The service, or undefined when the config is incomplete (see configError). */
   service?: OpenWhiskService;
   configError?: OpenWhiskNodeError;

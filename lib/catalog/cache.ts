@@ -1,18 +1,27 @@
-// An on-disk cache in front of a catalog: every action fetched is kept (metadata and code, keyed by
-// namespace, name and version), so a gateway that loses its uplink still deploys and restarts with the
-// last version it saw. The catalog is always asked first: a newer version is picked up when it is back.
+// An on-disk cache in front of a catalog: the newest version of every action fetched is kept (metadata
+// and code), so a gateway that loses its uplink still deploys and restarts with the last version it saw.
+// The catalog is always asked first: a newer version is picked up when it is back.
+//
+// Layout: <dir>/v2/<service>/<ref>.json, where <service> is a hash of the API host and the key's subject
+// (the namespace "_" stands for), and <ref> a hash of the namespace and name asked for. So two services
+// never share cached code, and each action has exactly one file: storing a version replaces the last.
+// Files are written to a unique temporary name, fsynced, renamed into place and the folder fsynced, so a
+// crash or power loss leaves either the old or the new version, never a torn file.
 
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { OpenWhiskNodeError } from '../errors';
 import type { ActionDoc, ActionRef, Catalog } from '../types';
 
-interface Pointer {
+interface Entry {
   ref: ActionRef;
-  file: string;
+  service: string;
   version?: string;
   savedAt: number;
+  doc: ActionDoc;
 }
 
 /** Failures that mean "the catalog cannot be reached", as opposed to "it answered no". */
@@ -22,12 +31,42 @@ export function catalogUnreachable(err: unknown): boolean {
   return err.code === 'http' && (err.statusCode ?? 0) >= 500;
 }
 
-const safe = (s: string) => s.replace(/[^A-Za-z0-9_.@-]/g, '_');
+const hash = (s: string, n = 24) => createHash('sha256').update(s).digest('hex').slice(0, n);
+
+/**
+ * What identifies a service for the cache: its API host and the subject of its key (the part before
+ * ':'; the secret is not used, so a rotated secret keeps the cache).
+ */
+export function serviceIdentity(apiHost: string, key: string | undefined): string {
+  return `${apiHost}\n${(key ?? '').split(':')[0]}`;
+}
+
+let privateDir: string | undefined;
+
+/**
+ * Where the cache lives: `.leon-openwhisk/catalog-cache` under the Node-RED user directory. Without
+ * one (only under a test harness), a private folder made by mkdtemp (mode 0700, a random name, removed
+ * when the process exits) — never a predictable /tmp path another user could create first.
+ */
+export function cacheDirFor(userDir: string | undefined): string {
+  if (userDir) return path.join(userDir, '.leon-openwhisk', 'catalog-cache');
+  if (!privateDir) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'leon-openwhisk-cache-'));
+    privateDir = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return privateDir;
+}
 
 export class CachedCatalog implements Catalog {
   private readonly cached = new WeakSet<ActionDoc>();
+  private readonly serviceKey: string;
+  private legacyPruned = false;
 
-  constructor(private readonly inner: Catalog, private readonly dir: string) {}
+  /** `service` identifies the catalog (see serviceIdentity); defaults to its location. */
+  constructor(private readonly inner: Catalog, private readonly dir: string, service: string = inner.location) {
+    this.serviceKey = hash(service, 16);
+  }
 
   get location(): string {
     return this.inner.location;
@@ -62,33 +101,55 @@ export class CachedCatalog implements Catalog {
     return this.inner.runtimeImages();
   }
 
-  private pointerFile(ref: ActionRef): string {
-    const key = createHash('sha256').update(`${this.inner.location}\n${ref.namespace || '_'}\n${ref.name}`).digest('hex').slice(0, 24);
-    return path.join(this.dir, 'refs', `${key}.json`);
+  /** The one file that holds the newest cached version of `ref` from this service. */
+  fileFor(ref: ActionRef): string {
+    return path.join(this.dir, 'v2', this.serviceKey, `${hash(`${ref.namespace || '_'}\n${ref.name}`)}.json`);
   }
 
   private async store(ref: ActionRef, doc: ActionDoc): Promise<void> {
-    const file = path.join(this.dir, 'actions', safe(doc.namespace), `${safe(doc.name)}@${safe(doc.version ?? '0')}.json`);
+    const file = this.fileFor(ref);
     // Action code and default parameters may be private: readable by the Node-RED user only.
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    await atomicWrite(file, JSON.stringify(doc));
-    const pointer: Pointer = { ref, file: path.relative(this.dir, file), version: doc.version, savedAt: Date.now() };
-    await mkdir(path.dirname(this.pointerFile(ref)), { recursive: true, mode: 0o700 });
-    await atomicWrite(this.pointerFile(ref), JSON.stringify(pointer));
+    await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    const entry: Entry = { ref, service: this.serviceKey, version: doc.version, savedAt: Date.now(), doc };
+    await atomicWrite(file, JSON.stringify(entry));
+    if (!this.legacyPruned) {
+      // The first layout kept every version under actions/ and refs/, shared between services.
+      this.legacyPruned = true;
+      await Promise.all(['actions', 'refs'].map((d) => fsp.rm(path.join(this.dir, d), { recursive: true, force: true })));
+    }
   }
 
   private async load(ref: ActionRef): Promise<ActionDoc | undefined> {
     try {
-      const pointer = JSON.parse(await readFile(this.pointerFile(ref), 'utf8')) as Pointer;
-      return JSON.parse(await readFile(path.join(this.dir, pointer.file), 'utf8')) as ActionDoc;
+      const entry = JSON.parse(await fsp.readFile(this.fileFor(ref), 'utf8')) as Entry;
+      return entry.service === this.serviceKey ? entry.doc : undefined;
     } catch {
       return undefined;
     }
   }
 }
 
-async function atomicWrite(file: string, data: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, data, { mode: 0o600 });
-  await rename(tmp, file);
+/** Writes `data` to `file` atomically and durably: unique temp name, fsync, rename, fsync of the folder. */
+export async function atomicWrite(file: string, data: string): Promise<void> {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await fsp.open(tmp, 'wx', 0o600);
+  try {
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    await fsp.unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  const d = await fsp.open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
 }

@@ -16,6 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { OpenWhiskNodeError } from '../errors';
 import type { ActionDoc, ActionLimits, ActionRef, Catalog, KeyValue } from '../types';
+import { MANIFEST_MAX_BYTES, readManifestText, readManifestTextSync } from './manifest-file';
 import { parseYamlSource, SourcePosition, YamlSource, YamlSyntaxError } from './yaml-source';
 
 /** One entry of `list()`, e.g. for an editor dropdown. */
@@ -133,6 +134,8 @@ interface Loaded {
 const isMap = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
 
+const kindOf = (v: unknown): string => (Array.isArray(v) ? 'a list' : isMap(v) ? 'a mapping' : `a ${typeof v}`);
+
 const describe = (v: unknown): string =>
   v === null ? 'null' : Array.isArray(v) ? 'a list' : isMap(v) ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`;
 
@@ -183,7 +186,7 @@ export class ManifestCatalog implements Catalog {
 
   /** Actions and sequences, sorted by name. */
   async list(): Promise<ManifestEntity[]> {
-    const { entries } = this.load();
+    const { entries } = await this.loadAsync();
     return [...entries.entries()]
       .map(([ref, e]): ManifestEntity => {
         const item: ManifestEntity = {
@@ -200,7 +203,7 @@ export class ManifestCatalog implements Catalog {
   }
 
   async getAction(ref: ActionRef): Promise<ActionDoc> {
-    const loaded = this.load();
+    const loaded = await this.loadAsync();
     let ns = ref.namespace && ref.namespace !== '_' ? ref.namespace : this.namespace;
     let name = String(ref.name ?? '').trim();
     if (name.startsWith('/')) {
@@ -338,24 +341,49 @@ export class ManifestCatalog implements Catalog {
     } catch (err) {
       throw new ManifestError(this.location, `cannot read the manifest: ${(err as Error).message}`, undefined, [], err);
     }
-    const stamp = `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
+    const stamp = this.check(stat);
     if (this.loaded && this.loaded.stamp === stamp) return this.loaded;
+    return this.parse(readManifestTextSync(this.location), stamp, stat.mtimeMs);
+  }
+
+  /** load() without blocking the event loop (the editor's lookup). */
+  private async loadAsync(): Promise<Loaded> {
+    let stat: fs.Stats;
+    try {
+      stat = await fs.promises.stat(this.location);
+    } catch (err) {
+      throw new ManifestError(this.location, `cannot read the manifest: ${(err as Error).message}`, undefined, [], err);
+    }
+    const stamp = this.check(stat);
+    if (this.loaded && this.loaded.stamp === stamp) return this.loaded;
+    return this.parse(await readManifestText(this.location), stamp, stat.mtimeMs);
+  }
+
+  /** Only a regular file of at most MANIFEST_MAX_BYTES is read (never a device, a FIFO or a huge file). */
+  private check(stat: fs.Stats): string {
     if (stat.isDirectory()) {
       throw new ManifestError(this.location, 'is a folder; give the path of the manifest file (manifest.yaml)');
     }
-    const text = fs.readFileSync(this.location, 'utf8');
+    if (!stat.isFile()) throw new ManifestError(this.location, 'not a regular file');
+    if (stat.size > MANIFEST_MAX_BYTES) throw new ManifestError(this.location, `larger than ${MANIFEST_MAX_BYTES / 1048576} MB: not a manifest`);
+    return `${stat.mtimeMs}:${stat.size}:${stat.ino}`;
+  }
+
+  private parse(text: string, stamp: string, mtime: number): Loaded {
     let source: YamlSource;
     try {
       source = parseYamlSource(text, this.location);
     } catch (err) {
       if (err instanceof YamlSyntaxError) {
         const pos = err.line ? { line: err.line, column: err.column ?? 1 } : undefined;
-        throw new ManifestError(this.location, `YAML syntax error: ${err.reason}`, pos, undefined, err);
+        // The file may not be a manifest at all: keep js-yaml's reason but not the names it quotes from the text.
+        const reason = err.reason.replace(/"[^"\n]*"/g, '"…"').replace(/: .*$/s, '');
+        throw new ManifestError(this.location, `YAML syntax error: ${reason}`, pos, undefined, err);
       }
       throw err;
     }
     this.source = source;
-    const loaded = new ManifestReader(this, source).read(stamp, stat.mtimeMs);
+    const loaded = new ManifestReader(this, source).read(stamp, mtime);
     this.loaded = loaded;
     return loaded;
   }
@@ -497,7 +525,11 @@ class ManifestReader {
   read(stamp: string, mtime: number): Loaded {
     const root = this.src.value;
     if (root === null || root === undefined) throw this.fail('the manifest is empty', []);
-    if (!isMap(root)) throw this.fail(`the manifest must be a mapping with 'packages:', not ${describe(root)}`, []);
+    // Not a manifest at all (/etc/passwd parses as one string): say what it is, never what it holds.
+    if (!isMap(root)) throw this.fail(`not a wskdeploy manifest: its top level is ${kindOf(root)}, not a mapping with 'packages:'`, []);
+    if (!('packages' in root) && !('project' in root) && !('package' in root)) {
+      throw this.fail("not a wskdeploy manifest: no 'packages:' (or 'project:') at its top level", []);
+    }
     this.unknownKeys(root, TOP_KEYS, [], 'top-level');
     let packages: unknown = root.packages;
     let pkgPath: Path = ['packages'];

@@ -1,5 +1,5 @@
 'use strict';
-/* global RED -- page.evaluate() functions run in the editor page */
+/* global RED, document -- page.evaluate() functions run in the browser page */
 // The editor experience in a real browser: Chromium (playwright-core) on a real Node-RED (4.1 or 5, from
 // NODE_RED_PATH) started from its CLI with this repository in nodesDir, the OpenWhisk API test server as
 // the catalog and cloud, and the local Docker engine. Everything is done the way a user does it: drag from
@@ -264,6 +264,91 @@ describe('the editor in a real browser (Chromium)', function () {
     assert.doesNotMatch(await line.getAttribute('class'), /leon-ow-error/);
     assert.equal(await page.locator('#leon-ow-actions option').count(), 5);
     await ui.closeNode(page, 'delete');
+  });
+
+  it('asks for the key again when the service\'s API host is changed in the editor (a stored key only goes to its own host)', async () => {
+    // The service is deployed (first test): the editor holds no key for it, only its id.
+    await ui.openNode(page, ids.action);
+    await ui.openConfig(page, 'node-input', 'runtime', 'edit', '#node-config-input-mode');
+    await ui.openConfig(page, 'node-config-input', 'service', 'edit', '#node-config-input-api');
+    await ui.fillField(page, '#node-config-input-api', 'http://127.0.0.1:9');
+    await ui.closeConfig(page, '#node-config-input-mode');
+    await ui.closeConfig(page, '#node-input-runtime');
+    const line = page.locator('#leon-ow-action-status');
+    await ui.waitActionStatus(page, /type the auth key again/);
+    assert.match(await line.textContent(), /^Cannot list actions: The API host or the TLS setting differs from the deployed service/);
+    assert.match(await line.getAttribute('class'), /leon-ow-error/);
+    // Back to the deployed host: the stored key is used again.
+    await ui.openConfig(page, 'node-input', 'runtime', 'edit', '#node-config-input-mode');
+    await ui.openConfig(page, 'node-config-input', 'service', 'edit', '#node-config-input-api');
+    await ui.fillField(page, '#node-config-input-api', ow.url);
+    await ui.closeConfig(page, '#node-config-input-mode');
+    await ui.closeConfig(page, '#node-input-runtime');
+    await ui.waitActionStatus(page, /^5 action/);
+    await ui.closeNode(page, 'cancel');
+  });
+
+  it('a hostile page open in the same browser cannot use the lookups: no key leaves, no file is read', async () => {
+    const http = require('node:http');
+    const service = await page.evaluate((id) => RED.nodes.node(id).service, ids.runtime);
+    // A listener on loopback that records whatever reaches it (where a stolen key would go), and the page.
+    const seen = [];
+    const rec = http.createServer((req, res) => {
+      seen.push({ url: req.url, authorization: req.headers.authorization || '' });
+      res.end('{}');
+    });
+    rec.on('connection', () => seen.push({ connection: true }));
+    await new Promise((r) => rec.listen(0, '127.0.0.1', r));
+    const recUrl = `http://127.0.0.1:${rec.address().port}`;
+    const evil = http.createServer((req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>evil</title>
+      <form id="f" method="POST" action="${nr.url}/leon-openwhisk/entities"><input name="service" value="${service}"><input name="api" value="${recUrl}"></form>
+      <form id="m" method="POST" action="${nr.url}/leon-openwhisk/manifest/entities"><input name="manifest" value="/etc/passwd"></form>`));
+    await new Promise((r) => evil.listen(0, '127.0.0.1', r));
+    const hostile = await browser.browser.newPage();
+    try {
+      await hostile.goto(`http://127.0.0.1:${evil.address().port}/`);
+      const got = await hostile.evaluate(async ({ nrUrl, service, recUrl }) => {
+        const out = {};
+        const attempt = async (name, url, init) => {
+          try {
+            const r = await fetch(url, { method: 'POST', ...init });
+            out[name] = init.mode === 'no-cors' ? 'sent' : `${r.status} ${await r.text()}`;
+          } catch (e) {
+            out[name] = `blocked: ${e.message}`;
+          }
+        };
+        const body = JSON.stringify({ service, api: recUrl, namespace: '_' });
+        await attempt('json', `${nrUrl}/leon-openwhisk/entities`, { headers: { 'content-type': 'application/json' }, body });
+        await attempt('text', `${nrUrl}/leon-openwhisk/entities`, { mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body });
+        await attempt('manifest', `${nrUrl}/leon-openwhisk/manifest/entities`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ manifest: '/etc/passwd' }) });
+        await attempt('list', `${nrUrl}/leon-openwhisk/manifest/entities`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ manifest: 'examples/manifest.yaml' }) });
+        return out;
+      }, { nrUrl: nr.url, service, recUrl });
+      // Node-RED 4.1 answers every origin's CORS preflight, so there the JSON request arrives and is refused
+      // by the endpoint (403); Node-RED 5 sends no CORS headers, so the browser itself stops it.
+      for (const k of ['json', 'manifest', 'list']) {
+        if (nr.major < 5) assert.match(got[k], /^403 .*another site/, `${k}: ${got[k]}`);
+        else assert.match(got[k], /^blocked/, `${k}: ${got[k]}`);
+      }
+      assert.doesNotMatch(JSON.stringify(got), /root:|facedemo/);
+      // Real form submissions (top-level navigations): the answer the page lands on.
+      for (const form of ['#f', '#m']) {
+        await Promise.all([hostile.waitForNavigation(), hostile.evaluate((sel) => document.querySelector(sel).submit(), form)]);
+        const text = await hostile.locator('body').textContent();
+        assert.match(text, /"code":"(cross-site|unsupported-media-type)"/, `${form}: ${text}`);
+        assert.doesNotMatch(text, /root:/);
+        await hostile.goto(`http://127.0.0.1:${evil.address().port}/`);
+      }
+      assert.deepEqual(seen, [], 'nothing reached the listener');
+      // The editor's own lookups still work (same origin).
+      await ui.openNode(page, ids.action);
+      await ui.waitActionStatus(page, /^5 action/);
+      await ui.closeNode(page, 'cancel');
+    } finally {
+      await hostile.close();
+      await new Promise((r) => rec.close(r));
+      await new Promise((r) => evil.close(r));
+    }
   });
 
   it('shows Inputs, Outputs and Details in the help sidebar, and every property list renders', async () => {

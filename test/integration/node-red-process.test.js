@@ -11,7 +11,7 @@ const path = require('node:path');
 const { docker, requireDocker, requireImage, containersWith } = require('../support/docker');
 
 const root = path.resolve(__dirname, '..', '..');
-const { instanceId } = require('../../dist/lib/runtime-config');
+const { instanceIdFile } = require('../../dist/lib/runtime-config');
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 
 function freePort() {
@@ -57,7 +57,6 @@ describe('a real Node-RED process with local actions', function () {
     fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = { uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: 'test', nodesDir: [${JSON.stringify(root)}], editorTheme: { tours: false } };`);
     fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows('')));
     port = await freePort();
-    inst = instanceId(userDir);
     // Someone else's container on the same engine, labelled like ours but for another instance.
     foreign = await docker.createContainer({ Image: IMAGE, Labels: { 'io.leon-edge.managed': 'true', 'io.leon-edge.instance': 'someone-else' } });
   });
@@ -65,7 +64,7 @@ describe('a real Node-RED process with local actions', function () {
   after(async () => {
     if (red && red.exitCode === null) red.kill('SIGKILL');
     if (foreign) await foreign.remove({ force: true }).catch(() => undefined);
-    for (const c of await containersWith(`io.leon-edge.instance=${inst}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    if (inst) for (const c of await containersWith(`io.leon-edge.instance=${inst}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
   });
 
@@ -78,6 +77,10 @@ describe('a real Node-RED process with local actions', function () {
     red.stdout.on('data', (d) => (out += d));
     red.stderr.on('data', (d) => (out += d));
     await until('Node-RED to start its flows', () => /Started flows/.test(out) || (red.exitCode !== null && Promise.reject(new Error(out))), 60000);
+    // The id this Node-RED labels its containers with: random, kept in its user directory across restarts.
+    const id = fs.readFileSync(instanceIdFile(userDir), 'utf8').trim();
+    if (inst) assert.equal(id, inst, 'the instance id survives a restart');
+    inst = id;
     return () => out;
   }
   const ours = () => containersWith(`io.leon-edge.instance=${inst}`);

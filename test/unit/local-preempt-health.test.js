@@ -12,7 +12,7 @@ const { translateDockerError, parseDockerTarget, noRoom } = require('../../dist/
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** A stand-in Docker engine on a Unix socket: ping, version, info, an empty container list. */
+/** A stand-in Docker engine on a Unix socket: ping, version, info, an empty container list, the isolation network. */
 function fakeDocker(socketPath) {
   const server = http.createServer((req, res) => {
     const url = req.url.replace(/^\/v[\d.]+/, '');
@@ -24,6 +24,9 @@ function fakeDocker(socketPath) {
     if (url.startsWith('/version')) return json({ Os: 'linux', Arch: 'amd64', ApiVersion: '1.41' });
     if (url.startsWith('/info')) return json({ LiveRestoreEnabled: false });
     if (url.startsWith('/containers/json')) return json([]);
+    if (url.startsWith('/networks') && req.method === 'GET') {
+      return json([{ Name: 'leon-openwhisk-isolated', Options: { 'com.docker.network.bridge.enable_icc': 'false' } }]);
+    }
     res.writeHead(404, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ message: 'not in this stand-in' }));
   });

@@ -44,8 +44,19 @@ describe('parameters and names', () => {
   });
 
   it('finds a relative manifest in the user directory first, then in this package', () => {
+    const fs = require('node:fs');
+    const os = require('node:os');
     const path = require('node:path');
-    assert.equal(resolveManifestPath('/abs/m.yaml', '/u'), '/abs/m.yaml');
-    assert.equal(resolveManifestPath('examples/manifest.yaml', '/nonexistent'), path.resolve(__dirname, '..', '..', 'examples', 'manifest.yaml'));
+    const pkgManifest = fs.realpathSync(path.resolve(__dirname, '..', '..', 'examples', 'manifest.yaml'));
+    assert.equal(resolveManifestPath('examples/manifest.yaml', '/nonexistent'), pkgManifest);
+    const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-manifest-path-'));
+    try {
+      fs.mkdirSync(path.join(userDir, 'examples'));
+      fs.writeFileSync(path.join(userDir, 'examples', 'manifest.yaml'), 'packages: {}\n');
+      assert.equal(resolveManifestPath('examples/manifest.yaml', userDir), fs.realpathSync(path.join(userDir, 'examples', 'manifest.yaml')));
+      assert.equal(resolveManifestPath(path.join(userDir, 'examples', 'manifest.yaml'), userDir), fs.realpathSync(path.join(userDir, 'examples', 'manifest.yaml')));
+    } finally {
+      fs.rmSync(userDir, { recursive: true, force: true });
+    }
   });
 });

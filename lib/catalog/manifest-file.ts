@@ -1,0 +1,136 @@
+// Which files a manifest catalog may read, and reading them with a size cap. A manifest path comes from
+// a flow or from the editor's lookup endpoint, which any web page can reach when Node-RED has no
+// adminAuth; so only wskdeploy manifest files are read (a regular .yaml/.yml file, as `wskdeploy -m`
+// accepts, of at most MANIFEST_MAX_BYTES), and only from the Node-RED user directory or this package's
+// examples folder, checked after symlinks and '..' are resolved.
+import * as fs from 'fs';
+import * as path from 'path';
+import { OpenWhiskNodeError } from '../errors';
+
+/** The largest manifest read: wskdeploy manifests are a few KB; code lives in separate files. */
+export const MANIFEST_MAX_BYTES = 1024 * 1024;
+const EXTENSION = /\.ya?ml$/i;
+
+/** This package's folder (dist/lib/catalog → the package root). */
+const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
+
+/** The folders a manifest may live in: the Node-RED user directory and this package's examples. */
+export function manifestRoots(userDir: string | undefined): string[] {
+  return [userDir ? path.resolve(userDir) : undefined, path.join(PACKAGE_ROOT, 'examples')].filter((d): d is string => Boolean(d));
+}
+
+const refuse = (file: string, problem: string, short = 'bad manifest') =>
+  new OpenWhiskNodeError('config', `Manifest ${file}: ${problem}`, { short });
+
+/**
+ * Where a manifest path points, before any check: absolute as given; relative against the user
+ * directory, then against this package (so the examples' "examples/manifest.yaml" works wherever they
+ * are imported).
+ */
+export function manifestCandidates(file: string, userDir: string | undefined): string[] {
+  const p = (file ?? '').trim();
+  if (!p) return [];
+  if (path.isAbsolute(p)) return [path.normalize(p)];
+  return [userDir ? path.resolve(userDir, p) : undefined, path.resolve(PACKAGE_ROOT, p)].filter((c): c is string => Boolean(c));
+}
+
+function within(real: string, roots: string[]): boolean {
+  return roots.some((r) => real === r || real.startsWith(r.endsWith(path.sep) ? r : r + path.sep));
+}
+
+function checkReal(given: string, real: string, roots: string[], stat: fs.Stats): string {
+  if (!within(real, roots)) {
+    throw refuse(given, `not inside the Node-RED user directory or this package's examples folder (${roots.join(', ')}); only manifests there are read`, 'manifest not allowed');
+  }
+  if (stat.isDirectory()) throw refuse(given, 'is a folder; give the path of the manifest file (manifest.yaml)');
+  if (!EXTENSION.test(real)) throw refuse(given, 'not a .yaml or .yml file; a wskdeploy manifest is one (e.g. manifest.yaml)');
+  if (!stat.isFile()) throw refuse(given, 'not a regular file');
+  if (stat.size > MANIFEST_MAX_BYTES) throw refuse(given, `larger than ${MANIFEST_MAX_BYTES / 1048576} MB: not a manifest`, 'manifest too large');
+  return real;
+}
+
+function notFound(file: string, candidates: string[]): OpenWhiskNodeError {
+  const where = candidates.length > 1 ? ` (looked for ${candidates.join(' and ')})` : '';
+  return refuse(file, `not found${where}`, 'no manifest');
+}
+
+/**
+ * The real path of an allowed manifest file, or an OpenWhiskNodeError (code 'config') that names
+ * the path and the rule broken — never the file's content.
+ */
+export async function locateManifest(file: string, userDir: string | undefined): Promise<string> {
+  const candidates = manifestCandidates(file, userDir);
+  if (candidates.length === 0) throw new OpenWhiskNodeError('config', 'No manifest file given', { short: 'no manifest' });
+  const roots = await Promise.all(manifestRoots(userDir).map((r) => fs.promises.realpath(r).catch(() => r)));
+  for (const c of candidates) {
+    let real: string;
+    try {
+      real = await fs.promises.realpath(c);
+    } catch {
+      continue;
+    }
+    return checkReal(file.trim(), real, roots, await fs.promises.stat(real));
+  }
+  throw notFound(file.trim(), candidates);
+}
+
+/** locateManifest for the runtime node's deploy (a few stat calls; the read itself is capped). */
+export function locateManifestSync(file: string, userDir: string | undefined): string {
+  const candidates = manifestCandidates(file, userDir);
+  if (candidates.length === 0) throw new OpenWhiskNodeError('config', 'No manifest file given', { short: 'no manifest' });
+  const roots = manifestRoots(userDir).map((r) => {
+    try {
+      return fs.realpathSync(r);
+    } catch {
+      return r;
+    }
+  });
+  for (const c of candidates) {
+    let real: string;
+    try {
+      real = fs.realpathSync(c);
+    } catch {
+      continue;
+    }
+    return checkReal(file.trim(), real, roots, fs.statSync(real));
+  }
+  throw notFound(file.trim(), candidates);
+}
+
+/** Reads at most MANIFEST_MAX_BYTES + 1 bytes: a file that grew past the cap since its stat is refused. */
+export async function readManifestText(file: string): Promise<string> {
+  const handle = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw refuse(file, 'not a regular file');
+    const buf = Buffer.alloc(MANIFEST_MAX_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n > MANIFEST_MAX_BYTES) throw refuse(file, `larger than ${MANIFEST_MAX_BYTES / 1048576} MB: not a manifest`, 'manifest too large');
+    }
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+export function readManifestTextSync(file: string): string {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    if (!fs.fstatSync(fd).isFile()) throw refuse(file, 'not a regular file');
+    const buf = Buffer.alloc(MANIFEST_MAX_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const bytesRead = fs.readSync(fd, buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n > MANIFEST_MAX_BYTES) throw refuse(file, `larger than ${MANIFEST_MAX_BYTES / 1048576} MB: not a manifest`, 'manifest too large');
+    }
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}

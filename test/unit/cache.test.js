@@ -1,0 +1,168 @@
+'use strict';
+// The on-disk catalog cache (lib/catalog/cache.ts): per service, one file per action (the newest),
+// written atomically and durably, in a private folder when there is no user directory.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { CachedCatalog, cacheDirFor, serviceIdentity, atomicWrite } = require('../../dist/lib/catalog/cache');
+const { OpenWhiskNodeError } = require('../../dist/lib/errors');
+
+/** A catalog in memory that can go offline, like an API host whose uplink is gone. */
+function catalog(location) {
+  const actions = new Map();
+  return {
+    location,
+    online: true,
+    put(name, code, version) {
+      actions.set(name, { namespace: 'guest', name, version, exec: { kind: 'nodejs:20', code }, parameters: [], annotations: [], limits: {} });
+    },
+    async getAction(ref) {
+      if (!this.online) throw new OpenWhiskNodeError('unreachable', `Cannot reach the OpenWhisk API at ${location}.`);
+      const doc = actions.get(ref.name);
+      if (!doc) throw new OpenWhiskNodeError('http', 'not found', { statusCode: 404 });
+      return structuredClone(doc);
+    },
+    async runtimeImages() {
+      return {};
+    },
+  };
+}
+
+const files = (dir) => fs.readdirSync(dir, { recursive: true }).map(String).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+
+describe('the on-disk catalog cache', () => {
+  let dir;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-cache-test-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('never serves one service\'s code for another with the same namespace, action and version', async () => {
+    const a = catalog('https://ow-a.example');
+    const b = catalog('https://ow-b.example');
+    a.put('hello', 'code from A', '0.0.1');
+    b.put('hello', 'code from B', '0.0.1');
+    const ca = new CachedCatalog(a, dir, serviceIdentity(a.location, 'uuid-a:secret'));
+    const cb = new CachedCatalog(b, dir, serviceIdentity(b.location, 'uuid-a:secret'));
+    await ca.getAction({ namespace: 'guest', name: 'hello' });
+    await cb.getAction({ namespace: 'guest', name: 'hello' });
+    a.online = b.online = false;
+    const fromA = await ca.getAction({ namespace: 'guest', name: 'hello' });
+    const fromB = await cb.getAction({ namespace: 'guest', name: 'hello' });
+    assert.equal(fromA.exec.code, 'code from A');
+    assert.equal(fromB.exec.code, 'code from B');
+    assert.ok(ca.fromCache(fromA) && cb.fromCache(fromB));
+  });
+
+  it('keeps apart two keys of one API host ("_" is each key\'s own namespace), but not a rotated secret', async () => {
+    const host = 'https://ow.example';
+    const one = catalog(host);
+    const two = catalog(host);
+    one.put('hello', 'one', '1');
+    two.put('hello', 'two', '1');
+    const c1 = new CachedCatalog(one, dir, serviceIdentity(host, 'uuid-1:k'));
+    const c2 = new CachedCatalog(two, dir, serviceIdentity(host, 'uuid-2:k'));
+    await c1.getAction({ namespace: '_', name: 'hello' });
+    await c2.getAction({ namespace: '_', name: 'hello' });
+    one.online = two.online = false;
+    assert.equal((await c1.getAction({ namespace: '_', name: 'hello' })).exec.code, 'one');
+    assert.equal((await c2.getAction({ namespace: '_', name: 'hello' })).exec.code, 'two');
+    const rotated = new CachedCatalog(one, dir, serviceIdentity(host, 'uuid-1:new-secret'));
+    assert.equal((await rotated.getAction({ namespace: '_', name: 'hello' })).exec.code, 'one');
+  });
+
+  it('keeps only the newest version of an action, readable by the owner only', async () => {
+    const a = catalog('https://ow.example');
+    const c = new CachedCatalog(a, dir, serviceIdentity(a.location, 'u:k'));
+    for (const v of ['1', '2', '3']) {
+      a.put('hello', `v${v}`, v);
+      await c.getAction({ namespace: 'guest', name: 'hello' });
+    }
+    const stored = files(dir);
+    assert.equal(stored.length, 1, stored.join());
+    assert.equal(JSON.parse(fs.readFileSync(path.join(dir, stored[0]), 'utf8')).doc.exec.code, 'v3');
+    assert.equal(fs.statSync(path.join(dir, stored[0])).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(path.dirname(path.join(dir, stored[0]))).mode & 0o777, 0o700);
+    a.online = false;
+    assert.equal((await c.getAction({ namespace: 'guest', name: 'hello' })).exec.code, 'v3');
+  });
+
+  it('removes the first layout (every version under actions/ and refs/, shared between services)', async () => {
+    fs.mkdirSync(path.join(dir, 'actions', 'guest'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'actions', 'guest', 'hello@0.0.1.json'), '{}');
+    fs.mkdirSync(path.join(dir, 'refs'));
+    fs.writeFileSync(path.join(dir, 'refs', 'x.json'), '{}');
+    const a = catalog('https://ow.example');
+    a.put('hello', 'new', '2');
+    await new CachedCatalog(a, dir, 'svc').getAction({ namespace: 'guest', name: 'hello' });
+    assert.deepEqual(files(dir).filter((f) => !f.startsWith('v2/')), []);
+  });
+
+  it('writes atomically and durably: a unique temp file, fsynced, renamed, then the folder fsynced', async () => {
+    const fsp = fs.promises;
+    const calls = [];
+    const handle = await fsp.open(path.join(dir, 'probe'), 'w');
+    const FileHandle = Object.getPrototypeOf(handle);
+    await handle.close();
+    const { sync } = FileHandle;
+    const { rename, open } = fsp;
+    const opened = new WeakMap();
+    fsp.open = async function (p, ...rest) {
+      const h = await open.call(this, p, ...rest);
+      opened.set(h, String(p));
+      return h;
+    };
+    FileHandle.sync = function () {
+      calls.push(['sync', opened.get(this)]);
+      return sync.call(this);
+    };
+    fsp.rename = async function (from, to) {
+      calls.push(['rename', String(from), String(to)]);
+      return rename.call(this, from, to);
+    };
+    const file = path.join(dir, 'entry.json');
+    try {
+      await Promise.all([atomicWrite(file, JSON.stringify({ n: 1 })), atomicWrite(file, JSON.stringify({ n: 2 }))]);
+    } finally {
+      FileHandle.sync = sync;
+      fsp.rename = rename;
+      fsp.open = open;
+    }
+    const renames = calls.filter((c) => c[0] === 'rename');
+    assert.equal(renames.length, 2);
+    assert.notEqual(renames[0][1], renames[1][1], 'each writer has its own temp name');
+    for (const [, tmp, to] of renames) {
+      assert.equal(to, file);
+      assert.equal(path.dirname(tmp), dir);
+      const synced = calls.findIndex((c) => c[0] === 'sync' && c[1] === tmp);
+      const renamed = calls.findIndex((c) => c[0] === 'rename' && c[1] === tmp);
+      assert.ok(synced >= 0 && synced < renamed, `fsync of ${tmp} before its rename: ${JSON.stringify(calls)}`);
+    }
+    const lastRename = calls.map((c) => c[0]).lastIndexOf('rename');
+    assert.ok(calls.slice(lastRename + 1).some((c) => c[0] === 'sync' && c[1] === dir), `the folder fsynced after the rename: ${JSON.stringify(calls)}`);
+    assert.ok([1, 2].includes(JSON.parse(fs.readFileSync(file, 'utf8')).n));
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['entry.json', 'probe'], 'no temp file left');
+  });
+
+  it('a torn temp file left by a crash does not disturb the cached copy', async () => {
+    const a = catalog('https://ow.example');
+    a.put('hello', 'good', '1');
+    const c = new CachedCatalog(a, dir, 'svc');
+    await c.getAction({ namespace: 'guest', name: 'hello' });
+    const file = c.fileFor({ namespace: 'guest', name: 'hello' });
+    fs.writeFileSync(`${path.dirname(file)}/.${path.basename(file)}.999.abc.tmp`, '{"doc": {"exec": {"co');
+    a.online = false;
+    assert.equal((await c.getAction({ namespace: 'guest', name: 'hello' })).exec.code, 'good');
+  });
+
+  it('without a user directory: a private mkdtemp folder (0700, random name), not a predictable /tmp path', () => {
+    const d = cacheDirFor(undefined);
+    assert.equal(cacheDirFor(undefined), d, 'one folder per process');
+    assert.equal(path.dirname(d), os.tmpdir());
+    assert.match(path.basename(d), /^leon-openwhisk-cache-[A-Za-z0-9]{6}$/);
+    const st = fs.lstatSync(d);
+    assert.ok(st.isDirectory() && !st.isSymbolicLink());
+    assert.equal(st.mode & 0o777, 0o700);
+    assert.equal(st.uid, process.getuid());
+    assert.equal(cacheDirFor('/srv/nr'), path.join('/srv/nr', '.leon-openwhisk', 'catalog-cache'));
+  });
+});
