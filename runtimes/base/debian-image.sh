@@ -10,6 +10,7 @@
 #
 #   bash runtimes/base/debian-image.sh --platform linux/arm64 --image leon-edge/python-base:3.11-arm64 \
 #        --packages python3 [--user action] [--add /host/file:/path/in/image]... [--env K=V]... [--cmd '["python3"]']
+#        [--drop 'usr/lib/*/dri']...   (paths of the tree to leave out, shell globs relative to /)
 #
 # Environment: DEBIAN_SUITE (default bookworm), DEBIAN_MIRROR (default http://deb.debian.org/debian),
 # FORCE=1 (rebuild even when an image with the same inputs exists; label leon-edge.base.fingerprint).
@@ -25,7 +26,7 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 die() { echo "debian-image: $*" >&2; exit 1; }
 
 PLATFORM_ARG="" IMAGE="" PACKAGES="" USER_NAME="action" CMD='["/bin/sh"]'
-ADDS=() ENVS=()
+ADDS=() ENVS=() DROPS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --platform) PLATFORM_ARG="$2"; shift 2 ;;
@@ -35,6 +36,7 @@ while [[ $# -gt 0 ]]; do
     --add) ADDS+=("$2"); shift 2 ;;
     --env) ENVS+=("$2"); shift 2 ;;
     --cmd) CMD="$2"; shift 2 ;;
+    --drop) DROPS+=("$2"); shift 2 ;;
     *) die "unknown argument '$1'" ;;
   esac
 done
@@ -56,7 +58,7 @@ fi
 add_sums=""
 for a in "${ADDS[@]}"; do add_sums+="$(sha256sum "${a%%:*}" | cut -c1-64) ${a#*:};"; done
 FINGERPRINT="$( { sha256sum "${BASH_SOURCE[0]}" "$HERE/platform.sh" | cut -c1-64
-  printf '%s\n' "$PLATFORM" "$SUITE" "$PACKAGES" "$USER_NAME" "$CMD" "$add_sums" "${ENVS[@]}"; } | sha256sum | cut -c1-16)"
+  printf '%s\n' "$PLATFORM" "$SUITE" "$PACKAGES" "$USER_NAME" "$CMD" "$add_sums" "${ENVS[@]}" "${DROPS[@]}"; } | sha256sum | cut -c1-16)"
 if [[ "${FORCE:-0}" != 1 ]] &&
    [[ "$(docker image inspect -f '{{index .Config.Labels "leon-edge.base.fingerprint"}}' "$IMAGE" 2>/dev/null)" == "$FINGERPRINT" ]]; then
   echo "debian-image: $IMAGE is up to date ($PLATFORM, fingerprint $FINGERPRINT)"
@@ -76,6 +78,10 @@ fi
 
 # What the skipped maintainer scripts would have done, as far as these images need it.
 rm -rf "$ROOTFS"/usr/share/{doc,man,info,locale,lintian,bug} "$ROOTFS"/var/cache/apt/* "$ROOTFS"/var/lib/apt/lists/*
+for d in "${DROPS[@]}"; do
+  # shellcheck disable=SC2086  # the glob is meant to expand
+  (cd "$ROOTFS" && rm -rf -- $d)
+done
 for alt in blas lapack; do
   for lib in "$ROOTFS/usr/lib/$TRIPLET/$alt"/lib*.so.3; do
     [[ -e "$lib" ]] || continue
