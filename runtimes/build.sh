@@ -121,7 +121,7 @@ else
   NODE_BASE="leon-edge/node-base:20-$TAG_SUFFIX"
   certs=()
   [[ -f /etc/ssl/certs/ca-certificates.crt ]] && certs=(--add /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt)
-  bash "$HERE/base/debian-image.sh" --platform "$PLATFORM" --image "$NODE_BASE" --packages libstdc++6 \
+  bash "$HERE/base/debian-image.sh" --platform "$PLATFORM" --image "$NODE_BASE" --packages libstdc++6,libatomic1 \
     --user node --add "$CACHE/node-$TAG_SUFFIX/package/bin/node:/usr/local/bin/node" "${certs[@]}" \
     --env "NODE_VERSION=$NODE_VERSION" --cmd '["node"]'
 fi

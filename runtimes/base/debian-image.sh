@@ -58,7 +58,7 @@ fi
 add_sums=""
 for a in "${ADDS[@]}"; do add_sums+="$(sha256sum "${a%%:*}" | cut -c1-64) ${a#*:};"; done
 FINGERPRINT="$( { sha256sum "${BASH_SOURCE[0]}" "$HERE/platform.sh" | cut -c1-64
-  printf '%s\n' "$PLATFORM" "$SUITE" "$PACKAGES" "$USER_NAME" "$CMD" "$add_sums" "${ENVS[@]}" "${DROPS[@]}"; } | sha256sum | cut -c1-16)"
+  printf '%s\n' "$PLATFORM" "$SUITE" "$PACKAGES" "$USER_NAME" "$CMD" "$add_sums" "${ENVS[@]}" "${DROPS[@]}"; [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -V; } | sha256sum | cut -c1-16)"
 if [[ "${FORCE:-0}" != 1 ]] &&
    [[ "$(docker image inspect -f '{{index .Config.Labels "leon-edge.base.fingerprint"}}' "$IMAGE" 2>/dev/null)" == "$FINGERPRINT" ]]; then
   echo "debian-image: $IMAGE is up to date ($PLATFORM, fingerprint $FINGERPRINT)"
@@ -70,7 +70,7 @@ trap 'rm -rf "$WORK"' EXIT
 ROOTFS="$WORK/rootfs"
 echo "debian-image: mmdebstrap $SUITE $DEB_ARCH: $PACKAGES"
 if ! mmdebstrap --quiet --mode=root --variant=extract --arch="$DEB_ARCH" --include="$PACKAGES" \
-     --aptopt='APT::Install-Recommends "false"' --dpkgopt='path-exclude=/usr/share/doc/*' \
+     --aptopt='APT::Install-Recommends "false"' \
      "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/mmdebstrap.log" 2>&1; then
   cat "$WORK/mmdebstrap.log" >&2
   die "mmdebstrap failed"
@@ -82,6 +82,24 @@ for d in "${DROPS[@]}"; do
   # shellcheck disable=SC2086  # the glob is meant to expand
   (cd "$ROOTFS" && rm -rf -- $d)
 done
+# Debian byte-compiles Python modules in the maintainer scripts skipped here. Without .pyc files every
+# start compiles what it imports (seconds under emulation): compile them now with the host's Python of the
+# same X.Y (the .pyc format depends on the version only, not on the architecture).
+pyver="$(find "$ROOTFS/usr/lib" -maxdepth 1 -name 'python3.*' -printf '%f\n' | sort -V | tail -1)"
+if [[ -n "$pyver" ]]; then
+  compiled=0
+  for py in "/usr/bin/$pyver" "$(command -v "$pyver" || true)" "$(command -v python3 || true)"; do
+    [[ -n "$py" && -x "$py" ]] || continue
+    [[ "$("$py" -c 'import sys; print("python%d.%d" % sys.version_info[:2])' 2>/dev/null)" == "$pyver" ]] || continue
+    dirs=("$ROOTFS/usr/lib/$pyver")
+    [[ -d "$ROOTFS/usr/lib/python3/dist-packages" ]] && dirs+=("$ROOTFS/usr/lib/python3/dist-packages")
+    "$py" -m compileall -q -j 0 -s "$ROOTFS" -p / -x '/(test|tests|idlelib|lib2to3|tkinter)/' "${dirs[@]}" >/dev/null 2>&1 || true
+    compiled=1
+    break
+  done
+  [[ $compiled == 1 ]] ||
+    echo "debian-image: warning: no $pyver on this host to byte-compile the image's Python modules with; its Python starts slower" >&2
+fi
 for alt in blas lapack; do
   for lib in "$ROOTFS/usr/lib/$TRIPLET/$alt"/lib*.so.3; do
     [[ -e "$lib" ]] || continue
