@@ -44,6 +44,7 @@ const { instanceId } = require(path.join(root, 'dist/lib/runtime-config'));
 const { initBody, runContext, identityOf } = require(path.join(root, 'dist/lib/local/protocol'));
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
+const PY_IMAGE = 'leon-edge/action-python-v3.11:latest';
 const args = new Set(process.argv.slice(2));
 const only = (() => {
   const a = process.argv.find((x) => x.startsWith('--only='));
@@ -74,6 +75,10 @@ const ACTIONS = {
   sleep5: 'function main(p) { return new Promise((r) => setTimeout(() => r({ n: p.n }), 5)); }',
   echo: 'function main(p) { return { data: p.data }; }',
 };
+// The same no-op in Python (phase "python": our Python runtime, runtimes/python).
+const PY_ACTIONS = {
+  pynoop: 'def main(p):\n    return {"n": p.get("n")}\n',
+};
 const actionInfo = (name) => ({ namespace: 'guest', qualified: `/guest/${name}` });
 
 // ---- the flow under test ---------------------------------------------------------------------------
@@ -90,7 +95,7 @@ function ids(tag) {
 function flow(id, action, { capacity = 4, queue = 1000, actions = 1 } = {}) {
   const f = [
     { id: id.svc, type: 'openwhisk-service', api: ow.url },
-    { id: id.rt, type: 'openwhisk-runtime', mode: 'local', service: id.svc, images: `nodejs:*=${IMAGE}`, capacity, queue },
+    { id: id.rt, type: 'openwhisk-runtime', mode: 'local', service: id.svc, images: `nodejs:*=${IMAGE}\npython:*=${PY_IMAGE}`, capacity, queue },
     { id: id.out, type: 'helper' },
     { id: id.c, type: 'catch', scope: null, uncaught: false, wires: [[id.caught]] },
     { id: id.caught, type: 'helper' },
@@ -150,15 +155,15 @@ async function deploy(tag, action, opts) {
 
 // ---- 1. warm latency -------------------------------------------------------------------------------
 
-async function phaseLatency() {
+async function phaseLatency(action = 'noop', tag = 'lat') {
   const WARM = QUICK ? 100 : 500;
   const ROUNDS = QUICK ? 6 : 20;
   const PER = QUICK ? 100 : 250;
-  const { id, port } = await deploy('lat', 'noop', { capacity: 1 });
+  const { id, port } = await deploy(tag, action, { capacity: 1 });
   const [c] = await nodeContainers(id.a);
   dropHelperSpies(id);
   const agent = createAgent();
-  const act = actionInfo('noop');
+  const act = actionInfo(action);
   const viaNode = async (n) => {
     const m = await port.send({ n });
     if (m.payload.n !== n) throw new Error('node: wrong reply');
@@ -552,6 +557,11 @@ function report(results) {
     rows.push(['1. warm invocation p50', `${fmt(L.node.p50)} ms`, `${fmt(L.direct.p50)} ms`, `${signed(L.addedP50)} ms`, 'added p50 < 0.5 ms', verdict(L.addedP50 < 0.5)]);
     rows.push(['1. warm invocation p99', `${fmt(L.node.p99)} ms`, `${fmt(L.direct.p99)} ms`, `${signed(L.addedP99)} ms`, '(reported)', '']);
   }
+  const P = results.python;
+  if (P && !P.error) {
+    rows.push(['1. Python: warm invocation p50', `${fmt(P.node.p50)} ms`, `${fmt(P.direct.p50)} ms`, `${signed(P.addedP50)} ms`, 'added p50 ≤ 0.1 ms', verdict(P.addedP50 <= 0.1)]);
+    rows.push(['1. Python: warm invocation p99', `${fmt(P.node.p99)} ms`, `${fmt(P.direct.p99)} ms`, `${signed(P.addedP99)} ms`, '(reported)', '']);
+  }
   for (const t of (results.throughput && !results.throughput.error && results.throughput) || []) {
     rows.push([`2. throughput, ${t.containers} container${t.containers > 1 ? 's' : ''} (5 ms action)`, `${fmt(t.node, 0)} msg/s`, `${fmt(t.direct, 0)} msg/s`, `${fmt(t.ratio * 100, 0)} %`, '≥ 70 % of direct', verdict(t.ratio >= 0.7)]);
   }
@@ -678,10 +688,17 @@ async function main() {
   const foreign = (await docker.listContainers()).length;
   ow = await startOpenWhiskServer();
   for (const [name, code] of Object.entries(ACTIONS)) ow.putAction('guest', name, { exec: { kind: 'nodejs:20', code } });
+  if (want('python')) {
+    await docker.getImage(PY_IMAGE).inspect().catch(() => {
+      throw new Error(`image ${PY_IMAGE} missing: run bash runtimes/build.sh`);
+    });
+    for (const [name, code] of Object.entries(PY_ACTIONS)) ow.putAction('guest', name, { exec: { kind: 'python:3.11', code } });
+  }
   await helper.startServer();
   const results = {};
   const phases = [
-    ['latency', phaseLatency],
+    ['latency', () => phaseLatency()],
+    ['python', () => phaseLatency('pynoop', 'pylat')],
     ['throughput', phaseThroughput],
     ['deploy', phaseDeploy],
     ['payload', phasePayload],

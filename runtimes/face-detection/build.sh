@@ -1,5 +1,13 @@
 #!/usr/bin/env bash
-# Builds leon-edge/face-detect:latest without network access inside `docker build` (the offline path):
+# Builds the face-detection images without network access inside `docker build` (the offline path):
+#   leon-edge/face-detect         Node.js runtime + OpenCV as WebAssembly (examples/detect-faces.js)
+#   leon-edge/face-detect-native  Python runtime + Debian's python3-opencv (examples/detect-faces.py)
+#
+#   bash runtimes/face-detection/build.sh [--platform linux/amd64|linux/arm64|linux/arm/v7]
+#
+# Tags as runtimes/build.sh (run it first, for the same platform): :latest and :<arch> for the engine's
+# platform, only :<arch> for another one. The native image's base comes from Debian packages of the
+# target architecture (runtimes/base/debian-image.sh). leon-edge/face-detect:
 #  1. finds OpenCV's haarcascade_frontalface_default.xml on the host (Debian package opencv-data;
 #     installed with apt-get when missing and possible),
 #  2. installs jimp and @techstark/opencv-js on the host (npm ci, only when package-lock.json changed),
@@ -12,9 +20,28 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-IMAGE="${IMAGE:-leon-edge/face-detect:latest}"
-BASE_IMAGE="${BASE_IMAGE:-leon-edge/action-nodejs-v20:latest}"
 DOCKER="${DOCKER:-docker}"
+# shellcheck source=../base/platform.sh
+source "$here/../base/platform.sh"
+TARGET=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --platform) TARGET="${2:-}"; shift 2 || { echo "face-detect: --platform needs a value" >&2; exit 1; } ;;
+    --platform=*) TARGET="${1#--platform=}"; shift ;;
+    *) echo "face-detect: unknown option '$1' (use --platform <os/arch>)" >&2; exit 1 ;;
+  esac
+done
+ENGINE_PLATFORM="$(host_platform)"
+platform_vars "${TARGET:-$ENGINE_PLATFORM}" || exit 1
+ON_ENGINE_PLATFORM=0
+[[ "$PLATFORM" == "$ENGINE_PLATFORM" ]] && ON_ENGINE_PLATFORM=1
+if [[ $ON_ENGINE_PLATFORM == 1 ]]; then
+  IMAGE="${IMAGE:-leon-edge/face-detect:latest}"
+  BASE_IMAGE="${BASE_IMAGE:-leon-edge/action-nodejs-v20:latest}"
+else
+  IMAGE="${IMAGE:-leon-edge/face-detect:$TAG_SUFFIX}"
+  BASE_IMAGE="${BASE_IMAGE:-leon-edge/action-nodejs-v20:$TAG_SUFFIX}"
+fi
 CASCADE_NAME=haarcascade_frontalface_default.xml
 
 say() { printf 'face-detect: %s\n' "$*"; }
@@ -61,10 +88,7 @@ fi
 fingerprint="$( { printf '%s\n' "$base_id" "$lock_sum"; sha256sum "$cascade" "$here/Dockerfile.offline" | cut -d' ' -f1; } \
   | sha256sum | cut -c1-16)"
 current="$("$DOCKER" image inspect --format '{{ index .Config.Labels "leon-edge.fingerprint" }}' "$IMAGE" 2>/dev/null || true)"
-if [ "$current" = "$fingerprint" ] && [ "${FORCE:-0}" != 1 ]; then
-  say "$IMAGE is up to date ($fingerprint)"
-  exit 0
-fi
+build_wasm() {
 
 ctx="$here/.build"
 rm -rf "$ctx"
@@ -89,3 +113,31 @@ if [ -n "$previous" ] && [ "$previous" != "$("$DOCKER" image inspect --format '{
 fi
 size="$("$DOCKER" image inspect --format '{{.Size}}' "$IMAGE")"
 say "built $IMAGE ($((size / 1000000)) MB, fingerprint $fingerprint)"
+}
+if [ "$current" = "$fingerprint" ] && [ "${FORCE:-0}" != 1 ]; then
+  say "$IMAGE is up to date ($fingerprint)"
+else
+  build_wasm
+fi
+
+# 4. The native image: Debian's python3-opencv for $PLATFORM. Mesa's GL drivers (with LLVM) and the
+#    video-acceleration plugins come along as dependencies but are only ever dlopen()ed for a display
+#    or a GPU: left out.
+NATIVE_REPO=leon-edge/face-detect-native
+NATIVE_BASE="leon-edge/face-detect-native-base:$TAG_SUFFIX"
+bash "$here/../base/debian-image.sh" --platform "$PLATFORM" --image "$NATIVE_BASE" \
+  --packages python3,python3-opencv,opencv-data --cmd '["python3"]' \
+  --drop 'usr/lib/*/dri' --drop 'usr/lib/*/libLLVM*' --drop 'usr/lib/*/libz3.so*' --drop 'usr/lib/*/mfx' \
+  --drop 'usr/lib/*/vdpau' --drop 'usr/share/opencv4/lbpcascades' --drop 'usr/share/opencv4/testdata'
+python_dir="$here/../python"
+log="$(mktemp)"
+if ! "$DOCKER" build --pull=false --network none -f "$here/Dockerfile.native" --build-arg "BASE_IMAGE=$NATIVE_BASE" \
+     -t "$NATIVE_REPO:$TAG_SUFFIX" "$python_dir" >"$log" 2>&1; then
+  cat "$log" >&2
+  rm -f "$log"
+  die "docker build of $NATIVE_REPO:$TAG_SUFFIX failed"
+fi
+rm -f "$log"
+[[ $ON_ENGINE_PLATFORM == 1 ]] && "$DOCKER" tag "$NATIVE_REPO:$TAG_SUFFIX" "$NATIVE_REPO:latest"
+size="$("$DOCKER" image inspect --format '{{.Size}}' "$NATIVE_REPO:$TAG_SUFFIX")"
+say "built $NATIVE_REPO:$TAG_SUFFIX ($PLATFORM, $((size / 1000000)) MB)"

@@ -77,6 +77,18 @@ describe('local: image resolution', () => {
     assert.equal(resolveImage({ kind: 'nodejs:20' }, { 'nodejs:20': '  ' }).source, 'builtin');
   });
 
+  it("python:3, python:3.11 and python:default all take a 'python:*' override (our Python runtime)", () => {
+    const overrides = { 'nodejs:*': 'leon-edge/action-nodejs-v20:latest', 'python:*': 'leon-edge/action-python-v3.11:latest' };
+    for (const kind of ['python:3', 'python:3.11', 'python:default', 'python']) {
+      const r = resolveImage({ kind }, overrides);
+      assert.equal(r.image, 'leon-edge/action-python-v3.11:latest', kind);
+      assert.equal(r.source, 'override', kind);
+      assert.equal(r.family, 'python', kind);
+    }
+    assert.equal(resolveImage({ kind: 'python:3' }).image, 'openwhisk/python3action:nightly');
+    assert.equal(resolveImage({ kind: 'nodejs:20' }, overrides).image, 'leon-edge/action-nodejs-v20:latest');
+  });
+
   it('manifest (GET / of the API host) beats the built-in table', () => {
     const manifest = { 'python:3.11': 'openwhisk/action-python-v3.11:1.2.3', 'python:3.12': 'openwhisk/action-python-v3.12:nightly' };
     assert.deepEqual(resolveImage({ kind: 'python:3.11' }, {}, manifest), {
