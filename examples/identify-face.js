@@ -4,9 +4,10 @@
 //
 // Input {faces: [{x, y, w, h, crop: <base64 JPEG/PNG>, inner?: {x, y, w, h}}], known: [{name, descriptors:
 // [<base64 of 128 float32>]}], threshold?: 0.6, certain?: 0.5}. Output {faces: [{x, y, w, h, name, match,
-// distance, best, descriptor}], names, ms, msPerFace}: match is "known" (distance <= certain), "uncertain"
-// (certain < distance <= threshold: name is the best guess) or "unknown"; best = {name, distance} of the
-// nearest person whatever the distance; descriptor (base64) is what enrolment stores.
+// distance, best, descriptor}], names, ms, msPerFace, stages: {decode, landmarks, descriptor} (ms)}: match is
+// "known" (distance <= certain), "uncertain" (certain < distance <= threshold: name is the best guess) or
+// "unknown"; best = {name, distance} of the nearest person whatever the distance; descriptor (base64) is what
+// enrolment stores.
 //
 // How: face-api's 68-point landmark net finds the eyes and mouth in the face box; the crop is rotated so the
 // eyes are level and cut to a square around eyes and mouth (the proportions face-api uses for dlib-style
@@ -31,6 +32,7 @@ function loadModels() {
     wasm.setWasmPaths(wasmDir.endsWith('/') ? wasmDir : `${wasmDir}/`, false); // local files, never a CDN
     await tf.setBackend('wasm');
     await tf.ready();
+    tf.enableProdMode(); // no per-op debug checks
     const dir = process.env.FACE_MODELS || path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'model');
     await faceapi.nets.faceLandmark68Net.loadFromDisk(dir);
     await faceapi.nets.faceRecognitionNet.loadFromDisk(dir);
@@ -43,7 +45,7 @@ loadModels().catch(() => {}); // start at /init: the first activation then finds
 const mean = (ps) => ({ x: ps.reduce((s, p) => s + p.x, 0) / ps.length, y: ps.reduce((s, p) => s + p.y, 0) / ps.length });
 
 /** The descriptor (Float32Array(128)) of the face in `bitmap` ({width, height, data: RGBA}) within box `inner`. */
-async function describe({ tf, faceapi }, bitmap, inner) {
+async function describe({ tf, faceapi }, bitmap, inner, stages) {
   const { width, height, data } = bitmap;
   const rgb = new Float32Array(width * height * 3);
   for (let i = 0, j = 0; i < data.length; i += 4) {
@@ -55,7 +57,9 @@ async function describe({ tf, faceapi }, bitmap, inner) {
   const face = tf.slice(image, [0, inner.y, inner.x, 0], [1, inner.h, inner.w, 3]);
   const tensors = [image, face];
   try {
+    let t = Date.now();
     const marks = await faceapi.nets.faceLandmark68Net.detectLandmarks(face);
+    stages.landmarks += Date.now() - t;
     const shift = (ps) => ps.map((p) => ({ x: p.x + inner.x, y: p.y + inner.y }));
     const left = mean(shift(marks.getLeftEye())), right = mean(shift(marks.getRightEye())), mouth = mean(shift(marks.getMouth()));
     const angle = Math.atan2(right.y - left.y, right.x - left.x);
@@ -69,7 +73,10 @@ async function describe({ tf, faceapi }, bitmap, inner) {
     tensors.push(chip);
     const squeezed = chip.squeeze([0]);
     tensors.push(squeezed);
-    return await faceapi.computeFaceDescriptor(squeezed);
+    t = Date.now();
+    const descriptor = await faceapi.computeFaceDescriptor(squeezed);
+    stages.descriptor += Date.now() - t;
+    return descriptor;
   } finally {
     tf.dispose(tensors);
   }
@@ -114,20 +121,23 @@ async function main(params) {
   }
   const { Jimp } = require('jimp');
   const faces = [];
+  const stages = { decode: 0, landmarks: 0, descriptor: 0 };
   for (const f of params.faces) {
     if (!f || typeof f.crop !== 'string' || f.crop.length > MAX_CROP_CHARS) return { error: `each face needs {crop: <base64 JPEG/PNG> of at most ${MAX_CROP_CHARS} characters}` };
     let img;
+    const t = Date.now();
     try {
       img = await Jimp.read(Buffer.from(f.crop.replace(/^data:[^,]*,/, ''), 'base64'));
     } catch (e) {
       return { error: `a face crop is not a PNG/JPEG image (${e.message})` };
     }
+    stages.decode += Date.now() - t;
     const { width, height } = img.bitmap;
     const i = f.inner || {};
     const x = Math.min(width - 1, Math.max(0, Math.round(Number(i.x) || 0))), y = Math.min(height - 1, Math.max(0, Math.round(Number(i.y) || 0)));
     const inner = { x, y, w: Math.min(width - x, Math.round(Number(i.w) || width)), h: Math.min(height - y, Math.round(Number(i.h) || height)) };
     if (inner.w < 16 || inner.h < 16) return { error: `a face box of ${inner.w}x${inner.h} pixels is too small to identify` };
-    const v = await describe(m, img.bitmap, inner);
+    const v = await describe(m, img.bitmap, inner, stages);
     let best = null;
     for (const k of known) {
       const d = distance(v, k.v);
@@ -145,7 +155,7 @@ async function main(params) {
     });
   }
   const ms = Date.now() - t0;
-  return { faces, names: faces.map((f) => f.name), threshold, certain, ms, msPerFace: faces.length ? Math.round(ms / faces.length) : 0 };
+  return { faces, names: faces.map((f) => f.name), threshold, certain, ms, msPerFace: faces.length ? Math.round(ms / faces.length) : 0, stages };
 }
 
 module.exports.main = main;
