@@ -92,20 +92,27 @@ async function identifyPhase() {
   for (const batch of [1, 4]) {
     const inAction = [];
     const wall = [];
+    const cpu = [];
     for (let i = 0; i < n; i++) {
       const faces = Array.from({ length: batch }, (_, j) => crops[(i * batch + j) % crops.length]);
       const t = process.hrtime.bigint();
       const r = await identify({ faces, known });
       wall.push(Number(process.hrtime.bigint() - t) / 1e6 / batch);
       inAction.push(r.ms / batch);
+      cpu.push(r.stages.cpu / batch);
     }
-    results[`batch${batch}`] = { samples: n, msPerFaceInAction: { p50: median(inAction), p90: percentile(inAction, 90) }, msPerFaceRoundTrip: { p50: median(wall), p90: percentile(wall, 90) } };
-    rows.push([`${batch} face(s) per call`, `${fmt(median(inAction))} / ${fmt(percentile(inAction, 90))} ms`,
+    results[`batch${batch}`] = {
+      samples: n,
+      msPerFaceInAction: { p50: median(inAction), p90: percentile(inAction, 90) },
+      msPerFaceRoundTrip: { p50: median(wall), p90: percentile(wall, 90) },
+      cpuMsPerFace: { p50: median(cpu), p90: percentile(cpu, 90) },
+    };
+    rows.push([`${batch} face(s) per call`, `${fmt(median(inAction))} / ${fmt(percentile(inAction, 90))} ms`, `${fmt(median(cpu))} / ${fmt(percentile(cpu, 90))} ms`,
       `${fmt(median(wall))} / ${fmt(percentile(wall, 90))} ms`, median(inAction) <= 50 ? 'PASS (≤ 50 ms)' : 'MISS (≤ 50 ms)']);
   }
   console.log(`\nIdentification per face crop, warm (${n} calls each; knowledge base 20 people / 40 descriptors; crops ${crops.length} distinct, ` +
     `${Math.round(median(crops.map((c) => c.crop.length)) / 1024)} KB base64 median)`);
-  console.log(markdownTable(['', 'in the action p50 / p90', '/run round trip p50 / p90', 'target'], rows));
+  console.log(markdownTable(['', 'in the action p50 / p90', 'CPU time in the action p50 / p90', '/run round trip p50 / p90', 'target (in the action)'], rows));
   return results;
 }
 
