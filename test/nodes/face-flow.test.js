@@ -150,6 +150,27 @@ describe('face-detection example flow (real Node-RED, real Docker)', function ()
     assert.equal((await show('again.png', astronaut())).latest.faces[0].name, 'unknown');
   });
 
+  it('says so when a match is uncertain (between certain and threshold): "Name?" on the picture, "uncertain" in the history', async () => {
+    const { latest } = await show('astronaut.png', astronaut());
+    await kb({ topic: 'enrol', payload: { face: latest.faces[0].id, name: 'Eileen Collins' } });
+    // What the flow sends to the cloud stage for a mirrored copy (known at ~0.2), kept to send again.
+    let sent;
+    helper.getNode('face.identify').once('input', (m) => (sent = { ...m, t: { ...m.t }, payload: { ...m.payload } }));
+    assert.equal((await show('mirror.png', (await variants('astronaut')).mirror)).latest.faces[0].match, 'known');
+    // The same crop and knowledge base with "certain" lowered below its distance: an uncertain match.
+    const again = nextMessage(helper.getNode('face.ui.latest'), 90000);
+    const history = nextMessage(helper.getNode('face.ui.history'), 90000);
+    helper.getNode('face.identify').receive({ ...sent, file: 'mirror-unsure.png', payload: { ...sent.payload, certain: 0.05 } });
+    const l = (await again).payload;
+    const row = (await history).payload[0];
+    assert.equal(l.file, 'mirror-unsure.png');
+    assert.equal(l.faces[0].match, 'uncertain');
+    assert.equal(l.faces[0].name, 'Eileen Collins');
+    assert.equal(l.faces[0].label, 'Eileen Collins?');
+    assert.match(row['who (distance)'], /^Eileen Collins\? uncertain \(0\.\d+\)$/);
+    await kb({ topic: 'forget', payload: { name: 'Eileen Collins' } });
+  });
+
   it('treats names and face ids from the page as untrusted: bad names and unknown faces are refused, the size is bounded', async () => {
     const { latest } = await show('astronaut.png', astronaut());
     const face = latest.faces[0].id;
