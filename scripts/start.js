@@ -23,7 +23,7 @@ async function dockerProblem() {
 }
 
 function buildImages() {
-  for (const script of ['runtimes/build.sh', 'runtimes/face-detection/build.sh']) {
+  for (const script of ['runtimes/build.sh', 'runtimes/face-detection/build.sh', 'runtimes/face-identify/build.sh']) {
     console.log(`\n▶ bash ${script}`);
     const res = spawnSync('bash', [script], { cwd: root, stdio: 'inherit' });
     if (res.status !== 0) throw new Error(`${script} failed (exit ${res.status}); see its output above.`);
@@ -60,6 +60,8 @@ async function main() {
   const red = path.join(path.dirname(require.resolve('node-red/package.json', { paths: [root] })), 'red.js');
   const child = spawn(process.execPath, [red, '-u', userDir, '-s', path.join(root, 'demo', 'settings.js'), '-p', String(port)], {
     cwd: root,
+    // The demo's knowledge base (who the face example knows) lives beside its flows.
+    env: { ...process.env, LEON_FACES_KB: process.env.LEON_FACES_KB || path.join(userDir, 'leon-faces-knowledge.json') },
     stdio: ['inherit', 'pipe', 'inherit'],
   });
   let announced = false;

@@ -50,8 +50,8 @@ describe('ManifestCatalog', function () {
     it('lists the actions and sequences for an editor dropdown', async function () {
       const list = await catalog.list();
       const names = list.map((e) => e.name);
-      for (const n of ['facedemo/detect-faces', 'facedemo/identify-face', 'facedemo/hello', 'facedemo/threshold',
-        'facedemo/detect-and-identify']) {
+      for (const n of ['facedemo/detect-faces', 'facedemo/crop-faces', 'facedemo/identify-face', 'facedemo/hello',
+        'facedemo/threshold', 'facedemo/sensor-alarm']) {
         assert.ok(names.includes(n), `${n} in ${names}`);
       }
       const detect = list.find((e) => e.name === 'facedemo/detect-faces');
@@ -59,7 +59,7 @@ describe('ManifestCatalog', function () {
         name: 'facedemo/detect-faces', action: 'detect-faces', package: 'facedemo', kind: 'blackbox',
         image: 'leon-edge/face-detect:latest', description: undefined,
       });
-      assert.equal(list.find((e) => e.name === 'facedemo/detect-and-identify').kind, 'sequence');
+      assert.equal(list.find((e) => e.name === 'facedemo/sensor-alarm').kind, 'sequence');
       assert.deepEqual(catalog.warnings(), []);
     });
 
@@ -81,20 +81,23 @@ describe('ManifestCatalog', function () {
       assert.equal(typeof doc.updated, 'number');
     });
 
-    it('returns identify-face with its knowledge base as parameters', async function () {
+    it('returns identify-face in the face-identify image with an empty knowledge base and its thresholds', async function () {
       const doc = await catalog.getAction({ namespace: '_', name: 'facedemo/identify-face' });
-      assert.equal(doc.exec.kind, 'nodejs:20');
-      assert.deepEqual(param(doc, 'known'), [{ name: 'Eileen Collins', hash: '6b5f4f4f7b594a3a' }]);
-      assert.equal(param(doc, 'maxDistance'), 10);
-      assert.equal(doc.limits.memory, 128);
+      assert.equal(doc.exec.kind, 'blackbox');
+      assert.equal(doc.exec.image, 'leon-edge/face-identify:latest');
+      assert.equal(doc.exec.code, fs.readFileSync(path.join(ROOT, 'examples', 'identify-face.js'), 'utf8'));
+      assert.deepEqual(param(doc, 'known'), []);
+      assert.equal(param(doc, 'threshold'), 0.6);
+      assert.equal(param(doc, 'certain'), 0.5);
+      assert.equal(doc.limits.memory, 512);
     });
 
     it('returns a sequence with fully qualified components', async function () {
-      const doc = await catalog.getAction({ namespace: 'alice', name: 'facedemo/detect-and-identify' });
+      const doc = await catalog.getAction({ namespace: 'alice', name: 'facedemo/sensor-alarm' });
       assert.equal(doc.namespace, 'alice/facedemo');
       assert.deepEqual(doc.exec, {
         kind: 'sequence',
-        components: ['/alice/facedemo/detect-faces', '/alice/facedemo/identify-face'],
+        components: ['/alice/facedemo/to-celsius', '/alice/facedemo/threshold'],
       });
       assert.equal(annotation(doc, 'exec'), 'sequence');
     });

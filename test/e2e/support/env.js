@@ -108,12 +108,14 @@ async function until(what, fn, ms = 30000, every = 200) {
 }
 
 /**
- * Starts Node-RED from its CLI (red.js) with a fresh userDir. Returns {url, version, log(), stop()}.
- * stop() sends SIGINT (Node-RED closes the flows, so local runtimes remove their containers), then SIGKILL.
+ * Starts Node-RED from its CLI (red.js) with a fresh userDir, or with opts.userDir (a restart: the flows and
+ * files a previous start left there). opts.env adds environment variables. Returns {url, version, userDir, log(),
+ * stop({keep})}. stop() sends SIGINT (Node-RED closes the flows, so local runtimes remove their containers),
+ * then SIGKILL, and removes the userDir unless {keep: true}.
  */
-async function startNodeRed() {
+async function startNodeRed(opts = {}) {
   const nr = nodeRedPackage();
-  const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-ow-e2e-'));
+  const userDir = opts.userDir || fs.mkdtempSync(path.join(os.tmpdir(), 'leon-ow-e2e-'));
   const settingsFile = path.join(userDir, 'settings.js');
   const settings = {
     uiHost: '127.0.0.1',
@@ -132,7 +134,7 @@ async function startNodeRed() {
     const port = await freePort();
     const proc = spawn(bin, [path.join(nr.dir, 'red.js'), '-u', userDir, '-s', settingsFile, '-p', String(port)], {
       cwd: userDir,
-      env: { ...process.env, NODE_RED_PATH: '' },
+      env: { ...process.env, NODE_RED_PATH: '', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     output = '';
@@ -150,13 +152,13 @@ async function startNodeRed() {
       proc.kill('SIGKILL');
       await exit;
       if (/EADDRINUSE/.test(output) && attempt < 3) continue;
-      fs.rmSync(userDir, { recursive: true, force: true });
+      if (!opts.userDir) fs.rmSync(userDir, { recursive: true, force: true });
       throw new Error(`${err.message}\n--- Node-RED output ---\n${output}`, { cause: err });
     }
     // Never leave a Node-RED behind, even if mocha itself is interrupted.
     const killOnExit = () => proc.kill('SIGKILL');
     process.once('exit', killOnExit);
-    const stop = async () => {
+    const stop = async ({ keep = false } = {}) => {
       if (!exited) {
         proc.kill('SIGINT');
         const timer = setTimeout(() => proc.kill('SIGKILL'), 20000);
@@ -164,7 +166,7 @@ async function startNodeRed() {
         clearTimeout(timer);
       }
       process.off('exit', killOnExit);
-      fs.rmSync(userDir, { recursive: true, force: true });
+      if (!keep) fs.rmSync(userDir, { recursive: true, force: true });
       return exited;
     };
     return { url, port, userDir, version: nr.version, major: nr.major, node: bin, log: () => output, stop };
