@@ -285,9 +285,13 @@ async function fieldError(page, selector) {
     return Date.now() - w[token].t >= 500;
   }, { sel: selector, token }, { polling: 100 });
   if (!/\binput-error\b/.test((await input.getAttribute('class')) || '')) return null;
+  // A tooltip still showing from an earlier hover (e.g. the tray's title) is not this field's message.
+  await page.evaluate(() => {
+    for (const e of document.querySelectorAll('.red-ui-popover')) if (e.offsetParent !== null) e.setAttribute('data-leon-stale', '1');
+  });
   await input.hover();
   const tip = await page.waitForFunction(() => {
-    const p = [...document.querySelectorAll('.red-ui-popover')].find((e) => e.offsetParent !== null && e.textContent.trim());
+    const p = [...document.querySelectorAll('.red-ui-popover')].find((e) => e.offsetParent !== null && !e.hasAttribute('data-leon-stale') && e.textContent.trim());
     return p && p.textContent.trim();
   }, null, { timeout: 10000 });
   const text = await tip.jsonValue();
