@@ -5,7 +5,7 @@
 // minimal direct client of the same action container(s). Not a test: it prints a markdown table
 // with each figure's target and PASS/MISS and writes bench/results/local.json.
 //
-//   node bench/local.js [--only=latency,throughput,deploy,payload,memory] [--quick] [--spies]
+//   node bench/local.js [--only=latency,throughput,deploy,payload,memory,cells] [--quick] [--spies]
 //
 // See bench/README.md for what each figure means.
 
@@ -488,7 +488,7 @@ async function phaseCells() {
     await docker.getContainer(c.id).remove({ force: true, v: true });
     return { full, init: marks.inited - marks.listening };
   };
-  const r = { scaleUp: [], cold: [], redeploy: [], init: [], full: [] };
+  const r = { scaleUp: [], cold: [], redeploy: [], redeployClose: [], redeployProvision: [], init: [], full: [] };
   try {
     await e.start();
     // Scale-up: one container busy with a held message; the next message needs a new container.
@@ -523,8 +523,12 @@ async function phaseCells() {
         coldN++;
         const t0 = performance.now();
         await redeployed.close();
+        const t1 = performance.now();
         redeployed = await e.provision(`b${RUN}redeploy`, doc('redeploy', `${HOLD_CODE} // ${next}`, next), catalog);
-        return performance.now() - t0;
+        const t2 = performance.now();
+        r.redeployClose.push(t1 - t0);
+        r.redeployProvision.push(t2 - t1);
+        return t2 - t0;
       },
     };
     log(`cells: 1 warm-up + ${REPS} interleaved samples of scale-up, msg.action cold start, redeploy, bare /init and bare run + /init`);
@@ -669,6 +673,7 @@ function report(results) {
     rows.push(['6. scale-up: waiting message → its result (median)', `${fmt(m.scaleUp, 1)} ms`, `${fmt(m.init, 1)} ms (one /init)`, `${fmt(m.scaleUp / m.init, 2)}x`, '≤ 1.5x one /init', verdict(m.scaleUp <= 1.5 * m.init)]);
     rows.push(['6. cold start of a msg.action action (median)', `${fmt(m.cold, 1)} ms`, `${fmt(m.init, 1)} ms (one /init)`, `${fmt(m.cold / m.init, 2)}x`, '≤ 1.5x one /init', verdict(m.cold <= 1.5 * m.init)]);
     rows.push(['6. redeploy of a changed action → ready (median)', `${fmt(m.redeploy, 0)} ms`, `${fmt(m.full, 0)} ms (docker run + /init)`, `${fmt(m.redeploy / m.full, 2)}x`, '≤ 0.2x bare', verdict(m.redeploy <= 0.2 * m.full)]);
+    rows.push(['6. … of which: old container removed / new one ready', `${fmt(m.redeployClose, 0)} / ${fmt(m.redeployProvision, 1)} ms`, '', `${fmt(m.redeployProvision / m.full, 2)}x`, '(reported)', '']);
   }
   for (const [k, v] of Object.entries(results)) if (v && v.error) rows.push([k, 'ERROR', '', '', '', v.error]);
   return markdownTable(['figure', 'through the node', 'direct / bare', 'added / ratio', 'target', 'result'], rows);

@@ -207,12 +207,16 @@ export class ActionContainer {
       throw await this.launchFailure(err);
     }
     const name = containerName(plan.nodeId, plan.id.path, this.h.nextSeq());
-    void bounded(this.h.docker.getContainer(this.id).rename({ name }), this.h.startTimeout, this.h.target, `renaming ${this.label}`).then(
-      () => {
-        this.name = name;
-      },
-      () => undefined, // a name in use or a slow engine: the pool knows which action it runs
-    );
+    // After its first run has had the CPU (a Docker call is not free on a small gateway).
+    setTimeout(() => {
+      if (this.dead) return;
+      void bounded(this.h.docker.getContainer(this.id).rename({ name }), this.h.startTimeout, this.h.target, `renaming ${this.label}`).then(
+        () => {
+          this.name = name;
+        },
+        () => undefined, // a name in use or a slow engine: the pool knows which action it runs
+      );
+    }, 100).unref();
   }
 
   /** /init was sent to this container (it holds an action's code, or failed to). */

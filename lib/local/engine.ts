@@ -178,6 +178,8 @@ const DEFAULT_PREEMPT_PERIOD = 10000;
 const DEFAULT_STEM_CELLS = 1;
 /** A cell that died idle (crash, docker kill) is replaced after this long, so a broken image cannot spin. */
 const CELL_RETRY_MS = 2000;
+/** Replenishing (and renaming a handed-over cell) waits this long after the hand-over. */
+export const CELL_DEFER_MS = 100;
 /** How often an engine that is down is pinged. */
 const PROBE_PERIOD_MS = 1000;
 const PROBE_TIMEOUT_MS = 2000;
@@ -974,7 +976,10 @@ export class LocalEngine extends EventEmitter implements PoolHost {
       set = { plan: cellPlan(plan, this.opts.instanceId, this.opts.runtimeId, this.engineId), ready: [], starting: 0, pausedUntil: 0 };
       this.cells.set(key, set);
     }
-    this.fillCells(set);
+    // A moment later: the Docker work of a new cell does not compete with the first run of the
+    // container just handed over.
+    const target = set;
+    setTimeout(() => this.fillCells(target), CELL_DEFER_MS).unref();
   }
 
   /** Start cells on free slots; never while an action waits for a slot or the engine is down. */
