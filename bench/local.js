@@ -5,7 +5,7 @@
 // minimal direct client of the same action container(s). Not a test: it prints a markdown table
 // with each figure's target and PASS/MISS and writes bench/results/local.json.
 //
-//   node bench/local.js [--only=latency,throughput,deploy,payload,memory] [--quick] [--spies]
+//   node bench/local.js [--only=latency,throughput,deploy,payload,memory,cells] [--quick] [--spies]
 //
 // See bench/README.md for what each figure means.
 
@@ -460,6 +460,104 @@ async function phaseDeploy() {
   return { reps: REPS, node, bare: b, ratio: node / b, nodeRuns: r.node, bareRuns: r.bare };
 }
 
+// ---- 6. stem cells: new containers in one /init ------------------------------------------------------
+
+const HOLD_CODE = 'function main(p) { return p.hold ? new Promise((r) => setTimeout(() => r({ held: p.hold }), p.hold)) : { n: p.n }; }';
+
+/**
+ * Engine level (the node adds ~0.1 ms to these; the runtime config node's own engine has the same
+ * options): a LocalEngine of this run's instance, capacity 4, one stem cell per image. Each sample
+ * waits until the engine has its stem cell again. Baselines, interleaved: one /init of the same
+ * code into a fresh bare container (its `listening → inited` span), and bare docker run + /init.
+ */
+async function phaseCells() {
+  const { LocalEngine } = require(path.join(root, 'dist/lib/local/engine'));
+  const REPS = QUICK ? 3 : 8;
+  const doc = (name, code = HOLD_CODE, version = '0.0.1') => ({ namespace: 'guest', name, version, exec: { kind: 'nodejs:20', code, binary: false } });
+  const catalog = { getAction: async () => { throw new Error('not used'); }, runtimeImages: async () => ({}) };
+  const e = new LocalEngine({ instanceId: instanceId(userDir), runtimeId: `b${RUN}cells`, imageOverrides: { 'nodejs:*': IMAGE }, capacity: 4, stemCells: 1 });
+  const cellReady = async () => {
+    const until = Date.now() + 60000;
+    while (e.readyCells < 1) {
+      if (Date.now() > until) throw new Error('no stem cell within 60 s');
+      await sleep(20);
+    }
+    await sleep(200); // let the cell's start settle (CPU) before timing
+  };
+  const initValue = (d) => initBody(d, runContext(identityOf(d), 60000, undefined), {}).value;
+  const bare = async () => {
+    const marks = {};
+    const t0 = performance.now();
+    const c = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': RUN }, initValue(doc('bare')), marks);
+    const full = performance.now() - t0;
+    await docker.getContainer(c.id).remove({ force: true, v: true });
+    return { full, init: marks.inited - marks.listening };
+  };
+  const r = { scaleUp: [], cold: [], redeploy: [], redeployClose: [], redeployProvision: [], init: [], full: [] };
+  try {
+    await e.start();
+    // Scale-up: one container busy with a held message; the next message needs a new container.
+    const burst = await e.provision(`b${RUN}burst`, doc('burst'), catalog);
+    let redeployed = await e.provision(`b${RUN}redeploy`, doc('redeploy', HOLD_CODE, '0.0.1'), catalog);
+    let coldN = 0;
+    const samples = {
+      scaleUp: async () => {
+        await cellReady();
+        const held = burst.invoke({ hold: 1500 });
+        const t0 = performance.now();
+        await burst.invoke({ n: 1 });
+        const ms = performance.now() - t0;
+        await held;
+        return ms;
+      },
+      // An action named by msg.action: provisioned at its first message (a name never seen before).
+      cold: async () => {
+        await cellReady();
+        const name = `cold${++coldN}`;
+        const t0 = performance.now();
+        const a = await e.provision(`b${RUN}cold${coldN}`, doc(name), catalog);
+        await a.invoke({ n: 1 });
+        const ms = performance.now() - t0;
+        await a.close();
+        return ms;
+      },
+      // Redeploy of a changed action: Node-RED closes the old node (its containers removed), then starts the new one.
+      redeploy: async () => {
+        await cellReady();
+        const next = `0.0.${coldN + 2}`;
+        coldN++;
+        const t0 = performance.now();
+        await redeployed.close();
+        const t1 = performance.now();
+        redeployed = await e.provision(`b${RUN}redeploy`, doc('redeploy', `${HOLD_CODE} // ${next}`, next), catalog);
+        const t2 = performance.now();
+        r.redeployClose.push(t1 - t0);
+        r.redeployProvision.push(t2 - t1);
+        return t2 - t0;
+      },
+    };
+    log(`cells: 1 warm-up + ${REPS} interleaved samples of scale-up, msg.action cold start, redeploy, bare /init and bare run + /init`);
+    await samples.scaleUp();
+    await bare();
+    for (let i = 0; i < REPS; i++) {
+      const order = ['scaleUp', 'cold', 'redeploy', 'bare'];
+      if (i % 2 === 1) order.reverse();
+      for (const k of order) {
+        await sleep(100);
+        if (k === 'bare') {
+          const b = await bare();
+          r.init.push(b.init);
+          r.full.push(b.full);
+        } else r[k].push(await samples[k]());
+      }
+    }
+  } finally {
+    await e.close();
+  }
+  const m = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, median(v)]));
+  return { reps: REPS, medians: m, runs: r };
+}
+
 // ---- 4. payloads ------------------------------------------------------------------------------------
 
 async function phasePayload() {
@@ -578,6 +676,14 @@ function report(results) {
     const mb = (b) => `${fmt(b / 1048576)} MB`;
     rows.push([`5. memory, ${M.count} local action nodes: RSS`, `${mb(M.after.rss)}`, `${mb(M.before.rss)} (empty flow)`, `${signed((M.after.rss - M.before.rss) / 1048576)} MB`, '< 20 MB added', verdict(M.after.rss - M.before.rss < 20 * 1048576)]);
     rows.push([`5. memory, ${M.count} local action nodes: JS heap`, `${mb(M.after.heapUsed)}`, `${mb(M.before.heapUsed)} (empty flow)`, `${signed((M.after.heapUsed - M.before.heapUsed) / 1048576)} MB`, '< 20 MB added', verdict(M.after.heapUsed - M.before.heapUsed < 20 * 1048576)]);
+  }
+  const C = results.cells;
+  if (C && !C.error) {
+    const m = C.medians;
+    rows.push(['6. scale-up: waiting message → its result (median)', `${fmt(m.scaleUp, 1)} ms`, `${fmt(m.init, 1)} ms (one /init)`, `${fmt(m.scaleUp / m.init, 2)}x`, '≤ 1.5x one /init', verdict(m.scaleUp <= 1.5 * m.init)]);
+    rows.push(['6. cold start of a msg.action action (median)', `${fmt(m.cold, 1)} ms`, `${fmt(m.init, 1)} ms (one /init)`, `${fmt(m.cold / m.init, 2)}x`, '≤ 1.5x one /init', verdict(m.cold <= 1.5 * m.init)]);
+    rows.push(['6. redeploy of a changed action → ready (median)', `${fmt(m.redeploy, 0)} ms`, `${fmt(m.full, 0)} ms (docker run + /init)`, `${fmt(m.redeploy / m.full, 2)}x`, '≤ 0.2x bare', verdict(m.redeploy <= 0.2 * m.full)]);
+    rows.push(['6. … of which: old container removed / new one ready', `${fmt(m.redeployClose, 0)} / ${fmt(m.redeployProvision, 1)} ms`, '', `${fmt(m.redeployProvision / m.full, 2)}x`, '(reported)', '']);
   }
   for (const [k, v] of Object.entries(results)) if (v && v.error) rows.push([k, 'ERROR', '', '', '', v.error]);
   return markdownTable(['figure', 'through the node', 'direct / bare', 'added / ratio', 'target', 'result'], rows);
@@ -703,6 +809,7 @@ async function main() {
     ['deploy', phaseDeploy],
     ['payload', phasePayload],
     ['memory', phaseMemory],
+    ['cells', phaseCells],
   ];
   if (args.has('--profile')) phases.unshift(['profile', phaseProfile]);
   const retried = {};

@@ -26,6 +26,8 @@ interface RuntimeDef extends NodeDef {
   burst?: boolean;
   /** Local mode: remove an action's last container after this many seconds idle (0 = keep it warm). */
   idle?: string | number;
+  /** Local mode: started, uninitialised containers kept per image in use (default 1; 0 = none). */
+  stemCells?: string | number;
   /** Largest parameters per message in local mode, in MB. */
   maxPayload?: string | number;
   /** Largest reply read from an action in local mode, in MB. */
@@ -80,6 +82,7 @@ export = function (RED: NodeAPI) {
           capacity: Number(config.capacity) || undefined,
           queueLimit: `${config.queue ?? ''}`.trim() !== '' && Number.isFinite(Number(config.queue)) ? Number(config.queue) : undefined,
           warmTimeout: Math.max(0, Number(config.idle) || 0) * 1000,
+          stemCells: `${config.stemCells ?? ''}`.trim() !== '' && Number.isFinite(Number(config.stemCells)) ? Number(config.stemCells) : undefined,
           maxPayload: Number(config.maxPayload) > 0 ? Math.round(Number(config.maxPayload) * 1048576) : undefined,
           maxResult: Number(config.maxResult) > 0 ? Math.round(Number(config.maxResult) * 1048576) : undefined,
           publishRemote: config.publishRemote === true,

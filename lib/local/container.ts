@@ -1,6 +1,8 @@
 // One action container: create + attach + start through dockerode, wait until the proxy listens,
 // POST /init exactly once, then POST /run per activation. The pool (pool.ts) decides which
-// container runs what and when a container must be replaced.
+// container runs what and when a container must be replaced. A stem cell (engine.ts) is a
+// container launched without /init under a runtime-level plan; handOver() gives it an action's
+// plan and its one /init.
 
 import fs from 'node:fs';
 import type http from 'node:http';
@@ -144,9 +146,12 @@ export class ActionContainer {
   private loss?: Promise<LossCause>;
   private removals = 0;
 
+  /** /init was sent (or attempted): a container never receives code twice. */
+  private initSent = false;
+
   constructor(
     private readonly h: ContainerHost,
-    readonly plan: ContainerPlan,
+    public plan: ContainerPlan,
   ) {
     this.framer = new LogFramer({ framed: plan.maxInflight === 1, limitBytes: plan.limits.logs * 1024 * 1024 });
   }
@@ -159,7 +164,7 @@ export class ActionContainer {
    * Create, start and initialise the container. Rejects with a clear OpenWhiskNodeError; whatever
    * was created is removed on failure. `phase` reports 'starting' / 'initializing'.
    */
-  async launch(phase?: (p: 'starting' | 'initializing') => void): Promise<void> {
+  async launch(phase?: (p: 'starting' | 'initializing') => void, withInit = true): Promise<void> {
     try {
       phase?.('starting');
       await this.create();
@@ -173,13 +178,50 @@ export class ActionContainer {
         await this.create();
         await this.start();
       }
+      if (withInit) {
+        phase?.('initializing');
+        await this.init();
+      }
+    } catch (err) {
+      await this.remove().catch(() => undefined);
+      throw await this.launchFailure(err);
+    }
+    this.h.noteSuccess();
+  }
+
+  /**
+   * A started, uninitialised container (a stem cell) becomes one of `plan`'s: its /init with the
+   * action's code. Refused for a container that was initialised (or tried) before, or is dead.
+   * On failure the container is removed, as after a failed launch. Its Docker labels stay those
+   * of a cell (they are immutable); it is renamed after the action, in the background.
+   */
+  async handOver(plan: ContainerPlan, phase?: (p: 'starting' | 'initializing') => void): Promise<void> {
+    if (this.initSent) throw new Error(`${this.label} was initialised already: a stem cell receives code at most once`);
+    if (this.dead || this.exited || this.suspended) throw closedError(`Handing over ${this.label}`);
+    this.plan = plan;
+    try {
       phase?.('initializing');
       await this.init();
     } catch (err) {
       await this.remove().catch(() => undefined);
       throw await this.launchFailure(err);
     }
-    this.h.noteSuccess();
+    const name = containerName(plan.nodeId, plan.id.path, this.h.nextSeq());
+    // After its first run has had the CPU (a Docker call is not free on a small gateway).
+    setTimeout(() => {
+      if (this.dead) return;
+      void bounded(this.h.docker.getContainer(this.id).rename({ name }), this.h.startTimeout, this.h.target, `renaming ${this.label}`).then(
+        () => {
+          this.name = name;
+        },
+        () => undefined, // a name in use or a slow engine: the pool knows which action it runs
+      );
+    }, 100).unref();
+  }
+
+  /** /init was sent to this container (it holds an action's code, or failed to). */
+  get initialized(): boolean {
+    return this.initSent;
   }
 
   /** A container that died while starting because the engine went away fails as 'unreachable'. */
@@ -366,6 +408,8 @@ export class ActionContainer {
   private async init(): Promise<void> {
     const { h, plan } = this;
     this.check();
+    if (this.initSent) throw new Error(`${this.label} was initialised already`);
+    this.initSent = true;
     const ctx = runContext(plan.id, plan.limits.timeout, plan.apiKey);
     const body = JSON.stringify(initBody(plan.doc, ctx, plan.initParams));
     const t0 = Date.now();

@@ -105,6 +105,14 @@ export interface LocalEngineOptions {
   lowWatermark?: number;
   /** How often the watermarks are checked, in ms (default 10000); a container idle for less than this is not preempted. */
   preemptPeriod?: number;
+  /**
+   * Stem cells: started containers without code, kept per container shape in use (image, memory,
+   * log limit, environment), so that a new container of an action (provisioning, growth, a
+   * replacement) costs one /init instead of create + start + /init. Default 0 (none); 1 is the sensible value. They
+   * count against the capacity, are the first to go when an action needs a slot, and do not count
+   * towards the watermarks.
+   */
+  stemCells?: number;
 }
 
 /**
@@ -136,6 +144,12 @@ export const LABELS = {
   version: 'io.leon-edge.version',
   /** The engine object that created the container: the sweep spares engines alive in this process. */
   engine: 'io.leon-edge.engine',
+  /**
+   * A stem cell (value: its image). Docker labels are immutable, so a cell carries no action's
+   * labels (node, action, version), neither before nor after it is handed to an action: the
+   * engine's pools know which action each container runs, and a cell is renamed after its action.
+   */
+  cell: 'io.leon-edge.stemcell',
 } as const;
 
 /**
@@ -161,6 +175,16 @@ const DEFAULT_WARM_TIMEOUT = 600000;
 const DEFAULT_HIGH_WATERMARK = 0.75;
 const DEFAULT_LOW_WATERMARK = 0.25;
 const DEFAULT_PREEMPT_PERIOD = 10000;
+/**
+ * Off by default for now: one cell per container shape is what a runtime should keep (it covers the
+ * cases that need one new container at a time, for one idle runtime process of ~10-30 MB per image),
+ * but the fault suite and the soak have not run with cells yet.
+ */
+const DEFAULT_STEM_CELLS = 0;
+/** A cell that died idle (crash, docker kill) is replaced after this long, so a broken image cannot spin. */
+const CELL_RETRY_MS = 2000;
+/** Replenishing (and renaming a handed-over cell) waits this long after the hand-over. */
+export const CELL_DEFER_MS = 100;
 /** How often an engine that is down is pinged. */
 const PROBE_PERIOD_MS = 1000;
 const PROBE_TIMEOUT_MS = 2000;
@@ -187,6 +211,7 @@ export class LocalEngine extends EventEmitter implements PoolHost {
   readonly highWatermark: number;
   readonly lowWatermark: number;
   readonly preemptPeriod: number;
+  readonly stemCells: number;
   readonly logGrace = LOG_GRACE_MS;
   readonly engineId = randomUUID().replace(/-/g, '').slice(0, 12);
   publishIp = '127.0.0.1';
@@ -222,6 +247,9 @@ export class LocalEngine extends EventEmitter implements PoolHost {
   private recovering?: Promise<void>;
   /** Containers whose removal failed (engine down): removed once it is back. */
   private readonly graveyard = new Set<ActionContainer>();
+  /** Stem cells per container shape (cellKey). */
+  private readonly cells = new Map<string, CellSet>();
+  private refillQueued = false;
 
   constructor(opts: LocalEngineOptions) {
     if (!opts || typeof opts.instanceId !== 'string' || opts.instanceId.trim() === '') {
@@ -258,6 +286,7 @@ export class LocalEngine extends EventEmitter implements PoolHost {
     this.highWatermark = fraction(opts.highWatermark, DEFAULT_HIGH_WATERMARK);
     this.lowWatermark = Math.min(this.highWatermark, fraction(opts.lowWatermark, DEFAULT_LOW_WATERMARK, true));
     this.preemptPeriod = positiveInt(opts.preemptPeriod, DEFAULT_PREEMPT_PERIOD);
+    this.stemCells = Math.min(this.capacity, positiveInt(opts.stemCells, DEFAULT_STEM_CELLS, true));
     this.probeDocker = createProbeDocker(this.target, this.docker);
     liveEngines.add(this.engineId);
   }
@@ -274,6 +303,25 @@ export class LocalEngine extends EventEmitter implements PoolHost {
 
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  /** Stem cells ready to be handed over (all shapes). */
+  get readyCells(): number {
+    let n = 0;
+    for (const set of this.cells.values()) n += set.ready.length;
+    return n;
+  }
+
+  private hasReadyCell(image: string): boolean {
+    for (const set of this.cells.values()) if (set.plan.image === image && set.ready.length > 0) return true;
+    return false;
+  }
+
+  /** Slots held by stem cells, ready or starting. */
+  private get cellSlots(): number {
+    let n = 0;
+    for (const set of this.cells.values()) n += set.ready.length + set.starting;
+    return n;
   }
 
   /** Containers this engine has created and not yet removed. */
@@ -439,7 +487,8 @@ export class LocalEngine extends EventEmitter implements PoolHost {
     const id = identityOf(doc);
     if (doc.exec.kind === 'sequence') return this.provisionSequence(nodeId, doc, catalog, status, chain);
     const resolved = await this.resolve(doc, catalog);
-    try {
+    // A ready stem cell of the image proves it is there (and of the engine's platform): no Docker call.
+    if (!this.hasReadyCell(resolved.image)) try {
       await ensureImage(this.docker, this.target, resolved.image, resolved.kind, this.platform, (detail) =>
         status({ phase: 'pulling', detail, action: id.qualified }),
       );
@@ -638,6 +687,17 @@ export class LocalEngine extends EventEmitter implements PoolHost {
       if (!this.isClosed && w.accept()) return; // the slot moves to the waiter
     }
     if (this.slotsUsed > 0) this.slotsUsed--;
+    this.refillSoon();
+  }
+
+  /** A slot came free and no action wanted it: stem cells may take it (after this turn's work). */
+  private refillSoon(): void {
+    if (this.refillQueued || this.stemCells === 0 || this.cells.size === 0 || this.isClosed) return;
+    this.refillQueued = true;
+    setImmediate(() => {
+      this.refillQueued = false;
+      for (const set of this.cells.values()) this.fillCells(set);
+    });
   }
 
   releaseAfter(removal: Promise<unknown>): void {
@@ -711,6 +771,7 @@ export class LocalEngine extends EventEmitter implements PoolHost {
    * back through releaseSlot() (to the first waiter) once the container is gone.
    */
   private evictFor(requester: PoolAction, allowLast: boolean): boolean {
+    if (this.evictCell()) return true;
     const views: ContainerView<ActionContainer>[] = [];
     for (const p of this.pools) if (p !== requester) p.collectViews(views);
     for (;;) {
@@ -731,7 +792,7 @@ export class LocalEngine extends EventEmitter implements PoolHost {
     for (const p of this.pools) p.collectViews(views);
     const removals = selectRemovals(
       views,
-      this.slotsUsed,
+      this.slotsUsed - this.cellSlots, // cells are evicted on demand, never a reason to preempt
       {
         capacity: this.capacity,
         highWatermark: this.highWatermark,
@@ -859,6 +920,7 @@ export class LocalEngine extends EventEmitter implements PoolHost {
     this.buryAgain();
     await this.sweepOwn().catch(() => undefined);
     for (const p of this.pools) p.rewarm();
+    for (const set of this.cells.values()) this.fillCells(set);
   }
 
   private buryAgain(): void {
@@ -899,6 +961,90 @@ export class LocalEngine extends EventEmitter implements PoolHost {
     if (!this.isClosed) this.graveyard.add(c);
   }
 
+  takeCell(plan: ContainerPlan): ActionContainer | undefined {
+    if (this.stemCells === 0 || this.isClosed) return undefined;
+    const set = this.cells.get(cellKey(plan));
+    if (!set) return undefined;
+    while (set.ready.length > 0) {
+      const c = set.ready.shift() as ActionContainer;
+      c.onExit = c.onSuspend = undefined;
+      if (!c.dead && !c.exited && !c.suspended && !c.initialized) return c;
+      this.releaseAfter(c.remove('retired'));
+    }
+    return undefined;
+  }
+
+  replenishCells(plan: ContainerPlan): void {
+    if (this.stemCells === 0 || this.isClosed) return;
+    const key = cellKey(plan);
+    let set = this.cells.get(key);
+    if (!set) {
+      set = { plan: cellPlan(plan, this.opts.instanceId, this.opts.runtimeId, this.engineId), ready: [], starting: 0, pausedUntil: 0 };
+      this.cells.set(key, set);
+    }
+    // A moment later: the Docker work of a new cell does not compete with the first run of the
+    // container just handed over.
+    const target = set;
+    setTimeout(() => this.fillCells(target), CELL_DEFER_MS).unref();
+  }
+
+  /** Start cells on free slots; never while an action waits for a slot or the engine is down. */
+  private fillCells(set: CellSet): void {
+    while (
+      !this.isClosed &&
+      !this.downError &&
+      !this.slotWanted &&
+      Date.now() >= set.pausedUntil &&
+      set.ready.length + set.starting < this.stemCells &&
+      this.takeSlot()
+    ) {
+      set.starting++;
+      const c = new ActionContainer(this, set.plan);
+      c.launch(undefined, false).then(
+        () => {
+          set.starting--;
+          if (this.isClosed || c.dead) {
+            this.releaseAfter(c.remove('closed'));
+            return;
+          }
+          c.lastUsed = Date.now();
+          c.onExit = c.onSuspend = (x) => this.dropCell(set, x);
+          set.ready.push(c);
+        },
+        () => {
+          // Failed (no room, a broken image, closed): pause this shape so it cannot spin.
+          set.starting--;
+          set.pausedUntil = Date.now() + CELL_RETRY_MS;
+          setTimeout(() => this.fillCells(set), CELL_RETRY_MS + 10).unref();
+          this.releaseSlot();
+        },
+      );
+    }
+  }
+
+  /** A ready cell stopped (crash, kill, engine gone): remove it; a new one follows after a pause. */
+  private dropCell(set: CellSet, c: ActionContainer): void {
+    const i = set.ready.indexOf(c);
+    if (i < 0) return;
+    set.ready.splice(i, 1);
+    c.onExit = c.onSuspend = undefined;
+    set.pausedUntil = Date.now() + CELL_RETRY_MS;
+    this.releaseAfter(c.remove('retired'));
+    setTimeout(() => this.fillCells(set), CELL_RETRY_MS + 10).unref();
+  }
+
+  /** Give up one ready stem cell for an action that needs a slot (they go before any action's container). */
+  private evictCell(): boolean {
+    for (const set of this.cells.values()) {
+      const c = set.ready.shift();
+      if (!c) continue;
+      c.onExit = c.onSuspend = undefined;
+      this.releaseAfter(c.remove('evicted'));
+      return true;
+    }
+    return false;
+  }
+
   forget(pool: PoolAction): void {
     this.pools.delete(pool);
     this.actions.delete(pool);
@@ -932,6 +1078,44 @@ export class LocalEngine extends EventEmitter implements PoolHost {
     });
     return this.closing;
   }
+}
+
+interface CellSet {
+  /** The runtime-level plan cells of this shape are created with (no action, no code). */
+  plan: ContainerPlan;
+  ready: ActionContainer[];
+  starting: number;
+  /** After a failed start: no new cell of this shape before then. */
+  pausedUntil: number;
+}
+
+/** What a container fixes at creation: a cell can become any action's container with the same. */
+function cellKey(plan: ContainerPlan): string {
+  return JSON.stringify([plan.image, plan.limits.memory, plan.limits.logs, plan.cpuShares, plan.maxInflight > 1, plan.env]);
+}
+
+/** A plan for stem cells of `plan`'s shape: the runtime's labels only, no code, no parameters, no key. */
+function cellPlan(plan: ContainerPlan, instanceId: string, runtimeId: string, engineId: string): ContainerPlan {
+  const id = { namespace: '_', name: 'stemcell', qualified: `stem cell (${plan.image})`, path: plan.kind, version: '0.0.0' };
+  return {
+    nodeId: 'stemcell',
+    id,
+    doc: { namespace: '_', name: 'stemcell', exec: { kind: plan.kind } } as ActionDoc,
+    kind: plan.kind,
+    image: plan.image,
+    limits: plan.limits,
+    maxInflight: plan.maxInflight,
+    labels: {
+      [LABELS.managed]: 'true',
+      [LABELS.instance]: instanceId,
+      [LABELS.runtime]: runtimeId,
+      [LABELS.engine]: engineId,
+      [LABELS.cell]: plan.image,
+    },
+    env: plan.env,
+    initParams: {},
+    cpuShares: plan.cpuShares,
+  };
 }
 
 interface SlotWaiter {

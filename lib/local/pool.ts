@@ -5,6 +5,8 @@
 // (idle/warm timeouts, preemption, eviction for another action); a pool left without any container
 // starts one at its next message (a cold start, visible in the activation's initTime). Every
 // message settles: a wait for a slot with no container at all is bounded by startTimeout.
+// Every new container (the first at provisioning, growth, a replacement) is a stem cell of the
+// engine when one of the same shape is ready: it then costs one /init (engine.ts, takeCell).
 
 import { OpenWhiskNodeError, activationFailure } from '../errors';
 import type { ActionRef, Activation, ActivationResponse } from '../types';
@@ -81,6 +83,10 @@ export interface PoolHost extends ContainerHost {
   /** Give an idle container up to a pool waiting for a slot, if one qualifies. */
   rebalance(): void;
   forget(pool: PoolAction): void;
+  /** A ready stem cell of this plan's shape, with the slot it holds (now the caller's); undefined if none. */
+  takeCell(plan: ContainerPlan): ActionContainer | undefined;
+  /** Start stem cells of this plan's shape up to the configured number, on free slots, in the background. */
+  replenishCells(plan: ContainerPlan): void;
 }
 
 interface Job {
@@ -136,15 +142,20 @@ export class PoolAction implements Runnable {
 
   /** Provision: one container created, started and initialised before the first message. */
   async warm(onStatus?: (s: LocalStatus) => void): Promise<void> {
-    await this.host.reserveSlot(this);
-    const c = new ActionContainer(this.host, this.plan);
+    const phase = (p: 'starting' | 'initializing') =>
+      onStatus?.({ phase: p, detail: p === 'starting' ? this.image : this.name, action: this.name });
+    const cell = this.host.takeCell(this.plan);
+    if (!cell) await this.host.reserveSlot(this);
+    const c = cell ?? new ActionContainer(this.host, this.plan);
     this.starting.add(c);
     try {
-      await c.launch((p) => onStatus?.({ phase: p, detail: p === 'starting' ? this.image : this.name, action: this.name }));
+      await (cell ? cell.handOver(this.plan, phase) : c.launch(phase));
     } catch (err) {
       this.starting.delete(c);
       this.host.releaseSlot();
       throw err;
+    } finally {
+      this.host.replenishCells(this.plan);
     }
     this.starting.delete(c);
     if (this.closed) {
@@ -293,6 +304,11 @@ export class PoolAction implements Runnable {
   /** More containers while messages wait and the runtime has room. */
   private scale(): void {
     if (!this.wantsMore()) return;
+    const cell = this.host.takeCell(this.plan);
+    if (cell) {
+      this.launch(cell);
+      return;
+    }
     if (this.host.takeSlot()) {
       this.launch();
       return;
@@ -345,16 +361,18 @@ export class PoolAction implements Runnable {
     return true;
   }
 
-  /** Start one more container on a slot this pool already holds. */
-  private launch(): void {
+  /** Start one more container on a slot this pool already holds (a stem cell's, when given one). */
+  private launch(cell?: ActionContainer): void {
     if (this.slotTimer) {
       clearTimeout(this.slotTimer);
       this.slotTimer = undefined;
     }
     this.lostToOutage = false;
-    const c = new ActionContainer(this.host, this.plan);
+    const c = cell ?? new ActionContainer(this.host, this.plan);
     this.starting.add(c);
-    const p = c.launch().then(
+    const started = cell ? cell.handOver(this.plan) : c.launch();
+    if (cell) void started.finally(() => this.host.replenishCells(this.plan)).catch(() => undefined);
+    const p = started.then(
       () => {
         this.starting.delete(c);
         if (this.closed) {
@@ -418,6 +436,12 @@ export class PoolAction implements Runnable {
     const down = this.host.downError;
     const alone = this.live.length + this.starting.size === 0;
     if (!this.closed && (this.wantsMore() || (alone && !down))) {
+      const cell = down ? undefined : this.host.takeCell(this.plan);
+      if (cell) {
+        this.host.releaseAfter(removal);
+        this.launch(cell);
+        return;
+      }
       void removal.catch(() => undefined);
       this.launch(); // reuses the slot of the removed container
       return;
@@ -432,7 +456,9 @@ export class PoolAction implements Runnable {
   /** After an engine outage that took its last container: one warm container again, if there is room. */
   rewarm(): void {
     if (this.closed || !this.lostToOutage || this.live.length + this.starting.size > 0) return;
-    if (this.host.takeSlot()) this.launch();
+    const cell = this.host.takeCell(this.plan);
+    if (cell) this.launch(cell);
+    else if (this.host.takeSlot()) this.launch();
   }
 
   /** The engine went away: messages of a pool without any container fail now instead of waiting. */

@@ -34,6 +34,14 @@ describe('the editor in a real browser (Chromium)', function () {
   const ids = {};
 
   const containers = async (label) => (await docker.listContainers({ all: true, filters: { label: [label] } })).length;
+  // A node's containers by name (leon_<node>_…): one that was a stem cell has no node label, but
+  // is renamed after its action when handed over.
+  const containersOfNode = async (nodeId) =>
+    (await docker.listContainers({ all: true, filters: { label: ['io.leon-edge.managed=true'] } })).filter((c) =>
+      c.Names.some((x) => x.startsWith(`/leon_${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}_`))).length;
+  // Without the runtime's stem cell (label io.leon-edge.stemcell): it is no action's container.
+  const actionContainers = async (label) =>
+    (await docker.listContainers({ all: true, filters: { label: [label] } })).filter((c) => !c.Labels['io.leon-edge.stemcell']).length;
   const shot = async (name) => {
     await ui.waitNotificationsGone(page);
     await page.mouse.move(300, 745); // no hover highlight or tooltip in the picture
@@ -181,7 +189,7 @@ describe('the editor in a real browser (Chromium)', function () {
     const shown = await statuses.svg(ids.action);
     assert.ok(inOrder(shown, [...PROVISIONING, 'ready (1)']), `status texts under the node: ${JSON.stringify(shown)}`);
     assert.ok(!shown.includes('pulling image'), 'the image is present: no pull');
-    assert.equal(await containers(`io.leon-edge.runtime=${ids.runtime}`), 1, 'one warm container');
+    assert.equal(await actionContainers(`io.leon-edge.runtime=${ids.runtime}`), 1, 'one warm container');
     await shot('flow-deployed-local.png');
 
     // Inject: the result in the debug sidebar.
@@ -419,7 +427,7 @@ describe('the editor in a real browser (Chromium)', function () {
     assert.equal(st.cls, 'red-ui-flow-node-status-dot-green');
     const seen = await statuses.svg(n('slow'));
     assert.ok(inOrder(seen, ['invoking', 'invoking (2)', 'invoking (3)', 'invoking (2)', 'invoking', 'ready (2)']), JSON.stringify(seen));
-    assert.equal(await containers(`io.leon-edge.node=${n('slow')}`), 2, 'two containers, as the status says');
+    assert.equal(await containersOfNode(n('slow')), 2, 'two containers, as the status says');
     const blue = (await statuses.comms(n('slow'))).filter((s) => /^invoking/.test(s.text));
     assert.ok(blue.length >= 3 && blue.every((s) => s.fill === 'blue'), JSON.stringify(blue));
 

@@ -34,8 +34,11 @@ const docker = new Docker();
 const engines = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// These tests find an action's containers by their node label, which a container that was a stem
+// cell does not carry (Docker labels are immutable): stem cells are off here and have their own
+// suite (stem-cells.test.js).
 function engine(opts = {}) {
-  const e = new LocalEngine({ instanceId: INSTANCE, runtimeId: 'rt-test', imageOverrides: OVERRIDES, ...opts });
+  const e = new LocalEngine({ instanceId: INSTANCE, runtimeId: 'rt-test', imageOverrides: OVERRIDES, stemCells: 0, ...opts });
   engines.push(e);
   return e;
 }

@@ -83,7 +83,9 @@ describe('a real Node-RED process with local actions', function () {
     inst = id;
     return () => out;
   }
-  const ours = () => containersWith(`io.leon-edge.instance=${inst}`);
+  // Action containers: a stem cell (label io.leon-edge.stemcell, no node label) is not one of them.
+  const everything = () => containersWith(`io.leon-edge.instance=${inst}`);
+  const ours = async () => (await containersWith(`io.leon-edge.instance=${inst}`)).filter((c) => !c.Labels['io.leon-edge.stemcell']);
   const running = async () => (await ours()).filter((c) => c.State === 'running');
 
   it('keeps exactly one warm container per action node across 20 redeploys', async () => {
@@ -108,21 +110,21 @@ describe('a real Node-RED process with local actions', function () {
   it('removes every container when Node-RED stops', async () => {
     red.kill('SIGINT');
     await until('Node-RED to exit', () => red.exitCode !== null, 30000);
-    assert.deepEqual((await ours()).map((c) => c.Names[0]), []);
+    assert.deepEqual((await everything()).map((c) => c.Names[0]), []);
   });
 
   it('sweeps what a crashed run left at the next start, and nothing of anyone else\'s', async () => {
     fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows('-crash')));
     await startRed();
     await until('warm containers', async () => (await running()).length === 2);
-    const before = (await ours()).map((c) => c.Id).sort();
+    const before = (await everything()).map((c) => c.Id).sort();
     red.kill('SIGKILL'); // a crash: no close handlers run
     await until('Node-RED to die', () => red.exitCode !== null || red.signalCode !== null);
-    assert.deepEqual((await ours()).map((c) => c.Id).sort(), before, 'a crash leaves the containers behind');
+    assert.deepEqual((await everything()).map((c) => c.Id).sort(), before, 'a crash leaves the containers behind');
     await startRed();
     await until('the leftovers to be swept and new ones warm', async () => {
       const now = await ours();
-      return now.length === 2 && now.every((c) => !before.includes(c.Id) && c.State === 'running');
+      return now.length === 2 && now.every((c) => c.State === 'running') && (await everything()).every((c) => !before.includes(c.Id));
     }, 60000);
     assert.ok(await foreign.inspect(), 'the other instance\'s container is untouched');
     red.kill('SIGINT');
