@@ -32,8 +32,8 @@ const until = async (what, pred, ms = 30000) => {
 };
 
 function run(cmd, args, opts = {}) {
-  const res = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
-  if (res.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${res.status}): ${res.stderr || res.stdout}`);
+  const res = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 180000, ...opts });
+  if (res.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${res.status ?? res.signal}): ${res.error?.message ?? ''}${res.stderr || res.stdout}`);
   return res.stdout;
 }
 
@@ -97,6 +97,14 @@ function flow(network) {
   ];
 }
 
+/** The last lines a container wrote (Docker's log stream demultiplexed). */
+async function logsOf(container) {
+  const raw = await container.logs({ stdout: true, stderr: true, tail: 60 }).catch(() => Buffer.alloc(0));
+  const parts = [];
+  for (let i = 0; i + 8 <= raw.length; i += 8 + raw.readUInt32BE(i + 4)) parts.push(raw.subarray(i + 8, i + 8 + raw.readUInt32BE(i + 4)));
+  return Buffer.concat(parts).toString('utf8');
+}
+
 describe('Node-RED in a container with the Docker socket mounted (LEON\'s topology)', function () {
   this.timeout(240000);
   let userDir;
@@ -140,22 +148,26 @@ describe('Node-RED in a container with the Docker socket mounted (LEON\'s topolo
     await red.start();
     const info = await red.inspect();
     url = `http://127.0.0.1:${info.NetworkSettings.Ports['1880/tcp'][0].HostPort}`;
-    await until('Node-RED\'s admin API', () => fetch(`${url}/flows`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false), 60000);
+    await until('Node-RED\'s admin API', async () => {
+      if (!(await red.inspect()).State.Running) throw new Error(`the Node-RED container exited:\n${await logsOf(red)}`);
+      return fetch(`${url}/flows`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    }, 60000);
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed' && red) {
-      const logs = await red.logs({ stdout: true, stderr: true, tail: 60 }).catch(() => Buffer.alloc(0));
-      const text = [];
-      for (let i = 0; i + 8 <= logs.length; i += 8 + logs.readUInt32BE(i + 4)) text.push(logs.subarray(i + 8, i + 8 + logs.readUInt32BE(i + 4)));
-      console.log(`      Node-RED container log:\n${Buffer.concat(text).toString('utf8')}`);
-    }
+    if (this.currentTest?.state === 'failed' && red) console.log(`      Node-RED container log:\n${await logsOf(red)}`);
   });
 
   after(async () => {
     if (red) await red.remove({ force: true }).catch(() => undefined);
     if (inst) for (const c of await containersWith(`io.leon-edge.instance=${inst}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    if (network) await docker.getNetwork(network).remove().catch(() => undefined);
+    if (network) {
+      // Anything of ours still on the network, even if the instance id was never read.
+      for (const c of await docker.listContainers({ all: true, filters: { network: [network], label: ['io.leon-edge.managed=true'] } })) {
+        await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      }
+      await docker.getNetwork(network).remove().catch(() => undefined);
+    }
     if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
   });
 
