@@ -712,7 +712,7 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       const d2 = actionDoc('/guest/second');
       const cat = catalogOf([d1, d2]);
       const one = await e.provision('node-first', d1, cat);
-      await Promise.all([0, 1, 2].map(() => one.invoke({ mode: 'sleep', ms: 200 })));
+      await Promise.all([0, 1, 2].map(() => one.invoke({ mode: 'sleep', ms: 1000 }))); // long enough for the second container to start on a loaded machine
       assert.equal(one.containers, 2);
       const two = await e.provision('node-second', d2, cat);
       assert.equal(two.containers, 1);
