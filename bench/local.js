@@ -42,6 +42,12 @@ const { helper, nodes, nodeRedVersion, statusHistory, whenStatus, containersInSt
 const { startOpenWhiskServer } = require(path.join(root, 'test/support/openwhisk-server'));
 const { instanceId } = require(path.join(root, 'dist/lib/runtime-config'));
 const { initBody, runContext, identityOf } = require(path.join(root, 'dist/lib/local/protocol'));
+const { LocalEngine, ISOLATION_NETWORK } = require(path.join(root, 'dist/lib/local/engine'));
+// The bare side runs its containers on the network the engine puts its own on (a bridge with
+// inter-container traffic off): the comparison is of the same container, so the figure is the
+// node's overhead. A user-defined bridge itself costs ~0.1 s per container start over Docker's
+// default bridge (README, Security).
+const BARE_NETWORK = ISOLATION_NETWORK;
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const PY_IMAGE = 'leon-edge/action-python-v3.11:latest';
@@ -310,7 +316,7 @@ async function profileDeploy() {
         if (i > 0) nodeMarks.push(m);
       } else {
         const m = { t0: performance.now() };
-        const c = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': RUN }, initValue, m);
+        const c = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': RUN }, initValue, m, BARE_NETWORK);
         await docker.getContainer(c.id).remove({ force: true, v: true });
         if (i > 0) bareMarks.push(m);
       }
@@ -439,7 +445,7 @@ async function phaseDeploy() {
   };
   const bare = async () => {
     const t0 = performance.now();
-    const c = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': RUN }, initValue);
+    const c = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': RUN }, initValue, {}, BARE_NETWORK);
     const ms = performance.now() - t0;
     await docker.getContainer(c.id).remove({ force: true, v: true });
     return ms;
@@ -471,7 +477,6 @@ const HOLD_CODE = 'function main(p) { return p.hold ? new Promise((r) => setTime
  * code into a fresh bare container (its `listening → inited` span), and bare docker run + /init.
  */
 async function phaseCells() {
-  const { LocalEngine } = require(path.join(root, 'dist/lib/local/engine'));
   const REPS = QUICK ? 3 : 8;
   const doc = (name, code = HOLD_CODE, version = '0.0.1') => ({ namespace: 'guest', name, version, exec: { kind: 'nodejs:20', code, binary: false } });
   const catalog = { getAction: async () => { throw new Error('not used'); }, runtimeImages: async () => ({}) };
@@ -488,7 +493,7 @@ async function phaseCells() {
   const bare = async () => {
     const marks = {};
     const t0 = performance.now();
-    const c = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': RUN }, initValue(doc('bare')), marks);
+    const c = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': RUN }, initValue(doc('bare')), marks, BARE_NETWORK);
     const full = performance.now() - t0;
     await docker.getContainer(c.id).remove({ force: true, v: true });
     return { full, init: marks.inited - marks.listening };
@@ -790,6 +795,10 @@ async function main() {
   await docker.getImage(IMAGE).inspect().catch(() => {
     throw new Error(`image ${IMAGE} missing: run bash runtimes/build.sh`);
   });
+  // The engine creates the isolation network on first use; the bare side may come first.
+  const probe = new LocalEngine({ instanceId: `bench-net-${RUN}`, runtimeId: 'bench-net', capacity: 1 });
+  await probe.start();
+  await probe.close();
   const loadBefore = os.loadavg();
   const foreign = (await docker.listContainers()).length;
   ow = await startOpenWhiskServer();

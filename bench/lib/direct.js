@@ -79,10 +79,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The bare deploy: create + start a container of `image` publishing 8080 on 127.0.0.1 (random host
- * port, as `docker run -d -p 127.0.0.1::8080 image`), inspect for the port, poll it every 10 ms,
+ * port, as `docker run -d [--network <network>] -p 127.0.0.1::8080 image`), inspect for the port, poll it every 10 ms,
  * POST /init with the same code. Resolves {id, port} once /init answered 200.
  */
-async function bareDeploy(docker, image, labels, initValue, marks = {}) {
+async function bareDeploy(docker, image, labels, initValue, marks = {}, network = '') {
   const { performance } = require('node:perf_hooks');
   const mark = (k) => {
     marks[k] = performance.now();
@@ -91,7 +91,7 @@ async function bareDeploy(docker, image, labels, initValue, marks = {}) {
     Image: image,
     Labels: labels,
     ExposedPorts: { '8080/tcp': {} },
-    HostConfig: { PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
+    HostConfig: { PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] }, ...(network ? { NetworkMode: network } : {}) },
   });
   mark('created');
   const c = docker.getContainer(created.id);
