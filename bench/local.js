@@ -58,6 +58,8 @@ const only = (() => {
 })();
 const QUICK = args.has('--quick');
 const KEEP_SPIES = args.has('--spies');
+// --profile-python: the --profile stages for the Python no-op (runtimes/python) instead of the Node.js one.
+const PROFILE_PY = args.has('--profile-python');
 const want = (phase) => !only || only.has(phase) || (phase === 'profile' && args.has('--profile'));
 
 const RUN = randomBytes(3).toString('hex');
@@ -214,14 +216,15 @@ async function phaseLatency(action = 'noop', tag = 'lat') {
 async function phaseProfile() {
   const ROUNDS = QUICK ? 4 : 10;
   const PER = 200;
-  const { id, port } = await deploy('prof', 'noop', { capacity: 1 });
+  const profiled = PROFILE_PY ? 'pynoop' : 'noop';
+  const { id, port } = await deploy('prof', profiled, { capacity: 1 });
   const [c] = await nodeContainers(id.a);
   dropHelperSpies(id);
   const { instrument } = require('./lib/profile');
   const { post, runBody } = require('./lib/direct');
   const rec = instrument();
   const agent = createAgent();
-  const act = actionInfo('noop');
+  const act = actionInfo(profiled);
   const node = [];
   const direct = [];
   const viaNode = async (n, keep) => {
@@ -803,7 +806,7 @@ async function main() {
   const foreign = (await docker.listContainers()).length;
   ow = await startOpenWhiskServer();
   for (const [name, code] of Object.entries(ACTIONS)) ow.putAction('guest', name, { exec: { kind: 'nodejs:20', code } });
-  if (want('python')) {
+  if (want('python') || PROFILE_PY) {
     await docker.getImage(PY_IMAGE).inspect().catch(() => {
       throw new Error(`image ${PY_IMAGE} missing: run bash runtimes/build.sh`);
     });

@@ -1,5 +1,7 @@
 // detect-faces: finds frontal faces in a PNG/JPEG image at the edge (LEON example).
 // Input {image: <base64>} (or {payload: <base64>}); output {faces: [{x, y, w, h, hash}], width, height, ms}.
+// Optional `minFace`: the smallest face to find, in pixels (default 1/8 of the picture's shorter side, at
+// least 30). The detector (coarse to fine, see `detect`) is the one of detect-faces.py, step for step.
 // Runs in the leon-edge/face-detect image, which provides jimp, @techstark/opencv-js (WebAssembly: the same
 // code on x86 and ARM) and the Haar cascade. `hash` is a 64-bit dHash of each face (see identify-face.js).
 const fs = require('fs');
@@ -33,6 +35,60 @@ async function dhash(image, { x, y, w, h }) {
   return BigInt('0b' + bits).toString(16).padStart(16, '0');
 }
 
+function iou(a, b) {
+  const ix = Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x));
+  const iy = Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
+  return (ix * iy) / (a.w * a.h + b.w * b.h - ix * iy);
+}
+
+// The smallest face looked for, in pixels: `minFace` if given (at least 24, the cascade's window), else
+// 1/8 of the picture's shorter side, at least 30.
+function minFace(width, height, wanted) {
+  if (typeof wanted === 'number' && Number.isFinite(wanted)) return Math.trunc(Math.min(Math.max(24, wanted), Math.max(24, Math.min(width, height))));
+  return Math.max(30, Math.floor(Math.min(width, height) / 8));
+}
+
+function search(cv, classifier, mat, scaleFactor, neighbours, lo, hi) {
+  const found = new cv.RectVector();
+  try {
+    classifier.detectMultiScale(mat, found, scaleFactor, neighbours, 0, new cv.Size(lo, lo), new cv.Size(hi, hi));
+    const out = [];
+    for (let i = 0; i < found.size(); i++) { const r = found.get(i); out.push({ x: r.x, y: r.y, w: r.width, h: r.height }); }
+    return out;
+  } finally { found.delete(); }
+}
+
+// Haar cascade detection, coarse to fine: faces are found on a copy scaled so that the smallest face wanted
+// is the cascade's 24 px window (scaleFactor 1.2, 3 neighbours), then each candidate is searched again at
+// full resolution around it (scaleFactor 1.1, 5 neighbours, sizes 0.75-1.35x the candidate); a candidate
+// that search does not confirm is dropped. Where the scale would be 0.8 or more, one full-resolution search.
+function detect(cv, classifier, gray, wanted) {
+  const width = gray.cols, height = gray.rows, mf = minFace(width, height, wanted), s = 24 / mf;
+  if (s >= 0.8) return search(cv, classifier, gray, 1.1, 5, mf, 0);
+  const small = new cv.Mat();
+  let coarse;
+  try {
+    cv.resize(gray, small, new cv.Size(Math.max(24, Math.trunc(width * s + 0.5)), Math.max(24, Math.trunc(height * s + 0.5))), 0, 0, cv.INTER_AREA);
+    coarse = search(cv, classifier, small, 1.2, 3, 24, 0);
+  } finally { small.delete(); }
+  const out = [];
+  for (const c of coarse) {
+    const x = c.x / s, y = c.y / s, w = c.w / s, m = 0.35 * w;
+    const x0 = Math.max(0, Math.trunc(x - m)), y0 = Math.max(0, Math.trunc(y - m));
+    const x1 = Math.min(width, Math.trunc(x + w + m)), y1 = Math.min(height, Math.trunc(y + w + m));
+    const lo = Math.max(mf, Math.trunc(w * 0.75)), hi = Math.trunc(w * 1.35) + 1;
+    if (x1 - x0 < lo || y1 - y0 < lo) continue;
+    const roi = gray.roi(new cv.Rect(x0, y0, x1 - x0, y1 - y0));
+    try {
+      for (const f of search(cv, classifier, roi, 1.1, 5, lo, hi)) {
+        const box = { x: f.x + x0, y: f.y + y0, w: f.w, h: f.h };
+        if (!out.some((o) => iou(box, o) > 0.5)) out.push(box);
+      }
+    } finally { roi.delete(); }
+  }
+  return out;
+}
+
 async function main(params) {
   let data = params.image !== undefined ? params.image : params.payload;
   if (data && data.type === 'Buffer' && Array.isArray(data.data)) data = Buffer.from(data.data).toString('base64'); // a JSON'd Buffer
@@ -43,15 +99,13 @@ async function main(params) {
   try { image = await Jimp.read(buf); } catch (e) { return { error: `input is not a PNG/JPEG image (${e.message})` }; }
   let cv, classifier;
   try { ({ cv, classifier } = await loadDetector()); } catch (e) { return { error: `face detector unavailable: ${e.message}` }; }
-  const src = cv.matFromImageData(image.bitmap), gray = new cv.Mat(), found = new cv.RectVector();
+  const src = cv.matFromImageData(image.bitmap), gray = new cv.Mat();
   try {
     cv.cvtColor(src, gray, cv.COLOR_RGBA2GRAY);
-    classifier.detectMultiScale(gray, found, 1.1, 5, 0, new cv.Size(30, 30), new cv.Size(0, 0));
-    const faces = [];
-    for (let i = 0; i < found.size(); i++) { const r = found.get(i); faces.push({ x: r.x, y: r.y, w: r.width, h: r.height }); }
+    const faces = detect(cv, classifier, gray, params.minFace);
     for (const f of faces) f.hash = await dhash(image, f);
     return { faces, width: image.bitmap.width, height: image.bitmap.height, ms: Date.now() - t0 };
-  } finally { src.delete(); gray.delete(); found.delete(); }
+  } finally { src.delete(); gray.delete(); }
 }
 
 module.exports.main = main;

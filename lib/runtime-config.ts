@@ -21,6 +21,20 @@ export function parseImageOverrides(text: string | undefined): Record<string, st
   return out;
 }
 
+/** The platforms the local runtime can be told its images are built for (runtimes/build.sh --platform). */
+export const LOCAL_PLATFORMS = ['linux/amd64', 'linux/arm64', 'linux/arm/v7'] as const;
+
+/**
+ * The runtime node's platform field: '' (the Docker engine's own platform) → undefined, else one of
+ * LOCAL_PLATFORMS. Anything else throws, naming the allowed values.
+ */
+export function parsePlatform(text: string | undefined): string | undefined {
+  const s = (text ?? '').trim();
+  if (!s) return undefined;
+  if ((LOCAL_PLATFORMS as readonly string[]).includes(s)) return s;
+  throw new Error(`platform '${s.slice(0, 40)}' is not one of ${LOCAL_PLATFORMS.join(', ')} (empty for the Docker engine's own)`);
+}
+
 /** Where a Node-RED instance keeps its id: `<userDir>/.leon-openwhisk/instance-id`. */
 export function instanceIdFile(userDir: string): string {
   return join(userDir, '.leon-openwhisk', 'instance-id');

@@ -7,7 +7,7 @@ import { editorRequestProblem } from '../lib/editor-request';
 import { OpenWhiskNodeError } from '../lib/errors';
 import { LocalEngine } from '../lib/local/engine';
 import type { RunnerTarget } from '../lib/runner';
-import { instanceId, parseImageOverrides, resolveManifestPath } from '../lib/runtime-config';
+import { instanceId, parseImageOverrides, parsePlatform, resolveManifestPath } from '../lib/runtime-config';
 import type { Catalog } from '../lib/types';
 import type { RuntimeNode, ServiceNode } from './shared';
 
@@ -20,6 +20,8 @@ interface RuntimeDef extends NodeDef {
   docker?: string;
   images?: string;
   network?: string;
+  /** Local mode: the platform the images are built for ('' = the Docker engine's own; another one runs under emulation). */
+  platform?: string;
   capacity?: string | number;
   queue?: string | number;
   /** Local mode: invoke in the cloud through the service when the local queue is full or Docker is down. */
@@ -78,6 +80,7 @@ export = function (RED: NodeAPI) {
           instanceId: instanceId(userDir),
           runtimeId: this.id,
           imageOverrides: parseImageOverrides(config.images),
+          platform: parsePlatform(config.platform),
           network: (config.network ?? '').trim(),
           capacity: Number(config.capacity) || undefined,
           queueLimit: `${config.queue ?? ''}`.trim() !== '' && Number.isFinite(Number(config.queue)) ? Number(config.queue) : undefined,

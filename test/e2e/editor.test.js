@@ -118,7 +118,11 @@ describe('the editor in a real browser (Chromium)', function () {
     assert.deepEqual(await ui.visibleFields(page), ['name', 'mode', 'service']);
     await page.locator('#node-config-input-mode').selectOption('local');
     let fields = await ui.visibleFields(page);
-    for (const f of ['source', 'service', 'docker', 'images', 'network', 'capacity', 'queue']) assert.ok(fields.includes(f), `${f} shown in local mode: ${fields}`);
+    for (const f of ['source', 'service', 'docker', 'images', 'platform', 'network', 'capacity', 'queue']) assert.ok(fields.includes(f), `${f} shown in local mode: ${fields}`);
+    // Platform: the engine's own by default, else one of the three the images are built for.
+    assert.equal(await page.locator('#node-config-input-platform').inputValue(), '');
+    assert.deepEqual(await page.locator('#node-config-input-platform option').evaluateAll((os) => os.map((o) => o.value)),
+      ['', 'linux/amd64', 'linux/arm64', 'linux/arm/v7']);
     assert.ok(!fields.includes('manifest'), `no manifest field with the service as catalog: ${fields}`);
     await page.locator('#node-config-input-source').selectOption('manifest');
     assert.ok((await ui.visibleFields(page)).includes('manifest'));

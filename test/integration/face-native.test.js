@@ -91,6 +91,41 @@ describe('native face detection (examples/detect-faces.py) against the WebAssemb
     assert.equal(typeof n.body.ms, 'number');
   });
 
+  it('both detectors give the same boxes and fingerprints on both portraits and their variants, those of a full-resolution search', async () => {
+    const { photo, variants } = require('../support/faces');
+    const pictures = { astronaut: photo('astronaut'), hopper: photo('hopper') };
+    for (const who of ['astronaut', 'hopper']) {
+      for (const [k, png] of Object.entries(await variants(who))) pictures[`${who}-${k}`] = png;
+    }
+    for (const [name, bytes] of Object.entries(pictures)) {
+      const image = bytes.toString('base64');
+      const [n, w, full] = await Promise.all([native.run({ image }), wasm.run({ image }), native.run({ image, minFace: 30 })]);
+      assert.equal(n.body.faces.length, 1, `${name} native: ${JSON.stringify(n.body)}`);
+      assert.equal(w.body.faces.length, 1, `${name} wasm: ${JSON.stringify(w.body)}`);
+      const [a, b] = [n.body.faces[0], w.body.faces[0]];
+      assert.ok(iou(a, b) > 0.9, `${name}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+      // The coarse-to-fine search finds the box of the full-resolution search (minFace 30), within a few pixels.
+      assert.equal(full.body.faces.length, 1, `${name} full resolution: ${JSON.stringify(full.body)}`);
+      assert.ok(iou(a, full.body.faces[0]) > 0.8, `${name}: ${JSON.stringify(a)} vs full resolution ${JSON.stringify(full.body.faces[0])}`);
+      // PNGs decode to the same pixels in both; the JPEG does not (libjpeg vs jimp's decoder), so its boxes can
+      // differ by a few pixels (as at full resolution) and its fingerprint by a few more bits (identify-face
+      // accepts up to 10).
+      const bits = name === 'hopper' ? 6 : 4;
+      assert.ok(hamming(a.hash, b.hash) <= bits, `${name}: ${a.hash} vs ${b.hash}`);
+    }
+  });
+
+  it('minFace: 30 searches the whole picture at full resolution (the fixture\'s box); a minFace above the face finds none', async () => {
+    for (const side of [native, wasm]) {
+      const full = await side.run({ image: astronaut, minFace: 30 });
+      assert.equal(full.body.faces.length, 1, JSON.stringify(full.body));
+      const { x, y, w, h } = full.body.faces[0];
+      assert.deepEqual({ x, y, w, h }, ASTRONAUT_FACE);
+      const none = await side.run({ image: astronaut, minFace: 200 });
+      assert.deepEqual(none.body.faces, [], JSON.stringify(none.body));
+    }
+  });
+
   it('takes the image as {payload}, as a data: URL and as a JSON\'d Buffer too', async () => {
     const bytes = [...Buffer.from(astronaut, 'base64')];
     for (const params of [{ payload: astronaut }, { image: `data:image/png;base64,${astronaut}` },

@@ -2,7 +2,7 @@
 const assert = require('node:assert/strict');
 const { invocationParams, paramsObject, parseActionName } = require('../../dist/lib/params');
 const { normaliseApiHost } = require('../../dist/lib/service');
-const { parseImageOverrides, resolveManifestPath } = require('../../dist/lib/runtime-config');
+const { parseImageOverrides, parsePlatform, resolveManifestPath } = require('../../dist/lib/runtime-config');
 
 describe('parameters and names', () => {
   it('turns the node\'s {key, value} list into an object, ignoring blank keys, keeping falsy values', () => {
@@ -41,6 +41,17 @@ describe('parameters and names', () => {
     assert.deepEqual(parseImageOverrides('{"nodejs:20":"x"}'), { 'nodejs:20': 'x' });
     assert.deepEqual(parseImageOverrides(''), {});
     assert.throws(() => parseImageOverrides('nodejs:20 x'), /not of the form kind=image/);
+  });
+
+  it('takes the runtime\'s platform: empty for the engine\'s own, else amd64, arm64 or arm/v7 only', () => {
+    assert.equal(parsePlatform(''), undefined);
+    assert.equal(parsePlatform(undefined), undefined);
+    assert.equal(parsePlatform(' linux/arm64 '), 'linux/arm64');
+    assert.equal(parsePlatform('linux/arm/v7'), 'linux/arm/v7');
+    assert.equal(parsePlatform('linux/amd64'), 'linux/amd64');
+    for (const bad of ['arm64', 'linux/arm', 'windows/amd64', 'linux/arm64; rm -rf /', 'linux/ARM64']) {
+      assert.throws(() => parsePlatform(bad), /is not one of linux\/amd64, linux\/arm64, linux\/arm\/v7/, bad);
+    }
   });
 
   it('finds a relative manifest in the user directory first, then in this package', () => {
