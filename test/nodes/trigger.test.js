@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { helper, nodes, nextMessage, waitForStatus } = require('../support/nr');
+const { helper, nodes, coreNode, nextMessage, waitForStatus } = require('../support/nr');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { requireDocker, requireImage, containersWith } = require('../support/docker');
 
@@ -242,5 +242,26 @@ describe('openwhisk-trigger on a local runtime with a manifest (real Docker)', f
     assert.deepEqual(msg.payload, {}, 'no activation id: nothing ran (OpenWhisk answers 204)');
     assert.equal(msg.data, undefined);
     assert.equal((await containersWith(`io.leon-edge.node=${lonely.id}`)).length, 0);
+  });
+
+  it('the trigger-at-the-edge example: a reading fires sensor-reading, both rules run at the edge', async () => {
+    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'examples', 'trigger-at-the-edge.json'), 'utf8'));
+    const f = example.map((n) => {
+      if (n.type === 'inject') return { ...n, repeat: '', once: false };
+      if (n.type === 'debug') return { id: n.id, z: n.z, type: 'helper' };
+      return n;
+    });
+    const extra = [coreNode('common/90-comment.js'), coreNode('common/20-inject.js'), coreNode('function/10-function.js')];
+    await helper.load([...nodes, ...extra], f);
+    const t = helper.getNode('trig.t');
+    await waitForStatus(t, (s) => s.fill === 'green', 40000);
+    const got = nextMessage(helper.getNode('trig.debug'), 30000);
+    helper.getNode('trig.in').receive({});
+    const msg = await got;
+    // (built in the function node's sandbox: compared as JSON)
+    assert.deepEqual(JSON.parse(JSON.stringify(msg.payload)), {
+      'guest/check-threshold': { value: 31.5, threshold: 30, alarm: true, payload: 'ALARM: 31.5 is above 30' },
+      'guest/also-in-celsius': { value: 31.5, unit: 'C' }, // 88.7 °F
+    });
   });
 });
