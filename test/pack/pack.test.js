@@ -93,7 +93,7 @@ describe('npm pack tarball in a plain Node-RED user directory', function () {
     const body = await res.text();
     assert.equal(res.status, 200, body);
     const names = JSON.parse(body).map((e) => (typeof e === 'string' ? e : e.fn));
-    for (const ex of ['face-detection', 'hello-cloud-vs-local', 'sensor-threshold-at-the-edge', 'sequence']) {
+    for (const ex of ['face-detection', 'hello-cloud-vs-local', 'sensor-threshold-at-the-edge', 'sequence', 'trigger-at-the-edge']) {
       assert.ok(names.includes(ex), `${ex} in ${names.join(', ')}`);
     }
   });
