@@ -121,6 +121,19 @@ describe('openwhisk-trigger in the cloud (test OpenWhisk server, real openwhisk 
     assert.deepEqual(ow.firings.at(-1), { namespace: 'guest', name: 'reading', params: { payload: 'text' }, status: 202, activationId: msg.payload.activationId });
   });
 
+  it('a local runtime whose catalog is the service fires the trigger through that service', async () => {
+    const f = flow('reading');
+    f[1] = { id: 'rt', type: 'openwhisk-runtime', mode: 'local', service: 'svc', source: 'service', images: 'nodejs:*=leon-edge/action-nodejs-v20:latest' };
+    await helper.load(nodes, f, creds());
+    const t = helper.getNode('t');
+    await waitForStatus(t, (s) => s.fill === 'green' && /cloud/.test(s.text));
+    const got = nextMessage(helper.getNode('out'));
+    t.receive({ payload: { value: 7 } });
+    const msg = await got;
+    assert.equal(ow.firings.at(-1).activationId, msg.payload.activationId);
+    assert.deepEqual(ow.firings.at(-1).params, { value: 7 });
+  });
+
   it('an old node-red-node-openwhisk trigger node (service, no runtime; params [{disabled}]) fires in cloud mode', async () => {
     const f = [
       { id: 'svc', type: 'openwhisk-service', name: '', api: `${ow.url}/api/v1` },
