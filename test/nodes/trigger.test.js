@@ -192,10 +192,11 @@ describe('openwhisk-trigger on a local runtime with a manifest (real Docker)', f
     await helper.stopServer();
   });
 
+  // A node id of its own: containers are counted by their node label on a Docker engine others may share.
   function flow(trigger) {
     return [
       { id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: path.join(dir, 'manifest.yaml'), images: `nodejs:*=${IMAGE}`, capacity: 4 },
-      { id: 't', type: 'openwhisk-trigger', runtime: 'rt', trigger, params: [{ key: 'unit', value: 'node' }], wires: [['out']] },
+      { id: 'trig-local-t', type: 'openwhisk-trigger', runtime: 'rt', trigger, params: [{ key: 'unit', value: 'node' }], wires: [['out']] },
       { id: 'out', type: 'helper' },
       { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
       { id: 'caught', type: 'helper' },
@@ -206,7 +207,7 @@ describe('openwhisk-trigger on a local runtime with a manifest (real Docker)', f
     const userDir = dir;
     helper.settings({ userDir });
     await helper.load(nodes, flow('reading'));
-    const t = helper.getNode('t');
+    const t = helper.getNode('trig-local-t');
     await waitForStatus(t, (s) => s.fill === 'green', 40000);
     assert.equal((await containersWith(`io.leon-edge.node=${t.id}`)).length, 2, 'one warm container per rule action');
     const got = nextMessage(helper.getNode('out'), 30000);
@@ -237,7 +238,7 @@ describe('openwhisk-trigger on a local runtime with a manifest (real Docker)', f
   it('an unknown trigger is a config error naming the manifest; a trigger without rules fires and runs nothing', async () => {
     helper.settings({ userDir: dir });
     await helper.load(nodes, flow('nope'));
-    const t = helper.getNode('t');
+    const t = helper.getNode('trig-local-t');
     await waitForStatus(t, (s) => s.fill === 'red' && /not found/.test(s.text));
     const caught = nextMessage(helper.getNode('caught'));
     t.receive({ payload: { a: 1 }, topic: 'o' });
@@ -247,7 +248,7 @@ describe('openwhisk-trigger on a local runtime with a manifest (real Docker)', f
 
     await helper.unload();
     await helper.load(nodes, flow('lonely'));
-    const lonely = helper.getNode('t');
+    const lonely = helper.getNode('trig-local-t');
     await waitForStatus(lonely, (s) => s.fill === 'green');
     const got = nextMessage(helper.getNode('out'));
     lonely.receive({ payload: { a: 1 } });
