@@ -106,6 +106,8 @@ export = function (RED: NodeAPI) {
       return { mode: 'local', catalog: catalog(), engine: this.engine!, burst };
     };
 
+    this.cloudService = service;
+
     this.on('close', (removed: boolean, done: () => void) => {
       const engine = this.engine;
       this.engine = undefined;

@@ -17,4 +17,6 @@ export interface RuntimeNode extends Node {
   mode: 'cloud' | 'local';
   /** Where actions run and come from; throws a clear error when the config is incomplete. */
   target(): RunnerTarget;
+  /** The runtime's openwhisk-service (where triggers live when the catalog is not a manifest); throws when missing. */
+  cloudService(): OpenWhiskService;
 }

@@ -9,6 +9,10 @@
 //         <name>: {function, runtime | docker | native, main, inputs, limits, annotations, web, version}
 //       sequences:
 //         <name>: {actions: "a, b, otherpkg/c"}
+//       triggers:
+//         <name>: {inputs, annotations, feed}     # namespace-level entities, as wskdeploy deploys them
+//       rules:
+//         <name>: {trigger: <trigger>, action: <action in this package, or pkg/action, or /ns/pkg/action>}
 //
 // Also accepted: `project: {packages: ...}`. The package named "default" puts its entities directly in the
 // namespace, as wskdeploy does.
@@ -32,6 +36,18 @@ export interface ManifestEntity {
   /** Blackbox image. */
   image?: string;
   description?: string;
+}
+
+/** A trigger of the manifest with the rules that name it (what firing it runs). */
+export interface ManifestTrigger {
+  name: string;
+  namespace: string;
+  /** The trigger's own parameters (its `inputs`); the firing's parameters are merged over them. */
+  parameters: KeyValue[];
+  /** `feed` as written: a feed is not run locally (the flow fires the trigger). */
+  feed?: string;
+  /** Rules naming this trigger, sorted by name; `action` is what getAction() takes. All are active. */
+  rules: { name: string; action: string; status: 'active' }[];
 }
 
 type Path = (string | number)[];
@@ -88,6 +104,8 @@ const PACKAGE_KEYS = new Set(['name', 'version', 'license', 'public', 'repositor
 const ACTION_KEYS = new Set(['location', 'version', 'function', 'code', 'runtime', 'kind', 'namespace', 'credential',
   'exposedUrl', 'web-export', 'web', 'main', 'docker', 'native', 'conductor', 'limits', 'inputs', 'outputs',
   'description', 'annotations', 'include', 'exclude', 'raw-http', 'final', 'feed']);
+const TRIGGER_KEYS = new Set(['inputs', 'annotations', 'feed', 'source', 'description']);
+const RULE_KEYS = new Set(['trigger', 'action', 'rule', 'description', 'annotations']);
 const SEQUENCE_KEYS = new Set(['actions', 'web', 'web-export', 'annotations', 'description']);
 const LIMIT_KEYS: Record<string, keyof ActionLimits | null> = {
   timeout: 'timeout', memorySize: 'memory', memoryLimit: 'memory', memory: 'memory', logSize: 'logs',
@@ -123,9 +141,26 @@ interface SequenceEntry {
 
 type Entry = ActionEntry | SequenceEntry;
 
+interface TriggerEntry {
+  name: string;
+  path: Path;
+  parameters: KeyValue[];
+  feed?: string;
+}
+
+interface RuleEntry {
+  name: string;
+  path: Path;
+  trigger: string;
+  /** Relative to the namespace ("pkg/action", "action" in the default package) or fully qualified. */
+  action: string;
+}
+
 interface Loaded {
   stamp: string;
   entries: Map<string, Entry>;
+  triggers: Map<string, TriggerEntry>;
+  rules: Map<string, RuleEntry>;
   packageParams: Map<string, KeyValue[]>;
   warnings: string[];
   manifestMtime: number;
@@ -200,6 +235,37 @@ export class ManifestCatalog implements Catalog {
         return item;
       })
       .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Triggers, sorted by name, each with the rules that name it. */
+  async listTriggers(): Promise<ManifestTrigger[]> {
+    const loaded = await this.loadAsync();
+    return [...loaded.triggers.keys()].sort().map((t) => this.trigger(loaded, t));
+  }
+
+  /** A trigger and its rules; a config error (404) when the manifest declares no such trigger. */
+  async getTrigger(name: string): Promise<ManifestTrigger> {
+    const loaded = await this.loadAsync();
+    let n = String(name ?? '').trim();
+    if (n.startsWith('/')) n = n.split('/').filter(Boolean).slice(1).join('/');
+    if (!loaded.triggers.has(n)) {
+      const known = [...loaded.triggers.keys()].sort();
+      throw new OpenWhiskNodeError('config', `Trigger '${n}' not found in manifest ${this.location}` +
+        (known.length ? ` (it declares ${known.map((k) => `'${k}'`).join(', ')})` : " (it declares no 'triggers:')"),
+      { short: 'not found', statusCode: 404 });
+    }
+    return this.trigger(loaded, n);
+  }
+
+  private trigger(loaded: Loaded, name: string): ManifestTrigger {
+    const t = loaded.triggers.get(name) as TriggerEntry;
+    const rules = [...loaded.rules.values()]
+      .filter((r) => r.trigger === name)
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((r) => ({ name: r.name, action: r.action, status: 'active' as const }));
+    const out: ManifestTrigger = { name, namespace: this.namespace, parameters: t.parameters.map((p) => ({ ...p })), rules };
+    if (t.feed) out.feed = t.feed;
+    return out;
   }
 
   async getAction(ref: ActionRef): Promise<ActionDoc> {
@@ -489,6 +555,8 @@ function resolveParam(key: string, raw: unknown, where: Path, fail: (problem: st
 class ManifestReader {
   private readonly warnings: string[] = [];
   private readonly entries = new Map<string, Entry>();
+  private readonly triggers = new Map<string, TriggerEntry>();
+  private readonly rules = new Map<string, RuleEntry>();
   private readonly packageParams = new Map<string, KeyValue[]>();
   private readonly dir: string;
 
@@ -554,11 +622,14 @@ class ManifestReader {
         resolveInputs(pkg.inputs, [...where, 'inputs'], (m, p) => this.fail(m, p), (m, p) => this.warn(m, p)));
       this.readActions(pkgName, pkg.actions, [...where, 'actions']);
       this.readSequences(pkgName, pkg.sequences, [...where, 'sequences']);
+      this.readTriggers(pkg.triggers, [...where, 'triggers']);
+      this.readRules(pkgName, pkg.rules, [...where, 'rules']);
     }
     for (const entry of this.entries.values()) {
       if (entry.kind === 'sequence') this.checkComponents(entry);
     }
-    return { stamp, entries: this.entries, packageParams: this.packageParams, warnings: this.warnings, manifestMtime: Math.round(mtime) };
+    this.checkRules();
+    return { stamp, entries: this.entries, triggers: this.triggers, rules: this.rules, packageParams: this.packageParams, warnings: this.warnings, manifestMtime: Math.round(mtime) };
   }
 
   /** The entity's `version` as written ("1.0" stays "1.0"), else the API's first version. */
@@ -726,6 +797,57 @@ class ManifestReader {
         throw this.fail(`sequence '${name}': 'annotations' must be a mapping`, [...at, 'annotations']);
       }
       this.add({ kind: 'sequence', pkg, name, path: at, def, version: this.version(at, def), components });
+    }
+  }
+
+  // Triggers and rules are namespace-level entities: wskdeploy deploys those declared under any
+  // package into the namespace, so their names are unique across packages.
+  private readTriggers(triggers: unknown, where: Path): void {
+    if (triggers === undefined || triggers === null) return;
+    if (!isMap(triggers)) throw this.fail(`'triggers' must be a mapping of trigger names, not ${describe(triggers)}`, where);
+    for (const [name, raw] of Object.entries(triggers)) {
+      const at = [...where, name];
+      const def = raw === null ? {} : raw;
+      if (!isMap(def)) throw this.fail(`trigger '${name}' must be a mapping (inputs, feed, ...), not ${describe(def)}`, at);
+      if (this.triggers.has(name)) throw this.fail(`trigger '${name}' is defined twice (trigger names are unique in the namespace)`, at);
+      this.unknownKeys(def, TRIGGER_KEYS, at, 'trigger');
+      const feed = this.optionalString(def, 'feed', at) ?? this.optionalString(def, 'source', at);
+      if (feed) this.warn(`trigger '${name}': its feed '${feed}' is not run locally; the flow fires the trigger`, [...at, def.feed !== undefined ? 'feed' : 'source']);
+      const parameters = resolveInputs(def.inputs, [...at, 'inputs'], (m, p) => this.fail(m, p), (m, p) => this.warn(m, p));
+      this.triggers.set(name, { name, path: at, parameters, feed: feed ? interpolateEnv(feed) : undefined });
+    }
+  }
+
+  private readRules(pkg: string, rules: unknown, where: Path): void {
+    if (rules === undefined || rules === null) return;
+    if (!isMap(rules)) throw this.fail(`'rules' must be a mapping of rule names, not ${describe(rules)}`, where);
+    for (const [name, def] of Object.entries(rules)) {
+      const at = [...where, name];
+      if (!isMap(def)) throw this.fail(`rule '${name}' must be a mapping with 'trigger:' and 'action:', not ${describe(def)}`, at);
+      if (this.rules.has(name)) throw this.fail(`rule '${name}' is defined twice (rule names are unique in the namespace)`, at);
+      this.unknownKeys(def, RULE_KEYS, at, 'rule');
+      const trigger = this.optionalString(def, 'trigger', at)?.trim();
+      const action = this.optionalString(def, 'action', at)?.trim();
+      if (!trigger) throw this.fail(`rule '${name}' needs 'trigger: <trigger name>'`, at);
+      if (!action) throw this.fail(`rule '${name}' needs 'action: <action name>'`, at);
+      // An action name without a package is the rule's own package's action (wskdeploy's reading).
+      let ref = action;
+      if (ref.startsWith(`${DEFAULT_PACKAGE}/`)) ref = ref.slice(DEFAULT_PACKAGE.length + 1);
+      else if (!ref.startsWith('/') && !ref.includes('/') && pkg !== DEFAULT_PACKAGE) ref = `${pkg}/${ref}`;
+      this.rules.set(name, { name, path: at, trigger: trigger.replace(/^\/[^/]+\//, ''), action: ref });
+    }
+  }
+
+  /** A rule's trigger must be declared in this manifest; its action too, unless fully qualified. */
+  private checkRules(): void {
+    for (const rule of this.rules.values()) {
+      if (!this.triggers.has(rule.trigger)) {
+        throw this.fail(`rule '${rule.name}': trigger '${rule.trigger}' is not defined in this manifest (declare it under 'triggers:')`,
+          [...rule.path, 'trigger'], true);
+      }
+      if (!rule.action.startsWith('/') && !this.entries.has(rule.action)) {
+        throw this.fail(`rule '${rule.name}': action '${rule.action}' is not defined in this manifest`, [...rule.path, 'action'], true);
+      }
     }
   }
 

@@ -68,12 +68,12 @@ describe('npm pack tarball in a plain Node-RED user directory', function () {
     return (await res.json()).access_token;
   }
 
-  it('installs without the dev tooling and registers the three node types in the palette', async () => {
+  it('installs without the dev tooling and registers the four node types in the palette', async () => {
     const res = await fetch(`${base}/nodes`, { headers: { accept: 'application/json', authorization: `Bearer ${await token('admin')}` } });
     const sets = await res.json();
     const ours = sets.filter((s) => s.module === '@leon-edge/node-red-openwhisk');
     const types = ours.flatMap((s) => s.types).sort();
-    assert.deepEqual(types, ['openwhisk-action', 'openwhisk-runtime', 'openwhisk-service']);
+    assert.deepEqual(types, ['openwhisk-action', 'openwhisk-runtime', 'openwhisk-service', 'openwhisk-trigger']);
     assert.ok(ours.every((s) => s.enabled && !s.err), JSON.stringify(ours));
     assert.ok(!fs.existsSync(path.join(userDir, 'node_modules', 'typescript')), 'dev dependencies are not installed');
   });
@@ -93,7 +93,7 @@ describe('npm pack tarball in a plain Node-RED user directory', function () {
     const body = await res.text();
     assert.equal(res.status, 200, body);
     const names = JSON.parse(body).map((e) => (typeof e === 'string' ? e : e.fn));
-    for (const ex of ['face-detection', 'hello-cloud-vs-local', 'sensor-threshold-at-the-edge', 'sequence']) {
+    for (const ex of ['face-detection', 'hello-cloud-vs-local', 'sensor-threshold-at-the-edge', 'sequence', 'trigger-at-the-edge']) {
       assert.ok(names.includes(ex), `${ex} in ${names.join(', ')}`);
     }
   });

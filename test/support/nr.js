@@ -10,6 +10,7 @@ const nodes = [
   require('../../dist/nodes/openwhisk-service.js'),
   require('../../dist/nodes/openwhisk-runtime.js'),
   require('../../dist/nodes/openwhisk-action.js'),
+  require('../../dist/nodes/openwhisk-trigger.js'),
 ];
 
 /** A core node module of the Node-RED under test, e.g. coreNode('function/10-function.js'). */
