@@ -20,6 +20,8 @@ export interface LocalStatusEvent {
 /** A provisioned local action: containers running its code. */
 export interface LocalActionHandle extends ActionInvoker {
   readonly containers: number;
+  /** With `{ wait: 'stopped' }`: resolve once it takes no more work, its containers removed in the background. */
+  close(opts?: { wait?: 'removed' | 'stopped' }): Promise<void>;
 }
 
 /** The part of the local Docker engine the runner needs. */
@@ -137,7 +139,7 @@ export class ActionRunner {
       handle.then(
         (h) => {
           if (this.closed) {
-            void h.close();
+            void h.close({ wait: 'stopped' });
             return;
           }
           this.dispatch({ type: 'provisioned' });
@@ -220,6 +222,8 @@ export class ActionRunner {
     await this.burst?.close();
     const handles = [...this.local.values()];
     this.local.clear();
-    await Promise.all(handles.map((p) => p.then((h) => h.close(), () => undefined)));
+    // A redeployed node's successor need not wait for Docker to remove the old containers: they keep
+    // their capacity slots until gone, and the runtime's close (and its crash sweep) still removes them.
+    await Promise.all(handles.map((p) => p.then((h) => h.close({ wait: 'stopped' }), () => undefined)));
   }
 }
