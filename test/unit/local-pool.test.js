@@ -153,4 +153,28 @@ describe('pool of one action (fake containers)', () => {
     assert.deepEqual(log.removed.map((r) => r[1]), ['closed']);
     assert.equal((await p.invoke({}).then(() => undefined, (e) => e)).reason, 'closed');
   });
+
+  it("close({ wait: 'stopped' }) resolves before Docker has removed the containers; their slots stay taken until then", async () => {
+    const { p, log, slots } = setup({ capacity: 1 });
+    await p.warm();
+    let finish;
+    log.made[0].remove = (reason) => {
+      log.made[0].dead = true;
+      log.removed.push([log.made[0].id, reason]);
+      return new Promise((r) => (finish = r));
+    };
+    await p.close({ wait: 'stopped' });
+    assert.deepEqual(log.removed.map((r) => r[1]), ['closed'], 'its removal has begun');
+    assert.equal((await p.invoke({}).then(() => undefined, (e) => e)).reason, 'closed', 'it takes no more work');
+    assert.equal(slots.used, 1, 'the container still counts against the capacity');
+    assert.equal(slots.take(), false);
+    let removed = false;
+    const full = p.close().then(() => (removed = true));
+    await tick();
+    assert.equal(removed, false, 'a plain close still waits for the removal');
+    finish();
+    await full;
+    await tick();
+    assert.equal(slots.used, 0, 'the slot comes back once it is gone');
+  });
 });
