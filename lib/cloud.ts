@@ -1,6 +1,7 @@
 import { activationFailure, OpenWhiskNodeError } from './errors';
 import { NoAnswer, apiFailure, formatSeconds, qualifiedName, type OpenWhiskService } from './service';
 import { MAX_RESULT_DEPTH, nestedDeeperThan, tooDeepMessage } from './params';
+import { OpenWhiskRest } from './openwhisk-rest';
 import type { ActionInvoker, ActionRef, Activation } from './types';
 
 /** An activation whose result Node-RED could not copy (see MAX_RESULT_DEPTH) fails as a developer error. */
@@ -49,11 +50,9 @@ export class CloudInvoker implements ActionInvoker {
     const started = Date.now();
     // OpenWhisk answers a blocking invoke within its blocking window (the result, or 202 + id).
     const bound = this.service.blockingWindowMs + this.service.requestMs;
-    let reply: unknown;
+    let reply: Activation | { activationId: string };
     try {
-      reply = await this.service.bounded(bound, (b) =>
-        this.service.client.actions.invoke({ name: ref.name, namespace: ref.namespace || '_', params: params as object, blocking: true, ...b } as never),
-      );
+      reply = await this.service.bounded(bound, (b) => this.service.rest.invoke(ref.namespace || '_', ref.name, params, b));
     } catch (err) {
       if (err instanceof NoAnswer) {
         throw new OpenWhiskNodeError(
@@ -64,20 +63,14 @@ export class CloudInvoker implements ActionInvoker {
           { short: 'no answer', cause: err },
         );
       }
-      const e = err as { statusCode?: number; error?: { response?: unknown } };
       // A 502 carries the activation of an application or developer error.
-      if (e.statusCode === 502 && e.error && typeof e.error === 'object' && e.error.response) {
-        throw activationFailure(guardDepth(e.error as unknown as Activation), fqn);
-      }
+      const failed = OpenWhiskRest.activationOf(err);
+      if (failed) throw activationFailure(guardDepth(failed), fqn);
       throw apiFailure(err, `action '${fqn}'`, this.service.host);
     }
-    const body = reply as Partial<Activation> & { activationId?: string };
-    if (body && body.response) return this.settle(body as Activation, fqn);
-    if (body && typeof body.activationId === 'string') {
-      // The blocking wait ended before the action did (202): poll until the activation is stored.
-      return this.settle(await this.poll(ref, body.activationId, started), fqn);
-    }
-    throw new OpenWhiskNodeError('http', `OpenWhisk at ${this.service.host} answered the invoke of '${fqn}' with neither an activation nor an activation id.`, { short: 'bad reply' });
+    if ('response' in reply) return this.settle(reply, fqn);
+    // The blocking wait ended before the action did (202): poll until the activation is stored.
+    return this.settle(await this.poll(ref, reply.activationId, started), fqn);
   }
 
   private settle(reply: Activation, fqn: string): Activation {
@@ -95,9 +88,7 @@ export class CloudInvoker implements ActionInvoker {
     while (!this.closed) {
       await sleep(delay);
       try {
-        return (await this.service.bounded(this.service.requestMs, (b) =>
-          this.service.client.activations.get({ name: activationId, namespace: ref.namespace || '_', ...b } as never),
-        )) as unknown as Activation;
+        return await this.service.bounded(this.service.requestMs, (b) => this.service.rest.getActivation(ref.namespace || '_', activationId, b));
       } catch (err) {
         const status = (err as { statusCode?: number }).statusCode;
         // No answer to one poll: the next one may get through, until the deadline.
@@ -113,7 +104,7 @@ export class CloudInvoker implements ActionInvoker {
       }
       delay = Math.min(delay * 2, this.opts.pollMaxMs);
     }
-    throw new OpenWhiskNodeError('config', `Stopped waiting for activation ${activationId} of '${fqn}': the node was closed.`, { short: 'closed' });
+    throw new OpenWhiskNodeError('config', `Stopped waiting for activation ${activationId} of '${fqn}': the node was closed.`, { reason: 'closed' });
   }
 
   async close(): Promise<void> {

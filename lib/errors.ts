@@ -23,6 +23,43 @@ export type ErrorCode =
   | 'overload'
   | 'input';
 
+/**
+ * Why something failed, where code paths must tell failures apart (retry, health, bursting). Code
+ * branches on this, never on display text: the ring's short text of an error with a reason is
+ * derived from it (SHORT_OF_REASON) unless the caller gives one.
+ */
+export type Reason =
+  /** The node or the local runtime was closed (flow stopped or redeployed). */
+  | 'closed'
+  /** The local runtime's containers are all in use. */
+  | 'capacity'
+  /** The Docker host is out of disk, memory or processes: the engine's health is degraded. */
+  | 'no-disk'
+  | 'no-memory'
+  | 'no-processes'
+  /** The host port Docker picked was taken meanwhile: one more try is worth it. */
+  | 'port-in-use'
+  /** No permission on the Docker socket. */
+  | 'permission'
+  /** The Docker engine cannot be reached, or did not answer in time. */
+  | 'docker-unreachable'
+  | 'docker-timeout';
+
+export const SHORT_OF_REASON: Readonly<Record<Reason, string>> = {
+  closed: 'closed',
+  capacity: 'capacity full',
+  'no-disk': 'docker: disk full',
+  'no-memory': 'docker: no memory',
+  'no-processes': 'docker: no room',
+  'port-in-use': 'docker: port in use',
+  permission: 'docker: permission',
+  'docker-unreachable': 'docker unreachable',
+  'docker-timeout': 'docker timeout',
+};
+
+/** Reasons for which the Docker host lacks room (health degraded). */
+export const NO_ROOM: ReadonlySet<Reason> = new Set<Reason>(['no-disk', 'no-memory', 'no-processes']);
+
 export class OpenWhiskNodeError extends Error {
   readonly code: ErrorCode;
   /** Short text for a node status ring (under 20 characters where possible). */
@@ -30,16 +67,19 @@ export class OpenWhiskNodeError extends Error {
   /** The activation record, where one exists. */
   readonly activation?: Activation;
   readonly statusCode?: number;
+  /** Why, where code must tell failures apart. */
+  readonly reason?: Reason;
 
   constructor(
     code: ErrorCode,
     message: string,
-    opts: { short?: string; activation?: Activation; statusCode?: number; cause?: unknown } = {},
+    opts: { short?: string; reason?: Reason; activation?: Activation; statusCode?: number; cause?: unknown } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'OpenWhiskNodeError';
     this.code = code;
-    this.short = opts.short ?? code.replace('_', ' ');
+    this.reason = opts.reason;
+    this.short = opts.short ?? (opts.reason ? SHORT_OF_REASON[opts.reason] : code.replace('_', ' '));
     this.activation = opts.activation;
     this.statusCode = opts.statusCode;
   }

@@ -1,4 +1,5 @@
 import { OpenWhiskNodeError } from './errors';
+import { parseName } from './names';
 
 /**
  * Deepest nesting of objects and arrays a result may have. Node-RED copies messages recursively
@@ -63,17 +64,9 @@ export function invocationParams(nodeParams: Record<string, unknown>, payload: u
 
 /** Splits "ns/pkg/name", "/ns/name", "pkg/name" or "name" into namespace and name (with package). */
 export function parseActionName(action: string, namespace: string): { namespace: string; name: string } {
-  const trimmed = action.trim();
-  if (trimmed.startsWith('/')) {
-    const parts = trimmed.slice(1).split('/').filter(Boolean);
-    if (parts.length < 2 || parts.length > 3) {
-      throw new OpenWhiskNodeError('config', `Action name '${action}' is not valid: use "action", "package/action" or "/namespace/[package/]action".`, { short: 'bad action name' });
-    }
-    return { namespace: parts[0], name: parts.slice(1).join('/') };
-  }
-  const parts = trimmed.split('/').filter(Boolean);
-  if (parts.length === 0 || parts.length > 2) {
+  const parsed = parseName(action);
+  if (!parsed) {
     throw new OpenWhiskNodeError('config', `Action name '${action}' is not valid: use "action", "package/action" or "/namespace/[package/]action".`, { short: 'bad action name' });
   }
-  return { namespace: namespace.trim() || '_', name: parts.join('/') };
+  return { namespace: parsed.namespace ?? (namespace.trim() || '_'), name: parsed.name };
 }

@@ -1,23 +1,12 @@
 import { CloudInvoker } from './cloud';
 import { OpenWhiskNodeError } from './errors';
 import { qualifiedName, type OpenWhiskService } from './service';
+import { initialRing, reduceRing, type Failure, type RingEvent, type RingState, type Shown } from './status';
 import type { ActionDoc, ActionInvoker, ActionRef, Activation, Catalog } from './types';
 
-/** What the node's status ring shows. */
-export type Phase =
-  | 'idle'
-  | 'fetching'
-  | 'pulling'
-  | 'starting'
-  | 'initializing'
-  | 'ready'
-  | 'invoking'
-  | 'error';
+export type { Phase } from './status';
 
-export interface PhaseReport {
-  phase: Phase;
-  /** Detail: container count for 'ready', in-flight count for 'invoking', short reason for 'error'. */
-  detail?: string | number;
+export interface PhaseReport extends Shown {
   mode: 'cloud' | 'local';
   /** Where the action ran from, e.g. "cached" when the catalog was unreachable. */
   note?: string;
@@ -31,6 +20,8 @@ export interface LocalStatusEvent {
 /** A provisioned local action: containers running its code. */
 export interface LocalActionHandle extends ActionInvoker {
   readonly containers: number;
+  /** With `{ wait: 'stopped' }`: resolve once it takes no more work, its containers removed in the background. */
+  close(opts?: { wait?: 'removed' | 'stopped' }): Promise<void>;
 }
 
 /** The part of the local Docker engine the runner needs. */
@@ -51,7 +42,7 @@ export type RunnerTarget =
       burst?: OpenWhiskService;
     };
 
-/** Local failures after which a message may run in the cloud instead (bursting). */
+/** Local failures after which a message may run in the cloud instead (bursting); also no room at provisioning (reason 'capacity'). */
 const BURSTABLE = new Set(['overload', 'unreachable', 'docker']);
 
 /** Records where an activation ran in its annotations (msg.data), so flows can tell. */
@@ -72,32 +63,12 @@ export class ActionRunner {
   /** "cached" while an action runs from the on-disk cache (the catalog was unreachable at deploy). */
   private note?: string;
   private readonly local = new Map<string, Promise<LocalActionHandle>>();
-  private inflight = 0;
   private closed = false;
-  private lastError?: string;
-  private engineProblem?: string;
-  private lastCount = -1;
+  /** What the status ring shows, and why (status.ts). */
+  private ring: RingState = initialRing;
   private readonly watch?: NodeJS.Timeout;
-  /** Whether the last failure came from the Docker engine (gone, or out of room) rather than the action. */
-  private lastErrorFromEngine = false;
   private readonly onHealth = (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => {
-    this.engineProblem = h.state === 'ok' ? undefined : h.short ?? `docker ${h.state}`;
-    if (this.inflight > 0 || this.closed) return;
-    if (this.engineProblem) {
-      this.emit({ phase: 'error', detail: this.engineProblem });
-      return;
-    }
-    if (this.local.size > 0) {
-      this.lastError = undefined;
-      this.emitReady();
-      return;
-    }
-    // Nothing provisioned: the node has no action of its own, or provisioning it failed. An engine
-    // back from an outage is no news for the first; for the second, only an engine-caused failure
-    // is worth another try, any other (a failed /init, a missing action) keeps showing.
-    if (!this.defaultRef) this.emit({ phase: 'idle' });
-    else if (this.lastError && this.lastErrorFromEngine) void this.provisioned(this.defaultRef).catch(() => undefined);
-    else this.emit(this.lastError ? { phase: 'error', detail: this.lastError } : { phase: 'idle' });
+    this.dispatch({ type: 'health', state: h.state, short: h.short, provisioned: this.local.size > 0, hasAction: !!this.defaultRef });
   };
 
   constructor(
@@ -111,9 +82,7 @@ export class ActionRunner {
       if (target.burst) this.burst = new CloudInvoker(target.burst);
       target.engine.on?.('health', this.onHealth);
       // Containers come and go while the node is idle (idle timeout, preemption): keep the count true.
-      this.watch = setInterval(() => {
-        if (this.local.size > 0 && this.inflight === 0 && !this.lastError && !this.engineProblem) this.emitReady();
-      }, 5000);
+      this.watch = setInterval(() => this.dispatch({ type: 'tick', provisioned: this.local.size > 0 }), 5000);
       this.watch.unref();
     }
   }
@@ -128,17 +97,17 @@ export class ActionRunner {
    */
   async start(): Promise<OpenWhiskNodeError | Error | undefined> {
     if (!this.defaultRef) {
-      this.emit({ phase: 'idle' });
+      this.dispatch({ type: 'idle' });
       return undefined;
     }
     if (this.target.mode === 'cloud') {
-      this.emit({ phase: 'fetching' });
+      this.dispatch({ type: 'phase', phase: 'fetching' });
       try {
         const doc = await this.target.service.getAction(this.defaultRef, false);
         this.cloud?.noteTimeout(this.defaultRef, doc?.limits?.timeout);
-        this.emit({ phase: 'ready' });
+        this.dispatch({ type: 'cloud-ready' });
       } catch (err) {
-        this.fail(err);
+        this.dispatch({ type: 'failed', failure: this.failureOf(err) });
         return err instanceof Error ? err : new Error(String(err));
       }
       return undefined;
@@ -159,30 +128,26 @@ export class ActionRunner {
     if (!handle) {
       const { catalog, engine } = this.target;
       handle = (async () => {
-        this.emit({ phase: 'fetching' });
+        this.dispatch({ type: 'phase', phase: 'fetching' });
         const doc = await catalog.getAction(ref);
         this.note = catalog.fromCache?.(doc) ? 'cached' : undefined;
-        return engine.provision(this.nodeId, doc, catalog, (s) => {
-          if (s.phase !== 'ready') this.emit({ phase: s.phase, detail: s.detail });
-          // Ready, unless messages are already waiting for it: then they are being invoked.
-          else if (this.inflight > 0) this.emit({ phase: 'invoking', detail: this.inflight });
-          else this.emitReady();
-        });
+        return engine.provision(this.nodeId, doc, catalog, (s) =>
+          this.dispatch(s.phase === 'ready' ? { type: 'provision-ready' } : { type: 'phase', phase: s.phase, detail: s.detail }),
+        );
       })();
       this.local.set(key, handle);
       handle.then(
         (h) => {
           if (this.closed) {
-            void h.close();
+            void h.close({ wait: 'stopped' });
             return;
           }
-          if (this.lastErrorFromEngine) this.lastError = undefined; // provisioned after all: the engine is back
-          if (this.inflight === 0) this.emitReady();
+          this.dispatch({ type: 'provisioned' });
         },
         (err) => {
           // Forget the failure so the next message provisions again (the engine may be back).
           if (this.local.get(key) === handle) this.local.delete(key);
-          this.fail(err);
+          this.dispatch({ type: 'failed', failure: this.failureOf(err) });
         },
       );
     }
@@ -190,26 +155,17 @@ export class ActionRunner {
   }
 
   async invoke(params: Record<string, unknown>, ref: ActionRef | undefined): Promise<Activation> {
-    if (this.closed) throw new OpenWhiskNodeError('config', 'The node is closing.', { short: 'closed' });
+    if (this.closed) throw new OpenWhiskNodeError('config', 'The node is closing.', { reason: 'closed' });
     if (!ref) throw new OpenWhiskNodeError('config', 'No action to invoke: set the action in the node, or send msg.action when the node leaves it empty.', { short: 'no action' });
-    this.inflight++;
-    this.emit({ phase: 'invoking', detail: this.inflight });
+    this.dispatch({ type: 'invoke-start' });
+    let failure: Failure | undefined;
     try {
-      const activation = this.cloud
-        ? markWhere(await this.cloud.invoke(params, ref), 'cloud', false)
-        : await this.invokeLocal(params, ref);
-      this.lastError = undefined;
-      return activation;
+      return this.cloud ? markWhere(await this.cloud.invoke(params, ref), 'cloud', false) : await this.invokeLocal(params, ref);
     } catch (err) {
-      this.noteError(err);
+      failure = this.failureOf(err);
       throw err;
     } finally {
-      this.inflight--;
-      if (!this.closed) {
-        if (this.inflight > 0) this.emit({ phase: 'invoking', detail: this.inflight });
-        else if (this.lastError) this.emit({ phase: 'error', detail: this.lastError });
-        else this.emitReady();
-      }
+      this.dispatch({ type: 'invoke-end', failure });
     }
   }
 
@@ -217,23 +173,23 @@ export class ActionRunner {
     try {
       return markWhere(await (await this.provisioned(ref)).invoke(params, ref), 'local', false);
     } catch (err) {
-      if (!this.burst || !(err instanceof OpenWhiskNodeError) || !BURSTABLE.has(err.code)) throw err;
+      if (!this.burst || !(err instanceof OpenWhiskNodeError) || !(BURSTABLE.has(err.code) || err.reason === 'capacity')) throw err;
       // Local capacity exhausted or the engine down: the same action, in the cloud.
       return markWhere(await this.burst.invoke(params, ref), 'cloud', true);
     }
   }
 
-  private emitReady(): void {
-    if (this.target.mode === 'cloud') {
-      this.emit({ phase: 'ready' });
-      return;
+  /** Feed the status reducer; show what it says, and do what it asks (count containers, provision again). */
+  private dispatch(ev: RingEvent): void {
+    if (this.closed) return;
+    const r = reduceRing(this.ring, ev);
+    this.ring = r.state;
+    if (r.show) this.report({ ...r.show, mode: this.target.mode, note: this.note });
+    if (r.count) {
+      if (this.target.mode === 'cloud') this.dispatch({ type: 'cloud-ready' });
+      else void this.containerCount().then((n) => this.dispatch({ type: 'count', n }));
     }
-    void this.containerCount().then((n) => {
-      if (this.closed || this.inflight > 0 || this.lastError || (n === this.lastCount && this.reportedReady)) return;
-      this.lastCount = n;
-      this.reportedReady = true;
-      this.emit({ phase: 'ready', detail: n });
-    });
+    if (r.reprovision && this.defaultRef) void this.provisioned(this.defaultRef).catch(() => undefined);
   }
 
   private async containerCount(): Promise<number> {
@@ -248,25 +204,17 @@ export class ActionRunner {
     return n;
   }
 
-  private noteError(err: unknown): void {
-    this.lastError = err instanceof OpenWhiskNodeError ? err.short : 'failed';
-    this.lastErrorFromEngine = err instanceof OpenWhiskNodeError && this.target.mode === 'local' && (err.code === 'unreachable' || err.code === 'docker');
-  }
-
-  private fail(err: unknown): void {
-    this.noteError(err);
-    this.emit({ phase: 'error', detail: this.lastError });
-  }
-
-  private reportedReady = false;
-
-  private emit(r: Omit<PhaseReport, 'mode'>): void {
-    if (r.phase !== 'ready') this.reportedReady = false;
-    if (!this.closed) this.report({ ...r, mode: this.target.mode, note: this.note });
+  private failureOf(err: unknown): Failure {
+    const e = err instanceof OpenWhiskNodeError ? err : undefined;
+    return {
+      short: e ? e.short : 'failed',
+      fromEngine: !!e && this.target.mode === 'local' && (e.code === 'unreachable' || e.code === 'docker'),
+    };
   }
 
   /** Releases everything this node holds: its containers in local mode. */
   async close(): Promise<void> {
+    this.dispatch({ type: 'close' });
     this.closed = true;
     if (this.watch) clearInterval(this.watch);
     if (this.target.mode === 'local') this.target.engine.off?.('health', this.onHealth);
@@ -274,6 +222,8 @@ export class ActionRunner {
     await this.burst?.close();
     const handles = [...this.local.values()];
     this.local.clear();
-    await Promise.all(handles.map((p) => p.then((h) => h.close(), () => undefined)));
+    // A redeployed node's successor need not wait for Docker to remove the old containers: they keep
+    // their capacity slots until gone, and the runtime's close (and its crash sweep) still removes them.
+    await Promise.all(handles.map((p) => p.then((h) => h.close({ wait: 'stopped' }), () => undefined)));
   }
 }

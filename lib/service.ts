@@ -1,5 +1,7 @@
 import openwhisk from 'openwhisk';
 import { OpenWhiskNodeError } from './errors';
+import { qualifiedName } from './names';
+import { BadReply, OpenWhiskRest } from './openwhisk-rest';
 import type { ActionDoc, ActionRef, Catalog } from './types';
 
 export interface ServiceConfig {
@@ -50,7 +52,7 @@ export interface EntityList {
 
 type OwClient = ReturnType<typeof openwhisk>;
 
-/** What the client's calls take besides their own options: needle (its HTTP library) honours an AbortSignal. */
+/** What every REST call takes: its bound, as a signal (see OpenWhiskRest). */
 export interface Bounded {
   signal: AbortSignal;
 }
@@ -88,6 +90,12 @@ export function apiFailure(err: unknown, what: string, host: string): OpenWhiskN
       { short: 'no answer', cause: err },
     );
   }
+  if (err instanceof BadReply) {
+    return new OpenWhiskNodeError('http', `OpenWhisk at ${host} answered the request for ${what} with something else: ${err.message}.`, {
+      short: 'bad reply',
+      cause: err,
+    });
+  }
   switch (status) {
     case undefined: {
       const cause = (e.message ?? String(err)).replace(/^Unknown Error From API: /, '');
@@ -108,15 +116,15 @@ export function apiFailure(err: unknown, what: string, host: string): OpenWhiskN
   }
 }
 
-/** Fully qualified "/ns/[pkg/]name" of an action reference. */
-export function qualifiedName(ref: ActionRef): string {
-  return `/${ref.namespace || '_'}/${ref.name}`;
-}
+export { qualifiedName };
 
 /** One OpenWhisk deployment reached with one key: the catalog of actions and, in cloud mode, the executor. */
 export class OpenWhiskService implements Catalog {
   readonly host: string;
+  /** The `openwhisk` npm client, for calls this package does not wrap. */
   readonly client: OwClient;
+  /** The REST calls of the catalog and the cloud invoker, typed and checked. */
+  readonly rest: OpenWhiskRest;
   readonly location: string;
   private readonly key: string;
   private runtimesCache?: Promise<Record<string, string>>;
@@ -133,6 +141,7 @@ export class OpenWhiskService implements Catalog {
     }
     this.key = cfg.key;
     this.client = openwhisk({ apihost: this.host, api_key: cfg.key, ignore_certs: Boolean(cfg.insecure) });
+    this.rest = new OpenWhiskRest(this.host, cfg.key, Boolean(cfg.insecure));
   }
 
   /** The key, for actions whose annotations allow it (provide-api-key). */
@@ -159,10 +168,7 @@ export class OpenWhiskService implements Catalog {
 
   async getAction(ref: ActionRef, code = true): Promise<ActionDoc> {
     try {
-      const doc = await this.bounded(this.requestMs, (b) =>
-        this.client.actions.get({ name: ref.name, namespace: ref.namespace || '_', code, ...b } as never),
-      );
-      return doc as unknown as ActionDoc;
+      return await this.bounded(this.requestMs, (b) => this.rest.getAction(ref.namespace || '_', ref.name, code, b));
     } catch (err) {
       throw apiFailure(err, `action '${qualifiedName(ref)}'`, this.host);
     }
@@ -177,12 +183,9 @@ export class OpenWhiskService implements Catalog {
   private async fetchRuntimeImages(): Promise<Record<string, string>> {
     try {
       // GET / on the API host is the deployment's runtimes manifest (unauthenticated).
-      const requester = (this.client.actions as unknown as { client: { request(m: string, p: string, o?: object): Promise<unknown> } }).client;
-      const info = (await this.bounded(this.requestMs, (b) => requester.request('GET', '/', b))) as {
-        runtimes?: Record<string, { kind: string; image?: string; default?: boolean }[]>;
-      };
+      const runtimes = await this.bounded(this.requestMs, (b) => this.rest.runtimes(b));
       const images: Record<string, string> = {};
-      for (const [family, kinds] of Object.entries(info.runtimes ?? {})) {
+      for (const [family, kinds] of Object.entries(runtimes)) {
         for (const k of kinds) {
           if (!k.image) continue;
           images[k.kind] = k.image;
@@ -202,19 +205,15 @@ export class OpenWhiskService implements Catalog {
     try {
       const [actions, packages] = await this.bounded(this.requestMs, (b) =>
         Promise.all([
-          this.client.actions.list({ namespace, limit: 200, ...b } as never),
-          this.client.packages.list({ namespace, limit: 200, ...b } as never),
+          this.rest.listActions(namespace, 200, b),
+          this.rest.listPackages(namespace, 200, b),
         ]),
       );
-      const acts = (actions as unknown as { namespace: string; name: string; annotations?: { key: string; value: unknown }[] }[]).map((a) => {
+      const acts = actions.map((a) => {
         const pkg = a.namespace.split('/')[1];
-        const kind = a.annotations?.find((x) => x.key === 'exec')?.value;
-        return { name: pkg ? `${pkg}/${a.name}` : a.name, kind: typeof kind === 'string' ? kind : undefined };
+        return { name: pkg ? `${pkg}/${a.name}` : a.name, kind: a.kind };
       });
-      const pkgs = (packages as unknown as { name: string; binding?: unknown }[]).map((p) => ({
-        name: p.name,
-        binding: Boolean(p.binding && typeof p.binding === 'object' && Object.keys(p.binding).length),
-      }));
+      const pkgs = packages;
       acts.sort((a, b) => a.name.localeCompare(b.name));
       return { namespace, actions: acts, packages: pkgs };
     } catch (err) {

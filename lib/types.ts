@@ -1,5 +1,5 @@
 // Shapes shared by the cloud and local paths. They follow the OpenWhisk REST API
-// (shared/docs/openwhisk-interfaces.md §2.2 and §2.4).
+// (apache/openwhisk, core/controller/src/main/resources/apiv1swagger.json: actions and activations).
 
 export interface KeyValue {
   key: string;

@@ -1,6 +1,6 @@
 // A Catalog without an OpenWhisk account: the actions of a wskdeploy manifest (the OpenWhisk ecosystem's
 // YAML format, github.com/apache/openwhisk-wskdeploy specification/html), returned as the REST API would
-// return them after `wskdeploy -m <manifest>` (shared/docs/openwhisk-interfaces.md §2.2).
+// return them after `wskdeploy -m <manifest>` (apache/openwhisk's REST API, GET /namespaces/{ns}/actions/{name}).
 //
 //   packages:
 //     <pkg>:
@@ -19,6 +19,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { OpenWhiskNodeError } from '../errors';
+import { DEFAULT_LIMITS, LIMIT_RANGES } from '../limits';
+import { parseName } from '../names';
 import type { ActionDoc, ActionLimits, ActionRef, Catalog, KeyValue } from '../types';
 import { MANIFEST_MAX_BYTES, readManifestText, readManifestTextSync } from './manifest-file';
 import { parseYamlSource, SourcePosition, YamlSource, YamlSyntaxError } from './yaml-source';
@@ -72,12 +74,6 @@ export class ManifestError extends OpenWhiskNodeError {
 }
 
 const DEFAULT_PACKAGE = 'default';
-const DEFAULT_LIMITS: Required<Pick<ActionLimits, 'timeout' | 'memory' | 'logs' | 'concurrency'>> = {
-  timeout: 60000,
-  memory: 256,
-  logs: 10,
-  concurrency: 1,
-};
 /** File extension → runtime family (wskdeploy picks the family's default kind). */
 const EXTENSION_FAMILY: Record<string, string> = {
   js: 'nodejs', py: 'python', java: 'java', jar: 'java', swift: 'swift', php: 'php', rb: 'ruby', go: 'go',
@@ -112,7 +108,7 @@ const LIMIT_KEYS: Record<string, keyof ActionLimits | null> = {
   logs: 'logs', concurrentActivations: null, userInvocationRate: null, codeSize: null, parameterSize: null,
 };
 /** Below these wskdeploy drops the limit (with a warning) and the platform default applies. */
-const LIMIT_MINIMUM: Partial<Record<keyof ActionLimits, number>> = { timeout: 100, memory: 128 };
+const LIMIT_MINIMUM: Partial<Record<keyof ActionLimits, number>> = { timeout: LIMIT_RANGES.timeout.min, memory: LIMIT_RANGES.memory.min };
 const PARAM_KEYS = new Set(['type', 'description', 'value', 'required', 'default', 'status', 'schema', 'properties']);
 
 interface ActionEntry {
@@ -274,10 +270,10 @@ export class ManifestCatalog implements Catalog {
     let name = String(ref.name ?? '').trim();
     if (name.startsWith('/')) {
       // Fully qualified: /ns/pkg/action or /ns/action.
-      const parts = name.split('/').filter(Boolean);
-      if (parts.length < 2) throw this.notFound(name, loaded);
-      ns = parts[0] === '_' ? ns : parts[0];
-      name = parts.slice(1).join('/');
+      const parsed = parseName(name);
+      if (!parsed?.namespace) throw this.notFound(name, loaded);
+      ns = parsed.namespace === '_' ? ns : parsed.namespace;
+      name = parsed.name;
     }
     if (name.startsWith(`${DEFAULT_PACKAGE}/`)) name = name.slice(DEFAULT_PACKAGE.length + 1);
     const entry = loaded.entries.get(name);

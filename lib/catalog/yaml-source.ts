@@ -70,6 +70,31 @@ interface EventApi {
   EVENT_ID?: Record<string, number>;
 }
 
+/** The event parser of the js-yaml build in use, where it has one (an untyped part of its API). */
+function eventApi(mod: object): EventApi {
+  const api: EventApi = {};
+  if ('parseEvents' in mod && typeof mod.parseEvents === 'function') {
+    const parse = mod.parseEvents;
+    api.parseEvents = (src, opts) => {
+      const r: unknown = parse(src, opts);
+      return Array.isArray(r) ? r : [];
+    };
+  }
+  if ('getScalarValue' in mod && typeof mod.getScalarValue === 'function') {
+    const get = mod.getScalarValue;
+    api.getScalarValue = (src, ev) => {
+      const v: unknown = get(src, ev);
+      return v;
+    };
+  }
+  if ('EVENT_ID' in mod && typeof mod.EVENT_ID === 'object' && mod.EVENT_ID !== null) {
+    const ids: Record<string, number> = {};
+    for (const [k, v] of Object.entries(mod.EVENT_ID)) if (typeof v === 'number') ids[k] = v;
+    api.EVENT_ID = ids;
+  }
+  return api;
+}
+
 function startOf(ev: RawEvent): number {
   const candidates = [ev.tagStart, ev.anchorStart, ev.start, ev.valueStart].filter(
     (n): n is number => typeof n === 'number' && n >= 0,
@@ -87,7 +112,7 @@ interface Offsets {
 /** Maps each key path to the offsets of its key and of its value. */
 function collectOffsets(src: string, filename: string): Map<string, Offsets> {
   const out = new Map<string, Offsets>();
-  const api = yaml as unknown as EventApi;
+  const api = eventApi(yaml);
   if (typeof api.parseEvents !== 'function' || !api.EVENT_ID) return out;
   const ID = api.EVENT_ID;
   const events = api.parseEvents(src, { filename });

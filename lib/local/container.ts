@@ -15,8 +15,9 @@ import { LogFramer, type LogFrame } from './logs';
 import { Messages, initBody, initFailureMessage, runContext, type ActionIdentity } from './protocol';
 
 /** What a container needs from its engine. */
-export interface ContainerHost {
-  readonly docker: Docker;
+/** Where containers run: the Docker client and how containers are reached (engine.ts fills it in at start). */
+export interface DockerContext {
+  readonly api: Docker;
   readonly target: DockerTarget;
   readonly agent: http.Agent;
   /** '' → publish 8080 on `publishIp` with a random host port; else join this network and use the container IP. */
@@ -29,28 +30,48 @@ export interface ContainerHost {
   readonly publishIp: string;
   /** Host to connect to for a published port. */
   readonly connectHost: string;
+  /** The daemon keeps containers running while it is down (live-restore): a lost log stream is not a lost container. */
+  readonly liveRestore: boolean;
+}
+
+/** What a container reports to, and asks of, the engine's health (health.ts). */
+export interface ContainerHealth {
+  /** Set while the engine cannot be reached: what work needing Docker fails with. */
+  readonly downError: OpenWhiskNodeError | undefined;
+  /** Ping the engine on a fresh connection; false (and the engine marked down) when it cannot be reached. */
+  reachable(): Promise<boolean>;
+  /** A Docker call failed: the engine may be down, or out of room. */
+  noteFailure(err: unknown): void;
+  /** A container started: the engine works. */
+  noteSuccess(): void;
+}
+
+/** The engine's list of the containers it created (removed on close, swept after an outage). */
+export interface ContainerRegistry {
+  readonly closed: boolean;
+  track(c: ActionContainer): void;
+  untrack(c: ActionContainer): void;
+  /** A number for the next container's name. */
+  nextSeq(): number;
+  /** Removing this container failed (engine down?): try again later. */
+  removalFailed(c: ActionContainer): void;
+}
+
+export interface ContainerLimits {
   /** Bound on "created → proxy listening" (ms). */
   readonly startTimeout: number;
   /** How long to wait for a late log sentinel after a reply (ms). */
   readonly logGrace: number;
   /** Largest /init or /run reply read from a container, in bytes (OpenWhisk's activation payload limit). */
   readonly maxResult: number;
-  readonly closed: boolean;
-  /** The daemon keeps containers running while it is down (live-restore): a lost log stream is not a lost container. */
-  readonly liveRestore: boolean;
-  /** Set while the engine cannot be reached: what work needing Docker fails with. */
-  readonly downError: OpenWhiskNodeError | undefined;
-  track(c: ActionContainer): void;
-  untrack(c: ActionContainer): void;
-  nextSeq(): number;
-  /** Ping the engine on a fresh connection; false (and the engine marked down) when it cannot be reached. */
-  engineReachable(): Promise<boolean>;
-  /** A Docker call failed: the engine may be down, or out of room. */
-  noteFailure(err: unknown): void;
-  /** A container started: the engine works. */
-  noteSuccess(): void;
-  /** Removing this container failed (engine down?): try again later. */
-  removalFailed(c: ActionContainer): void;
+}
+
+/** Everything a container needs from its runtime, as four narrow parts. */
+export interface ContainerEnv {
+  readonly docker: DockerContext;
+  readonly health: ContainerHealth;
+  readonly registry: ContainerRegistry;
+  readonly limits: ContainerLimits;
 }
 
 /** Everything fixed per provisioned action, computed once. */
@@ -98,9 +119,7 @@ export function containerName(nodeId: string, actionPath: string, seq: number): 
 }
 
 export function closedError(what: string): OpenWhiskNodeError {
-  return new OpenWhiskNodeError('config', `${what}: the local runtime was closed (flow stopped or redeployed).`, {
-    short: 'closed',
-  });
+  return new OpenWhiskNodeError('config', `${what}: the local runtime was closed (flow stopped or redeployed).`, { reason: 'closed' });
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -150,7 +169,7 @@ export class ActionContainer {
   private initSent = false;
 
   constructor(
-    private readonly h: ContainerHost,
+    private readonly env: ContainerEnv,
     public plan: ContainerPlan,
   ) {
     this.framer = new LogFramer({ framed: plan.maxInflight === 1, limitBytes: plan.limits.logs * 1024 * 1024 });
@@ -172,7 +191,7 @@ export class ActionContainer {
         await this.start();
       } catch (err) {
         // The random host port Docker picked was taken meanwhile (rare race): one more try.
-        if (!(err instanceof OpenWhiskNodeError) || err.short !== 'docker: port in use') throw err;
+        if (!(err instanceof OpenWhiskNodeError) || err.reason !== 'port-in-use') throw err;
         await this.remove('retry');
         this.reset();
         await this.create();
@@ -186,7 +205,7 @@ export class ActionContainer {
       await this.remove().catch(() => undefined);
       throw await this.launchFailure(err);
     }
-    this.h.noteSuccess();
+    this.env.health.noteSuccess();
   }
 
   /**
@@ -206,11 +225,11 @@ export class ActionContainer {
       await this.remove().catch(() => undefined);
       throw await this.launchFailure(err);
     }
-    const name = containerName(plan.nodeId, plan.id.path, this.h.nextSeq());
+    const name = containerName(plan.nodeId, plan.id.path, this.env.registry.nextSeq());
     // After its first run has had the CPU (a Docker call is not free on a small gateway).
     setTimeout(() => {
       if (this.dead) return;
-      void bounded(this.h.docker.getContainer(this.id).rename({ name }), this.h.startTimeout, this.h.target, `renaming ${this.label}`).then(
+      void bounded(this.env.docker.api.getContainer(this.id).rename({ name }), this.env.limits.startTimeout, this.env.docker.target, `renaming ${this.label}`).then(
         () => {
           this.name = name;
         },
@@ -224,24 +243,34 @@ export class ActionContainer {
     return this.initSent;
   }
 
+  /** Ready to run work (not removed, not died). */
+  get usable(): boolean {
+    return !this.dead;
+  }
+
+  /** A started stem cell that can still receive code: never initialised, alive, attached. */
+  get handOverable(): boolean {
+    return !this.dead && !this.exited && !this.suspended && !this.initSent;
+  }
+
   /** A container that died while starting because the engine went away fails as 'unreachable'. */
   private async launchFailure(err: unknown): Promise<unknown> {
     const e = err instanceof OpenWhiskNodeError ? err : undefined;
     if (e?.code === 'unreachable') {
-      this.h.noteFailure(e);
-      return this.h.downError ?? e;
+      this.env.health.noteFailure(e);
+      return this.env.health.downError ?? e;
     }
-    if (e && e.short !== 'closed' && e.code !== 'config' && !(await this.h.engineReachable())) return this.h.downError ?? e;
-    this.h.noteFailure(err);
+    if (e && e.reason !== 'closed' && e.code !== 'config' && !(await this.env.health.reachable())) return this.env.health.downError ?? e;
+    this.env.health.noteFailure(err);
     return err;
   }
 
   private check(): void {
-    if (this.h.closed || this.cancelled) throw closedError(`Starting ${this.label}`);
+    if (this.env.registry.closed || this.cancelled) throw closedError(`Starting ${this.label}`);
   }
 
   private async create(): Promise<void> {
-    const { plan, h } = this;
+    const { plan, env: h } = this;
     const mem = Math.round(plan.limits.memory) * 1024 * 1024;
     const hostConfig: Docker.HostConfig = {
       Memory: mem,
@@ -252,16 +281,16 @@ export class ActionContainer {
       Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 1024 }],
       LogConfig: { Type: 'json-file', Config: { 'max-size': `${Math.max(1, Math.ceil(plan.limits.logs))}m`, 'max-file': '1' } },
     };
-    if (h.network) hostConfig.NetworkMode = h.network;
+    if (h.docker.network) hostConfig.NetworkMode = h.docker.network;
     else {
-      if (h.isolationNetwork) hostConfig.NetworkMode = h.isolationNetwork;
-      hostConfig.PortBindings = { '8080/tcp': [{ HostIp: h.publishIp, HostPort: '' }] };
+      if (h.docker.isolationNetwork) hostConfig.NetworkMode = h.docker.isolationNetwork;
+      hostConfig.PortBindings = { '8080/tcp': [{ HostIp: h.docker.publishIp, HostPort: '' }] };
     }
-    let name = containerName(plan.nodeId, plan.id.path, h.nextSeq());
+    let name = containerName(plan.nodeId, plan.id.path, h.registry.nextSeq());
     for (let attempt = 0; ; attempt++) {
       this.check();
       try {
-        const created = await bounded(h.docker.createContainer({
+        const created = await bounded(h.docker.api.createContainer({
           name,
           Image: plan.image,
           Env: plan.env,
@@ -273,20 +302,20 @@ export class ActionContainer {
           AttachStderr: true,
           ExposedPorts: { '8080/tcp': {} },
           HostConfig: hostConfig,
-        }), h.startTimeout, h.target, `creating a container for ${plan.id.qualified}`);
+        }), h.limits.startTimeout, h.docker.target, `creating a container for ${plan.id.qualified}`);
         this.id = created.id;
         this.name = name;
-        h.track(this);
+        h.registry.track(this);
         break;
       } catch (err) {
         if (dockerStatus(err) === 409 && attempt < 3) {
           // Name in use (a container of another Node-RED process with the same flow): pick another.
-          name = `${containerName(plan.nodeId, plan.id.path, h.nextSeq())}_${Math.random().toString(16).slice(2, 8)}`;
+          name = `${containerName(plan.nodeId, plan.id.path, h.registry.nextSeq())}_${Math.random().toString(16).slice(2, 8)}`;
           continue;
         }
         const missing = this.missingNetwork(err);
         if (missing) throw missing;
-        throw translateDockerError(err, h.target, `creating a container for ${plan.id.qualified} from image '${plan.image}'`);
+        throw translateDockerError(err, h.docker.target, `creating a container for ${plan.id.qualified} from image '${plan.image}'`);
       }
     }
     this.check();
@@ -295,16 +324,16 @@ export class ActionContainer {
   }
 
   private async attach(): Promise<void> {
-    const { h } = this;
+    const h = this.env;
     try {
       const stream = await bounded(
-        h.docker.getContainer(this.id).attach({ stream: true, stdout: true, stderr: true, logs: false }),
-        h.startTimeout,
-        h.target,
+        h.docker.api.getContainer(this.id).attach({ stream: true, stdout: true, stderr: true, logs: false }),
+        h.limits.startTimeout,
+        h.docker.target,
         `attaching to ${this.label}`,
       );
       this.stream = stream;
-      h.docker.modem.demuxStream(stream, this.framer.stdout as NodeJS.WritableStream, this.framer.stderr as NodeJS.WritableStream);
+      h.docker.api.modem.demuxStream(stream, this.framer.stdout as NodeJS.WritableStream, this.framer.stderr as NodeJS.WritableStream);
       const ended = () => {
         if (this.stream === stream) this.onStreamEnd();
       };
@@ -312,7 +341,7 @@ export class ActionContainer {
       stream.on('close', ended);
       stream.on('error', ended);
     } catch (err) {
-      throw translateDockerError(err, h.target, `attaching to ${this.label}`);
+      throw translateDockerError(err, h.docker.target, `attaching to ${this.label}`);
     }
   }
 
@@ -333,45 +362,45 @@ export class ActionContainer {
 
   /** Docker says "network X not found" (at create or at start, depending on the engine version). */
   private missingNetwork(err: unknown): OpenWhiskNodeError | undefined {
-    const { h } = this;
-    if (!h.network || dockerStatus(err) !== 404 || !/network/i.test(dockerMessage(err))) return undefined;
+    const h = this.env;
+    if (!h.docker.network || dockerStatus(err) !== 404 || !/network/i.test(dockerMessage(err))) return undefined;
     return new OpenWhiskNodeError(
       'config',
-      `Docker network '${h.network}' does not exist on ${h.target.description}: create it (docker network create ${h.network}), ` +
-        `or clear the network in the runtime config to reach containers through a port published on ${h.publishIp}.`,
+      `Docker network '${h.docker.network}' does not exist on ${h.docker.target.description}: create it (docker network create ${h.docker.network}), ` +
+        `or clear the network in the runtime config to reach containers through a port published on ${h.docker.publishIp}.`,
       { short: 'no network', cause: err },
     );
   }
 
   private async start(): Promise<void> {
-    const { h } = this;
+    const h = this.env;
     this.check();
     try {
-      await bounded(h.docker.getContainer(this.id).start(), h.startTimeout, h.target, `starting ${this.label}`);
+      await bounded(h.docker.api.getContainer(this.id).start(), h.limits.startTimeout, h.docker.target, `starting ${this.label}`);
     } catch (err) {
-      throw this.missingNetwork(err) ?? translateDockerError(err, h.target, `starting ${this.label}`);
+      throw this.missingNetwork(err) ?? translateDockerError(err, h.docker.target, `starting ${this.label}`);
     }
     let info: Docker.ContainerInspectInfo;
     try {
-      info = await bounded(h.docker.getContainer(this.id).inspect(), h.startTimeout, h.target, `inspecting ${this.label}`);
+      info = await bounded(h.docker.api.getContainer(this.id).inspect(), h.limits.startTimeout, h.docker.target, `inspecting ${this.label}`);
     } catch (err) {
-      throw translateDockerError(err, h.target, `inspecting ${this.label}`);
+      throw translateDockerError(err, h.docker.target, `inspecting ${this.label}`);
     }
-    if (h.network) {
-      const net = info.NetworkSettings?.Networks?.[h.network];
+    if (h.docker.network) {
+      const net = info.NetworkSettings?.Networks?.[h.docker.network];
       this.host = net?.IPAddress ?? '';
       this.port = 8080;
       if (!this.host) {
         throw new OpenWhiskNodeError(
           'docker',
-          `${this.label} has no IP address on Docker network '${h.network}' (network mode ${info.HostConfig?.NetworkMode}). ` +
+          `${this.label} has no IP address on Docker network '${h.docker.network}' (network mode ${info.HostConfig?.NetworkMode}). ` +
             `Use a user-defined bridge network, or clear the network in the runtime config.`,
           { short: 'no container IP' },
         );
       }
     } else {
       const binding = info.NetworkSettings?.Ports?.['8080/tcp']?.[0];
-      this.host = h.connectHost;
+      this.host = h.docker.connectHost;
       this.port = Number(binding?.HostPort ?? 0);
       if (!this.port) {
         if (!info.State?.Running) throw await this.exitedError('did not start');
@@ -381,7 +410,7 @@ export class ActionContainer {
       }
     }
     // Wait until the proxy answers HTTP. Retrying is safe: the probe has no side effect.
-    const deadline = Date.now() + h.startTimeout;
+    const deadline = Date.now() + h.limits.startTimeout;
     let delay = 10;
     for (;;) {
       this.check();
@@ -389,10 +418,10 @@ export class ActionContainer {
       if (await probe(this.host, this.port, Math.min(1000, Math.max(50, deadline - Date.now())))) return;
       if (this.exited) throw await this.exitedError('exited before it listened on port 8080');
       if (Date.now() >= deadline) {
-        const inContainer = !h.network && fs.existsSync('/.dockerenv');
+        const inContainer = !h.docker.network && fs.existsSync('/.dockerenv');
         throw new OpenWhiskNodeError(
           'docker',
-          `${this.label} (image '${this.plan.image}') did not listen on port 8080 within ${h.startTimeout} ms at ${this.host}:${this.port}. ` +
+          `${this.label} (image '${this.plan.image}') did not listen on port 8080 within ${h.limits.startTimeout} ms at ${this.host}:${this.port}. ` +
             (inContainer
               ? `Node-RED seems to run in a container: set the runtime's Docker network to the network Node-RED is attached to. `
               : `Is it an OpenWhisk action image (action proxy on port 8080)? `) +
@@ -406,7 +435,7 @@ export class ActionContainer {
   }
 
   private async init(): Promise<void> {
-    const { h, plan } = this;
+    const { env: h, plan } = this;
     this.check();
     if (this.initSent) throw new Error(`${this.label} was initialised already`);
     this.initSent = true;
@@ -415,7 +444,7 @@ export class ActionContainer {
     const t0 = Date.now();
     let reply: HttpReply;
     try {
-      reply = await postJson(h.agent, this.host, this.port, '/init', body, plan.limits.timeout, this.tracker(), h.maxResult);
+      reply = await postJson(h.docker.agent, this.host, this.port, '/init', body, plan.limits.timeout, this.tracker(), h.limits.maxResult);
     } catch (err) {
       const e = err as HttpCallError;
       if (e.kind === 'aborted' && e.message === 'closed') throw closedError(`Initialising ${this.label}`);
@@ -435,7 +464,7 @@ export class ActionContainer {
         );
       }
       const cause = await this.lossCause();
-      if (cause === 'engine' && this.h.downError) throw this.h.downError;
+      if (cause === 'engine' && this.env.health.downError) throw this.env.health.downError;
       const oom = cause === 'oom';
       throw new OpenWhiskNodeError(
         'developer_error',
@@ -478,7 +507,7 @@ export class ActionContainer {
     let failure: RunFailure | undefined;
     let oversize: RunOutcome['oversize'];
     try {
-      reply = await postJson(this.h.agent, this.host, this.port, '/run', body, timeoutMs, this.tracker(), this.h.maxResult);
+      reply = await postJson(this.env.docker.agent, this.host, this.port, '/run', body, timeoutMs, this.tracker(), this.env.limits.maxResult);
     } catch (err) {
       const e = err as HttpCallError;
       // Aborted by close() → 'closed'; by the container's exit, or its removal after another
@@ -495,7 +524,7 @@ export class ActionContainer {
     let logs: string[];
     if (reply) {
       if (this.framer.sentinels === 'no') this.framer.abandon(frame);
-      const l = frame.settle(this.h.logGrace);
+      const l = frame.settle(this.env.limits.logGrace);
       logs = Array.isArray(l) ? l : await l;
     } else {
       this.framer.abandon(frame);
@@ -527,7 +556,7 @@ export class ActionContainer {
     this.onSuspend?.(this);
     void this.lossCause().then((cause) => {
       if (this.dead) return;
-      if (cause === 'engine' && this.h.liveRestore) {
+      if (cause === 'engine' && this.env.docker.liveRestore) {
         this.detached = true;
         this.suspended = false;
         this.loss = undefined; // a later failure gets its own diagnosis
@@ -559,14 +588,14 @@ export class ActionContainer {
     if (!this.id) return 'exited';
     // Give the attach stream a moment to report the exit (it usually trails the dropped connection).
     for (let i = 0; i < 10 && !this.exited; i++) await sleep(20);
-    if (!(await this.h.engineReachable())) return 'engine';
+    if (!(await this.env.health.reachable())) return 'engine';
     try {
-      const info = await bounded(this.h.docker.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.h.target, `inspecting ${this.label}`);
+      const info = await bounded(this.env.docker.api.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
       return info.State?.OOMKilled === true ? 'oom' : 'exited';
     } catch (err) {
-      const e = translateDockerError(err, this.h.target, `inspecting ${this.label}`);
+      const e = translateDockerError(err, this.env.docker.target, `inspecting ${this.label}`);
       if (e.code === 'unreachable') {
-        this.h.noteFailure(e);
+        this.env.health.noteFailure(e);
         return 'engine';
       }
       return 'exited';
@@ -581,10 +610,10 @@ export class ActionContainer {
     if (!this.detached || this.dead) return;
     let running = false;
     try {
-      const info = await bounded(this.h.docker.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.h.target, `inspecting ${this.label}`);
+      const info = await bounded(this.env.docker.api.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
       running = info.State?.Running === true;
     } catch (err) {
-      const e = translateDockerError(err, this.h.target, `inspecting ${this.label}`);
+      const e = translateDockerError(err, this.env.docker.target, `inspecting ${this.label}`);
       if (e.code === 'unreachable') return; // down again: the next recovery tries again
     }
     if (running && !this.dead) {
@@ -605,7 +634,7 @@ export class ActionContainer {
   private async exitedError(what: string): Promise<OpenWhiskNodeError> {
     let state = '';
     try {
-      const info = await bounded(this.h.docker.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.h.target, `inspecting ${this.label}`);
+      const info = await bounded(this.env.docker.api.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
       const s = info.State;
       state = s ? ` (exit code ${s.ExitCode}${s.OOMKilled ? ', killed: out of memory' : ''}${s.Error ? `, ${s.Error}` : ''})` : '';
     } catch {
@@ -620,7 +649,7 @@ export class ActionContainer {
 
   /** After a failed /init the proxy writes sentinels: wait briefly for them, then quote the logs. */
   private async settledLogs(): Promise<string> {
-    const until = Date.now() + Math.max(100, this.h.logGrace);
+    const until = Date.now() + Math.max(100, this.env.limits.logGrace);
     while (Date.now() < until && !this.exited) await sleep(10);
     return this.logsSection();
   }
@@ -651,25 +680,26 @@ export class ActionContainer {
     const attempt = ++this.removals;
     this.removal = (async () => {
       this.stream?.removeAllListeners('data');
-      (this.stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+      const stream = this.stream;
+      if (stream && 'destroy' in stream && typeof stream.destroy === 'function') stream.destroy();
       this.framer.end();
       this.exited = true;
       if (id) {
         try {
-          await bounded(this.h.docker.getContainer(id).remove({ force: true, v: true }), this.h.startTimeout, this.h.target, `removing ${this.label}`);
+          await bounded(this.env.docker.api.getContainer(id).remove({ force: true, v: true }), this.env.limits.startTimeout, this.env.docker.target, `removing ${this.label}`);
         } catch (err) {
           const s = dockerStatus(err);
           // 404: gone already; 409: removal already in progress.
           if (s !== 404 && s !== 409) {
-            const e = translateDockerError(err, this.h.target, `removing ${this.label}`);
+            const e = translateDockerError(err, this.env.docker.target, `removing ${this.label}`);
             if (this.removals === attempt) this.removal = undefined;
-            this.h.noteFailure(e);
-            this.h.removalFailed(this);
+            this.env.health.noteFailure(e);
+            this.env.registry.removalFailed(this);
             throw e;
           }
         }
       }
-      this.h.untrack(this);
+      this.env.registry.untrack(this);
     })();
     return this.removal;
   }

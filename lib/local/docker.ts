@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { OpenWhiskNodeError } from '../errors';
+import { OpenWhiskNodeError, SHORT_OF_REASON, type Reason } from '../errors';
 
 export interface DockerTarget {
   /** Options for new Docker(...). */
@@ -144,7 +144,8 @@ export function dockerStatus(err: unknown): number | undefined {
 }
 
 export interface NoRoom {
-  /** Short text for a status ring. */
+  reason: Reason;
+  /** Short text for a status ring (derived from the reason). */
   short: string;
   /** What runs out, for the message. */
   what: string;
@@ -160,7 +161,8 @@ export interface NoRoom {
 export function noRoom(message: string): NoRoom | undefined {
   if (/no space left on device|disk quota exceeded|ENOSPC/i.test(message)) {
     return {
-      short: 'docker: disk full',
+      reason: 'no-disk',
+      short: SHORT_OF_REASON['no-disk'],
       what: 'has no disk space left',
       todo:
         "Free disk space on the Docker host (docker system prune removes stopped containers and unused images; df -h shows Docker's data root), " +
@@ -169,7 +171,8 @@ export function noRoom(message: string): NoRoom | undefined {
   }
   if (/cannot allocate memory|out of memory|ENOMEM/i.test(message)) {
     return {
-      short: 'docker: no memory',
+      reason: 'no-memory',
+      short: SHORT_OF_REASON['no-memory'],
       what: 'is out of memory',
       todo:
         "Lower the runtime's capacity or the actions' memory limits, or stop other containers or programs on the gateway, " +
@@ -178,7 +181,8 @@ export function noRoom(message: string): NoRoom | undefined {
   }
   if (/resource temporarily unavailable|EAGAIN|too many open files|EMFILE/i.test(message)) {
     return {
-      short: 'docker: no room',
+      reason: 'no-processes',
+      short: SHORT_OF_REASON['no-processes'],
       what: 'cannot start more processes',
       todo: "Lower the runtime's capacity, or raise the host's process / open file limits, then send the message again.",
     };
@@ -186,8 +190,6 @@ export function noRoom(message: string): NoRoom | undefined {
   return undefined;
 }
 
-/** Short texts of the errors noRoom() produces: the engine reports its health as degraded on these. */
-export const NO_ROOM_SHORTS: ReadonlySet<string> = new Set(['docker: disk full', 'docker: no memory', 'docker: no room']);
 
 const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE']);
 
@@ -202,7 +204,7 @@ export function translateDockerError(err: unknown, target: DockerTarget, doing: 
       `Permission denied on the Docker engine socket ${target.description} (${code}) while ${doing}: ` +
         `add the user that runs Node-RED to the 'docker' group (sudo usermod -aG docker <user>, then restart Node-RED in a new login session) ` +
         `or configure another Docker engine address in the runtime config.`,
-      { short: 'docker: permission', cause: err },
+      { reason: 'permission', cause: err },
     );
   }
   if (code && UNREACHABLE.has(code)) {
@@ -214,7 +216,7 @@ export function translateDockerError(err: unknown, target: DockerTarget, doing: 
       'unreachable',
       `Cannot reach the Docker engine at ${target.description}${hint}: ${e.message ?? code}. Is dockerd running? ` +
         `Check the Docker address in the runtime config (empty = DOCKER_HOST or the default socket).`,
-      { short: 'docker unreachable', cause: err },
+      { reason: 'docker-unreachable', cause: err },
     );
   }
   const msg = dockerMessage(err);
@@ -223,7 +225,7 @@ export function translateDockerError(err: unknown, target: DockerTarget, doing: 
     return new OpenWhiskNodeError(
       'docker',
       `The Docker host at ${target.description} ${room.what}: Docker refused ${doing}: ${msg}. ${room.todo}`,
-      { short: room.short, cause: err, statusCode: dockerStatus(err) },
+      { reason: room.reason, cause: err, statusCode: dockerStatus(err) },
     );
   }
   if (/port is already allocated|address already in use/i.test(msg)) {
@@ -231,7 +233,7 @@ export function translateDockerError(err: unknown, target: DockerTarget, doing: 
       'docker',
       `Port conflict while ${doing}: ${msg}. Another process holds the host port Docker chose; retry the deploy, ` +
         `or set a Docker network in the runtime config so containers are reached by IP without published ports.`,
-      { short: 'docker: port in use', cause: err, statusCode: dockerStatus(err) },
+      { reason: 'port-in-use', cause: err, statusCode: dockerStatus(err) },
     );
   }
   return new OpenWhiskNodeError('docker', `Docker engine at ${target.description} failed while ${doing}: ${msg}`, {
@@ -254,7 +256,7 @@ export function bounded<T>(p: Promise<T>, ms: number, target: DockerTarget, doin
           new OpenWhiskNodeError(
             'unreachable',
             `The Docker engine at ${target.description} did not answer within ${ms} ms while ${doing}. Is dockerd running and healthy?`,
-            { short: 'docker timeout' },
+            { reason: 'docker-timeout' },
           ),
         ),
       ms,
@@ -312,7 +314,7 @@ export async function ensureImage(
       info = await bounded(docker.getImage(image).inspect(), INSPECT_BOUND_MS, target, `inspecting image '${image}'`);
     } catch (err) {
       const t = translateDockerError(err, target, `pulling image '${image}'`);
-      if (t.code === 'unreachable' || /permission/i.test(t.short)) throw t;
+      if (t.code === 'unreachable' || t.reason === 'permission') throw t;
       throw new OpenWhiskNodeError(
         'docker',
         `Failed to pull container image '${image}' for ${what}: ${dockerMessage(err)}. The image is not on this Docker host. ${todo}`,

@@ -1,5 +1,5 @@
 // Kind → container image resolution for the local Docker runtime.
-// Order (openwhisk-interfaces.md §1.11, §7.2): blackbox → exec.image; otherwise a user override
+// Order (as apache/openwhisk's invoker picks images, runtimes.json): blackbox → exec.image; otherwise a user override
 // (exact kind, then "family:*") > the deployment's runtimes manifest (GET / on the API host) >
 // the built-in table below.
 
@@ -141,7 +141,7 @@ export function resolveImage(
 
 /**
  * Whether a container of this image honours __OW_ALLOW_CONCURRENT=true (only the Node.js action proxy
- * does, openwhisk-interfaces.md §1.8).
+ * does, apache/openwhisk-runtime-nodejs).
  */
 export function supportsConcurrency(resolved: ResolvedImage): boolean {
   if (resolved.family === 'nodejs') return true;

@@ -1,6 +1,7 @@
 // Per-container log collection: splits the demultiplexed stdout/stderr of an attached container
 // into lines and frames them per activation with the sentinel the action proxy writes on both
-// streams after every /run and after a failed /init (openwhisk-interfaces.md §1.6).
+// streams after every /run and after a failed /init (the action proxies of apache/openwhisk-runtime-*
+// write XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX).
 
 import { StringDecoder } from 'node:string_decoder';
 import { SENTINEL } from './protocol';

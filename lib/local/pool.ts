@@ -6,12 +6,13 @@
 // starts one at its next message (a cold start, visible in the activation's initTime). Every
 // message settles: a wait for a slot with no container at all is bounded by startTimeout.
 // Every new container (the first at provisioning, growth, a replacement) is a stem cell of the
-// engine when one of the same shape is ready: it then costs one /init (engine.ts, takeCell).
+// engine when one of the same shape is ready: it then costs one /init (cells.ts).
 
 import { OpenWhiskNodeError, activationFailure } from '../errors';
 import type { ActionRef, Activation, ActivationResponse } from '../types';
-import { ActionContainer, closedError, type ContainerHost, type ContainerPlan } from './container';
+import { ActionContainer, closedError, type ContainerEnv, type ContainerPlan } from './container';
 import type { ContainerView } from './preempt';
+import type { QueueBytes, SlotRequester, Slots } from './slots';
 import {
   Messages,
   buildActivation,
@@ -33,6 +34,11 @@ export interface LocalStatus {
   action?: string;
 }
 
+export interface CloseOptions {
+  /** 'removed' (default): resolve when the containers are gone; 'stopped': when no more work is taken. */
+  wait?: 'removed' | 'stopped';
+}
+
 /** A provisioned local action (a plain action or a sequence). */
 export interface LocalAction {
   /** "/ns/pkg/name". */
@@ -47,8 +53,13 @@ export interface LocalAction {
   readonly queued: number;
   /** Resolves with the activation on success; rejects with an OpenWhiskNodeError (with .activation when one exists). */
   invoke(params: Record<string, unknown> | unknown[], ref?: ActionRef): Promise<Activation>;
-  /** Rejects queued and in-flight messages and removes every container of this action. */
-  close(): Promise<void>;
+  /**
+   * Rejects queued and in-flight messages and removes every container of this action. Resolves
+   * once they are gone; with `{ wait: 'stopped' }` as soon as the action takes no more work, its
+   * containers being removed in the background (they keep their capacity slots until gone, and
+   * the runtime's close and its crash sweep still remove them).
+   */
+  close(opts?: CloseOptions): Promise<void>;
 }
 
 /** Internal: what a sequence needs of its components. */
@@ -58,35 +69,26 @@ export interface Runnable extends LocalAction {
   readonly memory: number;
 }
 
-/** What a pool needs from its engine besides the container host. */
-export interface PoolHost extends ContainerHost {
-  readonly capacity: number;
-  /** Largest /run parameters (JSON bytes) accepted. */
-  readonly maxPayload: number;
-  /** Bytes of parameters the runtime's queues may hold together. */
-  readonly queueBytes: number;
-  /** Count `bytes` against queueBytes; false (nothing counted) when they do not fit. */
-  holdQueued(bytes: number): boolean;
-  releaseQueued(bytes: number): void;
-  /** Take a container slot now if one is free. */
-  takeSlot(): boolean;
-  /** Give a slot back (hands it to a waiting pool first). */
-  releaseSlot(): void;
-  /** Give a slot back once this removal has settled (the container is gone, or the engine gave up). */
-  releaseAfter(removal: Promise<unknown>): void;
-  /** Ask for a slot as soon as one frees up (a pool that wants to grow, or has no container left). */
-  waitForSlot(pool: PoolAction): void;
-  /** A slot for a pool's first container: waits for an eviction, else throws a capacity error. */
-  reserveSlot(pool: PoolAction): Promise<void>;
-  /** True while some pool waits for a slot: a run that leaves a container idle calls rebalance(). */
-  readonly slotWanted: boolean;
-  /** Give an idle container up to a pool waiting for a slot, if one qualifies. */
-  rebalance(): void;
-  forget(pool: PoolAction): void;
+/** Where a pool's new containers come from besides a fresh launch (cells.ts). */
+export interface CellSource {
   /** A ready stem cell of this plan's shape, with the slot it holds (now the caller's); undefined if none. */
-  takeCell(plan: ContainerPlan): ActionContainer | undefined;
+  take(plan: ContainerPlan): ActionContainer | undefined;
   /** Start stem cells of this plan's shape up to the configured number, on free slots, in the background. */
-  replenishCells(plan: ContainerPlan): void;
+  replenish(plan: ContainerPlan): void;
+}
+
+/** A pool's collaborators: capacity (slots.ts), stem cells, the engine's health, the container environment. */
+export interface PoolDeps {
+  readonly slots: Slots;
+  readonly queue: QueueBytes;
+  readonly cells: CellSource;
+  readonly health: { readonly downError: OpenWhiskNodeError | undefined };
+  readonly containers: ContainerEnv;
+  /** Largest /run parameters (JSON bytes) accepted; bound on a message's wait with no container (ms). */
+  readonly maxPayload: number;
+  readonly startTimeout: number;
+  /** The pool closed: the engine forgets it. */
+  forget(pool: PoolAction): void;
 }
 
 interface Job {
@@ -101,7 +103,7 @@ interface Job {
 
 const CLOSE_BOUND_MS = 10000;
 
-export class PoolAction implements Runnable {
+export class PoolAction implements Runnable, SlotRequester {
   readonly name: string;
   readonly kind: string;
   readonly image: string;
@@ -121,7 +123,7 @@ export class PoolAction implements Runnable {
   private lostToOutage = false;
 
   constructor(
-    private readonly host: PoolHost,
+    private readonly deps: PoolDeps,
     readonly plan: ContainerPlan,
     private readonly defaults: Record<string, unknown>,
     private readonly queueLimit: number,
@@ -144,23 +146,23 @@ export class PoolAction implements Runnable {
   async warm(onStatus?: (s: LocalStatus) => void): Promise<void> {
     const phase = (p: 'starting' | 'initializing') =>
       onStatus?.({ phase: p, detail: p === 'starting' ? this.image : this.name, action: this.name });
-    const cell = this.host.takeCell(this.plan);
-    if (!cell) await this.host.reserveSlot(this);
-    const c = cell ?? new ActionContainer(this.host, this.plan);
+    const cell = this.deps.cells.take(this.plan);
+    if (!cell) await this.deps.slots.reserve(this);
+    const c = cell ?? new ActionContainer(this.deps.containers, this.plan);
     this.starting.add(c);
     try {
       await (cell ? cell.handOver(this.plan, phase) : c.launch(phase));
     } catch (err) {
       this.starting.delete(c);
-      this.host.releaseSlot();
+      this.deps.slots.release();
       throw err;
     } finally {
-      this.host.replenishCells(this.plan);
+      this.deps.cells.replenish(this.plan);
     }
     this.starting.delete(c);
     if (this.closed) {
       await c.remove().catch(() => undefined);
-      this.host.releaseSlot();
+      this.deps.slots.release();
       throw closedError(`Provisioning '${this.name}'`);
     }
     this.adopt(c);
@@ -185,7 +187,7 @@ export class PoolAction implements Runnable {
       );
     }
     // A string's UTF-8 size is at most 3 bytes per UTF-16 unit: count exactly only near the limit.
-    const limit = this.host.maxPayload;
+    const limit = this.deps.maxPayload;
     if (valueJson.length * 3 > limit && Buffer.byteLength(valueJson) > limit) {
       const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
       return Promise.reject(
@@ -206,7 +208,7 @@ export class PoolAction implements Runnable {
         new OpenWhiskNodeError(
           'overload',
           `Action '${this.name}' is overloaded: ${this.queue.length} messages already wait for its ${this.live.length} busy container(s) ` +
-            `(queue limit ${this.queueLimit}, runtime capacity ${this.host.capacity} containers). ` +
+            `(queue limit ${this.queueLimit}, runtime capacity ${this.deps.slots.capacity} containers). ` +
             `Raise the queue limit or the capacity in the runtime config, or send messages more slowly.`,
           { short: 'queue full' },
         ),
@@ -214,13 +216,13 @@ export class PoolAction implements Runnable {
     }
     // Waiting messages hold their parameters in memory: bounded by bytes too, for the whole runtime.
     const bytes = valueJson.length;
-    if (!this.host.holdQueued(bytes)) {
+    if (!this.deps.queue.hold(bytes)) {
       const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
       return Promise.reject(
         new OpenWhiskNodeError(
           'overload',
           `Action '${this.name}' is overloaded: the messages waiting in the local runtime (all its actions together) already hold ` +
-            `more than ${mb(this.host.queueBytes - bytes)} of the ${mb(this.host.queueBytes)} it keeps for waiting messages. ` +
+            `more than ${mb(this.deps.queue.limit - bytes)} of the ${mb(this.deps.queue.limit)} it keeps for waiting messages. ` +
             `Send smaller or fewer messages, raise the capacity, or raise "max payload" in the runtime config (the runtime keeps 8 × max payload).`,
           { short: 'queue full' },
         ),
@@ -248,15 +250,15 @@ export class PoolAction implements Runnable {
     const end = Date.now();
     if (out.fatal) this.retire(c);
     this.drain();
-    if (this.host.slotWanted && this.queue.length === 0) this.host.rebalance();
+    if (this.deps.slots.wanted && this.queue.length === 0) this.deps.slots.rebalance();
     if (out.failure === 'closed') throw closedError(`Action '${this.name}'`);
     let timedOut = false;
     let lostText: string | undefined;
     let response: ActivationResponse;
     if (out.engineLost) {
-      const down = this.host.downError;
+      const down = this.deps.health.downError;
       lostText =
-        `Action '${this.name}' was cut off: the Docker engine at ${this.host.target.description} went away while it ran, and stopped its container. ` +
+        `Action '${this.name}' was cut off: the Docker engine at ${this.deps.containers.docker.target.description} went away while it ran, and stopped its container. ` +
         (down ? down.message : 'Is dockerd running?');
       response = { status: 'whisk internal error', success: false, result: { error: lostText } };
     } else if (out.reply) {
@@ -295,7 +297,7 @@ export class PoolAction implements Runnable {
       const c = this.free();
       if (!c) break;
       const job = this.queue.shift() as Job;
-      this.host.releaseQueued(job.bytes);
+      this.deps.queue.release(job.bytes);
       this.execute(c, job.valueJson, job.enqueued, job.causedBySequence).then(job.resolve, job.reject);
     }
     if (this.queue.length > 0) this.scale();
@@ -304,22 +306,22 @@ export class PoolAction implements Runnable {
   /** More containers while messages wait and the runtime has room. */
   private scale(): void {
     if (!this.wantsMore()) return;
-    const cell = this.host.takeCell(this.plan);
+    const cell = this.deps.cells.take(this.plan);
     if (cell) {
       this.launch(cell);
       return;
     }
-    if (this.host.takeSlot()) {
+    if (this.deps.slots.take()) {
       this.launch();
       return;
     }
     const empty = this.live.length + this.starting.size === 0;
-    if (empty && this.host.downError) {
+    if (empty && this.deps.health.downError) {
       // No container and no engine to start one: fail now rather than wait for a slot.
-      this.failQueue(this.host.downError);
+      this.failQueue(this.deps.health.downError);
       return;
     }
-    this.host.waitForSlot(this);
+    this.deps.slots.waitFor(this);
     if (empty && !this.slotTimer && this.queue.length > 0) {
       this.slotTimer = setTimeout(() => {
         this.slotTimer = undefined;
@@ -327,19 +329,19 @@ export class PoolAction implements Runnable {
         this.failQueue(
           new OpenWhiskNodeError(
             'overload',
-            `Action '${this.name}' got no container within ${this.host.startTimeout} ms: all ${this.host.capacity} containers of the runtime ` +
+            `Action '${this.name}' got no container within ${this.deps.startTimeout} ms: all ${this.deps.slots.capacity} containers of the runtime ` +
               `are busy with other actions. Raise the capacity in the runtime config, or send messages more slowly.`,
             { short: 'no container' },
           ),
         );
-      }, this.host.startTimeout);
+      }, this.deps.startTimeout);
       this.slotTimer.unref();
     }
   }
 
   private failQueue(err: unknown): void {
     for (const job of this.queue.splice(0)) {
-      this.host.releaseQueued(job.bytes);
+      this.deps.queue.release(job.bytes);
       job.reject(err);
     }
   }
@@ -368,24 +370,24 @@ export class PoolAction implements Runnable {
       this.slotTimer = undefined;
     }
     this.lostToOutage = false;
-    const c = cell ?? new ActionContainer(this.host, this.plan);
+    const c = cell ?? new ActionContainer(this.deps.containers, this.plan);
     this.starting.add(c);
     const started = cell ? cell.handOver(this.plan) : c.launch();
-    if (cell) void started.finally(() => this.host.replenishCells(this.plan)).catch(() => undefined);
+    if (cell) void started.finally(() => this.deps.cells.replenish(this.plan)).catch(() => undefined);
     const p = started.then(
       () => {
         this.starting.delete(c);
         if (this.closed) {
-          this.host.releaseAfter(c.remove());
+          this.deps.slots.releaseAfter(c.remove());
           return;
         }
         this.adopt(c);
         this.drain();
-        if (this.host.slotWanted && this.queue.length === 0) this.host.rebalance();
+        if (this.deps.slots.wanted && this.queue.length === 0) this.deps.slots.rebalance();
       },
       (err: unknown) => {
         this.starting.delete(c);
-        this.host.releaseSlot();
+        this.deps.slots.release();
         if (this.closed) return;
         // Without any container the waiting messages cannot run: fail them with the reason.
         if (this.live.length + this.starting.size === 0) this.failQueue(err);
@@ -408,13 +410,13 @@ export class PoolAction implements Runnable {
     if (i < 0) return;
     this.live.splice(i, 1);
     this.suspended.add(c);
-    if (this.live.length + this.starting.size === 0 && this.host.downError) this.failQueue(this.host.downError);
+    if (this.live.length + this.starting.size === 0 && this.deps.health.downError) this.failQueue(this.deps.health.downError);
   }
 
   private resume(c: ActionContainer): void {
     if (!this.suspended.delete(c)) return;
     if (this.closed) {
-      this.host.releaseAfter(c.remove('closed'));
+      this.deps.slots.releaseAfter(c.remove('closed'));
       return;
     }
     c.lastUsed = Date.now();
@@ -433,12 +435,12 @@ export class PoolAction implements Runnable {
     if (i >= 0) this.live.splice(i, 1);
     else if (!this.suspended.delete(c)) return;
     const removal = c.remove('retired');
-    const down = this.host.downError;
+    const down = this.deps.health.downError;
     const alone = this.live.length + this.starting.size === 0;
     if (!this.closed && (this.wantsMore() || (alone && !down))) {
-      const cell = down ? undefined : this.host.takeCell(this.plan);
+      const cell = down ? undefined : this.deps.cells.take(this.plan);
       if (cell) {
-        this.host.releaseAfter(removal);
+        this.deps.slots.releaseAfter(removal);
         this.launch(cell);
         return;
       }
@@ -450,15 +452,15 @@ export class PoolAction implements Runnable {
       this.lostToOutage = true;
       this.failQueue(down);
     }
-    this.host.releaseAfter(removal);
+    this.deps.slots.releaseAfter(removal);
   }
 
   /** After an engine outage that took its last container: one warm container again, if there is room. */
   rewarm(): void {
     if (this.closed || !this.lostToOutage || this.live.length + this.starting.size > 0) return;
-    const cell = this.host.takeCell(this.plan);
+    const cell = this.deps.cells.take(this.plan);
     if (cell) this.launch(cell);
-    else if (this.host.takeSlot()) this.launch();
+    else if (this.deps.slots.take()) this.launch();
   }
 
   /** The engine went away: messages of a pool without any container fail now instead of waiting. */
@@ -483,15 +485,19 @@ export class PoolAction implements Runnable {
     const i = this.live.indexOf(c);
     if (i < 0) return false;
     this.live.splice(i, 1);
-    this.host.releaseAfter(c.remove(reason));
+    this.deps.slots.releaseAfter(c.remove(reason));
     return true;
   }
 
-  close(): Promise<void> {
-    if (this.closing) return this.closing;
+  close(opts?: CloseOptions): Promise<void> {
+    if (!this.closing) this.closing = this.shutDown();
+    return opts?.wait === 'stopped' ? Promise.resolve() : this.closing;
+  }
+
+  private shutDown(): Promise<void> {
     this.closed = true;
     if (this.slotTimer) clearTimeout(this.slotTimer);
-    this.host.forget(this);
+    this.deps.forget(this);
     this.failQueue(closedError(`Action '${this.name}'`));
     // Live containers give their slot back here; starting ones when their launch notices the close.
     const held = [...this.live.splice(0), ...this.suspended];
@@ -499,13 +505,12 @@ export class PoolAction implements Runnable {
     const removals = [
       ...held.map((c) => {
         const r = c.remove('closed');
-        this.host.releaseAfter(r);
+        this.deps.slots.releaseAfter(r);
         return r.catch(() => undefined);
       }),
       ...[...this.starting].map((c) => c.remove('closed').catch(() => undefined)),
     ];
     const work = Promise.all([...removals, ...this.launches]).then(() => undefined);
-    this.closing = Promise.race([work, new Promise<void>((r) => setTimeout(r, CLOSE_BOUND_MS).unref())]);
-    return this.closing;
+    return Promise.race([work, new Promise<void>((r) => setTimeout(r, CLOSE_BOUND_MS).unref())]);
   }
 }

@@ -1,7 +1,7 @@
 // Which idle containers to remove, as pure functions (unit-tested without Docker). The engine
 // calls them from its maintenance timer and when a pool needs a container slot.
 //
-// Policy (OpenWhisk-Light's preemption, with its bugs fixed, prior-art §2.10 #7):
+// Policy (the preemption of OpenWhisk-Light, github.com/kpavel/openwhisk-light, with its bugs fixed):
 // - Never a container with a run in flight, nor one whose action has messages waiting (they run
 //   there next), nor one still starting (not in the views at all).
 // - Idle timeout, checked on every tick whatever the watermarks: a container beyond its action's

@@ -1,19 +1,17 @@
-// Pure pieces of the action-container protocol (openwhisk-interfaces.md §1.2–§1.5, §2.4):
+// Pure pieces of the action-container protocol (apache/openwhisk's docs/actions-new.md and its
+// invoker's ContainerProxy):
 // parameter partition and merge, /init and /run bodies, reply → activation response mapping,
 // activation records. No I/O here, so all of it is unit-tested without Docker.
 
 import { randomUUID } from 'node:crypto';
+import { DEFAULT_LIMITS, LIMIT_RANGES } from '../limits';
+import { parseName } from '../names';
 import { MAX_RESULT_DEPTH, nestedDeeperThan, tooDeepMessage } from '../params';
 import type { ActionDoc, ActionLimits, Activation, ActivationResponse, KeyValue } from '../types';
 
 export const SENTINEL = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX';
 
-export const DEFAULT_LIMITS: Readonly<Required<ActionLimits>> = {
-  timeout: 60000,
-  memory: 256,
-  logs: 10,
-  concurrency: 1,
-};
+export { DEFAULT_LIMITS, LIMIT_RANGES };
 
 /** Platform messages (apache/openwhisk common/scala/.../http/ErrorResponse.scala). */
 export const Messages = {
@@ -65,28 +63,16 @@ export function identityOf(doc: Pick<ActionDoc, 'namespace' | 'name' | 'version'
 
 /** "/ns/pkg/name" or "/ns/name" (a sequence component) → the parts the Catalog needs. */
 export function parseQualifiedName(fqn: string): { namespace: string; name: string } {
-  const parts = fqn.split('/').filter((s) => s !== '');
-  if (parts.length < 2 || parts.length > 3) {
+  const parsed = parseName(fqn);
+  if (!parsed || parsed.namespace === undefined) {
     throw new Error(`'${fqn}' is not a fully qualified action name (/namespace/[package/]action)`);
   }
-  return { namespace: parts[0], name: parts.slice(1).join('/') };
+  return { namespace: parsed.namespace, name: parsed.name };
 }
 
 function positive(n: unknown): number | undefined {
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : undefined;
 }
-
-/**
- * The ranges OpenWhisk accepts (its application.conf time-limit, memory, log-limit and
- * concurrency-limit; docs/reference.md). Limits from a catalog are untrusted: a timeout past
- * 2^31−1 ms would wrap Node's timers, a huge memory limit would give one action the whole host.
- */
-export const LIMIT_RANGES = {
-  timeout: { min: 100, max: 300000 },
-  memory: { min: 128, max: 512 },
-  logs: { min: 0, max: 10 },
-  concurrency: { min: 1, max: 500 },
-} as const;
 
 const clamp = (n: number, r: { min: number; max: number }) => Math.min(r.max, Math.max(r.min, n));
 
@@ -117,7 +103,7 @@ export function isTruthy(annotations: KeyValue[] | undefined, key: string, value
   return true;
 }
 
-/** An API key goes to the action only when `provide-api-key` is truthy or absent (§1.2). */
+/** An API key goes to the action only when `provide-api-key` is truthy or absent (as the invoker decides). */
 export function apiKeyAllowed(annotations: KeyValue[] | undefined): boolean {
   return isTruthy(annotations, 'provide-api-key', true);
 }
@@ -162,7 +148,7 @@ export function newActivationId(): string {
   return randomUUID().replace(/-/g, '');
 }
 
-/** Per-activation context: every field is a string (§1.4: Node drops non-strings, Python crashes). */
+/** Per-activation context: every field is a string (the Node.js proxy drops non-strings, the Python one crashes). */
 export interface RunContext {
   namespace: string;
   action_name: string;
@@ -186,7 +172,7 @@ export function runContext(id: ActionIdentity, timeout: number, apiKey: string |
   return ctx;
 }
 
-/** The /init body (§1.2). `code` is omitted when absent; `binary` is exec.binary, never re-guessed. */
+/** The /init body. `code` is omitted when absent; `binary` is exec.binary, never re-guessed. */
 export function initBody(
   doc: ActionDoc,
   ctx: RunContext,
@@ -290,7 +276,7 @@ export interface ActivationInput {
   causedBySequence?: boolean;
 }
 
-/** An activation record shaped as the platform's (§2.4, ContainerProxy.constructWhiskActivation). */
+/** An activation record shaped as the platform's (apache/openwhisk, ContainerProxy.constructWhiskActivation). */
 export function buildActivation(a: ActivationInput): Activation {
   const annotations: KeyValue[] = [
     { key: 'limits', value: a.limits },

@@ -1,4 +1,4 @@
-// A sequence run locally with the platform's semantics (openwhisk-interfaces.md §2.7,
+// A sequence run locally with the platform's semantics (apache/openwhisk, the controller's
 // SequenceActions.scala): the payload goes to the first component only, each component's result is
 // the next one's input (merged over that component's own parameters), execution stops at the first
 // component that fails or returns an error. The sequence's activation lists the component
@@ -6,7 +6,7 @@
 
 import { OpenWhiskNodeError, activationFailure } from '../errors';
 import type { ActionRef, Activation, KeyValue } from '../types';
-import type { Runnable } from './pool';
+import type { CloseOptions, Runnable } from './pool';
 import { newActivationId, type ActionIdentity } from './protocol';
 
 export class SequenceAction implements Runnable {
@@ -49,7 +49,7 @@ export class SequenceAction implements Runnable {
   async run(params: Record<string, unknown> | unknown[] | null | undefined, causedBySequence: boolean): Promise<Activation> {
     if (this.closed) {
       throw new OpenWhiskNodeError('config', `Sequence '${this.name}': the local runtime was closed (flow stopped or redeployed).`, {
-        short: 'closed',
+        reason: 'closed',
       });
     }
     const start = Date.now();
@@ -107,10 +107,11 @@ export class SequenceAction implements Runnable {
     return activation;
   }
 
-  close(): Promise<void> {
-    if (this.closing) return this.closing;
-    this.closed = true;
-    this.closing = Promise.all(this.unique().map((c) => c.close().catch(() => undefined))).then(() => undefined);
-    return this.closing;
+  close(opts?: CloseOptions): Promise<void> {
+    if (!this.closing) {
+      this.closed = true;
+      this.closing = Promise.all(this.unique().map((c) => c.close().catch(() => undefined))).then(() => undefined);
+    }
+    return opts?.wait === 'stopped' ? Promise.resolve() : this.closing;
   }
 }

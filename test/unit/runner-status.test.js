@@ -85,4 +85,14 @@ describe('runner status across Docker health changes', () => {
     assert.deepEqual([last().phase, last().detail], ['ready', 1]);
     await r.close();
   });
+
+  it("closing the node does not wait for Docker to remove its containers (close({ wait: 'stopped' }))", async () => {
+    const closes = [];
+    // A handle whose containers are never removed: only a close that does not wait for that returns.
+    const h = { containers: 1, invoke: async () => ({}), close: (opts) => (closes.push(opts), opts?.wait === 'stopped' ? Promise.resolve() : new Promise(() => undefined)) };
+    const { r } = runner(fakeEngine(async () => h), { namespace: 'guest', name: 'a' });
+    await r.start();
+    await r.close();
+    assert.deepEqual(closes, [{ wait: 'stopped' }]);
+  });
 });

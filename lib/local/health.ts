@@ -1,0 +1,153 @@
+// The Docker engine's health as the runtime sees it: ok / down / degraded, from the outcome of
+// every Docker call the runtime makes, with a probe (a ping on a fresh connection, every second)
+// while it is down. The engine (engine.ts) turns the changes into 'health' events and recovery.
+
+import type Docker from 'dockerode';
+import { NO_ROOM, OpenWhiskNodeError } from '../errors';
+import { bounded, translateDockerError, type DockerTarget } from './docker';
+
+/**
+ * The Docker engine as the runtime sees it (LocalEngine.health, event 'health' on every change):
+ * - ok: Docker answers and starts containers.
+ * - down: the engine cannot be reached (daemon stopped, socket gone, no answer). Messages that need
+ *   a new container fail with code 'unreachable'; warm containers keep serving (without logs) when
+ *   the daemon keeps them running (live-restore). The engine is probed every second and the runtime
+ *   recovers by itself: containers re-created (or logs re-attached), leftovers removed.
+ * - degraded: Docker answers but refused a container for lack of room (disk, memory, processes).
+ *   Messages that need a new container fail with code 'docker'; back to ok at the next container started.
+ */
+export interface LocalEngineHealth {
+  state: 'ok' | 'down' | 'degraded';
+  /** Short text for a status ring ('docker unreachable', 'docker: disk full', …); undefined when ok. */
+  short?: string;
+  /** What is wrong and what to do (the text of the errors messages fail with); undefined when ok. */
+  message?: string;
+  /** When this state began (ms since the epoch). */
+  since: number;
+}
+
+export interface HealthHooks {
+  /** Every change of state (or of the reason within one). */
+  changed(h: LocalEngineHealth): void;
+  /** The engine just went down: `err` is what work needing Docker fails with meanwhile. */
+  down(err: OpenWhiskNodeError): void;
+  /** It is back (a fresh connection answered). */
+  back(): void;
+}
+
+/** How often an engine that is down is pinged. */
+const PROBE_PERIOD_MS = 1000;
+const PROBE_TIMEOUT_MS = 2000;
+
+export class DockerHealth {
+  private now: LocalEngineHealth = { state: 'ok', since: Date.now() };
+  private downErr?: OpenWhiskNodeError;
+  private probing?: Promise<boolean>;
+  private probeTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  /** `probeDocker`: a client that opens a fresh connection for every call (a kept-alive one can outlive dockerd). */
+  constructor(
+    private readonly target: DockerTarget,
+    private readonly probeDocker: Docker,
+    private readonly hooks: HealthHooks,
+  ) {}
+
+  get current(): LocalEngineHealth {
+    return this.now;
+  }
+
+  /** While the engine is down: the error messages needing a new container fail with. */
+  get downError(): OpenWhiskNodeError | undefined {
+    return this.now.state === 'down' ? this.downErr : undefined;
+  }
+
+  /** A Docker call failed: unreachable → down (probed until back); no room → degraded. */
+  noteFailure(err: unknown): void {
+    if (this.closed || !(err instanceof OpenWhiskNodeError)) return;
+    if (err.code === 'unreachable') this.markDown(err);
+    else if (err.code === 'docker' && err.reason !== undefined && NO_ROOM.has(err.reason) && this.now.state !== 'down') this.set('degraded', err);
+  }
+
+  /** A container started: the engine works. */
+  noteSuccess(): void {
+    if (this.closed || this.now.state === 'ok') return;
+    if (this.now.state === 'degraded') {
+      this.set('ok');
+      return;
+    }
+    // Down: a call on a kept-alive connection can still succeed while dockerd is stopping; only a
+    // fresh connection says it is back.
+    void this.reachable().then((ok) => {
+      if (ok) this.backUp();
+    });
+  }
+
+  /** Ping on a fresh connection (bounded); marks the engine down when it cannot be reached. Concurrent callers share one ping. */
+  reachable(): Promise<boolean> {
+    if (!this.probing) {
+      this.probing = bounded(this.probeDocker.ping(), PROBE_TIMEOUT_MS, this.target, 'pinging')
+        .then(
+          () => true,
+          (err: unknown) => {
+            const e = translateDockerError(err, this.target, 'pinging');
+            if (e.code !== 'unreachable') return true; // it answered, with an error
+            this.noteFailure(e);
+            return false;
+          },
+        )
+        .finally(() => {
+          this.probing = undefined;
+        });
+    }
+    return this.probing;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+  }
+
+  private set(state: LocalEngineHealth['state'], err?: OpenWhiskNodeError): void {
+    const prev = this.now;
+    if (prev.state === state && prev.message === err?.message) return;
+    this.now = { state, short: err?.short, message: err?.message, since: prev.state === state ? prev.since : Date.now() };
+    if (!this.closed) this.hooks.changed(this.now);
+  }
+
+  private backUp(): void {
+    if (this.closed || this.now.state !== 'down') return;
+    this.set('ok');
+    this.hooks.back();
+  }
+
+  private markDown(cause: OpenWhiskNodeError): void {
+    if (this.now.state === 'down') return; // the first cause stands until it is back
+    // Docker's own unreachable / timeout errors name the engine already.
+    const detail =
+      cause.reason === 'docker-unreachable' || cause.reason === 'docker-timeout'
+        ? cause.message
+        : `Cannot reach the Docker engine at ${this.target.description}: ${cause.message} Is dockerd running?`;
+    this.downErr = new OpenWhiskNodeError(
+      'unreachable',
+      `${detail} Messages that need a new container fail until it is back; the runtime reconnects by itself (no restart of Node-RED needed).`,
+      { reason: 'docker-unreachable', cause },
+    );
+    this.set('down', this.downErr);
+    this.hooks.down(this.downErr);
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    if (this.probeTimer || this.closed) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      if (this.closed || this.now.state !== 'down') return;
+      void this.reachable().then((ok) => {
+        if (ok) this.backUp();
+        else this.scheduleProbe();
+      });
+    }, PROBE_PERIOD_MS);
+    this.probeTimer.unref();
+  }
+}

@@ -1,0 +1,186 @@
+// From an action document to what runs it: the image (resolveImage's order, with the deployment's
+// runtimes manifest fetched once per catalog), the container plan (limits, labels, environment,
+// /init parameters, API key), and a sequence's components. No containers are started here.
+
+import { OpenWhiskNodeError } from '../errors';
+import type { ActionDoc, Catalog } from '../types';
+import type { ContainerPlan } from './container';
+import { resolveImage, supportsConcurrency, type ResolvedImage } from './images';
+import { LABELS, cpuShares } from './options';
+import type { Runnable } from './pool';
+import { apiKeyAllowed, effectiveLimits, identityOf, parseQualifiedName, splitParams } from './protocol';
+import { SequenceAction } from './sequence';
+
+/** Nested sequences deeper than this are refused (the platform limits sequence length similarly). */
+const MAX_SEQUENCE_DEPTH = 10;
+
+export interface PlanContext {
+  instanceId: string;
+  runtimeId: string;
+  engineId: string;
+  capacity: number;
+  apiHost?: string;
+  apiKey?: string;
+}
+
+/** A document worth provisioning: a name and an exec. */
+export function checkDoc(doc: ActionDoc): void {
+  if (!doc || typeof doc !== 'object' || !doc.exec || typeof doc.name !== 'string') {
+    throw new OpenWhiskNodeError('config', 'The action document has no name or exec: cannot run it locally.', { short: 'bad action' });
+  }
+}
+
+/** Everything fixed for the containers of one provisioned action. */
+export function planFor(nodeId: string, doc: ActionDoc, resolved: ResolvedImage, ctx: PlanContext): ContainerPlan {
+  const id = identityOf(doc);
+  const limits = effectiveLimits(doc.limits);
+  const maxInflight = limits.concurrency > 1 && supportsConcurrency(resolved) ? limits.concurrency : 1;
+  const { init } = splitParams(doc.parameters);
+  const env: string[] = [];
+  if (ctx.apiHost) env.push(`__OW_API_HOST=${ctx.apiHost}`);
+  if (maxInflight > 1) env.push('__OW_ALLOW_CONCURRENT=true');
+  const apiKey = ctx.apiKey && apiKeyAllowed(doc.annotations) ? ctx.apiKey : undefined;
+  return {
+    nodeId,
+    id,
+    doc,
+    kind: resolved.kind,
+    image: resolved.image,
+    limits,
+    maxInflight,
+    labels: {
+      [LABELS.managed]: 'true',
+      [LABELS.instance]: ctx.instanceId,
+      [LABELS.runtime]: ctx.runtimeId,
+      [LABELS.node]: nodeId,
+      [LABELS.action]: id.qualified,
+      [LABELS.version]: id.version,
+      [LABELS.engine]: ctx.engineId,
+    },
+    env,
+    initParams: init,
+    apiKey,
+    cpuShares: cpuShares(limits.memory, ctx.capacity),
+  };
+}
+
+/**
+ * Image for an action: blackbox image or a user override first (no network needed), then the
+ * deployment's runtimes manifest (catalog.runtimeImages(), i.e. GET / on the API host; an
+ * unreachable host counts as an empty manifest), then the built-in table.
+ */
+export class ImageChooser {
+  private readonly manifests = new WeakMap<Catalog, Promise<Record<string, string>>>();
+
+  constructor(private readonly overrides: Record<string, string>) {}
+
+  async choose(doc: ActionDoc, catalog: Catalog): Promise<ResolvedImage> {
+    try {
+      let first: ResolvedImage | undefined;
+      try {
+        first = resolveImage(doc.exec, this.overrides, {});
+      } catch (err) {
+        if (!(err instanceof OpenWhiskNodeError) || doc.exec.kind === 'blackbox') throw err;
+      }
+      if (first && (first.source === 'override' || first.source === 'blackbox')) return first;
+      // A document served from the offline cache means the API host is unreachable (or silent): do
+      // not wait for its runtimes manifest too.
+      const manifest = catalog.fromCache?.(doc) ? {} : await this.manifestOf(catalog);
+      return resolveImage(doc.exec, this.overrides, manifest);
+    } catch (err) {
+      throw withContext(err, `Action '${identityOf(doc).qualified}'`);
+    }
+  }
+
+  private manifestOf(catalog: Catalog): Promise<Record<string, string>> {
+    let p = this.manifests.get(catalog);
+    if (!p) {
+      p = Promise.resolve()
+        .then(() => catalog.runtimeImages())
+        .then((m) => (m && typeof m === 'object' ? m : {}))
+        .catch(() => {
+          this.manifests.delete(catalog); // offline now: try again next time
+          return {};
+        });
+      this.manifests.set(catalog, p);
+    }
+    return p;
+  }
+}
+
+/**
+ * A sequence: each distinct component provisioned once, all in parallel (`component` provisions
+ * one document, nested sequences included); on any failure the others are closed again.
+ */
+export async function provisionSequence(
+  doc: ActionDoc,
+  catalog: Catalog,
+  chain: string[],
+  fetching: (fqn: string) => void,
+  component: (doc: ActionDoc, chain: string[]) => Promise<Runnable>,
+  discard: (r: Runnable) => Promise<void>,
+): Promise<SequenceAction> {
+  const id = identityOf(doc);
+  const components = Array.isArray(doc.exec.components) ? doc.exec.components : [];
+  if (components.length === 0) {
+    throw new OpenWhiskNodeError('config', `Sequence '${id.qualified}' has no components.`, { short: 'empty sequence' });
+  }
+  if (chain.includes(id.qualified) || chain.length >= MAX_SEQUENCE_DEPTH) {
+    throw new OpenWhiskNodeError('config', `Sequence '${id.qualified}' contains itself or nests too deeply (${[...chain, id.qualified].join(' → ')}).`, {
+      short: 'bad sequence',
+    });
+  }
+  const distinct = [...new Set(components)];
+  const settled = await Promise.allSettled(
+    distinct.map(async (fqn) => {
+      let ref;
+      try {
+        ref = parseQualifiedName(fqn);
+      } catch (err) {
+        throw new OpenWhiskNodeError('config', `Sequence '${id.qualified}': ${(err as Error).message}.`, { short: 'bad sequence' });
+      }
+      fetching(fqn);
+      let cdoc: ActionDoc;
+      try {
+        cdoc = await catalog.getAction(ref);
+      } catch (err) {
+        throw withContext(err, `Sequence '${id.qualified}', component '${fqn}'`);
+      }
+      try {
+        return await component(cdoc, [...chain, id.qualified]);
+      } catch (err) {
+        throw withContext(err, `Sequence '${id.qualified}'`);
+      }
+    }),
+  );
+  const byName = new Map<string, Runnable>();
+  let failure: unknown;
+  settled.forEach((r, i) => {
+    if (r.status === 'fulfilled') byName.set(distinct[i], r.value);
+    else if (failure === undefined) failure = r.reason;
+  });
+  if (failure !== undefined) {
+    await Promise.all([...byName.values()].map(discard));
+    throw failure;
+  }
+  const limits = effectiveLimits(doc.limits);
+  const parts: Runnable[] = [];
+  for (const c of components) {
+    const r = byName.get(c);
+    if (r) parts.push(r);
+  }
+  return new SequenceAction(id, limits.timeout, limits.logs, parts);
+}
+
+/** Prefix an error's message with where it happened, keeping its code, reason and short text. */
+export function withContext(err: unknown, where: string): unknown {
+  if (!(err instanceof OpenWhiskNodeError)) return err;
+  if (err.message.startsWith(where)) return err;
+  return new OpenWhiskNodeError(err.code, `${where}: ${err.message}`, {
+    short: err.short,
+    reason: err.reason,
+    activation: err.activation,
+    statusCode: err.statusCode,
+    cause: err,
+  });
+}

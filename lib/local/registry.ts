@@ -1,0 +1,85 @@
+// The containers one engine created and has not removed yet: every one is removed on close, one
+// whose removal failed (engine down) is removed again once the engine is back, and after an
+// outage the daemon's list of this engine's containers is reconciled with this one.
+
+import type Docker from 'dockerode';
+import type { ActionContainer, ContainerRegistry } from './container';
+import { bounded, type DockerTarget } from './docker';
+import { listOwn } from './setup';
+
+export class Containers implements ContainerRegistry {
+  private readonly tracked = new Set<ActionContainer>();
+  /** Containers whose removal failed (engine down): removed once it is back. */
+  private readonly graveyard = new Set<ActionContainer>();
+  private seq = 0;
+
+  constructor(private readonly isClosed: () => boolean) {}
+
+  get closed(): boolean {
+    return this.isClosed();
+  }
+
+  get size(): number {
+    return this.tracked.size;
+  }
+
+  /** Failed removals wait to be retried. */
+  get buried(): number {
+    return this.graveyard.size;
+  }
+
+  track(c: ActionContainer): void {
+    this.tracked.add(c);
+  }
+
+  untrack(c: ActionContainer): void {
+    this.tracked.delete(c);
+  }
+
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
+  removalFailed(c: ActionContainer): void {
+    if (!this.isClosed()) this.graveyard.add(c);
+  }
+
+  /** Containers an outage left without their log stream (live-restore). */
+  detached(): ActionContainer[] {
+    return [...this.tracked].filter((c) => c.detached);
+  }
+
+  /** Retry the removals that failed. */
+  buryAgain(): void {
+    for (const c of this.graveyard) {
+      this.graveyard.delete(c);
+      void c.remove(c.removeReason).catch(() => undefined); // fails → removalFailed puts it back
+    }
+  }
+
+  /**
+   * Containers of this engine the daemon still lists but the engine does not use: stopped ones
+   * and creations whose call timed out but completed later. Never a container in use, nor one
+   * created in the last `boundMs` (its create call may still be on its way back).
+   */
+  async sweepOwn(docker: Docker, target: DockerTarget, engineId: string, boundMs: number): Promise<void> {
+    const list = await bounded(listOwn(docker, engineId), boundMs, target, 'listing containers');
+    const inUse = new Map<string, ActionContainer>();
+    for (const c of this.tracked) if (c.id) inUse.set(c.id, c);
+    const young = Math.floor((Date.now() - boundMs) / 1000);
+    await Promise.all(
+      list.map((info) => {
+        const c = inUse.get(info.Id);
+        if (c) return c.dead ? c.remove(c.removeReason).catch(() => undefined) : undefined;
+        if (info.Created > young) return undefined;
+        return bounded(docker.getContainer(info.Id).remove({ force: true, v: true }), boundMs, target, 'removing a container').catch(() => undefined);
+      }),
+    );
+  }
+
+  /** At close: remove every container still here. */
+  removeAll(): Promise<unknown> {
+    this.graveyard.clear();
+    return Promise.all([...this.tracked].map((c) => c.remove('closed').catch(() => undefined)));
+  }
+}

@@ -1,0 +1,137 @@
+// One typed adapter over the `openwhisk` npm client (apache/openwhisk-client-js) for the REST calls
+// this package makes: the catalog (service.ts: actions, packages, the runtimes manifest) and the
+// cloud invoker (cloud.ts: invoke, activations). Replies are untrusted JSON: each is checked for
+// the shape the caller relies on before it is typed. Every call takes an AbortSignal (its bound).
+
+import Client from 'openwhisk/lib/client';
+import type { ActionDoc, Activation } from './types';
+
+export interface RestCall {
+  signal: AbortSignal;
+}
+
+export interface ActionSummary {
+  /** "ns" or "ns/pkg". */
+  namespace: string;
+  name: string;
+  /** The exec kind, from the 'exec' annotation, when the list gives it. */
+  kind?: string;
+}
+
+export interface PackageSummary {
+  name: string;
+  /** The package is a binding of another. */
+  binding: boolean;
+}
+
+/** kind → image entries of the runtimes manifest (GET / on the API host), per family. */
+export type RuntimesManifest = Record<string, { kind: string; image?: string; default?: boolean }[]>;
+
+/** The reply was not what the OpenWhisk REST API answers (service.ts apiFailure reports it). */
+export class BadReply extends Error {
+  constructor(what: string) {
+    super(`the answer to ${what} is not what the OpenWhisk API sends`);
+    this.name = 'BadReply';
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function isActionDoc(v: unknown): v is ActionDoc {
+  return isObject(v) && typeof v.name === 'string' && typeof v.namespace === 'string' && isObject(v.exec) && typeof v.exec.kind === 'string';
+}
+
+export function isActivation(v: unknown): v is Activation {
+  return isObject(v) && typeof v.activationId === 'string' && isObject(v.response) && typeof v.response.success === 'boolean';
+}
+
+/** "pkg/name" → "pkg/name" with each segment encoded. */
+function entityPath(name: string): string {
+  return name.split('/').map(encodeURIComponent).join('/');
+}
+
+function nsPath(namespace: string): string {
+  return `namespaces/${encodeURIComponent(namespace || '_')}`;
+}
+
+export class OpenWhiskRest {
+  private readonly client: Client;
+
+  constructor(apihost: string, apiKey: string, insecure: boolean) {
+    this.client = new Client({ apihost, api_key: apiKey, ignore_certs: insecure });
+  }
+
+  async getAction(namespace: string, name: string, code: boolean, call: RestCall): Promise<ActionDoc> {
+    const doc = await this.client.request('GET', `${nsPath(namespace)}/actions/${entityPath(name)}`, { qs: { code }, signal: call.signal });
+    if (!isActionDoc(doc)) throw new BadReply(`GET action '${name}'`);
+    return doc;
+  }
+
+  /**
+   * A blocking invoke: resolves with the activation, or with its id when the blocking window ended
+   * first (202). A 502 rejects with the activation of an application or developer error in the
+   * error body (see activationOf).
+   */
+  async invoke(namespace: string, name: string, params: Record<string, unknown> | unknown[], call: RestCall): Promise<Activation | { activationId: string }> {
+    const reply = await this.client.request('POST', `${nsPath(namespace)}/actions/${entityPath(name)}`, {
+      qs: { blocking: true },
+      body: params,
+      signal: call.signal,
+    });
+    if (isActivation(reply)) return reply;
+    if (isObject(reply) && typeof reply.activationId === 'string') return { activationId: reply.activationId };
+    throw new BadReply(`the invoke of '${name}'`);
+  }
+
+  async getActivation(namespace: string, activationId: string, call: RestCall): Promise<Activation> {
+    const a = await this.client.request('GET', `${nsPath(namespace)}/activations/${encodeURIComponent(activationId)}`, { signal: call.signal });
+    if (!isActivation(a)) throw new BadReply(`GET activation ${activationId}`);
+    return a;
+  }
+
+  async listActions(namespace: string, limit: number, call: RestCall): Promise<ActionSummary[]> {
+    const list = await this.client.request('GET', `${nsPath(namespace)}/actions`, { qs: { limit }, signal: call.signal });
+    if (!Array.isArray(list)) throw new BadReply('the list of actions');
+    const out: ActionSummary[] = [];
+    for (const a of list) {
+      if (!isObject(a) || typeof a.name !== 'string' || typeof a.namespace !== 'string') continue;
+      const exec = Array.isArray(a.annotations) ? a.annotations.find((x) => isObject(x) && x.key === 'exec') : undefined;
+      const kind = isObject(exec) && typeof exec.value === 'string' ? exec.value : undefined;
+      out.push({ namespace: a.namespace, name: a.name, kind });
+    }
+    return out;
+  }
+
+  async listPackages(namespace: string, limit: number, call: RestCall): Promise<PackageSummary[]> {
+    const list = await this.client.request('GET', `${nsPath(namespace)}/packages`, { qs: { limit }, signal: call.signal });
+    if (!Array.isArray(list)) throw new BadReply('the list of packages');
+    const out: PackageSummary[] = [];
+    for (const p of list) {
+      if (!isObject(p) || typeof p.name !== 'string') continue;
+      out.push({ name: p.name, binding: isObject(p.binding) && Object.keys(p.binding).length > 0 });
+    }
+    return out;
+  }
+
+  /** GET / on the API host: the deployment's runtimes manifest (unauthenticated); {} when it lists none. */
+  async runtimes(call: RestCall): Promise<RuntimesManifest> {
+    const info = await this.client.request('GET', '/', { signal: call.signal });
+    const out: RuntimesManifest = {};
+    if (!isObject(info) || !isObject(info.runtimes)) return out;
+    for (const [family, kinds] of Object.entries(info.runtimes)) {
+      if (!Array.isArray(kinds)) continue;
+      out[family] = kinds.flatMap((k) =>
+        isObject(k) && typeof k.kind === 'string'
+          ? [{ kind: k.kind, image: typeof k.image === 'string' ? k.image : undefined, default: k.default === true }]
+          : [],
+      );
+    }
+    return out;
+  }
+
+  /** The activation in a 502's error body (an application or developer error of a blocking invoke), if any. */
+  static activationOf(err: unknown): Activation | undefined {
+    if (typeof err !== 'object' || err === null || !('statusCode' in err) || !('error' in err)) return undefined;
+    return err.statusCode === 502 && isActivation(err.error) ? err.error : undefined;
+  }
+}

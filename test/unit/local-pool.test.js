@@ -1,0 +1,180 @@
+'use strict';
+// One action's pool (lib/local/pool.ts) with fake containers handed out as stem cells, real slots
+// and a fake engine around them: queueing, growth to capacity, overload, replacement and close
+// without Docker.
+
+const assert = require('node:assert/strict');
+const { PoolAction } = require('../../dist/lib/local/pool');
+const { Slots, QueueBytes } = require('../../dist/lib/local/slots');
+const { effectiveLimits, identityOf } = require('../../dist/lib/local/protocol');
+
+/** A container that answers each /run when the test says so (or at once). */
+function fakeContainer(log) {
+  const c = {
+    id: `c${log.made.length + 1}`,
+    dead: false,
+    inflight: 0,
+    runs: 0,
+    initTime: 7,
+    lastUsed: Date.now(),
+    pending: [],
+    handOver: async () => undefined,
+    remove: async (reason) => {
+      c.dead = true;
+      log.removed.push([c.id, reason]);
+    },
+    run(body) {
+      c.inflight++;
+      c.runs++;
+      const value = JSON.parse(body).value;
+      return new Promise((resolve) => {
+        const answer = (out) => {
+          c.inflight--;
+          resolve(out);
+        };
+        const ok = () => answer({ reply: { status: 200, body: JSON.stringify({ echo: value }) }, logs: [], fatal: false });
+        if (log.hold) c.pending.push({ ok, crash: () => answer({ failure: 'dropped', logs: [], fatal: true }) });
+        else ok();
+      });
+    },
+  };
+  log.made.push(c);
+  return c;
+}
+
+function setup({ capacity = 2, queueLimit = 10, hold = false } = {}) {
+  const log = { made: [], removed: [], hold };
+  const slots = new Slots(capacity, 1000, { evict: () => false });
+  const doc = { namespace: 'guest', name: 'echo', exec: { kind: 'nodejs:20' } };
+  const plan = {
+    nodeId: 'n1',
+    id: identityOf(doc),
+    doc,
+    kind: 'nodejs:20',
+    image: 'img',
+    limits: effectiveLimits({}),
+    maxInflight: 1,
+    labels: {},
+    env: [],
+    initParams: {},
+    cpuShares: 256,
+  };
+  const cells = {
+    // Every new container is a "stem cell" the fake makes on a slot of its own.
+    take: () => (slots.take() ? fakeContainer(log) : undefined),
+    replenish: () => undefined,
+  };
+  const deps = {
+    slots,
+    queue: new QueueBytes(1 << 20),
+    cells,
+    health: { downError: undefined },
+    containers: {},
+    maxPayload: 1 << 20,
+    startTimeout: 1000,
+    forget: () => undefined,
+  };
+  const p = new PoolAction(deps, plan, { fromDefaults: 1 }, queueLimit);
+  return { p, log, slots };
+}
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('pool of one action (fake containers)', () => {
+  it('warm provisions one container; a message runs there with the defaults merged, initTime on the first run only', async () => {
+    const { p, log } = setup();
+    await p.warm();
+    assert.equal(p.containers, 1);
+    const a1 = await p.invoke({ x: 1 });
+    assert.deepEqual(a1.response.result, { echo: { fromDefaults: 1, x: 1 } });
+    assert.ok(a1.annotations.some((k) => k.key === 'initTime' && k.value === 7));
+    const a2 = await p.invoke({ x: 2 });
+    assert.ok(!a2.annotations.some((k) => k.key === 'initTime'));
+    assert.equal(log.made.length, 1);
+  });
+
+  it('busy containers: messages queue FIFO and the pool grows to the capacity, no further', async () => {
+    const { p, log, slots } = setup({ capacity: 2, hold: true });
+    await p.warm();
+    const results = [1, 2, 3, 4].map((i) => p.invoke({ i }));
+    await tick();
+    await tick();
+    assert.equal(log.made.length, 2, 'grew to capacity');
+    assert.equal(slots.used, 2);
+    assert.equal(p.queued, 2);
+    log.hold = false;
+    for (const c of log.made) c.pending.shift().ok();
+    // Queued messages go to the freed containers in order.
+    await tick();
+    for (const c of log.made) while (c.pending.length) c.pending.shift().ok();
+    const got = await Promise.all(results);
+    assert.deepEqual(got.map((a) => a.response.result.echo.i), [1, 2, 3, 4]);
+  });
+
+  it('a full queue fails the message as overload (queue full)', async () => {
+    const { p, log } = setup({ capacity: 1, queueLimit: 1, hold: true });
+    await p.warm();
+    const running = p.invoke({ i: 1 });
+    const queued = p.invoke({ i: 2 });
+    const err = await p.invoke({ i: 3 }).then(() => undefined, (e) => e);
+    assert.equal(err.code, 'overload');
+    assert.equal(err.short, 'queue full');
+    log.hold = false;
+    log.made[0].pending.shift().ok();
+    await tick();
+    await Promise.all([running, queued]);
+  });
+
+  it('a container whose run failed is removed and replaced (by a stem cell: the old slot comes back once it is gone)', async () => {
+    const { p, log, slots } = setup({ capacity: 2, hold: true });
+    await p.warm();
+    const run = p.invoke({ i: 1 });
+    log.made[0].pending.shift().crash();
+    const err = await run.then(() => undefined, (e) => e);
+    assert.equal(err.code, 'developer_error');
+    await tick();
+    assert.deepEqual(log.removed, [['c1', 'retired']]);
+    await tick();
+    assert.equal(log.made.length, 2, 'a replacement, its action stays warm');
+    assert.equal(p.containers, 1);
+    assert.equal(slots.used, 1, 'the removed container gave its slot back');
+  });
+
+  it('close rejects waiting messages as closed and removes the containers', async () => {
+    const { p, log } = setup({ capacity: 1, hold: true });
+    await p.warm();
+    const running = p.invoke({ i: 1 }).then(() => 'ran', (e) => e);
+    const waiting = p.invoke({ i: 2 }).then(() => 'ran', (e) => e);
+    const closing = p.close();
+    const err = await waiting;
+    assert.equal(err.reason, 'closed');
+    log.made[0].pending.shift().ok();
+    await closing;
+    await running;
+    assert.deepEqual(log.removed.map((r) => r[1]), ['closed']);
+    assert.equal((await p.invoke({}).then(() => undefined, (e) => e)).reason, 'closed');
+  });
+
+  it("close({ wait: 'stopped' }) resolves before Docker has removed the containers; their slots stay taken until then", async () => {
+    const { p, log, slots } = setup({ capacity: 1 });
+    await p.warm();
+    let finish;
+    log.made[0].remove = (reason) => {
+      log.made[0].dead = true;
+      log.removed.push([log.made[0].id, reason]);
+      return new Promise((r) => (finish = r));
+    };
+    await p.close({ wait: 'stopped' });
+    assert.deepEqual(log.removed.map((r) => r[1]), ['closed'], 'its removal has begun');
+    assert.equal((await p.invoke({}).then(() => undefined, (e) => e)).reason, 'closed', 'it takes no more work');
+    assert.equal(slots.used, 1, 'the container still counts against the capacity');
+    assert.equal(slots.take(), false);
+    let removed = false;
+    const full = p.close().then(() => (removed = true));
+    await tick();
+    assert.equal(removed, false, 'a plain close still waits for the removal');
+    finish();
+    await full;
+    await tick();
+    assert.equal(slots.used, 0, 'the slot comes back once it is gone');
+  });
+});
