@@ -1,7 +1,8 @@
 // One typed adapter over the `openwhisk` npm client (apache/openwhisk-client-js) for the REST calls
 // this package makes: the catalog (service.ts: actions, packages, the runtimes manifest) and the
-// cloud invoker (cloud.ts: invoke, activations). Replies are untrusted JSON: each is checked for
-// the shape the caller relies on before it is typed. Every call takes an AbortSignal (its bound).
+// cloud invoker (cloud.ts: invoke, activations) and the trigger node (trigger.ts: fire, get).
+// Replies are untrusted JSON: each is checked for the shape the caller relies on before it is
+// typed. Every call takes an AbortSignal (its bound).
 
 import Client from 'openwhisk/lib/client';
 import type { ActionDoc, Activation } from './types';
@@ -111,6 +112,25 @@ export class OpenWhiskRest {
       out.push({ name: p.name, binding: isObject(p.binding) && Object.keys(p.binding).length > 0 });
     }
     return out;
+  }
+
+  /**
+   * Fire a trigger: OpenWhisk answers 202 {activationId}, or 204 with no body when no rule of the
+   * trigger is active (nothing is recorded then: resolves with no id).
+   */
+  async fireTrigger(namespace: string, name: string, params: Record<string, unknown>, call: RestCall): Promise<{ activationId?: string }> {
+    const reply = await this.client.request('POST', `${nsPath(namespace)}/triggers/${encodeURIComponent(name)}`, { body: params, signal: call.signal });
+    if (reply === undefined || reply === null || reply === '') return {};
+    if (isObject(reply) && (reply.activationId === undefined || typeof reply.activationId === 'string')) {
+      return typeof reply.activationId === 'string' ? { activationId: reply.activationId } : {};
+    }
+    throw new BadReply(`the firing of trigger '${name}'`);
+  }
+
+  /** GET a trigger (to check at deploy that it exists and the key may see it). */
+  async getTrigger(namespace: string, name: string, call: RestCall): Promise<void> {
+    const doc = await this.client.request('GET', `${nsPath(namespace)}/triggers/${encodeURIComponent(name)}`, { signal: call.signal });
+    if (!isObject(doc) || typeof doc.name !== 'string') throw new BadReply(`GET trigger '${name}'`);
   }
 
   /** GET / on the API host: the deployment's runtimes manifest (unauthenticated); {} when it lists none. */

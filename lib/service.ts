@@ -1,4 +1,3 @@
-import openwhisk from 'openwhisk';
 import { OpenWhiskNodeError } from './errors';
 import { qualifiedName } from './names';
 import { BadReply, OpenWhiskRest } from './openwhisk-rest';
@@ -50,7 +49,6 @@ export interface EntityList {
   packages: { name: string; binding: boolean }[];
 }
 
-type OwClient = ReturnType<typeof openwhisk>;
 
 /** What every REST call takes: its bound, as a signal (see OpenWhiskRest). */
 export interface Bounded {
@@ -121,8 +119,6 @@ export { qualifiedName };
 /** One OpenWhisk deployment reached with one key: the catalog of actions and, in cloud mode, the executor. */
 export class OpenWhiskService implements Catalog {
   readonly host: string;
-  /** The `openwhisk` npm client, for calls this package does not wrap. */
-  readonly client: OwClient;
   /** The REST calls of the catalog and the cloud invoker, typed and checked. */
   readonly rest: OpenWhiskRest;
   readonly location: string;
@@ -140,7 +136,6 @@ export class OpenWhiskService implements Catalog {
       throw new OpenWhiskNodeError('config', 'The openwhisk-service config node needs an auth key of the form "uuid:key".', { short: 'no auth key' });
     }
     this.key = cfg.key;
-    this.client = openwhisk({ apihost: this.host, api_key: cfg.key, ignore_certs: Boolean(cfg.insecure) });
     this.rest = new OpenWhiskRest(this.host, cfg.key, Boolean(cfg.insecure));
   }
 

@@ -38,11 +38,9 @@ const fqn = (ref: TriggerRef) => `/${ref.namespace || '_'}/${ref.name}`;
 
 /** Fires a trigger through the OpenWhisk API with `params` as its payload. */
 export async function fireInCloud(service: OpenWhiskService, ref: TriggerRef, params: Record<string, unknown>): Promise<Firing> {
-  let reply: unknown;
+  let reply: { activationId?: string };
   try {
-    reply = await service.bounded(service.requestMs, (b) =>
-      service.client.triggers.invoke({ name: ref.name, namespace: ref.namespace || '_', params, ...b } as never),
-    );
+    reply = await service.bounded(service.requestMs, (b) => service.rest.fireTrigger(ref.namespace || '_', ref.name, params, b));
   } catch (err) {
     const status = (err as { statusCode?: number }).statusCode;
     if (status === 404) {
@@ -57,16 +55,13 @@ export async function fireInCloud(service: OpenWhiskService, ref: TriggerRef, pa
     }
     throw apiFailure(err, `trigger '${fqn(ref)}'`, service.host);
   }
-  const id = (reply as { activationId?: unknown } | undefined)?.activationId;
-  return typeof id === 'string' ? { activationId: id, where: 'cloud' } : { where: 'cloud' };
+  return reply.activationId ? { activationId: reply.activationId, where: 'cloud' } : { where: 'cloud' };
 }
 
 /** At deploy: GET the trigger (a bounded lookup), so that a missing trigger or a wrong key shows at once. */
 export async function checkCloudTrigger(service: OpenWhiskService, ref: TriggerRef): Promise<void> {
   try {
-    await service.bounded(service.requestMs, (b) =>
-      service.client.triggers.get({ name: ref.name, namespace: ref.namespace || '_', ...b } as never),
-    );
+    await service.bounded(service.requestMs, (b) => service.rest.getTrigger(ref.namespace || '_', ref.name, b));
   } catch (err) {
     if ((err as { statusCode?: number }).statusCode === 404) {
       throw new OpenWhiskNodeError('http', `Trigger '${fqn(ref)}' was not found on ${service.host} (404). Check the trigger name and the namespace.`, { short: 'not found', statusCode: 404, cause: err });
