@@ -33,6 +33,8 @@ export interface ActivationSummary {
 interface Entry {
   id: string;
   name: string;
+  /** "ns/pkg/name" from the path annotation, when there is one. */
+  path?: string;
   start: number;
   json: string;
 }
@@ -91,7 +93,7 @@ export class ActivationStore {
     }
     const old = this.byId.get(a.activationId);
     if (old) this.remove(old);
-    const e: Entry = { id: a.activationId, name: String(a.name ?? ''), start: Number(a.start) || Date.now(), json };
+    const e: Entry = { id: a.activationId, name: String(a.name ?? ''), path: pathOf(a), start: Number(a.start) || Date.now(), json };
     this.entries.push(e);
     this.byId.set(e.id, e);
     this.bytes += Buffer.byteLength(json) + 1;
@@ -111,7 +113,7 @@ export class ActivationStore {
     const limit = q.limit ?? 30;
     for (let i = this.entries.length - 1; i >= 0 && out.length < limit; i--) {
       const e = this.entries[i];
-      if (q.name && e.name !== q.name && !e.name.endsWith(`/${q.name}`)) continue;
+      if (q.name && !nameMatches(e, q.name)) continue;
       if (q.since !== undefined && e.start < q.since) continue;
       if (q.upto !== undefined && e.start > q.upto) continue;
       if (skip > 0) {
@@ -187,7 +189,7 @@ export class ActivationStore {
       try {
         const a = JSON.parse(line) as Activation;
         if (a && typeof a.activationId === 'string') {
-          const e: Entry = { id: a.activationId, name: String(a.name ?? ''), start: Number(a.start) || 0, json: line };
+          const e: Entry = { id: a.activationId, name: String(a.name ?? ''), path: pathOf(a), start: Number(a.start) || 0, json: line };
           const old = this.byId.get(e.id);
           if (old) this.remove(old);
           this.entries.push(e);
@@ -224,6 +226,18 @@ export function summaryOf(a: Activation): ActivationSummary {
 /** Where a runtime keeps its activations: `<userDir>/.leon-openwhisk/activations/<runtime id>.jsonl`. */
 export function activationFile(userDir: string, runtimeId: string): string {
   return join(userDir, '.leon-openwhisk', 'activations', `${runtimeId.replace(/[^A-Za-z0-9_.-]/g, '_')}.jsonl`);
+}
+
+function pathOf(a: Activation): string | undefined {
+  const p = (a.annotations ?? []).find((k) => k.key === 'path')?.value;
+  return typeof p === 'string' ? p : undefined;
+}
+
+/** "name" matches the action name; "pkg/name" also needs the package (OpenWhisk's name filter). */
+function nameMatches(e: Entry, name: string): boolean {
+  if (!name.includes('/')) return e.name === name;
+  if (e.path) return e.path === name || e.path.endsWith(`/${name}`);
+  return e.name === name.slice(name.lastIndexOf('/') + 1);
 }
 
 function safeJson(v: unknown): string | undefined {

@@ -36,6 +36,8 @@ export interface GatewayApiOptions {
 interface Reply {
   status: number;
   body: unknown;
+  /** A controller error: its body gets the request's code. */
+  own?: boolean;
   headers?: Record<string, string>;
 }
 
@@ -259,6 +261,16 @@ export class GatewayApi {
       return Promise.reject(new HttpError(413, `The request content was too large (${declared} bytes exceeds the maximum of ${max} bytes).`));
     }
     const type = String(req.headers['content-type'] ?? '');
+    // With httpAdminRoot at "/" (Node-RED's default) the admin app's JSON parser has read the body already.
+    const pre = req as IncomingMessage & { _body?: boolean; body?: unknown };
+    if (pre._body || pre.readableEnded) {
+      const v = pre.body;
+      if (v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0 && !(Number(declared) > 2))) return Promise.resolve({});
+      if (type && !/^application\/json\b/i.test(type)) return Promise.reject(new HttpError(415, "The request's Content-Type is not supported. Expected: application/json"));
+      if (!v || typeof v !== 'object' || Array.isArray(v) || Buffer.isBuffer(v)) return Promise.reject(new HttpError(400, 'The request content was malformed: the parameters must be a JSON object.'));
+      if (Buffer.byteLength(JSON.stringify(v)) > max) return Promise.reject(new HttpError(413, `The request content was too large (more than the maximum of ${max} bytes).`));
+      return Promise.resolve(v as Record<string, unknown>);
+    }
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -302,14 +314,12 @@ export class GatewayApi {
 }
 
 function err(status: number, error: string): Reply {
-  return { status, body: { error } };
+  return { status, body: { error }, own: true };
 }
 
 function send(res: ServerResponse, reply: Reply, code: string): void {
   let body = reply.body;
-  if (body && typeof body === 'object' && !Array.isArray(body) && reply.status >= 400 && 'error' in body && Object.keys(body).length === 1) {
-    body = { ...(body as object), code };
-  }
+  if (reply.own) body = { ...(body as object), code };
   const text = JSON.stringify(body ?? null);
   res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...reply.headers });
   res.end(text);
