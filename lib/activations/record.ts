@@ -7,7 +7,7 @@ import type { ActivationStore } from './store';
 /**
  * The engine as the runtime hands it out (to action nodes and to the gateway API): every handle it
  * provisions records each activation in `store`, successful or not. An invocation that came in
- * through the gateway API keeps the id its client was given. The activation the caller gets is
+ * through the gateway API keeps the id its client was given, and the API stores it. The activation the caller gets is
  * otherwise the engine's own object, unchanged.
  */
 export function recording(engine: LocalProvisioner, store: ActivationStore): LocalProvisioner {
@@ -22,7 +22,11 @@ function recordingHandle(h: LocalActionHandle, store: ActivationStore): LocalAct
   const keep = (a: Activation | undefined) => {
     if (!a) return;
     const id = invocationContext.getStore()?.activationId;
-    if (id) a.activationId = id;
+    if (id) {
+      // Through the gateway API: it answers with (and stores) this id, along with the path taken.
+      a.activationId = id;
+      return;
+    }
     try {
       store.add(a);
     } catch {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Activation } from '../types';
 
@@ -55,6 +55,12 @@ export class ActivationStore {
   private bytes = 0;
   private timer?: NodeJS.Timeout;
   private dirty = false;
+  /** Lines added since the last flush, appended to the file at the next one. */
+  private pending: string[] = [];
+  /** Lines in the file (kept ones and superseded ones): beyond twice the bounds it is rewritten. */
+  private fileLines = 0;
+  private fileBytes = 0;
+  private rewrite = false;
   readonly maxCount: number;
   readonly maxBytes: number;
   private readonly flushMs: number;
@@ -93,6 +99,7 @@ export class ActivationStore {
     }
     const old = this.byId.get(a.activationId);
     if (old) this.remove(old);
+    this.pending.push(json);
     const e: Entry = { id: a.activationId, name: String(a.name ?? ''), path: pathOf(a), start: Number(a.start) || Date.now(), json };
     this.entries.push(e);
     this.byId.set(e.id, e);
@@ -125,13 +132,33 @@ export class ActivationStore {
     return out;
   }
 
-  /** Writes pending changes now. */
+  /**
+   * Writes pending changes now: new records are appended (a torn last line after a crash is skipped
+   * when the file is read); once the file holds twice the bounds it is rewritten with the kept records
+   * only, atomically (a new file, fsynced, renamed over the old one).
+   */
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (!this.dirty || !this.opts.file) return;
     this.dirty = false;
-    writeAtomic(this.opts.file, this.entries.map((e) => e.json).join('\n') + (this.entries.length ? '\n' : ''));
+    const lines = this.pending;
+    this.pending = [];
+    const file = this.opts.file;
+    const add = lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+    if (this.rewrite || this.fileLines + lines.length > 2 * this.maxCount || this.fileBytes + add > 2 * this.maxBytes) {
+      const text = this.entries.map((e) => e.json).join('\n') + (this.entries.length ? '\n' : '');
+      writeAtomic(file, text);
+      this.rewrite = false;
+      this.fileLines = this.entries.length;
+      this.fileBytes = Buffer.byteLength(text);
+      return;
+    }
+    if (lines.length === 0) return;
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    appendFileSync(file, lines.join('\n') + '\n', { mode: 0o600 });
+    this.fileLines += lines.length;
+    this.fileBytes += add;
   }
 
   close(): void {
@@ -184,8 +211,11 @@ export class ActivationStore {
     } catch {
       return;
     }
+    this.fileBytes = Buffer.byteLength(text);
+    if (text.length > 0 && !text.endsWith('\n')) this.rewrite = true; // a torn last line: start clean
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;
+      this.fileLines++;
       try {
         const a = JSON.parse(line) as Activation;
         if (a && typeof a.activationId === 'string') {
@@ -197,7 +227,7 @@ export class ActivationStore {
           this.bytes += Buffer.byteLength(line) + 1;
         }
       } catch {
-        /* a damaged line is skipped */
+        this.rewrite = true; // a damaged line is skipped, and gone at the next write
       }
     }
     this.trim();

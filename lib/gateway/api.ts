@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ActivationStore, summaryOf } from '../activations/store';
 import { OpenWhiskNodeError } from '../errors';
@@ -51,6 +51,8 @@ export class HttpError extends Error {
   }
 }
 
+/** 32 lowercase hex characters, as OpenWhisk's ids (randomUUID draws from a cached entropy pool). */
+const newId = () => randomUUID().replace(/-/g, '');
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export class GatewayApi {
@@ -69,7 +71,7 @@ export class GatewayApi {
 
   /** Answers one request; `path` is what follows the API's mount point, e.g. "/api/v1/namespaces". */
   async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-    const code = randomBytes(16).toString('hex');
+    const code = newId();
     let reply: Reply;
     if (this.inflight >= this.maxInflight) {
       reply = err(429, `Too many concurrent requests in flight (count: ${this.inflight}, allowed: ${this.maxInflight}).`);
@@ -212,7 +214,7 @@ export class GatewayApi {
       if (!Number.isInteger(t) || t < 1 || t > this.blockingMs) throw new HttpError(400, `The timeout must be between 1 and ${this.blockingMs} ms.`);
       wait = t;
     }
-    const activationId = randomBytes(16).toString('hex');
+    const activationId = newId();
     const idHeader = { 'x-openwhisk-activation-id': activationId };
     const ctx = { via: [...via, this.o.instanceId], activationId };
     const running = invocationContext.run(ctx, () => this.o.invoke(ref, params)).then(

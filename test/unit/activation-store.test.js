@@ -77,4 +77,16 @@ describe('activation store', () => {
     const again = new ActivationStore({ file, maxCount: 3 });
     assert.deepEqual(again.list().map((a) => a.response.result.i), [4, 3, 2]);
   });
+
+  it('appends to its file and rewrites it before it holds twice its bounds', () => {
+    const file = activationFile(dir, 'rt-2');
+    const s = new ActivationStore({ file, maxCount: 5 });
+    for (let i = 1; i <= 60; i++) {
+      s.add(act(i));
+      s.flush();
+      const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
+      assert.ok(lines <= 10, `${lines} lines after ${i} records`);
+    }
+    assert.deepEqual(new ActivationStore({ file, maxCount: 5 }).list().map((a) => a.response.result.i), [60, 59, 58, 57, 56]);
+  });
 });
