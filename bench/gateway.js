@@ -2,8 +2,10 @@
 'use strict';
 // Benchmark of the gateway's OpenWhisk API (issue 13): a warm invoke through the API of a real
 // Node-RED process (POST /openwhisk/<path>/api/v1/namespaces/_/actions/noop?blocking=true&result=true,
-// Basic auth, keep-alive) versus a direct /run to the very container the API's pool uses, the two
-// sides interleaved in rounds in one run. Not a test: prints a markdown table with each figure's
+// Basic auth, keep-alive) versus a direct /run to a bare container of the same image with the same
+// code on the same network (not the pool's own container: its log reader would take the direct
+// side's log sentinels as its activations' — bench/local.js compares the same way), the two sides
+// interleaved in rounds in one run. Not a test: prints a markdown table with each figure's
 // target and PASS/MISS and writes bench/results/gateway.json.
 //
 //   node bench/gateway.js [--quick]
@@ -13,7 +15,8 @@ const http = require('node:http');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { percentile, median, fmt, markdownTable } = require('./lib/stats');
-const { createAgent, runDirect } = require('./lib/direct');
+const { createAgent, runDirect, bareDeploy } = require('./lib/direct');
+const { ISOLATION_NETWORK } = require('../dist/lib/local/engine');
 const { docker } = require('./lib/docker');
 const { createRed, until } = require('../test/support/red-process');
 
@@ -68,9 +71,8 @@ async function main() {
     const gw = createAgent();
     const direct = createAgent();
     await until('the API to run the action', () => gatewayCall(gw, red.port, 0).then(() => true, () => false), 60000);
-    const [c] = await docker.listContainers({ filters: { label: [`io.leon-edge.instance=${inst}`, 'io.leon-edge.node=rt-api'] } });
-    const info = await docker.getContainer(c.Id).inspect();
-    const port = Number(info.NetworkSettings.Ports['8080/tcp'][0].HostPort);
+    const bare = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': 'gateway', 'io.leon-edge.instance': inst }, { name: 'noop', main: 'main', code: NOOP, binary: false, env: {} }, {}, ISOLATION_NETWORK);
+    const port = bare.port;
     const action = { namespace: 'guest', qualified: '/guest/bench/noop' };
     // A keep-alive socket closed by the other end while idle is retried once on a new one.
     const retry = (label, f) => (n) => f(n).catch((e) => {

@@ -13,7 +13,7 @@ import type { RuntimeNode, ServiceNode } from './shared';
 import { activationFile, ActivationStore } from '../lib/activations/store';
 import { recording } from '../lib/activations/record';
 import { GatewayApi } from '../lib/gateway/api';
-import { withVia } from '../lib/gateway/context';
+import { gatewayId, withVia } from '../lib/gateway/context';
 import { checkApiPath, mountGateway } from '../lib/gateway/mount';
 import { ActionRunner } from '../lib/runner';
 
@@ -117,7 +117,7 @@ export = function (RED: NodeAPI) {
     }
 
     // --- issue 13: activation store, gateway API, tiers (lib/activations, lib/gateway) ---
-    const self = instanceId(userDir);
+    const self = gatewayId(instanceId(userDir), this.id);
     const keep = `${config.activations ?? ''}`.trim() === '' ? 1000 : Math.floor(Number(config.activations) || 0);
     const store = this.mode === 'local' && keep > 0
       ? new ActivationStore({

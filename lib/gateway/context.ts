@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import type { OpenWhiskService } from '../service';
 import type { Activation, KeyValue } from '../types';
 
@@ -15,6 +16,14 @@ export interface InvocationContext {
 }
 
 export const invocationContext = new AsyncLocalStorage<InvocationContext>();
+
+/**
+ * A runtime's id as a tier: its Node-RED instance's id (persisted, random) and the runtime node's id,
+ * so that two runtimes of one Node-RED are two tiers, and a runtime met twice is a loop.
+ */
+export function gatewayId(instanceId: string, runtimeId: string): string {
+  return `${instanceId.slice(0, 16)}${createHash('sha256').update(runtimeId).digest('hex').slice(0, 16)}`;
+}
 
 /** Request header listing the instance ids a request has passed through, comma-separated. */
 export const VIA_HEADER = 'x-leon-openwhisk-via';

@@ -6,6 +6,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const openwhisk = require('openwhisk');
+const { gatewayId } = require('../../dist/lib/gateway/context');
 const { createRed, until } = require('../support/red-process');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { requireDocker, requireImage, docker, containersWith } = require('../support/docker');
@@ -67,7 +68,7 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     assert.equal(a.response.status, 'success');
     assert.deepEqual(a.response.result, { greeting: 'Hello Ada', site: 'plant-1' });
     assert.ok(a.logs.some((l) => /stdout: hello Ada/.test(l)), JSON.stringify(a.logs));
-    assert.deepEqual(a.annotations.find((k) => k.key === 'hops').value, [{ gateway: inst, where: 'local' }]);
+    assert.deepEqual(a.annotations.find((k) => k.key === 'hops').value, [{ gateway: gatewayId(inst, 'rt'), where: 'local' }]);
 
     const r = await ow1.actions.invoke({ name: 'edge/hello', params: { name: 'Bo' }, blocking: true, result: true });
     assert.deepEqual(r, { greeting: 'Hello Bo', site: 'plant-1' });

@@ -5,6 +5,7 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
+const { gatewayId } = require('../../dist/lib/gateway/context');
 const { createRed } = require('../support/red-process');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { requireDocker, requireImage, docker, containersWith } = require('../support/docker');
@@ -76,8 +77,8 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
   it('runs on A, then on B when A is full, then in the cloud when B is full too; msg.data shows the path', async () => {
     await b.deploy(gateway('b', KEY_B, ow.url, ow.key('guest')));
     await a.deploy(gateway('a', KEY_A, `${b.url}/openwhisk/b`, KEY_B));
-    // Each Node-RED's random instance id, kept in its user directory (it names the hops).
-    for (const r of [a, b]) ids[r.name] = fs.readFileSync(path.join(r.userDir, '.leon-openwhisk', 'instance-id'), 'utf8').trim();
+    // Each gateway's id: its Node-RED's random instance id (kept in its user directory) and the runtime's.
+    for (const r of [a, b]) ids[r.name] = gatewayId(fs.readFileSync(path.join(r.userDir, '.leon-openwhisk', 'instance-id'), 'utf8').trim(), 'rt');
     await Promise.all([ready(a), ready(b)]);
     const cloudBefore = ow.invocations.length;
     const first = go(a, 1);
