@@ -65,7 +65,7 @@ async function main() {
   try {
     await red.start();
     await red.deploy([
-      { id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: 'manifest.yaml', service: '', images: `nodejs:*=${IMAGE}`, capacity: 1, queue: 100, api: true, apiPath: 'bench', credentials: { apiKey: KEY } },
+      { id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: 'manifest.yaml', service: '', images: `nodejs:*=${IMAGE}`, capacity: 1, queue: 100, serveApi: true, apiPath: 'bench', credentials: { apiKey: KEY } },
     ]);
     inst = fs.readFileSync(path.join(red.userDir, '.leon-openwhisk', 'instance-id'), 'utf8').trim();
     const gw = createAgent();

@@ -45,7 +45,7 @@ interface RuntimeDef extends NodeDef {
   /** Local mode: MB the kept activations may take (default 8). */
   activationsMB?: string | number;
   /** Local mode: serve the OpenWhisk REST API for this runtime's actions at /openwhisk/<apiPath>/api/v1. */
-  api?: boolean;
+  serveApi?: boolean;
   apiPath?: string;
   /** The namespace the API's key owns (default "guest"). */
   apiNamespace?: string;
@@ -141,7 +141,7 @@ export = function (RED: NodeAPI) {
     // --- issue 13: the OpenWhisk REST API for this runtime's actions ---
     let unmount: (() => void) | undefined;
     let apiRunner: ActionRunner | undefined;
-    if (this.mode === 'local' && config.api && !configError) {
+    if (this.mode === 'local' && config.serveApi && !configError) {
       try {
         const key = (this.credentials?.apiKey ?? '').trim();
         if (!/^[^:\s]+:\S+$/.test(key)) throw new Error('the API needs a key of the form "uuid:key" (in the runtime config node)');

@@ -28,11 +28,11 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     { id: 'svc', type: 'openwhisk-service', api: ow.url, credentials: { key: ow.key('guest') } },
     {
       id: 'rt', type: 'openwhisk-runtime', mode: 'local', service: 'svc', images: `nodejs:*=${IMAGE}`, capacity: 3, queue: 10,
-      maxPayload: 0.01, api: true, apiPath: 'gw', apiNamespace: 'guest', credentials: { apiKey: KEY },
+      maxPayload: 0.01, serveApi: true, apiPath: 'gw', apiNamespace: 'guest', credentials: { apiKey: KEY },
     },
     {
       id: 'rt2', type: 'openwhisk-runtime', mode: 'local', service: 'svc', images: `nodejs:*=${IMAGE}`, capacity: 1, queue: 0,
-      api: true, apiPath: 'tight', credentials: { apiKey: TIGHT_KEY },
+      serveApi: true, apiPath: 'tight', credentials: { apiKey: TIGHT_KEY },
     },
     // A flow that runs the same action through an action node: its activation lands in the same store.
     { id: 'in', z: 'tab', type: 'http in', url: '/hello', method: 'post', wires: [['act']] },

@@ -29,7 +29,7 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
     { id: 'next', type: 'openwhisk-service', api: burstTo, credentials: { key: burstKey } },
     {
       id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: 'manifest.yaml', service: 'next', burst: true,
-      images: `nodejs:*=${IMAGE}`, capacity: 1, queue: 0, api: true, apiPath: name, credentials: { apiKey: key },
+      images: `nodejs:*=${IMAGE}`, capacity: 1, queue: 0, serveApi: true, apiPath: name, credentials: { apiKey: key },
     },
     { id: 'in', z: 'tab', type: 'http in', url: '/go', method: 'post', wires: [['act']] },
     { id: 'act', z: 'tab', type: 'openwhisk-action', runtime: 'rt', action: 'tiers/slow', params: [], wires: [['ok']] },
