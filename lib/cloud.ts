@@ -52,7 +52,7 @@ export class CloudInvoker implements ActionInvoker {
     const bound = this.service.blockingWindowMs + this.service.requestMs;
     let reply: Activation | { activationId: string };
     try {
-      reply = await this.service.bounded(bound, (b) => this.service.rest.invoke(ref.namespace || '_', ref.name, params, b));
+      reply = await this.service.bounded(bound, (b) => this.service.rest.invoke(ref.namespace || '_', ref.name, params, { ...b, headers: this.service.invokeHeaders() }));
     } catch (err) {
       if (err instanceof NoAnswer) {
         throw new OpenWhiskNodeError(

@@ -9,6 +9,7 @@ declare module 'openwhisk/lib/client' {
     qs?: Record<string, string | number | boolean>;
     body?: unknown;
     signal?: AbortSignal;
+    headers?: Record<string, string>;
   }
 
   class Client {

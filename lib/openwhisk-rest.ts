@@ -9,6 +9,8 @@ import type { ActionDoc, Activation } from './types';
 
 export interface RestCall {
   signal: AbortSignal;
+  /** Extra request headers (the gateway's via header on an invoke to another gateway). */
+  headers?: Record<string, string>;
 }
 
 export interface ActionSummary {
@@ -78,6 +80,7 @@ export class OpenWhiskRest {
       qs: { blocking: true },
       body: params,
       signal: call.signal,
+      headers: call.headers,
     });
     if (isActivation(reply)) return reply;
     if (isObject(reply) && typeof reply.activationId === 'string') return { activationId: reply.activationId };

@@ -139,6 +139,11 @@ export class OpenWhiskService implements Catalog {
     this.rest = new OpenWhiskRest(this.host, cfg.key, Boolean(cfg.insecure));
   }
 
+  /** Headers sent with each invoke (none here; a burst target to another gateway adds its via header). */
+  invokeHeaders(): Record<string, string> {
+    return {};
+  }
+
   /** The key, for actions whose annotations allow it (provide-api-key). */
   get apiKey(): string {
     return this.key;

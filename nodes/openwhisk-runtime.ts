@@ -10,6 +10,12 @@ import type { RunnerTarget } from '../lib/runner';
 import { instanceId, parseImageOverrides, parsePlatform, resolveManifestPath } from '../lib/runtime-config';
 import type { Catalog } from '../lib/types';
 import type { RuntimeNode, ServiceNode } from './shared';
+import { activationFile, ActivationStore } from '../lib/activations/store';
+import { recording } from '../lib/activations/record';
+import { GatewayApi } from '../lib/gateway/api';
+import { gatewayId, withVia } from '../lib/gateway/context';
+import { checkApiPath, mountGateway } from '../lib/gateway/mount';
+import { ActionRunner } from '../lib/runner';
 
 interface RuntimeDef extends NodeDef {
   mode: 'cloud' | 'local';
@@ -36,10 +42,24 @@ interface RuntimeDef extends NodeDef {
   maxResult?: string | number;
   /** Remote Docker engine without a network: publish action ports on its host's network. */
   publishRemote?: boolean;
+  /** Local mode: activations kept (newest first, survive a restart; default 1000, 0 = none). */
+  activations?: string | number;
+  /** Local mode: MB the kept activations may take (default 8). */
+  activationsMB?: string | number;
+  /** Local mode: serve the OpenWhisk REST API for this runtime's actions at /openwhisk/<apiPath>/api/v1. */
+  serveApi?: boolean;
+  apiPath?: string;
+  /** The namespace the API's key owns (default "guest"). */
+  apiNamespace?: string;
+}
+
+interface RuntimeCredentials {
+  /** The API's key, "uuid:key", as OpenWhisk's; never sent back to the editor. */
+  apiKey?: string;
 }
 
 export = function (RED: NodeAPI) {
-  function OpenWhiskRuntimeNode(this: RuntimeNode & { engine?: LocalEngine }, config: RuntimeDef) {
+  function OpenWhiskRuntimeNode(this: RuntimeNode & { engine?: LocalEngine; credentials?: RuntimeCredentials }, config: RuntimeDef) {
     RED.nodes.createNode(this, config);
     this.mode = config.mode === 'local' ? 'local' : 'cloud';
     const serviceNode = config.service ? (RED.nodes.getNode(config.service) as ServiceNode | null) : null;
@@ -99,26 +119,82 @@ export = function (RED: NodeAPI) {
       }
     }
 
+    // --- issue 13: activation store, gateway API, tiers (lib/activations, lib/gateway) ---
+    const self = gatewayId(instanceId(userDir), this.id);
+    const keep = `${config.activations ?? ''}`.trim() === '' ? 1000 : Math.floor(Number(config.activations) || 0);
+    const store = this.mode === 'local' && keep > 0
+      ? new ActivationStore({
+          file: userDir ? activationFile(userDir, this.id) : undefined,
+          maxCount: keep,
+          maxBytes: Number(config.activationsMB) > 0 ? Math.round(Number(config.activationsMB) * 1048576) : undefined,
+        })
+      : undefined;
+    let provisioner: ReturnType<typeof recording> | undefined;
+    // --- end issue 13 ---
+
     this.target = (): RunnerTarget => {
       if (configError) throw configError;
       if (this.mode === 'cloud') return { mode: 'cloud', service: service() };
-      const burst = config.burst ? service() : undefined;
-      return { mode: 'local', catalog: catalog(), engine: this.engine!, burst };
+      // A burst target that is another gateway's API learns which gateways the invocation passed (loops).
+      const burst = config.burst ? withVia(service(), self) : undefined;
+      provisioner ??= store ? recording(this.engine!, store) : this.engine!;
+      return { mode: 'local', catalog: catalog(), engine: provisioner, burst };
     };
 
     this.cloudService = service;
 
+    // --- issue 13: the OpenWhisk REST API for this runtime's actions ---
+    let unmount: (() => void) | undefined;
+    let apiRunner: ActionRunner | undefined;
+    if (this.mode === 'local' && config.serveApi && !configError) {
+      try {
+        const key = (this.credentials?.apiKey ?? '').trim();
+        if (!/^[^:\s]+:\S+$/.test(key)) throw new Error('the API needs a key of the form "uuid:key" (in the runtime config node)');
+        const path = checkApiPath(config.apiPath ?? '');
+        const namespace = (config.apiNamespace ?? '').trim() || 'guest';
+        const runner = new ActionRunner(`${this.id}-api`, this.target(), undefined, () => undefined);
+        apiRunner = runner;
+        const api = new GatewayApi({
+          namespace,
+          keys: [key],
+          instanceId: self,
+          store: store ?? new ActivationStore({ maxCount: 100 }),
+          invoke: (ref, params) => runner.invoke(params, ref),
+          getAction: (ref) => catalog().getAction(ref),
+          listActions: async () => {
+            const c = catalog();
+            if (c instanceof ManifestCatalog) {
+              return (await c.list()).map((e) => ({ name: e.name, namespace: e.package ? `${namespace}/${e.package}` : namespace, kind: e.kind }));
+            }
+            const list = await service().list();
+            return list.actions.map((a) => {
+              const i = a.name.lastIndexOf('/');
+              return { name: i < 0 ? a.name : a.name.slice(i + 1), namespace: i < 0 ? namespace : `${namespace}/${a.name.slice(0, i)}`, kind: a.kind };
+            });
+          },
+          maxBody: Number(config.maxPayload) > 0 ? Math.round(Number(config.maxPayload) * 1048576) : 8 * 1048576,
+        });
+        unmount = mountGateway(RED.httpNode as never, path, api);
+      } catch (err) {
+        this.error(`The OpenWhisk API of this runtime is off: ${(err as Error).message}`);
+      }
+    }
+    // --- end issue 13 ---
+
     this.on('close', (removed: boolean, done: () => void) => {
+      unmount?.();
+      store?.close();
+      const closing = apiRunner?.close().catch(() => undefined);
       const engine = this.engine;
       this.engine = undefined;
       if (!engine) return done();
-      engine.close().then(() => done(), (err: Error) => {
+      void Promise.resolve(closing).then(() => engine.close()).then(() => done(), (err: Error) => {
         this.warn(`Removing containers failed: ${err.message}`);
         done();
       });
     });
   }
-  RED.nodes.registerType('openwhisk-runtime', OpenWhiskRuntimeNode as never);
+  RED.nodes.registerType('openwhisk-runtime', OpenWhiskRuntimeNode as never, { credentials: { apiKey: { type: 'password' } } });
 
   // Editor lookup: the actions of a manifest catalog (the file is read on the Node-RED host). Same-origin
   // JSON requests only (lib/editor-request.ts: other web pages can reach the admin API).

@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+'use strict';
+// Benchmark of the gateway's OpenWhisk API (issue 13): a warm invoke through the API of a real
+// Node-RED process (POST /openwhisk/<path>/api/v1/namespaces/_/actions/noop?blocking=true&result=true,
+// Basic auth, keep-alive) versus a direct /run to a bare container of the same image with the same
+// code on the same network (not the pool's own container: its log reader would take the direct
+// side's log sentinels as its activations' — bench/local.js compares the same way), the two sides
+// interleaved in rounds in one run. Not a test: prints a markdown table with each figure's
+// target and PASS/MISS and writes bench/results/gateway.json.
+//
+//   node bench/gateway.js [--quick]
+
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+const { performance } = require('node:perf_hooks');
+const { percentile, median, fmt, markdownTable } = require('./lib/stats');
+const { createAgent, runDirect, bareDeploy } = require('./lib/direct');
+const { ISOLATION_NETWORK } = require('../dist/lib/local/engine');
+const { docker } = require('./lib/docker');
+const { createRed, until } = require('../test/support/red-process');
+
+const root = path.resolve(__dirname, '..');
+const IMAGE = 'leon-edge/action-nodejs-v20:latest';
+const KEY = 'bench000-0000-4000-8000-000000000000:bench-key-0123456789abcdef';
+const QUICK = process.argv.includes('--quick');
+const ROUNDS = QUICK ? 6 : 20;
+const PER_ROUND = 50;
+const TP_MS = QUICK ? 1000 : 3000;
+const NOOP = 'function main(p) { return { ok: true, n: p.n }; }';
+const MANIFEST = 'packages:\n  bench:\n    actions:\n      noop:\n        function: noop.js\n        runtime: nodejs:20\n';
+
+/** A path nobody serves on the same Node-RED: its 404 is the floor of Node-RED's own HTTP stack. */
+function floorCall(agent, port) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, agent, method: 'GET', path: '/no-such-path' }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 404 ? resolve({}) : reject(new Error(`floor: HTTP ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function gatewayCall(agent, port, n) {
+  const body = JSON.stringify({ n });
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port, agent, method: 'POST',
+      path: '/openwhisk/bench/api/v1/namespaces/_/actions/bench/noop?blocking=true&result=true',
+      headers: { authorization: `Basic ${Buffer.from(KEY).toString('base64')}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(Buffer.concat(chunks))) : reject(new Error(`gateway: HTTP ${res.statusCode} ${Buffer.concat(chunks)}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function main() {
+  const red = await createRed({ version: 5, files: { 'manifest.yaml': MANIFEST, 'noop.js': NOOP } });
+  let inst;
+  try {
+    await red.start();
+    await red.deploy([
+      { id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: 'manifest.yaml', service: '', images: `nodejs:*=${IMAGE}`, capacity: 1, queue: 100, serveApi: true, apiPath: 'bench', credentials: { apiKey: KEY } },
+    ]);
+    inst = fs.readFileSync(path.join(red.userDir, '.leon-openwhisk', 'instance-id'), 'utf8').trim();
+    const gw = createAgent();
+    const direct = createAgent();
+    await until('the API to run the action', () => gatewayCall(gw, red.port, 0).then(() => true, () => false), 60000);
+    const bare = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': 'gateway', 'io.leon-edge.instance': inst }, { name: 'noop', main: 'main', code: NOOP, binary: false, env: {} }, {}, ISOLATION_NETWORK);
+    const port = bare.port;
+    const action = { namespace: 'guest', qualified: '/guest/bench/noop' };
+    // A keep-alive socket closed by the other end while idle is retried once on a new one.
+    // A failed call is counted and reported (never hidden), and the call made again once.
+    const failures = { direct: [], gateway: [] };
+    const retry = (label, f) => (n) => f(n).catch((e) => {
+      failures[label].push(e.code || e.message.slice(0, 120));
+      process.stderr.write(`${label}: ${e.code || e.message.slice(0, 200)} (retried)\n`);
+      return f(n);
+    });
+    const sides = {
+      direct: retry('direct', (n) => runDirect(direct, port, { n }, action)),
+      gateway: retry('gateway', (n) => gatewayCall(gw, red.port, n)),
+    };
+    const floorAgent = createAgent();
+    const floor = [];
+    for (const f of Object.values(sides)) for (let i = 0; i < 200; i++) await f(i); // warm-up (JIT, sockets)
+
+    const lat = { direct: [], gateway: [] };
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const name of r % 2 ? ['gateway', 'direct'] : ['direct', 'gateway']) {
+        for (let i = 0; i < PER_ROUND; i++) {
+          const t = performance.now();
+          const out = await sides[name](i);
+          lat[name].push(performance.now() - t);
+          if (out.n !== i) throw new Error(`${name}: wrong result ${JSON.stringify(out)}`);
+        }
+      }
+      for (let i = 0; i < PER_ROUND; i++) {
+        const t = performance.now();
+        await floorCall(floorAgent, red.port);
+        floor.push(performance.now() - t);
+      }
+    }
+    // Throughput: one request in flight per side (the container runs one at a time), interleaved.
+    const tp = { direct: [], gateway: [] };
+    for (let r = 0; r < (QUICK ? 2 : 4); r++) {
+      for (const name of r % 2 ? ['gateway', 'direct'] : ['direct', 'gateway']) {
+        let count = 0;
+        const end = performance.now() + TP_MS;
+        while (performance.now() < end) {
+          await sides[name](count);
+          count++;
+        }
+        tp[name].push((count * 1000) / TP_MS);
+      }
+    }
+    const p = (name, q) => percentile(lat[name], q);
+    const added50 = p('gateway', 50) - p('direct', 50);
+    const ratio = median(tp.gateway) / median(tp.direct);
+    const rows = [
+      ['direct /run p50 / p99 (ms)', `${fmt(p('direct', 50))} / ${fmt(p('direct', 99))}`, '', ''],
+      ['through the gateway API p50 / p99 (ms)', `${fmt(p('gateway', 50))} / ${fmt(p('gateway', 99))}`, '', ''],
+      ['Node-RED\'s own HTTP stack: a 404 on the same server, p50 (ms)', fmt(percentile(floor, 50)), '', ''],
+      ['added by the gateway API, p50 (ms)', fmt(added50), '≤ 0.5', added50 <= 0.5 ? 'PASS' : 'MISS'],
+      ['throughput direct / gateway (inv/s)', `${fmt(median(tp.direct))} / ${fmt(median(tp.gateway))}`, '', ''],
+      ['failed calls direct / gateway (retried once)', `${failures.direct.length} / ${failures.gateway.length}`, '0', failures.direct.length + failures.gateway.length === 0 ? 'PASS' : 'MISS'],
+      ['gateway throughput / direct', `${fmt(ratio * 100, 0)} %`, '≥ 80 %', ratio >= 0.8 ? 'PASS' : 'MISS'],
+    ];
+    console.log(`\nGateway API vs direct /run, warm no-op, ${lat.direct.length} calls per side in ${ROUNDS} interleaved rounds (Node-RED ${require(path.join(root, 'node_modules/node-red/package.json')).version}, node ${process.version} client)\n`);
+    console.log(markdownTable(['figure', 'measured', 'target', ''], rows));
+    fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
+    fs.writeFileSync(path.join(__dirname, 'results', 'gateway.json'), JSON.stringify({ when: new Date().toISOString(), quick: QUICK, latencyMs: { direct: { p50: p('direct', 50), p99: p('direct', 99) }, gateway: { p50: p('gateway', 50), p99: p('gateway', 99) }, addedP50: added50, nodeRed404P50: percentile(floor, 50) }, throughput: { direct: median(tp.direct), gateway: median(tp.gateway), ratio }, failures }, null, 2));
+  } finally {
+    await red.destroy();
+    if (inst) for (const c of await docker.listContainers({ all: true, filters: { label: [`io.leon-edge.instance=${inst}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

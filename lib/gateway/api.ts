@@ -1,0 +1,396 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type ActivationStore, summaryOf } from '../activations/store';
+import { OpenWhiskNodeError } from '../errors';
+import type { ActionDoc, ActionRef, Activation } from '../types';
+import { asHop, invocationContext, MAX_HOPS, parseVia, VIA_HEADER } from './context';
+
+/**
+ * The OpenWhisk REST API (the part a client needs to run actions and read activations) for the
+ * actions of one local runtime. Plain Node HTTP: the runtime node mounts it on Node-RED's server.
+ * Answers follow apache/openwhisk's controller (Actions.scala, Activations.scala, Namespaces.scala):
+ * status codes, `{error, code}` bodies, the x-openwhisk-activation-id header.
+ */
+export interface GatewayApiOptions {
+  /** The namespace the keys own; "_" in a path means it. */
+  namespace: string;
+  /** Accepted "uuid:key" pairs. */
+  keys: string[];
+  /** This Node-RED instance (loop detection between gateways). */
+  instanceId: string;
+  store: ActivationStore;
+  /** Runs an action (through the runtime's runner: local pool, then its burst target). */
+  invoke(ref: ActionRef, params: Record<string, unknown>): Promise<Activation>;
+  getAction(ref: ActionRef): Promise<ActionDoc>;
+  listActions(): Promise<{ name: string; namespace: string; kind?: string }[]>;
+  /** Largest request body in bytes (the runtime's max payload). */
+  maxBody: number;
+  /** Requests the API works on at once, beyond which it answers 429 (default 256). */
+  maxInflight?: number;
+  /** Longest wait of a blocking invoke before it answers 202 (default 60000 ms, OpenWhisk's). */
+  blockingMs?: number;
+  /** Longest time a client may take to send its request body (default 10000 ms). */
+  bodyMs?: number;
+}
+
+interface Reply {
+  status: number;
+  body: unknown;
+  /** A controller error: its body gets the request's code. */
+  own?: boolean;
+  headers?: Record<string, string>;
+}
+
+const NOT_FOUND = 'The requested resource does not exist.';
+const LIST_MAX = 200;
+const ACTIVATION_ID = /^[0-9a-f]{32}$/;
+
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/** 32 lowercase hex characters, as OpenWhisk's ids (randomUUID draws from a cached entropy pool). */
+const newId = () => randomUUID().replace(/-/g, '');
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+export class GatewayApi {
+  private inflight = 0;
+  private readonly keyDigests: Buffer[];
+  private readonly maxInflight: number;
+  private readonly blockingMs: number;
+  private readonly bodyMs: number;
+
+  constructor(private readonly o: GatewayApiOptions) {
+    this.keyDigests = o.keys.map(digest);
+    this.maxInflight = o.maxInflight ?? 256;
+    this.blockingMs = o.blockingMs ?? 60000;
+    this.bodyMs = o.bodyMs ?? 10000;
+  }
+
+  /** Answers one request; `path` is what follows the API's mount point, e.g. "/api/v1/namespaces". */
+  async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const code = newId();
+    let reply: Reply;
+    if (this.inflight >= this.maxInflight) {
+      reply = err(429, `Too many concurrent requests in flight (count: ${this.inflight}, allowed: ${this.maxInflight}).`);
+      req.resume();
+    } else {
+      this.inflight++;
+      try {
+        reply = await this.route(req, path);
+      } catch (e) {
+        reply = e instanceof HttpError ? err(e.status, e.message) : err(500, 'The server encountered an internal error.');
+      } finally {
+        this.inflight--;
+      }
+    }
+    send(res, reply, code);
+  }
+
+  private authorised(req: IncomingMessage): void {
+    const h = req.headers.authorization;
+    if (!h) throw new HttpError(401, 'The resource requires authentication, which was not supplied with the request');
+    const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(h);
+    const given = m ? digest(Buffer.from(m[1], 'base64').toString('utf8')) : undefined;
+    let ok = false;
+    for (const d of this.keyDigests) if (given && timingSafeEqual(d, given)) ok = true;
+    if (!ok) throw new HttpError(401, 'The supplied authentication is invalid');
+  }
+
+  private namespaceOf(ns: string): void {
+    if (ns !== '_' && ns !== this.o.namespace) throw new HttpError(403, 'The supplied authentication is not authorized to access this resource.');
+  }
+
+  private async route(req: IncomingMessage, rawPath: string): Promise<Reply> {
+    // Another origin's web page: browsers send Origin; this API answers no CORS (see README).
+    const origin = req.headers.origin;
+    if (origin && !sameOrigin(origin, req.headers.host)) {
+      req.resume();
+      throw new HttpError(403, 'Requests from web pages of other origins are refused by this gateway.');
+    }
+    const url = new URL(rawPath, 'http://gateway');
+    const parts = url.pathname.split('/').filter(Boolean).map(decodeSegment);
+    if (parts[0] !== 'api' || parts[1] !== 'v1') throw new HttpError(404, NOT_FOUND);
+    this.authorised(req);
+    const method = req.method ?? 'GET';
+    const q = url.searchParams;
+    const rest = parts.slice(2);
+    if (rest[0] !== 'namespaces') throw new HttpError(404, NOT_FOUND);
+    if (rest.length === 1) {
+      if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
+      return { status: 200, body: [this.o.namespace] };
+    }
+    this.namespaceOf(rest[1]);
+    const kind = rest[2];
+    const tail = rest.slice(3);
+    if (kind === 'actions') {
+      if (tail.length === 0) {
+        if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
+        return this.listActions(q);
+      }
+      if (tail.length > 2) throw new HttpError(404, NOT_FOUND);
+      const ref: ActionRef = { namespace: '_', name: tail.join('/') };
+      if (method === 'GET') return this.getAction(ref, q);
+      if (method === 'POST') return this.invoke(req, ref, q);
+      throw new HttpError(405, 'HTTP method not allowed, supported methods: GET, POST');
+    }
+    if (kind === 'activations') {
+      if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
+      if (tail.length === 0) return this.listActivations(q);
+      const id = tail[0];
+      if (!ACTIVATION_ID.test(id)) throw new HttpError(400, 'The activation id is not valid.');
+      const a = this.o.store.get(id);
+      if (!a || tail.length > 2) throw new HttpError(404, NOT_FOUND);
+      if (tail.length === 1) return { status: 200, body: a };
+      if (tail[1] === 'logs') return { status: 200, body: { logs: a.logs ?? [] } };
+      if (tail[1] === 'result') return { status: 200, body: a.response };
+      throw new HttpError(404, NOT_FOUND);
+    }
+    throw new HttpError(404, NOT_FOUND);
+  }
+
+  private async listActions(q: URLSearchParams): Promise<Reply> {
+    const { skip, limit } = paging(q);
+    const all = await this.o.listActions().catch((e) => {
+      throw failureOf(e);
+    });
+    const page = all.slice(skip, skip + limit).map((a) => ({
+      name: a.name,
+      namespace: a.namespace,
+      publish: false,
+      version: '0.0.0',
+      annotations: a.kind ? [{ key: 'exec', value: a.kind.split(':')[0] }] : [],
+      exec: a.kind ? { kind: a.kind, binary: false } : undefined,
+    }));
+    return { status: 200, body: q.get('count') === 'true' ? { actions: all.length } : page };
+  }
+
+  private async getAction(ref: ActionRef, q: URLSearchParams): Promise<Reply> {
+    let doc: ActionDoc;
+    try {
+      doc = await this.o.getAction(ref);
+    } catch (e) {
+      throw failureOf(e);
+    }
+    if (q.get('code') === 'false' && doc.exec) {
+      doc = { ...doc, exec: { ...doc.exec, code: undefined } };
+    }
+    return { status: 200, body: doc };
+  }
+
+  private listActivations(q: URLSearchParams): Reply {
+    const { skip, limit } = paging(q);
+    const num = (k: string) => (q.has(k) && Number.isFinite(Number(q.get(k))) ? Number(q.get(k)) : undefined);
+    const docs = q.get('docs') === 'true';
+    if (docs && q.get('count') === 'true') throw new HttpError(400, "The parameters 'docs' and 'count' cannot be used together.");
+    const name = q.get('name') ?? undefined;
+    const query = { skip, limit, name, since: num('since'), upto: num('upto') };
+    if (q.get('count') === 'true') {
+      return { status: 200, body: { activations: this.o.store.list({ ...query, skip: 0, limit: this.o.store.maxCount }).length } };
+    }
+    const found = this.o.store.list(query);
+    return { status: 200, body: docs ? found : found.map(summaryOf) };
+  }
+
+  private async invoke(req: IncomingMessage, ref: ActionRef, q: URLSearchParams): Promise<Reply> {
+    const via = parseVia(req.headers[VIA_HEADER]);
+    if (!via) {
+      req.resume();
+      throw new HttpError(400, `The ${VIA_HEADER} header is malformed.`);
+    }
+    if (via.includes(this.o.instanceId) || via.length > MAX_HOPS) {
+      req.resume();
+      const path = [...via, this.o.instanceId].map((s) => s.slice(0, 8)).join(' → ');
+      throw new HttpError(508, `Gateway loop refused: this invocation has already passed through this gateway (${path}). Check the burst targets of the gateways' runtimes.`);
+    }
+    const params = await this.readParams(req);
+    const blocking = q.get('blocking') === 'true';
+    const resultOnly = q.get('result') === 'true';
+    let wait = this.blockingMs;
+    if (q.has('timeout')) {
+      const t = Number(q.get('timeout'));
+      if (!Number.isInteger(t) || t < 1 || t > this.blockingMs) throw new HttpError(400, `The timeout must be between 1 and ${this.blockingMs} ms.`);
+      wait = t;
+    }
+    const activationId = newId();
+    const idHeader = { 'x-openwhisk-activation-id': activationId };
+    const ctx = { via: [...via, this.o.instanceId], activationId };
+    const running = invocationContext.run(ctx, () => this.o.invoke(ref, params)).then(
+      (a) => this.finish(a, activationId),
+      (e: unknown) => {
+        const act = e instanceof OpenWhiskNodeError ? e.activation : undefined;
+        if (act) return this.finish(act, activationId);
+        throw e;
+      },
+    );
+    if (!blocking) {
+      running.catch((e) => this.o.store.add(internalError(ref, activationId, this.o.namespace, e)));
+      return { status: 202, body: { activationId }, headers: idHeader };
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), wait)));
+    let outcome: Activation | 'late';
+    try {
+      outcome = await Promise.race([running, late]);
+    } catch (e) {
+      throw failureOf(e);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (outcome === 'late') {
+      running.catch((e) => this.o.store.add(internalError(ref, activationId, this.o.namespace, e)));
+      return { status: 202, body: { activationId }, headers: idHeader };
+    }
+    const a = outcome;
+    const status = a.response.success ? 200 : a.response.status === 'whisk internal error' ? 500 : 502;
+    return { status, body: resultOnly ? a.response.result : a, headers: idHeader };
+  }
+
+  /** The activation as this gateway answers it, under the id the client was given, kept in the store. */
+  private finish(a: Activation, activationId: string): Activation {
+    const out = asHop({ ...a, activationId }, this.o.instanceId);
+    this.o.store.add(out);
+    return out;
+  }
+
+  private readParams(req: IncomingMessage): Promise<Record<string, unknown>> {
+    const max = this.o.maxBody;
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > max) {
+      req.resume();
+      return Promise.reject(new HttpError(413, `The request content was too large (${declared} bytes exceeds the maximum of ${max} bytes).`));
+    }
+    const type = String(req.headers['content-type'] ?? '');
+    // With httpAdminRoot at "/" (Node-RED's default) the admin app's JSON parser has read the body already.
+    const pre = req as IncomingMessage & { _body?: boolean; body?: unknown };
+    if (pre._body || pre.readableEnded) {
+      const v = pre.body;
+      if (v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0 && !(Number(declared) > 2))) return Promise.resolve({});
+      if (type && !/^application\/json\b/i.test(type)) return Promise.reject(new HttpError(415, "The request's Content-Type is not supported. Expected: application/json"));
+      if (!v || typeof v !== 'object' || Array.isArray(v) || Buffer.isBuffer(v)) return Promise.reject(new HttpError(400, 'The request content was malformed: the parameters must be a JSON object.'));
+      if (Buffer.byteLength(JSON.stringify(v)) > max) return Promise.reject(new HttpError(413, `The request content was too large (more than the maximum of ${max} bytes).`));
+      return Promise.resolve(v as Record<string, unknown>);
+    }
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let done = false;
+      const finish = (e?: Error, v?: Record<string, unknown>) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (e) reject(e);
+        else resolve(v as Record<string, unknown>);
+      };
+      const timer = setTimeout(() => {
+        finish(new HttpError(408, 'The request body did not arrive in time.'));
+        req.destroy();
+      }, this.bodyMs);
+      req.on('data', (c: Buffer) => {
+        if (done) return;
+        size += c.length;
+        if (size > max) {
+          finish(new HttpError(413, `The request content was too large (more than the maximum of ${max} bytes).`));
+          req.resume();
+          return;
+        }
+        chunks.push(c);
+      });
+      req.on('error', () => finish(new HttpError(400, 'The request body could not be read.')));
+      req.on('end', () => {
+        if (size === 0) return finish(undefined, {});
+        if (type && !/^application\/json\b/i.test(type)) return finish(new HttpError(415, "The request's Content-Type is not supported. Expected: application/json"));
+        let v: unknown;
+        try {
+          v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          return finish(new HttpError(400, 'The request content was malformed: the body is not JSON.'));
+        }
+        if (!v || typeof v !== 'object' || Array.isArray(v)) return finish(new HttpError(400, 'The request content was malformed: the parameters must be a JSON object.'));
+        finish(undefined, v as Record<string, unknown>);
+      });
+    });
+  }
+}
+
+function err(status: number, error: string): Reply {
+  return { status, body: { error }, own: true };
+}
+
+function send(res: ServerResponse, reply: Reply, code: string): void {
+  let body = reply.body;
+  if (reply.own) body = { ...(body as object), code };
+  const text = JSON.stringify(body ?? null);
+  res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...reply.headers });
+  res.end(text);
+}
+
+function paging(q: URLSearchParams): { skip: number; limit: number } {
+  const n = (k: string, d: number) => {
+    if (!q.has(k)) return d;
+    const v = Number(q.get(k));
+    if (!Number.isInteger(v) || v < 0) throw new HttpError(400, `The parameter '${k}' must be a non-negative integer.`);
+    return v;
+  };
+  const skip = n('skip', 0);
+  let limit = n('limit', 30);
+  if (limit === 0) limit = LIST_MAX;
+  if (limit > LIST_MAX) throw new HttpError(400, `The value '${limit}' is not in the range of 0 to ${LIST_MAX} for parameter 'limit'.`);
+  return { skip, limit };
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new HttpError(400, 'The request path is malformed.');
+  }
+}
+
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+/** A failure of the runner without an activation, as the controller would answer it. */
+export function failureOf(e: unknown): HttpError {
+  if (e instanceof HttpError) return e;
+  if (!(e instanceof OpenWhiskNodeError)) return new HttpError(500, 'The server encountered an internal error.');
+  if (e.statusCode === 404 || e.short === 'not found') return new HttpError(404, NOT_FOUND);
+  switch (e.code) {
+    case 'overload':
+      return new HttpError(429, e.message);
+    case 'http':
+      return new HttpError(e.statusCode === 429 ? 429 : 502, e.message);
+    case 'unreachable':
+    case 'docker':
+      return new HttpError(503, e.message);
+    case 'input':
+      return new HttpError(400, e.message);
+    case 'timeout':
+      return new HttpError(502, e.message);
+    default:
+      return new HttpError(500, e.message);
+  }
+}
+
+/** The record of a non-blocking invocation that failed before its action ran. */
+function internalError(ref: ActionRef, activationId: string, namespace: string, e: unknown): Activation {
+  const now = Date.now();
+  return {
+    activationId,
+    namespace,
+    name: ref.name,
+    start: now,
+    end: now,
+    duration: 0,
+    response: { status: 'whisk internal error', success: false, result: { error: e instanceof Error ? e.message : String(e) } },
+    logs: [],
+    annotations: [],
+  };
+}
