@@ -15,6 +15,7 @@ import { recording } from '../lib/activations/record';
 import { GatewayApi } from '../lib/gateway/api';
 import { gatewayId, withVia } from '../lib/gateway/context';
 import { checkApiPath, mountGateway } from '../lib/gateway/mount';
+import { SharedPools } from '../lib/gateway/shared-pools';
 import { ActionRunner } from '../lib/runner';
 
 interface RuntimeDef extends NodeDef {
@@ -129,7 +130,8 @@ export = function (RED: NodeAPI) {
           maxBytes: Number(config.activationsMB) > 0 ? Math.round(Number(config.activationsMB) * 1048576) : undefined,
         })
       : undefined;
-    let provisioner: ReturnType<typeof recording> | undefined;
+    // The action nodes' and the API's pools: the API runs an action in a node's pool of it, if any.
+    let pools: SharedPools | undefined;
     // --- end issue 13 ---
 
     this.target = (): RunnerTarget => {
@@ -137,8 +139,8 @@ export = function (RED: NodeAPI) {
       if (this.mode === 'cloud') return { mode: 'cloud', service: service() };
       // A burst target that is another gateway's API learns which gateways the invocation passed (loops).
       const burst = config.burst ? withVia(service(), self) : undefined;
-      provisioner ??= store ? recording(this.engine!, store) : this.engine!;
-      return { mode: 'local', catalog: catalog(), engine: provisioner, burst };
+      pools ??= new SharedPools(store ? recording(this.engine!, store) : this.engine!);
+      return { mode: 'local', catalog: catalog(), engine: pools.nodes, burst };
     };
 
     this.cloudService = service;
@@ -152,7 +154,9 @@ export = function (RED: NodeAPI) {
         if (!/^[^:\s]+:\S+$/.test(key)) throw new Error('the API needs a key of the form "uuid:key" (in the runtime config node)');
         const path = checkApiPath(config.apiPath ?? '');
         const namespace = (config.apiNamespace ?? '').trim() || 'guest';
-        const runner = new ActionRunner(`${this.id}-api`, this.target(), undefined, () => undefined);
+        const nodesTarget = this.target();
+        const apiTarget = nodesTarget.mode === 'local' && pools ? { ...nodesTarget, engine: pools.api } : nodesTarget;
+        const runner = new ActionRunner(`${this.id}-api`, apiTarget, undefined, () => undefined);
         apiRunner = runner;
         const api = new GatewayApi({
           namespace,

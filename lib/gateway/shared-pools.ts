@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import type { LocalActionHandle, LocalProvisioner } from '../runner';
+import type { ActionDoc, ActionRef, Activation, Catalog } from '../types';
+
+/** Same action, same code, parameters and limits: the same pool can serve it. */
+function poolKey(doc: ActionDoc): string {
+  const { namespace, name, version, exec, parameters, limits } = doc;
+  return createHash('sha256').update(JSON.stringify({ namespace, name, version, exec, parameters, limits })).digest('hex');
+}
+
+/**
+ * One pool per action for a runtime's action nodes and its gateway API: the API runs an action in
+ * the warm containers of an action node that runs the same action, when there is one (so the two
+ * share them instead of competing for capacity), and provisions a pool of its own only otherwise.
+ */
+export class SharedPools {
+  private readonly live = new Map<string, Set<LocalActionHandle>>();
+
+  /** What the action nodes get: the engine, with each handle they hold known by its action. */
+  readonly nodes: LocalProvisioner;
+  /** What the API gets: a node's pool of the same action at each call, else a pool of its own (made at first need). */
+  readonly api: LocalProvisioner;
+
+  constructor(private readonly engine: LocalProvisioner) {
+    this.nodes = this.nodesProvisioner();
+    this.api = this.apiProvisioner();
+  }
+
+  private nodesProvisioner(): LocalProvisioner {
+    return {
+    provision: async (nodeId, action, catalog, onStatus) => {
+      const h = await this.engine.provision(nodeId, action, catalog, onStatus);
+      const key = poolKey(action);
+      const set = this.live.get(key) ?? new Set<LocalActionHandle>();
+      this.live.set(key, set);
+      set.add(h);
+      return {
+        get containers() {
+          return h.containers;
+        },
+        invoke: (params, ref) => h.invoke(params, ref),
+        close: () => {
+          set.delete(h);
+          if (set.size === 0) this.live.delete(key);
+          return h.close();
+        },
+      };
+    },
+    on: this.engine.on ? (event, listener) => this.engine.on!(event, listener) : undefined,
+    off: this.engine.off ? (event, listener) => this.engine.off!(event, listener) : undefined,
+    };
+  }
+
+  private apiProvisioner(): LocalProvisioner {
+    return {
+    provision: async (nodeId: string, action: ActionDoc, catalog: Catalog) => {
+      const key = poolKey(action);
+      let own: Promise<LocalActionHandle> | undefined;
+      let ownHandle: LocalActionHandle | undefined;
+      let closed = false;
+      const nodePool = (): LocalActionHandle | undefined => {
+        for (const h of this.live.get(key) ?? []) return h;
+        return undefined;
+      };
+      const target = (): LocalActionHandle | Promise<LocalActionHandle> => {
+        const shared = nodePool();
+        if (shared) return shared;
+        own ??= this.engine.provision(nodeId, action, catalog).then(
+          (h) => (ownHandle = h),
+          (err: unknown) => {
+            own = undefined; // asked again at the next call
+            throw err;
+          },
+        );
+        return own;
+      };
+      return {
+        get containers() {
+          return (nodePool() ?? ownHandle)?.containers ?? 0;
+        },
+        invoke: async (params: Record<string, unknown> | unknown[], ref?: ActionRef): Promise<Activation> => (await target()).invoke(params, ref),
+        close: async () => {
+          if (closed) return;
+          closed = true;
+          const h = await own?.catch(() => undefined);
+          await h?.close();
+        },
+      };
+    },
+    on: this.nodes.on,
+    off: this.nodes.off,
+    };
+  }
+}
