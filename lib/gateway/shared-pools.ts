@@ -57,14 +57,33 @@ export class SharedPools {
       const key = poolKey(action);
       let own: Promise<LocalActionHandle> | undefined;
       let ownHandle: LocalActionHandle | undefined;
+      /** Calls running in the API's own pool; a retired pool closes when they are done. */
+      let ownCalls = 0;
+      let retired: LocalActionHandle | undefined;
       let closed = false;
+      const closeRetired = () => {
+        if (!retired || ownCalls > 0) return;
+        const h = retired;
+        retired = undefined;
+        void h.close().catch(() => undefined);
+      };
       const nodePool = (): LocalActionHandle | undefined => {
         for (const h of this.live.get(key) ?? []) return h;
         return undefined;
       };
       const target = (): LocalActionHandle | Promise<LocalActionHandle> => {
         const shared = nodePool();
-        if (shared) return shared;
+        if (shared) {
+          if (ownHandle) {
+            // A node runs it (again): its pool serves the API too, and the API's own one gives its capacity
+            // back once the calls running in it are done.
+            retired = ownHandle;
+            ownHandle = undefined;
+            own = undefined;
+            closeRetired();
+          }
+          return shared;
+        }
         own ??= this.engine.provision(nodeId, action, catalog).then(
           (h) => (ownHandle = h),
           (err: unknown) => {
@@ -78,12 +97,22 @@ export class SharedPools {
         get containers() {
           return (nodePool() ?? ownHandle)?.containers ?? 0;
         },
-        invoke: async (params: Record<string, unknown> | unknown[], ref?: ActionRef): Promise<Activation> => (await target()).invoke(params, ref),
+        invoke: async (params: Record<string, unknown> | unknown[], ref?: ActionRef): Promise<Activation> => {
+          const t = target();
+          if (!(t instanceof Promise)) return t.invoke(params, ref);
+          ownCalls++;
+          try {
+            return await (await t).invoke(params, ref);
+          } finally {
+            ownCalls--;
+            closeRetired();
+          }
+        },
         close: async () => {
           if (closed) return;
           closed = true;
           const h = await own?.catch(() => undefined);
-          await h?.close();
+          await Promise.all([h?.close(), retired?.close()]);
         },
       };
     },

@@ -1,0 +1,102 @@
+'use strict';
+// One pool per action for a runtime's nodes and its gateway API (lib/gateway/shared-pools.ts): the API
+// runs an action in a node's pool of the same action, and provisions its own only when no node runs it.
+
+const assert = require('node:assert/strict');
+const { SharedPools } = require('../../dist/lib/gateway/shared-pools');
+
+/** A fake engine: each provision is a pool named after its caller; records who provisioned what. */
+function fakeEngine() {
+  const log = { provisioned: [], closed: [] };
+  return {
+    log,
+    async provision(nodeId, doc) {
+      const pool = `${nodeId}:${doc.name}`;
+      log.provisioned.push(pool);
+      return {
+        containers: 1,
+        invoke: async (params) => ({ ranIn: pool, params }),
+        close: async () => log.closed.push(pool),
+      };
+    },
+  };
+}
+
+const doc = (name, code = 'function main(a){return a}') => ({ namespace: 'guest', name, version: '0.0.1', exec: { kind: 'nodejs:20', code } });
+
+describe('SharedPools: the gateway API and the action nodes share one pool per action', () => {
+  it('the API runs an action in the pool of the node that runs it, without provisioning one of its own', async () => {
+    const engine = fakeEngine();
+    const pools = new SharedPools(engine);
+    const node = await pools.nodes.provision('n1', doc('hello'), {});
+    const api = await pools.api.provision('api', doc('hello'), {});
+    assert.deepEqual((await api.invoke({ x: 1 })).ranIn, 'n1:hello');
+    assert.deepEqual(engine.log.provisioned, ['n1:hello']);
+    assert.equal(api.containers, 1);
+    await api.close();
+    assert.deepEqual(engine.log.closed, [], "closing the API's view leaves the node's pool alone");
+    assert.equal((await node.invoke({})).ranIn, 'n1:hello');
+  });
+
+  it('an action no node runs (or with other code) gets a pool of its own, made once, at the first call', async () => {
+    const engine = fakeEngine();
+    const pools = new SharedPools(engine);
+    await pools.nodes.provision('n1', doc('hello'), {});
+    const other = await pools.api.provision('api', doc('hello', 'function main(){return {v:2}}'), {});
+    assert.deepEqual(engine.log.provisioned, ['n1:hello'], 'nothing provisioned before the first call');
+    assert.equal((await other.invoke({})).ranIn, 'api:hello');
+    assert.equal((await other.invoke({})).ranIn, 'api:hello');
+    assert.deepEqual(engine.log.provisioned, ['n1:hello', 'api:hello']);
+    await other.close();
+    assert.deepEqual(engine.log.closed, ['api:hello']);
+  });
+
+  it('after the node closes (a redeploy), the API goes on in a pool of its own; when a node runs it again, in that one (its own pool closed)', async () => {
+    const engine = fakeEngine();
+    const pools = new SharedPools(engine);
+    const node = await pools.nodes.provision('n1', doc('hello'), {});
+    const api = await pools.api.provision('api', doc('hello'), {});
+    assert.equal((await api.invoke({})).ranIn, 'n1:hello');
+    await node.close();
+    assert.equal((await api.invoke({})).ranIn, 'api:hello');
+    await pools.nodes.provision('n2', doc('hello'), {});
+    assert.equal((await api.invoke({})).ranIn, 'n2:hello');
+    assert.deepEqual(engine.log.closed, ['n1:hello', 'api:hello'], "the API's own pool gives its capacity back");
+  });
+
+  it("a call running in the API's own pool finishes before that pool is closed", async () => {
+    const engine = fakeEngine();
+    let release;
+    const real = engine.provision;
+    engine.provision = async (nodeId, d) => {
+      const h = await real(nodeId, d);
+      if (nodeId !== 'api') return h;
+      return { ...h, invoke: () => new Promise((r) => (release = () => r({ ranIn: 'api:hello' }))) };
+    };
+    const pools = new SharedPools(engine);
+    const api = await pools.api.provision('api', doc('hello'), {});
+    const slow = api.invoke({});
+    await new Promise((r) => setImmediate(r));
+    await pools.nodes.provision('n1', doc('hello'), {});
+    assert.equal((await api.invoke({})).ranIn, 'n1:hello');
+    assert.deepEqual(engine.log.closed, [], 'not while its call runs');
+    release();
+    assert.equal((await slow).ranIn, 'api:hello');
+    assert.deepEqual(engine.log.closed, ['api:hello']);
+  });
+
+  it('a failed provisioning is asked again at the next call', async () => {
+    const engine = fakeEngine();
+    let fail = true;
+    const real = engine.provision;
+    engine.provision = async (...a) => {
+      if (fail) throw new Error('no room');
+      return real(...a);
+    };
+    const pools = new SharedPools(engine);
+    const api = await pools.api.provision('api', doc('hello'), {});
+    await assert.rejects(api.invoke({}), /no room/);
+    fail = false;
+    assert.equal((await api.invoke({})).ranIn, 'api:hello');
+  });
+});
