@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Runs the whole suite: unit tests, the node tests on Node-RED 4.1 (Node 20) and Node-RED 5 (Node 22),
-// the Docker integration tests, and the packaging test. Usage: node scripts/test.js [unit|nodes|integration|pack|e2e ...]
+// the Docker integration tests, the fault tests, the browser tests and the packaging test.
+// Usage: node scripts/test.js [unit|nodes|integration|faults|e2e|pack ...]
+// `faults` (test/integration/faults.test.js) stops and kills the Docker engine: never run it on an engine
+// that other test runs share. `integration` is everything else in test/integration.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
@@ -37,7 +40,12 @@ if (want('nodes') && has('nodes')) {
   run('node tests, Node-RED 4.1', node20, [...common, 'test/nodes'], { NODE_RED_PATH: nodeRed4 });
   run('node tests, Node-RED 5', node22, [...common, 'test/nodes'], { NODE_RED_PATH: nodeRed5 });
 }
-if (want('integration') && has('integration')) run('Docker integration tests', node20, [...common, '--timeout', '120000', 'test/integration']);
+const FAULTS = 'test/integration/faults.test.js';
+if (want('integration') && has('integration')) {
+  const files = fs.readdirSync(path.join(root, 'test', 'integration')).filter((f) => f.endsWith('.test.js')).map((f) => `test/integration/${f}`).filter((f) => f !== FAULTS);
+  run('Docker integration tests', node20, [...common, '--timeout', '120000', ...files]);
+}
+if (want('faults') && fs.existsSync(path.join(root, FAULTS))) run('Docker fault tests (stops the engine)', node20, [...common, '--timeout', '120000', FAULTS]);
 if (want('e2e') && has('e2e')) {
   run('browser tests, Node-RED 4.1', node20, [...common, '--timeout', '180000', 'test/e2e'], { NODE_RED_PATH: nodeRed4 });
   run('browser tests, Node-RED 5', node22, [...common, '--timeout', '180000', 'test/e2e'], { NODE_RED_PATH: nodeRed5 });
