@@ -4,7 +4,7 @@
 const assert = require('node:assert/strict');
 const { helper, nodes, nextMessage, waitForStatus } = require('../support/nr');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
-const { requireDocker, requireImage, containersWith } = require('../support/docker');
+const { requireDocker, requireImage, containersWith, ownInstance } = require('../support/docker');
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 
@@ -46,7 +46,7 @@ describe('openwhisk-action in local mode (real Docker)', function () {
     await helper.load(nodes, flow('edge/threshold', { params: [{ key: 'limit', value: 20 }] }), creds());
     const a = helper.getNode('a');
     await waitForStatus(a, (s) => s.fill === 'green', 30000);
-    const running = await containersWith(`io.leon-edge.node=${a.id}`);
+    const running = await containersWith(`io.leon-edge.node=${a.id}`, ownInstance());
     assert.equal(running.length, 1, 'one warm container ready at deploy');
     assert.equal(ow.invocations.length, 0, 'local mode never invokes in the cloud');
 
@@ -76,9 +76,9 @@ describe('openwhisk-action in local mode (real Docker)', function () {
     await helper.load(nodes, flow('edge/threshold'), creds());
     const a = helper.getNode('a');
     await waitForStatus(a, (s) => s.fill === 'green', 30000);
-    assert.equal((await containersWith(`io.leon-edge.node=${a.id}`)).length, 1);
+    assert.equal((await containersWith(`io.leon-edge.node=${a.id}`, ownInstance())).length, 1);
     await helper.unload();
-    assert.equal((await containersWith(`io.leon-edge.node=a`)).length, 0);
+    assert.equal((await containersWith(`io.leon-edge.node=a`, ownInstance())).length, 0);
   });
 
   it('reports an action missing from the catalog at deploy', async () => {

@@ -13,7 +13,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { helper, nodes, nextMessage, waitForStatus } = require('../support/nr');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
-const { docker, requireDocker, requireImage, containersWith } = require('../support/docker');
+const { docker, requireDocker, requireImage, containersWith, ownInstance } = require('../support/docker');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ASTRONAUT_FACE = { x: 177, y: 66, w: 95, h: 95 }; // test/fixtures/faces/README.md
@@ -144,7 +144,7 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
 
     // The containers are the images of each runtime's platform.
     for (const [id, want] of [['host-node', 'latest'], ['arm-py', foreign.tag]]) {
-      const [c] = await containersWith(`io.leon-edge.node=${id}`);
+      const [c] = await containersWith(`io.leon-edge.node=${id}`, ownInstance());
       assert.ok(c, `a container for ${id}`);
       assert.match(c.Image, new RegExp(`:${want}$`), `${id} runs ${c.Image}`);
     }

@@ -26,9 +26,18 @@ async function requireImage(ctx, image) {
   }
 }
 
-/** Containers carrying a label (key=value), running or not. */
-async function containersWith(label) {
-  return docker.listContainers({ all: true, filters: { label: [label] } });
+/** Containers carrying every label given (key=value), running or not. */
+async function containersWith(...labels) {
+  return docker.listContainers({ all: true, filters: { label: labels } });
 }
 
-module.exports = { docker, requireDocker, requireImage, containersWith };
+/**
+ * The instance label of the containers this test process's Node-RED runtime creates (the node tests
+ * run Node-RED without a user directory: one random instance id per process), so that counting a
+ * node's containers never counts another run's leftovers on the same engine.
+ */
+function ownInstance() {
+  return `io.leon-edge.instance=${require('../../dist/lib/runtime-config').instanceId(undefined)}`;
+}
+
+module.exports = { docker, requireDocker, requireImage, containersWith, ownInstance };
