@@ -7,9 +7,10 @@
 const assert = require('node:assert/strict');
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { until: untilWithin, freePort, writeUserDir } = require('../support/red-process');
+const until = (what, pred, ms = 60000) => untilWithin(what, pred, ms);
 const { docker, requireDocker, requireImage, containersWith } = require('../support/docker');
 
 const root = path.resolve(__dirname, '..', '..');
@@ -17,24 +18,7 @@ const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const redJs = path.join(path.dirname(require.resolve('node-red/package.json', { paths: [root] })), 'red.js');
 const node22 = path.join(root, 'node_modules', 'node', 'bin', 'node');
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-const until = async (what, pred, ms = 60000) => {
-  const start = Date.now();
-  for (;;) {
-    const v = await pred();
-    if (v) return v;
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 const flows = [
   { id: 'tab1', type: 'tab', label: 'local' },
@@ -55,8 +39,7 @@ describe('two Node-REDs with the same hostname and user-directory path (separate
     const probe = spawnSync('unshare', ['-m', '--propagation', 'private', 'true']);
     if (probe.status !== 0) throw new Error(`unshare -m is needed (root, util-linux): ${probe.stderr}`);
     for (const dir of Object.values(backing)) {
-      fs.writeFileSync(path.join(dir, 'settings.js'), `module.exports = { uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: 'test', nodesDir: [${JSON.stringify(root)}], editorTheme: { tours: false } };`);
-      fs.writeFileSync(path.join(dir, 'flows.json'), JSON.stringify(flows));
+      writeUserDir(dir, flows);
     }
   });
 

@@ -11,6 +11,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { until } = require('../support/red-process');
 const { docker, requireDocker, requireImage, containersWith } = require('../support/docker');
 
 const root = path.resolve(__dirname, '..', '..');
@@ -21,15 +22,6 @@ const NR_IMAGE = 'leon-edge/test-node-red:4.1';
 const NODE_RED_VERSION = require(path.join(root, 'node_modules', 'node-red-v4', 'package.json')).version;
 const SOCKET = '/var/run/docker.sock';
 
-const until = async (what, pred, ms = 30000) => {
-  const start = Date.now();
-  for (;;) {
-    const v = await pred();
-    if (v) return v;
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 function run(cmd, args, opts = {}) {
   const res = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 180000, ...opts });

@@ -5,33 +5,16 @@
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { until, freePort, writeUserDir } = require('../support/red-process');
 const { docker, requireDocker, requireImage, containersWith } = require('../support/docker');
 
 const root = path.resolve(__dirname, '..', '..');
 const { instanceIdFile } = require('../../dist/lib/runtime-config');
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-const until = async (what, pred, ms = 30000) => {
-  const start = Date.now();
-  for (;;) {
-    const v = await pred();
-    if (v) return v;
-    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 function flows(suffix) {
   return [
@@ -54,8 +37,7 @@ describe('a real Node-RED process with local actions', function () {
     await requireDocker(this);
     await requireImage(this, IMAGE);
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-red-'));
-    fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = { uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: 'test', nodesDir: [${JSON.stringify(root)}], editorTheme: { tours: false } };`);
-    fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows('')));
+    writeUserDir(userDir, flows(''));
     port = await freePort();
     // Someone else's container on the same engine, labelled like ours but for another instance.
     foreign = await docker.createContainer({ Image: IMAGE, Labels: { 'io.leon-edge.managed': 'true', 'io.leon-edge.instance': 'someone-else' } });

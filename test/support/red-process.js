@@ -28,11 +28,16 @@ const until = async (what, pred, ms = 30000) => {
   }
 };
 
+/** A Node-RED user directory: settings (loopback only, this package on nodesDir) and a flow file. */
+function writeUserDir(userDir, flows = []) {
+  fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = { uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: 'test', nodesDir: [${JSON.stringify(root)}], editorTheme: { tours: false } };`);
+  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
+}
+
 /** version: 5 (node-red on the node@22 devDependency) or 4 (node-red-v4 on this Node). */
 async function createRed({ version = 5, files = {} } = {}) {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-red-'));
-  fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = { uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: 'test', nodesDir: [${JSON.stringify(root)}], editorTheme: { tours: false } };`);
-  fs.writeFileSync(path.join(userDir, 'flows.json'), '[]');
+  writeUserDir(userDir);
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(userDir, name), text);
   const port = await freePort();
   const pkg = version === 4 ? 'node-red-v4' : 'node-red';
@@ -81,4 +86,4 @@ async function createRed({ version = 5, files = {} } = {}) {
   return red;
 }
 
-module.exports = { createRed, until, freePort };
+module.exports = { createRed, until, freePort, writeUserDir };
