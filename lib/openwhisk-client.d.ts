@@ -4,16 +4,21 @@
 // its options on to needle (which honours an AbortSignal).
 declare module 'openwhisk/lib/client' {
   import type openwhisk from 'openwhisk';
+  import type { Agent } from 'node:http';
 
   interface RequestOptions {
     qs?: Record<string, string | number | boolean>;
     body?: unknown;
     signal?: AbortSignal;
     headers?: Record<string, string>;
+    /** Used for this request when the client was built without an agent of its own. */
+    agent?: Agent;
   }
 
   class Client {
     constructor(options: openwhisk.Options);
+    /** The options as the constructor resolved them; `api` is the API's base URL. */
+    readonly options: { api: string };
     request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, options?: RequestOptions): Promise<unknown>;
   }
 

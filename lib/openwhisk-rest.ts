@@ -4,7 +4,9 @@
 // Replies are untrusted JSON: each is checked for the shape the caller relies on before it is
 // typed. Every call takes an AbortSignal (its bound).
 
+import type { Agent } from 'node:http';
 import Client from 'openwhisk/lib/client';
+import { boundedAgent } from './reply-limit';
 import type { ActionDoc, Activation } from './types';
 
 export interface RestCall {
@@ -57,15 +59,26 @@ function nsPath(namespace: string): string {
   return `namespaces/${encodeURIComponent(namespace || '_')}`;
 }
 
+/**
+ * What one reply may hold. An action document with its code: OpenWhisk's largest code is 48 MB,
+ * base64 in JSON. Anything else: an activation holds a result (OpenWhisk: ≤ 1 MB by default) and
+ * up to 10 MB of logs; lists are of at most 200 entries.
+ */
+export const REPLY_LIMITS = { code: 72 * 1024 * 1024, other: 16 * 1024 * 1024 } as const;
+
 export class OpenWhiskRest {
   private readonly client: Client;
+  /** Replies bounded per request (see reply-limit.ts): one agent for code fetches, one for the rest. */
+  private readonly agents: { code: Agent; other: Agent };
 
-  constructor(apihost: string, apiKey: string, insecure: boolean) {
+  constructor(apihost: string, apiKey: string, insecure: boolean, limits: { code: number; other: number } = REPLY_LIMITS) {
     this.client = new Client({ apihost, api_key: apiKey, ignore_certs: insecure });
+    const api = this.client.options.api;
+    this.agents = { code: boundedAgent(api, limits.code), other: boundedAgent(api, limits.other) };
   }
 
   async getAction(namespace: string, name: string, code: boolean, call: RestCall): Promise<ActionDoc> {
-    const doc = await this.client.request('GET', `${nsPath(namespace)}/actions/${entityPath(name)}`, { qs: { code }, signal: call.signal });
+    const doc = await this.client.request('GET', `${nsPath(namespace)}/actions/${entityPath(name)}`, { qs: { code }, signal: call.signal, agent: code ? this.agents.code : this.agents.other });
     if (!isActionDoc(doc)) throw new BadReply(`GET action '${name}'`);
     return doc;
   }
@@ -81,6 +94,7 @@ export class OpenWhiskRest {
       body: params,
       signal: call.signal,
       headers: call.headers,
+      agent: this.agents.other,
     });
     if (isActivation(reply)) return reply;
     if (isObject(reply) && typeof reply.activationId === 'string') return { activationId: reply.activationId };
@@ -88,13 +102,13 @@ export class OpenWhiskRest {
   }
 
   async getActivation(namespace: string, activationId: string, call: RestCall): Promise<Activation> {
-    const a = await this.client.request('GET', `${nsPath(namespace)}/activations/${encodeURIComponent(activationId)}`, { signal: call.signal });
+    const a = await this.client.request('GET', `${nsPath(namespace)}/activations/${encodeURIComponent(activationId)}`, { signal: call.signal, agent: this.agents.other });
     if (!isActivation(a)) throw new BadReply(`GET activation ${activationId}`);
     return a;
   }
 
   async listActions(namespace: string, limit: number, call: RestCall): Promise<ActionSummary[]> {
-    const list = await this.client.request('GET', `${nsPath(namespace)}/actions`, { qs: { limit }, signal: call.signal });
+    const list = await this.client.request('GET', `${nsPath(namespace)}/actions`, { qs: { limit }, signal: call.signal, agent: this.agents.other });
     if (!Array.isArray(list)) throw new BadReply('the list of actions');
     const out: ActionSummary[] = [];
     for (const a of list) {
@@ -107,7 +121,7 @@ export class OpenWhiskRest {
   }
 
   async listPackages(namespace: string, limit: number, call: RestCall): Promise<PackageSummary[]> {
-    const list = await this.client.request('GET', `${nsPath(namespace)}/packages`, { qs: { limit }, signal: call.signal });
+    const list = await this.client.request('GET', `${nsPath(namespace)}/packages`, { qs: { limit }, signal: call.signal, agent: this.agents.other });
     if (!Array.isArray(list)) throw new BadReply('the list of packages');
     const out: PackageSummary[] = [];
     for (const p of list) {
@@ -122,7 +136,7 @@ export class OpenWhiskRest {
    * trigger is active (nothing is recorded then: resolves with no id).
    */
   async fireTrigger(namespace: string, name: string, params: Record<string, unknown>, call: RestCall): Promise<{ activationId?: string }> {
-    const reply = await this.client.request('POST', `${nsPath(namespace)}/triggers/${encodeURIComponent(name)}`, { body: params, signal: call.signal });
+    const reply = await this.client.request('POST', `${nsPath(namespace)}/triggers/${encodeURIComponent(name)}`, { body: params, signal: call.signal, agent: this.agents.other });
     if (reply === undefined || reply === null || reply === '') return {};
     if (isObject(reply) && (reply.activationId === undefined || typeof reply.activationId === 'string')) {
       return typeof reply.activationId === 'string' ? { activationId: reply.activationId } : {};
@@ -132,13 +146,13 @@ export class OpenWhiskRest {
 
   /** GET a trigger (to check at deploy that it exists and the key may see it). */
   async getTrigger(namespace: string, name: string, call: RestCall): Promise<void> {
-    const doc = await this.client.request('GET', `${nsPath(namespace)}/triggers/${encodeURIComponent(name)}`, { signal: call.signal });
+    const doc = await this.client.request('GET', `${nsPath(namespace)}/triggers/${encodeURIComponent(name)}`, { signal: call.signal, agent: this.agents.other });
     if (!isObject(doc) || typeof doc.name !== 'string') throw new BadReply(`GET trigger '${name}'`);
   }
 
   /** GET / on the API host: the deployment's runtimes manifest (unauthenticated); {} when it lists none. */
   async runtimes(call: RestCall): Promise<RuntimesManifest> {
-    const info = await this.client.request('GET', '/', { signal: call.signal });
+    const info = await this.client.request('GET', '/', { signal: call.signal, agent: this.agents.other });
     const out: RuntimesManifest = {};
     if (!isObject(info) || !isObject(info.runtimes)) return out;
     for (const [family, kinds] of Object.entries(info.runtimes)) {

@@ -1,6 +1,7 @@
 import { OpenWhiskNodeError } from './errors';
 import { qualifiedName } from './names';
 import { BadReply, OpenWhiskRest } from './openwhisk-rest';
+import { replyRefused } from './reply-limit';
 import type { ActionDoc, ActionRef, Catalog } from './types';
 
 export interface ServiceConfig {
@@ -67,6 +68,8 @@ export function formatSeconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
+const formatMB = (bytes: number): string => String(Math.round((bytes / (1024 * 1024)) * 10) / 10);
+
 interface OwError {
   statusCode?: number;
   error?: unknown;
@@ -87,6 +90,14 @@ export function apiFailure(err: unknown, what: string, host: string): OpenWhiskN
         `Check that the API host in the openwhisk-service config node is an OpenWhisk API and that it is up.`,
       { short: 'no answer', cause: err },
     );
+  }
+  const refused = replyRefused(err);
+  if (refused) {
+    const sent = refused.reason === 'size' ? `more than ${formatMB(refused.limitBytes)} MB in its reply` : 'a compressed reply (not asked for)';
+    return new OpenWhiskNodeError('http', `OpenWhisk at ${host} sent ${sent} for ${what}; the reply was dropped. Check that the API host in the openwhisk-service config node is an OpenWhisk API (not a proxy or another server).`, {
+      short: 'bad reply',
+      cause: err,
+    });
   }
   if (err instanceof BadReply) {
     return new OpenWhiskNodeError('http', `OpenWhisk at ${host} answered the request for ${what} with something else: ${err.message}.`, {
