@@ -86,6 +86,11 @@ describe('npm pack tarball in a plain Node-RED user directory', function () {
     const icon = await fetch(`${base}/icons/@leon-edge/node-red-openwhisk/leon-openwhisk.svg`, { headers: auth });
     assert.equal(icon.status, 200);
     assert.match(await icon.text(), /<svg/);
+    // The parameters list of the action and trigger dialogs is a resource of the package.
+    assert.match(html, /src="resources\/@leon-edge\/node-red-openwhisk\/params-editor\.js"/);
+    const script = await fetch(`${base}/resources/@leon-edge/node-red-openwhisk/params-editor.js`, { headers: auth });
+    assert.equal(script.status, 200);
+    assert.match(await script.text(), /LeonOpenWhiskParams/);
   });
 
   it('lists the examples under Import → Examples', async () => {
