@@ -1,24 +1,28 @@
 #!/usr/bin/env node
 'use strict';
 // Benchmark of the gateway's OpenWhisk API (issue 13): a warm invoke through the API of a real
-// Node-RED process (POST /openwhisk/<path>/api/v1/namespaces/_/actions/noop?blocking=true&result=true,
-// Basic auth, keep-alive) versus a direct /run to a bare container of the same image with the same
-// code on the same network (not the pool's own container: its log reader would take the direct
-// side's log sentinels as its activations' — bench/local.js compares the same way), the two sides
-// interleaved in rounds in one run. Not a test: prints a markdown table with each figure's
-// target and PASS/MISS and writes bench/results/gateway.json.
+// Node-RED process (POST …/api/v1/namespaces/_/actions/noop?blocking=true&result=true, Basic auth,
+// keep-alive, a plain node:http client: the `openwhisk` npm client's own cost is not the gateway's)
+// versus a direct /run to a bare container of the same image with the same code on the same network
+// (not the pool's own container: its log reader would take the direct side's log sentinels as its
+// activations' — bench/local.js compares the same way). Two gateway sides: the API's own listener
+// (the runtime's "own port", the fast path the targets apply to) and the same API mounted on
+// Node-RED's HTTP server (/openwhisk/<path>/…, behind Node-RED's Express stack), all sides
+// interleaved in rounds in one run. Not a test: prints a markdown table with each figure's target
+// and PASS/MISS and writes bench/results/gateway.json.
 //
 //   node bench/gateway.js [--quick]
 
 const fs = require('node:fs');
 const http = require('node:http');
+const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { percentile, median, fmt, markdownTable } = require('./lib/stats');
 const { createAgent, runDirect, bareDeploy } = require('./lib/direct');
 const { ISOLATION_NETWORK } = require('../dist/lib/local/engine');
 const { docker } = require('./lib/docker');
-const { createRed, until } = require('../test/support/red-process');
+const { createRed, until, freePort } = require('../test/support/red-process');
 
 const root = path.resolve(__dirname, '..');
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
@@ -42,12 +46,12 @@ function floorCall(agent, port) {
   });
 }
 
-function gatewayCall(agent, port, n) {
+function gatewayCall(agent, port, n, prefix = '/openwhisk/bench') {
   const body = JSON.stringify({ n });
   return new Promise((resolve, reject) => {
     const req = http.request({
       host: '127.0.0.1', port, agent, method: 'POST',
-      path: '/openwhisk/bench/api/v1/namespaces/_/actions/bench/noop?blocking=true&result=true',
+      path: `${prefix}/api/v1/namespaces/_/actions/bench/noop?blocking=true&result=true`,
       headers: { authorization: `Basic ${Buffer.from(KEY).toString('base64')}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
     }, (res) => {
       const chunks = [];
@@ -62,21 +66,23 @@ function gatewayCall(agent, port, n) {
 async function main() {
   const red = await createRed({ version: 5, files: { 'manifest.yaml': MANIFEST, 'noop.js': NOOP } });
   let inst;
+  const own = await freePort();
   try {
     await red.start();
     await red.deploy([
-      { id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: 'manifest.yaml', service: '', images: `nodejs:*=${IMAGE}`, capacity: 1, queue: 100, serveApi: true, apiPath: 'bench', credentials: { apiKey: KEY } },
+      { id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: 'manifest.yaml', service: '', images: `nodejs:*=${IMAGE}`, capacity: 1, queue: 100, serveApi: true, apiPath: 'bench', apiListen: `127.0.0.1:${own}`, credentials: { apiKey: KEY } },
     ]);
     inst = fs.readFileSync(path.join(red.userDir, '.leon-openwhisk', 'instance-id'), 'utf8').trim();
     const gw = createAgent();
+    const mounted = createAgent();
     const direct = createAgent();
-    await until('the API to run the action', () => gatewayCall(gw, red.port, 0).then(() => true, () => false), 60000);
+    await until('the API to run the action', () => gatewayCall(gw, own, 0, '').then(() => true, () => false), 60000);
     const bare = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': 'gateway', 'io.leon-edge.instance': inst }, { name: 'noop', main: 'main', code: NOOP, binary: false, env: {} }, {}, ISOLATION_NETWORK);
     const port = bare.port;
     const action = { namespace: 'guest', qualified: '/guest/bench/noop' };
     // A keep-alive socket closed by the other end while idle is retried once on a new one.
     // A failed call is counted and reported (never hidden), and the call made again once.
-    const failures = { direct: [], gateway: [] };
+    const failures = { direct: [], gateway: [], mounted: [] };
     const retry = (label, f) => (n) => f(n).catch((e) => {
       failures[label].push(e.code || e.message.slice(0, 120));
       process.stderr.write(`${label}: ${e.code || e.message.slice(0, 200)} (retried)\n`);
@@ -84,15 +90,19 @@ async function main() {
     });
     const sides = {
       direct: retry('direct', (n) => runDirect(direct, port, { n }, action)),
-      gateway: retry('gateway', (n) => gatewayCall(gw, red.port, n)),
+      gateway: retry('gateway', (n) => gatewayCall(gw, own, n, '')),
+      mounted: retry('mounted', (n) => gatewayCall(mounted, red.port, n)),
     };
+    const names = Object.keys(sides);
+    // Each round runs the sides in another order (a rotation), so no side always follows another.
+    const order = (r) => names.map((_, i) => names[(i + r) % names.length]);
     const floorAgent = createAgent();
     const floor = [];
     for (const f of Object.values(sides)) for (let i = 0; i < 200; i++) await f(i); // warm-up (JIT, sockets)
 
-    const lat = { direct: [], gateway: [] };
+    const lat = { direct: [], gateway: [], mounted: [] };
     for (let r = 0; r < ROUNDS; r++) {
-      for (const name of r % 2 ? ['gateway', 'direct'] : ['direct', 'gateway']) {
+      for (const name of order(r)) {
         for (let i = 0; i < PER_ROUND; i++) {
           const t = performance.now();
           const out = await sides[name](i);
@@ -107,9 +117,9 @@ async function main() {
       }
     }
     // Throughput: one request in flight per side (the container runs one at a time), interleaved.
-    const tp = { direct: [], gateway: [] };
-    for (let r = 0; r < (QUICK ? 2 : 4); r++) {
-      for (const name of r % 2 ? ['gateway', 'direct'] : ['direct', 'gateway']) {
+    const tp = { direct: [], gateway: [], mounted: [] };
+    for (let r = 0; r < (QUICK ? 3 : 6); r++) {
+      for (const name of order(r)) {
         let count = 0;
         const end = performance.now() + TP_MS;
         while (performance.now() < end) {
@@ -121,20 +131,26 @@ async function main() {
     }
     const p = (name, q) => percentile(lat[name], q);
     const added50 = p('gateway', 50) - p('direct', 50);
+    const addedMounted50 = p('mounted', 50) - p('direct', 50);
     const ratio = median(tp.gateway) / median(tp.direct);
+    const ratioMounted = median(tp.mounted) / median(tp.direct);
+    const failed = failures.direct.length + failures.gateway.length + failures.mounted.length;
     const rows = [
       ['direct /run p50 / p99 (ms)', `${fmt(p('direct', 50))} / ${fmt(p('direct', 99))}`, '', ''],
-      ['through the gateway API p50 / p99 (ms)', `${fmt(p('gateway', 50))} / ${fmt(p('gateway', 99))}`, '', ''],
+      ['through the API\'s own port p50 / p99 (ms)', `${fmt(p('gateway', 50))} / ${fmt(p('gateway', 99))}`, '', ''],
+      ['through Node-RED\'s server (/openwhisk/<path>) p50 / p99 (ms)', `${fmt(p('mounted', 50))} / ${fmt(p('mounted', 99))}`, '', ''],
       ['Node-RED\'s own HTTP stack: a 404 on the same server, p50 (ms)', fmt(percentile(floor, 50)), '', ''],
-      ['added by the gateway API, p50 (ms)', fmt(added50), '≤ 0.5', added50 <= 0.5 ? 'PASS' : 'MISS'],
-      ['throughput direct / gateway (inv/s)', `${fmt(median(tp.direct))} / ${fmt(median(tp.gateway))}`, '', ''],
-      ['failed calls direct / gateway (retried once)', `${failures.direct.length} / ${failures.gateway.length}`, '0', failures.direct.length + failures.gateway.length === 0 ? 'PASS' : 'MISS'],
-      ['gateway throughput / direct', `${fmt(ratio * 100, 0)} %`, '≥ 80 %', ratio >= 0.8 ? 'PASS' : 'MISS'],
+      ['added by the API on its own port, p50 (ms)', fmt(added50), '≤ 0.5', added50 <= 0.5 ? 'PASS' : 'MISS'],
+      ['added by the API on Node-RED\'s server, p50 (ms)', fmt(addedMounted50), '(reported)', ''],
+      ['throughput direct / own port / Node-RED\'s server (inv/s)', `${fmt(median(tp.direct))} / ${fmt(median(tp.gateway))} / ${fmt(median(tp.mounted))}`, '', ''],
+      ['failed calls direct / own port / Node-RED\'s server (retried once)', `${failures.direct.length} / ${failures.gateway.length} / ${failures.mounted.length}`, '0', failed === 0 ? 'PASS' : 'MISS'],
+      ['throughput on its own port / direct', `${fmt(ratio * 100, 0)} %`, '≥ 80 %', ratio >= 0.8 ? 'PASS' : 'MISS'],
+      ['throughput on Node-RED\'s server / direct', `${fmt(ratioMounted * 100, 0)} %`, '(reported)', ''],
     ];
     console.log(`\nGateway API vs direct /run, warm no-op, ${lat.direct.length} calls per side in ${ROUNDS} interleaved rounds (Node-RED ${require(path.join(root, 'node_modules/node-red/package.json')).version}, node ${process.version} client)\n`);
     console.log(markdownTable(['figure', 'measured', 'target', ''], rows));
     fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-    fs.writeFileSync(path.join(__dirname, 'results', 'gateway.json'), JSON.stringify({ when: new Date().toISOString(), quick: QUICK, latencyMs: { direct: { p50: p('direct', 50), p99: p('direct', 99) }, gateway: { p50: p('gateway', 50), p99: p('gateway', 99) }, addedP50: added50, nodeRed404P50: percentile(floor, 50) }, throughput: { direct: median(tp.direct), gateway: median(tp.gateway), ratio }, failures }, null, 2));
+    fs.writeFileSync(path.join(__dirname, 'results', 'gateway.json'), JSON.stringify({ when: new Date().toISOString(), quick: QUICK, loadavg1: os.loadavg()[0], latencyMs: { direct: { p50: p('direct', 50), p99: p('direct', 99) }, gateway: { p50: p('gateway', 50), p99: p('gateway', 99) }, mounted: { p50: p('mounted', 50), p99: p('mounted', 99) }, addedP50: added50, addedMountedP50: addedMounted50, nodeRed404P50: percentile(floor, 50) }, throughput: { direct: median(tp.direct), gateway: median(tp.gateway), mounted: median(tp.mounted), ratio, ratioMounted }, failures }, null, 2));
   } finally {
     await red.destroy();
     if (inst) for (const c of await docker.listContainers({ all: true, filters: { label: [`io.leon-edge.instance=${inst}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);

@@ -14,6 +14,7 @@ import { activationFile, ActivationStore } from '../lib/activations/store';
 import { recording } from '../lib/activations/record';
 import { GatewayApi } from '../lib/gateway/api';
 import { gatewayId, withVia } from '../lib/gateway/context';
+import { type GatewayListener, listenGateway, parseListen } from '../lib/gateway/listen';
 import { checkApiPath, mountGateway } from '../lib/gateway/mount';
 import { SharedPools } from '../lib/gateway/shared-pools';
 import { ActionRunner } from '../lib/runner';
@@ -52,6 +53,8 @@ interface RuntimeDef extends NodeDef {
   apiPath?: string;
   /** The namespace the API's key owns (default "guest"). */
   apiNamespace?: string;
+  /** The API on a listener of its own as well, "[host:]port" (host 127.0.0.1 unless given; empty = none). */
+  apiListen?: string;
 }
 
 interface RuntimeCredentials {
@@ -147,12 +150,14 @@ export = function (RED: NodeAPI) {
 
     // --- issue 13: the OpenWhisk REST API for this runtime's actions ---
     let unmount: (() => void) | undefined;
+    let listening: Promise<GatewayListener | undefined> | undefined;
     let apiRunner: ActionRunner | undefined;
     if (this.mode === 'local' && config.serveApi && !configError) {
       try {
         const key = (this.credentials?.apiKey ?? '').trim();
         if (!/^[^:\s]+:\S+$/.test(key)) throw new Error('the API needs a key of the form "uuid:key" (in the runtime config node)');
         const path = checkApiPath(config.apiPath ?? '');
+        const own = parseListen(config.apiListen);
         const namespace = (config.apiNamespace ?? '').trim() || 'guest';
         const nodesTarget = this.target();
         const apiTarget = nodesTarget.mode === 'local' && pools ? { ...nodesTarget, engine: pools.api } : nodesTarget;
@@ -179,6 +184,18 @@ export = function (RED: NodeAPI) {
           maxBody: Number(config.maxPayload) > 0 ? Math.round(Number(config.maxPayload) * 1048576) : 8 * 1048576,
         });
         unmount = mountGateway(RED.httpNode as never, path, api);
+        if (own) {
+          listening = listenGateway(api, own).then(
+            (l) => {
+              this.log(`OpenWhisk API on http://${l.address.host.includes(':') ? `[${l.address.host}]` : l.address.host}:${l.address.port}/api/v1`);
+              return l;
+            },
+            (err: Error) => {
+              this.error(`The OpenWhisk API's own listener is off (${err.message}); the API is still served on Node-RED's server`);
+              return undefined;
+            },
+          );
+        }
       } catch (err) {
         this.error(`The OpenWhisk API of this runtime is off: ${(err as Error).message}`);
       }
@@ -188,11 +205,18 @@ export = function (RED: NodeAPI) {
     this.on('close', (removed: boolean, done: () => void) => {
       unmount?.();
       store?.close();
-      const closing = apiRunner?.close().catch(() => undefined);
+      // The port is free again before a redeploy's new runtime node listens on it.
+      const closing = Promise.all([
+        listening?.then((l) => l?.close()).catch(() => undefined),
+        apiRunner?.close().catch(() => undefined),
+      ]);
       const engine = this.engine;
       this.engine = undefined;
-      if (!engine) return done();
-      void Promise.resolve(closing).then(() => engine.close()).then(() => done(), (err: Error) => {
+      if (!engine) {
+        void closing.then(() => done());
+        return;
+      }
+      void closing.then(() => engine.close()).then(() => done(), (err: Error) => {
         this.warn(`Removing containers failed: ${err.message}`);
         done();
       });

@@ -109,6 +109,18 @@ describe('openwhisk-trigger in a real Node-RED', function () {
     assert.equal(await ui.fieldError(page, '#node-input-runtime'), 'Choose a runtime (or, for old flows, a service).');
     // A new cloud runtime on the old service, a trigger and a parameter.
     await ui.openConfig(page, 'node-input', 'runtime', 'add', '#node-config-input-mode');
+    // On the way (local mode, API served): the API's own port is "[host:]port" or empty.
+    await page.locator('#node-config-input-mode').selectOption('local');
+    await page.locator('#node-config-input-serveApi').check();
+    assert.equal(await page.locator('#node-config-input-apiListen').isVisible(), true);
+    await ui.fillField(page, '#node-config-input-apiListen', 'port 80');
+    assert.match(await ui.fieldError(page, '#node-config-input-apiListen'), /Own port: a port/);
+    await ui.fillField(page, '#node-config-input-apiListen', '127.0.0.1:3233');
+    assert.equal(await ui.fieldError(page, '#node-config-input-apiListen'), null);
+    await ui.fillField(page, '#node-config-input-apiListen', '');
+    await page.locator('#node-config-input-serveApi').uncheck();
+    await page.locator('#node-config-input-mode').selectOption('cloud');
+    assert.equal(await page.locator('#node-config-input-apiListen').isVisible(), false);
     await page.locator('#node-config-input-service').selectOption('3a4b5c6d.7e8f9');
     await ui.closeConfig(page, '#node-input-trigger');
     assert.equal(await ui.fieldError(page, '#node-input-runtime'), null);

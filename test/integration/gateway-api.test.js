@@ -1,13 +1,15 @@
 'use strict';
 // The OpenWhisk REST API a local runtime serves on Node-RED's own HTTP server, driven by the real
 // `openwhisk` npm client and by plain HTTP (raw status codes), in a real Node-RED process with real
-// containers. The activation store keeps what flows and API clients ran, across a restart.
+// containers. The activation store keeps what flows and API clients ran, across a restart. The same
+// API on the runtime's own port (a listener of its own, without Node-RED's HTTP stack in front).
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const net = require('node:net');
 const path = require('node:path');
 const openwhisk = require('openwhisk');
 const { gatewayId } = require('../../dist/lib/gateway/context');
-const { createRed, until } = require('../support/red-process');
+const { createRed, until, freePort } = require('../support/red-process');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { requireDocker, requireImage, docker, containersWith } = require('../support/docker');
 
@@ -20,6 +22,9 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
   let ow;
   let red;
   let inst;
+  let ownPort;
+  /** A port another program holds: the runtime that asks for it cannot listen there. */
+  let taken;
   const api = () => `${red.url}/openwhisk/gw`;
   const client = (key = KEY) => openwhisk({ apihost: api(), api_key: key });
 
@@ -28,11 +33,11 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     { id: 'svc', type: 'openwhisk-service', api: ow.url, credentials: { key: ow.key('guest') } },
     {
       id: 'rt', type: 'openwhisk-runtime', mode: 'local', service: 'svc', images: `nodejs:*=${IMAGE}`, capacity: 3, queue: 10,
-      maxPayload: 0.01, serveApi: true, apiPath: 'gw', apiNamespace: 'guest', credentials: { apiKey: KEY },
+      maxPayload: 0.01, serveApi: true, apiPath: 'gw', apiNamespace: 'guest', apiListen: String(ownPort), credentials: { apiKey: KEY },
     },
     {
       id: 'rt2', type: 'openwhisk-runtime', mode: 'local', service: 'svc', images: `nodejs:*=${IMAGE}`, capacity: 1, queue: 0,
-      serveApi: true, apiPath: 'tight', credentials: { apiKey: TIGHT_KEY },
+      serveApi: true, apiPath: 'tight', apiListen: `127.0.0.1:${taken.address().port}`, credentials: { apiKey: TIGHT_KEY },
     },
     // A flow that runs the same action through an action node: its activation lands in the same store.
     { id: 'in', z: 'tab', type: 'http in', url: '/hello', method: 'post', wires: [['act']] },
@@ -49,6 +54,10 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     ow.putAction('guest', 'edge/hello', { exec: { kind: 'nodejs:20', code: 'function main(p) { console.log("hello", p.name); return { greeting: "Hello " + (p.name || "stranger"), site: p.site }; }' } });
     ow.putAction('guest', 'broken', { exec: { kind: 'nodejs:20', code: 'function main() { return { error: "bad reading" }; }' } });
     ow.putAction('guest', 'slow', { exec: { kind: 'nodejs:20', code: 'function main(p) { return new Promise((r) => setTimeout(() => r({ slept: p.ms }), p.ms)); }' } });
+    ownPort = await freePort();
+    taken = await new Promise((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => resolve(s));
+    });
     red = await createRed({ version: 5 });
     await red.start();
     await red.deploy(flows());
@@ -59,6 +68,7 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     if (red) await red.destroy();
     if (inst) for (const c of await containersWith(`io.leon-edge.instance=${inst}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     if (ow) await ow.stop();
+    if (taken) taken.close();
   });
 
   it('invokes blocking, result-only and non-blocking, and serves the activations', async () => {
@@ -148,6 +158,46 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     assert.equal(second.status, 429, await second.clone().text());
     assert.match((await second.json()).error, /queue|full|capacity/i);
     assert.equal((await first).status, 200);
+  });
+
+  it('serves the same API on the runtime\'s own port, with the same keys, bounds and store', async () => {
+    const own = openwhisk({ apihost: `http://127.0.0.1:${ownPort}`, api_key: KEY });
+    const r = await own.actions.invoke({ name: 'edge/hello', params: { name: 'Own' }, blocking: true });
+    assert.deepEqual(r.response.result, { greeting: 'Hello Own', site: 'plant-1' });
+    assert.deepEqual(r.annotations.find((k) => k.key === 'hops').value, [{ gateway: gatewayId(inst, 'rt'), where: 'local' }]);
+    // One store: what ran through the own port is listed on Node-RED's path too, and the other way round.
+    assert.equal((await client().activations.list({ limit: 1 }))[0].activationId, r.activationId);
+    const viaMount = await client().actions.invoke({ name: 'edge/hello', params: { name: 'Mount' }, blocking: true });
+    assert.deepEqual((await own.activations.get({ name: viaMount.activationId })).response, viaMount.response);
+
+    const at = (p, { method = 'GET', key = KEY, body, headers = {} } = {}) =>
+      fetch(`http://127.0.0.1:${ownPort}${p}`, {
+        method,
+        headers: { ...(key ? { authorization: `Basic ${Buffer.from(key).toString('base64')}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }).then(async (res) => ({ status: res.status, body: await res.json() }));
+    assert.equal((await at('/api/v1/namespaces', { key: '' })).status, 401);
+    assert.equal((await at('/api/v1/namespaces', { key: `${KEY.split(':')[0]}:wrong` })).status, 401);
+    assert.equal((await at('/api/v1/namespaces', { key: TIGHT_KEY })).status, 401);
+    // The key in another spelling of the header (lowercase scheme) is still the key.
+    const lower = await fetch(`http://127.0.0.1:${ownPort}/api/v1/namespaces`, { headers: { authorization: `basic ${Buffer.from(KEY).toString('base64')}` } });
+    assert.equal(lower.status, 200);
+    assert.equal((await at('/api/v1/namespaces/_/actions/edge/hello?blocking=true', { method: 'POST', body: {}, headers: { origin: 'http://evil.example' } })).status, 403);
+    const big = await at('/api/v1/namespaces/_/actions/edge/hello?blocking=true', { method: 'POST', body: { blob: 'x'.repeat(20000) } });
+    assert.equal(big.status, 413);
+    assert.match(big.body.code, /^[0-9a-f]{32}$/);
+    assert.equal((await at('/openwhisk/gw/api/v1/namespaces')).status, 404, 'the own port serves the API at its root only');
+    assert.equal((await at('/api/v1/namespaces/_/actions/nope?blocking=true', { method: 'POST', body: {} })).status, 404);
+
+    // A port another program holds: that runtime says so, and its API stays on Node-RED's path.
+    assert.match(red.out, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${taken.address().port}: the port is in use`));
+    const tightNs = await fetch(`${red.url}/openwhisk/tight/api/v1/namespaces`, { headers: { authorization: `Basic ${Buffer.from(TIGHT_KEY).toString('base64')}` } });
+    assert.equal(tightNs.status, 200);
+
+    // A full redeploy: the old runtime frees the port before the new one listens on it.
+    await red.deploy(flows());
+    await until('the own port after a redeploy', () => at('/api/v1/namespaces').then((x) => x.status === 200, () => false), 30000);
+    assert.doesNotMatch(red.out, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${ownPort}`));
   });
 
   it('keeps the activations of action nodes too, msg.data as before, and all of them across a restart', async () => {
