@@ -1,20 +1,19 @@
-// One action container: create + attach + start through dockerode, wait until the proxy listens,
-// POST /init exactly once, then POST /run per activation. The pool (pool.ts) decides which
-// container runs what and when a container must be replaced. A stem cell (engine.ts) is a
-// container launched without /init under a runtime-level plan; handOver() gives it an action's
-// plan and its one /init.
+// One action container's Docker lifecycle: create + attach + start through dockerode, why it
+// stopped (crash, OOM, engine gone), re-attach after an outage, removal. What is said to the
+// container over HTTP (readiness probe, /init once, /run per activation, log framing) is
+// container-io.ts. The pool (pool.ts) decides which container runs what and when a container must
+// be replaced. A stem cell (cells.ts) is a container launched without /init under a runtime-level
+// plan; handOver() gives it an action's plan and its one /init.
 
-import fs from 'node:fs';
 import type http from 'node:http';
 import type Docker from 'dockerode';
-import { MAX_QUOTE_CHARS, OpenWhiskNodeError, clip } from '../errors';
-import type { ActionDoc, ActionLimits } from '../types';
+import { OpenWhiskNodeError } from '../errors';
 import { bounded, dockerMessage, dockerStatus, translateDockerError, type DockerTarget } from './docker';
-import { HttpCallError, postJson, probe, type CallHandle, type HttpReply } from './http';
-import { LogFramer, type LogFrame } from './logs';
-import { Messages, initBody, initFailureMessage, runContext, type ActionIdentity } from './protocol';
+import { ContainerIO, closedError, type ContainerLimits, type LossCause, type ProtocolPlan, type RunOutcome } from './container-io';
 
-/** What a container needs from its engine. */
+export { closedError };
+export type { ContainerLimits, LossCause, RunFailure, RunOutcome } from './container-io';
+
 /** Where containers run: the Docker client and how containers are reached (engine.ts fills it in at start). */
 export interface DockerContext {
   readonly api: Docker;
@@ -57,15 +56,6 @@ export interface ContainerRegistry {
   removalFailed(c: ActionContainer): void;
 }
 
-export interface ContainerLimits {
-  /** Bound on "created → proxy listening" (ms). */
-  readonly startTimeout: number;
-  /** How long to wait for a late log sentinel after a reply (ms). */
-  readonly logGrace: number;
-  /** Largest /init or /run reply read from a container, in bytes (OpenWhisk's activation payload limit). */
-  readonly maxResult: number;
-}
-
 /** Everything a container needs from its runtime, as four narrow parts. */
 export interface ContainerEnv {
   readonly docker: DockerContext;
@@ -74,41 +64,14 @@ export interface ContainerEnv {
   readonly limits: ContainerLimits;
 }
 
-/** Everything fixed per provisioned action, computed once. */
-export interface ContainerPlan {
+/** Everything fixed per provisioned action, computed once (what the protocol needs, plus Docker's part). */
+export interface ContainerPlan extends ProtocolPlan {
   nodeId: string;
-  id: ActionIdentity;
-  doc: ActionDoc;
   kind: string;
-  image: string;
-  limits: Required<ActionLimits>;
-  /** /run calls in flight per container (1 unless the image supports concurrency and limits allow). */
-  maxInflight: number;
   labels: Record<string, string>;
   env: string[];
-  initParams: Record<string, unknown>;
-  apiKey?: string;
   /** Docker CPU shares (proportional to memory, as the invoker gives them). */
   cpuShares: number;
-}
-
-export type RunFailure = 'timeout' | 'dropped' | 'closed' | 'too_large';
-
-/** Why a container stopped answering: the engine went away (and stopped it), its memory limit, or anything else. */
-export type LossCause = 'engine' | 'oom' | 'exited';
-
-export interface RunOutcome {
-  reply?: HttpReply;
-  failure?: RunFailure;
-  /** The container's memory limit killed it. */
-  oom?: boolean;
-  /** The Docker engine went away while the run was in flight (and stopped the container). */
-  engineLost?: boolean;
-  /** failure 'too_large': the reply's length (declared, or read so far), the limit, its beginning. */
-  oversize?: { length: number; limit: number; head: string };
-  logs: string[];
-  /** The container must not be used again. */
-  fatal: boolean;
 }
 
 const MAX_NAME_PART = 60;
@@ -118,10 +81,6 @@ export function containerName(nodeId: string, actionPath: string, seq: number): 
   return `leon_${clean(nodeId).slice(0, MAX_NAME_PART)}_${clean(actionPath).slice(0, MAX_NAME_PART)}_${seq}`;
 }
 
-export function closedError(what: string): OpenWhiskNodeError {
-  return new OpenWhiskNodeError('config', `${what}: the local runtime was closed (flow stopped or redeployed).`, { reason: 'closed' });
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Bound on inspecting a container whose stream or connection was lost. */
 const INSPECT_BOUND_MS = 5000;
@@ -129,8 +88,6 @@ const INSPECT_BOUND_MS = 5000;
 export class ActionContainer {
   id = '';
   name = '';
-  host = '';
-  port = 0;
   inflight = 0;
   runs = 0;
   /** Duration of /init (ms); reported as initTime on the container's first activation. */
@@ -155,8 +112,7 @@ export class ActionContainer {
   onSuspend?: (c: ActionContainer) => void;
   onResume?: (c: ActionContainer) => void;
 
-  private framer: LogFramer;
-  private readonly calls = new Set<CallHandle>();
+  private readonly io: ContainerIO;
   private stream?: NodeJS.ReadWriteStream;
   private removal?: Promise<void>;
   private removalFor?: string;
@@ -172,7 +128,12 @@ export class ActionContainer {
     private readonly env: ContainerEnv,
     public plan: ContainerPlan,
   ) {
-    this.framer = new LogFramer({ framed: plan.maxInflight === 1, limitBytes: plan.limits.logs * 1024 * 1024 });
+    this.io = new ContainerIO(this, env.docker.agent, env.limits, plan);
+  }
+
+  /** What the protocol side needs (ContainerLink): the engine's down error. */
+  get downError(): OpenWhiskNodeError | undefined {
+    return this.env.health.downError;
   }
 
   get label(): string {
@@ -265,7 +226,8 @@ export class ActionContainer {
     return err;
   }
 
-  private check(): void {
+  /** The launch was cancelled, or the runtime closed: stop (ContainerLink). */
+  check(): void {
     if (this.env.registry.closed || this.cancelled) throw closedError(`Starting ${this.label}`);
   }
 
@@ -333,7 +295,8 @@ export class ActionContainer {
         `attaching to ${this.label}`,
       );
       this.stream = stream;
-      h.docker.api.modem.demuxStream(stream, this.framer.stdout as NodeJS.WritableStream, this.framer.stderr as NodeJS.WritableStream);
+      const sinks = this.io.sinks;
+      h.docker.api.modem.demuxStream(stream, sinks.stdout as NodeJS.WritableStream, sinks.stderr as NodeJS.WritableStream);
       const ended = () => {
         if (this.stream === stream) this.onStreamEnd();
       };
@@ -357,7 +320,7 @@ export class ActionContainer {
     this.loss = undefined;
     this.removal = undefined;
     this.removalFor = undefined;
-    this.framer = new LogFramer({ framed: this.plan.maxInflight === 1, limitBytes: this.plan.limits.logs * 1024 * 1024 });
+    this.io.restartLogs(this.plan);
   }
 
   /** Docker says "network X not found" (at create or at start, depending on the engine version). */
@@ -388,9 +351,9 @@ export class ActionContainer {
     }
     if (h.docker.network) {
       const net = info.NetworkSettings?.Networks?.[h.docker.network];
-      this.host = net?.IPAddress ?? '';
-      this.port = 8080;
-      if (!this.host) {
+      this.io.host = net?.IPAddress ?? '';
+      this.io.port = 8080;
+      if (!this.io.host) {
         throw new OpenWhiskNodeError(
           'docker',
           `${this.label} has no IP address on Docker network '${h.docker.network}' (network mode ${info.HostConfig?.NetworkMode}). ` +
@@ -400,142 +363,39 @@ export class ActionContainer {
       }
     } else {
       const binding = info.NetworkSettings?.Ports?.['8080/tcp']?.[0];
-      this.host = h.docker.connectHost;
-      this.port = Number(binding?.HostPort ?? 0);
-      if (!this.port) {
+      this.io.host = h.docker.connectHost;
+      this.io.port = Number(binding?.HostPort ?? 0);
+      if (!this.io.port) {
         if (!info.State?.Running) throw await this.exitedError('did not start');
         throw new OpenWhiskNodeError('docker', `Docker published no host port for port 8080 of ${this.label}.`, {
           short: 'no port',
         });
       }
     }
-    // Wait until the proxy answers HTTP. Retrying is safe: the probe has no side effect.
-    const deadline = Date.now() + h.limits.startTimeout;
-    let delay = 10;
-    for (;;) {
-      this.check();
-      if (this.exited) throw await this.exitedError('exited before it listened on port 8080');
-      if (await probe(this.host, this.port, Math.min(1000, Math.max(50, deadline - Date.now())))) return;
-      if (this.exited) throw await this.exitedError('exited before it listened on port 8080');
-      if (Date.now() >= deadline) {
-        const inContainer = !h.docker.network && fs.existsSync('/.dockerenv');
-        throw new OpenWhiskNodeError(
-          'docker',
-          `${this.label} (image '${this.plan.image}') did not listen on port 8080 within ${h.limits.startTimeout} ms at ${this.host}:${this.port}. ` +
-            (inContainer
-              ? `Node-RED seems to run in a container: set the runtime's Docker network to the network Node-RED is attached to. `
-              : `Is it an OpenWhisk action image (action proxy on port 8080)? `) +
-            this.logsSection(),
-          { short: 'start timeout' },
-        );
-      }
-      await sleep(delay);
-      delay = Math.min(100, delay * 2);
-    }
+    await this.io.waitReady(this.plan, Boolean(h.docker.network));
   }
 
   private async init(): Promise<void> {
-    const { env: h, plan } = this;
     this.check();
     if (this.initSent) throw new Error(`${this.label} was initialised already`);
     this.initSent = true;
-    const ctx = runContext(plan.id, plan.limits.timeout, plan.apiKey);
-    const body = JSON.stringify(initBody(plan.doc, ctx, plan.initParams));
-    const t0 = Date.now();
-    let reply: HttpReply;
-    try {
-      reply = await postJson(h.docker.agent, this.host, this.port, '/init', body, plan.limits.timeout, this.tracker(), h.limits.maxResult);
-    } catch (err) {
-      const e = err as HttpCallError;
-      if (e.kind === 'aborted' && e.message === 'closed') throw closedError(`Initialising ${this.label}`);
-      if (e.kind === 'too_large' && e.oversize) {
-        const o = e.oversize;
-        throw new OpenWhiskNodeError(
-          'developer_error',
-          `Action '${plan.id.qualified}' failed to initialize: ${Messages.truncatedResponse(o.length, o.limit, o.head)} ${this.logsSection()}`,
-          { short: 'init failed' },
-        );
-      }
-      if (e.kind === 'timeout') {
-        throw new OpenWhiskNodeError(
-          'timeout',
-          `Action '${plan.id.qualified}' failed to initialize: ${Messages.timedOut(plan.limits.timeout, true)} ${this.logsSection()}`,
-          { short: 'init timeout' },
-        );
-      }
-      const cause = await this.lossCause();
-      if (cause === 'engine' && this.env.health.downError) throw this.env.health.downError;
-      const oom = cause === 'oom';
-      throw new OpenWhiskNodeError(
-        'developer_error',
-        `Action '${plan.id.qualified}' failed to initialize: ${oom ? Messages.memoryExhausted : Messages.abnormalInitialization} ${await this.settledLogs()}`,
-        { short: 'init failed' },
-      );
-    }
-    if (reply.status !== 200) {
-      throw new OpenWhiskNodeError(
-        'developer_error',
-        `Action '${plan.id.qualified}' failed to initialize (HTTP ${reply.status}): ${clip(initFailureMessage(reply.body))} ${await this.settledLogs()}`,
-        { short: 'init failed' },
-      );
-    }
-    this.initTime = Date.now() - t0;
-  }
-
-  /** postJson hands over its handle, then undefined when done: keep the set of open calls. */
-  private tracker(): (c: CallHandle | undefined) => void {
-    let handle: CallHandle | undefined;
-    return (c) => {
-      if (c) {
-        handle = c;
-        this.calls.add(c);
-      } else if (handle) {
-        this.calls.delete(handle);
-      }
-    };
+    this.initTime = await this.io.init(this.plan);
   }
 
   /**
-   * POST /run with a prepared body. Never rejects: the outcome says what happened. Returns once the
-   * activation's log lines are in (its sentinels, or a short grace) so the next run starts a clean frame.
+   * POST /run with a prepared body (container-io.ts). Never rejects: the outcome says what
+   * happened. A run that did not end in HTTP 200 leaves the container unusable.
    */
   async run(body: string, timeoutMs: number): Promise<RunOutcome> {
     this.inflight++;
     this.runs++;
-    const frame: LogFrame = this.framer.begin();
-    let reply: HttpReply | undefined;
-    let failure: RunFailure | undefined;
-    let oversize: RunOutcome['oversize'];
-    try {
-      reply = await postJson(this.env.docker.agent, this.host, this.port, '/run', body, timeoutMs, this.tracker(), this.env.limits.maxResult);
-    } catch (err) {
-      const e = err as HttpCallError;
-      // Aborted by close() → 'closed'; by the container's exit, or its removal after another
-      // activation broke it (concurrency > 1) → 'dropped', as the platform sees a dead container.
-      // An oversized reply was cut off mid-stream: the container is still busy writing it, so it
-      // is replaced rather than given the next message.
-      failure =
-        e.kind === 'timeout' ? 'timeout'
-        : e.kind === 'too_large' ? 'too_large'
-        : e.kind === 'aborted' && e.message === 'closed' ? 'closed'
-        : 'dropped';
-      if (e.kind === 'too_large') oversize = e.oversize;
-    }
-    let logs: string[];
-    if (reply) {
-      if (this.framer.sentinels === 'no') this.framer.abandon(frame);
-      const l = frame.settle(this.env.limits.logGrace);
-      logs = Array.isArray(l) ? l : await l;
-    } else {
-      this.framer.abandon(frame);
-      logs = frame.lines;
-    }
+    const exchange = await this.io.run(body, timeoutMs);
     this.inflight--;
     this.lastUsed = Date.now();
-    const fatal = !reply || reply.status !== 200;
-    const outcome: RunOutcome = { reply, failure, logs, fatal, oversize };
+    const fatal = !exchange.reply || exchange.reply.status !== 200;
+    const outcome: RunOutcome = { ...exchange, fatal };
     if (fatal) this.dead = true;
-    if (failure === 'dropped') {
+    if (exchange.failure === 'dropped') {
       const cause = await this.lossCause();
       outcome.oom = cause === 'oom';
       outcome.engineLost = cause === 'engine';
@@ -546,7 +406,7 @@ export class ActionContainer {
   private onStreamEnd(): void {
     if (this.exited) return;
     this.exited = true;
-    this.framer.end();
+    this.io.outputEnded();
     if (this.dead) return; // being removed, or already known broken
     // No new work until we know why. A killed container is told apart within milliseconds (then
     // its calls fail now: on a Docker network a killed container's socket may never reset). When
@@ -570,8 +430,7 @@ export class ActionContainer {
   /** The container is gone: fail its calls, tell the pool. */
   private die(): void {
     this.suspended = false;
-    for (const c of [...this.calls]) c.abort('exited');
-    this.calls.clear();
+    this.io.abortAll('exited');
     if (!this.dead) {
       this.dead = true;
       this.onExit?.(this);
@@ -617,7 +476,7 @@ export class ActionContainer {
       if (e.code === 'unreachable') return; // down again: the next recovery tries again
     }
     if (running && !this.dead) {
-      this.framer = new LogFramer({ framed: this.plan.maxInflight === 1, limitBytes: this.plan.limits.logs * 1024 * 1024 });
+      this.io.restartLogs(this.plan);
       try {
         await this.attach();
         if (this.dead) return;
@@ -631,7 +490,8 @@ export class ActionContainer {
     if (!this.dead) this.die();
   }
 
-  private async exitedError(what: string): Promise<OpenWhiskNodeError> {
+  /** An error saying the container exited while doing `what`, with its exit state and logs (ContainerLink). */
+  async exitedError(what: string): Promise<OpenWhiskNodeError> {
     let state = '';
     try {
       const info = await bounded(this.env.docker.api.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
@@ -642,25 +502,11 @@ export class ActionContainer {
     }
     return new OpenWhiskNodeError(
       'developer_error',
-      `${this.label} (image '${this.plan.image}') ${what}${state}. ${this.logsSection()}`,
+      `${this.label} (image '${this.plan.image}') ${what}${state}. ${this.io.logsSection()}`,
       { short: 'container exited' },
     );
   }
 
-  /** After a failed /init the proxy writes sentinels: wait briefly for them, then quote the logs. */
-  private async settledLogs(): Promise<string> {
-    const until = Date.now() + Math.max(100, this.env.limits.logGrace);
-    while (Date.now() < until && !this.exited) await sleep(10);
-    return this.logsSection();
-  }
-
-  /** The container's last lines for an error message: at most 30 lines and 4 KB (each line clipped). */
-  logsSection(): string {
-    const lines = this.framer.tail(30, MAX_QUOTE_CHARS);
-    return lines.length ? `Container logs:\n${lines.join('\n')}` : '(The container wrote no logs.)';
-  }
-
-  /** Force-remove the container (idempotent, ignores "already gone"), failing any call still open. */
   /**
    * Force-remove the container (idempotent, ignores "already gone"), failing any call still open.
    * When the engine cannot do it (down), the container is handed to the engine to retry later and
@@ -673,8 +519,7 @@ export class ActionContainer {
     this.cancelled = true;
     this.suspended = false;
     this.removeReason = reason;
-    for (const c of [...this.calls]) c.abort(reason);
-    this.calls.clear();
+    this.io.abortAll(reason);
     const id = this.id;
     this.removalFor = id;
     const attempt = ++this.removals;
@@ -682,7 +527,7 @@ export class ActionContainer {
       this.stream?.removeAllListeners('data');
       const stream = this.stream;
       if (stream && 'destroy' in stream && typeof stream.destroy === 'function') stream.destroy();
-      this.framer.end();
+      this.io.outputEnded();
       this.exited = true;
       if (id) {
         try {
