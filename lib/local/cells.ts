@@ -70,8 +70,8 @@ export class StemCells {
     if (!set) return undefined;
     while (set.ready.length > 0) {
       const c = set.ready.shift() as ActionContainer;
-      c.onExit = c.onSuspend = undefined;
-      if (c.handOverable) return c;
+      c.watch(undefined);
+      if (c.state === 'started') return c;
       this.slots.releaseAfter(c.remove('retired'));
     }
     return undefined;
@@ -111,7 +111,7 @@ export class StemCells {
     for (const set of this.sets.values()) {
       const c = set.ready.shift();
       if (!c) continue;
-      c.onExit = c.onSuspend = undefined;
+      c.watch(undefined);
       this.slots.releaseAfter(c.remove('evicted'));
       return true;
     }
@@ -133,12 +133,11 @@ export class StemCells {
       c.launch(undefined, false).then(
         () => {
           set.starting--;
-          if (this.owner.closed || !c.usable) {
+          if (this.owner.closed || c.state !== 'started') {
             this.slots.releaseAfter(c.remove('closed'));
             return;
           }
-          c.lastUsed = Date.now();
-          c.onExit = c.onSuspend = (x) => this.drop(set, x);
+          c.watch((x) => this.drop(set, x));
           set.ready.push(c);
         },
         () => {
@@ -157,7 +156,7 @@ export class StemCells {
     const i = set.ready.indexOf(c);
     if (i < 0) return;
     set.ready.splice(i, 1);
-    c.onExit = c.onSuspend = undefined;
+    c.watch(undefined);
     set.pausedUntil = Date.now() + CELL_RETRY_MS;
     this.slots.releaseAfter(c.remove('retired'));
     setTimeout(() => this.fill(set), CELL_RETRY_MS + 10).unref();

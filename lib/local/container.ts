@@ -1,20 +1,21 @@
-// One action container: create + attach + start through dockerode, wait until the proxy listens,
-// POST /init exactly once, then POST /run per activation. The pool (pool.ts) decides which
-// container runs what and when a container must be replaced. A stem cell (engine.ts) is a
-// container launched without /init under a runtime-level plan; handOver() gives it an action's
-// plan and its one /init.
+// One action container's Docker lifecycle: create + attach + start through dockerode, why it
+// stopped (crash, OOM, engine gone), re-attach after an outage, removal; where it is in that life
+// is one explicit state (ContainerState) that moves only along the transitions of a table. What is
+// said to the container over HTTP (readiness probe, /init once, /run per activation, log framing)
+// is container-io.ts. The pool (pool.ts) decides which container runs what and when a container
+// must be replaced: it reads the state, and is told (watch) when the state changes on its own. A
+// stem cell (cells.ts) is a container launched without /init under a runtime-level plan;
+// handOver() gives it an action's plan and its one /init.
 
-import fs from 'node:fs';
 import type http from 'node:http';
 import type Docker from 'dockerode';
-import { MAX_QUOTE_CHARS, OpenWhiskNodeError, clip } from '../errors';
-import type { ActionDoc, ActionLimits } from '../types';
+import { OpenWhiskNodeError } from '../errors';
 import { bounded, dockerMessage, dockerStatus, translateDockerError, type DockerTarget } from './docker';
-import { HttpCallError, postJson, probe, type CallHandle, type HttpReply } from './http';
-import { LogFramer, type LogFrame } from './logs';
-import { Messages, initBody, initFailureMessage, runContext, type ActionIdentity } from './protocol';
+import { ContainerIO, closedError, type ContainerLimits, type LossCause, type ProtocolPlan, type RunOutcome } from './container-io';
 
-/** What a container needs from its engine. */
+export { closedError };
+export type { ContainerLimits, LossCause, RunFailure, RunOutcome } from './container-io';
+
 /** Where containers run: the Docker client and how containers are reached (engine.ts fills it in at start). */
 export interface DockerContext {
   readonly api: Docker;
@@ -57,15 +58,6 @@ export interface ContainerRegistry {
   removalFailed(c: ActionContainer): void;
 }
 
-export interface ContainerLimits {
-  /** Bound on "created → proxy listening" (ms). */
-  readonly startTimeout: number;
-  /** How long to wait for a late log sentinel after a reply (ms). */
-  readonly logGrace: number;
-  /** Largest /init or /run reply read from a container, in bytes (OpenWhisk's activation payload limit). */
-  readonly maxResult: number;
-}
-
 /** Everything a container needs from its runtime, as four narrow parts. */
 export interface ContainerEnv {
   readonly docker: DockerContext;
@@ -74,41 +66,14 @@ export interface ContainerEnv {
   readonly limits: ContainerLimits;
 }
 
-/** Everything fixed per provisioned action, computed once. */
-export interface ContainerPlan {
+/** Everything fixed per provisioned action, computed once (what the protocol needs, plus Docker's part). */
+export interface ContainerPlan extends ProtocolPlan {
   nodeId: string;
-  id: ActionIdentity;
-  doc: ActionDoc;
   kind: string;
-  image: string;
-  limits: Required<ActionLimits>;
-  /** /run calls in flight per container (1 unless the image supports concurrency and limits allow). */
-  maxInflight: number;
   labels: Record<string, string>;
   env: string[];
-  initParams: Record<string, unknown>;
-  apiKey?: string;
   /** Docker CPU shares (proportional to memory, as the invoker gives them). */
   cpuShares: number;
-}
-
-export type RunFailure = 'timeout' | 'dropped' | 'closed' | 'too_large';
-
-/** Why a container stopped answering: the engine went away (and stopped it), its memory limit, or anything else. */
-export type LossCause = 'engine' | 'oom' | 'exited';
-
-export interface RunOutcome {
-  reply?: HttpReply;
-  failure?: RunFailure;
-  /** The container's memory limit killed it. */
-  oom?: boolean;
-  /** The Docker engine went away while the run was in flight (and stopped the container). */
-  engineLost?: boolean;
-  /** failure 'too_large': the reply's length (declared, or read so far), the limit, its beginning. */
-  oversize?: { length: number; limit: number; head: string };
-  logs: string[];
-  /** The container must not be used again. */
-  fatal: boolean;
 }
 
 const MAX_NAME_PART = 60;
@@ -118,61 +83,128 @@ export function containerName(nodeId: string, actionPath: string, seq: number): 
   return `leon_${clean(nodeId).slice(0, MAX_NAME_PART)}_${clean(actionPath).slice(0, MAX_NAME_PART)}_${seq}`;
 }
 
-export function closedError(what: string): OpenWhiskNodeError {
-  return new OpenWhiskNodeError('config', `${what}: the local runtime was closed (flow stopped or redeployed).`, { reason: 'closed' });
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Bound on inspecting a container whose stream or connection was lost. */
 const INSPECT_BOUND_MS = 5000;
 
-export class ActionContainer {
-  id = '';
-  name = '';
-  host = '';
-  port = 0;
-  inflight = 0;
-  runs = 0;
-  /** Duration of /init (ms); reported as initTime on the container's first activation. */
-  initTime = 0;
-  /** Set once the container is being removed or has died: never dispatch to it again. */
-  dead = false;
-  /** Its attached output stream ended (it stopped, or the engine dropped the stream). */
-  exited = false;
-  /** Its stream ended and the cause is not known yet: no new work meanwhile. */
-  suspended = false;
+/**
+ * Where a container is in its life (after OpenWhisk's ContainerProxy states). How busy it is, is
+ * not a state: `inflight` counts its /run calls (several at once with concurrency).
+ */
+export type ContainerState =
+  /** Being created, attached and started; waiting for its proxy to listen. */
+  | 'starting'
+  /** Listening, without code: a stem cell, waiting to be handed over. */
+  | 'started'
+  /** Its one /init is in flight. */
+  | 'initializing'
+  /** Initialised: takes /run calls. */
+  | 'ready'
+  /** Its output stream ended and the cause is not known yet: no new work meanwhile. */
+  | 'suspended'
   /**
    * The engine went away but keeps containers running (live-restore): it serves on without logs
    * until reattach() (after the outage) follows its output again, or finds it gone.
    */
-  detached = false;
-  lastUsed = Date.now();
-  /** The reason given to remove(): a retry after a failed removal keeps it. */
-  removeReason = 'closed';
-  /** Called once when the container stops on its own (crash, docker kill, OOM, engine stopped). */
-  onExit?: (c: ActionContainer) => void;
-  /** Called when it is suspended (engine gone, container maybe alive) and when it takes work again. */
-  onSuspend?: (c: ActionContainer) => void;
-  onResume?: (c: ActionContainer) => void;
+  | 'detached'
+  /** It died (crash, docker kill, OOM, engine stopped) or failed a run: never used again, to be removed. */
+  | 'dead'
+  /** remove() was called; it stays here while the engine cannot remove it (retried later). */
+  | 'removing'
+  /** Docker removed it (or it was never created). */
+  | 'gone';
 
-  private framer: LogFramer;
-  private readonly calls = new Set<CallHandle>();
+const LEGAL: Readonly<Record<ContainerState, readonly ContainerState[]>> = {
+  starting: ['started', 'initializing', 'suspended', 'dead', 'removing'],
+  started: ['initializing', 'suspended', 'dead', 'removing'],
+  initializing: ['ready', 'suspended', 'dead', 'removing'],
+  ready: ['suspended', 'dead', 'removing'],
+  suspended: ['detached', 'dead', 'removing'],
+  // reattach(): back to where its code is (none, /init in flight, loaded) once its output is followed again.
+  detached: ['started', 'initializing', 'ready', 'dead', 'removing'],
+  dead: ['removing'],
+  removing: ['gone'],
+  gone: [],
+};
+
+/** A container may go from `from` to `to`. */
+export function canTransition(from: ContainerState, to: ContainerState): boolean {
+  return LEGAL[from].includes(to);
+}
+
+/** States in which a container takes new /run calls. */
+export function takesWork(state: ContainerState): boolean {
+  return state === 'ready' || state === 'detached';
+}
+
+/** States after which a container is never used again (it is removed, or about to be). */
+export function retired(state: ContainerState): boolean {
+  return state === 'dead' || state === 'removing' || state === 'gone';
+}
+
+/** Told when a container changes state on its own: its stream ended (suspended), then the cause is known (detached or dead). */
+export type ContainerWatcher = (c: ActionContainer) => void;
+
+export class ActionContainer {
+  id = '';
+  name = '';
+  inflight = 0;
+  runs = 0;
+  /** Duration of /init (ms); reported as initTime on the container's first activation. */
+  initTime = 0;
+  private current: ContainerState = 'starting';
+  private used = Date.now();
+  private watcher?: ContainerWatcher;
+  /** Its code: none yet (a stem cell), /init sent (or attempted: a container never receives code twice), loaded. */
+  private code: 'none' | 'sent' | 'loaded' = 'none';
+
+  private readonly io: ContainerIO;
+  /** Its attached output stream, until it ends (the container stopped, or the engine dropped the stream). */
   private stream?: NodeJS.ReadWriteStream;
-  private removal?: Promise<void>;
-  private removalFor?: string;
-  /** remove() was called: a launch in progress must stop. */
-  private cancelled = false;
+  /** The removal under way (or failed) of the Docker container `id`, and its reason (a retry keeps it). */
+  private removal?: { id: string; promise?: Promise<void>; reason: string };
+  /** Why it stopped answering, asked once per loss. */
   private loss?: Promise<LossCause>;
-  private removals = 0;
-
-  /** /init was sent (or attempted): a container never receives code twice. */
-  private initSent = false;
 
   constructor(
     private readonly env: ContainerEnv,
     public plan: ContainerPlan,
   ) {
-    this.framer = new LogFramer({ framed: plan.maxInflight === 1, limitBytes: plan.limits.logs * 1024 * 1024 });
+    this.io = new ContainerIO(this, env.docker.agent, env.limits, plan);
+  }
+
+  get state(): ContainerState {
+    return this.current;
+  }
+
+  /** When it last finished a run, or became able to take one. */
+  get lastUsed(): number {
+    return this.used;
+  }
+
+  /** Who to tell when it changes state on its own (one watcher: its pool, or the stem cells; undefined: nobody). */
+  watch(watcher: ContainerWatcher | undefined): void {
+    this.watcher = watcher;
+  }
+
+  /** Move to `next`; false (and no change) when that is not a legal transition from the current state. */
+  private to(next: ContainerState): boolean {
+    const from = this.current;
+    if (!canTransition(from, next)) return false;
+    this.current = next;
+    // Able to take work from now (a re-attached container's idle time runs on from its detaching).
+    if (next === 'started' || next === 'detached' || (next === 'ready' && from !== 'detached')) this.used = Date.now();
+    return true;
+  }
+
+  /** Its output stream ended (or was never attached): ContainerLink. */
+  get exited(): boolean {
+    return this.stream === undefined;
+  }
+
+  /** What the protocol side needs (ContainerLink): the engine's down error. */
+  get downError(): OpenWhiskNodeError | undefined {
+    return this.env.health.downError;
   }
 
   get label(): string {
@@ -192,17 +224,17 @@ export class ActionContainer {
       } catch (err) {
         // The random host port Docker picked was taken meanwhile (rare race): one more try.
         if (!(err instanceof OpenWhiskNodeError) || err.reason !== 'port-in-use') throw err;
-        await this.remove('retry');
-        this.reset();
+        await this.discardAttempt();
         await this.create();
         await this.start();
       }
       if (withInit) {
         phase?.('initializing');
         await this.init();
-      }
+      } else await this.enter('started');
     } catch (err) {
       await this.remove().catch(() => undefined);
+      if (!this.id) this.to('gone'); // its create failed, or was cancelled before it returned
       throw await this.launchFailure(err);
     }
     this.env.health.noteSuccess();
@@ -215,8 +247,8 @@ export class ActionContainer {
    * of a cell (they are immutable); it is renamed after the action, in the background.
    */
   async handOver(plan: ContainerPlan, phase?: (p: 'starting' | 'initializing') => void): Promise<void> {
-    if (this.initSent) throw new Error(`${this.label} was initialised already: a stem cell receives code at most once`);
-    if (this.dead || this.exited || this.suspended) throw closedError(`Handing over ${this.label}`);
+    if (this.code !== 'none') throw new Error(`${this.label} was initialised already: a stem cell receives code at most once`);
+    if (this.current !== 'started') throw closedError(`Handing over ${this.label}`);
     this.plan = plan;
     try {
       phase?.('initializing');
@@ -228,7 +260,7 @@ export class ActionContainer {
     const name = containerName(plan.nodeId, plan.id.path, this.env.registry.nextSeq());
     // After its first run has had the CPU (a Docker call is not free on a small gateway).
     setTimeout(() => {
-      if (this.dead) return;
+      if (retired(this.current)) return;
       void bounded(this.env.docker.api.getContainer(this.id).rename({ name }), this.env.limits.startTimeout, this.env.docker.target, `renaming ${this.label}`).then(
         () => {
           this.name = name;
@@ -236,21 +268,6 @@ export class ActionContainer {
         () => undefined, // a name in use or a slow engine: the pool knows which action it runs
       );
     }, 100).unref();
-  }
-
-  /** /init was sent to this container (it holds an action's code, or failed to). */
-  get initialized(): boolean {
-    return this.initSent;
-  }
-
-  /** Ready to run work (not removed, not died). */
-  get usable(): boolean {
-    return !this.dead;
-  }
-
-  /** A started stem cell that can still receive code: never initialised, alive, attached. */
-  get handOverable(): boolean {
-    return !this.dead && !this.exited && !this.suspended && !this.initSent;
   }
 
   /** A container that died while starting because the engine went away fails as 'unreachable'. */
@@ -265,8 +282,9 @@ export class ActionContainer {
     return err;
   }
 
-  private check(): void {
-    if (this.env.registry.closed || this.cancelled) throw closedError(`Starting ${this.label}`);
+  /** The launch was cancelled, or the runtime closed: stop (ContainerLink). */
+  check(): void {
+    if (this.env.registry.closed || this.current === 'removing' || this.current === 'gone') throw closedError(`Starting ${this.label}`);
   }
 
   private async create(): Promise<void> {
@@ -333,7 +351,8 @@ export class ActionContainer {
         `attaching to ${this.label}`,
       );
       this.stream = stream;
-      h.docker.api.modem.demuxStream(stream, this.framer.stdout as NodeJS.WritableStream, this.framer.stderr as NodeJS.WritableStream);
+      const sinks = this.io.sinks;
+      h.docker.api.modem.demuxStream(stream, sinks.stdout as NodeJS.WritableStream, sinks.stderr as NodeJS.WritableStream);
       const ended = () => {
         if (this.stream === stream) this.onStreamEnd();
       };
@@ -345,19 +364,36 @@ export class ActionContainer {
     }
   }
 
-  /** Forget a removed container so create() can make a fresh one. */
-  private reset(): void {
+  /**
+   * The port retry of a launch: remove this attempt's Docker container and forget it, so create()
+   * makes a fresh one. The container stays 'starting'. If Docker cannot remove it, the launch fails
+   * and its remove() tries again.
+   */
+  private async discardAttempt(): Promise<void> {
+    const h = this.env;
+    this.detachStream();
+    this.io.abortAll('retry');
+    try {
+      await bounded(h.docker.api.getContainer(this.id).remove({ force: true, v: true }), h.limits.startTimeout, h.docker.target, `removing ${this.label}`);
+    } catch (err) {
+      if (dockerStatus(err) !== 404) throw translateDockerError(err, h.docker.target, `removing ${this.label}`);
+    }
+    h.registry.untrack(this);
     this.id = '';
     this.name = '';
-    this.dead = false;
-    this.cancelled = false;
-    this.exited = false;
-    this.suspended = false;
-    this.detached = false;
     this.loss = undefined;
-    this.removal = undefined;
-    this.removalFor = undefined;
-    this.framer = new LogFramer({ framed: this.plan.maxInflight === 1, limitBytes: this.plan.limits.logs * 1024 * 1024 });
+    this.io.restartLogs(this.plan);
+  }
+
+  /** Stop following its output (removal, or a discarded attempt): what is buffered is flushed. */
+  private detachStream(): void {
+    const stream = this.stream;
+    this.stream = undefined;
+    if (stream) {
+      stream.removeAllListeners('data');
+      if ('destroy' in stream && typeof stream.destroy === 'function') stream.destroy();
+      this.io.outputEnded();
+    }
   }
 
   /** Docker says "network X not found" (at create or at start, depending on the engine version). */
@@ -388,9 +424,9 @@ export class ActionContainer {
     }
     if (h.docker.network) {
       const net = info.NetworkSettings?.Networks?.[h.docker.network];
-      this.host = net?.IPAddress ?? '';
-      this.port = 8080;
-      if (!this.host) {
+      this.io.host = net?.IPAddress ?? '';
+      this.io.port = 8080;
+      if (!this.io.host) {
         throw new OpenWhiskNodeError(
           'docker',
           `${this.label} has no IP address on Docker network '${h.docker.network}' (network mode ${info.HostConfig?.NetworkMode}). ` +
@@ -400,142 +436,52 @@ export class ActionContainer {
       }
     } else {
       const binding = info.NetworkSettings?.Ports?.['8080/tcp']?.[0];
-      this.host = h.docker.connectHost;
-      this.port = Number(binding?.HostPort ?? 0);
-      if (!this.port) {
+      this.io.host = h.docker.connectHost;
+      this.io.port = Number(binding?.HostPort ?? 0);
+      if (!this.io.port) {
         if (!info.State?.Running) throw await this.exitedError('did not start');
         throw new OpenWhiskNodeError('docker', `Docker published no host port for port 8080 of ${this.label}.`, {
           short: 'no port',
         });
       }
     }
-    // Wait until the proxy answers HTTP. Retrying is safe: the probe has no side effect.
-    const deadline = Date.now() + h.limits.startTimeout;
-    let delay = 10;
-    for (;;) {
-      this.check();
-      if (this.exited) throw await this.exitedError('exited before it listened on port 8080');
-      if (await probe(this.host, this.port, Math.min(1000, Math.max(50, deadline - Date.now())))) return;
-      if (this.exited) throw await this.exitedError('exited before it listened on port 8080');
-      if (Date.now() >= deadline) {
-        const inContainer = !h.docker.network && fs.existsSync('/.dockerenv');
-        throw new OpenWhiskNodeError(
-          'docker',
-          `${this.label} (image '${this.plan.image}') did not listen on port 8080 within ${h.limits.startTimeout} ms at ${this.host}:${this.port}. ` +
-            (inContainer
-              ? `Node-RED seems to run in a container: set the runtime's Docker network to the network Node-RED is attached to. `
-              : `Is it an OpenWhisk action image (action proxy on port 8080)? `) +
-            this.logsSection(),
-          { short: 'start timeout' },
-        );
-      }
-      await sleep(delay);
-      delay = Math.min(100, delay * 2);
-    }
+    await this.io.waitReady(this.plan, Boolean(h.docker.network));
   }
 
   private async init(): Promise<void> {
-    const { env: h, plan } = this;
     this.check();
-    if (this.initSent) throw new Error(`${this.label} was initialised already`);
-    this.initSent = true;
-    const ctx = runContext(plan.id, plan.limits.timeout, plan.apiKey);
-    const body = JSON.stringify(initBody(plan.doc, ctx, plan.initParams));
-    const t0 = Date.now();
-    let reply: HttpReply;
-    try {
-      reply = await postJson(h.docker.agent, this.host, this.port, '/init', body, plan.limits.timeout, this.tracker(), h.limits.maxResult);
-    } catch (err) {
-      const e = err as HttpCallError;
-      if (e.kind === 'aborted' && e.message === 'closed') throw closedError(`Initialising ${this.label}`);
-      if (e.kind === 'too_large' && e.oversize) {
-        const o = e.oversize;
-        throw new OpenWhiskNodeError(
-          'developer_error',
-          `Action '${plan.id.qualified}' failed to initialize: ${Messages.truncatedResponse(o.length, o.limit, o.head)} ${this.logsSection()}`,
-          { short: 'init failed' },
-        );
-      }
-      if (e.kind === 'timeout') {
-        throw new OpenWhiskNodeError(
-          'timeout',
-          `Action '${plan.id.qualified}' failed to initialize: ${Messages.timedOut(plan.limits.timeout, true)} ${this.logsSection()}`,
-          { short: 'init timeout' },
-        );
-      }
-      const cause = await this.lossCause();
-      if (cause === 'engine' && this.env.health.downError) throw this.env.health.downError;
-      const oom = cause === 'oom';
-      throw new OpenWhiskNodeError(
-        'developer_error',
-        `Action '${plan.id.qualified}' failed to initialize: ${oom ? Messages.memoryExhausted : Messages.abnormalInitialization} ${await this.settledLogs()}`,
-        { short: 'init failed' },
-      );
-    }
-    if (reply.status !== 200) {
-      throw new OpenWhiskNodeError(
-        'developer_error',
-        `Action '${plan.id.qualified}' failed to initialize (HTTP ${reply.status}): ${clip(initFailureMessage(reply.body))} ${await this.settledLogs()}`,
-        { short: 'init failed' },
-      );
-    }
-    this.initTime = Date.now() - t0;
+    if (this.code !== 'none') throw new Error(`${this.label} was initialised already`);
+    await this.enter('initializing');
+    this.code = 'sent';
+    this.initTime = await this.io.init(this.plan);
+    this.code = 'loaded';
+    // Its stream ended meanwhile: it stays suspended (or detached) until the cause is known, then
+    // its watcher is told; once re-attached it is 'ready'.
+    if (this.current === 'suspended' || this.current === 'detached') return;
+    await this.enter('ready');
   }
 
-  /** postJson hands over its handle, then undefined when done: keep the set of open calls. */
-  private tracker(): (c: CallHandle | undefined) => void {
-    let handle: CallHandle | undefined;
-    return (c) => {
-      if (c) {
-        handle = c;
-        this.calls.add(c);
-      } else if (handle) {
-        this.calls.delete(handle);
-      }
-    };
+  /** Move on in a launch or hand-over; when it stopped or was removed meanwhile, fail as that. */
+  private async enter(next: ContainerState): Promise<void> {
+    if (this.to(next)) return;
+    this.check();
+    throw await this.exitedError(`stopped before it was ${next === 'initializing' ? 'initialised' : 'ready'}`);
   }
 
   /**
-   * POST /run with a prepared body. Never rejects: the outcome says what happened. Returns once the
-   * activation's log lines are in (its sentinels, or a short grace) so the next run starts a clean frame.
+   * POST /run with a prepared body (container-io.ts). Never rejects: the outcome says what
+   * happened. A run that did not end in HTTP 200 leaves the container dead (never used again).
    */
   async run(body: string, timeoutMs: number): Promise<RunOutcome> {
     this.inflight++;
     this.runs++;
-    const frame: LogFrame = this.framer.begin();
-    let reply: HttpReply | undefined;
-    let failure: RunFailure | undefined;
-    let oversize: RunOutcome['oversize'];
-    try {
-      reply = await postJson(this.env.docker.agent, this.host, this.port, '/run', body, timeoutMs, this.tracker(), this.env.limits.maxResult);
-    } catch (err) {
-      const e = err as HttpCallError;
-      // Aborted by close() → 'closed'; by the container's exit, or its removal after another
-      // activation broke it (concurrency > 1) → 'dropped', as the platform sees a dead container.
-      // An oversized reply was cut off mid-stream: the container is still busy writing it, so it
-      // is replaced rather than given the next message.
-      failure =
-        e.kind === 'timeout' ? 'timeout'
-        : e.kind === 'too_large' ? 'too_large'
-        : e.kind === 'aborted' && e.message === 'closed' ? 'closed'
-        : 'dropped';
-      if (e.kind === 'too_large') oversize = e.oversize;
-    }
-    let logs: string[];
-    if (reply) {
-      if (this.framer.sentinels === 'no') this.framer.abandon(frame);
-      const l = frame.settle(this.env.limits.logGrace);
-      logs = Array.isArray(l) ? l : await l;
-    } else {
-      this.framer.abandon(frame);
-      logs = frame.lines;
-    }
+    const exchange = await this.io.run(body, timeoutMs);
     this.inflight--;
-    this.lastUsed = Date.now();
-    const fatal = !reply || reply.status !== 200;
-    const outcome: RunOutcome = { reply, failure, logs, fatal, oversize };
-    if (fatal) this.dead = true;
-    if (failure === 'dropped') {
+    this.used = Date.now();
+    const fatal = !exchange.reply || exchange.reply.status !== 200;
+    const outcome: RunOutcome = { ...exchange, fatal };
+    if (fatal) this.to('dead');
+    if (exchange.failure === 'dropped') {
       const cause = await this.lossCause();
       outcome.oom = cause === 'oom';
       outcome.engineLost = cause === 'engine';
@@ -544,38 +490,31 @@ export class ActionContainer {
   }
 
   private onStreamEnd(): void {
-    if (this.exited) return;
-    this.exited = true;
-    this.framer.end();
-    if (this.dead) return; // being removed, or already known broken
-    // No new work until we know why. A killed container is told apart within milliseconds (then
-    // its calls fail now: on a Docker network a killed container's socket may never reset). When
-    // the engine went away but keeps its containers (live-restore), this one goes on serving
-    // without logs, and gets them re-attached once the engine is back.
-    this.suspended = true;
-    this.onSuspend?.(this);
+    this.stream = undefined;
+    this.io.outputEnded();
+    // No new work until we know why (unless it is being removed, or known broken, already). A
+    // killed container is told apart within milliseconds (then its calls fail now: on a Docker
+    // network a killed container's socket may never reset). When the engine went away but keeps
+    // its containers (live-restore), this one goes on serving without logs, and gets them
+    // re-attached once the engine is back.
+    if (!this.to('suspended')) return;
+    this.watcher?.(this);
     void this.lossCause().then((cause) => {
-      if (this.dead) return;
+      if (this.current !== 'suspended') return;
       if (cause === 'engine' && this.env.docker.liveRestore) {
-        this.detached = true;
-        this.suspended = false;
+        this.to('detached');
         this.loss = undefined; // a later failure gets its own diagnosis
-        this.onResume?.(this);
+        this.watcher?.(this);
         return;
       }
       this.die();
     });
   }
 
-  /** The container is gone: fail its calls, tell the pool. */
+  /** The container is gone on its own: fail its calls, tell its watcher. */
   private die(): void {
-    this.suspended = false;
-    for (const c of [...this.calls]) c.abort('exited');
-    this.calls.clear();
-    if (!this.dead) {
-      this.dead = true;
-      this.onExit?.(this);
-    }
+    this.io.abortAll('exited');
+    if (this.to('dead')) this.watcher?.(this);
   }
 
   /** Why it stopped answering (asked once per loss; the run and the stream both ask). */
@@ -604,10 +543,10 @@ export class ActionContainer {
 
   /**
    * The engine is back after an outage that cut this container's log stream (live-restore): still
-   * running → logs re-attached; anything else → it is gone (onExit).
+   * running → logs re-attached, and back to where its code was; anything else → dead (its watcher is told).
    */
   async reattach(): Promise<void> {
-    if (!this.detached || this.dead) return;
+    if (this.current !== 'detached') return;
     let running = false;
     try {
       const info = await bounded(this.env.docker.api.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
@@ -616,22 +555,22 @@ export class ActionContainer {
       const e = translateDockerError(err, this.env.docker.target, `inspecting ${this.label}`);
       if (e.code === 'unreachable') return; // down again: the next recovery tries again
     }
-    if (running && !this.dead) {
-      this.framer = new LogFramer({ framed: this.plan.maxInflight === 1, limitBytes: this.plan.limits.logs * 1024 * 1024 });
+    if (running && this.current === 'detached') {
+      this.io.restartLogs(this.plan);
       try {
         await this.attach();
-        if (this.dead) return;
-        this.exited = false;
-        this.detached = false;
+        if (this.current !== 'detached') return;
+        this.to(this.code === 'none' ? 'started' : this.code === 'sent' ? 'initializing' : 'ready');
         return;
       } catch {
         /* cannot follow its logs: replace it */
       }
     }
-    if (!this.dead) this.die();
+    if (this.current === 'detached') this.die();
   }
 
-  private async exitedError(what: string): Promise<OpenWhiskNodeError> {
+  /** An error saying the container exited while doing `what`, with its exit state and logs (ContainerLink). */
+  async exitedError(what: string): Promise<OpenWhiskNodeError> {
     let state = '';
     try {
       const info = await bounded(this.env.docker.api.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
@@ -642,48 +581,28 @@ export class ActionContainer {
     }
     return new OpenWhiskNodeError(
       'developer_error',
-      `${this.label} (image '${this.plan.image}') ${what}${state}. ${this.logsSection()}`,
+      `${this.label} (image '${this.plan.image}') ${what}${state}. ${this.io.logsSection()}`,
       { short: 'container exited' },
     );
   }
 
-  /** After a failed /init the proxy writes sentinels: wait briefly for them, then quote the logs. */
-  private async settledLogs(): Promise<string> {
-    const until = Date.now() + Math.max(100, this.env.limits.logGrace);
-    while (Date.now() < until && !this.exited) await sleep(10);
-    return this.logsSection();
-  }
-
-  /** The container's last lines for an error message: at most 30 lines and 4 KB (each line clipped). */
-  logsSection(): string {
-    const lines = this.framer.tail(30, MAX_QUOTE_CHARS);
-    return lines.length ? `Container logs:\n${lines.join('\n')}` : '(The container wrote no logs.)';
-  }
-
-  /** Force-remove the container (idempotent, ignores "already gone"), failing any call still open. */
   /**
    * Force-remove the container (idempotent, ignores "already gone"), failing any call still open.
-   * When the engine cannot do it (down), the container is handed to the engine to retry later and
-   * the next call tries again.
+   * When the engine cannot do it (down), the container stays 'removing' and is handed to the
+   * engine's registry to retry later (the same reason unless given another); the next call tries again.
    */
-  remove(reason = 'closed'): Promise<void> {
-    // Memoised per id: a removal that ran before createContainer returned must run again for the new id.
-    if (this.removal && this.removalFor === this.id) return this.removal;
-    this.dead = true;
-    this.cancelled = true;
-    this.suspended = false;
-    this.removeReason = reason;
-    for (const c of [...this.calls]) c.abort(reason);
-    this.calls.clear();
+  remove(reason?: string): Promise<void> {
+    const removal = this.removal;
+    // Memoised per Docker container: a removal that ran before createContainer returned must run again for the new id.
+    if (removal?.promise && removal.id === this.id) return removal.promise;
+    this.to('removing');
+    const why = reason ?? removal?.reason ?? 'closed';
+    this.io.abortAll(why);
+    this.detachStream();
     const id = this.id;
-    this.removalFor = id;
-    const attempt = ++this.removals;
-    this.removal = (async () => {
-      this.stream?.removeAllListeners('data');
-      const stream = this.stream;
-      if (stream && 'destroy' in stream && typeof stream.destroy === 'function') stream.destroy();
-      this.framer.end();
-      this.exited = true;
+    const next: { id: string; promise?: Promise<void>; reason: string } = { id, reason: why };
+    this.removal = next;
+    next.promise = (async () => {
       if (id) {
         try {
           await bounded(this.env.docker.api.getContainer(id).remove({ force: true, v: true }), this.env.limits.startTimeout, this.env.docker.target, `removing ${this.label}`);
@@ -692,7 +611,7 @@ export class ActionContainer {
           // 404: gone already; 409: removal already in progress.
           if (s !== 404 && s !== 409) {
             const e = translateDockerError(err, this.env.docker.target, `removing ${this.label}`);
-            if (this.removals === attempt) this.removal = undefined;
+            next.promise = undefined; // the next call tries again
             this.env.health.noteFailure(e);
             this.env.registry.removalFailed(this);
             throw e;
@@ -700,7 +619,9 @@ export class ActionContainer {
         }
       }
       this.env.registry.untrack(this);
+      // With no id, a create may still be on its way back: launch() says when it is gone.
+      if (id && this.removal === next && this.id === id) this.to('gone');
     })();
-    return this.removal;
+    return next.promise;
   }
 }

@@ -1,18 +1,9 @@
 // The local Docker runtime: one LocalEngine per runtime config node. A facade over its parts:
 // options.ts (settings, labels), setup.ts (connect, isolation network, sweeps), health.ts (ok /
-// down / degraded, recovery), slots.ts (capacity), cells.ts (stem cells), provision.ts (document →
-// plan), pool.ts (one action's warm containers), container.ts (one container). No Node-RED imports.
-//
-// Behaviour under faults (test/integration/faults.test.js):
-// - dockerd stops: it closes its socket first (new connections fail at once, kept-alive ones
-//   answer a little longer, hence probes on fresh connections), then stops every container unless
-//   live-restore is on. Runs in flight fail with code 'unreachable'; so do messages that need a new
-//   container while it is down. Pools emptied by the outage start one container again once it is
-//   back; containers that could not be removed meanwhile are removed then.
-// - live-restore: containers keep running and keep serving (reached by IP on a Docker network; a
-//   published port dies with dockerd's docker-proxy), without logs until they are re-attached.
-// - a container killed or OOM-killed: its run fails as the platform says (developer_error); it is
-//   replaced. No room on the host (disk, memory): code 'docker' with what to do; health degraded.
+// down / degraded, recovery; behaviour under faults), slots.ts (capacity), maintenance.ts
+// (eviction, idle timeouts), cells.ts (stem cells), provision.ts (document → plan), pool.ts (one
+// action's warm containers), container.ts (one container's Docker lifecycle and states),
+// container-io.ts (the action protocol with it). No Node-RED imports.
 
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
@@ -22,16 +13,16 @@ import { OpenWhiskNodeError } from '../errors';
 import type { ActionDoc, Catalog } from '../types';
 import { StemCells } from './cells';
 import { ActionContainer, closedError, type ContainerEnv, type ContainerPlan, type DockerContext } from './container';
-import { createDocker, createProbeDocker, ensureImage, parseDockerTarget, translateDockerError, type DockerTarget, type EnginePlatform } from './docker';
-import { DockerHealth, type LocalEngineHealth } from './health';
+import { createDocker, createProbeDocker, parseDockerTarget, translateDockerError, type DockerTarget, type EnginePlatform } from './docker';
+import { DockerHealth, Recovery, type LocalEngineHealth } from './health';
 import { createAgent } from './http';
 import { Maintenance } from './maintenance';
 import { Containers } from './registry';
-import { settingsOf, type EngineSettings, type LocalEngineOptions } from './options';
+import { checkIds, checkRemote, settingsOf, type EngineSettings, type LocalEngineOptions } from './options';
 import { PoolAction, type LocalAction, type LocalStatus, type Runnable } from './pool';
-import { ImageChooser, checkDoc, planFor, provisionSequence, withContext } from './provision';
+import { ImageChooser, checkDoc, planFor, provisionSequence } from './provision';
 import { identityOf, splitParams } from './protocol';
-import { connect, ensureIsolationNetwork, listOwn, readLiveRestore, remoteAddress, sweepLeftovers } from './setup';
+import { connect, learnReach, removeOwn, sweepLeftovers } from './setup';
 import { QueueBytes, Slots } from './slots';
 
 export type { LocalAction, LocalPhase, LocalStatus } from './pool';
@@ -69,15 +60,10 @@ export class LocalEngine extends EventEmitter {
   private readonly actions = new Set<Runnable>();
   private readonly containers: Containers;
   private readonly maintenance: Maintenance;
-  private recovering?: Promise<void>;
+  private readonly recovery: Recovery;
 
   constructor(opts: LocalEngineOptions) {
-    if (!opts || typeof opts.instanceId !== 'string' || opts.instanceId.trim() === '') {
-      throw new OpenWhiskNodeError('config', 'LocalEngine needs an instanceId (the Node-RED instance).', { short: 'no instance' });
-    }
-    if (typeof opts.runtimeId !== 'string' || opts.runtimeId.trim() === '') {
-      throw new OpenWhiskNodeError('config', 'LocalEngine needs a runtimeId (the runtime config node).', { short: 'no runtime' });
-    }
+    checkIds(opts);
     super();
     // One health listener per action node using this runtime: no "possible leak" warning past ten.
     this.setMaxListeners(0);
@@ -87,15 +73,7 @@ export class LocalEngine extends EventEmitter {
     this.agent = createAgent();
     this.settings = settingsOf(opts);
     const s = this.settings;
-    if (this.target.remoteHost && !s.network && !opts.publishRemote) {
-      throw new OpenWhiskNodeError(
-        'config',
-        `The Docker engine at ${this.target.description} is on another host: its action containers would serve /init and /run ` +
-          `(action code and every message, unencrypted) on that host's network. Run Node-RED in a container on that engine and set ` +
-          `the runtime's Docker network, or, on a network you trust, tick "Publish action ports on the Docker host's network" in the runtime config.`,
-        { short: 'remote docker' },
-      );
-    }
+    checkRemote(opts, this.target, s);
     const ctx = { api: this.docker, target: this.target, agent: this.agent, network: s.network, isolationNetwork: '', publishIp: '127.0.0.1', connectHost: '127.0.0.1', liveRestore: false };
     this.ctx = ctx;
     const health = (this.healthOf = new DockerHealth(this.target, createProbeDocker(this.target, this.docker), {
@@ -109,7 +87,7 @@ export class LocalEngine extends EventEmitter {
       down: (err) => {
         for (const p of this.pools) p.engineDown(err);
       },
-      back: () => void this.recover(),
+      back: () => void this.recovery.run(),
     }));
     const isClosed = () => this.isClosed;
     this.containers = new Containers(isClosed);
@@ -138,6 +116,12 @@ export class LocalEngine extends EventEmitter {
     this.images = new ImageChooser(this.opts.imageOverrides ?? {});
     this.maintenance = new Maintenance(this.pools, this.cells, () => this.slots, s, () => {
       if (!this.isClosed && this.containers.buried > 0 && this.healthOf.current.state !== 'down') this.containers.buryAgain();
+    });
+    this.recovery = new Recovery({
+      docker: this.docker, target: this.target, agent: this.agent, engineId: this.engineId, boundMs: s.startTimeout,
+      containers: this.containers, pools: this.pools, cells: this.cells,
+      liveRestoreIs: (v) => (ctx.liveRestore = v ?? ctx.liveRestore),
+      stopped: () => health.current.state === 'down' || this.isClosed,
     });
     liveEngines.add(this.engineId);
   }
@@ -204,9 +188,7 @@ export class LocalEngine extends EventEmitter {
       this.healthOf.noteFailure(e);
       throw e;
     }
-    this.ctx.liveRestore = (await readLiveRestore(this.docker, this.target)) ?? this.ctx.liveRestore;
-    if (this.target.remoteHost && !this.ctx.network) this.ctx.publishIp = this.ctx.connectHost = await remoteAddress(this.target.remoteHost);
-    if (!this.ctx.network) this.ctx.isolationNetwork = await ensureIsolationNetwork(this.docker, this.target);
+    await learnReach(this.docker, this.target, this.ctx);
     await this.sweep();
   }
 
@@ -253,18 +235,12 @@ export class LocalEngine extends EventEmitter {
       return seq;
     }
     const id = identityOf(doc);
-    const resolved = await this.images.choose(doc, catalog);
-    // A ready stem cell of the image proves it is there (and of the engine's platform): no Docker call.
-    if (!this.cells.hasReady(resolved.image)) {
-      try {
-        await ensureImage(this.docker, this.target, resolved.image, resolved.kind, this.platform, (detail) =>
-          status({ phase: 'pulling', detail, action: id.qualified }),
-        );
-      } catch (err) {
-        this.healthOf.noteFailure(err);
-        throw withContext(err, `Action '${id.qualified}'`);
-      }
-    }
+    const resolved = await this.images.prepare(
+      doc,
+      catalog,
+      { docker: this.docker, target: this.target, platform: this.platform, hasReady: (image) => this.cells.hasReady(image), noteFailure: (err) => this.healthOf.noteFailure(err) },
+      (detail) => status({ phase: 'pulling', detail, action: id.qualified }),
+    );
     if (this.isClosed) throw closedError(`Provisioning '${id.qualified}'`);
     const s = this.settings;
     const plan = planFor(nodeId, doc, resolved, { ...this.opts, engineId: this.engineId, capacity: s.capacity });
@@ -300,32 +276,6 @@ export class LocalEngine extends EventEmitter {
     return pool;
   }
 
-  // ---- recovery after an outage -----------------------------------------------------------------
-
-  /**
-   * The engine is back: re-check containers an outage suspended (live-restore), remove what the
-   * outage left (stopped containers, creations that completed after their call timed out), and
-   * start one container again for each action the outage left without any.
-   */
-  private recover(): Promise<void> {
-    this.recovering ??= this.doRecover().finally(() => {
-      this.recovering = undefined;
-    });
-    return this.recovering;
-  }
-
-  private async doRecover(): Promise<void> {
-    // Kept-alive sockets to containers of before the outage are dead (a new container may get the same port).
-    for (const list of Object.values(this.agent.freeSockets)) for (const sock of [...(list ?? [])]) sock.destroy();
-    this.ctx.liveRestore = (await readLiveRestore(this.docker, this.target)) ?? this.ctx.liveRestore;
-    await Promise.all(this.containers.detached().map((c) => c.reattach().catch(() => undefined)));
-    if (this.healthOf.current.state === 'down' || this.isClosed) return;
-    this.containers.buryAgain();
-    await this.containers.sweepOwn(this.docker, this.target, this.engineId, this.settings.startTimeout).catch(() => undefined);
-    for (const p of this.pools) p.rewarm();
-    this.cells.fillAll();
-  }
-
   /** Close every action and remove every container this engine created; bounded well under 15 s. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
@@ -339,10 +289,7 @@ export class LocalEngine extends EventEmitter {
       await this.containers.removeAll();
       // Last sweep by this engine's own label: catches a container whose create call timed out here
       // but completed in the daemon later.
-      if (this.starting) {
-        const left = await listOwn(this.docker, this.engineId).catch((): Docker.ContainerInfo[] => []);
-        await Promise.all(left.map((c) => this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
-      }
+      if (this.starting) await removeOwn(this.docker, this.engineId);
     })();
     this.closing = Promise.race([work, new Promise<void>((r) => setTimeout(r, ENGINE_CLOSE_BOUND_MS).unref())]).then(() => {
       this.agent.destroy();

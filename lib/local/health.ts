@@ -1,10 +1,25 @@
 // The Docker engine's health as the runtime sees it: ok / down / degraded, from the outcome of
 // every Docker call the runtime makes, with a probe (a ping on a fresh connection, every second)
-// while it is down. The engine (engine.ts) turns the changes into 'health' events and recovery.
+// while it is down, and the recovery once it is back. The engine (engine.ts) turns the changes
+// into 'health' events.
+//
+// Behaviour under faults (test/integration/faults.test.js):
+// - dockerd stops: it closes its socket first (new connections fail at once, kept-alive ones
+//   answer a little longer, hence probes on fresh connections), then stops every container unless
+//   live-restore is on. Runs in flight fail with code 'unreachable'; so do messages that need a new
+//   container while it is down. Pools emptied by the outage start one container again once it is
+//   back; containers that could not be removed meanwhile are removed then.
+// - live-restore: containers keep running and keep serving (reached by IP on a Docker network; a
+//   published port dies with dockerd's docker-proxy), without logs until they are re-attached.
+// - a container killed or OOM-killed: its run fails as the platform says (developer_error); it is
+//   replaced. No room on the host (disk, memory): code 'docker' with what to do; health degraded.
 
+import type http from 'node:http';
 import type Docker from 'dockerode';
 import { NO_ROOM, OpenWhiskNodeError } from '../errors';
 import { bounded, translateDockerError, type DockerTarget } from './docker';
+import type { Containers } from './registry';
+import { readLiveRestore } from './setup';
 
 /**
  * The Docker engine as the runtime sees it (LocalEngine.health, event 'health' on every change):
@@ -149,5 +164,54 @@ export class DockerHealth {
       });
     }, PROBE_PERIOD_MS);
     this.probeTimer.unref();
+  }
+}
+
+/** What recovery after an outage works on (engine.ts gives it). */
+export interface RecoveryParts {
+  readonly docker: Docker;
+  readonly target: DockerTarget;
+  /** The keep-alive agent to the containers. */
+  readonly agent: http.Agent;
+  readonly engineId: string;
+  /** Bound on Docker calls (the start timeout). */
+  readonly boundMs: number;
+  readonly containers: Containers;
+  readonly pools: Iterable<{ rewarm(): void }>;
+  readonly cells: { fillAll(): void };
+  /** The daemon's live-restore setting, read again (it may have been restarted with another); undefined: unknown. */
+  liveRestoreIs(value: boolean | undefined): void;
+  /** Down again, or closed: stop after the re-attaching. */
+  stopped(): boolean;
+}
+
+/**
+ * The engine is back: re-check containers an outage detached (live-restore), remove what the
+ * outage left (stopped containers, creations that completed after their call timed out), and
+ * start one container again for each action the outage left without any. Concurrent calls share one run.
+ */
+export class Recovery {
+  private running?: Promise<void>;
+
+  constructor(private readonly parts: RecoveryParts) {}
+
+  run(): Promise<void> {
+    this.running ??= this.recover().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async recover(): Promise<void> {
+    const p = this.parts;
+    // Kept-alive sockets to containers of before the outage are dead (a new container may get the same port).
+    for (const list of Object.values(p.agent.freeSockets)) for (const sock of [...(list ?? [])]) sock.destroy();
+    p.liveRestoreIs(await readLiveRestore(p.docker, p.target));
+    await Promise.all(p.containers.detached().map((c) => c.reattach().catch(() => undefined)));
+    if (p.stopped()) return;
+    p.containers.buryAgain();
+    await p.containers.sweepOwn(p.docker, p.target, p.engineId, p.boundMs).catch(() => undefined);
+    for (const pool of p.pools) pool.rewarm();
+    p.cells.fillAll();
   }
 }

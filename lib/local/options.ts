@@ -3,6 +3,7 @@
 // Docker network. Pure: no Docker.
 
 import { OpenWhiskNodeError } from '../errors';
+import type { DockerTarget } from './docker';
 
 export interface LocalEngineOptions {
   /** '' = DOCKER_HOST or the default socket; 'unix:///path', '/path', 'tcp://host:2375', 'http://…', 'https://…', 'ssh://user@host'. */
@@ -190,3 +191,26 @@ function positiveInt(v: unknown, dflt: number, allowZero = false): number {
   return i > 0 || (allowZero && i === 0) ? i : dflt;
 }
 
+
+/** An engine needs to know its Node-RED instance and its runtime config node (its containers are labelled with both). */
+export function checkIds(opts: LocalEngineOptions): void {
+  if (!opts || typeof opts.instanceId !== 'string' || opts.instanceId.trim() === '') {
+    throw new OpenWhiskNodeError('config', 'LocalEngine needs an instanceId (the Node-RED instance).', { short: 'no instance' });
+  }
+  if (typeof opts.runtimeId !== 'string' || opts.runtimeId.trim() === '') {
+    throw new OpenWhiskNodeError('config', 'LocalEngine needs a runtimeId (the runtime config node).', { short: 'no runtime' });
+  }
+}
+
+/** A Docker engine on another host would publish action ports on that host's network: only when the user says so. */
+export function checkRemote(opts: LocalEngineOptions, target: DockerTarget, settings: EngineSettings): void {
+  if (target.remoteHost && !settings.network && !opts.publishRemote) {
+    throw new OpenWhiskNodeError(
+      'config',
+      `The Docker engine at ${target.description} is on another host: its action containers would serve /init and /run ` +
+        `(action code and every message, unencrypted) on that host's network. Run Node-RED in a container on that engine and set ` +
+        `the runtime's Docker network, or, on a network you trust, tick "Publish action ports on the Docker host's network" in the runtime config.`,
+      { short: 'remote docker' },
+    );
+  }
+}

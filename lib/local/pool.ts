@@ -10,7 +10,7 @@
 
 import { OpenWhiskNodeError, activationFailure } from '../errors';
 import type { ActionRef, Activation, ActivationResponse } from '../types';
-import { ActionContainer, closedError, type ContainerEnv, type ContainerPlan } from './container';
+import { ActionContainer, closedError, takesWork, type ContainerEnv, type ContainerPlan } from './container';
 import type { ContainerView } from './preempt';
 import type { QueueBytes, SlotRequester, Slots } from './slots';
 import {
@@ -236,7 +236,7 @@ export class PoolAction implements Runnable, SlotRequester {
 
   private free(): ActionContainer | undefined {
     const max = this.plan.maxInflight;
-    for (const c of this.live) if (!c.dead && c.inflight < max) return c;
+    for (const c of this.live) if (takesWork(c.state) && c.inflight < max) return c;
     return undefined;
   }
 
@@ -398,11 +398,15 @@ export class PoolAction implements Runnable, SlotRequester {
   }
 
   private adopt(c: ActionContainer): void {
-    c.onExit = (dead) => this.retire(dead);
-    c.onSuspend = (x) => this.suspend(x);
-    c.onResume = (x) => this.resume(x);
-    c.lastUsed = Date.now();
+    c.watch((x) => this.changed(x));
     this.live.push(c);
+  }
+
+  /** One of its containers changed state on its own. */
+  private changed(c: ActionContainer): void {
+    if (c.state === 'suspended') this.suspend(c);
+    else if (c.state === 'detached') this.resume(c);
+    else if (c.state === 'dead') this.retire(c);
   }
 
   private suspend(c: ActionContainer): void {
@@ -419,7 +423,6 @@ export class PoolAction implements Runnable, SlotRequester {
       this.deps.slots.releaseAfter(c.remove('closed'));
       return;
     }
-    c.lastUsed = Date.now();
     this.live.push(c);
     this.drain();
   }
@@ -474,14 +477,14 @@ export class PoolAction implements Runnable, SlotRequester {
     const poolSize = this.live.length + this.starting.size;
     const queued = this.queue.length > 0;
     for (const c of this.live) {
-      if (c.dead) continue;
+      if (!takesWork(c.state)) continue;
       out.push({ ref: c, pool: this, poolSize, inflight: c.inflight, queued, lastUsed: c.lastUsed });
     }
   }
 
   /** Remove an idle container (idle timeout, preemption, eviction); false if it is busy or gone meanwhile. */
   removeIdle(c: ActionContainer, reason: string): boolean {
-    if (this.closed || this.queue.length > 0 || c.dead || c.inflight > 0) return false;
+    if (this.closed || this.queue.length > 0 || !takesWork(c.state) || c.inflight > 0) return false;
     const i = this.live.indexOf(c);
     if (i < 0) return false;
     this.live.splice(i, 1);

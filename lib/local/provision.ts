@@ -3,8 +3,10 @@
 // /init parameters, API key), and a sequence's components. No containers are started here.
 
 import { OpenWhiskNodeError } from '../errors';
+import type Docker from 'dockerode';
 import type { ActionDoc, Catalog } from '../types';
 import type { ContainerPlan } from './container';
+import { ensureImage, type DockerTarget, type EnginePlatform } from './docker';
 import { resolveImage, supportsConcurrency, type ResolvedImage } from './images';
 import { LABELS, cpuShares } from './options';
 import type { Runnable } from './pool';
@@ -73,6 +75,28 @@ export class ImageChooser {
   private readonly manifests = new WeakMap<Catalog, Promise<Record<string, string>>>();
 
   constructor(private readonly overrides: Record<string, string>) {}
+
+  /**
+   * Choose the image and make sure the engine has it (pulled only if absent; a ready stem cell of
+   * the image proves it is there, and of the engine's platform: no Docker call). A failure to get
+   * it is reported to `noteFailure` (the engine's health) and rejects naming the action.
+   */
+  async prepare(
+    doc: ActionDoc,
+    catalog: Catalog,
+    engine: { docker: Docker; target: DockerTarget; platform: EnginePlatform; hasReady(image: string): boolean; noteFailure(err: unknown): void },
+    onPull: (detail: string) => void,
+  ): Promise<ResolvedImage> {
+    const resolved = await this.choose(doc, catalog);
+    if (engine.hasReady(resolved.image)) return resolved;
+    try {
+      await ensureImage(engine.docker, engine.target, resolved.image, resolved.kind, engine.platform, onPull);
+    } catch (err) {
+      engine.noteFailure(err);
+      throw withContext(err, `Action '${identityOf(doc).qualified}'`);
+    }
+    return resolved;
+  }
 
   async choose(doc: ActionDoc, catalog: Catalog): Promise<ResolvedImage> {
     try {

@@ -3,7 +3,7 @@
 // outage the daemon's list of this engine's containers is reconciled with this one.
 
 import type Docker from 'dockerode';
-import type { ActionContainer, ContainerRegistry } from './container';
+import { retired, type ActionContainer, type ContainerRegistry } from './container';
 import { bounded, type DockerTarget } from './docker';
 import { listOwn } from './setup';
 
@@ -46,14 +46,14 @@ export class Containers implements ContainerRegistry {
 
   /** Containers an outage left without their log stream (live-restore). */
   detached(): ActionContainer[] {
-    return [...this.tracked].filter((c) => c.detached);
+    return [...this.tracked].filter((c) => c.state === 'detached');
   }
 
   /** Retry the removals that failed. */
   buryAgain(): void {
     for (const c of this.graveyard) {
       this.graveyard.delete(c);
-      void c.remove(c.removeReason).catch(() => undefined); // fails → removalFailed puts it back
+      void c.remove().catch(() => undefined); // with its first reason; fails → removalFailed puts it back
     }
   }
 
@@ -70,7 +70,7 @@ export class Containers implements ContainerRegistry {
     await Promise.all(
       list.map((info) => {
         const c = inUse.get(info.Id);
-        if (c) return c.dead ? c.remove(c.removeReason).catch(() => undefined) : undefined;
+        if (c) return retired(c.state) ? c.remove().catch(() => undefined) : undefined;
         if (info.Created > young) return undefined;
         return bounded(docker.getContainer(info.Id).remove({ force: true, v: true }), boundMs, target, 'removing a container').catch(() => undefined);
       }),

@@ -110,3 +110,28 @@ export async function sweepLeftovers(
 export function listOwn(docker: Docker, engineId: string): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`${LABELS.engine}=${engineId}`] } });
 }
+
+/** Remove every container with this engine's label (best effort): the last sweep at close. */
+export async function removeOwn(docker: Docker, engineId: string): Promise<void> {
+  const left = await listOwn(docker, engineId).catch((): Docker.ContainerInfo[] => []);
+  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+}
+
+/** How containers are reached, learnt at start (engine.ts; DockerContext in container.ts). */
+export interface ReachSettings {
+  readonly network: string;
+  liveRestore: boolean;
+  publishIp: string;
+  connectHost: string;
+  isolationNetwork: string;
+}
+
+/**
+ * Learn the daemon's live-restore setting, the address of a remote engine's host (its published
+ * ports are reached there), and, with no network of the user's, the isolation network (created if missing).
+ */
+export async function learnReach(docker: Docker, target: DockerTarget, reach: ReachSettings): Promise<void> {
+  reach.liveRestore = (await readLiveRestore(docker, target)) ?? reach.liveRestore;
+  if (target.remoteHost && !reach.network) reach.publishIp = reach.connectHost = await remoteAddress(target.remoteHost);
+  if (!reach.network) reach.isolationNetwork = await ensureIsolationNetwork(docker, target);
+}

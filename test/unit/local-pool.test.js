@@ -12,7 +12,8 @@ const { effectiveLimits, identityOf } = require('../../dist/lib/local/protocol')
 function fakeContainer(log) {
   const c = {
     id: `c${log.made.length + 1}`,
-    dead: false,
+    state: 'ready',
+    watch: (fn) => (c.watcher = fn),
     inflight: 0,
     runs: 0,
     initTime: 7,
@@ -20,7 +21,7 @@ function fakeContainer(log) {
     pending: [],
     handOver: async () => undefined,
     remove: async (reason) => {
-      c.dead = true;
+      c.state = 'removing';
       log.removed.push([c.id, reason]);
     },
     run(body) {
@@ -33,7 +34,10 @@ function fakeContainer(log) {
           resolve(out);
         };
         const ok = () => answer({ reply: { status: 200, body: JSON.stringify({ echo: value }) }, logs: [], fatal: false });
-        if (log.hold) c.pending.push({ ok, crash: () => answer({ failure: 'dropped', logs: [], fatal: true }) });
+        if (log.hold) c.pending.push({ ok, crash: () => {
+          c.state = 'dead';
+          answer({ failure: 'dropped', logs: [], fatal: true });
+        } });
         else ok();
       });
     },
@@ -139,6 +143,38 @@ describe('pool of one action (fake containers)', () => {
     assert.equal(slots.used, 1, 'the removed container gave its slot back');
   });
 
+  it("reads its containers' states: no message for a suspended one, messages again once it is detached (engine gone, container kept)", async () => {
+    const { p, log } = setup({ capacity: 1 });
+    await p.warm();
+    const c = log.made[0];
+    c.state = 'suspended';
+    c.watcher(c);
+    const waiting = p.invoke({ i: 1 });
+    await tick();
+    assert.equal(c.runs, 0, 'a suspended container gets no message');
+    c.state = 'detached';
+    c.watcher(c);
+    const a = await waiting;
+    assert.equal(a.response.result.echo.i, 1);
+    assert.equal(c.runs, 1, 'a detached container serves on');
+    assert.equal(log.made.length, 1);
+  });
+
+  it('a container that dies on its own (its watcher sees it dead) is removed and replaced', async () => {
+    const { p, log, slots } = setup({ capacity: 2 });
+    await p.warm();
+    const c = log.made[0];
+    c.state = 'dead';
+    c.watcher(c);
+    await tick();
+    assert.deepEqual(log.removed, [['c1', 'retired']]);
+    assert.equal(log.made.length, 2, 'a replacement');
+    await p.invoke({ i: 2 });
+    assert.equal(log.made[1].runs, 1, 'the next message runs on the replacement');
+    assert.equal(c.runs, 0);
+    assert.equal(slots.used, 1);
+  });
+
   it('close rejects waiting messages as closed and removes the containers', async () => {
     const { p, log } = setup({ capacity: 1, hold: true });
     await p.warm();
@@ -159,7 +195,7 @@ describe('pool of one action (fake containers)', () => {
     await p.warm();
     let finish;
     log.made[0].remove = (reason) => {
-      log.made[0].dead = true;
+      log.made[0].state = 'removing';
       log.removed.push([log.made[0].id, reason]);
       return new Promise((r) => (finish = r));
     };

@@ -1,0 +1,260 @@
+// The action protocol spoken with one started container over HTTP: the readiness probe, POST /init
+// (exactly once), POST /run per activation, and the framing of the container's output into
+// per-activation log lines (logs.ts: the runtime's sentinels, or a short grace when it writes none).
+// The Docker side (create, attach, start, why a container stopped, removal) is container.ts: it gives
+// this module the container's address and output stream, and answers the questions in ContainerLink.
+
+import fs from 'node:fs';
+import type http from 'node:http';
+import { MAX_QUOTE_CHARS, OpenWhiskNodeError, clip } from '../errors';
+import type { ActionDoc, ActionLimits } from '../types';
+import { HttpCallError, postJson, probe, type CallHandle, type HttpReply } from './http';
+import { LogFramer, type ChunkSink, type LogFrame } from './logs';
+import { Messages, initBody, initFailureMessage, runContext, type ActionIdentity } from './protocol';
+
+export interface ContainerLimits {
+  /** Bound on "created → proxy listening" (ms). */
+  readonly startTimeout: number;
+  /** How long to wait for a late log sentinel after a reply (ms). */
+  readonly logGrace: number;
+  /** Largest /init or /run reply read from a container, in bytes (OpenWhisk's activation payload limit). */
+  readonly maxResult: number;
+}
+
+/** What the protocol needs to know of the action a container runs. */
+export interface ProtocolPlan {
+  id: ActionIdentity;
+  doc: ActionDoc;
+  image: string;
+  limits: Required<ActionLimits>;
+  /** /run calls in flight per container (1 unless the image supports concurrency and limits allow). */
+  maxInflight: number;
+  initParams: Record<string, unknown>;
+  apiKey?: string;
+}
+
+export type RunFailure = 'timeout' | 'dropped' | 'closed' | 'too_large';
+
+/** Why a container stopped answering: the engine went away (and stopped it), its memory limit, or anything else. */
+export type LossCause = 'engine' | 'oom' | 'exited';
+
+export interface RunOutcome {
+  reply?: HttpReply;
+  failure?: RunFailure;
+  /** The container's memory limit killed it. */
+  oom?: boolean;
+  /** The Docker engine went away while the run was in flight (and stopped the container). */
+  engineLost?: boolean;
+  /** failure 'too_large': the reply's length (declared, or read so far), the limit, its beginning. */
+  oversize?: { length: number; limit: number; head: string };
+  logs: string[];
+  /** The container must not be used again. */
+  fatal: boolean;
+}
+
+/** What a /run exchange gives back; container.ts adds what it decides (fatal, the loss cause). */
+export type Exchange = Pick<RunOutcome, 'reply' | 'failure' | 'oversize' | 'logs'>;
+
+/** What the protocol asks of the container's Docker side (container.ts). */
+export interface ContainerLink {
+  /** "container <name> of <action>", for messages. */
+  readonly label: string;
+  /** Its output stream ended (it stopped, or the engine dropped the stream). */
+  readonly exited: boolean;
+  /** Throws the 'closed' error once the launch was cancelled or the runtime closed. */
+  check(): void;
+  /** Why it stopped answering (asked once per loss). */
+  lossCause(): Promise<LossCause>;
+  /** Set while the Docker engine cannot be reached: what work needing it fails with. */
+  readonly downError: OpenWhiskNodeError | undefined;
+  /** An error saying the container exited (with its exit state) while doing `what`. */
+  exitedError(what: string): Promise<OpenWhiskNodeError>;
+}
+
+export function closedError(what: string): OpenWhiskNodeError {
+  return new OpenWhiskNodeError('config', `${what}: the local runtime was closed (flow stopped or redeployed).`, { reason: 'closed' });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function newFramer(plan: ProtocolPlan): LogFramer {
+  return new LogFramer({ framed: plan.maxInflight === 1, limitBytes: plan.limits.logs * 1024 * 1024 });
+}
+
+/** One container's protocol endpoint: its address, its open calls, its log framer. */
+export class ContainerIO {
+  host = '';
+  port = 0;
+  private framer: LogFramer;
+  private readonly calls = new Set<CallHandle>();
+
+  constructor(
+    private readonly link: ContainerLink,
+    private readonly agent: http.Agent,
+    private readonly limits: ContainerLimits,
+    plan: ProtocolPlan,
+  ) {
+    this.framer = newFramer(plan);
+  }
+
+  /** Where the container's demultiplexed stdout and stderr go. */
+  get sinks(): { stdout: ChunkSink; stderr: ChunkSink } {
+    return { stdout: this.framer.stdout, stderr: this.framer.stderr };
+  }
+
+  /** Frame a new output stream from scratch (a container re-created after a retry, or re-attached after an outage). */
+  restartLogs(plan: ProtocolPlan): void {
+    this.framer = newFramer(plan);
+  }
+
+  /** The output stream ended: flush what is buffered; frames waiting for sentinels close. */
+  outputEnded(): void {
+    this.framer.end();
+  }
+
+  /** Fail every call still open with kind 'aborted' and this reason. */
+  abortAll(reason: string): void {
+    for (const c of [...this.calls]) c.abort(reason);
+    this.calls.clear();
+  }
+
+  /**
+   * Wait until the proxy at host:port answers HTTP, at most the start timeout. Retrying is safe:
+   * the probe has no side effect. `onNetwork`: the container is reached on a Docker network.
+   */
+  async waitReady(plan: ProtocolPlan, onNetwork: boolean): Promise<void> {
+    const { link } = this;
+    const startTimeout = this.limits.startTimeout;
+    const deadline = Date.now() + startTimeout;
+    let delay = 10;
+    for (;;) {
+      link.check();
+      if (link.exited) throw await link.exitedError('exited before it listened on port 8080');
+      if (await probe(this.host, this.port, Math.min(1000, Math.max(50, deadline - Date.now())))) return;
+      if (link.exited) throw await link.exitedError('exited before it listened on port 8080');
+      if (Date.now() >= deadline) {
+        const inContainer = !onNetwork && fs.existsSync('/.dockerenv');
+        throw new OpenWhiskNodeError(
+          'docker',
+          `${link.label} (image '${plan.image}') did not listen on port 8080 within ${startTimeout} ms at ${this.host}:${this.port}. ` +
+            (inContainer
+              ? `Node-RED seems to run in a container: set the runtime's Docker network to the network Node-RED is attached to. `
+              : `Is it an OpenWhisk action image (action proxy on port 8080)? `) +
+            this.logsSection(),
+          { short: 'start timeout' },
+        );
+      }
+      await sleep(delay);
+      delay = Math.min(100, delay * 2);
+    }
+  }
+
+  /** POST /init with the plan's code. Resolves with its duration (ms); rejects with a clear OpenWhiskNodeError. */
+  async init(plan: ProtocolPlan): Promise<number> {
+    const { link } = this;
+    const ctx = runContext(plan.id, plan.limits.timeout, plan.apiKey);
+    const body = JSON.stringify(initBody(plan.doc, ctx, plan.initParams));
+    const t0 = Date.now();
+    let reply: HttpReply;
+    try {
+      reply = await postJson(this.agent, this.host, this.port, '/init', body, plan.limits.timeout, this.tracker(), this.limits.maxResult);
+    } catch (err) {
+      const e = err as HttpCallError;
+      if (e.kind === 'aborted' && e.message === 'closed') throw closedError(`Initialising ${link.label}`);
+      if (e.kind === 'too_large' && e.oversize) {
+        const o = e.oversize;
+        throw new OpenWhiskNodeError(
+          'developer_error',
+          `Action '${plan.id.qualified}' failed to initialize: ${Messages.truncatedResponse(o.length, o.limit, o.head)} ${this.logsSection()}`,
+          { short: 'init failed' },
+        );
+      }
+      if (e.kind === 'timeout') {
+        throw new OpenWhiskNodeError(
+          'timeout',
+          `Action '${plan.id.qualified}' failed to initialize: ${Messages.timedOut(plan.limits.timeout, true)} ${this.logsSection()}`,
+          { short: 'init timeout' },
+        );
+      }
+      const cause = await link.lossCause();
+      if (cause === 'engine' && link.downError) throw link.downError;
+      const oom = cause === 'oom';
+      throw new OpenWhiskNodeError(
+        'developer_error',
+        `Action '${plan.id.qualified}' failed to initialize: ${oom ? Messages.memoryExhausted : Messages.abnormalInitialization} ${await this.settledLogs()}`,
+        { short: 'init failed' },
+      );
+    }
+    if (reply.status !== 200) {
+      throw new OpenWhiskNodeError(
+        'developer_error',
+        `Action '${plan.id.qualified}' failed to initialize (HTTP ${reply.status}): ${clip(initFailureMessage(reply.body))} ${await this.settledLogs()}`,
+        { short: 'init failed' },
+      );
+    }
+    return Date.now() - t0;
+  }
+
+  /**
+   * POST /run with a prepared body. Never rejects: the exchange says what happened. Resolves once
+   * the activation's log lines are in (its sentinels, or a short grace) so the next run starts a
+   * clean frame.
+   */
+  async run(body: string, timeoutMs: number): Promise<Exchange> {
+    const frame: LogFrame = this.framer.begin();
+    let reply: HttpReply | undefined;
+    let failure: RunFailure | undefined;
+    let oversize: RunOutcome['oversize'];
+    try {
+      reply = await postJson(this.agent, this.host, this.port, '/run', body, timeoutMs, this.tracker(), this.limits.maxResult);
+    } catch (err) {
+      const e = err as HttpCallError;
+      // Aborted by close() → 'closed'; by the container's exit, or its removal after another
+      // activation broke it (concurrency > 1) → 'dropped', as the platform sees a dead container.
+      // An oversized reply was cut off mid-stream: the container is still busy writing it, so it
+      // is replaced rather than given the next message.
+      failure =
+        e.kind === 'timeout' ? 'timeout'
+        : e.kind === 'too_large' ? 'too_large'
+        : e.kind === 'aborted' && e.message === 'closed' ? 'closed'
+        : 'dropped';
+      if (e.kind === 'too_large') oversize = e.oversize;
+    }
+    let logs: string[];
+    if (reply) {
+      if (this.framer.sentinels === 'no') this.framer.abandon(frame);
+      const l = frame.settle(this.limits.logGrace);
+      logs = Array.isArray(l) ? l : await l;
+    } else {
+      this.framer.abandon(frame);
+      logs = frame.lines;
+    }
+    return { reply, failure, oversize, logs };
+  }
+
+  /** postJson hands over its handle, then undefined when done: keep the set of open calls. */
+  private tracker(): (c: CallHandle | undefined) => void {
+    let handle: CallHandle | undefined;
+    return (c) => {
+      if (c) {
+        handle = c;
+        this.calls.add(c);
+      } else if (handle) {
+        this.calls.delete(handle);
+      }
+    };
+  }
+
+  /** After a failed /init the proxy writes sentinels: wait briefly for them, then quote the logs. */
+  private async settledLogs(): Promise<string> {
+    const until = Date.now() + Math.max(100, this.limits.logGrace);
+    while (Date.now() < until && !this.link.exited) await sleep(10);
+    return this.logsSection();
+  }
+
+  /** The container's last lines for an error message: at most 30 lines and 4 KB (each line clipped). */
+  logsSection(): string {
+    const lines = this.framer.tail(30, MAX_QUOTE_CHARS);
+    return lines.length ? `Container logs:\n${lines.join('\n')}` : '(The container wrote no logs.)';
+  }
+}
