@@ -41,7 +41,7 @@
                 var value = raw;
                 if (type === 'num') { value = Number(raw); }
                 else if (type === 'bool') { value = raw === 'true'; }
-                else if (type === 'json') { try { value = JSON.parse(raw); } catch (e) { value = raw; } }
+                else if (type === 'json') { try { value = JSON.parse(raw); } catch { value = raw; } }
                 params.push({ key: key, value: value });
             });
             return params;
