@@ -13,12 +13,14 @@ declare module 'openwhisk/lib/client' {
     headers?: Record<string, string>;
     /** Used for this request when the client was built without an agent of its own. */
     agent?: Agent;
+    /** needle's parsers for the reply: 'json' leaves any other content type as text. */
+    parse_response?: 'json';
   }
 
   class Client {
     constructor(options: openwhisk.Options);
     /** The options as the constructor resolved them; `api` is the API's base URL. */
-    readonly options: { api: string };
+    readonly options: { api: string; proxy?: string };
     request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, options?: RequestOptions): Promise<unknown>;
   }
 

@@ -73,12 +73,19 @@ export class OpenWhiskRest {
 
   constructor(apihost: string, apiKey: string, insecure: boolean, limits: { code: number; other: number } = REPLY_LIMITS) {
     this.client = new Client({ apihost, api_key: apiKey, ignore_certs: insecure });
-    const api = this.client.options.api;
-    this.agents = { code: boundedAgent(api, limits.code), other: boundedAgent(api, limits.other) };
+    // needle talks to a proxy (HTTP(S)_PROXY, as the client reads it) with the agent it is given: the
+    // agent's protocol is the proxy's then.
+    const via = this.client.options.proxy || this.client.options.api;
+    this.agents = { code: boundedAgent(via, limits.code), other: boundedAgent(via, limits.other) };
+  }
+
+  /** Every request: a bounded agent, and needle parses JSON only (its XML parser builds ~70 times the reply in objects). */
+  private request(method: 'GET' | 'POST', path: string, options: Parameters<Client['request']>[2]): Promise<unknown> {
+    return this.client.request(method, path, { agent: this.agents.other, ...options, parse_response: 'json' });
   }
 
   async getAction(namespace: string, name: string, code: boolean, call: RestCall): Promise<ActionDoc> {
-    const doc = await this.client.request('GET', `${nsPath(namespace)}/actions/${entityPath(name)}`, { qs: { code }, signal: call.signal, agent: code ? this.agents.code : this.agents.other });
+    const doc = await this.request('GET', `${nsPath(namespace)}/actions/${entityPath(name)}`, { qs: { code }, signal: call.signal, agent: code ? this.agents.code : this.agents.other });
     if (!isActionDoc(doc)) throw new BadReply(`GET action '${name}'`);
     return doc;
   }
@@ -89,12 +96,11 @@ export class OpenWhiskRest {
    * error body (see activationOf).
    */
   async invoke(namespace: string, name: string, params: Record<string, unknown> | unknown[], call: RestCall): Promise<Activation | { activationId: string }> {
-    const reply = await this.client.request('POST', `${nsPath(namespace)}/actions/${entityPath(name)}`, {
+    const reply = await this.request('POST', `${nsPath(namespace)}/actions/${entityPath(name)}`, {
       qs: { blocking: true },
       body: params,
       signal: call.signal,
       headers: call.headers,
-      agent: this.agents.other,
     });
     if (isActivation(reply)) return reply;
     if (isObject(reply) && typeof reply.activationId === 'string') return { activationId: reply.activationId };
@@ -102,13 +108,13 @@ export class OpenWhiskRest {
   }
 
   async getActivation(namespace: string, activationId: string, call: RestCall): Promise<Activation> {
-    const a = await this.client.request('GET', `${nsPath(namespace)}/activations/${encodeURIComponent(activationId)}`, { signal: call.signal, agent: this.agents.other });
+    const a = await this.request('GET', `${nsPath(namespace)}/activations/${encodeURIComponent(activationId)}`, { signal: call.signal });
     if (!isActivation(a)) throw new BadReply(`GET activation ${activationId}`);
     return a;
   }
 
   async listActions(namespace: string, limit: number, call: RestCall): Promise<ActionSummary[]> {
-    const list = await this.client.request('GET', `${nsPath(namespace)}/actions`, { qs: { limit }, signal: call.signal, agent: this.agents.other });
+    const list = await this.request('GET', `${nsPath(namespace)}/actions`, { qs: { limit }, signal: call.signal });
     if (!Array.isArray(list)) throw new BadReply('the list of actions');
     const out: ActionSummary[] = [];
     for (const a of list) {
@@ -121,7 +127,7 @@ export class OpenWhiskRest {
   }
 
   async listPackages(namespace: string, limit: number, call: RestCall): Promise<PackageSummary[]> {
-    const list = await this.client.request('GET', `${nsPath(namespace)}/packages`, { qs: { limit }, signal: call.signal, agent: this.agents.other });
+    const list = await this.request('GET', `${nsPath(namespace)}/packages`, { qs: { limit }, signal: call.signal });
     if (!Array.isArray(list)) throw new BadReply('the list of packages');
     const out: PackageSummary[] = [];
     for (const p of list) {
@@ -136,7 +142,7 @@ export class OpenWhiskRest {
    * trigger is active (nothing is recorded then: resolves with no id).
    */
   async fireTrigger(namespace: string, name: string, params: Record<string, unknown>, call: RestCall): Promise<{ activationId?: string }> {
-    const reply = await this.client.request('POST', `${nsPath(namespace)}/triggers/${encodeURIComponent(name)}`, { body: params, signal: call.signal, agent: this.agents.other });
+    const reply = await this.request('POST', `${nsPath(namespace)}/triggers/${encodeURIComponent(name)}`, { body: params, signal: call.signal });
     if (reply === undefined || reply === null || reply === '') return {};
     if (isObject(reply) && (reply.activationId === undefined || typeof reply.activationId === 'string')) {
       return typeof reply.activationId === 'string' ? { activationId: reply.activationId } : {};
@@ -146,13 +152,13 @@ export class OpenWhiskRest {
 
   /** GET a trigger (to check at deploy that it exists and the key may see it). */
   async getTrigger(namespace: string, name: string, call: RestCall): Promise<void> {
-    const doc = await this.client.request('GET', `${nsPath(namespace)}/triggers/${encodeURIComponent(name)}`, { signal: call.signal, agent: this.agents.other });
+    const doc = await this.request('GET', `${nsPath(namespace)}/triggers/${encodeURIComponent(name)}`, { signal: call.signal });
     if (!isObject(doc) || typeof doc.name !== 'string') throw new BadReply(`GET trigger '${name}'`);
   }
 
   /** GET / on the API host: the deployment's runtimes manifest (unauthenticated); {} when it lists none. */
   async runtimes(call: RestCall): Promise<RuntimesManifest> {
-    const info = await this.client.request('GET', '/', { signal: call.signal, agent: this.agents.other });
+    const info = await this.request('GET', '/', { signal: call.signal });
     const out: RuntimesManifest = {};
     if (!isObject(info) || !isObject(info.runtimes)) return out;
     for (const [family, kinds] of Object.entries(info.runtimes)) {

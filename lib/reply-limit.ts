@@ -8,6 +8,7 @@
 
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 export type RefusedReason = 'size' | 'encoding';
@@ -38,6 +39,8 @@ export function replyRefused(err: unknown): ReplyRefused | undefined {
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
+/** How long a kept-alive socket to the API host may sit unused (Node's agent then closes it). */
+const IDLE_MS = 30000;
 /** Node's HTTP parser refuses longer heads itself (--max-http-header-size, 16 KB by default). */
 const MAX_HEAD = 64 * 1024;
 const COMPRESSED = /\r\ncontent-encoding:[ \t]*(?!identity[ \t]*\r\n)[^\r\n]/i;
@@ -46,19 +49,28 @@ const COMPRESSED = /\r\ncontent-encoding:[ \t]*(?!identity[ \t]*\r\n)[^\r\n]/i;
 class ReplyWatch {
   private bytes = 0;
   private head: Buffer | null = Buffer.alloc(0);
+  /** A request has the socket (between its assignment and the agent's 'free'). */
+  busy = false;
 
   constructor(
     private readonly socket: Duplex,
     private readonly limitBytes: number,
   ) {}
 
-  /** The socket went back to the agent's pool: the next reply starts afresh. */
-  reset(): void {
+  /** A request was given the socket: its reply starts afresh. */
+  assign(): void {
+    this.busy = true;
     this.bytes = 0;
     this.head = Buffer.alloc(0);
   }
 
   onData(chunk: Buffer): void {
+    if (!this.busy) {
+      // Bytes on an idle kept-alive socket belong to no request (Node's parser ignores them, and they
+      // would be taken for the next reply's head here): the host is not speaking HTTP.
+      this.socket.destroy();
+      return;
+    }
     this.bytes += chunk.length;
     if (this.bytes > this.limitBytes) {
       this.socket.destroy(new ReplyRefused('size', this.limitBytes));
@@ -81,7 +93,7 @@ class ReplyWatch {
         return;
       }
       // An informational reply (100 Continue) is followed by the real head.
-      if (!/^HTTP\/\d\.\d 1\d\d /.test(text)) {
+      if (!/^HTTP\/\d\.\d 1\d\d[ \r]/.test(text)) {
         this.head = null;
         return;
       }
@@ -107,6 +119,20 @@ export function boundedAgent(apiUrl: string, limitBytes: number): http.Agent {
     }
     return socket;
   };
-  agent.on('free', (socket: Duplex) => watches.get(socket)?.reset());
+  // Each request's socket, new or reused, starts a fresh count; a socket back in the pool is idle
+  // and closed after IDLE_MS (Node's agent keeps free sockets open as long as the host does).
+  const addRequest = agent.addRequest.bind(agent);
+  agent.addRequest = (req: http.ClientRequest, options: http.RequestOptions) => {
+    req.once('socket', (socket: Duplex) => {
+      watches.get(socket)?.assign();
+      if (socket instanceof Socket) socket.setTimeout(0);
+    });
+    addRequest(req, options);
+  };
+  agent.on('free', (socket: Duplex) => {
+    const watch = watches.get(socket);
+    if (watch) watch.busy = false;
+    if (socket instanceof Socket) socket.setTimeout(IDLE_MS);
+  });
   return agent;
 }

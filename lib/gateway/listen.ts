@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { GatewayApi } from './api';
 
 /**
@@ -14,6 +14,7 @@ export interface ListenAddress {
 }
 
 /** Most connections the listener keeps open at once (each idle keep-alive socket counts). */
+const FIRST_BYTE_MS = 10000;
 const MAX_CONNECTIONS = 512;
 
 /**
@@ -38,7 +39,8 @@ export interface GatewayListener {
 }
 
 /** Listens for `api` at `at`; rejects with a readable error when the port is taken. */
-export function listenGateway(api: GatewayApi, at: ListenAddress): Promise<GatewayListener> {
+export function listenGateway(api: GatewayApi, at: ListenAddress, bounds: { firstByteMs?: number } = {}): Promise<GatewayListener> {
+  const firstByteMs = bounds.firstByteMs ?? FIRST_BYTE_MS;
   const server = http.createServer({
     keepAlive: true,
     noDelay: true,
@@ -50,6 +52,14 @@ export function listenGateway(api: GatewayApi, at: ListenAddress): Promise<Gatew
     maxHeaderSize: 16384,
   });
   server.maxConnections = MAX_CONNECTIONS;
+  // headersTimeout starts with a request's first byte: a connection that sends nothing would hold one
+  // of the connections forever, without a key. It gets firstByteMs (10 s) to start.
+  server.on('connection', (socket: Socket) => {
+    const silent = setTimeout(() => socket.destroy(), firstByteMs);
+    silent.unref();
+    socket.once('data', () => clearTimeout(silent));
+    socket.once('close', () => clearTimeout(silent));
+  });
   server.on('request', (req, res) => {
     void api.handle(req, res, req.url ?? '/');
   });

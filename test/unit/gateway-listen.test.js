@@ -88,4 +88,23 @@ describe('the gateway API\'s own listener', () => {
       holder.close();
     }
   });
+
+  it('closes a connection that sends nothing (it would hold one of the bounded connections without a key)', async () => {
+    const l = await listenGateway(api(), { host: '127.0.0.1', port: 0 }, { firstByteMs: 300 });
+    try {
+      const s = net.connect(l.address.port, '127.0.0.1');
+      const t0 = Date.now();
+      await new Promise((resolve, reject) => {
+        s.on('close', resolve);
+        s.on('error', () => undefined);
+        setTimeout(() => reject(new Error('still open after 5 s')), 5000);
+      });
+      assert.ok(Date.now() - t0 >= 250, 'not before its time');
+      // A client that speaks in time is served.
+      const res = await fetch(`http://127.0.0.1:${l.address.port}/api/v1/namespaces`, { headers: auth() });
+      assert.equal(res.status, 200);
+    } finally {
+      await l.close();
+    }
+  });
 });

@@ -121,4 +121,49 @@ describe('replies from the API host are bounded', function () {
       return true;
     });
   });
+
+  it('is not fooled by an informational head without a reason phrase, bytes on an idle socket, or XML', async () => {
+    const net = require('node:net');
+    const small = zlib.gzipSync(Buffer.from(JSON.stringify(action('hello'))));
+    let step = 0;
+    const socks = new Set();
+    const raw = net.createServer((sock) => {
+      socks.add(sock);
+      sock.on('data', () => {
+        step++;
+        if (step === 1) {
+          // 100 with no reason phrase, then a gzip reply.
+          sock.write(`HTTP/1.1 100\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: ${small.length}\r\n\r\n`);
+          sock.write(small);
+        } else if (step === 2) {
+          const body = JSON.stringify(action('hello'));
+          sock.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+          // A head sent while the socket sits idle in the pool.
+          setTimeout(() => sock.write('HTTP/1.1 200 OK\r\n\r\n'), 50);
+        } else if (step === 3) {
+          sock.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: ${small.length}\r\n\r\n`);
+          sock.write(small);
+        } else {
+          const body = '<a/>'.repeat(512 * 1024);
+          sock.write(`HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        }
+      });
+      sock.on('error', () => undefined);
+    });
+    await new Promise((r) => raw.listen(0, '127.0.0.1', r));
+    try {
+      const svc = new OpenWhiskService({ api: `http://127.0.0.1:${raw.address().port}`, key: 'uuid:key', timeouts: { requestMs: 5000 } });
+      const get = () => svc.getAction({ namespace: 'guest', name: 'hello' }, false).then(() => 'resolved', (e) => e.message);
+      assert.match(await get(), /sent a compressed reply \(not asked for\)/);
+      assert.equal(await get(), 'resolved');
+      await new Promise((r) => setTimeout(r, 150));
+      assert.match(await get(), /sent a compressed reply \(not asked for\)/);
+      const before = process.memoryUsage().rss;
+      assert.match(await get(), /answered the request for action '\/guest\/hello' with something else/);
+      assert.ok(process.memoryUsage().rss - before < 60 * 1024 * 1024, 'XML was not parsed into objects');
+    } finally {
+      for (const sock of socks) sock.destroy();
+      await new Promise((r) => raw.close(r));
+    }
+  });
 });
