@@ -71,12 +71,12 @@ export class OpenWhiskRest {
   /** Replies bounded per request (see reply-limit.ts): one agent for code fetches, one for the rest. */
   private readonly agents: { code: Agent; other: Agent };
 
-  constructor(apihost: string, apiKey: string, insecure: boolean, limits: { code: number; other: number } = REPLY_LIMITS) {
+  constructor(apihost: string, apiKey: string, insecure: boolean, limits: { code: number; other: number; idleMs?: number } = REPLY_LIMITS) {
     this.client = new Client({ apihost, api_key: apiKey, ignore_certs: insecure });
     // needle talks to a proxy (HTTP(S)_PROXY, as the client reads it) with the agent it is given: the
     // agent's protocol is the proxy's then.
     const via = this.client.options.proxy || this.client.options.api;
-    this.agents = { code: boundedAgent(via, limits.code), other: boundedAgent(via, limits.other) };
+    this.agents = { code: boundedAgent(via, limits.code, limits.idleMs), other: boundedAgent(via, limits.other, limits.idleMs) };
   }
 
   /** Every request: a bounded agent, and needle parses JSON only (its XML parser builds ~70 times the reply in objects). */

@@ -106,7 +106,7 @@ class ReplyWatch {
  * A keep-alive agent for apiUrl's protocol whose replies are bounded by limitBytes each (head and
  * body as sent, before any decoding).
  */
-export function boundedAgent(apiUrl: string, limitBytes: number): http.Agent {
+export function boundedAgent(apiUrl: string, limitBytes: number, idleMs = IDLE_MS): http.Agent {
   const agent = new URL(apiUrl).protocol === 'http:' ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true });
   const watches = new WeakMap<Duplex, ReplyWatch>();
   const create = agent.createConnection.bind(agent);
@@ -120,7 +120,7 @@ export function boundedAgent(apiUrl: string, limitBytes: number): http.Agent {
     return socket;
   };
   // Each request's socket, new or reused, starts a fresh count; a socket back in the pool is idle
-  // and closed after IDLE_MS (Node's agent keeps free sockets open as long as the host does).
+  // and closed after idleMs (30 s; Node's agent keeps free sockets open as long as the host does).
   const addRequest = agent.addRequest.bind(agent);
   agent.addRequest = (req: http.ClientRequest, options: http.RequestOptions) => {
     req.once('socket', (socket: Duplex) => {
@@ -132,7 +132,7 @@ export function boundedAgent(apiUrl: string, limitBytes: number): http.Agent {
   agent.on('free', (socket: Duplex) => {
     const watch = watches.get(socket);
     if (watch) watch.busy = false;
-    if (socket instanceof Socket) socket.setTimeout(IDLE_MS);
+    if (socket instanceof Socket) socket.setTimeout(idleMs);
   });
   return agent;
 }

@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const { PassThrough } = require('node:stream');
 const { ActionContainer, canTransition, takesWork, retired } = require('../../dist/lib/local/container');
-const { effectiveLimits, identityOf } = require('../../dist/lib/local/protocol');
+const { containerPlan } = require('../support/container-plan');
 
 const STATES = ['starting', 'started', 'initializing', 'ready', 'suspended', 'detached', 'dead', 'removing', 'gone'];
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
@@ -90,19 +90,7 @@ function fakeEnv(port, opts = {}) {
 
 function plan(name = 'echo') {
   const doc = { namespace: 'guest', name, exec: { kind: 'nodejs:20', code: 'function main(a) { return a }' } };
-  return {
-    nodeId: 'n1',
-    id: identityOf(doc),
-    doc,
-    kind: 'nodejs:20',
-    image: 'img',
-    limits: effectiveLimits({}),
-    maxInflight: 1,
-    labels: {},
-    env: [],
-    initParams: {},
-    cpuShares: 256,
-  };
+  return containerPlan(doc);
 }
 
 /** A container whose watcher records the states it is told about. */

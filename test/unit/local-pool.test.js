@@ -6,7 +6,7 @@
 const assert = require('node:assert/strict');
 const { PoolAction } = require('../../dist/lib/local/pool');
 const { Slots, QueueBytes } = require('../../dist/lib/local/slots');
-const { effectiveLimits, identityOf } = require('../../dist/lib/local/protocol');
+const { containerPlan } = require('../support/container-plan');
 
 /** A container that answers each /run when the test says so (or at once). */
 function fakeContainer(log) {
@@ -50,19 +50,7 @@ function setup({ capacity = 2, queueLimit = 10, hold = false } = {}) {
   const log = { made: [], removed: [], hold };
   const slots = new Slots(capacity, 1000, { evict: () => false });
   const doc = { namespace: 'guest', name: 'echo', exec: { kind: 'nodejs:20' } };
-  const plan = {
-    nodeId: 'n1',
-    id: identityOf(doc),
-    doc,
-    kind: 'nodejs:20',
-    image: 'img',
-    limits: effectiveLimits({}),
-    maxInflight: 1,
-    labels: {},
-    env: [],
-    initParams: {},
-    cpuShares: 256,
-  };
+  const plan = containerPlan(doc);
   const cells = {
     // Every new container is a "stem cell" the fake makes on a slot of its own.
     take: () => (slots.take() ? fakeContainer(log) : undefined),

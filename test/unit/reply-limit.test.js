@@ -166,4 +166,16 @@ describe('replies from the API host are bounded', function () {
       await new Promise((r) => raw.close(r));
     }
   });
+
+  it('closes a kept-alive connection to the API host once it has been idle (a host that never closes holds no socket)', async () => {
+    const rest = new OpenWhiskRest(api.url, 'uuid:key', false, { code: 16 * 1024 * 1024, other: 1024 * 1024, idleMs: 300 });
+    mode = 'ok';
+    const before = api.connections.size;
+    await rest.getAction('guest', 'hello', false, { signal: AbortSignal.timeout(5000) });
+    assert.equal(api.connections.size, before + 1, 'kept alive after the reply');
+    const t0 = Date.now();
+    while (api.connections.size > before && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(api.connections.size, before, 'closed after being idle');
+    assert.ok(Date.now() - t0 >= 200, 'not before its idle time');
+  });
 });
