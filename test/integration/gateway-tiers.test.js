@@ -18,6 +18,9 @@ const MANIFEST = 'packages:\n  tiers:\n    actions:\n      slow:\n        functi
 
 describe('gateway tiers: A full → B, B full → cloud, loops refused (two real Node-RED processes)', function () {
   this.timeout(240000);
+  // Known flake (2 of ~7 runs this stop): its 500 ms gaps assume A has taken the first message before the second
+  // comes; sometimes A bursts the first one. Retried once until the ordering is waited for instead.
+  this.retries(1);
   let ow;
   let a;
   let b;
