@@ -101,11 +101,11 @@ async function ours(node) {
   return docker.listContainers({ all: true, filters: { label } });
 }
 
-async function waitFor(what, pred, ms = 15000) {
+async function waitFor(what, pred, ms = 15000, explain) {
   const t0 = Date.now();
   for (;;) {
     if (await pred()) return Date.now() - t0;
-    if (Date.now() - t0 > ms) assert.fail(`timed out after ${ms} ms waiting for: ${what}`);
+    if (Date.now() - t0 > ms) assert.fail(`timed out after ${ms} ms waiting for: ${what}${explain ? ` (${await explain()})` : ''}`);
     await sleep(50);
   }
 }
@@ -152,6 +152,13 @@ describe('local runtime under real faults', function () {
     await requireDocker(this);
     await requireImage(this, NODE_IMAGE);
     dockerd = new DockerdControl(SOCKET);
+  });
+
+  // A failed case must not leave its engine's containers to the next case's leftover check.
+  afterEach(async function () {
+    if (this.currentTest.state !== 'failed') return;
+    this.timeout(30000);
+    await Promise.all(engines.map((e) => e.close().catch(() => undefined)));
   });
 
   after(async function () {
@@ -386,7 +393,14 @@ describe('local runtime under real faults', function () {
       // p1 is busy (never removed), p2 and p4 are the least recently used
       // A preemption tick after the idle containers' period, then their removal: bounded, not timed (it took more than
       // 6 s once at the end of a full CI run, Docker slow after the suite's daemon restarts).
-      await waitFor('preempted down to 2', () => p2.containers + p4.containers === 0, 15000);
+      const explain = async () => {
+        const views = [];
+        for (const p of [p1, p2, p3, p4]) p.collectViews(views);
+        const now = Date.now();
+        const seen = views.map((v) => `${v.pool.name}: ${v.ref.state}, inflight ${v.inflight}, queued ${v.queued}, idle ${now - v.lastUsed} ms`);
+        return `slots used ${e.slots.used}; containers ${[p1, p2, p3, p4].map((p) => p.containers)}; views ${seen.join('; ')}; in Docker ${(await ours()).length}`;
+      };
+      await waitFor('preempted down to 2', () => p2.containers + p4.containers === 0, 15000, explain);
       assert.equal(p1.containers, 1, 'the busy container stays');
       assert.equal(p3.containers, 1, 'the most recently used idle one stays');
       const r = await busy;

@@ -13,18 +13,18 @@ const { requireDocker, requireImage, docker, containersWith } = require('../supp
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const KEY_A = '0a0a0a0a-0000-4000-8000-00000000000a:gateway-a-secret-0123456789';
 const KEY_B = '0b0b0b0b-0000-4000-8000-00000000000b:gateway-b-secret-0123456789';
-const SLOW = 'function main(p) { return new Promise((r) => setTimeout(() => r({ n: p.n }), 2500)); }';
+// It says when it starts (in its container's log), so the test sends the next message once the
+// previous one is running where it should, not after a fixed gap.
+const SLOW = "function main(p) { console.log('start ' + p.n); return new Promise((r) => setTimeout(() => r({ n: p.n }), 2500)); }";
 const MANIFEST = 'packages:\n  tiers:\n    actions:\n      slow:\n        function: slow.js\n        runtime: nodejs:20\n';
 
 describe('gateway tiers: A full → B, B full → cloud, loops refused (two real Node-RED processes)', function () {
   this.timeout(240000);
-  // Known flake (2 of ~7 runs this stop): its 500 ms gaps assume A has taken the first message before the second
-  // comes; sometimes A bursts the first one. Retried once until the ordering is waited for instead.
-  this.retries(1);
   let ow;
   let a;
   let b;
   const ids = {};
+  const instances = {};
 
   // A gateway: the manifest's actions, capacity 1 and no queue, its API on, bursting to `burstTo`.
   const gateway = (name, key, burstTo, burstKey) => [
@@ -46,15 +46,30 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
     .then(async (r) => ({ status: r.status, body: await r.json() }));
   const ann = (data, key) => data.annotations.find((k) => k.key === key)?.value;
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  // Ready = the gateway ran the action in its own container (its API's record says so in its first hop;
+  // an answer its burst target gave while its container was still starting does not count).
   const ready = async (red) => {
     for (let i = 0; i < 300; i++) {
       const r = await fetch(`${red.url}/openwhisk/${red.name}/api/v1/namespaces/_/actions/tiers/slow?blocking=true`, {
         method: 'POST', headers: { authorization: `Basic ${Buffer.from(red.key).toString('base64')}`, 'content-type': 'application/json' }, body: '{"n":0}',
       }).catch(() => undefined);
-      if (r && r.status === 200) return;
+      const record = r && r.status === 200 ? await r.json() : undefined;
+      if (record && ann(record, 'hops')?.[0]?.where === 'local') return;
       await sleep(200);
     }
-    throw new Error(`${red.name} never ran the action`);
+    throw new Error(`${red.name} never ran the action in its own container`);
+  };
+  // Wait until message n is running in one of `red`'s own containers (its log says so).
+  const runningOn = async (red, n) => {
+    const line = `start ${n}\n`;
+    for (let i = 0; i < 400; i++) {
+      for (const c of await containersWith(`io.leon-edge.instance=${instances[red.name]}`)) {
+        const log = await docker.getContainer(c.Id).logs({ stdout: true, stderr: false }).catch(() => Buffer.alloc(0));
+        if (log.toString('latin1').includes(line)) return;
+      }
+      await sleep(50);
+    }
+    throw new Error(`message ${n} never started on gateway ${red.name}`);
   };
 
   before(async function () {
@@ -73,7 +88,7 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
 
   after(async () => {
     for (const r of [a, b]) if (r) await r.destroy();
-    for (const id of Object.values(ids)) for (const c of await containersWith(`io.leon-edge.instance=${id}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    for (const id of Object.values(instances)) for (const c of await containersWith(`io.leon-edge.instance=${id}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     if (ow) await ow.stop();
   });
 
@@ -81,13 +96,16 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
     await b.deploy(gateway('b', KEY_B, ow.url, ow.key('guest')));
     await a.deploy(gateway('a', KEY_A, `${b.url}/openwhisk/b`, KEY_B));
     // Each gateway's id: its Node-RED's random instance id (kept in its user directory) and the runtime's.
-    for (const r of [a, b]) ids[r.name] = gatewayId(fs.readFileSync(path.join(r.userDir, '.leon-openwhisk', 'instance-id'), 'utf8').trim(), 'rt');
+    for (const r of [a, b]) {
+      instances[r.name] = fs.readFileSync(path.join(r.userDir, '.leon-openwhisk', 'instance-id'), 'utf8').trim();
+      ids[r.name] = gatewayId(instances[r.name], 'rt');
+    }
     await Promise.all([ready(a), ready(b)]);
     const cloudBefore = ow.invocations.length;
     const first = go(a, 1);
-    await sleep(500);
+    await runningOn(a, 1);
     const second = go(a, 2);
-    await sleep(500);
+    await runningOn(b, 2);
     const third = go(a, 3);
     const [r1, r2, r3] = await Promise.all([first, second, third]);
     for (const r of [r1, r2, r3]) assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -109,11 +127,11 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
     await b.deploy(gateway('b', KEY_B, `${a.url}/openwhisk/a`, KEY_A));
     await Promise.all([ready(a), ready(b)]);
     const cloudBefore = ow.invocations.length;
-    const first = go(a, 1);
-    await sleep(500);
-    const second = go(a, 2);
-    await sleep(500);
-    const third = await go(a, 3);
+    const first = go(a, 11);
+    await runningOn(a, 11);
+    const second = go(a, 12);
+    await runningOn(b, 12);
+    const third = await go(a, 13);
     assert.equal(third.status, 500);
     assert.match(third.body.error, /Gateway loop refused/);
     assert.match(third.body.error, new RegExp(`${ids.a.slice(0, 8)} → ${ids.b.slice(0, 8)} → ${ids.a.slice(0, 8)}`));
