@@ -53,14 +53,22 @@ export function listenGateway(api: GatewayApi, at: ListenAddress, bounds: { firs
   });
   server.maxConnections = MAX_CONNECTIONS;
   // headersTimeout starts with a request's first byte: a connection that sends nothing would hold one
-  // of the connections forever, without a key. It gets firstByteMs (10 s) to start.
+  // of the connections forever, without a key. Its first request's head must come within firstByteMs
+  // (10 s). Cleared at that request, not with a 'data' listener: one on the socket would take the
+  // HTTP parser off its native read path (node:http then feeds it from JavaScript, every request).
+  const silent = new WeakMap<Socket, NodeJS.Timeout>();
   server.on('connection', (socket: Socket) => {
-    const silent = setTimeout(() => socket.destroy(), firstByteMs);
-    silent.unref();
-    socket.once('data', () => clearTimeout(silent));
-    socket.once('close', () => clearTimeout(silent));
+    const timer = setTimeout(() => socket.destroy(), firstByteMs);
+    timer.unref();
+    silent.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
   });
   server.on('request', (req, res) => {
+    const timer = silent.get(req.socket);
+    if (timer) {
+      clearTimeout(timer);
+      silent.delete(req.socket);
+    }
     void api.handle(req, res, req.url ?? '/');
   });
   server.on('clientError', (_err, socket) => {

@@ -2,6 +2,7 @@
 // The gateway API's own listener: what "[host:]port" means, the API answered at the root of a bare
 // HTTP server (auth, routing, the invocation), a taken port said plainly, the port free after close.
 const assert = require('node:assert/strict');
+const http = require('node:http');
 const net = require('node:net');
 const { GatewayApi } = require('../../dist/lib/gateway/api');
 const { listenGateway, parseListen } = require('../../dist/lib/gateway/listen');
@@ -103,6 +104,21 @@ describe('the gateway API\'s own listener', () => {
       // A client that speaks in time is served.
       const res = await fetch(`http://127.0.0.1:${l.address.port}/api/v1/namespaces`, { headers: auth() });
       assert.equal(res.status, 200);
+      // A kept-alive connection that has made its first request stays open past that first bound.
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const get = () => new Promise((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: l.address.port, path: '/api/v1/namespaces', headers: auth(), agent }, (r) => {
+          const socket = r.socket;
+          r.resume();
+          r.on('end', () => resolve({ status: r.statusCode, socket }));
+        }).on('error', reject);
+      });
+      const one = await get();
+      await new Promise((r) => setTimeout(r, 600));
+      const two = await get();
+      assert.deepEqual([one.status, two.status], [200, 200]);
+      assert.equal(two.socket, one.socket, 'the same connection served both');
+      agent.destroy();
     } finally {
       await l.close();
     }
