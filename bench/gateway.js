@@ -119,7 +119,7 @@ async function main() {
     const failures = { direct: [], hop: [], gateway: [], mounted: [] };
     const retry = (label, f) => (n) => f(n).catch((e) => {
       failures[label].push(e.code || e.message.slice(0, 120));
-      process.stderr.write(`${label}: ${e.code || e.message.slice(0, 200)} (retried)\n`);
+      process.stderr.write(`${label}: ${e.code || e.message.slice(0, 200)} (retried) at ${new Date().toISOString()}\n`);
       return f(n);
     });
     const sides = {
