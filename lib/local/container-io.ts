@@ -197,8 +197,8 @@ export class ContainerIO {
 
   /**
    * POST /run with a prepared body. Never rejects: the exchange says what happened. Resolves once
-   * the activation's log lines are in (its sentinels, or a short grace) so the next run starts a
-   * clean frame.
+   * the activation's log lines are in (its sentinels, or a short grace; at once when the runtime
+   * says it wrote nothing) so the next run starts a clean frame.
    */
   async run(body: string, timeoutMs: number): Promise<Exchange> {
     const frame: LogFrame = this.framer.begin();
@@ -223,6 +223,9 @@ export class ContainerIO {
     let logs: string[];
     if (reply) {
       if (this.framer.sentinels === 'no') this.framer.abandon(frame);
+      // Our runtimes count what an activation wrote: when nothing, its logs are complete now (the
+      // sentinels Docker relays a moment later are swallowed), so the reply does not wait for them.
+      else if (reply.logBytes === 0 && reply.status === 200) this.framer.closeSilent(frame);
       const l = frame.settle(this.limits.logGrace);
       logs = Array.isArray(l) ? l : await l;
     } else {

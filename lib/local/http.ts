@@ -7,7 +7,15 @@ import http from 'node:http';
 export interface HttpReply {
   status: number;
   body: string;
+  /**
+   * X-Leon-Log-Bytes of a /run reply: what the action wrote to its stdout and stderr during this
+   * activation, as our runtimes (runtimes/) count it. 0 lets the node close the activation's logs
+   * without waiting for Docker to relay the sentinels. Absent from other images.
+   */
+  logBytes?: number;
 }
+
+const LOG_BYTES = /^\d{1,15}$/;
 
 export type CallFailure = 'timeout' | 'dropped' | 'aborted' | 'too_large';
 
@@ -113,7 +121,10 @@ export function postJson(
           finish(new HttpCallError('dropped', `the reply to POST ${path} cannot be read: ${(e as Error).message}`));
           return;
         }
-        finish(undefined, { status: res.statusCode ?? 0, body });
+        const reply: HttpReply = { status: res.statusCode ?? 0, body };
+        const logBytes = res.headers['x-leon-log-bytes'];
+        if (typeof logBytes === 'string' && LOG_BYTES.test(logBytes)) reply.logBytes = Number(logBytes);
+        finish(undefined, reply);
       });
       res.on('aborted', () => finish(new HttpCallError('dropped', 'the connection closed before the reply was complete')));
       res.on('error', (e: NodeJS.ErrnoException) => finish(new HttpCallError('dropped', e.message, e.code)));

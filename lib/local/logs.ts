@@ -184,6 +184,23 @@ export class LogFramer {
     frame.complete(true);
   }
 
+  /**
+   * Close a frame whose activation wrote nothing (the runtime said so in its reply): complete now,
+   * with the lines it has (output from between activations), and swallow its sentinels when Docker
+   * relays them. Not a sign of a sentinel-less image, unlike abandon().
+   */
+  closeSilent(frame: LogFrame): void {
+    if (frame.done) return;
+    if (this.current === frame) {
+      this.current = undefined;
+      if (!this.ended && this.sentinels !== 'no') {
+        if (!frame.seen.stdout) this.owed.stdout++;
+        if (!frame.seen.stderr) this.owed.stderr++;
+      }
+    }
+    frame.complete(false);
+  }
+
   /** Lines of the last activation-less period and the recent history, for error messages. */
   recent(max = 50): string[] {
     return this.ringLines().slice(-max);

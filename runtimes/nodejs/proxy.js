@@ -10,6 +10,7 @@
  *   PROXY_PORT                  listen port (default 8080)
  */
 const http = require('node:http');
+const { ChildProcess } = require('node:child_process');
 const { loadAction, loadActionFile, runAction } = require('./action');
 
 const PORT = Number(process.env.PROXY_PORT) || 8080;
@@ -27,6 +28,36 @@ function setStatus(next) {
   }
 }
 
+// What was written to process.stdout and process.stderr since the last sentinels, in bytes (the
+// activation's output, and any between activations, which the node counts as the next one's): a
+// /run reply says so in X-Leon-Log-Bytes, and when it is 0 the node need not wait for Docker to
+// relay the sentinels. Only while one activation runs at a time, and never once a child process
+// was started (it may write to the inherited descriptors directly, past this count).
+let logBytes = 0;
+let countable = !ALLOW_CONCURRENT;
+for (const stream of [process.stdout, process.stderr]) {
+  const write = stream.write;
+  stream.write = function countedWrite(chunk, ...rest) {
+    logBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    return write.call(this, chunk, ...rest);
+  };
+}
+const spawn = ChildProcess.prototype.spawn;
+ChildProcess.prototype.spawn = function countedSpawn(...args) {
+  countable = false;
+  return spawn.apply(this, args);
+};
+// The synchronous ones do not go through ChildProcess: each function of the module, as the action
+// will require it.
+const childProcess = require('node:child_process');
+for (const name of ['spawn', 'spawnSync', 'exec', 'execSync', 'execFile', 'execFileSync', 'fork']) {
+  const original = childProcess[name];
+  childProcess[name] = function countedChild(...args) {
+    countable = false;
+    return original.apply(this, args);
+  };
+}
+
 const reply = (code, body) => ({ code, body });
 const failure = (code, message) => reply(code, { error: message });
 
@@ -35,7 +66,9 @@ function writeSentinels() {
   const write = (stream) => new Promise((resolve) => {
     stream.write(SENTINEL, () => resolve());
   });
-  return Promise.all([write(process.stdout), write(process.stderr)]);
+  const both = Promise.all([write(process.stdout), write(process.stderr)]);
+  logBytes = 0;
+  return both;
 }
 
 function isObject(value) {
@@ -136,11 +169,14 @@ async function run(message) {
       response = failure(502, 'The action did not return a dictionary.');
     }
   }
+  if (countable) {
+    response.headers = { 'X-Leon-Log-Bytes': String(logBytes) };
+  }
   await writeSentinels();
   return response;
 }
 
-function send(res, { code, body }) {
+function send(res, { code, body, headers }) {
   let text;
   try {
     text = JSON.stringify(body);
@@ -149,7 +185,7 @@ function send(res, { code, body }) {
     code = 502;
     text = JSON.stringify({ error: `The action result is not serializable to JSON: ${err.message}` });
   }
-  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(code, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
 

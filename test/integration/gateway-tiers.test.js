@@ -60,16 +60,23 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
     throw new Error(`${red.name} never ran the action in its own container`);
   };
   // Wait until message n is running in one of `red`'s own containers (its log says so).
+  const startedOn = async (red, n) => {
+    for (const c of await containersWith(`io.leon-edge.instance=${instances[red.name]}`)) {
+      const log = await docker.getContainer(c.Id).logs({ stdout: true, stderr: false }).catch(() => Buffer.alloc(0));
+      if (log.toString('latin1').includes(`start ${n}\n`)) return true;
+    }
+    return false;
+  };
   const runningOn = async (red, n) => {
-    const line = `start ${n}\n`;
-    for (let i = 0; i < 400; i++) {
-      for (const c of await containersWith(`io.leon-edge.instance=${instances[red.name]}`)) {
-        const log = await docker.getContainer(c.Id).logs({ stdout: true, stderr: false }).catch(() => Buffer.alloc(0));
-        if (log.toString('latin1').includes(line)) return;
-      }
+    const t0 = Date.now();
+    while (Date.now() - t0 < 30000) {
+      if (await startedOn(red, n)) return;
       await sleep(50);
     }
-    throw new Error(`message ${n} never started on gateway ${red.name}`);
+    const elsewhere = [];
+    for (const r of [a, b]) if (r !== red && (await startedOn(r, n))) elsewhere.push(r.name);
+    const mine = await containersWith(`io.leon-edge.instance=${instances[red.name]}`);
+    throw new Error(`message ${n} never started on gateway ${red.name} within 30 s (started on: ${elsewhere.join(', ') || 'no gateway'}; ${red.name} has ${mine.length} container(s): ${mine.map((c) => c.State).join(', ')})`);
   };
 
   before(async function () {

@@ -340,6 +340,16 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       assert.notEqual(b.activationId, a.activationId);
     });
 
+    it('silent and logging activations back to back: each has exactly its own lines (a silent one answers without waiting for its sentinels)', async () => {
+      for (let i = 0; i < 15; i++) {
+        const quiet = await hello.invoke({ mode: 'sleep', ms: 0 });
+        assert.deepEqual(quiet.response.result, { slept: 0 });
+        assert.deepEqual(quiet.logs, [], `silent run ${i}`);
+        const loud = await hello.invoke({ name: `n${i}` });
+        assert.deepEqual(loud.logs.map((l) => l.replace(LOG_LINE, '$1: ')).sort(), ['stderr: to stderr', `stdout: hello n${i}`], `logging run ${i}`);
+      }
+    });
+
     it('params: action defaults < caller params, by key presence (0, "", false, null win)', async () => {
       const a = await hello.invoke({ name: '', n: 0, keep: null, extra: false });
       assert.deepEqual(a.response.result.params, { name: '', n: 0, keep: null, extra: false });

@@ -132,6 +132,7 @@ function main(params) {
     case 'undefined': return undefined;
     case 'array': return [1, 2, 3];
     case 'throw': throw new Error('boom');
+    case 'child': require('node:child_process').execFileSync(process.execPath, ['-e', '']); return { child: true };
     case 'slow': return sleep(params.ms).then(() => ({ slept: params.ms }));
     case 'env': {
       const ow = {};
@@ -238,6 +239,19 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       assert.match(logs.stderr, new RegExp(`warning from the action\\n${SENTINEL}\\n`));
       assert.equal(countSentinels(logs.stdout), 1);
       assert.equal(countSentinels(logs.stderr), 1);
+      // Counted for the node (X-Leon-Log-Bytes): what was written since the last sentinels, here also
+      // the refusals above.
+      assert.ok(Number(res.headers['x-leon-log-bytes']) > Buffer.byteLength('hello from the action\nwarning from the action\n'));
+    });
+
+    it('says in X-Leon-Log-Bytes what a run wrote: 0 for a silent one, the bytes of its lines otherwise', async () => {
+      const quiet = await proxy.run({ mode: 'undefined' });
+      processedRuns++;
+      assert.equal(quiet.status, 200);
+      assert.equal(quiet.headers['x-leon-log-bytes'], '0');
+      const loud = await proxy.run({ name: 'again' });
+      processedRuns++;
+      assert.equal(loud.headers['x-leon-log-bytes'], String(Buffer.byteLength('hello from the action\nwarning from the action\n')));
     });
 
     it('sets /init env values into process.env (stringified)', async () => {
@@ -336,6 +350,17 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       assert.equal(countSentinels(logs.stderr), processedRuns);
     });
 
+    it('stops counting output once the action started a child process (it may write to the descriptors directly)', async () => {
+      const child = await proxy.run({ mode: 'child' });
+      processedRuns++;
+      assert.deepEqual(child.body, { child: true });
+      assert.equal(child.headers['x-leon-log-bytes'], undefined);
+      const later = await proxy.run({ mode: 'undefined' });
+      processedRuns++;
+      assert.equal(later.status, 200);
+      assert.equal(later.headers['x-leon-log-bytes'], undefined, 'not after it either');
+    });
+
     it('answers a synchronous throw with 502, then refuses everything with 403 "stopped"', async () => {
       const res = await proxy.run({ mode: 'throw' });
       processedRuns++;
@@ -430,6 +455,7 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       const [a, b] = await Promise.all([first, proxy.run({ id: 2 })]);
       assert.deepEqual(a, { status: 200, body: { id: 1 } });
       assert.deepEqual(b, { status: 200, body: { id: 2 } });
+      assert.equal(a.headers['x-leon-log-bytes'], undefined, 'no count when activations overlap');
       const logs = await proxy.logsWhen((l) => countSentinels(l.stdout) >= 2 && countSentinels(l.stderr) >= 2);
       assert.equal(countSentinels(logs.stdout), 2);
       assert.equal(countSentinels(logs.stderr), 2);

@@ -114,6 +114,28 @@ describe('local: log framing', () => {
     assert.deepEqual(c.lines, [`${ISO} stdout: c`]);
   });
 
+  it('a silent activation (the runtime counted 0 bytes) closes at once; its late sentinels are swallowed, the next frame is clean', () => {
+    const f = framer();
+    const a = f.begin();
+    f.closeSilent(a);
+    assert.equal(a.done, true);
+    assert.equal(a.incomplete, false);
+    assert.deepEqual(a.lines, []);
+    const b = f.begin(); // the next run starts before Docker relayed a's sentinels
+    sentinels(f); // a's, late
+    assert.equal(b.done, false, "a's sentinels do not end b");
+    assert.equal(f.sentinels, 'yes', 'not taken for a sentinel-less image');
+    f.stdout.write('b-out\n');
+    sentinels(f);
+    assert.equal(b.done, true);
+    assert.deepEqual(b.lines, [`${ISO} stdout: b-out`]);
+    // lines carried from between activations stay with the silent frame that got them
+    f.stdout.write('between\n');
+    const c = f.begin();
+    f.closeSilent(c);
+    assert.deepEqual(c.lines, [`${ISO} stdout: between`]);
+  });
+
   it('concurrent containers (framed:false) give activations no logs but keep recent lines', () => {
     const f = framer({ framed: false });
     const a = f.begin();
