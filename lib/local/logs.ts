@@ -175,13 +175,19 @@ export class LogFramer {
           // Nothing ever marked the end of an activation: treat the image as sentinel-less and stop
           // waiting for sentinels from now on (every later frame ends with the /run reply).
           this.sentinels = 'no';
-        } else if (this.sentinels !== 'no') {
-          if (!frame.seen.stdout) this.owed.stdout++;
-          if (!frame.seen.stderr) this.owed.stderr++;
+        } else {
+          this.owe(frame);
         }
       }
     }
     frame.complete(true);
+  }
+
+  /** The sentinels a frame closed early has not had yet: swallow them, and the lines before them, when they come. */
+  private owe(frame: LogFrame): void {
+    if (this.sentinels === 'no') return;
+    if (!frame.seen.stdout) this.owed.stdout++;
+    if (!frame.seen.stderr) this.owed.stderr++;
   }
 
   /**
@@ -193,10 +199,7 @@ export class LogFramer {
     if (frame.done) return;
     if (this.current === frame) {
       this.current = undefined;
-      if (!this.ended && this.sentinels !== 'no') {
-        if (!frame.seen.stdout) this.owed.stdout++;
-        if (!frame.seen.stderr) this.owed.stderr++;
-      }
+      if (!this.ended) this.owe(frame);
     }
     frame.complete(false);
   }

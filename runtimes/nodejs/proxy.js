@@ -47,10 +47,10 @@ ChildProcess.prototype.spawn = function countedSpawn(...args) {
   countable = false;
   return spawn.apply(this, args);
 };
-// The synchronous ones do not go through ChildProcess: each function of the module, as the action
-// will require it.
+// The synchronous ones do not go through ChildProcess (nor through each other: execFileSync calls
+// the module's own spawnSync), so each is watched as the action will require it.
 const childProcess = require('node:child_process');
-for (const name of ['spawn', 'spawnSync', 'exec', 'execSync', 'execFile', 'execFileSync', 'fork']) {
+for (const name of ['spawnSync', 'execSync', 'execFileSync']) {
   const original = childProcess[name];
   childProcess[name] = function countedChild(...args) {
     countable = false;

@@ -129,6 +129,15 @@ describe('local: log framing', () => {
     sentinels(f);
     assert.equal(b.done, true);
     assert.deepEqual(b.lines, [`${ISO} stdout: b-out`]);
+    // a container that says 0 and writes anyway loses only those lines, from its own logs
+    const liar = f.begin();
+    f.closeSilent(liar);
+    f.stdout.write('unannounced\n');
+    sentinels(f);
+    const d = f.begin();
+    f.stdout.write('d-out\n');
+    sentinels(f);
+    assert.deepEqual([liar.lines, d.lines], [[], [`${ISO} stdout: d-out`]]);
     // lines carried from between activations stay with the silent frame that got them
     f.stdout.write('between\n');
     const c = f.begin();
