@@ -2,6 +2,7 @@ import { CloudInvoker } from './cloud';
 import { OpenWhiskNodeError } from './errors';
 import { qualifiedName, type OpenWhiskService } from './service';
 import { initialRing, reduceRing, type Failure, type RingEvent, type RingState, type Shown } from './status';
+import { StatusThrottle } from './status-throttle';
 import type { ActionDoc, ActionInvoker, ActionRef, Activation, Catalog } from './types';
 
 export type { Phase } from './status';
@@ -68,6 +69,8 @@ export class ActionRunner {
   private closed = false;
   /** What the status ring shows, and why (status.ts). */
   private ring: RingState = initialRing;
+  /** Shows the ring: every change while they come slowly, the latest at most every 50 ms when they come fast. */
+  private readonly shown: StatusThrottle<PhaseReport>;
   private readonly watch?: NodeJS.Timeout;
   private readonly onHealth = (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => {
     this.dispatch({ type: 'health', state: h.state, short: h.short, provisioned: this.local.size > 0, hasAction: !!this.defaultRef });
@@ -77,8 +80,9 @@ export class ActionRunner {
     private readonly nodeId: string,
     private readonly target: RunnerTarget,
     private readonly defaultRef: ActionRef | undefined,
-    private readonly report: (r: PhaseReport) => void,
+    report: (r: PhaseReport) => void,
   ) {
+    this.shown = new StatusThrottle(report);
     if (target.mode === 'cloud') this.cloud = new CloudInvoker(target.service);
     else {
       if (target.burst) this.burst = new CloudInvoker(target.burst);
@@ -186,7 +190,7 @@ export class ActionRunner {
     if (this.closed) return;
     const r = reduceRing(this.ring, ev);
     this.ring = r.state;
-    if (r.show) this.report({ ...r.show, mode: this.target.mode, note: this.note });
+    if (r.show) this.shown.push({ ...r.show, mode: this.target.mode, note: this.note });
     if (r.count) {
       if (this.target.mode === 'cloud') this.dispatch({ type: 'cloud-ready' });
       else void this.containerCount().then((n) => this.dispatch({ type: 'count', n }));
@@ -218,6 +222,7 @@ export class ActionRunner {
   async close(): Promise<void> {
     this.dispatch({ type: 'close' });
     this.closed = true;
+    this.shown.close();
     if (this.watch) clearInterval(this.watch);
     if (this.target.mode === 'local') this.target.engine.off?.('health', this.onHealth);
     await this.cloud?.close();
