@@ -126,7 +126,8 @@ export = function (RED: NodeAPI) {
     // --- issue 13: activation store, gateway API, tiers (lib/activations, lib/gateway) ---
     const self = gatewayId(instanceId(userDir), this.id);
     const keep = `${config.activations ?? ''}`.trim() === '' ? 1000 : Math.floor(Number(config.activations) || 0);
-    const store = this.mode === 'local' && keep > 0
+    // Only the API reads the records: without it, keeping them would cost every message for nothing.
+    const store = this.mode === 'local' && config.serveApi && keep > 0
       ? new ActivationStore({
           file: userDir ? activationFile(userDir, this.id) : undefined,
           maxCount: keep,

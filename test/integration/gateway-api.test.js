@@ -44,6 +44,11 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     { id: 'act', z: 'tab', type: 'openwhisk-action', runtime: 'rt', action: 'edge/hello', params: [], wires: [['fmt']] },
     { id: 'fmt', z: 'tab', type: 'function', func: 'msg.payload = { payload: msg.payload, data: msg.data }; return msg;', wires: [['out']] },
     { id: 'out', z: 'tab', type: 'http response', statusCode: '', headers: {} },
+    // A runtime that serves no API: nothing could read its records, so it keeps none.
+    { id: 'rt3', type: 'openwhisk-runtime', mode: 'local', service: 'svc', images: `nodejs:*=${IMAGE}`, capacity: 1, queue: 10 },
+    { id: 'in3', z: 'tab', type: 'http in', url: '/plain', method: 'post', wires: [['act3']] },
+    { id: 'act3', z: 'tab', type: 'openwhisk-action', runtime: 'rt3', action: 'edge/hello', params: [], wires: [['out3']] },
+    { id: 'out3', z: 'tab', type: 'http response', statusCode: '', headers: {} },
   ];
 
   before(async function () {
@@ -209,10 +214,13 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     assert.deepEqual(stored.response, data.response);
     assert.deepEqual(stored.logs, data.logs);
     const newest = (await client().activations.list({ limit: 200 })).map((x) => x.activationId);
+    const plain = await fetch(`${red.url}/plain`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Quiet' }) });
+    assert.deepEqual(await plain.json(), { greeting: 'Hello Quiet', site: 'plant-1' });
 
     await red.stop();
     const file = path.join(red.userDir, '.leon-openwhisk', 'activations', 'rt.jsonl');
     assert.equal(fs.statSync(file).mode & 0o777, 0o600, 'owner-only');
+    assert.equal(fs.existsSync(path.join(red.userDir, '.leon-openwhisk', 'activations', 'rt3.jsonl')), false, 'a runtime without the API keeps no records');
     await red.start();
     await until('the API to be back', async () => (await raw('/api/v1/namespaces')).status === 200);
     const after = (await client().activations.list({ limit: 200 })).map((x) => x.activationId);
