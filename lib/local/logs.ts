@@ -121,6 +121,7 @@ export class LogFramer {
   private readonly limitBytes: number;
   private readonly ringSize: number;
   private readonly now: () => number;
+  private lastPrefix: { time: number; stream: StreamName | ''; text: string } = { time: NaN, stream: '', text: '' };
   private readonly decoders: Record<StreamName, StringDecoder> = {
     stdout: new StringDecoder('utf8'),
     stderr: new StringDecoder('utf8'),
@@ -233,7 +234,7 @@ export class LogFramer {
       const rest = this.decoders[s].end();
       if (rest !== '') this.append(s, rest, 0, rest.length);
       const o = this.open[s];
-      if (o.kept !== '' || o.dropped > 0) this.endLine(s, this.prefix(s, this.now()));
+      if (o.kept !== '' || o.dropped > 0) this.endLine(s, this.now());
     }
     this.ended = true;
     if (this.current) {
@@ -253,11 +254,11 @@ export class LogFramer {
     let nl = text.indexOf('\n');
     if (nl >= 0) {
       // One timestamp per chunk (its lines arrived together): a flood of short lines costs a scan
-      // and a string each, not a date formatting each.
-      const prefix = this.prefix(stream, this.now());
+      // and a string each, not a date formatting each; a chunk of sentinels only, none at all.
+      const time = this.now();
       while (nl >= 0) {
         this.append(stream, text, start, nl);
-        this.endLine(stream, prefix);
+        this.endLine(stream, time);
         start = nl + 1;
         nl = text.indexOf('\n', start);
       }
@@ -278,11 +279,16 @@ export class LogFramer {
     }
   }
 
+  /** "<ISO time> stdout: ", formatted once per chunk and stream (the last one is kept). */
   private prefix(stream: StreamName, time: number): string {
-    return `${new Date(time).toISOString()} ${stream}: `;
+    const m = this.lastPrefix;
+    if (m.time === time && m.stream === stream) return m.text;
+    const text = `${new Date(time).toISOString()} ${stream}: `;
+    this.lastPrefix = { time, stream, text };
+    return text;
   }
 
-  private endLine(stream: StreamName, prefix: string): void {
+  private endLine(stream: StreamName, time: number): void {
     const o = this.open[stream];
     let line = o.kept;
     const { dropped, tail } = o;
@@ -296,33 +302,33 @@ export class LogFramer {
       if (at >= 0) {
         if (straddle) {
           const before = line.slice(0, line.length - (end.length - tail.length) + at);
-          if (before !== '') this.addLine(stream, before, prefix);
+          if (before !== '') this.addLine(stream, before, time);
         } else {
-          this.addLine(stream, `${line} … (line truncated: ${dropped - SENTINEL.length} more characters)`, prefix);
+          this.addLine(stream, `${line} … (line truncated: ${dropped - SENTINEL.length} more characters)`, time);
         }
         this.onSentinel(stream);
         return;
       }
-      this.onLine(stream, `${line} … (line truncated: ${dropped} more characters)`, prefix);
+      this.onLine(stream, `${line} … (line truncated: ${dropped} more characters)`, time);
       return;
     }
     if (line.endsWith('\r')) line = line.slice(0, -1);
-    this.onLine(stream, line, prefix);
+    this.onLine(stream, line, time);
   }
 
-  private onLine(stream: StreamName, line: string, prefix: string): void {
+  private onLine(stream: StreamName, line: string, time: number): void {
     const idx = line.indexOf(SENTINEL);
     if (idx >= 0) {
       const before = line.slice(0, idx);
-      if (before !== '') this.addLine(stream, before, prefix);
+      if (before !== '') this.addLine(stream, before, time);
       this.onSentinel(stream);
       return;
     }
-    this.addLine(stream, line, prefix);
+    this.addLine(stream, line, time);
   }
 
-  private addLine(stream: StreamName, line: string, prefix: string): void {
-    const formatted = prefix + line;
+  private addLine(stream: StreamName, line: string, time: number): void {
+    const formatted = this.prefix(stream, time) + line;
     const clipped = formatted.length > RING_LINE_CHARS ? `${formatted.slice(0, RING_LINE_CHARS)} …` : formatted;
     if (this.ring.length < this.ringSize) this.ring.push(clipped);
     else this.ring[this.ringNext] = clipped;
