@@ -38,7 +38,7 @@ const { randomBytes } = require('node:crypto');
 const { percentile, median, fmt, markdownTable } = require('./lib/stats');
 const { createAgent, runDirect, bareDeploy, sleep } = require('./lib/direct');
 const { docker, nodeContainers, removeWith } = require('./lib/docker');
-const { helper, nodes, nodeRedVersion, statusHistory, whenStatus, containersInStatus, NodePort } = require('./lib/nr');
+const { helper, nodes, floorNodes, nodeRedVersion, statusHistory, whenStatus, containersInStatus, NodePort } = require('./lib/nr');
 const { startOpenWhiskServer } = require(path.join(root, 'test/support/openwhisk-server'));
 const { instanceId } = require(path.join(root, 'dist/lib/runtime-config'));
 const { initBody, runContext, identityOf } = require(path.join(root, 'dist/lib/local/protocol'));
@@ -97,7 +97,7 @@ let child;
 
 function ids(tag) {
   const p = `b${RUN}${tag}`;
-  return { svc: `${p}svc`, rt: `${p}rt`, a: `${p}a`, out: `${p}out`, c: `${p}c`, caught: `${p}caught` };
+  return { svc: `${p}svc`, rt: `${p}rt`, a: `${p}a`, out: `${p}out`, c: `${p}c`, caught: `${p}caught`, floor: `${p}floor` };
 }
 
 function flow(id, action, { capacity = 4, queue = 1000, actions = 1 } = {}) {
@@ -111,6 +111,7 @@ function flow(id, action, { capacity = 4, queue = 1000, actions = 1 } = {}) {
   for (let i = 0; i < actions; i++) {
     f.push({ id: i === 0 ? id.a : `${id.a}${i}`, type: 'openwhisk-action', runtime: id.rt, action, namespace: '', params: [], wires: [[id.out]] });
   }
+  f.push({ id: id.floor, type: 'bench-floor', wires: [[id.out]] });
   return f;
 }
 const creds = (id) => ({ [id.svc]: { key: ow.key('guest') } });
@@ -118,7 +119,7 @@ const creds = (id) => ({ [id.svc]: { key: ow.key('guest') } });
 async function load(id, action, opts) {
   helper.settings({ userDir });
   loaded = true;
-  await helper.load(nodes, flow(id, action, opts), creds(id));
+  await helper.load([...nodes, floorNodes], flow(id, action, opts), creds(id));
 }
 
 async function unload() {
@@ -180,14 +181,25 @@ async function phaseLatency(action = 'noop', tag = 'lat') {
     const r = await runDirect(agent, c.port, { n }, act);
     if (r.n !== n) throw new Error('direct: wrong reply');
   };
+  // The floor of any node: Node-RED's message passing around the direct client (bench/lib/nr.js).
+  const floorNode = helper.getNode(id.floor);
+  floorNode.target = { port: c.port, action: act };
+  const floorPort = new NodePort(floorNode, helper.getNode(id.out), helper.getNode(id.caught));
+  const viaFloor = async (n) => {
+    const m = await floorPort.send({ n });
+    if (m.payload.n !== n) throw new Error('floor: wrong reply');
+  };
   log(`latency: warming up (${WARM} each side), container ${c.name} on 127.0.0.1:${c.port}`);
   for (let i = 0; i < WARM; i++) await viaNode(i);
   await sleep(20);
   for (let i = 0; i < WARM; i++) await direct(i);
+  await sleep(20);
+  for (let i = 0; i < WARM; i++) await viaFloor(i);
   // A third side runs the direct client again (an A/A control): how far two identical sides' p99 lie
-  // apart in this run says how much of an added p99 this machine's noise alone can make.
-  const samples = { node: [], direct: [], again: [] };
-  const fns = { node: viaNode, direct, again: direct };
+  // apart in this run says how much of an added p99 this machine's noise alone can make. A fourth
+  // is the floor node: what Node-RED itself adds to any node that calls a container.
+  const samples = { node: [], direct: [], again: [], floor: [] };
+  const fns = { node: viaNode, direct, again: direct, floor: viaFloor };
   const names = Object.keys(fns);
   const side = async (name) => {
     await sleep(20); // let the other side's trailing log sentinels arrive before switching
@@ -206,9 +218,11 @@ async function phaseLatency(action = 'noop', tag = 'lat') {
   const node = st(samples.node);
   const dir = st(samples.direct);
   const again = st(samples.again);
+  const floor = st(samples.floor);
   return {
-    node, direct: dir, again, addedP50: node.p50 - dir.p50, addedP99: node.p99 - dir.p99,
-    aaP50: again.p50 - dir.p50, aaP99: again.p99 - dir.p99, rounds: ROUNDS, perRound: PER, spies: KEEP_SPIES,
+    node, direct: dir, again, floor, addedP50: node.p50 - dir.p50, addedP99: node.p99 - dir.p99,
+    aaP50: again.p50 - dir.p50, aaP99: again.p99 - dir.p99, floorP50: floor.p50 - dir.p50, floorP99: floor.p99 - dir.p99,
+    rounds: ROUNDS, perRound: PER, spies: KEEP_SPIES,
   };
 }
 
@@ -666,6 +680,7 @@ function report(results) {
     rows.push(['1. warm invocation p50', `${fmt(L.node.p50)} ms`, `${fmt(L.direct.p50)} ms`, `${signed(L.addedP50)} ms`, 'added p50 < 0.5 ms', verdict(L.addedP50 < 0.5)]);
     rows.push(['1. warm invocation p99', `${fmt(L.node.p99)} ms`, `${fmt(L.direct.p99)} ms`, `${signed(L.addedP99)} ms`, 'added p99 ≤ 0.3 ms (issue 14)', verdict(L.addedP99 <= 0.3)]);
     if (L.again) rows.push(['1. A/A control: the direct side run twice, p50 / p99', `${fmt(L.again.p50)} / ${fmt(L.again.p99)} ms`, `${fmt(L.direct.p50)} / ${fmt(L.direct.p99)} ms`, `${signed(L.aaP50)} / ${signed(L.aaP99)} ms`, '(noise: identical sides)', '']);
+    if (L.floor) rows.push(['1. floor: a bare Node-RED node around the direct client, p50 / p99', `${fmt(L.floor.p50)} / ${fmt(L.floor.p99)} ms`, `${fmt(L.direct.p50)} / ${fmt(L.direct.p99)} ms`, `${signed(L.floorP50)} / ${signed(L.floorP99)} ms`, '(Node-RED itself)', '']);
   }
   const P = results.python;
   if (P && !P.error) {

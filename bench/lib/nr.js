@@ -32,6 +32,32 @@ const nodes = [
   },
 ];
 
+/**
+ * The floor of any Node-RED node (bench/local.js latency): a node of this type sends each message's
+ * payload straight to a container with the direct client (lib/direct.js) and sends the result on.
+ * What it adds over the direct client is Node-RED's own message passing, not this package.
+ */
+function floorNodes(RED) {
+  const { createAgent, runDirect } = require('./direct');
+  function BenchFloorNode(config) {
+    RED.nodes.createNode(this, config);
+    const agent = createAgent();
+    this.target = undefined; // { port, action }: set by the benchmark once the container is known
+    this.on('input', (msg, send, done) => {
+      runDirect(agent, this.target.port, msg.payload, this.target.action).then(
+        (result) => {
+          msg.payload = result;
+          send(msg);
+          done();
+        },
+        (err) => done(err),
+      );
+    });
+    this.on('close', () => agent.destroy());
+  }
+  RED.nodes.registerType('bench-floor', BenchFloorNode);
+}
+
 function nodeRedVersion() {
   return helper._RED.version();
 }
@@ -84,11 +110,12 @@ function containersInStatus(s) {
  * Drives one deployed openwhisk-action node: send(payload) puts a message in with node.receive and
  * resolves with the message the wired helper node gets (or rejects with what the Catch node got).
  */
+let portSeq = 0;
+
 class NodePort {
   constructor(actionNode, outNode, caughtNode) {
     this.a = actionNode;
     this.pending = new Map();
-    this.seq = 0;
     outNode.on('input', (msg) => this.settle(msg, null));
     caughtNode.on('input', (msg) => this.settle(msg, new Error((msg.error && msg.error.message) || 'caught')));
   }
@@ -102,7 +129,7 @@ class NodePort {
   }
 
   send(payload) {
-    const id = ++this.seq;
+    const id = ++portSeq; // unique over all ports: several may listen on the same helper node
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.a.receive({ payload, _bench: id });
@@ -110,4 +137,4 @@ class NodePort {
   }
 }
 
-module.exports = { helper, nodes, nodeRedVersion, runtimePath, statusHistory, whenStatus, containersInStatus, NodePort };
+module.exports = { helper, nodes, floorNodes, nodeRedVersion, runtimePath, statusHistory, whenStatus, containersInStatus, NodePort };
