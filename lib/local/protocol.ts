@@ -3,7 +3,7 @@
 // parameter partition and merge, /init and /run bodies, reply → activation response mapping,
 // activation records. No I/O here, so all of it is unit-tested without Docker.
 
-import { randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { DEFAULT_LIMITS, LIMIT_RANGES } from '../limits';
 import { parseName } from '../names';
 import { MAX_RESULT_DEPTH, nestedDeeperThan, tooDeepMessage } from '../params';
@@ -144,8 +144,19 @@ export function mergeParams(
   return { ...defaults, ...params };
 }
 
+/** Random bytes for ids, drawn 256 ids at a time (hex of a pooled buffer: a quarter of randomUUID without its dashes, here). */
+const idPool = Buffer.alloc(4096);
+let idNext = idPool.length;
+
+/** 32 random lowercase hex characters, as OpenWhisk's activation ids. */
 export function newActivationId(): string {
-  return randomUUID().replace(/-/g, '');
+  if (idNext >= idPool.length) {
+    randomFillSync(idPool);
+    idNext = 0;
+  }
+  const id = idPool.toString('hex', idNext, idNext + 16);
+  idNext += 16;
+  return id;
 }
 
 /** Per-activation context: every field is a string (the Node.js proxy drops non-strings, the Python one crashes). */

@@ -82,6 +82,16 @@ describe('local: protocol', () => {
     assert.equal(p.apiKeyAllowed([{ key: 'provide-api-key', value: null }]), false);
   });
 
+  it('activation ids: 32 hex characters, none ever twice (also across refills of their random pool)', () => {
+    const ids = new Set();
+    for (let i = 0; i < 2000; i++) {
+      const a = p.newActivationId();
+      assert.match(a, /^[0-9a-f]{32}$/);
+      ids.add(a);
+    }
+    assert.equal(ids.size, 2000);
+  });
+
   it('run context: every field a string, 32-hex ids, deadline = now + timeout', () => {
     const id = p.identityOf(doc());
     const ctx = p.runContext(id, 5000, undefined, 1000);
