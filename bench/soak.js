@@ -3,7 +3,7 @@
 /*
  * Soak benchmark of the local (Docker) mode under faults. A benchmark, NOT a test:
  *
- *   npm run build && node bench/soak.js [--minutes 10] [--seed 42] [--no-dockerd]
+ *   npm run build && node bench/soak.js [--minutes 10] [--seed 42] [--no-dockerd] [--stem-cells 1]
  *
  * The real Node-RED runtime (node-red-node-test-helper, as the node tests do; Node-RED 5 on Node >= 22.9,
  * else 4.1) runs a flow with one local openwhisk-runtime (capacity 6, queue 50, the engine's default
@@ -44,6 +44,8 @@ function opt(name, dflt) {
 }
 const MINUTES = Number(opt('minutes', '10'));
 const SEED = Number(opt('seed', '42'));
+// --stem-cells N: the runtime keeps N stem cells per image (default 0, the runtime's own default).
+const STEM_CELLS = Number(opt('stem-cells', '0'));
 const WITH_DOCKERD = !argv.includes('--no-dockerd');
 if (!(MINUTES > 0)) {
   console.error('usage: node bench/soak.js [--minutes 10] [--seed 42] [--no-dockerd]');
@@ -145,7 +147,7 @@ function flow(owUrl) {
   const action = (name) => ({ id: ID[name], type: 'openwhisk-action', runtime: ID.rt, action: `soak/${name}`, namespace: '', params: [], wires: [[ID.out]] });
   return [
     { id: ID.svc, type: 'openwhisk-service', api: owUrl },
-    { id: ID.rt, type: 'openwhisk-runtime', mode: 'local', service: ID.svc, images: `nodejs:*=${IMAGE}`, capacity: CAPACITY, queue: QUEUE },
+    { id: ID.rt, type: 'openwhisk-runtime', mode: 'local', service: ID.svc, images: `nodejs:*=${IMAGE}`, capacity: CAPACITY, queue: QUEUE, stemCells: STEM_CELLS },
     ...ACTIONS.map(action),
     { id: ID.out, type: 'helper' },
     { id: ID.catch, type: 'catch', scope: null, uncaught: false, wires: [[ID.caught]] },

@@ -5,6 +5,8 @@
 // few), and at most one per interval once they come fast; the last change always shows, an
 // interval after the one before it at the latest.
 
+import { performance } from 'node:perf_hooks';
+
 export interface ThrottleOptions {
   /** Changes shown at once before the rate applies. */
   burst: number;
@@ -25,7 +27,8 @@ export class StatusThrottle<T> {
   constructor(
     private readonly show: (value: T) => void,
     private readonly opts: ThrottleOptions = RING_THROTTLE,
-    private readonly now: () => number = Date.now,
+    // A monotonic clock: a wall clock set back (NTP, by hand) must not hold a change back for that long.
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.credits = opts.burst;
     this.refilled = now();
@@ -54,6 +57,7 @@ export class StatusThrottle<T> {
 
   private refill(): void {
     const t = this.now();
+    if (t < this.refilled) this.refilled = t; // a clock that went back (an injected one): start again from now
     const earned = Math.floor((t - this.refilled) / this.opts.everyMs);
     if (earned <= 0) return;
     this.credits = Math.min(this.opts.burst, this.credits + earned);
@@ -61,7 +65,7 @@ export class StatusThrottle<T> {
   }
 
   private schedule(): void {
-    const wait = Math.max(0, this.refilled + this.opts.everyMs - this.now());
+    const wait = Math.min(this.opts.everyMs, Math.max(0, this.refilled + this.opts.everyMs - this.now()));
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const p = this.pending;

@@ -51,6 +51,18 @@ describe('status ring throttle', () => {
     t.close();
   });
 
+  it('a clock that goes back does not hold the waiting change back (at most one interval)', async () => {
+    let clock = 1e9;
+    const shown = [];
+    const t = new StatusThrottle((v) => shown.push(v), { burst: 1, everyMs: 20 }, () => clock);
+    t.push('a');
+    clock -= 3600e3; // set back an hour
+    t.push('error');
+    await sleep(60);
+    assert.deepEqual(shown, ['a', 'error']);
+    t.close();
+  });
+
   it('after close nothing more shows, not even a waiting change', async () => {
     const { t, shown } = throttle({ burst: 1, everyMs: 20 });
     t.push('a');
