@@ -15,6 +15,13 @@ function poolKey(doc: ActionDoc): string {
  */
 export class SharedPools {
   private readonly live = new Map<string, Set<LocalActionHandle>>();
+  /**
+   * Node pools still being provisioned (a deploy waits for the engine's start sweep and the first
+   * container): an API call in that window waits for the node's pool rather than taking capacity for a
+   * pool of its own, which would leave the node without its container (capacity 1: "used up by other
+   * actions").
+   */
+  private readonly coming = new Map<string, Set<Promise<LocalActionHandle>>>();
 
   /** What the action nodes get: the engine, with each handle they hold known by its action. */
   readonly nodes: LocalProvisioner;
@@ -29,8 +36,18 @@ export class SharedPools {
   private nodesProvisioner(): LocalProvisioner {
     return {
     provision: async (nodeId, action, catalog, onStatus) => {
-      const h = await this.engine.provision(nodeId, action, catalog, onStatus);
       const key = poolKey(action);
+      const provisioning = this.engine.provision(nodeId, action, catalog, onStatus);
+      const pending = this.coming.get(key) ?? new Set<Promise<LocalActionHandle>>();
+      this.coming.set(key, pending);
+      pending.add(provisioning);
+      let h: LocalActionHandle;
+      try {
+        h = await provisioning;
+      } finally {
+        pending.delete(provisioning);
+        if (pending.size === 0) this.coming.delete(key);
+      }
       const set = this.live.get(key) ?? new Set<LocalActionHandle>();
       this.live.set(key, set);
       set.add(h);
@@ -71,6 +88,14 @@ export class SharedPools {
         for (const h of this.live.get(key) ?? []) return h;
         return undefined;
       };
+      const ownPool = (): Promise<LocalActionHandle> =>
+        (own ??= this.engine.provision(nodeId, action, catalog).then(
+          (h) => (ownHandle = h),
+          (err: unknown) => {
+            own = undefined; // asked again at the next call
+            throw err;
+          },
+        ));
       const target = (): LocalActionHandle | Promise<LocalActionHandle> => {
         const shared = nodePool();
         if (shared) {
@@ -84,14 +109,10 @@ export class SharedPools {
           }
           return shared;
         }
-        own ??= this.engine.provision(nodeId, action, catalog).then(
-          (h) => (ownHandle = h),
-          (err: unknown) => {
-            own = undefined; // asked again at the next call
-            throw err;
-          },
-        );
-        return own;
+        const nodeComing = own ? undefined : this.coming.get(key)?.values().next().value;
+        // A node's pool on its way: run there; if its provisioning fails, in a pool of the API's own.
+        if (nodeComing) return nodeComing.catch(() => nodePool() ?? ownPool());
+        return ownPool();
       };
       return {
         get containers() {

@@ -76,7 +76,8 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
     const elsewhere = [];
     for (const r of [a, b]) if (r !== red && (await startedOn(r, n))) elsewhere.push(r.name);
     const mine = await containersWith(`io.leon-edge.instance=${instances[red.name]}`);
-    throw new Error(`message ${n} never started on gateway ${red.name} within 30 s (started on: ${elsewhere.join(', ') || 'no gateway'}; ${red.name} has ${mine.length} container(s): ${mine.map((c) => c.State).join(', ')})`);
+    const tail = (r) => `--- Node-RED ${r.name}, last lines ---\n${r.out.split('\n').slice(-40).join('\n')}`;
+    throw new Error(`message ${n} never started on gateway ${red.name} within 30 s (started on: ${elsewhere.join(', ') || 'no gateway'}; ${red.name} has ${mine.length} container(s): ${mine.map((c) => c.State).join(', ')})\n${tail(a)}\n${tail(b)}`);
   };
 
   before(async function () {

@@ -85,6 +85,40 @@ describe('SharedPools: the gateway API and the action nodes share one pool per a
     assert.deepEqual(engine.log.closed, ['api:hello']);
   });
 
+  it("an API call while a node's pool is still being provisioned (just after a deploy) waits for it and takes no capacity of its own", async () => {
+    const engine = fakeEngine();
+    const real = engine.provision;
+    let finish;
+    let failNode = false;
+    engine.provision = async (nodeId, d) => {
+      if (nodeId === 'n1') {
+        await new Promise((r) => (finish = r));
+        if (failNode) throw new Error('no room for n1');
+      }
+      return real(nodeId, d);
+    };
+    const pools = new SharedPools(engine);
+    const nodeP = pools.nodes.provision('n1', doc('hello'), {});
+    const api = await pools.api.provision('api', doc('hello'), {});
+    const call = api.invoke({ x: 1 });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(engine.log.provisioned, [], 'the API did not provision a pool of its own meanwhile');
+    finish();
+    assert.equal((await call).ranIn, 'n1:hello');
+    assert.equal((await (await nodeP).invoke({})).ranIn, 'n1:hello');
+    assert.deepEqual(engine.log.provisioned, ['n1:hello']);
+
+    // The node's provisioning fails: the waiting call runs in a pool of the API's own.
+    failNode = true;
+    const other = pools.nodes.provision('n1', doc('other'), {});
+    const api2 = await pools.api.provision('api', doc('other'), {});
+    const call2 = api2.invoke({});
+    await new Promise((r) => setImmediate(r));
+    finish();
+    await assert.rejects(other, /no room for n1/);
+    assert.equal((await call2).ranIn, 'api:other');
+  });
+
   it('a failed provisioning is asked again at the next call', async () => {
     const engine = fakeEngine();
     let fail = true;
