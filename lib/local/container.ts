@@ -231,7 +231,10 @@ export class ActionContainer {
       if (withInit) {
         phase?.('initializing');
         await this.init();
-      } else await this.enter('started');
+      } else {
+        await this.io.warmUp();
+        await this.enter('started');
+      }
     } catch (err) {
       await this.remove().catch(() => undefined);
       if (!this.id) this.to('gone'); // its create failed, or was cancelled before it returned

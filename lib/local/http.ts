@@ -158,3 +158,36 @@ export function probe(host: string, port: number, timeoutMs: number): Promise<bo
     req.end();
   });
 }
+
+/**
+ * The same GET as probe(), on the engine's kept-alive agent, for a stem cell that waits for its
+ * action (container-io.ts warmUp): the reply is read to its end, at most `maxBytes` and within
+ * `timeoutMs`, so the connection stays open for the /init that follows. Anything else (an error, a
+ * longer reply, no reply in time) destroys the connection; false then.
+ */
+export function ping(agent: http.Agent, host: string, port: number, timeoutMs: number, maxBytes = 4096): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    let done = false;
+    const req = http.request({ host, port, path: '/ping', method: 'GET', agent });
+    const end = (ok: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (!ok) req.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => end(false), timeoutMs);
+    req.on('response', (res) => {
+      let n = 0;
+      res.on('data', (chunk: Buffer) => {
+        n += chunk.length;
+        if (n > maxBytes) end(false);
+      });
+      res.on('end', () => end(true));
+      res.on('aborted', () => end(false));
+      res.on('error', () => end(false));
+    });
+    req.on('error', () => end(false));
+    req.end();
+  });
+}

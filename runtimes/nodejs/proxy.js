@@ -251,6 +251,10 @@ const server = http.createServer(async (req, res) => {
 // Actions may run for minutes: no socket or request timeouts.
 server.timeout = 0;
 server.requestTimeout = 0;
+// Idle kept-alive connections stay open for 10 minutes (Node's default is 5 s): the engine keeps one
+// per container, and a stem cell that waits for its action keeps the one its warm-up opened, so
+// the /init that hands it over needs no new connection.
+server.keepAliveTimeout = 10 * 60 * 1000;
 // Silent start: anything written before the first activation would end up in its logs.
 server.listen(PORT);
 

@@ -191,6 +191,29 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       proxy = await pending.plain;
     });
 
+    it('keeps an idle connection open past Node\'s default 5 s (a stem cell waits on the one its warm-up opened)', async () => {
+      const { port } = new URL(proxy.url);
+      const socket = require('node:net').connect(Number(port), '127.0.0.1');
+      let text = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (d) => (text += d));
+      const ask = async (n) => {
+        socket.write('GET /ping HTTP/1.1\r\nHost: x\r\n\r\n');
+        const until = Date.now() + 3000;
+        while ((text.match(/HTTP\/1\.1 /g) || []).length < n && Date.now() < until) await sleep(20);
+      };
+      try {
+        await ask(1);
+        assert.match(text, /keep-alive: timeout=600/i);
+        await sleep(5500);
+        assert.equal(socket.destroyed || socket.readyState !== 'open', false, 'the connection is still open after 5.5 s idle');
+        await ask(2);
+        assert.equal((text.match(/HTTP\/1\.1 /g) || []).length, 2, 'the second request was answered on the same connection');
+      } finally {
+        socket.destroy();
+      }
+    });
+
     it('answers /run before /init with 403 "System not initialized."', async () => {
       const res = await proxy.run({});
       assert.equal(res.status, 403);

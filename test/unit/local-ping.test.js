@@ -1,0 +1,96 @@
+'use strict';
+// The stem-cell warm-up GET (lib/local/http.ts ping): it keeps the connection for the /init that
+// follows, and a container that answers with an endless or missing reply cannot hold it up.
+
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const { ping, createAgent } = require('../../dist/lib/local/http');
+
+function server(handler) {
+  const s = http.createServer(handler);
+  const sockets = new Set();
+  let connections = 0;
+  s.on('connection', (c) => {
+    connections++;
+    sockets.add(c);
+    c.on('close', () => sockets.delete(c));
+  });
+  return new Promise((resolve) =>
+    s.listen(0, '127.0.0.1', () =>
+      resolve({
+        port: s.address().port,
+        get connections() {
+          return connections;
+        },
+        get open() {
+          return sockets.size;
+        },
+        close: () => {
+          for (const c of sockets) c.destroy();
+          return new Promise((r) => s.close(r));
+        },
+      })),
+  );
+}
+
+describe('stem-cell warm-up ping', () => {
+  it('answers true and keeps one connection open for the next request (no new connection per ping)', async () => {
+    const s = await server((req, res) => {
+      res.statusCode = 404;
+      res.end('not found');
+    });
+    const agent = createAgent();
+    try {
+      for (let i = 0; i < 4; i++) assert.equal(await ping(agent, '127.0.0.1', s.port, 1000), true);
+      assert.equal(s.connections, 1);
+      assert.equal(s.open, 1, 'the connection stays open after the last ping');
+    } finally {
+      agent.destroy();
+      await s.close();
+    }
+  });
+
+  it('an endless reply is cut at 4 KB and its connection closed: false, at once', async () => {
+    const s = await server((req, res) => {
+      const chunk = Buffer.alloc(1024, 'x');
+      const t = setInterval(() => res.write(chunk), 1);
+      res.on('close', () => clearInterval(t));
+    });
+    const agent = createAgent();
+    try {
+      const t0 = Date.now();
+      assert.equal(await ping(agent, '127.0.0.1', s.port, 5000), false);
+      assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(s.open, 0, 'the connection was closed');
+    } finally {
+      agent.destroy();
+      await s.close();
+    }
+  });
+
+  it('no reply: false after the timeout, connection closed', async () => {
+    const s = await server(() => {});
+    const agent = createAgent();
+    try {
+      const t0 = Date.now();
+      assert.equal(await ping(agent, '127.0.0.1', s.port, 200), false);
+      const ms = Date.now() - t0;
+      assert.ok(ms >= 190 && ms < 1500, `took ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(s.open, 0);
+    } finally {
+      agent.destroy();
+      await s.close();
+    }
+  });
+
+  it('nothing listening: false', async () => {
+    const s = await server(() => {});
+    const port = s.port;
+    await s.close();
+    const agent = createAgent();
+    assert.equal(await ping(agent, '127.0.0.1', port, 1000), false);
+    agent.destroy();
+  });
+});
