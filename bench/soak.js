@@ -44,8 +44,8 @@ function opt(name, dflt) {
 }
 const MINUTES = Number(opt('minutes', '10'));
 const SEED = Number(opt('seed', '42'));
-// --stem-cells N: the runtime keeps N stem cells per image (default 0, the runtime's own default).
-const STEM_CELLS = Number(opt('stem-cells', '0'));
+// --stem-cells N: the runtime keeps N stem cells per image (default 1, the runtime's own default; 0 for none).
+const STEM_CELLS = Number(opt('stem-cells', '1'));
 const WITH_DOCKERD = !argv.includes('--no-dockerd');
 if (!(MINUTES > 0)) {
   console.error('usage: node bench/soak.js [--minutes 10] [--seed 42] [--no-dockerd]');

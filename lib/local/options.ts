@@ -107,11 +107,12 @@ const DEFAULT_HIGH_WATERMARK = 0.75;
 const DEFAULT_LOW_WATERMARK = 0.25;
 const DEFAULT_PREEMPT_PERIOD = 10000;
 /**
- * Off by default for now: one cell per container shape is what a runtime should keep (it covers the
- * cases that need one new container at a time, for one idle runtime process of ~10-30 MB per image),
- * but the fault suite and the soak have not run with cells yet.
+ * One cell per container shape: it covers the cases that need one new container at a time (growth
+ * under a burst, a msg.action action, a redeploy, a crashed container's replacement) for one idle
+ * runtime process (~10-30 MB) and one capacity slot per image in use, a slot it gives up first when
+ * an action needs it. The fault suite and the soak pass with it; 0 turns cells off.
  */
-const DEFAULT_STEM_CELLS = 0;
+const DEFAULT_STEM_CELLS = 1;
 
 /** The options with defaults applied and bounds enforced. */
 export interface EngineSettings {
