@@ -110,8 +110,9 @@ export class SharedPools {
           return shared;
         }
         const nodeComing = own ? undefined : this.coming.get(key)?.values().next().value;
-        // A node's pool on its way: run there; if its provisioning fails, in a pool of the API's own.
-        if (nodeComing) return nodeComing.catch(() => nodePool() ?? ownPool());
+        // A node's pool on its way: look again once it is provisioned or failed (another node's may be on its way,
+        // or the node closed meanwhile); a pool of the API's own only when no node's pool is there or coming.
+        if (nodeComing) return nodeComing.then(target, target);
         return ownPool();
       };
       return {

@@ -9,8 +9,12 @@ import { ActionContainer, type ContainerEnv, type ContainerPlan } from './contai
 import { LABELS } from './options';
 import type { Slots } from './slots';
 
-/** A cell that died idle (crash, docker kill) is replaced after this long, so a broken image cannot spin. */
+/**
+ * A cell that failed to start or died idle (crash, docker kill) is replaced after this long, doubled
+ * at each failure in a row up to CELL_RETRY_MAX_MS, so a broken image or a full disk cannot spin.
+ */
 const CELL_RETRY_MS = 2000;
+const CELL_RETRY_MAX_MS = 60000;
 /** Replenishing (and renaming a handed-over cell) waits this long after the hand-over. */
 export const CELL_DEFER_MS = 100;
 
@@ -21,6 +25,11 @@ interface CellSet {
   starting: number;
   /** After a failed start: no new cell of this shape before then. */
   pausedUntil: number;
+  /** Failed starts (or idle deaths) in a row: the pause doubles with each. */
+  failures: number;
+  /** Pools of this shape: with none left for `lingerMs`, the shape's cells go. */
+  users: number;
+  dropTimer?: NodeJS.Timeout;
 }
 
 export interface CellOwner {
@@ -36,12 +45,17 @@ export class StemCells {
   private readonly sets = new Map<string, CellSet>();
   private refillQueued = false;
 
-  /** `perShape`: cells kept per container shape (0 = none). */
+  /**
+   * `perShape`: cells kept per container shape (0 = none). `lingerMs`: how long a shape's cells stay
+   * once no pool of it is left (the runtime's idle timeout: a redeploy closes the old node before the
+   * new one takes the cell; a shape nobody uses any more, e.g. after a memory limit changed, goes).
+   */
   constructor(
     private readonly perShape: number,
     private readonly slots: Slots,
     private readonly env: ContainerEnv,
     private readonly owner: CellOwner,
+    private readonly lingerMs: number,
   ) {}
 
   /** Cells ready to be handed over (all shapes). */
@@ -77,19 +91,45 @@ export class StemCells {
     return undefined;
   }
 
+  /** A pool of this plan's shape exists (engine.ts, at provisioning): cells of its shape are kept while any does. */
+  use(plan: ContainerPlan): void {
+    if (this.perShape === 0) return;
+    const key = cellKey(plan);
+    const set = this.sets.get(key);
+    if (set) {
+      set.users++;
+      if (set.dropTimer) clearTimeout(set.dropTimer);
+      set.dropTimer = undefined;
+    } else this.sets.set(key, { plan: cellPlan(plan, this.owner), ready: [], starting: 0, pausedUntil: 0, failures: 0, users: 1 });
+  }
+
+  /** A pool of this shape closed: once none is left for `lingerMs`, the shape's cells go. */
+  unuse(plan: ContainerPlan): void {
+    const key = cellKey(plan);
+    const set = this.sets.get(key);
+    if (!set || --set.users > 0) return;
+    set.dropTimer = setTimeout(() => this.dropShape(key, set), this.lingerMs);
+    set.dropTimer.unref();
+  }
+
+  private dropShape(key: string, set: CellSet): void {
+    if (set.users > 0 || this.sets.get(key) !== set) return;
+    this.sets.delete(key);
+    for (const c of set.ready.splice(0)) {
+      c.watch(undefined);
+      this.slots.releaseAfter(c.remove('retired'));
+    }
+    // Cells still starting are removed when their start completes (fill() sees the shape gone).
+  }
+
   /** Start cells of this plan's shape up to the configured number, on free slots, in the background. */
   replenish(plan: ContainerPlan): void {
     if (this.perShape === 0 || this.owner.closed) return;
-    const key = cellKey(plan);
-    let set = this.sets.get(key);
-    if (!set) {
-      set = { plan: cellPlan(plan, this.owner), ready: [], starting: 0, pausedUntil: 0 };
-      this.sets.set(key, set);
-    }
+    const set = this.sets.get(cellKey(plan));
+    if (!set) return; // no pool of this shape (any more)
     // A moment later: the Docker work of a new cell does not compete with the first run of the
     // container just handed over.
-    const target = set;
-    setTimeout(() => this.fill(target), CELL_DEFER_MS).unref();
+    setTimeout(() => this.fill(set), CELL_DEFER_MS).unref();
   }
 
   /** A slot came free and no action wanted it: cells may take it (after this turn's work). */
@@ -118,9 +158,19 @@ export class StemCells {
     return false;
   }
 
+  /**
+   * A cell is starting: its slot comes back once it has started, since a cell that starts while an
+   * action waits for a slot gives it up (fill()). The last resort of an eviction.
+   */
+  get yielding(): boolean {
+    for (const set of this.sets.values()) if (set.starting > 0) return true;
+    return false;
+  }
+
   /** Start cells on free slots; never while an action waits for a slot or the engine is down. */
   private fill(set: CellSet): void {
     while (
+      this.sets.get(cellKey(set.plan)) === set &&
       !this.owner.closed &&
       !this.owner.downError &&
       !this.slots.wanted &&
@@ -130,24 +180,32 @@ export class StemCells {
     ) {
       set.starting++;
       const c = new ActionContainer(this.env, set.plan);
-      c.launch(undefined, false).then(
-        () => {
-          set.starting--;
-          if (this.owner.closed || c.state !== 'started') {
-            this.slots.releaseAfter(c.remove('closed'));
-            return;
-          }
-          c.watch((x) => this.drop(set, x));
-          set.ready.push(c);
-        },
-        () => {
-          // Failed (no room, a broken image, closed): pause this shape so it cannot spin.
-          set.starting--;
-          set.pausedUntil = Date.now() + CELL_RETRY_MS;
-          setTimeout(() => this.fill(set), CELL_RETRY_MS + 10).unref();
-          this.slots.release();
-        },
-      );
+      // Warmed (container-io.ts warmUp) unless an action starts waiting for the slot meanwhile.
+      c.launch(undefined, false)
+        .then(() => c.warmUp(() => this.slots.wanted || this.owner.closed))
+        .then(
+          () => {
+            set.starting--;
+            if (this.owner.closed || c.state !== 'started' || this.sets.get(cellKey(set.plan)) !== set) {
+              this.slots.releaseAfter(c.remove('closed'));
+              return;
+            }
+            set.failures = 0;
+            if (this.slots.wanted) {
+              // An action waits for a slot (this cell's start may be what an eviction counted on): it gets this one.
+              this.slots.releaseAfter(c.remove('evicted'));
+              return;
+            }
+            c.watch((x) => this.drop(set, x));
+            set.ready.push(c);
+          },
+          () => {
+            // Failed (no room, a broken image, closed): pause this shape so it cannot spin.
+            set.starting--;
+            this.pause(set);
+            this.slots.release();
+          },
+        );
     }
   }
 
@@ -157,9 +215,16 @@ export class StemCells {
     if (i < 0) return;
     set.ready.splice(i, 1);
     c.watch(undefined);
-    set.pausedUntil = Date.now() + CELL_RETRY_MS;
     this.slots.releaseAfter(c.remove('retired'));
-    setTimeout(() => this.fill(set), CELL_RETRY_MS + 10).unref();
+    this.pause(set);
+  }
+
+  /** No new cell of this shape for a while: 2 s, doubled with each failure in a row, at most 60 s. */
+  private pause(set: CellSet): void {
+    const ms = Math.min(CELL_RETRY_MAX_MS, CELL_RETRY_MS * 2 ** Math.min(set.failures, 10));
+    set.failures++;
+    set.pausedUntil = Date.now() + ms;
+    setTimeout(() => this.fill(set), ms + 10).unref();
   }
 }
 

@@ -156,10 +156,11 @@ export class ContainerIO {
    * A stem cell, once it listens: twenty side-effect-free GETs (4 gave 1.83x/1.89x one /init as cold start, 20 gave 1.62x/1.60x, runs side by side) on the kept-alive agent. The /init that
    * hands it over then finds a connection open (a new one through Docker's port proxy costs about
    * 1 ms here) and the runtime's HTTP path past its first, slowest requests. Bounded: `count` GETs,
-   * each of at most 4 KB within 1 s; stops at the first that fails.
+   * each of at most 4 KB within 1 s; stops at the first that fails, or once `enough()` (an action
+   * waits for the cell's slot, the runtime closed).
    */
-  async warmUp(count = CELL_WARM_UPS): Promise<void> {
-    for (let i = 0; i < count; i++) {
+  async warmUp(enough: () => boolean, count = CELL_WARM_UPS): Promise<void> {
+    for (let i = 0; i < count && !enough(); i++) {
       this.link.check();
       if (!(await ping(this.agent, this.host, this.port, 1000))) return;
     }

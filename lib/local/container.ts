@@ -231,16 +231,18 @@ export class ActionContainer {
       if (withInit) {
         phase?.('initializing');
         await this.init();
-      } else {
-        await this.io.warmUp();
-        await this.enter('started');
-      }
+      } else await this.enter('started');
     } catch (err) {
       await this.remove().catch(() => undefined);
       if (!this.id) this.to('gone'); // its create failed, or was cancelled before it returned
       throw await this.launchFailure(err);
     }
     this.env.health.noteSuccess();
+  }
+
+  /** A stem cell that listens: warm its connection and the runtime's HTTP path (container-io.ts); never rejects. */
+  warmUp(enough: () => boolean): Promise<void> {
+    return this.io.warmUp(enough).catch(() => undefined);
   }
 
   /**

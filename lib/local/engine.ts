@@ -112,7 +112,7 @@ export class LocalEngine extends EventEmitter {
       get downError() {
         return health.downError;
       },
-    });
+    }, s.idleTimeout > 0 ? s.idleTimeout : 60000);
     this.images = new ImageChooser(this.opts.imageOverrides ?? {});
     this.maintenance = new Maintenance(this.pools, this.cells, () => this.slots, s, () => {
       if (!this.isClosed && this.containers.buried > 0 && this.healthOf.current.state !== 'down') this.containers.buryAgain();
@@ -257,6 +257,7 @@ export class LocalEngine extends EventEmitter {
           this.pools.delete(p);
           this.actions.delete(p);
           this.slots.forget(p);
+          this.cells.unuse(p.plan);
         },
       },
       plan,
@@ -264,6 +265,7 @@ export class LocalEngine extends EventEmitter {
       s.queueLimit,
     );
     this.pools.add(pool);
+    this.cells.use(plan);
     this.maintenance.start();
     try {
       await pool.warm(status);

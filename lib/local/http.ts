@@ -41,8 +41,9 @@ export interface CallHandle {
 }
 
 export function createAgent(): http.Agent {
-  // keepAlive: reuse the connection to each container. Node's agent honours the server's
-  // "Keep-Alive: timeout=N" hint and drops idle sockets a second before the server would.
+  // keepAlive: reuse the connection to each container. Without a `timeout` option Node's agent keeps
+  // an idle socket until the server closes it (the "Keep-Alive: timeout=N" hint is not applied); our
+  // Node.js runtime keeps idle connections 10 minutes, which makes a reuse racing the server's close rare.
   return new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo' });
 }
 

@@ -25,8 +25,8 @@ export class Maintenance {
 
   /**
    * Free a slot for `requester`: a stem cell first, else another action's idle container (surplus
-   * first, least recently used; its last one only when `allowLast`). The slot comes back through
-   * the slots once the container is gone.
+   * first, least recently used; its last one only when `allowLast`), else a cell still starting (it
+   * gives its slot up once started). The slot comes back through the slots once the container is gone.
    */
   evictFor(requester: SlotRequester, allowLast: boolean): boolean {
     if (this.cells.evictOne()) return true;
@@ -34,7 +34,7 @@ export class Maintenance {
     for (const p of this.pools) if (p !== requester) p.collectViews(views);
     for (;;) {
       const v = pickVictim(views, requester, allowLast);
-      if (!v) return false;
+      if (!v) return this.cells.yielding;
       if (v.pool instanceof PoolAction && v.pool.removeIdle(v.ref, 'evicted')) return true;
       views.splice(views.indexOf(v), 1);
     }

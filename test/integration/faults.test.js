@@ -114,10 +114,13 @@ async function ours(node) {
   return node ? list.filter((c) => nodeOf(c) === node) : list;
 }
 
-/** A node's containers once there are `n` (a handed-over cell is named after its node a moment later). */
+/**
+ * A node's containers once there are `n`, all running: a handed-over cell is named after its node a
+ * moment after its /init, and a killed container is listed (exited) until its removal completes.
+ */
 async function oursOnce(node, n = 1) {
   let list = [];
-  await waitFor(`${n} container(s) of ${node}`, async () => (list = await ours(node)).length === n, 5000);
+  await waitFor(`${n} running container(s) of ${node}`, async () => (list = await ours(node)).length === n && list.every((c) => c.State === 'running'), 5000);
   return list;
 }
 

@@ -181,6 +181,42 @@ describe('stem cells (real Docker engine)', function () {
     await until('cells refilled', () => e.readyCells >= 1);
   });
 
+  it('a cell still starting gives its slot to an action that needs it (capacity full): the provisioning waits, it does not fail', async () => {
+    const e = engine({ capacity: 2 });
+    const a = await e.provision('node-s1', doc('s1'), catalog);
+    // The cell of a's shape is on its way (created, not ready yet): the second slot is its.
+    await until('a cell starting', async () => e.readyCells === 0 && (await cellsOnDocker()).length === 1, 10000);
+    // Another shape: it cannot use the cell; a's container is its last. Before, this failed at once with
+    // "capacity … used up by other actions".
+    const b = await e.provision('node-s2', doc('s2', 128), catalog);
+    assert.equal((await b.invoke({ n: 1 })).response.success, true);
+    assert.equal(a.containers, 1, 'the first action keeps its warm container');
+    await until('the cell gone from Docker', async () => (await cellsOnDocker()).length === 0);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a shape no pool uses any more (a changed memory limit, a removed node) loses its cells after the idle timeout; a redeploy keeps them', async () => {
+    const e = engine({ capacity: 3, idleTimeout: 1500 });
+    const a = await e.provision('node-shape', doc('shape'), catalog);
+    await until('a stem cell', () => e.readyCells === 1);
+    const [cell] = await cellsOnDocker();
+    // A redeploy: the old node closes, the new one comes at once and takes the cell.
+    await a.close();
+    const again = await e.provision('node-shape', doc('shape', 256, '0.0.2'), catalog);
+    await until('the redeployed node took the cell (its /init marker in the log)', async () => (await initMarkers(cell.Id)) === 1, 5000);
+    await until('a new stem cell', () => e.readyCells === 1);
+    // Now the node goes for good (or comes back with another memory limit: another shape).
+    await again.close();
+    const other = await e.provision('node-shape', doc('shape', 128, '0.0.3'), catalog);
+    // Cells waiting (not handed over: still named as cells): only the 128 MB shape's, once 256 MB's has lingered 1.5 s.
+    await until('only cells of the shape in use', async () => {
+      const plans = (await cellsOnDocker()).filter((c) => c.Names[0].includes('stemcell'));
+      const info = (await Promise.all(plans.map((c) => docker.getContainer(c.Id).inspect().catch(() => undefined)))).filter(Boolean);
+      return info.length === 1 && info[0].HostConfig.Memory === 128 * 1024 * 1024;
+    }, 15000);
+    await other.close();
+  });
+
   it('close removes the cells; after a crash the next engine of the instance sweeps them', async () => {
     const e = engine({ capacity: 3 });
     const a = await e.provision('node-close', doc('close'), catalog);

@@ -119,6 +119,33 @@ describe('SharedPools: the gateway API and the action nodes share one pool per a
     assert.equal((await call2).ranIn, 'api:other');
   });
 
+  it("two nodes provisioning the same action: the first fails, the API waits for the second's pool (still no pool of its own)", async () => {
+    const engine = fakeEngine();
+    const real = engine.provision;
+    const gates = {};
+    engine.provision = async (nodeId, d) => {
+      if (nodeId !== 'api') {
+        const ok = await new Promise((r) => (gates[nodeId] = r));
+        if (!ok) throw new Error(`no room for ${nodeId}`);
+      }
+      return real(nodeId, d);
+    };
+    const pools = new SharedPools(engine);
+    const n1 = pools.nodes.provision('n1', doc('hello'), {});
+    const n2 = pools.nodes.provision('n2', doc('hello'), {});
+    const api = await pools.api.provision('api', doc('hello'), {});
+    const call = api.invoke({});
+    await new Promise((r) => setImmediate(r));
+    gates.n1(false);
+    await assert.rejects(n1, /no room for n1/);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(engine.log.provisioned, [], 'the API waits for n2 instead of provisioning its own');
+    gates.n2(true);
+    await n2;
+    assert.equal((await call).ranIn, 'n2:hello');
+    assert.deepEqual(engine.log.provisioned, ['n2:hello']);
+  });
+
   it('a failed provisioning is asked again at the next call', async () => {
     const engine = fakeEngine();
     let fail = true;
