@@ -119,6 +119,20 @@ export class ContainerIO {
   abortAll(reason: string): void {
     for (const c of [...this.calls]) c.abort(reason);
     this.calls.clear();
+    this.dropSockets();
+  }
+
+  /**
+   * The container goes: so do its kept-alive connections. A later container may get the same address
+   * (an IP on a Docker network, a recycled host port), and a socket to a killed container may never
+   * be reset: a /init on it would wait for its timeout.
+   */
+  private dropSockets(): void {
+    if (!this.host) return;
+    const prefix = `${this.host}:${this.port}:`;
+    for (const [name, list] of Object.entries(this.agent.freeSockets)) {
+      if (name.startsWith(prefix)) for (const sock of [...(list ?? [])]) sock.destroy();
+    }
   }
 
   /**

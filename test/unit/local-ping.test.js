@@ -5,6 +5,7 @@
 const assert = require('node:assert/strict');
 const http = require('node:http');
 const { ping, createAgent } = require('../../dist/lib/local/http');
+const { ContainerIO } = require('../../dist/lib/local/container-io');
 
 function server(handler) {
   const s = http.createServer(handler);
@@ -92,5 +93,28 @@ describe('stem-cell warm-up ping', () => {
     const agent = createAgent();
     assert.equal(await ping(agent, '127.0.0.1', port, 1000), false);
     agent.destroy();
+  });
+
+  it("a container's removal closes its kept-alive connections (a later container may get its address), no one else's", async () => {
+    const s1 = await server((req, res) => res.end('ok'));
+    const s2 = await server((req, res) => res.end('ok'));
+    const agent = createAgent();
+    try {
+      const plan = { maxInflight: 1, limits: { logs: 1 } };
+      const io = new ContainerIO({ label: 'test container', exited: false, check() {} }, agent, { startTimeout: 1000, logGrace: 50, maxResult: 1024 }, plan);
+      io.host = '127.0.0.1';
+      io.port = s1.port;
+      assert.equal(await ping(agent, '127.0.0.1', s1.port, 1000), true);
+      assert.equal(await ping(agent, '127.0.0.1', s2.port, 1000), true);
+      assert.equal(s1.open, 1);
+      io.abortAll('closed');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(s1.open, 0, "the removed container's connection is closed");
+      assert.equal(s2.open, 1, "another container's stays");
+    } finally {
+      agent.destroy();
+      await s1.close();
+      await s2.close();
+    }
   });
 });
