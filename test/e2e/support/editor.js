@@ -91,8 +91,9 @@ async function dragFromPalette(page, type, x, y) {
 /** Imports flow JSON through the import dialog (Ctrl+I) and drops it on the workspace at (x, y). */
 async function importFlow(page, nodes, x, y) {
   const chart = page.locator('#red-ui-workspace-chart');
-  await chart.click({ position: { x: 20, y: 20 } });
-  await page.keyboard.press('Control+i');
+  // The editor's own action (what Ctrl+I runs): a click to focus the workspace first was once taken by
+  // the editor shade as it closed after the previous step.
+  await page.evaluate(() => RED.actions.invoke('core:show-import-dialog'));
   const text = page.locator('#red-ui-clipboard-dialog-import-text');
   await text.waitFor({ state: 'visible' });
   await text.fill(JSON.stringify(nodes));
