@@ -3,35 +3,23 @@
 // follows, and a container that answers with an endless or missing reply cannot hold it up.
 
 const assert = require('node:assert/strict');
-const http = require('node:http');
 const { ping, createAgent } = require('../../dist/lib/local/http');
 const { ContainerIO } = require('../../dist/lib/local/container-io');
+const { loopbackServer } = require('../support/loopback-server');
 
-function server(handler) {
-  const s = http.createServer(handler);
-  const sockets = new Set();
-  let connections = 0;
-  s.on('connection', (c) => {
-    connections++;
-    sockets.add(c);
-    c.on('close', () => sockets.delete(c));
-  });
-  return new Promise((resolve) =>
-    s.listen(0, '127.0.0.1', () =>
-      resolve({
-        port: s.address().port,
-        get connections() {
-          return connections;
-        },
-        get open() {
-          return sockets.size;
-        },
-        close: () => {
-          for (const c of sockets) c.destroy();
-          return new Promise((r) => s.close(r));
-        },
-      })),
-  );
+/** A loopback server; `open` is how many connections to it are open now. */
+async function server(handler) {
+  const s = await loopbackServer(handler);
+  return {
+    port: s.port,
+    get connections() {
+      return s.accepted();
+    },
+    get open() {
+      return s.connections.size;
+    },
+    close: s.stop,
+  };
 }
 
 describe('stem-cell warm-up ping', () => {

@@ -4,37 +4,15 @@
 // flat, and the next call works. The real `openwhisk` client against loopback HTTP servers; no Docker.
 
 const assert = require('node:assert/strict');
-const http = require('node:http');
 const zlib = require('node:zlib');
 const { OpenWhiskService } = require('../../dist/lib/service');
 const { OpenWhiskRest, REPLY_LIMITS } = require('../../dist/lib/openwhisk-rest');
+const { loopbackServer } = require('../support/loopback-server');
 
 const action = (name, extra = {}) => ({ name, namespace: 'guest', version: '0.0.1', exec: { kind: 'nodejs:20', ...extra }, limits: {}, annotations: [], parameters: [] });
 
 /** A loopback API host; `reply(req, res)` decides what each request gets. */
-function host(reply) {
-  const server = http.createServer(reply);
-  const connections = new Set();
-  let accepted = 0;
-  server.on('connection', (s) => {
-    accepted++;
-    connections.add(s);
-    s.on('close', () => connections.delete(s));
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        url: `http://127.0.0.1:${server.address().port}`,
-        connections,
-        accepted: () => accepted,
-        stop: () => new Promise((r) => {
-          for (const s of connections) s.destroy();
-          server.close(() => r());
-        }),
-      }),
-    ),
-  );
-}
+const host = loopbackServer;
 
 /** Writes JSON-looking bytes until the client goes away; counts what it managed to send. */
 function endless(res, counter) {
