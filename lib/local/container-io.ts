@@ -167,8 +167,9 @@ export class ContainerIO {
   }
 
   /**
-   * A stem cell, once it listens: twenty side-effect-free GETs (4 gave 1.83x/1.89x one /init as cold start, 20 gave 1.62x/1.60x, runs side by side) on the kept-alive agent. The /init that
-   * hands it over then finds a connection open (a new one through Docker's port proxy costs about
+   * A stem cell, once it listens: side-effect-free GETs on the kept-alive agent (twenty: a lower cold
+   * start than four, side by side; README, Performance). The /init that hands it over then finds a
+   * connection open (a new one through Docker's port proxy costs about
    * 1 ms here) and the runtime's HTTP path past its first, slowest requests. Bounded: `count` GETs,
    * each of at most 4 KB within 1 s; stops at the first that fails, or once `enough()` (an action
    * waits for the cell's slot, the runtime closed).

@@ -36,6 +36,8 @@ const liveEngines = new Set<string>();
 /** How long a /run reply waits for its log sentinels when they are late (they usually trail by < 0.1 ms). */
 const LOG_GRACE_MS = 100;
 const ENGINE_CLOSE_BOUND_MS = 12000;
+/** How long the cells of a shape no pool uses stay when the idle timeout is 0 (containers never idle out). */
+const CELL_LINGER_MS = 60000;
 
 export class LocalEngine extends EventEmitter {
   readonly target: DockerTarget;
@@ -112,7 +114,7 @@ export class LocalEngine extends EventEmitter {
       get downError() {
         return health.downError;
       },
-    }, s.idleTimeout > 0 ? s.idleTimeout : 60000);
+    }, s.idleTimeout > 0 ? s.idleTimeout : CELL_LINGER_MS);
     this.images = new ImageChooser(this.opts.imageOverrides ?? {});
     this.maintenance = new Maintenance(this.pools, this.cells, () => this.slots, s, () => {
       if (!this.isClosed && this.containers.buried > 0 && this.healthOf.current.state !== 'down') this.containers.buryAgain();
