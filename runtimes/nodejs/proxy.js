@@ -1,7 +1,8 @@
 'use strict';
 /*
  * leon-edge OpenWhisk action runtime for Node.js: the action interface (POST /init, POST /run
- * on port 8080) with the behaviour of the official Node.js action proxy.
+ * on port 8080) with the behaviour of the official Node.js action proxy, and POST /warm-up for a
+ * stem cell that waits for its action (warmUp below; README.md).
  *
  * Environment:
  *   __OW_ALLOW_CONCURRENT=true  accept overlapping /run requests
@@ -62,12 +63,14 @@ const reply = (code, body) => ({ code, body });
 const failure = (code, message) => reply(code, { error: message });
 
 /** Ends the activation's logs on both streams; resolves once both writes are flushed. */
-function writeSentinels() {
+function writeSentinels(text = SENTINEL) {
   const write = (stream) => new Promise((resolve) => {
-    stream.write(SENTINEL, () => resolve());
+    stream.write(text, () => resolve());
   });
   const both = Promise.all([write(process.stdout), write(process.stderr)]);
-  logBytes = 0;
+  if (text !== '') {
+    logBytes = 0;
+  }
   return both;
 }
 
@@ -134,32 +137,57 @@ async function run(message) {
     console.error(`Internal system error: ${msg}`);
     return failure(403, msg);
   }
+  return activate(userMain, message, false);
+}
+
+/**
+ * POST /warm-up (not part of the OpenWhisk action interface; the node's engine sends it to a stem
+ * cell that waits for its action): the /run path once, with a built-in no-op in place of the
+ * action, so that the action's first /run does not meet that code cold. It loads no action (nor
+ * the image's default one), sets no environment and writes nothing to the logs; refused once an
+ * action is loaded.
+ */
+function warmUp(message) {
+  if (userMain !== undefined || status !== 'ready') {
+    return failure(403, 'A warm-up is only for a runtime without an action.');
+  }
+  return activate(rehearsal, message, true);
+}
+
+const rehearsal = () => ({});
+
+/** Runs `fn` with the message's arguments; a rehearsal (warmUp) sets no status, no environment and writes no sentinels. */
+async function activate(fn, message, rehearsing) {
   let args = message.value;
   if (args === null || args === undefined) {
     args = {};
   } else if (typeof args !== 'object') {
     const msg = `Internal system error: the argument must be a dictionary but has type '${typeof args}'.`;
-    console.error(msg);
+    if (!rehearsing) {
+      console.error(msg);
+    }
     return failure(403, msg);
   }
 
-  if (!ALLOW_CONCURRENT) {
+  if (!ALLOW_CONCURRENT && !rehearsing) {
     setStatus('running');
   }
-  for (const [key, val] of Object.entries(message)) {
-    if (key !== 'value' && typeof val === 'string') {
-      process.env[`__OW_${key.toUpperCase()}`] = val;
+  if (!rehearsing) {
+    for (const [key, val] of Object.entries(message)) {
+      if (key !== 'value' && typeof val === 'string') {
+        process.env[`__OW_${key.toUpperCase()}`] = val;
+      }
     }
   }
 
-  const outcome = await runAction(userMain, args);
+  const outcome = await runAction(fn, args);
   let response;
   if (outcome.threw) {
     setStatus('stopped');
     console.error(outcome.error);
     response = failure(502, `An error has occurred: ${outcome.error}`);
   } else {
-    if (!ALLOW_CONCURRENT) {
+    if (!ALLOW_CONCURRENT && !rehearsing) {
       setStatus('ready');
     }
     if (isObject(outcome.result)) {
@@ -172,7 +200,8 @@ async function run(message) {
   if (countable) {
     response.headers = { 'X-Leon-Log-Bytes': String(logBytes) };
   }
-  await writeSentinels();
+  // A rehearsal writes nothing: its zero-length writes take the streams' path all the same.
+  await writeSentinels(rehearsing ? '' : SENTINEL);
   return response;
 }
 
@@ -225,7 +254,7 @@ function readJson(req) {
   });
 }
 
-const routes = { '/init': init, '/run': run };
+const routes = { '/init': init, '/run': run, '/warm-up': warmUp };
 
 const server = http.createServer(async (req, res) => {
   const handler = req.method === 'POST' ? routes[req.url.split('?')[0]] : undefined;

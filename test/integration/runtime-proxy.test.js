@@ -177,6 +177,8 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       failing: startProxy(NODE_IMAGE),
       concurrent: startProxy(NODE_IMAGE, ['__OW_ALLOW_CONCURRENT=true']),
       echo: startProxy(ECHO_IMAGE),
+      warm: startProxy(NODE_IMAGE),
+      warmEcho: startProxy(ECHO_IMAGE),
     };
     await Promise.allSettled(Object.values(starts));
     pending = starts;
@@ -482,6 +484,47 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       const logs = await proxy.logsWhen((l) => countSentinels(l.stdout) >= 2 && countSentinels(l.stderr) >= 2);
       assert.equal(countSentinels(logs.stdout), 2);
       assert.equal(countSentinels(logs.stderr), 2);
+    });
+  });
+
+  // What the engine sends a stem cell while it waits for its action (lib/local/http.ts warmUpCall).
+  describe('POST /warm-up (stem cells)', function () {
+    const WARM_UP = { value: {}, namespace: '', action_name: '', action_version: '', activation_id: '', transaction_id: '', deadline: '0' };
+    const warmUp = (proxy, body = WARM_UP) => request(proxy.url, '/warm-up', body);
+
+    it('answers 200 {} before /init, writes nothing to the logs, leaves no environment, and the /init that follows is the first', async () => {
+      const proxy = await pending.warm;
+      for (let i = 0; i < 20; i++) {
+        const res = await warmUp(proxy);
+        assert.equal(res.status, 200);
+        assert.deepEqual(res.body, {});
+      }
+      // A bad body gets an answer but no log line either (nothing before the first activation may reach its logs).
+      assert.equal((await warmUp(proxy, { value: 7 })).status, 403);
+      await sleep(300);
+      assert.deepEqual(await proxy.logs(), { stdout: '', stderr: '' });
+      const code = "const seen = Object.keys(process.env).filter((k) => k.startsWith('__OW_')); function main() { return { seen }; }";
+      assert.deepEqual(await proxy.init({ name: 'warmed', main: 'main', code }), { status: 200, body: { OK: true } });
+      const run = await proxy.run({}, { activation_id: 'a1' });
+      assert.deepEqual(run.body, { seen: [] }, 'no __OW_ variable was set before the /init');
+      assert.equal(run.headers['x-leon-log-bytes'], '0');
+      const refused = await warmUp(proxy);
+      assert.equal(refused.status, 403);
+      assert.match(refused.body.error, /only for a runtime without an action/);
+      assert.equal((await proxy.run({}, { activation_id: 'a2' })).status, 200);
+      const logs = await proxy.logsWhen((l) => countSentinels(l.stdout) >= 2 && countSentinels(l.stderr) >= 2);
+      assert.equal(logs.stdout, `${SENTINEL}\n${SENTINEL}\n`, 'only the two activations\' sentinels');
+      assert.equal(logs.stderr, `${SENTINEL}\n${SENTINEL}\n`);
+    });
+
+    it("does not load an image's default action: the /init after it still loads it", async () => {
+      const proxy = await pending.warmEcho;
+      const res = await warmUp(proxy);
+      assert.deepEqual(res, { status: 200, body: {} });
+      await sleep(200);
+      assert.deepEqual(await proxy.logs(), { stdout: '', stderr: '' });
+      assert.deepEqual(await proxy.init({ name: 'echo', main: 'main' }), { status: 200, body: { OK: true } });
+      assert.deepEqual((await proxy.run({ a: 1 })).body.echo, { a: 1 });
     });
   });
 
