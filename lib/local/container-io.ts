@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import { MAX_QUOTE_CHARS, OpenWhiskNodeError, clip } from '../errors';
 import type { ActionDoc, ActionLimits } from '../types';
-import { HttpCallError, ping, postJson, probe, type CallHandle, type HttpReply } from './http';
+import { HttpCallError, postJson, probe, type CallHandle, type HttpReply, warmUpCall } from './http';
 import { LogFramer, type ChunkSink, type LogFrame } from './logs';
 import { Messages, initBody, initFailureMessage, runContext, type ActionIdentity } from './protocol';
 
@@ -75,7 +75,7 @@ export function closedError(what: string): OpenWhiskNodeError {
   return new OpenWhiskNodeError('config', `${what}: the local runtime was closed (flow stopped or redeployed).`, { reason: 'closed' });
 }
 
-/** GETs a stem cell gets once it listens (warmUp). */
+/** Warm-up calls a stem cell gets once it listens (warmUp). */
 const CELL_WARM_UPS = 20;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -167,17 +167,17 @@ export class ContainerIO {
   }
 
   /**
-   * A stem cell, once it listens: side-effect-free GETs on the kept-alive agent (twenty: a lower cold
-   * start than four, side by side; README, Performance). The /init that hands it over then finds a
-   * connection open (a new one through Docker's port proxy costs about
-   * 1 ms here) and the runtime's HTTP path past its first, slowest requests. Bounded: `count` GETs,
+   * A stem cell, once it listens: `POST /warm-up`s on the kept-alive agent (http.ts warmUpCall;
+   * twenty: README, Performance). The /init that hands it over then finds a connection open (a new
+   * one through Docker's port proxy costs about 1 ms here) and the runtime's request path past its
+   * first, slowest requests; our Node.js runtime rehearses its /run path there. Bounded: `count` calls,
    * each of at most 4 KB within 1 s; stops at the first that fails, or once `enough()` (an action
    * waits for the cell's slot, the runtime closed).
    */
   async warmUp(enough: () => boolean, count = CELL_WARM_UPS): Promise<void> {
     for (let i = 0; i < count && !enough(); i++) {
       this.link.check();
-      if (!(await ping(this.agent, this.host, this.port, 1000))) return;
+      if (!(await warmUpCall(this.agent, this.host, this.port, 1000))) return;
     }
   }
 

@@ -161,15 +161,38 @@ export function probe(host: string, port: number, timeoutMs: number): Promise<bo
 }
 
 /**
- * The same GET as probe(), on the engine's kept-alive agent, for a stem cell that waits for its
- * action (container-io.ts warmUp): the reply is read to its end, at most `maxBytes` and within
- * `timeoutMs`, so the connection stays open for the /init that follows. Anything else (an error, a
- * longer reply, no reply in time) destroys the connection; false then.
+ * The body of a warm-up: shaped like a /run body (an empty value and the run context's keys), so the
+ * runtime parses what a /run brings.
  */
-export function ping(agent: http.Agent, host: string, port: number, timeoutMs: number, maxBytes = 4096): Promise<boolean> {
+const WARM_UP_BODY = JSON.stringify({
+  value: {},
+  namespace: '',
+  action_name: '',
+  action_version: '',
+  activation_id: '',
+  transaction_id: '',
+  deadline: '0',
+});
+
+/**
+ * A `POST /warm-up` on the engine's kept-alive agent, for a stem cell that waits for its action
+ * (container-io.ts warmUp). Our Node.js runtime rehearses its /run path with a built-in no-op there
+ * (runtimes/nodejs/README.md); any other image (our Python one too: its action process starts only
+ * at /init) answers it as an unknown route, as it answers probe(). The reply is read to its end, at
+ * most `maxBytes` and within `timeoutMs`, so the connection stays open for the /init that follows.
+ * Anything else (an error, a longer reply, no reply in time) destroys the connection; false then.
+ */
+export function warmUpCall(agent: http.Agent, host: string, port: number, timeoutMs: number, maxBytes = 4096): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     let done = false;
-    const req = http.request({ host, port, path: '/ping', method: 'GET', agent });
+    const req = http.request({
+      host,
+      port,
+      path: '/warm-up',
+      method: 'POST',
+      agent,
+      headers: { ...JSON_HEADERS, 'Content-Length': Buffer.byteLength(WARM_UP_BODY) },
+    });
     const end = (ok: boolean): void => {
       if (done) return;
       done = true;
@@ -189,6 +212,6 @@ export function ping(agent: http.Agent, host: string, port: number, timeoutMs: n
       res.on('error', () => end(false));
     });
     req.on('error', () => end(false));
-    req.end();
+    req.end(WARM_UP_BODY);
   });
 }

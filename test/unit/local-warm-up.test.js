@@ -1,9 +1,10 @@
 'use strict';
-// The stem-cell warm-up GET (lib/local/http.ts ping): it keeps the connection for the /init that
-// follows, and a container that answers with an endless or missing reply cannot hold it up.
+// The stem-cell warm-up call (lib/local/http.ts warmUpCall): a POST /warm-up shaped like a /run; it
+// keeps the connection for the /init that follows, and a container that answers with an endless or
+// missing reply cannot hold it up.
 
 const assert = require('node:assert/strict');
-const { ping, createAgent } = require('../../dist/lib/local/http');
+const { warmUpCall, createAgent } = require('../../dist/lib/local/http');
 const { ContainerIO } = require('../../dist/lib/local/container-io');
 const { loopbackServer } = require('../support/loopback-server');
 
@@ -22,17 +23,31 @@ async function server(handler) {
   };
 }
 
-describe('stem-cell warm-up ping', () => {
-  it('answers true and keeps one connection open for the next request (no new connection per ping)', async () => {
+describe('stem-cell warm-up call', () => {
+  it('POSTs /warm-up with a /run-shaped body, answers true and keeps one connection open (no new connection per call)', async () => {
+    const seen = [];
     const s = await server((req, res) => {
-      res.statusCode = 404;
-      res.end('not found');
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        seen.push({ method: req.method, url: req.url, type: req.headers['content-type'], body: JSON.parse(body) });
+        res.statusCode = 404; // an image without the route: as good as an answer
+        res.end('not found');
+      });
     });
     const agent = createAgent();
     try {
-      for (let i = 0; i < 4; i++) assert.equal(await ping(agent, '127.0.0.1', s.port, 1000), true);
+      for (let i = 0; i < 4; i++) assert.equal(await warmUpCall(agent, '127.0.0.1', s.port, 1000), true);
+      assert.equal(seen.length, 4);
+      assert.deepEqual(seen[0], {
+        method: 'POST',
+        url: '/warm-up',
+        type: 'application/json',
+        body: { value: {}, namespace: '', action_name: '', action_version: '', activation_id: '', transaction_id: '', deadline: '0' },
+      });
       assert.equal(s.connections, 1);
-      assert.equal(s.open, 1, 'the connection stays open after the last ping');
+      assert.equal(s.open, 1, 'the connection stays open after the last call');
     } finally {
       agent.destroy();
       await s.close();
@@ -48,7 +63,7 @@ describe('stem-cell warm-up ping', () => {
     const agent = createAgent();
     try {
       const t0 = Date.now();
-      assert.equal(await ping(agent, '127.0.0.1', s.port, 5000), false);
+      assert.equal(await warmUpCall(agent, '127.0.0.1', s.port, 5000), false);
       assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
       await new Promise((r) => setTimeout(r, 50));
       assert.equal(s.open, 0, 'the connection was closed');
@@ -63,7 +78,7 @@ describe('stem-cell warm-up ping', () => {
     const agent = createAgent();
     try {
       const t0 = Date.now();
-      assert.equal(await ping(agent, '127.0.0.1', s.port, 200), false);
+      assert.equal(await warmUpCall(agent, '127.0.0.1', s.port, 200), false);
       const ms = Date.now() - t0;
       assert.ok(ms >= 190 && ms < 1500, `took ${ms} ms`);
       await new Promise((r) => setTimeout(r, 50));
@@ -79,7 +94,7 @@ describe('stem-cell warm-up ping', () => {
     const port = s.port;
     await s.close();
     const agent = createAgent();
-    assert.equal(await ping(agent, '127.0.0.1', port, 1000), false);
+    assert.equal(await warmUpCall(agent, '127.0.0.1', port, 1000), false);
     agent.destroy();
   });
 
@@ -92,8 +107,8 @@ describe('stem-cell warm-up ping', () => {
       const io = new ContainerIO({ label: 'test container', exited: false, check() {} }, agent, { startTimeout: 1000, logGrace: 50, maxResult: 1024 }, plan);
       io.host = '127.0.0.1';
       io.port = s1.port;
-      assert.equal(await ping(agent, '127.0.0.1', s1.port, 1000), true);
-      assert.equal(await ping(agent, '127.0.0.1', s2.port, 1000), true);
+      assert.equal(await warmUpCall(agent, '127.0.0.1', s1.port, 1000), true);
+      assert.equal(await warmUpCall(agent, '127.0.0.1', s2.port, 1000), true);
       assert.equal(s1.open, 1);
       io.abortAll('closed');
       await new Promise((r) => setTimeout(r, 50));
