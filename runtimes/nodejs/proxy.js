@@ -142,19 +142,21 @@ async function run(message) {
 
 /**
  * POST /warm-up (not part of the OpenWhisk action interface; the node's engine sends it to a stem
- * cell that waits for its action): the /run path once, with a built-in no-op in place of the
- * action, so that the action's first /run does not meet that code cold. It loads no action (nor
- * the image's default one), sets no environment and writes nothing to the logs; refused once an
- * action is loaded.
+ * cell that waits for its action): a built-in no-op compiled the way /init compiles plain code,
+ * then run through the /run path, so that the action's /init and first /run do not meet that code
+ * cold (0.3-0.5 ms less per stem-cell cold start than the /run path alone; README, Performance). It
+ * keeps no action (nor loads the image's default one), sets no environment and writes nothing to
+ * the logs; refused once an action is loaded.
  */
-function warmUp(message) {
+async function warmUp(message) {
   if (userMain !== undefined || status !== 'ready') {
     return failure(403, 'A warm-up is only for a runtime without an action.');
   }
+  const rehearsal = await loadAction({ code: REHEARSAL_CODE, main: 'main', binary: false });
   return activate(rehearsal, message, true);
 }
 
-const rehearsal = () => ({});
+const REHEARSAL_CODE = 'function main(params) { return {}; }';
 
 /** Runs `fn` with the message's arguments; a rehearsal (warmUp) sets no status, no environment and writes no sentinels. */
 async function activate(fn, message, rehearsing) {
