@@ -221,6 +221,24 @@ function send(res, { code, body, headers }) {
 }
 
 const BAD_REQUEST = failure(500, 'Bad request.');
+const FROM_A_BROWSER = failure(403, 'Requests from a web browser are refused.');
+const NOT_JSON = failure(415, 'The request body must be application/json.');
+
+/**
+ * A web page in the user's browser can reach a container's loopback port (a form post or a no-cors
+ * fetch needs no preflight) and could /init a stem cell, which waits for its action for minutes,
+ * with code of its own. Browsers mark their requests (Origin on every cross-site POST,
+ * Sec-Fetch-Site on all in current ones) and can send a JSON content type only after a preflight
+ * this server never answers; the node sends neither mark and always application/json.
+ */
+function refusal(req) {
+  const h = req.headers;
+  if (h.origin !== undefined || h['sec-fetch-site'] !== undefined || h['sec-fetch-mode'] !== undefined) {
+    return FROM_A_BROWSER;
+  }
+  const type = String(h['content-type'] || '').split(';')[0].trim().toLowerCase();
+  return type === 'application/json' ? undefined : NOT_JSON;
+}
 
 /** Reads a JSON object (or array) body; resolves undefined when it is too large or unparsable. */
 function readJson(req) {
@@ -263,6 +281,12 @@ const server = http.createServer(async (req, res) => {
   if (!handler) {
     req.resume();
     send(res, BAD_REQUEST);
+    return;
+  }
+  const refused = refusal(req);
+  if (refused) {
+    req.resume();
+    send(res, refused);
     return;
   }
   const message = await readJson(req);

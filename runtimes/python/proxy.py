@@ -285,7 +285,24 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(length)
 
+    def refusal(self):
+        # A web page in the user's browser can reach this loopback port (a form post or a no-cors
+        # fetch needs no preflight) and could /init a waiting container with code of its own.
+        # Browsers mark their requests (Origin, Sec-Fetch-*) and send application/json only after a
+        # preflight this server never answers; the node sends neither mark and always JSON.
+        h = self.headers
+        if h.get('Origin') is not None or h.get('Sec-Fetch-Site') is not None or h.get('Sec-Fetch-Mode') is not None:
+            return 403, {'error': 'Requests from a web browser are refused.'}
+        if (h.get('Content-Type') or '').split(';')[0].strip().lower() != 'application/json':
+            return 415, {'error': 'The request body must be application/json.'}
+        return None
+
     def do_POST(self):
+        refused = self.refusal()
+        if refused is not None:
+            self.close_connection = True  # its body is not read
+            self.answer(*refused)
+            return
         body = self.read_body()
         if body is None:
             self.answer(413, {'error': 'Request body larger than %d bytes.' % BODY_LIMIT})

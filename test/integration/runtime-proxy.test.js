@@ -29,7 +29,7 @@ const containers = [];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** POST (or any method) with a JSON body, no keep-alive; resolves {status, body}. */
-const request = (baseUrl, urlPath, body, method = 'POST') => httpRequest(`${baseUrl}${urlPath}`, body, method);
+const request = (baseUrl, urlPath, body, method = 'POST', headers = {}) => httpRequest(`${baseUrl}${urlPath}`, body, method, headers);
 
 /** Splits docker's multiplexed log stream (8-byte frame headers) into stdout and stderr. */
 function demuxLogs(buffer) {
@@ -179,6 +179,7 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       echo: startProxy(ECHO_IMAGE),
       warm: startProxy(NODE_IMAGE),
       warmEcho: startProxy(ECHO_IMAGE),
+      browser: startProxy(NODE_IMAGE),
     };
     await Promise.allSettled(Object.values(starts));
     pending = starts;
@@ -525,6 +526,38 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       assert.deepEqual(await proxy.logs(), { stdout: '', stderr: '' });
       assert.deepEqual(await proxy.init({ name: 'echo', main: 'main' }), { status: 200, body: { OK: true } });
       assert.deepEqual((await proxy.run({ a: 1 })).body.echo, { a: 1 });
+    });
+  });
+
+  // A web page in the user's browser can post to a container's loopback port without a preflight.
+  describe('requests a web browser made', function () {
+    it('are refused on every route, load no code and log nothing; the engine\'s /init that follows is the first', async () => {
+      const proxy = await pending.browser;
+      const hostile = { value: { name: 'page', main: 'main', code: 'function main() { return { owned: true }; }' } };
+      const attempts = [
+        // A form post or a no-cors fetch from another site: text/plain, with Origin and Sec-Fetch-Site.
+        { headers: { 'Content-Type': 'text/plain;charset=UTF-8', Origin: 'https://attacker.example', 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'no-cors' }, status: 403 },
+        // A page whose name was rebound to 127.0.0.1 is same-origin: JSON needs no preflight then, but the marks are there.
+        { headers: { Origin: 'http://rebound.example:8080', 'Sec-Fetch-Site': 'same-origin' }, status: 403 },
+        { headers: { 'Sec-Fetch-Site': 'none' }, status: 403 },
+        // An older browser without the marks can only send a simple content type.
+        { headers: { 'Content-Type': 'text/plain' }, status: 415 },
+        { headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, status: 415 },
+      ];
+      for (const route of ['/init', '/warm-up', '/run']) {
+        for (const a of attempts) {
+          const res = await request(proxy.url, route, JSON.stringify(hostile), 'POST', a.headers);
+          assert.equal(res.status, a.status, `${route} with ${JSON.stringify(a.headers)}`);
+          assert.match(res.body.error, a.status === 403 ? /from a web browser/ : /must be application\/json/);
+        }
+      }
+      await sleep(200);
+      assert.deepEqual(await proxy.logs(), { stdout: '', stderr: '' });
+      assert.deepEqual(await proxy.init({ name: 'mine', main: 'main', code: 'function main(p) { return { mine: p.n }; }' }), { status: 200, body: { OK: true } });
+      assert.deepEqual((await proxy.run({ n: 1 })).body, { mine: 1 });
+      // The JSON type may carry parameters.
+      const res = await request(proxy.url, '/run', { value: { n: 2 } }, 'POST', { 'Content-Type': 'application/json; charset=utf-8' });
+      assert.deepEqual(res.body, { mine: 2 });
     });
   });
 

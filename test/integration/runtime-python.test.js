@@ -82,7 +82,7 @@ describe(`Python runtime image: OpenWhisk action interface (${PYTHON_IMAGE})`, f
     const start = () => startProxy(docker, containers, PYTHON_IMAGE, { label: 'runtime-python', readyMs: 60000 });
     const starts = {};
     for (const name of ['plain', 'named', 'zipNamed', 'zipFile', 'zipMissing', 'venv', 'venvInvalid', 'syntax',
-      'importFail', 'exit']) {
+      'importFail', 'exit', 'browser']) {
       starts[name] = start();
     }
     await Promise.allSettled(Object.values(starts));
@@ -243,6 +243,33 @@ describe(`Python runtime image: OpenWhisk action interface (${PYTHON_IMAGE})`, f
         countSentinels(l.stdout) >= processedRuns && countSentinels(l.stderr) >= processedRuns);
       assert.equal(countSentinels(logs.stdout), processedRuns);
       assert.equal(countSentinels(logs.stderr), processedRuns);
+    });
+  });
+
+  // A web page in the user's browser can post to a container's loopback port without a preflight.
+  describe('requests a web browser made', function () {
+    it('are refused on /init and /run, load no code and log nothing; the engine\'s /init that follows is the first', async () => {
+      const proxy = await pending.browser;
+      const hostile = JSON.stringify({ value: { name: 'page', main: 'main', code: 'def main(args):\n  return {"owned": True}\n' } });
+      const attempts = [
+        { headers: { 'Content-Type': 'text/plain;charset=UTF-8', Origin: 'https://attacker.example', 'Sec-Fetch-Site': 'cross-site' }, status: 403 },
+        { headers: { Origin: 'http://rebound.example:8080', 'Sec-Fetch-Site': 'same-origin' }, status: 403 },
+        { headers: { 'Sec-Fetch-Mode': 'navigate' }, status: 403 },
+        { headers: { 'Content-Type': 'text/plain' }, status: 415 },
+        { headers: { 'Content-Type': 'multipart/form-data; boundary=x' }, status: 415 },
+      ];
+      for (const route of ['/init', '/run']) {
+        for (const a of attempts) {
+          const res = await proxy.request(route, hostile, 'POST', a.headers);
+          assert.equal(res.status, a.status, `${route} with ${JSON.stringify(a.headers)}`);
+          assert.match(res.body.error, a.status === 403 ? /from a web browser/ : /must be application\/json/);
+        }
+      }
+      await sleep(200);
+      assert.deepEqual(await proxy.logs(), { stdout: '', stderr: '' });
+      const init = await proxy.init({ name: 'mine', main: 'main', code: 'def main(args):\n  return {"mine": args.get("n")}\n' });
+      assert.equal(init.status, 200);
+      assert.deepEqual((await proxy.run({ n: 1 })).body, { mine: 1 });
     });
   });
 

@@ -3,13 +3,14 @@
 // time (no keep-alive), a JSON body, and the reply's status with its body parsed when it is JSON.
 const http = require('node:http');
 
-function request(url, body, method = 'POST') {
+/** `headers` are added to (or replace) the JSON content type and length. */
+function request(url, body, method = 'POST', headers = {}) {
   const data = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = http.request(url, {
       method,
       agent: false,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) },
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data), ...headers },
     }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));

@@ -44,7 +44,7 @@ async function startProxy(docker, containers, image, { env = [], label = 'runtim
   await container.start();
   const info = await container.inspect();
   const url = `http://127.0.0.1:${info.NetworkSettings.Ports['8080/tcp'][0].HostPort}`;
-  const request = (urlPath, body, method = 'POST') => httpRequest(`${url}${urlPath}`, body, method);
+  const request = (urlPath, body, method = 'POST', headers = {}) => httpRequest(`${url}${urlPath}`, body, method, headers);
   const deadline = Date.now() + readyMs;
   for (;;) {
     try {
