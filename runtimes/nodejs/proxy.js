@@ -184,7 +184,9 @@ async function activate(fn, message, rehearsing) {
 
   const outcome = await runAction(fn, args);
   let response;
-  if (outcome.threw) {
+  if (outcome.threw && rehearsing) {
+    response = failure(500, 'Internal error.'); // the built-in no-op does not throw; should it, the runtime stays as it was
+  } else if (outcome.threw) {
     setStatus('stopped');
     console.error(outcome.error);
     response = failure(502, `An error has occurred: ${outcome.error}`);
@@ -286,6 +288,7 @@ const server = http.createServer(async (req, res) => {
   const refused = refusal(req);
   if (refused) {
     req.resume();
+    res.setHeader('Connection', 'close');
     send(res, refused);
     return;
   }
