@@ -91,9 +91,12 @@ export class StemCells {
     return undefined;
   }
 
-  /** A pool of this plan's shape exists (engine.ts, at provisioning): cells of its shape are kept while any does. */
+  /**
+   * A pool of this plan's shape exists (engine.ts, at provisioning): cells of its shape are kept
+   * while any does, for a cell-safe image only (images.ts STEM_CELL_SAFE_LABEL).
+   */
   use(plan: ContainerPlan): void {
-    if (this.perShape === 0) return;
+    if (this.perShape === 0 || !plan.cellSafe) return;
     const key = cellKey(plan);
     const set = this.sets.get(key);
     if (set) {

@@ -74,6 +74,8 @@ export interface ContainerPlan extends ProtocolPlan {
   env: string[];
   /** Docker CPU shares (proportional to memory, as the invoker gives them). */
   cpuShares: number;
+  /** Its image may wait as a stem cell (images.ts STEM_CELL_SAFE_LABEL); cells.ts keeps none otherwise. */
+  cellSafe?: boolean;
 }
 
 const MAX_NAME_PART = 60;

@@ -63,7 +63,17 @@ export interface ResolvedImage {
   kind: string;
   family: string;
   source: ImageSource;
+  /** The image may wait as a stem cell: it carries STEM_CELL_SAFE_LABEL (set once the image is known). */
+  cellSafe?: boolean;
 }
+
+/**
+ * An image label (value "true"): the image's runtime refuses requests a web browser made and any
+ * body but application/json, and takes `POST /warm-up` without side effects (our runtimes/ do).
+ * Only such an image gets stem cells: a cell waits for its code for minutes on a loopback port any
+ * page in the user's browser can post to, and upstream's proxies /init from any content type.
+ */
+export const STEM_CELL_SAFE_LABEL = 'io.leon-edge.stemcell-safe';
 
 export function familyOf(kind: string): string {
   const i = kind.indexOf(':');

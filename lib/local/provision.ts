@@ -7,7 +7,7 @@ import type Docker from 'dockerode';
 import type { ActionDoc, Catalog } from '../types';
 import type { ContainerPlan } from './container';
 import { ensureImage, type DockerTarget, type EnginePlatform } from './docker';
-import { resolveImage, supportsConcurrency, type ResolvedImage } from './images';
+import { STEM_CELL_SAFE_LABEL, resolveImage, supportsConcurrency, type ResolvedImage } from './images';
 import { LABELS, cpuShares } from './options';
 import type { Runnable } from './pool';
 import { apiKeyAllowed, effectiveLimits, identityOf, parseQualifiedName, splitParams } from './protocol';
@@ -63,6 +63,7 @@ export function planFor(nodeId: string, doc: ActionDoc, resolved: ResolvedImage,
     initParams: init,
     apiKey,
     cpuShares: cpuShares(limits.memory, ctx.capacity),
+    cellSafe: resolved.cellSafe === true,
   };
 }
 
@@ -88,14 +89,16 @@ export class ImageChooser {
     onPull: (detail: string) => void,
   ): Promise<ResolvedImage> {
     const resolved = await this.choose(doc, catalog);
-    if (engine.hasReady(resolved.image)) return resolved;
+    // Only a cell-safe image has cells.
+    if (engine.hasReady(resolved.image)) return { ...resolved, cellSafe: true };
+    let info: Docker.ImageInspectInfo;
     try {
-      await ensureImage(engine.docker, engine.target, resolved.image, resolved.kind, engine.platform, onPull);
+      info = await ensureImage(engine.docker, engine.target, resolved.image, resolved.kind, engine.platform, onPull);
     } catch (err) {
       engine.noteFailure(err);
       throw withContext(err, `Action '${identityOf(doc).qualified}'`);
     }
-    return resolved;
+    return { ...resolved, cellSafe: info.Config?.Labels?.[STEM_CELL_SAFE_LABEL] === 'true' };
   }
 
   async choose(doc: ActionDoc, catalog: Catalog): Promise<ResolvedImage> {

@@ -87,6 +87,30 @@ describe('stem cells (real Docker engine)', function () {
     for (const c of await list([])) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   });
 
+  it('an image without the stemcell-safe label gets no cell (a page in the browser could /init a waiting one)', async () => {
+    // Our runtime image with the label taken away: built from it on the host, nothing downloads.
+    const UNSAFE = 'leon-edge/test-stemcell-unsafe:latest';
+    const build = await docker.buildImage(
+      { context: path.join(ROOT, 'test', 'support', 'unsafe-image'), src: ['Dockerfile'] },
+      { t: UNSAFE, buildargs: JSON.stringify({ BASE: IMAGE }) },
+    );
+    await new Promise((resolve, reject) => docker.modem.followProgress(build, (err, out) => {
+      const failed = err || out.find((o) => o.error);
+      if (failed) reject(new Error(`building ${UNSAFE}: ${failed.message || failed.error}`));
+      else resolve();
+    }));
+    const e = engine({ capacity: 4, imageOverrides: { 'nodejs:*': UNSAFE } });
+    const a = await e.provision('node-a', doc('a'), catalog);
+    assert.equal((await a.invoke({ n: 1 })).response.success, true);
+    await sleep(1500); // a cell would be started 100 ms after the first action is ready, and listen within ~0.5 s
+    assert.equal(e.readyCells, 0);
+    assert.deepEqual(await cellsOnDocker(), [], 'no cell container was started');
+    // The same engine with the labelled image keeps one, as before.
+    const b = await engine({ capacity: 4 }).provision('node-b', doc('b'), catalog);
+    await until('a stem cell of the labelled image', async () => (await cellsOnDocker()).length === 1);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('a new container of any action takes the ready cell (one /init, no action labels), and the cell is replaced', async () => {
     const e = engine({ capacity: 4 });
     const first = await e.provision('node-a', doc('a'), catalog);
