@@ -73,7 +73,7 @@ export interface ResolvedImage {
  * Only such an image gets stem cells: a cell waits for its code for minutes on a loopback port any
  * page in the user's browser can post to, and upstream's proxies /init from any content type.
  */
-export const STEM_CELL_SAFE_LABEL = 'io.leon-edge.stemcell-safe';
+export const STEM_CELL_SAFE_LABEL = 'leon-edge.stemcell-safe';
 
 export function familyOf(kind: string): string {
   const i = kind.indexOf(':');
