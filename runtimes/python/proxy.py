@@ -300,17 +300,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         refused = self.refusal()
         if refused is not None:
-            # Its body is read (up to the usual limit) and dropped, never parsed: closing the connection
-            # with bytes unread would reset it before the client has read this answer.
-            try:
-                length = int(self.headers.get('Content-Length') or 0)
-            except ValueError:
-                length = 0
-            while 0 < length <= BODY_LIMIT:
-                chunk = self.rfile.read(min(length, 64 * 1024))
-                if not chunk:
-                    break
-                length -= len(chunk)
+            # Its body is read (within the usual limit) and dropped, never parsed: closing the
+            # connection with bytes unread would reset it before the client has read this answer.
+            self.read_body()
             self.close_connection = True
             self.answer(*refused)
             return
