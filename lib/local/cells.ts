@@ -2,7 +2,7 @@
 // limit, environment), so that a new container of an action costs one /init (the prewarmed
 // containers of OpenWhisk's invoker, apache/openwhisk ContainerPool). They hold slots (slots.ts),
 // are the first to go when an action needs one, and are never started while an action waits for a
-// slot or the engine is down.
+// slot, while the engine is down, or while preemption drains the runtime to its low watermark.
 
 import type { ActionDoc } from '../types';
 import { ActionContainer, type ContainerEnv, type ContainerPlan } from './container';
@@ -39,6 +39,8 @@ export interface CellOwner {
   readonly closed: boolean;
   /** Set while the engine cannot be reached: no cell is started. */
   readonly downError: unknown;
+  /** Set while preemption brings the runtime down to its low watermark: no cell is started. */
+  readonly draining: boolean;
 }
 
 export class StemCells {
@@ -170,12 +172,13 @@ export class StemCells {
     return false;
   }
 
-  /** Start cells on free slots; never while an action waits for a slot or the engine is down. */
+  /** Start cells on free slots; never while an action waits for a slot, the engine is down or preemption drains. */
   private fill(set: CellSet): void {
     while (
       this.sets.get(cellKey(set.plan)) === set &&
       !this.owner.closed &&
       !this.owner.downError &&
+      !this.owner.draining &&
       !this.slots.wanted &&
       Date.now() >= set.pausedUntil &&
       set.ready.length + set.starting < this.perShape &&

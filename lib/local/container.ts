@@ -28,6 +28,8 @@ export interface DockerContext {
    * so an action cannot reach another action's container), or '' for Docker's default bridge.
    */
   readonly isolationNetwork: string;
+  /** The isolation network went away (removed by hand): find or create it again, and update isolationNetwork. */
+  renewIsolation(): Promise<void>;
   readonly publishIp: string;
   /** Host to connect to for a published port. */
   readonly connectHost: string;
@@ -52,6 +54,11 @@ export interface ContainerRegistry {
   readonly closed: boolean;
   track(c: ActionContainer): void;
   untrack(c: ActionContainer): void;
+  /**
+   * A create call is on its way to Docker: the container may exist before the engine hears of it,
+   * so closing waits for the answer and then sweeps (a Node-RED stopping must not leave it behind).
+   */
+  creation<T>(call: Promise<T>): Promise<T>;
   /** A number for the next container's name. */
   nextSeq(): number;
   /** Removing this container failed (engine down?): try again later. */
@@ -224,9 +231,12 @@ export class ActionContainer {
       try {
         await this.start();
       } catch (err) {
-        // The random host port Docker picked was taken meanwhile (rare race): one more try.
-        if (!(err instanceof OpenWhiskNodeError) || err.reason !== 'port-in-use') throw err;
+        // The random host port Docker picked was taken meanwhile (rare race), or the isolation network
+        // was removed (Docker checks it at start): one more try, on a network found or made again.
+        const retry = err instanceof OpenWhiskNodeError && err.reason === 'port-in-use' ? 'port' : this.isolationGone(err) ? 'network' : undefined;
+        if (!retry) throw err;
         await this.discardAttempt();
+        if (retry === 'network') await this.env.docker.renewIsolation();
         await this.create();
         await this.start();
       }
@@ -314,8 +324,9 @@ export class ActionContainer {
     let name = containerName(plan.nodeId, plan.id.path, h.registry.nextSeq());
     for (let attempt = 0; ; attempt++) {
       this.check();
+      if (!h.docker.network && h.docker.isolationNetwork) hostConfig.NetworkMode = h.docker.isolationNetwork;
       try {
-        const created = await bounded(h.docker.api.createContainer({
+        const created = await bounded(h.registry.creation(h.docker.api.createContainer({
           name,
           Image: plan.image,
           Env: plan.env,
@@ -327,7 +338,7 @@ export class ActionContainer {
           AttachStderr: true,
           ExposedPorts: { '8080/tcp': {} },
           HostConfig: hostConfig,
-        }), h.limits.startTimeout, h.docker.target, `creating a container for ${plan.id.qualified}`);
+        })), h.limits.startTimeout, h.docker.target, `creating a container for ${plan.id.qualified}`);
         this.id = created.id;
         this.name = name;
         h.registry.track(this);
@@ -336,6 +347,10 @@ export class ActionContainer {
         if (dockerStatus(err) === 409 && attempt < 3) {
           // Name in use (a container of another Node-RED process with the same flow): pick another.
           name = `${containerName(plan.nodeId, plan.id.path, h.registry.nextSeq())}_${Math.random().toString(16).slice(2, 8)}`;
+          continue;
+        }
+        if (this.isolationGone(err) && attempt < 3) {
+          await h.docker.renewIsolation();
           continue;
         }
         const missing = this.missingNetwork(err);
@@ -389,6 +404,9 @@ export class ActionContainer {
     this.id = '';
     this.name = '';
     this.loss = undefined;
+    // The failed attempt's output stream may have ended already (Docker ends it when the start
+    // fails): that was the old container's, the next attempt starts afresh.
+    if (this.current === 'suspended' || this.current === 'dead') this.current = 'starting';
     this.io.restartLogs(this.plan);
   }
 
@@ -403,10 +421,16 @@ export class ActionContainer {
     }
   }
 
+  /** The isolation network this container names is gone (someone removed it). */
+  private isolationGone(err: unknown): boolean {
+    const cause = err instanceof OpenWhiskNodeError ? err.cause : err;
+    return Boolean(this.env.docker.isolationNetwork) && !this.env.docker.network && networkGone(cause);
+  }
+
   /** Docker says "network X not found" (at create or at start, depending on the engine version). */
   private missingNetwork(err: unknown): OpenWhiskNodeError | undefined {
     const h = this.env;
-    if (!h.docker.network || dockerStatus(err) !== 404 || !/network/i.test(dockerMessage(err))) return undefined;
+    if (!h.docker.network || !networkGone(err)) return undefined;
     return new OpenWhiskNodeError(
       'config',
       `Docker network '${h.docker.network}' does not exist on ${h.docker.target.description}: create it (docker network create ${h.docker.network}), ` +
@@ -631,4 +655,9 @@ export class ActionContainer {
     })();
     return next.promise;
   }
+}
+
+/** Docker says a network the container names does not exist. */
+function networkGone(err: unknown): boolean {
+  return dockerStatus(err) === 404 && /network/i.test(dockerMessage(err));
 }

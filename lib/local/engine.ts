@@ -22,7 +22,7 @@ import { checkIds, checkRemote, settingsOf, type EngineSettings, type LocalEngin
 import { PoolAction, type LocalAction, type LocalStatus, type Runnable } from './pool';
 import { ImageChooser, checkDoc, planFor, provisionSequence } from './provision';
 import { identityOf, splitParams } from './protocol';
-import { connect, learnReach, removeOwn, sweepLeftovers } from './setup';
+import { connect, ensureIsolationNetwork, learnReach, removeOwn, sweepLeftovers } from './setup';
 import { QueueBytes, Slots } from './slots';
 
 export type { LocalAction, LocalPhase, LocalStatus } from './pool';
@@ -76,7 +76,19 @@ export class LocalEngine extends EventEmitter {
     this.settings = settingsOf(opts);
     const s = this.settings;
     checkRemote(opts, this.target, s);
-    const ctx = { api: this.docker, target: this.target, agent: this.agent, network: s.network, isolationNetwork: '', publishIp: '127.0.0.1', connectHost: '127.0.0.1', liveRestore: false };
+    const ctx = {
+      api: this.docker,
+      target: this.target,
+      agent: this.agent,
+      network: s.network,
+      isolationNetwork: '',
+      renewIsolation: async () => {
+        ctx.isolationNetwork = await ensureIsolationNetwork(this.docker, this.target);
+      },
+      publishIp: '127.0.0.1',
+      connectHost: '127.0.0.1',
+      liveRestore: false,
+    };
     this.ctx = ctx;
     const health = (this.healthOf = new DockerHealth(this.target, createProbeDocker(this.target, this.docker), {
       changed: (h) => {
@@ -92,6 +104,7 @@ export class LocalEngine extends EventEmitter {
       back: () => void this.recovery.run(),
     }));
     const isClosed = () => this.isClosed;
+    const drainingNow = () => this.maintenance.draining;
     this.containers = new Containers(isClosed);
     this.env = {
       docker: ctx,
@@ -113,6 +126,9 @@ export class LocalEngine extends EventEmitter {
       },
       get downError() {
         return health.downError;
+      },
+      get draining() {
+        return drainingNow();
       },
     }, s.idleTimeout > 0 ? s.idleTimeout : CELL_LINGER_MS);
     this.images = new ImageChooser(this.opts.imageOverrides ?? {});
@@ -290,9 +306,12 @@ export class LocalEngine extends EventEmitter {
     const work = (async () => {
       await Promise.all([...this.actions].map((a) => a.close().catch(() => undefined)));
       await Promise.all([...this.pools].map((p) => p.close().catch(() => undefined)));
+      // A container being created (a stem cell being replenished, a pool growing) exists in Docker
+      // before its create call answers: wait for the answers, then remove what is tracked.
+      await this.containers.creationsSettled();
       await this.containers.removeAll();
-      // Last sweep by this engine's own label: catches a container whose create call timed out here
-      // but completed in the daemon later.
+      // Last sweep by this engine's own label: catches a container created meanwhile whose launch
+      // had not tracked it yet, and one whose create call timed out here but completed in the daemon.
       if (this.starting) await removeOwn(this.docker, this.engineId);
     })();
     this.closing = Promise.race([work, new Promise<void>((r) => setTimeout(r, ENGINE_CLOSE_BOUND_MS).unref())]).then(() => {

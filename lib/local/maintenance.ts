@@ -7,12 +7,13 @@ import type { ActionContainer } from './container';
 import type { StemCells } from './cells';
 import type { EngineSettings } from './options';
 import { PoolAction } from './pool';
-import { pickVictim, selectRemovals, type ContainerView } from './preempt';
+import { draining, pickVictim, selectRemovals, type ContainerView } from './preempt';
 import type { SlotRequester, Slots } from './slots';
 
 export class Maintenance {
   private timer?: NodeJS.Timeout;
   private lastPreempt = Date.now();
+  private isDraining = false;
 
   constructor(
     private readonly pools: ReadonlySet<PoolAction>,
@@ -50,6 +51,14 @@ export class Maintenance {
     this.timer.unref();
   }
 
+  /**
+   * Preemption is bringing the runtime down to its low watermark: no stem cell takes a slot meanwhile
+   * (cells.ts), or a cell would refill each slot preemption frees.
+   */
+  get draining(): boolean {
+    return this.isDraining;
+  }
+
   stop(): void {
     if (this.timer) clearInterval(this.timer);
   }
@@ -61,9 +70,15 @@ export class Maintenance {
     if (preempt) this.lastPreempt = now;
     const views: ContainerView<ActionContainer>[] = [];
     for (const p of this.pools) p.collectViews(views);
+    const containers = this.slots().used - this.cells.slotsHeld; // cells are evicted on demand, never a reason to preempt
+    if (preempt) {
+      const was = this.isDraining;
+      this.isDraining = draining(containers, was, s.capacity, s.highWatermark, s.lowWatermark);
+      if (was && !this.isDraining) this.cells.fillAll();
+    }
     const removals = selectRemovals(
       views,
-      this.slots().used - this.cells.slotsHeld, // cells are evicted on demand, never a reason to preempt
+      containers,
       {
         capacity: s.capacity,
         highWatermark: s.highWatermark,
@@ -72,6 +87,7 @@ export class Maintenance {
         warmTimeout: s.warmTimeout,
         minIdle: s.preemptPeriod,
         preempt,
+        draining: this.isDraining,
       },
       now,
     );

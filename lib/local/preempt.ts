@@ -9,7 +9,9 @@
 //   ms idle (0 = never). The next message of that action then meets a cold start.
 // - Watermarks, every preemption period: when the containers of the runtime (running, starting,
 //   being removed) exceed highWatermark × capacity, idle containers are removed until at most
-//   floor(lowWatermark × capacity) remain or no candidate is left. Busy containers count too
+//   floor(lowWatermark × capacity) remain or no candidate is left; the runtime keeps draining at the
+//   next periods until it is down to the low watermark (a container not idle long enough yet, or
+//   busy, goes at a later period rather than ending the preemption above it). Busy containers count too
 //   (OWL counted only idle ones). Candidates must have been idle for `minIdle` ms (a pipeline
 //   that ran a moment ago is not torn down between two messages); surplus containers go before
 //   an action's last one, least recently used first within each group.
@@ -43,6 +45,8 @@ export interface RemovalPolicy {
   minIdle: number;
   /** Run the watermark part on this call (false between preemption periods). */
   preempt: boolean;
+  /** The runtime went above the high watermark and has not come down to the low one yet (draining()). */
+  draining?: boolean;
 }
 
 export type RemovalReason = 'idle' | 'preempted';
@@ -57,6 +61,16 @@ const EPS = 1e-9;
 /** Containers above which preemption starts (strictly more than this many). */
 export function highMark(capacity: number, highWatermark: number): number {
   return highWatermark * capacity;
+}
+
+/**
+ * Whether preemption goes on at this period: `count` containers (action containers; stem cells are
+ * not counted) above the high mark starts it, and it goes on, whatever the count, until it is down
+ * to the low mark.
+ */
+export function draining(count: number, wasDraining: boolean, capacity: number, highWatermark: number, lowWatermark: number): boolean {
+  if (count > highMark(capacity, highWatermark) + EPS) return true;
+  return wasDraining && count > lowMark(capacity, lowWatermark);
 }
 
 /** Containers preemption brings the runtime down to. */
@@ -93,7 +107,7 @@ export function selectRemovals<T>(views: readonly ContainerView<T>[], used: numb
 
   // Watermarks.
   let count = used - out.length;
-  if (!policy.preempt || count <= highMark(policy.capacity, policy.highWatermark) + EPS) return out;
+  if (!policy.preempt || !draining(count, policy.draining ?? false, policy.capacity, policy.highWatermark, policy.lowWatermark)) return out;
   const target = lowMark(policy.capacity, policy.lowWatermark);
   const candidates = idle.filter((v) => !taken.has(v) && now - v.lastUsed >= policy.minIdle);
   while (count > target && candidates.length > 0) {

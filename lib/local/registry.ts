@@ -11,6 +11,8 @@ export class Containers implements ContainerRegistry {
   private readonly tracked = new Set<ActionContainer>();
   /** Containers whose removal failed (engine down): removed once it is back. */
   private readonly graveyard = new Set<ActionContainer>();
+  /** Create calls on their way to Docker: close waits for them (engine.ts). */
+  private readonly creating = new Set<Promise<unknown>>();
   private seq = 0;
 
   constructor(private readonly isClosed: () => boolean) {}
@@ -34,6 +36,21 @@ export class Containers implements ContainerRegistry {
 
   untrack(c: ActionContainer): void {
     this.tracked.delete(c);
+  }
+
+  creation<T>(call: Promise<T>): Promise<T> {
+    const settled = call.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.creating.add(settled);
+    void settled.then(() => this.creating.delete(settled));
+    return call;
+  }
+
+  /** Every create call made so far has been answered (or failed). */
+  async creationsSettled(): Promise<void> {
+    await Promise.all([...this.creating]);
   }
 
   nextSeq(): number {

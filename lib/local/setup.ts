@@ -38,41 +38,102 @@ export async function remoteAddress(host: string): Promise<string> {
   return ip;
 }
 
-/** The bridge network without inter-container traffic (ISOLATION_NETWORK), created on first use. */
-export async function ensureIsolationNetwork(docker: Docker, target: DockerTarget): Promise<string> {
+/**
+ * The bridge network without inter-container traffic (ISOLATION_NETWORK), created on first use; its
+ * id, which containers join (a name may be ambiguous). One creation in flight per engine in this
+ * process; across processes (several Node-REDs on one engine), see reconcileIsolation().
+ */
+export function ensureIsolationNetwork(docker: Docker, target: DockerTarget): Promise<string> {
+  let p = isolationInFlight.get(target.description);
+  if (!p) {
+    p = findOrCreateIsolation(docker, target).finally(() => isolationInFlight.delete(target.description));
+    isolationInFlight.set(target.description, p);
+  }
+  return p;
+}
+
+const isolationInFlight = new Map<string, Promise<string>>();
+
+async function findOrCreateIsolation(docker: Docker, target: DockerTarget): Promise<string> {
   const where = `creating Docker network '${ISOLATION_NETWORK}'`;
+  const list = async () => {
+    const all = await bounded(docker.listNetworks({ filters: { name: [ISOLATION_NETWORK] } }), PING_TIMEOUT_MS, target, where);
+    return all.filter((n) => n.Name === ISOLATION_NETWORK); // the name filter matches substrings
+  };
   try {
-    const existing = await bounded(docker.listNetworks({ filters: { name: [ISOLATION_NETWORK] } }), PING_TIMEOUT_MS, target, where);
-    const found = existing.find((n) => n.Name === ISOLATION_NETWORK);
-    if (found) {
-      if (found.Options?.['com.docker.network.bridge.enable_icc'] !== 'false') {
-        throw new OpenWhiskNodeError(
-          'docker',
-          `Docker network '${ISOLATION_NETWORK}' on ${target.description} lets containers reach each other; it was not made by this package. ` +
-            `Remove it (docker network rm ${ISOLATION_NETWORK}) so the runtime can create it with inter-container traffic off.`,
-          { short: 'docker: network' },
+    let found = await list();
+    if (found.length === 0) {
+      try {
+        await bounded(
+          docker.createNetwork({
+            Name: ISOLATION_NETWORK,
+            Driver: 'bridge',
+            CheckDuplicate: true,
+            Options: { 'com.docker.network.bridge.enable_icc': 'false' },
+            Labels: { [LABELS.managed]: 'true' },
+          }),
+          PING_TIMEOUT_MS,
+          target,
+          where,
         );
+      } catch (err) {
+        if (dockerStatus(err) !== 409) throw err; // 409: another process created it meanwhile
       }
-      return ISOLATION_NETWORK;
+      found = await list();
     }
-    await bounded(
-      docker.createNetwork({
-        Name: ISOLATION_NETWORK,
-        Driver: 'bridge',
-        CheckDuplicate: true,
-        Options: { 'com.docker.network.bridge.enable_icc': 'false' },
-        Labels: { [LABELS.managed]: 'true' },
-      }),
-      PING_TIMEOUT_MS,
-      target,
-      where,
-    );
-    return ISOLATION_NETWORK;
+    const { keep, extra } = reconcileIsolation(found);
+    if (!keep) {
+      throw new OpenWhiskNodeError(
+        'docker',
+        `Docker network '${ISOLATION_NETWORK}' on ${target.description} lets containers reach each other; it was not made by this package. ` +
+          `Remove it (docker network rm ${ISOLATION_NETWORK}) so the runtime can create it with inter-container traffic off.`,
+        { short: 'docker: network' },
+      );
+    }
+    // Best effort: a duplicate another process still uses (its containers joined it by id) is refused
+    // by the engine while it has endpoints, and goes at a later start.
+    await Promise.all(extra.map((n) => bounded(docker.getNetwork(n.Id).remove(), PING_TIMEOUT_MS, target, where).catch(() => undefined)));
+    return keep.Id;
   } catch (err) {
     if (err instanceof OpenWhiskNodeError) throw err;
-    if (dockerStatus(err) === 409) return ISOLATION_NETWORK; // another runtime created it meanwhile
     throw translateDockerError(err, target, where);
   }
+}
+
+/** What reconcileIsolation() needs of a network as the engine lists it. */
+export interface NetworkListing {
+  Id: string;
+  Name: string;
+  Created?: string;
+  Options?: Record<string, string>;
+  Labels?: Record<string, string>;
+}
+
+/**
+ * Engines before Docker 25 accept two networks with one name (CheckDuplicate is best effort), so
+ * runtimes starting at once, in one process or several, may each create one. Every process keeps
+ * the same one, by a rule they all agree on: the oldest (by the engine's creation time, to the
+ * nanosecond), then the lowest id, among those with inter-container traffic off. `extra`: the
+ * package's own other copies, to remove. No `keep`: the name belongs to a network not made by us.
+ */
+export function reconcileIsolation<T extends NetworkListing>(found: readonly T[]): { keep?: T; extra: T[] } {
+  const isolated = found.filter((n) => n.Options?.['com.docker.network.bridge.enable_icc'] === 'false');
+  isolated.sort((a, b) => compareCreated(a.Created ?? '', b.Created ?? '') || (a.Id < b.Id ? -1 : a.Id > b.Id ? 1 : 0));
+  const [keep, ...rest] = isolated;
+  return { keep, extra: rest.filter((n) => n.Labels?.[LABELS.managed] === 'true') };
+}
+
+/** Order two RFC 3339 times with up to nine fraction digits (Date.parse stops at milliseconds). */
+function compareCreated(a: string, b: string): number {
+  const split = (t: string): [number, string] => {
+    const m = /^(.*?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$/.exec(t) ?? ['', t, '', ''];
+    const secs = Date.parse(`${m[1]}${m[3] ?? ''}`);
+    return [Number.isNaN(secs) ? Infinity : secs, (m[2] ?? '').padEnd(9, '0')];
+  };
+  const [sa, fa] = split(a);
+  const [sb, fb] = split(b);
+  if (sa !== sb) return sa < sb ? -1 : 1;
+  return fa < fb ? -1 : fa > fb ? 1 : 0;
 }
 
 /** Remove this instance's containers that no engine alive in this process owns. Returns how many. */

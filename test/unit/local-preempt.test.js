@@ -4,7 +4,7 @@
 // slot. Pure functions, no Docker.
 
 const assert = require('node:assert/strict');
-const { selectRemovals, pickVictim, highMark, lowMark } = require('../../dist/lib/local/preempt');
+const { selectRemovals, pickVictim, highMark, lowMark, draining } = require('../../dist/lib/local/preempt');
 
 const NOW = 1_000_000;
 const SEC = 1000;
@@ -57,6 +57,21 @@ describe('local: container removal policy (preempt.ts)', () => {
       const p = policy({ idleTimeout: 1e9, warmTimeout: 0 });
       assert.deepEqual(selectRemovals(views({ a: [20], b: [30], c: [40] }), 3, p, NOW), []);
       assert.deepEqual(refs(selectRemovals(views({ a: [20], b: [30], c: [40], d: [15] }), 4, p, NOW)), ['c0', 'b0', 'a0']);
+    });
+
+    it('once above the high mark, preemption goes on at later periods down to the low mark (a container not idle long enough yet goes then)', () => {
+      // capacity 4, 0.75 / 0.5: 4 containers start it; two of the three idle ones have not been idle for a period (10 s) yet.
+      const p = policy({ highWatermark: 0.75, lowWatermark: 0.5, idleTimeout: 1e9, warmTimeout: 0 });
+      const first = views({ p1: ['busy'], p2: [12], p3: [5], p4: [9] });
+      assert.equal(draining(4, false, 4, 0.75, 0.5), true);
+      assert.deepEqual(refs(selectRemovals(first, 4, { ...p, draining: true }, NOW)), ['p20'], 'the one idle for a period');
+      // Next period: 3 containers, not above the high mark (3), still above the low one (2).
+      const second = views({ p1: ['busy'], p3: [15], p4: [19] });
+      assert.equal(draining(3, true, 4, 0.75, 0.5), true, 'still draining');
+      assert.equal(draining(3, false, 4, 0.75, 0.5), false, '3 alone does not start it');
+      assert.deepEqual(refs(selectRemovals(second, 3, { ...p, draining: true }, NOW)), ['p40'], 'p4, the least recently used, goes now');
+      assert.deepEqual(selectRemovals(second, 3, { ...p, draining: false }, NOW), [], 'without the state, preemption stopped above the low mark');
+      assert.equal(draining(2, true, 4, 0.75, 0.5), false, 'at the low mark it ends');
     });
 
     it('a container with a run in flight, or whose action has messages waiting, is never removed', () => {
