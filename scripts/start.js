@@ -22,12 +22,50 @@ async function dockerProblem() {
   }
 }
 
-function buildImages() {
-  for (const script of ['runtimes/build.sh', 'runtimes/face-detection/build.sh', 'runtimes/face-identify/build.sh']) {
-    console.log(`\n▶ bash ${script}`);
-    const res = spawnSync('bash', [script], { cwd: root, stdio: 'inherit' });
-    if (res.status !== 0) throw new Error(`${script} failed (exit ${res.status}); see its output above.`);
+const BUILDS = [
+  ['runtimes/build.sh', 'the action runtimes (Node.js, Python)', 'build-runtimes.log'],
+  ['runtimes/face-detection/build.sh', 'face detection', 'build-face-detection.log'],
+  ['runtimes/face-identify/build.sh', 'face identification', 'build-face-identify.log'],
+];
+
+const secs = (ms) => `${Math.round(ms / 1000)} s`;
+
+/**
+ * Builds (or finds up to date) the images the demo needs. A first run takes minutes: each script's
+ * full output goes to a log file; the console shows each image as it is built, the elapsed time,
+ * and on failure the log's last lines.
+ */
+async function buildImages() {
+  const logDir = path.join(userDir, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  const t0 = Date.now();
+  for (const [i, [script, what, logName]] of BUILDS.entries()) {
+    const log = path.join(logDir, logName);
+    console.log(`▶ [${i + 1}/${BUILDS.length}] images for ${what}: bash ${script} (full log: ${path.relative(process.cwd(), log)})`);
+    const out = fs.openSync(log, 'w');
+    const started = Date.now();
+    const child = spawn('bash', [script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let pending = '';
+    const onData = (chunk) => {
+      fs.writeSync(out, chunk);
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop();
+      for (const line of lines) if (/: (building|built) /.test(line)) console.log(`    ${line.trim()}  (${secs(Date.now() - started)})`);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const ticker = setInterval(() => console.log(`    … still building (${secs(Date.now() - started)}; ${path.relative(process.cwd(), log)})`), 30000);
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    clearInterval(ticker);
+    fs.closeSync(out);
+    if (code !== 0) {
+      const tail = fs.readFileSync(log, 'utf8').trimEnd().split('\n').slice(-25).join('\n    ');
+      throw new Error(`${script} failed (exit ${code}) after ${secs(Date.now() - started)}. Last lines of ${log}:\n    ${tail}`);
+    }
+    console.log(`  ✓ ${what} ready in ${secs(Date.now() - started)}`);
   }
+  console.log(`✓ images ready in ${secs(Date.now() - t0)}`);
 }
 
 /** Copies the example flow on first start only; later starts keep whatever the user deployed. */
@@ -54,7 +92,7 @@ async function main() {
   Node-RED starts anyway; local actions show "unreachable" until Docker runs.
 `);
   } else {
-    buildImages();
+    await buildImages();
   }
   const fresh = prepareFlows();
   const red = path.join(path.dirname(require.resolve('node-red/package.json', { paths: [root] })), 'red.js');

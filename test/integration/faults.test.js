@@ -458,13 +458,17 @@ for (const cells of [0, 1]) describe(`local runtime under real faults${cells ? '
     });
 
     it('idle timeouts apply below the watermarks: surplus after idleTimeout, the last container after warmTimeout', async () => {
-      // idleTimeout well above a cold start here (~0.5 s; more under load): the first container, idle while
-      // the other two start, must not reach it before all three have run.
       const e = engine({ capacity: 10, idleTimeout: 2000, warmTimeout: 3500, preemptPeriod: 10000 });
+      const t0 = Date.now();
       const act = await e.provision('f-idle', doc('idle'), catalog);
-      await Promise.all([0, 1, 2].map(() => act.invoke({ mode: 'sleep', ms: 300 })));
-      // The third message may have run on the first container to come free while its own was starting.
-      await waitFor('three containers (two of them surplus)', () => act.containers === 3, 3000);
+      // The three runs outlast the other two containers' starts, whatever the machine's load (a cold start
+      // is ~0.5 s here, several seconds under load): no container is idle, so none can time out, before
+      // all three exist. (With fixed 300 ms runs the first container went idle while the third was
+      // still starting, and its idle timeout removed it first when a start took more than 2 s.)
+      const run = Math.max(1000, 4 * (Date.now() - t0));
+      const runs = Promise.all([0, 1, 2].map(() => act.invoke({ mode: 'sleep', ms: run })));
+      await waitFor('three containers (two of them surplus), all busy', () => act.containers === 3, 3 * run);
+      await runs;
       await waitFor('surplus removed', () => act.containers === 1, 5000);
       await waitFor('last one removed', () => act.containers === 0, 6000);
       await waitFor('no container in Docker', async () => (await ours('f-idle')).length === 0, 3000);

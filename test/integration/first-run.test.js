@@ -8,11 +8,13 @@
  */
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 
 const { docker, requireDocker, requireImage } = require('../support/docker');
+const { createRed, until, freePort } = require('../support/red-process');
 const { LocalEngine, LABELS } = require('../../dist/lib/local/engine');
 const { ISOLATION_NETWORK } = require('../../dist/lib/local/options');
 
@@ -221,6 +223,64 @@ describe('first run on a fresh Docker engine', function () {
       for (const c of await ours(instance)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('two Node-REDs (5 and 4.1) started at once from empty user directories, two local runtimes each: every action answers, one network', async function () {
+    this.timeout(240000);
+    await freshEngine();
+    // Each Node-RED: runtime a reads the package's example manifest and serves the OpenWhisk API on a port of
+    // its own (its activation store starts empty); runtime b reads a manifest in the new user directory.
+    // An action node on each, behind an HTTP endpoint.
+    const KEY = `${crypto.randomUUID()}:${crypto.randomBytes(32).toString('hex')}`;
+    const reds = [await createRed({ version: 5 }), await createRed({ version: 4 })];
+    const apiPorts = [];
+    try {
+      for (const red of reds) {
+        for (const f of ['manifest.yaml', 'hello.js', 'to-celsius.js', 'threshold.js', 'detect-faces.js', 'detect-faces.py', 'crop-faces.js', 'identify-face.js']) {
+          fs.copyFileSync(path.join(ROOT, 'examples', f), path.join(red.userDir, f));
+        }
+        const apiPort = await freePort();
+        apiPorts.push(apiPort);
+        const flows = [
+          { id: 'tab', type: 'tab', label: 'first run' },
+          {
+            id: 'rt-a', type: 'openwhisk-runtime', name: 'local a', mode: 'local', service: '', source: 'manifest', manifest: 'examples/manifest.yaml', images: `nodejs:*=${IMAGE}`,
+            serveApi: true, apiPath: 'first', apiListen: `127.0.0.1:${apiPort}`, credentials: { apiKey: KEY },
+          },
+          { id: 'rt-b', type: 'openwhisk-runtime', name: 'local b', mode: 'local', service: '', source: 'manifest', manifest: 'manifest.yaml', images: `nodejs:*=${IMAGE}` },
+          ...['a', 'b'].flatMap((x) => [
+            { id: `in-${x}`, z: 'tab', type: 'http in', url: `/hello-${x}`, method: 'get', wires: [[`act-${x}`]] },
+            { id: `act-${x}`, z: 'tab', type: 'openwhisk-action', runtime: `rt-${x}`, action: 'facedemo/hello', params: [], wires: [[`out-${x}`]] },
+            { id: `out-${x}`, z: 'tab', type: 'http response', wires: [] },
+          ]),
+        ];
+        fs.writeFileSync(path.join(red.userDir, 'flows.json'), JSON.stringify(flows));
+      }
+      await Promise.all(reds.map((red) => red.start()));
+      for (const [i, red] of reds.entries()) {
+        for (const x of ['a', 'b']) {
+          const answer = await until(`${red.url}/hello-${x} to answer`, async () => {
+            const res = await fetch(`${red.url}/hello-${x}?name=${x}`).catch(() => undefined);
+            return res && res.status === 200 && res.json();
+          }, 60000).catch((err) => assert.fail(`${err.message}\n${red.out}`));
+          assert.deepEqual(answer, { payload: `Hello, ${x}!` });
+        }
+        const res = await fetch(`http://127.0.0.1:${apiPorts[i]}/api/v1/namespaces/_/actions/facedemo/hello?blocking=true&result=true`, {
+          method: 'POST',
+          headers: { authorization: `Basic ${Buffer.from(KEY).toString('base64')}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ name: 'API' }),
+        });
+        assert.equal(res.status, 200, await res.clone().text());
+        assert.deepEqual(await res.json(), { payload: 'Hello, API!' });
+        const list = await fetch(`http://127.0.0.1:${apiPorts[i]}/api/v1/namespaces/_/activations?limit=5`, { headers: { authorization: `Basic ${Buffer.from(KEY).toString('base64')}` } });
+        assert.equal(list.status, 200);
+        assert.ok((await list.json()).length >= 2, 'the new activation store holds the action node\'s and the API\'s activations');
+        assert.doesNotMatch(red.out, /ambiguous|\[error\]/i);
+      }
+      assert.equal((await isolationNetworks()).length, 1);
+    } finally {
+      await Promise.all(reds.map((red) => red.destroy()));
     }
   });
 });

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// A user's first `npm start`, timed: on a Docker engine without this package's images, containers or
+// networks, and with an empty demo user directory. It removes those (the images `leon-edge/*` too: they
+// are rebuilt, which is the point), runs `npm start` in this checkout, and times
+//   images    the builds npm start runs (its "images ready in" line),
+//   editor    Node-RED listening (the editor URL printed),
+//   first face  astronaut.png dropped into the watched folder → shown on the dashboard in a real browser.
+// Prints one line per stage and writes bench/results/first-run.json. Needs Docker, Debian's chromium, and
+// `npm install` done (the build is part of what is timed). Takes minutes; run it on a quiet engine: it
+// removes every image and container of this package on it.
+'use strict';
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const userDir = path.join(root, 'demo', '.userdir');
+const watchDir = path.join(root, 'demo', 'images');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+const docker = (...args) => execFileSync('docker', args, { encoding: 'utf8' }).trim();
+const lines = (s) => s.split('\n').filter(Boolean);
+
+function resetEngine() {
+  const containers = lines(docker('ps', '-aq', '--filter', 'label=io.leon-edge.managed'));
+  if (containers.length) docker('rm', '-f', '-v', ...containers);
+  const nets = lines(docker('network', 'ls', '-q', '--filter', 'name=leon-openwhisk-isolated'));
+  if (nets.length) docker('network', 'rm', ...nets);
+  const images = lines(docker('images', '--format', '{{.Repository}}:{{.Tag}}')).filter((i) => i.startsWith('leon-edge/'));
+  if (images.length) docker('rmi', '-f', ...images);
+  fs.rmSync(userDir, { recursive: true, force: true });
+  fs.rmSync(watchDir, { recursive: true, force: true });
+}
+
+const freePort = () => new Promise((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address();
+    s.close(() => resolve(port));
+  });
+});
+
+async function main() {
+  resetEngine();
+  const port = await freePort();
+  const t0 = Date.now();
+  const at = {};
+  let out = '';
+  const child = spawn('npm', ['start'], { cwd: root, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const seen = (chunk) => {
+    out += chunk;
+    process.stdout.write(chunk);
+    if (!at.images && /images ready in/.test(out)) at.images = Date.now() - t0;
+    if (!at.editor && /Node-RED editor:/.test(out)) at.editor = Date.now() - t0;
+  };
+  child.stdout.on('data', seen);
+  child.stderr.on('data', seen);
+  try {
+    while (!at.editor) {
+      if (child.exitCode !== null) throw new Error(`npm start exited (${child.exitCode})`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const { chromium } = require('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${port}/dashboard/faces`);
+      const dropped = Date.now();
+      fs.copyFileSync(path.join(root, 'test', 'fixtures', 'faces', 'astronaut.png'), path.join(watchDir, 'astronaut.png'));
+      await page.getByText('Original: astronaut.png').waitFor({ timeout: 300000 });
+      at.face = Date.now() - t0;
+      at.faceAfterDrop = Date.now() - dropped;
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    child.kill('SIGINT');
+    await new Promise((r) => child.on('exit', r));
+  }
+  const s = (ms) => `${(ms / 1000).toFixed(1)} s`;
+  console.log(`\nfirst run: images built ${s(at.images)}, editor up ${s(at.editor)}, first face on the dashboard ${s(at.face)} (${s(at.faceAfterDrop)} after the drop)`);
+  fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
+  fs.writeFileSync(path.join(__dirname, 'results', 'first-run.json'), JSON.stringify({ date: new Date().toISOString(), ms: at }, null, 2) + '\n');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
