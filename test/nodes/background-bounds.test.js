@@ -1,11 +1,12 @@
 'use strict';
 // Work that outlives its request is bounded too: activations started through the gateway API count
-// until they are done (a 202 does not end them). The local engine points at a Docker socket that does not exist, so every
+// until they are done (a 202 does not end them), and a runtime's messages bursting to the cloud are
+// bounded in count and bytes. The local engine points at a Docker socket that does not exist, so every
 // message bursts; the OpenWhisk stand-in holds the burst invokes open until the test lets them finish.
 // Real Node-RED, no Docker.
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const { helper, nodes } = require('../support/nr');
+const { helper, nodes, nextMessage } = require('../support/nr');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { request } = require('../support/http');
 
@@ -112,5 +113,47 @@ describe('bounds on background work: the gateway API and bursting (real Node-RED
       return g.status === 200 ? g.body : undefined;
     });
     assert.deepEqual([done.response.success, done.response.result.n], [true, 100]);
+  });
+
+  it('a message the local runtime cannot take and its burst limit cannot either fails as overload, reaches Catch with the message, and the next one bursts once there is room', async () => {
+    const cloud = holdingCloud(ow);
+    await helper.load(
+      nodes,
+      [
+        { id: 'svc', type: 'openwhisk-service', api: ow.url },
+        { id: 'rt', type: 'openwhisk-runtime', name: 'edge-rt', mode: 'local', service: 'svc', docker: NO_DOCKER, burst: true },
+        { id: 'a', type: 'openwhisk-action', runtime: 'rt', action: 'hold', namespace: '', params: [], wires: [['out']] },
+        { id: 'out', type: 'helper' },
+        { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
+        { id: 'caught', type: 'helper' },
+      ],
+      { svc: { key: ow.key('guest') } },
+    );
+    const a = helper.getNode('a');
+    const caught = [];
+    helper.getNode('caught').on('input', (m) => caught.push(m));
+    const out = [];
+    helper.getNode('out').on('input', (m) => out.push(m));
+
+    const sent = 70;
+    for (let n = 1; n <= sent; n++) a.receive({ payload: { n }, tag: `m${n}` });
+    // 64 messages burst at once; the rest fail at once, each with its own msg.
+    await until('the messages beyond the burst limit caught', () => caught.length === sent - 64);
+    await until('64 invokes open at the cloud', () => cloud.pending() === 64);
+    for (const m of caught) {
+      assert.equal(m.error.message.includes("The local runtime 'edge-rt' cannot run this message"), true, m.error.message);
+      assert.match(m.error.message, /64 messages are already on their way there \(at most 64 at once\).*Send messages more slowly/);
+      assert.equal(m.tag, `m${m.payload.n}`);
+    }
+    assert.equal(out.length, 0);
+
+    cloud.release();
+    await until('the bursting messages answered', () => out.length === 64);
+    const next = nextMessage(helper.getNode('out'));
+    a.receive({ payload: { n: 100 } });
+    const got = await next;
+    assert.equal(got.payload.n, 100);
+    assert.ok(got.data.annotations.some((x) => x.key === 'burst' && x.value === true));
+    assert.equal(caught.length, sent - 64);
   });
 });
