@@ -1,5 +1,6 @@
 import { CloudInvoker } from './cloud';
 import { OpenWhiskNodeError } from './errors';
+import { formatBytes, InFlight, jsonBytes } from './in-flight';
 import { qualifiedName, type OpenWhiskService } from './service';
 import { initialRing, reduceRing, type Failure, type RingEvent, type RingState, type Shown } from './status';
 import { StatusThrottle } from './status-throttle';
@@ -41,10 +42,37 @@ export type RunnerTarget =
       engine: LocalProvisioner;
       /** Burst to the cloud through this service when the local queue is full or Docker is down. */
       burst?: OpenWhiskService;
+      /** The runtime's bound on messages bursting at once, shared by its nodes and its API (default: one of this runner's own). */
+      burstLimit?: BurstLimit;
     };
+
+/** Messages of one runtime on their way to its burst target at once, in count and bytes of parameters. */
+export interface BurstLimit {
+  /** The runtime, as its error messages name it. */
+  runtime: string;
+  inFlight: InFlight;
+}
+
+/** Messages a runtime bursts at once, by default; its bytes are bounded by 8 × its max payload. */
+export const BURST_MAX_MESSAGES = 64;
 
 /** Local failures after which a message may run in the cloud instead (bursting); also no room at provisioning (reason 'capacity'). */
 const BURSTABLE = new Set(['overload', 'unreachable', 'docker']);
+
+/** A message the local runtime cannot take, and its burst target no more either (BurstLimit). */
+function burstFull(limit: BurstLimit, bytes: number, local: OpenWhiskNodeError): OpenWhiskNodeError {
+  const f = limit.inFlight;
+  const why = f.count >= f.maxCount
+    ? `${f.count} messages are already on their way there (at most ${f.maxCount} at once)`
+    : `the messages already on their way there hold ${formatBytes(f.bytes)} of parameters, and this one's ${formatBytes(bytes)} would pass the ${formatBytes(f.maxBytes)} it sends at once`;
+  return new OpenWhiskNodeError(
+    'overload',
+    `The local runtime '${limit.runtime}' cannot run this message (${local.short}) and cannot burst it to the cloud either: ${why}. ` +
+      `The message was not sent. Send messages more slowly (e.g. a delay node in rate-limit mode) or smaller, or raise the capacity or the queue ` +
+      `in the runtime config (it bursts at most ${BURST_MAX_MESSAGES} messages and 8 × its max payload at once).`,
+    { short: 'burst full' },
+  );
+}
 
 /** Records where an activation ran in its annotations (msg.data), so flows can tell. */
 function markWhere(activation: Activation, where: 'local' | 'cloud', burst: boolean): Activation {
@@ -63,6 +91,7 @@ function markWhere(activation: Activation, where: 'local' | 'cloud', burst: bool
 export class ActionRunner {
   private cloud?: CloudInvoker;
   private burst?: CloudInvoker;
+  private burstLimit?: BurstLimit;
   /** "cached" while an action runs from the on-disk cache (the catalog was unreachable at deploy). */
   private note?: string;
   private readonly local = new Map<string, Promise<LocalActionHandle>>();
@@ -85,7 +114,10 @@ export class ActionRunner {
     this.shown = new StatusThrottle(report);
     if (target.mode === 'cloud') this.cloud = new CloudInvoker(target.service);
     else {
-      if (target.burst) this.burst = new CloudInvoker(target.burst);
+      if (target.burst) {
+        this.burst = new CloudInvoker(target.burst);
+        this.burstLimit = target.burstLimit ?? { runtime: nodeId, inFlight: new InFlight(BURST_MAX_MESSAGES, 8 * 8 * 1048576) };
+      }
       target.engine.on?.('health', this.onHealth);
       // Containers come and go while the node is idle (idle timeout, preemption): keep the count true.
       this.watch = setInterval(() => this.dispatch({ type: 'tick', provisioned: this.local.size > 0 }), 5000);
@@ -180,8 +212,15 @@ export class ActionRunner {
       return markWhere(await (await this.provisioned(ref)).invoke(params, ref), 'local', false);
     } catch (err) {
       if (!this.burst || !(err instanceof OpenWhiskNodeError) || !(BURSTABLE.has(err.code) || err.reason === 'capacity')) throw err;
-      // Local capacity exhausted or the engine down: the same action, in the cloud.
-      return markWhere(await this.burst.invoke(params, ref), 'cloud', true);
+      // Local capacity exhausted or the engine down: the same action, in the cloud, within the runtime's burst limit.
+      const limit = this.burstLimit!;
+      const bytes = jsonBytes(params);
+      if (!limit.inFlight.take(bytes)) throw burstFull(limit, bytes, err);
+      try {
+        return markWhere(await this.burst.invoke(params, ref), 'cloud', true);
+      } finally {
+        limit.inFlight.release(bytes);
+      }
     }
   }
 

@@ -17,7 +17,8 @@ import { gatewayId, withVia } from '../lib/gateway/context';
 import { type GatewayListener, listenGateway, parseListen } from '../lib/gateway/listen';
 import { checkApiPath, mountGateway } from '../lib/gateway/mount';
 import { SharedPools } from '../lib/gateway/shared-pools';
-import { ActionRunner } from '../lib/runner';
+import { InFlight } from '../lib/in-flight';
+import { ActionRunner, BURST_MAX_MESSAGES, type BurstLimit } from '../lib/runner';
 
 interface RuntimeDef extends NodeDef {
   mode: 'cloud' | 'local';
@@ -138,13 +139,17 @@ export = function (RED: NodeAPI) {
     let pools: SharedPools | undefined;
     // --- end issue 13 ---
 
+    // Messages bursting at once, for all of the runtime's nodes and its API: in count, and 8 × max payload of parameters.
+    const maxPayload = this.engine?.settings.maxPayload ?? 8 * 1048576;
+    const burstLimit: BurstLimit = { runtime: config.name || this.id, inFlight: new InFlight(BURST_MAX_MESSAGES, 8 * maxPayload) };
+
     this.target = (): RunnerTarget => {
       if (configError) throw configError;
       if (this.mode === 'cloud') return { mode: 'cloud', service: service() };
       // A burst target that is another gateway's API learns which gateways the invocation passed (loops).
       const burst = config.burst ? withVia(service(), self) : undefined;
       pools ??= new SharedPools(store ? recording(this.engine!, store) : this.engine!);
-      return { mode: 'local', catalog: catalog(), engine: pools.nodes, burst };
+      return { mode: 'local', catalog: catalog(), engine: pools.nodes, burst, burstLimit };
     };
 
     this.cloudService = service;

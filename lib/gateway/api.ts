@@ -2,6 +2,7 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ActivationStore, summaryOf } from '../activations/store';
 import { OpenWhiskNodeError } from '../errors';
+import { formatBytes, InFlight, jsonBytes } from '../in-flight';
 import type { ActionDoc, ActionRef, Activation } from '../types';
 import { asHop, invocationContext, MAX_HOPS, parseVia, VIA_HEADER } from './context';
 
@@ -31,6 +32,13 @@ export interface GatewayApiOptions {
   blockingMs?: number;
   /** Longest time a client may take to send its request body (default 10000 ms). */
   bodyMs?: number;
+  /**
+   * Activations the API has started and that are not done yet, blocking or not (a 202 does not end
+   * them), beyond which an invoke gets 429: at most this many (default 256) and this many bytes of
+   * parameters (default 4 × maxBody).
+   */
+  maxActivations?: number;
+  maxActivationBytes?: number;
 }
 
 interface Reply {
@@ -63,6 +71,8 @@ export class GatewayApi {
   private readonly maxInflight: number;
   private readonly blockingMs: number;
   private readonly bodyMs: number;
+  /** Activations started through the API and not done yet (see maxActivations). */
+  private readonly work: InFlight;
 
   constructor(private readonly o: GatewayApiOptions) {
     this.keyDigests = o.keys.map(digest);
@@ -70,6 +80,7 @@ export class GatewayApi {
     this.maxInflight = o.maxInflight ?? 256;
     this.blockingMs = o.blockingMs ?? 60000;
     this.bodyMs = o.bodyMs ?? 10000;
+    this.work = new InFlight(o.maxActivations ?? 256, o.maxActivationBytes ?? 4 * o.maxBody);
   }
 
   /** Answers one request; `path` is what follows the API's mount point, e.g. "/api/v1/namespaces". */
@@ -224,6 +235,9 @@ export class GatewayApi {
       if (!Number.isInteger(t) || t < 1 || t > this.blockingMs) throw new HttpError(400, `The timeout must be between 1 and ${this.blockingMs} ms.`);
       wait = t;
     }
+    // Every activation started here counts until it is done, also after its 202: OpenWhisk's concurrent-invocations throttle.
+    const bytes = jsonBytes(params);
+    if (!this.work.take(bytes)) throw this.busy(bytes);
     const activationId = newId();
     const idHeader = { 'x-openwhisk-activation-id': activationId };
     const ctx = { via: [...via, this.o.instanceId], activationId };
@@ -235,6 +249,8 @@ export class GatewayApi {
         throw e;
       },
     );
+    const done = () => this.work.release(bytes);
+    running.then(done, done);
     if (!blocking) {
       running.catch((e) => this.o.store.add(internalError(ref, activationId, this.o.namespace, e)));
       return { status: 202, body: { activationId }, headers: idHeader };
@@ -256,6 +272,15 @@ export class GatewayApi {
     const a = outcome;
     const status = a.response.success ? 200 : a.response.status === 'whisk internal error' ? 500 : 502;
     return { status, body: resultOnly ? a.response.result : a, headers: idHeader };
+  }
+
+  /** The 429 of an invoke beyond maxActivations, with OpenWhisk's text for its concurrent-invocations throttle. */
+  private busy(bytes: number): HttpError {
+    const w = this.work;
+    const detail = w.count >= w.maxCount
+      ? 'activations started through this API are still running'
+      : `the activations still running hold ${formatBytes(w.bytes)} of parameters; with this one's ${formatBytes(bytes)} they would pass ${formatBytes(w.maxBytes)}`;
+    return new HttpError(429, `Too many concurrent requests in flight (count: ${w.count}, allowed: ${w.maxCount}): ${detail}. Retry later.`);
   }
 
   /** The activation as this gateway answers it, under the id the client was given, kept in the store. */
