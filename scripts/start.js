@@ -3,7 +3,7 @@
 // the FlowFuse dashboard, deploys the face-detection example on first start (never over a flow the user
 // has edited since), and prints where to look and where to drop images.
 'use strict';
-const { spawn, spawnSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const Docker = require('dockerode');
