@@ -9,6 +9,14 @@ import { OpenWhiskNodeError } from '../errors';
 
 /** The largest manifest read: wskdeploy manifests are a few KB; code lives in separate files. */
 export const MANIFEST_MAX_BYTES = 1024 * 1024;
+/**
+ * The largest manifest once its YAML aliases are expanded (an alias stands for its anchor's whole value,
+ * so a few hundred bytes can stand for gigabytes): values (mappings, lists, scalars, keys) and
+ * characters of text. A real manifest has a few hundred values; a 1 MB file written out in full stays
+ * within the text bound.
+ */
+export const MANIFEST_MAX_NODES = 100_000;
+export const MANIFEST_MAX_TEXT = 4 * MANIFEST_MAX_BYTES;
 const EXTENSION = /\.ya?ml$/i;
 
 /** This package's folder (dist/lib/catalog → the package root). */

@@ -22,8 +22,8 @@ import { OpenWhiskNodeError } from '../errors';
 import { DEFAULT_LIMITS, LIMIT_RANGES } from '../limits';
 import { parseName } from '../names';
 import type { ActionDoc, ActionLimits, ActionRef, Catalog, KeyValue } from '../types';
-import { MANIFEST_MAX_BYTES, readManifestText, readManifestTextSync } from './manifest-file';
-import { parseYamlSource, SourcePosition, YamlSource, YamlSyntaxError } from './yaml-source';
+import { MANIFEST_MAX_BYTES, MANIFEST_MAX_NODES, MANIFEST_MAX_TEXT, readManifestText, readManifestTextSync } from './manifest-file';
+import { parseYamlSource, SourcePosition, YamlBudgetError, YamlSource, YamlSyntaxError } from './yaml-source';
 
 /** One entry of `list()`, e.g. for an editor dropdown. */
 export interface ManifestEntity {
@@ -434,8 +434,18 @@ export class ManifestCatalog implements Catalog {
   private parse(text: string, stamp: string, mtime: number): Loaded {
     let source: YamlSource;
     try {
-      source = parseYamlSource(text, this.location);
+      source = parseYamlSource(text, this.location, { maxNodes: MANIFEST_MAX_NODES, maxText: MANIFEST_MAX_TEXT });
     } catch (err) {
+      if (err instanceof YamlBudgetError) {
+        const pos = err.line ? { line: err.line, column: err.column ?? 1 } : undefined;
+        const problem = err.bound === 'recursive'
+          ? 'a YAML alias (*name) inside the value its anchor (&name) names: a recursive structure, which no manifest ' +
+            'needs; write the value out instead of the alias'
+          : `too large with its YAML aliases expanded: ${err.reason} (an alias *name counts as the whole value of its ` +
+            `anchor &name; a manifest may hold at most ${MANIFEST_MAX_NODES} values and ${MANIFEST_MAX_TEXT / 1048576} MB ` +
+            'of text counted so). Write shared values out, or put large data in a file the action reads';
+        throw new ManifestError(this.location, problem, pos, undefined, err);
+      }
       if (err instanceof YamlSyntaxError) {
         const pos = err.line ? { line: err.line, column: err.column ?? 1 } : undefined;
         // The file may not be a manifest at all: keep js-yaml's reason but not the names it quotes from the text.
