@@ -2,8 +2,9 @@
 // Hostile manifests on a real Node-RED process (the version under test, started from its CLI): a 500-byte
 // manifest of nested YAML aliases ("billion laughs") through the editor's lookup endpoint and as the
 // catalog of a deployed runtime, also across a restart. Node-RED must answer with a clear error at once,
-// stay up, not grow, and go on serving legitimate manifests. No Docker is used: the runtime's engine
-// points at a socket that does not exist, and nothing here starts a container.
+// stay up, not grow, and go on serving legitimate manifests. And `function:` files outside the manifest's
+// folder, whose content the runtime's OpenWhisk API would serve as action code. No Docker is used: the
+// runtime's engine points at a socket that does not exist, and nothing here starts a container.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -48,6 +49,24 @@ async function deploy(nr, flows) {
     signal: AbortSignal.timeout(15000),
   });
   assert.equal(res.status, 204, await res.text());
+}
+
+const KEY = '7e1f0a55-3333-4ed5-8c54-816aa4f8c502:gateway-api-key';
+const SECRET = 'TOP-SECRET-NEXT-TO-THE-USER-DIRECTORY';
+
+/** GET an action (with its code) from a runtime's OpenWhisk API served at /openwhisk/<apiPath>. */
+async function getAction(nr, apiPath, name) {
+  const res = await fetch(`${nr.url}/openwhisk/${apiPath}/api/v1/namespaces/_/actions/${name}`, {
+    headers: { authorization: `Basic ${Buffer.from(KEY).toString('base64')}` },
+    signal: AbortSignal.timeout(15000),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+async function waitForLog(nr, re, ms = 10000) {
+  const end = Date.now() + ms;
+  while (!re.test(nr.log()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  assert.match(nr.log(), re);
 }
 
 const alive = async (nr) => (await fetch(`${nr.url}/settings`, { signal: AbortSignal.timeout(5000) })).status === 200;
@@ -103,9 +122,7 @@ describe('hostile manifests on a real Node-RED', function () {
     ];
     await deploy(nr, flows);
     const error = /\[openwhisk-action:act\] Manifest .*laughs\.yaml:\d+:\d+: too large with its YAML aliases expanded/;
-    const end = Date.now() + 10000;
-    while (!error.test(nr.log()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-    assert.match(nr.log(), error);
+    await waitForLog(nr, error);
     assert.ok(await alive(nr));
     const growth = peakRss(nr.pid) - before;
     assert.ok(growth < 50 * MiB, `peak RSS grew ${(growth / MiB).toFixed(1)} MB`);
@@ -119,5 +136,76 @@ describe('hostile manifests on a real Node-RED', function () {
     assert.ok(await alive(nr));
     const mine = await lookup(nr, 'manifest.yaml');
     assert.equal(mine.status, 200, mine.text);
+  });
+
+  describe('function files outside the manifest\'s folder', function () {
+    let gw;
+    before(() => {
+      // A manifest in its own folder of the user directory; a secret next to that folder, and a big file.
+      gw = path.join(nr.userDir, 'gw');
+      fs.mkdirSync(gw);
+      fs.writeFileSync(path.join(nr.userDir, 'secret.js'), `// ${SECRET}\n`);
+      fs.writeFileSync(path.join(gw, 'a.js'), 'function main() { return { a: 1 }; }\n');
+      fs.symlinkSync(path.join(nr.userDir, 'secret.js'), path.join(gw, 'link.js'));
+      fs.writeFileSync(path.join(gw, 'big.js'), '');
+      fs.truncateSync(path.join(gw, 'big.js'), 48 * MiB + 1);
+      const one = (fn) => `packages:\n  demo:\n    actions:\n      a:\n        function: ${JSON.stringify(fn)}\n        runtime: nodejs:20\n`;
+      fs.writeFileSync(path.join(gw, 'manifest.yaml'), one('a.js'));
+      for (const [name, fn] of [['abs', '/etc/passwd'], ['dotdot', '../secret.js'], ['link', 'link.js'], ['zero', '/dev/zero'], ['big', 'big.js']]) {
+        fs.writeFileSync(path.join(gw, `${name}.yaml`), one(fn));
+      }
+    });
+
+    it('the editor lookup names the manifest, its line, the action and the path; never reads the file', async () => {
+      const cases = [
+        ['abs', '/etc/passwd', /is outside the manifest's folder/],
+        ['dotdot', '../secret.js', /is outside the manifest's folder .*\(it resolves to .*secret\.js\)/],
+        ['link', 'link.js', /is outside the manifest's folder .*\(it resolves to .*secret\.js\)/],
+        ['zero', '/dev/zero', /is outside the manifest's folder/],
+        ['big', 'big.js', /is larger than 48 MB/],
+      ];
+      for (const [name, fn, re] of cases) {
+        const r = await lookup(nr, `gw/${name}.yaml`);
+        assert.equal(r.status, 400, `${name}: ${r.text}`);
+        assert.match(r.json.error, new RegExp(`^Manifest .*/gw/${name}\\.yaml:5:\\d+: action 'a': function file '${fn.replace(/[./]/g, '\\$&')}' ${re.source}`), name);
+        assert.doesNotMatch(r.text, /root:|TOP-SECRET/);
+      }
+      const ok = await lookup(nr, 'gw/manifest.yaml');
+      assert.equal(ok.status, 200, ok.text);
+      assert.ok(await alive(nr));
+    });
+
+    it('the runtime\'s OpenWhisk API never serves such a file as action code: at deploy, nor when it is swapped in later', async () => {
+      const runtime = (id, manifest, apiPath) => ({
+        id, type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest, docker: NO_DOCKER,
+        serveApi: true, apiPath, apiNamespace: 'guest', credentials: { apiKey: KEY },
+      });
+      await deploy(nr, [
+        { id: 'tab', type: 'tab', label: 't' },
+        runtime('rt-ok', 'gw/manifest.yaml', 'gwok'),
+        runtime('rt-out', 'gw/dotdot.yaml', 'gwout'),
+        { id: 'act-out', type: 'openwhisk-action', z: 'tab', runtime: 'rt-out', action: 'demo/a', params: [], wires: [[]] },
+      ]);
+      // The deploy's answer may come before the new flows have mounted their APIs.
+      let ok;
+      for (const end = Date.now() + 10000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+        ok = await getAction(nr, 'gwok', 'demo/a');
+        if (ok.status !== 404) break;
+      }
+      assert.equal(ok.status, 200, ok.text);
+      assert.match(JSON.parse(ok.text).exec.code, /return \{ a: 1 \}/);
+      const out = await getAction(nr, 'gwout', 'demo/a');
+      assert.notEqual(out.status, 200, out.text);
+      assert.doesNotMatch(out.text, /TOP-SECRET/);
+      await waitForLog(nr, /\[openwhisk-action:act-out\] Manifest .*dotdot\.yaml:5:\d+: action 'a': function file '\.\.\/secret\.js' is outside the manifest's folder/);
+
+      // The file is replaced by a symlink to the secret after the deploy: the API answers an error.
+      fs.rmSync(path.join(gw, 'a.js'));
+      fs.symlinkSync(path.join(nr.userDir, 'secret.js'), path.join(gw, 'a.js'));
+      const swapped = await getAction(nr, 'gwok', 'demo/a');
+      assert.notEqual(swapped.status, 200, swapped.text);
+      assert.doesNotMatch(swapped.text, /TOP-SECRET/);
+      assert.ok(await alive(nr));
+    });
   });
 });
