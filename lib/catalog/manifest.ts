@@ -444,9 +444,12 @@ export class ManifestCatalog implements Catalog {
         const problem = err.bound === 'recursive'
           ? 'a YAML alias (*name) inside the value its anchor (&name) names: a recursive structure, which no manifest ' +
             'needs; write the value out instead of the alias'
-          : `too large with its YAML aliases expanded: ${err.reason} (an alias *name counts as the whole value of its ` +
-            `anchor &name; a manifest may hold at most ${MANIFEST_MAX_NODES} values and ${MANIFEST_MAX_TEXT / 1048576} MB ` +
-            'of text counted so). Write shared values out, or put large data in a file the action reads';
+          : err.aliases
+            ? `too large with its YAML aliases expanded: ${err.reason} (an alias *name counts as the whole value of its ` +
+              `anchor &name; a manifest may hold at most ${MANIFEST_MAX_NODES} values and ${MANIFEST_MAX_TEXT / 1048576} MB ` +
+              'of text counted so). Write shared values out, or put large data in a file the action reads'
+            : `too large: ${err.reason} (a manifest may hold at most ${MANIFEST_MAX_NODES} values and ` +
+              `${MANIFEST_MAX_TEXT / 1048576} MB of text). Put large data in a file the action reads`;
         throw new ManifestError(this.location, problem, pos, undefined, err);
       }
       if (err instanceof YamlSyntaxError) {

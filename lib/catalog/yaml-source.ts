@@ -214,11 +214,14 @@ export class YamlBudgetError extends Error {
   readonly reason: string;
   /** 'nodes' or 'text': which bound was passed; 'recursive': an alias inside the value it names. */
   readonly bound: 'nodes' | 'text' | 'recursive';
+  /** Whether any alias had been counted: without one the document is simply that large. */
+  readonly aliases: boolean;
 
-  constructor(bound: 'nodes' | 'text' | 'recursive', reason: string, pos?: SourcePosition) {
+  constructor(bound: 'nodes' | 'text' | 'recursive', reason: string, pos?: SourcePosition, aliases = true) {
     super(reason);
     this.name = 'YamlBudgetError';
     this.bound = bound;
+    this.aliases = aliases;
     this.reason = reason;
     this.line = pos?.line;
     this.column = pos?.column;
@@ -243,6 +246,7 @@ function checkBudget(src: string, events: RawEvent[], ID: Record<string, number>
   const open: { size: Measured }[] = [];
   let nodes = 0;
   let text = 0;
+  let aliases = false;
   let starts: number[] | undefined;
   const at = (offset: number | undefined) =>
     typeof offset === 'number' && offset >= 0 ? toPosition((starts ??= lineStarts(src)), offset) : undefined;
@@ -260,10 +264,10 @@ function checkBudget(src: string, events: RawEvent[], ID: Record<string, number>
       top.size.text += t;
     }
     if (nodes > budget.maxNodes) {
-      throw new YamlBudgetError('nodes', `more than ${budget.maxNodes} values`, at(startOf(ev)));
+      throw new YamlBudgetError('nodes', `more than ${budget.maxNodes} values`, at(startOf(ev)), aliases);
     }
     if (text > budget.maxText) {
-      throw new YamlBudgetError('text', `more than ${budget.maxText} characters of text`, at(startOf(ev)));
+      throw new YamlBudgetError('text', `more than ${budget.maxText} characters of text`, at(startOf(ev)), aliases);
     }
   };
   for (const ev of events) {
@@ -287,6 +291,7 @@ function checkBudget(src: string, events: RawEvent[], ID: Record<string, number>
         if (!target.closed) {
           throw new YamlBudgetError('recursive', 'an alias inside the value it refers to (a recursive structure)', at(ev.anchorStart));
         }
+        aliases = true;
         add(target.nodes, target.text, ev);
         break;
       }

@@ -85,6 +85,15 @@ describe('manifest YAML aliases: measured expanded, before anything is built', f
     await assert.rejects(new ManifestCatalog(file).list(), /text\.yaml:2:\d+: too large with its YAML aliases expanded: more than 4194304 characters of text/);
   });
 
+  it('a manifest with that many values written out (no alias) is refused too, and said so', async function () {
+    const file = write('flat.yaml', `packages: {}\nx: [${Array(100001).fill('1').join(',')}]\n`);
+    await assert.rejects(new ManifestCatalog(file).list(), (err) => {
+      assert.match(err.message, /flat\.yaml:2:\d+: too large: more than 100000 values \(a manifest may hold at most 100000 values/);
+      assert.doesNotMatch(err.message, /YAML alias/);
+      return true;
+    });
+  });
+
   it('an alias inside its own anchor\'s value (a cycle every copy would follow forever) is refused with its line', async function () {
     const file = write('cycle.yaml', 'packages:\n  demo:\n    inputs:\n      x: &x [1, *x]\n');
     await assert.rejects(new ManifestCatalog(file).list(), (err) => {
