@@ -2,13 +2,23 @@
 // a flow or from the editor's lookup endpoint, which any web page can reach when Node-RED has no
 // adminAuth; so only wskdeploy manifest files are read (a regular .yaml/.yml file, as `wskdeploy -m`
 // accepts, of at most MANIFEST_MAX_BYTES), and only from the Node-RED user directory or this package's
-// examples folder, checked after symlinks and '..' are resolved.
+// examples folder, checked after symlinks and '..' are resolved. A manifest's `function:` files become
+// action code (served by the runtime's OpenWhisk API): only regular files of at most FUNCTION_MAX_BYTES in
+// the manifest's own folder are read, checked at load and again at each read.
 import * as fs from 'fs';
 import * as path from 'path';
 import { OpenWhiskNodeError } from '../errors';
 
 /** The largest manifest read: wskdeploy manifests are a few KB; code lives in separate files. */
 export const MANIFEST_MAX_BYTES = 1024 * 1024;
+/**
+ * The largest manifest once its YAML aliases are expanded (an alias stands for its anchor's whole value,
+ * so a few hundred bytes can stand for gigabytes): values (mappings, lists, scalars, keys) and
+ * characters of text. A real manifest has a few hundred values; a 1 MB file written out in full stays
+ * within the text bound.
+ */
+export const MANIFEST_MAX_NODES = 100_000;
+export const MANIFEST_MAX_TEXT = 4 * MANIFEST_MAX_BYTES;
 const EXTENSION = /\.ya?ml$/i;
 
 /** This package's folder (dist/lib/catalog → the package root). */
@@ -34,7 +44,7 @@ export function manifestCandidates(file: string, userDir: string | undefined): s
   return [userDir ? path.resolve(userDir, p) : undefined, path.resolve(PACKAGE_ROOT, p)].filter((c): c is string => Boolean(c));
 }
 
-function within(real: string, roots: string[]): boolean {
+export function within(real: string, roots: string[]): boolean {
   return roots.some((r) => real === r || real.startsWith(r.endsWith(path.sep) ? r : r + path.sep));
 }
 
@@ -132,5 +142,93 @@ export function readManifestTextSync(file: string): string {
     return buf.subarray(0, n).toString('utf8');
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * The largest `function:` file of a manifest: OpenWhisk's own limit on an action's code (48 MB); a
+ * larger action would not deploy with wskdeploy either.
+ */
+export const FUNCTION_MAX_BYTES = 48 * 1024 * 1024;
+
+/** A function file broke one of the rules below; the catalog adds the manifest, its line and the action. */
+export class FunctionFileError extends Error {
+  readonly problem: string;
+  constructor(problem: string) {
+    super(problem);
+    this.name = 'FunctionFileError';
+    this.problem = problem;
+  }
+}
+
+const functionTooLarge = (given: string) =>
+  new FunctionFileError(`function file '${given}' is larger than ${FUNCTION_MAX_BYTES / 1048576} MB, OpenWhisk's limit on an action's code`);
+
+const realOrSelf = (p: string): string => {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+};
+
+/**
+ * Where a manifest's `function:` file (`given`, as written) really is, checked: after symlinks and '..'
+ * are resolved it lies in the manifest's folder or below, is a regular file (not a device, a FIFO, a
+ * socket) and holds at most FUNCTION_MAX_BYTES. Its content becomes action code that the gateway API
+ * serves, so a manifest must not pull in /etc/shadow or read /dev/zero forever. Throws FunctionFileError.
+ */
+export function checkFunctionFile(given: string, folder: string): { real: string; size: number } {
+  const root = realOrSelf(folder);
+  let real: string;
+  try {
+    real = fs.realpathSync(path.resolve(folder, given));
+  } catch {
+    throw new FunctionFileError(`function file '${given}' not found (looked for ${path.resolve(folder, given)})`);
+  }
+  if (!within(real, [root])) {
+    throw new FunctionFileError(`function file '${given}' is outside the manifest's folder ${root}` +
+      (real !== given ? ` (it resolves to ${real})` : '') +
+      '; only files in that folder or below are read: put the code next to the manifest');
+  }
+  const stat = fs.statSync(real);
+  if (stat.isDirectory()) {
+    throw new FunctionFileError(`function '${given}' is a folder; zip it (wskdeploy zips folders, this catalog does not)`);
+  }
+  if (!stat.isFile()) throw new FunctionFileError(`function file '${given}' is not a regular file`);
+  if (stat.size > FUNCTION_MAX_BYTES) throw functionTooLarge(given);
+  return { real, size: stat.size };
+}
+
+/**
+ * Reads a function file with the rules of checkFunctionFile applied again at the time of reading (the
+ * file may have changed since the manifest was loaded): the final path component is opened without
+ * following a symlink, without blocking, and at most FUNCTION_MAX_BYTES + 1 bytes are read.
+ */
+export async function readFunctionFile(given: string, folder: string): Promise<{ data: Buffer; mtime: number }> {
+  const { real } = checkFunctionFile(given, folder);
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+  } catch (err) {
+    throw new FunctionFileError(`cannot read function file '${given}': ${(err as Error).message}`);
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new FunctionFileError(`function file '${given}' is not a regular file`);
+    if (stat.size > FUNCTION_MAX_BYTES) throw functionTooLarge(given);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(Math.min(Math.max(stat.size - total + 1, 65536), FUNCTION_MAX_BYTES + 1 - total));
+      const { bytesRead } = await handle.read(buf, 0, buf.length, total);
+      if (bytesRead === 0) break;
+      chunks.push(buf.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > FUNCTION_MAX_BYTES) throw functionTooLarge(given);
+    }
+    return { data: Buffer.concat(chunks, total), mtime: stat.mtimeMs };
+  } finally {
+    await handle.close();
   }
 }

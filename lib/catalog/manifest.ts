@@ -22,8 +22,11 @@ import { OpenWhiskNodeError } from '../errors';
 import { DEFAULT_LIMITS, LIMIT_RANGES } from '../limits';
 import { parseName } from '../names';
 import type { ActionDoc, ActionLimits, ActionRef, Catalog, KeyValue } from '../types';
-import { MANIFEST_MAX_BYTES, readManifestText, readManifestTextSync } from './manifest-file';
-import { parseYamlSource, SourcePosition, YamlSource, YamlSyntaxError } from './yaml-source';
+import {
+  checkFunctionFile, FunctionFileError, MANIFEST_MAX_BYTES, MANIFEST_MAX_NODES, MANIFEST_MAX_TEXT, readFunctionFile,
+  readManifestText, readManifestTextSync,
+} from './manifest-file';
+import { parseYamlSource, SourcePosition, YamlBudgetError, YamlSource, YamlSyntaxError } from './yaml-source';
 
 /** One entry of `list()`, e.g. for an editor dropdown. */
 export interface ManifestEntity {
@@ -119,7 +122,7 @@ interface ActionEntry {
   def: Record<string, unknown>;
   version: string;
   exec: { kind: string; image?: string; main?: string };
-  /** Absolute path of the code file; undefined for inline `code` or an image without code. */
+  /** The code file as written (relative to the manifest's folder); undefined for inline `code` or an image without code. */
   file?: string;
   inlineCode?: string;
 }
@@ -297,7 +300,7 @@ export class ManifestCatalog implements Catalog {
       doc.exec = { kind: entry.exec.kind };
       if (entry.exec.image) doc.exec.image = entry.exec.image;
       if (entry.file) {
-        const { code, binary, mtime } = this.readCode(entry);
+        const { code, binary, mtime } = await this.readCode(entry);
         doc.exec.code = code;
         doc.exec.binary = binary;
         updated = Math.max(updated, mtime);
@@ -329,16 +332,16 @@ export class ManifestCatalog implements Catalog {
     });
   }
 
-  private readCode(entry: ActionEntry): { code: string; binary: boolean; mtime: number } {
+  private async readCode(entry: ActionEntry): Promise<{ code: string; binary: boolean; mtime: number }> {
     const file = entry.file as string;
     let data: Buffer;
     let mtime: number;
+    const key = entry.def.function !== undefined ? 'function' : 'location';
     try {
-      data = fs.readFileSync(file);
-      mtime = fs.statSync(file).mtimeMs;
+      ({ data, mtime } = await readFunctionFile(file, path.dirname(this.location)));
     } catch (err) {
-      throw this.error(`action '${entry.name}': cannot read function file ${file}: ${(err as Error).message}`,
-        [...entry.path, 'function'], err);
+      const problem = err instanceof FunctionFileError ? err.problem : `cannot read function file '${file}': ${(err as Error).message}`;
+      throw this.error(`action '${entry.name}': ${problem}`, [...entry.path, key], err);
     }
     const ext = path.extname(file).toLowerCase();
     if (ext === '.zip' || ext === '.jar') return { code: data.toString('base64'), binary: true, mtime: Math.round(mtime) };
@@ -434,8 +437,21 @@ export class ManifestCatalog implements Catalog {
   private parse(text: string, stamp: string, mtime: number): Loaded {
     let source: YamlSource;
     try {
-      source = parseYamlSource(text, this.location);
+      source = parseYamlSource(text, this.location, { maxNodes: MANIFEST_MAX_NODES, maxText: MANIFEST_MAX_TEXT });
     } catch (err) {
+      if (err instanceof YamlBudgetError) {
+        const pos = err.line ? { line: err.line, column: err.column ?? 1 } : undefined;
+        const problem = err.bound === 'recursive'
+          ? 'a YAML alias (*name) inside the value its anchor (&name) names: a recursive structure, which no manifest ' +
+            'needs; write the value out instead of the alias'
+          : err.aliases
+            ? `too large with its YAML aliases expanded: ${err.reason} (an alias *name counts as the whole value of its ` +
+              `anchor &name; a manifest may hold at most ${MANIFEST_MAX_NODES} values and ${MANIFEST_MAX_TEXT / 1048576} MB ` +
+              'of text counted so). Write shared values out, or put large data in a file the action reads'
+            : `too large: ${err.reason} (a manifest may hold at most ${MANIFEST_MAX_NODES} values and ` +
+              `${MANIFEST_MAX_TEXT / 1048576} MB of text). Put large data in a file the action reads`;
+        throw new ManifestError(this.location, problem, pos, undefined, err);
+      }
       if (err instanceof YamlSyntaxError) {
         const pos = err.line ? { line: err.line, column: err.column ?? 1 } : undefined;
         // The file may not be a manifest at all: keep js-yaml's reason but not the names it quotes from the text.
@@ -679,17 +695,14 @@ class ManifestReader {
         throw this.fail(`action '${name}': remote functions (${rel}) are not supported; download the file next to the manifest`,
           [...at, fnKey]);
       }
-      file = path.resolve(this.dir, rel);
-      let stat: fs.Stats | undefined;
+      // Only a regular file of at most 48 MB in the manifest's folder (checked again when it is read).
       try {
-        stat = fs.statSync(file);
-      } catch {
-        throw this.fail(`action '${name}': function file '${rel}' not found (looked for ${file})`, [...at, fnKey], true);
+        checkFunctionFile(rel, this.dir);
+      } catch (err) {
+        if (err instanceof FunctionFileError) throw this.fail(`action '${name}': ${err.problem}`, [...at, fnKey], true);
+        throw err;
       }
-      if (stat.isDirectory()) {
-        throw this.fail(`action '${name}': function '${rel}' is a folder; zip it (wskdeploy zips folders, this catalog does not)`,
-          [...at, fnKey], true);
-      }
+      file = rel;
       ext = path.extname(file).slice(1).toLowerCase();
     } else if (code === undefined && docker === undefined && def.native !== true) {
       throw this.fail(`action '${name}' has no 'function' (the file with its code)`, at);

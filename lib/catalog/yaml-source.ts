@@ -61,7 +61,9 @@ interface RawEvent {
   type: number;
   start?: number;
   valueStart?: number;
+  valueEnd?: number;
   anchorStart?: number;
+  anchorEnd?: number;
   tagStart?: number;
 }
 interface EventApi {
@@ -110,12 +112,10 @@ interface Offsets {
 }
 
 /** Maps each key path to the offsets of its key and of its value. */
-function collectOffsets(src: string, filename: string): Map<string, Offsets> {
+function collectOffsets(src: string, api: EventApi, events: RawEvent[]): Map<string, Offsets> {
   const out = new Map<string, Offsets>();
-  const api = eventApi(yaml);
-  if (typeof api.parseEvents !== 'function' || !api.EVENT_ID) return out;
+  if (!api.EVENT_ID) return out;
   const ID = api.EVENT_ID;
-  const events = api.parseEvents(src, { filename });
   const stack: Frame[] = [];
   let pendingKeyOffset = 0;
 
@@ -194,12 +194,152 @@ function toPosition(starts: number[], offset: number): SourcePosition {
   return { line: lo + 1, column: offset - starts[lo] + 1 };
 }
 
-/** Parses YAML text; throws YamlSyntaxError (with line and column) on a syntax error. */
-export function parseYamlSource(src: string, filename: string): YamlSource {
+/**
+ * How big a document may be once its aliases are expanded. An alias (`*name`) is a reference to the
+ * anchored value, so nine lines of nine aliases each stand for 9^9 values: js-yaml loads them as shared
+ * references in microseconds, but anything that copies the tree (parameter interpolation, a message
+ * clone, JSON) builds them all. The whole document is measured as if every alias were written out.
+ */
+export interface YamlBudget {
+  /** Values (mappings, lists, scalars, keys included), aliases counted as what they stand for. */
+  maxNodes: number;
+  /** Characters of scalar source text, aliases counted likewise. */
+  maxText: number;
+}
+
+/** A document over its YamlBudget, or a recursive alias; line and column of the alias or value that broke it. */
+export class YamlBudgetError extends Error {
+  readonly line?: number;
+  readonly column?: number;
+  readonly reason: string;
+  /** 'nodes' or 'text': which bound was passed; 'recursive': an alias inside the value it names. */
+  readonly bound: 'nodes' | 'text' | 'recursive';
+  /** Whether any alias had been counted: without one the document is simply that large. */
+  readonly aliases: boolean;
+
+  constructor(bound: 'nodes' | 'text' | 'recursive', reason: string, pos?: SourcePosition, aliases = true) {
+    super(reason);
+    this.name = 'YamlBudgetError';
+    this.bound = bound;
+    this.aliases = aliases;
+    this.reason = reason;
+    this.line = pos?.line;
+    this.column = pos?.column;
+  }
+}
+
+interface Measured {
+  nodes: number;
+  text: number;
+  /** False while the anchored collection is still open: an alias to it is a cycle. */
+  closed: boolean;
+}
+
+/**
+ * Measures the document from its events, before anything is built: each alias counts as the full size
+ * of its anchor's value (anchors may be redefined; an alias names the latest). Throws YamlBudgetError at
+ * the first event past a bound, or at an alias to a collection that contains it (js-yaml would build a
+ * cycle, which every copy would follow forever). Linear in the number of events.
+ */
+function checkBudget(src: string, events: RawEvent[], ID: Record<string, number>, budget: YamlBudget): void {
+  const anchors = new Map<string, Measured>();
+  const open: { size: Measured }[] = [];
+  let nodes = 0;
+  let text = 0;
+  let aliases = false;
+  let starts: number[] | undefined;
+  const at = (offset: number | undefined) =>
+    typeof offset === 'number' && offset >= 0 ? toPosition((starts ??= lineStarts(src)), offset) : undefined;
+  const anchorOf = (ev: RawEvent) =>
+    typeof ev.anchorStart === 'number' && ev.anchorStart >= 0 && typeof ev.anchorEnd === 'number'
+      ? src.slice(ev.anchorStart, ev.anchorEnd)
+      : undefined;
+  // Each open collection sums its own children; a closed one adds its total (itself included) to its parent.
+  const add = (n: number, t: number, ev: RawEvent, child = true) => {
+    nodes += n;
+    text += t;
+    const top = open[open.length - 1];
+    if (top && child) {
+      top.size.nodes += n;
+      top.size.text += t;
+    }
+    if (nodes > budget.maxNodes) {
+      throw new YamlBudgetError('nodes', `more than ${budget.maxNodes} values`, at(startOf(ev)), aliases);
+    }
+    if (text > budget.maxText) {
+      throw new YamlBudgetError('text', `more than ${budget.maxText} characters of text`, at(startOf(ev)), aliases);
+    }
+  };
+  for (const ev of events) {
+    switch (ev.type) {
+      case ID.DOCUMENT:
+        anchors.clear();
+        break;
+      case ID.SCALAR: {
+        const length = Math.max(0, (ev.valueEnd ?? 0) - (ev.valueStart ?? 0));
+        add(1, length, ev);
+        const anchor = anchorOf(ev);
+        if (anchor !== undefined) anchors.set(anchor, { nodes: 1, text: length, closed: true });
+        break;
+      }
+      case ID.ALIAS: {
+        const target = anchors.get(anchorOf(ev) ?? '');
+        if (!target) {
+          add(1, 0, ev); // an unknown alias: the loader reports it
+          break;
+        }
+        if (!target.closed) {
+          throw new YamlBudgetError('recursive', 'an alias inside the value it refers to (a recursive structure)', at(ev.anchorStart));
+        }
+        aliases = true;
+        add(target.nodes, target.text, ev);
+        break;
+      }
+      case ID.MAPPING:
+      case ID.SEQUENCE: {
+        add(1, 0, ev, false); // counted in its parent when it closes
+        const size: Measured = { nodes: 0, text: 0, closed: false };
+        const anchor = anchorOf(ev);
+        if (anchor !== undefined) anchors.set(anchor, size);
+        open.push({ size });
+        break;
+      }
+      case ID.POP: {
+        const frame = open.pop();
+        if (!frame) break;
+        frame.size.nodes += 1; // the collection itself
+        frame.size.closed = true;
+        const parent = open[open.length - 1];
+        if (parent) {
+          parent.size.nodes += frame.size.nodes;
+          parent.size.text += frame.size.text;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
+/**
+ * Parses YAML text; throws YamlSyntaxError (with line and column) on a syntax error, and, with a budget,
+ * YamlBudgetError for a document larger than it once its aliases are expanded (checked before the
+ * document is built).
+ */
+export function parseYamlSource(src: string, filename: string, budget?: YamlBudget): YamlSource {
+  const api = eventApi(yaml);
   let value: unknown;
+  let events: RawEvent[] | undefined;
   try {
-    value = yaml.load(src, { filename });
+    if (typeof api.parseEvents === 'function' && api.EVENT_ID) {
+      events = api.parseEvents(src, { filename });
+      if (budget) checkBudget(src, events, api.EVENT_ID, budget);
+    }
+    // Without the event parser nothing was measured: then no alias is accepted at all.
+    value = yaml.load(src, budget && !events ? { filename, maxAliases: 0 } as yaml.LoadOptions : { filename });
   } catch (err) {
+    if (err instanceof YamlBudgetError) throw err;
     const e = err as { reason?: string; message?: string; mark?: { line?: number; column?: number; snippet?: string } };
     const mark = e.mark && typeof e.mark.line === 'number'
       ? { line: e.mark.line + 1, column: (e.mark.column ?? 0) + 1 }
@@ -208,7 +348,7 @@ export function parseYamlSource(src: string, filename: string): YamlSource {
   }
   let offsets = new Map<string, Offsets>();
   try {
-    offsets = collectOffsets(src, filename);
+    if (events) offsets = collectOffsets(src, api, events);
   } catch {
     // Positions are a convenience: without them errors just name no line.
   }

@@ -109,7 +109,7 @@ async function until(what, fn, ms = 30000, every = 200) {
 
 /**
  * Starts Node-RED from its CLI (red.js) with a fresh userDir, or with opts.userDir (a restart: the flows and
- * files a previous start left there). opts.env adds environment variables. Returns {url, version, userDir, log(),
+ * files a previous start left there). opts.env adds environment variables. Returns {url, pid, version, userDir, log(),
  * stop({keep})}. stop() sends SIGINT (Node-RED closes the flows, so local runtimes remove their containers),
  * then SIGKILL, and removes the userDir unless {keep: true}.
  */
@@ -169,7 +169,7 @@ async function startNodeRed(opts = {}) {
       if (!keep) fs.rmSync(userDir, { recursive: true, force: true });
       return exited;
     };
-    return { url, port, userDir, version: nr.version, major: nr.major, node: bin, log: () => output, stop };
+    return { url, port, pid: proc.pid, userDir, version: nr.version, major: nr.major, node: bin, log: () => output, stop };
   }
 }
 
