@@ -5,6 +5,7 @@ import { ManifestCatalog } from '../lib/catalog/manifest';
 import { locateManifest } from '../lib/catalog/manifest-file';
 import { editorRequestProblem } from '../lib/editor-request';
 import { OpenWhiskNodeError } from '../lib/errors';
+import { adminExposedError, exposedAdmin, type AdminSettings } from '../lib/local/admin-exposure';
 import { LocalEngine } from '../lib/local/engine';
 import type { RunnerTarget } from '../lib/runner';
 import { instanceId, parseImageOverrides, parsePlatform, resolveManifestPath } from '../lib/runtime-config';
@@ -45,6 +46,8 @@ interface RuntimeDef extends NodeDef {
   maxResult?: string | number;
   /** Remote Docker engine without a network: publish action ports on its host's network. */
   publishRemote?: boolean;
+  /** Local mode: run actions although Node-RED's admin API is open to them (no adminAuth, not on loopback only). */
+  allowOpenAdmin?: boolean;
   /** Local mode: activations kept (newest first, survive a restart; default 1000, 0 = none). */
   activations?: string | number;
   /** Local mode: MB the kept activations may take (default 8). */
@@ -61,6 +64,13 @@ interface RuntimeDef extends NodeDef {
 interface RuntimeCredentials {
   /** The API's key, "uuid:key", as OpenWhisk's; never sent back to the editor. */
   apiKey?: string;
+}
+
+/** The address Node-RED's server listens on, once it does (red.js starts the flows first). */
+function boundAddress(RED: NodeAPI): string | undefined {
+  const server = (RED as unknown as { server?: { address?: () => unknown } }).server;
+  const a = server?.address?.();
+  return a && typeof a === 'object' && typeof (a as { address?: unknown }).address === 'string' ? (a as { address: string }).address : undefined;
 }
 
 export = function (RED: NodeAPI) {
@@ -97,7 +107,10 @@ export = function (RED: NodeAPI) {
         configError = err as OpenWhiskNodeError;
       }
     }
-    if (this.mode === 'local') {
+    // Action code must not reach an admin API without a login (admin-exposure.ts): no engine then.
+    const openAdmin = this.mode === 'local' && !config.allowOpenAdmin ? exposedAdmin(RED.settings as AdminSettings, boundAddress(RED)) : undefined;
+    if (openAdmin) configError ??= adminExposedError(openAdmin);
+    if (this.mode === 'local' && !openAdmin) {
       try {
         const svc = serviceNode?.service;
         this.engine = new LocalEngine({

@@ -261,5 +261,6 @@ function cellPlan(plan: ContainerPlan, owner: CellOwner): ContainerPlan {
     env: plan.env,
     initParams: {},
     cpuShares: plan.cpuShares,
+    cellSafe: true,
   };
 }

@@ -81,7 +81,10 @@ export interface ContainerPlan extends ProtocolPlan {
   env: string[];
   /** Docker CPU shares (proportional to memory, as the invoker gives them). */
   cpuShares: number;
-  /** Its image may wait as a stem cell (images.ts STEM_CELL_SAFE_LABEL); cells.ts keeps none otherwise. */
+  /**
+   * Its image keeps our runtimes' contract (images.ts STEM_CELL_SAFE_LABEL): it may wait as a stem
+   * cell (cells.ts keeps none otherwise), and runs with a read-only root and a bounded /tmp.
+   */
   cellSafe?: boolean;
 }
 
@@ -315,7 +318,16 @@ export class ActionContainer {
       PidsLimit: 1024,
       Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 1024 }],
       LogConfig: { Type: 'json-file', Config: { 'max-size': `${Math.max(1, Math.ceil(plan.limits.logs))}m`, 'max-file': '1' } },
+      // No setuid way back to privileges the container was started without.
+      SecurityOpt: ['no-new-privileges'],
     };
+    if (plan.cellSafe) {
+      // Our runtimes write only under /tmp (images.ts STEM_CELL_SAFE_LABEL): a read-only root, and a
+      // /tmp in memory the size of the action's memory limit (its pages count against that limit), so
+      // action code cannot fill the Docker host's disk.
+      hostConfig.ReadonlyRootfs = true;
+      hostConfig.Tmpfs = { '/tmp': `rw,nosuid,nodev,size=${Math.round(plan.limits.memory)}m` };
+    }
     if (h.docker.network) hostConfig.NetworkMode = h.docker.network;
     else {
       if (h.docker.isolationNetwork) hostConfig.NetworkMode = h.docker.isolationNetwork;

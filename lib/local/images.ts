@@ -69,9 +69,10 @@ export interface ResolvedImage {
 
 /**
  * An image label (value "true"): the image's runtime refuses requests a web browser made and any
- * body but application/json, and takes `POST /warm-up` without side effects (our runtimes/ do).
- * Only such an image gets stem cells: a cell waits for its code for minutes on a loopback port any
- * page in the user's browser can post to, and upstream's proxies /init from any content type.
+ * body but application/json, takes `POST /warm-up` without side effects, and writes only under
+ * /tmp (our runtimes/ do). Only such an image gets stem cells: a cell waits for its code for minutes
+ * on a loopback port any page in the user's browser can post to, and upstream's proxies /init from
+ * any content type. Its containers run with a read-only root and a /tmp bounded in memory (container.ts).
  */
 export const STEM_CELL_SAFE_LABEL = 'leon-edge.stemcell-safe';
 
