@@ -2,6 +2,7 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ActivationStore, summaryOf } from '../activations/store';
 import { OpenWhiskNodeError } from '../errors';
+import { ENTITY_NAME_MAX, isEntityName } from '../names';
 import type { ActionDoc, ActionRef, Activation } from '../types';
 import { asHop, invocationContext, MAX_HOPS, parseVia, VIA_HEADER } from './context';
 
@@ -132,6 +133,9 @@ export class GatewayApi {
       if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
       return { status: 200, body: [this.o.namespace] };
     }
+    // Names as the controller checks them, segment by segment: "..", "." or a decoded "/" never
+    // reaches the catalog (whose client would resolve "../../other/actions/x" to another namespace).
+    if (!isEntityName(rest[1])) throw new HttpError(400, 'The namespace contains illegal characters.');
     this.namespaceOf(rest[1]);
     const kind = rest[2];
     const tail = rest.slice(3);
@@ -141,6 +145,10 @@ export class GatewayApi {
         return this.listActions(q);
       }
       if (tail.length > 2) throw new HttpError(404, NOT_FOUND);
+      for (const part of tail) {
+        if (part.length > ENTITY_NAME_MAX) throw new HttpError(400, `Name segment longer than allowed: ${part.length} > ${ENTITY_NAME_MAX} characters.`);
+        if (!isEntityName(part)) throw new HttpError(400, 'The name of the entity contains illegal characters.');
+      }
       const ref: ActionRef = { namespace: '_', name: tail.join('/') };
       if (method === 'GET') return this.getAction(ref, q);
       if (method === 'POST') return this.invoke(req, ref, q);
