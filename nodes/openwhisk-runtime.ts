@@ -3,7 +3,7 @@ import type { Request, Response } from 'express';
 import { cacheDirFor, CachedCatalog, serviceIdentity } from '../lib/catalog/cache';
 import { ManifestCatalog } from '../lib/catalog/manifest';
 import { locateManifest } from '../lib/catalog/manifest-file';
-import { editorRequestProblem } from '../lib/editor-request';
+import { editorOrigins, editorRequestProblem } from '../lib/editor-request';
 import { OpenWhiskNodeError } from '../lib/errors';
 import { LocalEngine } from '../lib/local/engine';
 import type { RunnerTarget } from '../lib/runner';
@@ -233,7 +233,7 @@ export = function (RED: NodeAPI) {
     '/leon-openwhisk/manifest/entities',
     RED.auth.needsPermission('openwhisk-runtime.write'),
     async (req: Request, res: Response) => {
-      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')));
+      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')), editorOrigins((RED.settings as unknown as Record<string, unknown>).openwhiskEditorOrigins));
       if (problem) {
         res.status(problem.status).json({ error: problem.error, code: problem.code });
         return;

@@ -1,6 +1,6 @@
 import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
-import { editorRequestProblem } from '../lib/editor-request';
+import { editorOrigins, editorRequestProblem } from '../lib/editor-request';
 import { OpenWhiskNodeError } from '../lib/errors';
 import { checkNamespace } from '../lib/params';
 import { normaliseApiHost, OpenWhiskService, type ServiceTimeouts } from '../lib/service';
@@ -42,7 +42,7 @@ export = function (RED: NodeAPI) {
     '/leon-openwhisk/entities',
     RED.auth.needsPermission('openwhisk-service.write'),
     async (req: Request, res: Response) => {
-      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')));
+      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')), editorOrigins((RED.settings as unknown as Record<string, unknown>).openwhiskEditorOrigins));
       if (problem) {
         res.status(problem.status).json({ error: problem.error, code: problem.code });
         return;
