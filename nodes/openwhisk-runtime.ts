@@ -85,7 +85,9 @@ export = function (RED: NodeAPI) {
     let cached: CachedCatalog | undefined;
     let catalog: () => Catalog = () => {
       const svc = service();
-      return (cached ??= new CachedCatalog(svc, cacheDirFor(userDir), serviceIdentity(svc.host, svc.apiKey)));
+      // settings.js: openwhiskCacheMB bounds the whole cache folder (default 256).
+      const mb = Number((RED.settings as unknown as Record<string, unknown>).openwhiskCacheMB);
+      return (cached ??= new CachedCatalog(svc, cacheDirFor(userDir), serviceIdentity(svc.host, svc.apiKey), { maxBytes: mb > 0 ? Math.round(mb * 1048576) : undefined }));
     };
     if (this.mode === 'local' && config.source === 'manifest') {
       try {
