@@ -1,5 +1,6 @@
 import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
+import { isIP } from 'node:net';
 import { cacheDirFor, CachedCatalog, serviceIdentity } from '../lib/catalog/cache';
 import { ManifestCatalog } from '../lib/catalog/manifest';
 import { locateManifest } from '../lib/catalog/manifest-file';
@@ -15,6 +16,7 @@ import { recording } from '../lib/activations/record';
 import { GatewayApi } from '../lib/gateway/api';
 import { gatewayId, withVia } from '../lib/gateway/context';
 import { type GatewayListener, listenGateway, parseListen } from '../lib/gateway/listen';
+import { checkApiKey, parseHostNames } from '../lib/gateway/guard';
 import { checkApiPath, mountGateway } from '../lib/gateway/mount';
 import { SharedPools } from '../lib/gateway/shared-pools';
 import { ActionRunner } from '../lib/runner';
@@ -55,6 +57,8 @@ interface RuntimeDef extends NodeDef {
   apiNamespace?: string;
   /** The API on a listener of its own as well, "[host:]port" (host 127.0.0.1 unless given; empty = none). */
   apiListen?: string;
+  /** Host names clients reach the API by, besides loopback and the gateway's addresses ("gateway, gateway.local"). */
+  apiHosts?: string;
 }
 
 interface RuntimeCredentials {
@@ -157,10 +161,12 @@ export = function (RED: NodeAPI) {
     let apiRunner: ActionRunner | undefined;
     if (this.mode === 'local' && config.serveApi && !configError) {
       try {
-        const key = (this.credentials?.apiKey ?? '').trim();
-        if (!/^[^:\s]+:\S+$/.test(key)) throw new Error('the API needs a key of the form "uuid:key" (in the runtime config node)');
+        const key = checkApiKey(this.credentials?.apiKey);
         const path = checkApiPath(config.apiPath ?? '');
         const own = parseListen(config.apiListen);
+        const hosts = parseHostNames(config.apiHosts);
+        // The own listener's name, when it is bound to one.
+        if (own && !isIP(own.host)) hosts.push(own.host);
         const namespace = (config.apiNamespace ?? '').trim() || 'guest';
         const nodesTarget = this.target();
         const apiTarget = nodesTarget.mode === 'local' && pools ? { ...nodesTarget, engine: pools.api } : nodesTarget;
@@ -185,6 +191,7 @@ export = function (RED: NodeAPI) {
             });
           },
           maxBody: Number(config.maxPayload) > 0 ? Math.round(Number(config.maxPayload) * 1048576) : 8 * 1048576,
+          hosts,
         });
         unmount = mountGateway(RED.httpNode as never, path, api);
         if (own) {

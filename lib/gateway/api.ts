@@ -5,6 +5,7 @@ import { OpenWhiskNodeError } from '../errors';
 import { ENTITY_NAME_MAX, isEntityName } from '../names';
 import type { ActionDoc, ActionRef, Activation } from '../types';
 import { asHop, invocationContext, MAX_HOPS, parseVia, VIA_HEADER } from './context';
+import { type AuthFailureBounds, AuthFailures, hostName, knownHost } from './guard';
 
 /**
  * The OpenWhisk REST API (the part a client needs to run actions and read activations) for the
@@ -32,6 +33,13 @@ export interface GatewayApiOptions {
   blockingMs?: number;
   /** Longest time a client may take to send its request body (default 10000 ms). */
   bodyMs?: number;
+  /**
+   * Host names the API answers for, besides loopback names and addresses and the address a request
+   * reached (see guard.ts knownHost): any other Host gets 421, so a page on a rebound name cannot use it.
+   */
+  hosts?: string[];
+  /** Wrong keys per client before 429 (see guard.ts AuthFailures). */
+  authFailures?: AuthFailureBounds;
 }
 
 interface Reply {
@@ -47,7 +55,7 @@ const LIST_MAX = 200;
 const ACTIVATION_ID = /^[0-9a-f]{32}$/;
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: number, message: string, readonly headers?: Record<string, string>) {
     super(message);
   }
 }
@@ -64,8 +72,13 @@ export class GatewayApi {
   private readonly maxInflight: number;
   private readonly blockingMs: number;
   private readonly bodyMs: number;
+  private readonly hosts: ReadonlySet<string>;
+  /** Wrong keys per client address (bounded). */
+  readonly failures: AuthFailures;
 
   constructor(private readonly o: GatewayApiOptions) {
+    this.hosts = new Set((o.hosts ?? []).map((h) => hostName(h)).filter((h): h is string => !!h));
+    this.failures = new AuthFailures(o.authFailures);
     this.keyDigests = o.keys.map(digest);
     this.headerDigests = o.keys.map((k) => digest(`Basic ${Buffer.from(k, 'utf8').toString('base64')}`));
     this.maxInflight = o.maxInflight ?? 256;
@@ -84,7 +97,7 @@ export class GatewayApi {
       try {
         reply = await this.route(req, path);
       } catch (e) {
-        reply = e instanceof HttpError ? err(e.status, e.message) : err(500, 'The server encountered an internal error.');
+        reply = e instanceof HttpError ? { ...err(e.status, e.message), headers: e.headers } : err(500, 'The server encountered an internal error.');
       } finally {
         this.inflight--;
       }
@@ -92,7 +105,25 @@ export class GatewayApi {
     send(res, reply);
   }
 
+  /** The key check, after the client's tries: past them, 429 until its window ends, whatever key it sends. */
   private authorised(req: IncomingMessage): void {
+    const client = AuthFailures.clientOf(req.socket?.remoteAddress);
+    const wait = this.failures.retryAfter(client);
+    if (wait > 0) {
+      req.resume();
+      const s = Math.ceil(wait / 1000);
+      throw new HttpError(429, `Too many requests with a wrong key from this client: try again in ${s} s.`, { 'Retry-After': String(s) });
+    }
+    try {
+      this.checkKey(req);
+    } catch (e) {
+      if (req.headers.authorization) this.failures.failed(client);
+      throw e;
+    }
+    this.failures.succeeded(client);
+  }
+
+  private checkKey(req: IncomingMessage): void {
     const h = req.headers.authorization;
     if (!h) throw new HttpError(401, 'The resource requires authentication, which was not supplied with the request');
     // The header as clients send it ("Basic " + base64 of the key): one digest, compared in constant time.
@@ -114,6 +145,13 @@ export class GatewayApi {
   }
 
   private async route(req: IncomingMessage, rawPath: string): Promise<Reply> {
+    // A request for another name (a page whose own name was rebound to this address): the Origin check
+    // below would pass, as the page's Origin is that name too.
+    if (!knownHost(req.headers.host, req.socket?.localAddress, this.hosts)) {
+      req.resume();
+      const h = String(req.headers.host ?? '').slice(0, 100);
+      throw new HttpError(421, `This gateway's OpenWhisk API does not answer for the host '${h}' (Misdirected Request). If clients reach it by that name, add the name to the API's host names in the openwhisk-runtime config node.`);
+    }
     // Another origin's web page: browsers send Origin; this API answers no CORS (see README).
     const origin = req.headers.origin;
     if (origin && !sameOrigin(origin, req.headers.host)) {

@@ -50,7 +50,12 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
     { id: 'svc', type: 'openwhisk-service', api: ow.url, insecure: false, credentials: { key: CLOUD_KEY } },
     {
       id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'service', service: 'svc', docker: 'unix:///nonexistent/leon-test-docker.sock',
-      serveApi: true, apiPath: 'gw', apiNamespace: 'guest', credentials: { apiKey: API_KEY },
+      serveApi: true, apiPath: 'gw', apiNamespace: 'guest', apiHosts: 'gateway.test', credentials: { apiKey: API_KEY },
+    },
+    // A runtime whose API key is far too weak: its API stays off.
+    {
+      id: 'rtweak', type: 'openwhisk-runtime', mode: 'local', source: 'service', service: 'svc', docker: 'unix:///nonexistent/leon-test-docker.sock',
+      serveApi: true, apiPath: 'weak', apiNamespace: 'guest', credentials: { apiKey: 'a:b' },
     },
     { id: 'rtc', type: 'openwhisk-runtime', mode: 'cloud', service: 'svc' },
     // msg.action / msg.trigger from an HTTP request: errors reach the Catch node with the original msg.
@@ -149,6 +154,45 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
     const ok = await go({ action: 'hello' });
     assert.equal(ok.status, 200, JSON.stringify(ok));
     assert.deepEqual(ok.body.result, { hello: true });
+  });
+
+  it('answers only for host names it knows: 421 for a rebound name, even with an Origin that matches it', async () => {
+    const port = new URL(nr.url).port;
+    for (const host of [`evil.example:${port}`, 'evil.example', `gateway.test.evil.example:${port}`]) {
+      for (const method of ['GET', 'POST']) {
+        const r = await call(nr.url, api(`/api/v1/namespaces/_/actions/hello${method === 'POST' ? '?blocking=true' : ''}`), { method, body: method === 'POST' ? {} : undefined, headers: { host, origin: `http://${host}` } });
+        assert.equal(r.status, 421, `${method} ${host}: ${r.text}`);
+        assert.match(r.json.error, /does not answer for the host .*Misdirected Request/);
+        assert.doesNotMatch(r.text, /hello": ?true|"exec"/);
+      }
+    }
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `gateway.test:${port}`, 'gateway.test']) {
+      const r = await call(nr.url, api('/api/v1/namespaces'), { headers: { host } });
+      assert.equal(r.status, 200, `${host}: ${r.text}`);
+    }
+  });
+
+  it('a weak API key is refused at deploy, saying how to make one: that runtime serves no API', async () => {
+    assert.match(nr.log(), /The OpenWhisk API of this runtime is off: the API key is too weak to guess at.*Generate/);
+    const r = await call(nr.url, '/openwhisk/weak/api/v1/namespaces', { key: 'a:b' });
+    assert.equal(r.status, 404, r.text);
+  });
+
+  it('1000 wrong keys from one client: 10 answered 401, then 429 with Retry-After (the right key too); other clients go on', async () => {
+    const statuses = new Map();
+    for (let i = 0; i < 1000; i++) {
+      const r = await call(nr.url, api('/api/v1/namespaces'), { key: `${API_KEY.split(':')[0]}:guess-${i}`, localAddress: '127.0.0.2' });
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      if (i === 10) {
+        assert.equal(r.status, 429, r.text);
+        assert.match(r.headers['retry-after'], /^[1-9][0-9]*$/);
+        assert.ok(Number(r.headers['retry-after']) <= 60);
+      }
+    }
+    assert.deepEqual([...statuses], [[401, 10], [429, 990]]);
+    const right = await call(nr.url, api('/api/v1/namespaces'), { localAddress: '127.0.0.2' });
+    assert.equal(right.status, 429, 'the right key from that client is refused as well: a refusal must not tell a hit');
+    assert.equal((await call(nr.url, api('/api/v1/namespaces'), { localAddress: '127.0.0.3' })).status, 200);
   });
 
   it('the editor\'s lookup refuses a namespace that is not a name, before asking anyone', async () => {
