@@ -129,7 +129,7 @@ export = function (RED: NodeAPI) {
       }
     }
 
-    // --- issue 13: activation store, gateway API, tiers (lib/activations, lib/gateway) ---
+    // --- activation store, gateway API, tiers (lib/activations, lib/gateway) ---
     const self = gatewayId(instanceId(userDir), this.id);
     const keep = `${config.activations ?? ''}`.trim() === '' ? 1000 : Math.floor(Number(config.activations) || 0);
     // Only the API reads the records: without it, keeping them would cost every message for nothing.
@@ -142,7 +142,7 @@ export = function (RED: NodeAPI) {
       : undefined;
     // The action nodes' and the API's pools: the API runs an action in a node's pool of it, if any.
     let pools: SharedPools | undefined;
-    // --- end issue 13 ---
+    // ---
 
     this.target = (): RunnerTarget => {
       if (configError) throw configError;
@@ -155,7 +155,7 @@ export = function (RED: NodeAPI) {
 
     this.cloudService = service;
 
-    // --- issue 13: the OpenWhisk REST API for this runtime's actions ---
+    // --- the OpenWhisk REST API for this runtime's actions ---
     let unmount: (() => void) | undefined;
     let listening: Promise<GatewayListener | undefined> | undefined;
     let apiRunner: ActionRunner | undefined;
@@ -210,7 +210,7 @@ export = function (RED: NodeAPI) {
         this.error(`The OpenWhisk API of this runtime is off: ${(err as Error).message}`);
       }
     }
-    // --- end issue 13 ---
+    // ---
 
     this.on('close', (removed: boolean, done: () => void) => {
       unmount?.();
