@@ -29,7 +29,7 @@ const { createRed, until, freePort } = require('../test/support/red-process');
 
 const root = path.resolve(__dirname, '..');
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
-const KEY = 'bench000-0000-4000-8000-000000000000:bench-key-0123456789abcdef';
+const KEY = 'bench000-0000-4000-8000-000000000000:oAC0Qo249jOGCAwxVlYzp8qUkXrvteiiHtBJgH5JfwHl33Ot76olBJAzolUwjrOw';
 const QUICK = process.argv.includes('--quick');
 const ROUNDS = QUICK ? 6 : 20;
 const PER_ROUND = 50;

@@ -50,13 +50,32 @@ export function isActivation(v: unknown): v is Activation {
   return isObject(v) && typeof v.activationId === 'string' && isObject(v.response) && typeof v.response.success === 'boolean';
 }
 
-/** "pkg/name" → "pkg/name" with each segment encoded. */
-function entityPath(name: string): string {
-  return name.split('/').map(encodeURIComponent).join('/');
+/**
+ * A path that would leave the namespace it was built for: a part that is empty, "." or ".." (a URL
+ * resolver takes those as dot segments: "namespaces/_/actions/../../other/actions/x" is another
+ * namespace's action). Names are checked where they enter (names.ts, the gateway API); this is the
+ * second line: no such path is ever sent with the key.
+ */
+export class UnsafePath extends Error {
+  constructor(readonly part: string, what: string) {
+    super(`'${part.length > 80 ? `${part.slice(0, 80)}…` : part}' cannot be part of the path of ${what}: an OpenWhisk name is never empty, "." or ".."`);
+    this.name = 'UnsafePath';
+  }
 }
 
-function nsPath(namespace: string): string {
-  return `namespaces/${encodeURIComponent(namespace || '_')}`;
+/** One path segment: refused when it is empty, "." or ".." or holds a "/", else percent-encoded. */
+function segment(part: string, what: string): string {
+  if (part === '' || part === '.' || part === '..' || part.includes('/')) throw new UnsafePath(part, what);
+  return encodeURIComponent(part);
+}
+
+/** "pkg/name" → "pkg/name" with each segment checked and encoded. */
+function entityPath(name: string, what: string): string {
+  return String(name).split('/').map((p) => segment(p, what)).join('/');
+}
+
+function nsPath(namespace: string, what: string): string {
+  return `namespaces/${segment(namespace || '_', what)}`;
 }
 
 /**
@@ -70,9 +89,12 @@ export class OpenWhiskRest {
   private readonly client: Client;
   /** Replies bounded per request (see reply-limit.ts): one agent for code fetches, one for the rest. */
   private readonly agents: { code: Agent; other: Agent };
+  /** The API's base URL ("https://host/api/v1/"): every path but "/" resolves below it. */
+  private readonly base: string;
 
   constructor(apihost: string, apiKey: string, insecure: boolean, limits: { code: number; other: number; idleMs?: number } = REPLY_LIMITS) {
     this.client = new Client({ apihost, api_key: apiKey, ignore_certs: insecure });
+    this.base = new URL(this.client.options.api.endsWith('/') ? this.client.options.api : `${this.client.options.api}/`).href;
     // needle talks to a proxy (HTTP(S)_PROXY, as the client reads it) with the agent it is given: the
     // agent's protocol is the proxy's then.
     const via = this.client.options.proxy || this.client.options.api;
@@ -81,11 +103,13 @@ export class OpenWhiskRest {
 
   /** Every request: a bounded agent, and needle parses JSON only (its XML parser builds ~70 times the reply in objects). */
   private request(method: 'GET' | 'POST', path: string, options: Parameters<Client['request']>[2]): Promise<unknown> {
+    // The client resolves the path against the API's base URL: it must land exactly below it.
+    if (path !== '/' && new URL(path, this.base).href !== `${this.base}${path}`) return Promise.reject(new UnsafePath(path, 'a request'));
     return this.client.request(method, path, { agent: this.agents.other, ...options, parse_response: 'json' });
   }
 
   async getAction(namespace: string, name: string, code: boolean, call: RestCall): Promise<ActionDoc> {
-    const doc = await this.request('GET', `${nsPath(namespace)}/actions/${entityPath(name)}`, { qs: { code }, signal: call.signal, agent: code ? this.agents.code : this.agents.other });
+    const doc = await this.request('GET', `${nsPath(namespace, `action '${name}'`)}/actions/${entityPath(name, `action '${name}'`)}`, { qs: { code }, signal: call.signal, agent: code ? this.agents.code : this.agents.other });
     if (!isActionDoc(doc)) throw new BadReply(`GET action '${name}'`);
     return doc;
   }
@@ -96,7 +120,7 @@ export class OpenWhiskRest {
    * error body (see activationOf).
    */
   async invoke(namespace: string, name: string, params: Record<string, unknown> | unknown[], call: RestCall): Promise<Activation | { activationId: string }> {
-    const reply = await this.request('POST', `${nsPath(namespace)}/actions/${entityPath(name)}`, {
+    const reply = await this.request('POST', `${nsPath(namespace, `action '${name}'`)}/actions/${entityPath(name, `action '${name}'`)}`, {
       qs: { blocking: true },
       body: params,
       signal: call.signal,
@@ -108,13 +132,13 @@ export class OpenWhiskRest {
   }
 
   async getActivation(namespace: string, activationId: string, call: RestCall): Promise<Activation> {
-    const a = await this.request('GET', `${nsPath(namespace)}/activations/${encodeURIComponent(activationId)}`, { signal: call.signal });
+    const a = await this.request('GET', `${nsPath(namespace, `activation ${activationId}`)}/activations/${segment(activationId, `activation ${activationId}`)}`, { signal: call.signal });
     if (!isActivation(a)) throw new BadReply(`GET activation ${activationId}`);
     return a;
   }
 
   async listActions(namespace: string, limit: number, call: RestCall): Promise<ActionSummary[]> {
-    const list = await this.request('GET', `${nsPath(namespace)}/actions`, { qs: { limit }, signal: call.signal });
+    const list = await this.request('GET', `${nsPath(namespace, 'the list of actions')}/actions`, { qs: { limit }, signal: call.signal });
     if (!Array.isArray(list)) throw new BadReply('the list of actions');
     const out: ActionSummary[] = [];
     for (const a of list) {
@@ -127,7 +151,7 @@ export class OpenWhiskRest {
   }
 
   async listPackages(namespace: string, limit: number, call: RestCall): Promise<PackageSummary[]> {
-    const list = await this.request('GET', `${nsPath(namespace)}/packages`, { qs: { limit }, signal: call.signal });
+    const list = await this.request('GET', `${nsPath(namespace, 'the list of packages')}/packages`, { qs: { limit }, signal: call.signal });
     if (!Array.isArray(list)) throw new BadReply('the list of packages');
     const out: PackageSummary[] = [];
     for (const p of list) {
@@ -142,7 +166,7 @@ export class OpenWhiskRest {
    * trigger is active (nothing is recorded then: resolves with no id).
    */
   async fireTrigger(namespace: string, name: string, params: Record<string, unknown>, call: RestCall): Promise<{ activationId?: string }> {
-    const reply = await this.request('POST', `${nsPath(namespace)}/triggers/${encodeURIComponent(name)}`, { body: params, signal: call.signal });
+    const reply = await this.request('POST', `${nsPath(namespace, `trigger '${name}'`)}/triggers/${segment(name, `trigger '${name}'`)}`, { body: params, signal: call.signal });
     if (reply === undefined || reply === null || reply === '') return {};
     if (isObject(reply) && (reply.activationId === undefined || typeof reply.activationId === 'string')) {
       return typeof reply.activationId === 'string' ? { activationId: reply.activationId } : {};
@@ -152,7 +176,7 @@ export class OpenWhiskRest {
 
   /** GET a trigger (to check at deploy that it exists and the key may see it). */
   async getTrigger(namespace: string, name: string, call: RestCall): Promise<void> {
-    const doc = await this.request('GET', `${nsPath(namespace)}/triggers/${encodeURIComponent(name)}`, { signal: call.signal });
+    const doc = await this.request('GET', `${nsPath(namespace, `trigger '${name}'`)}/triggers/${segment(name, `trigger '${name}'`)}`, { signal: call.signal });
     if (!isObject(doc) || typeof doc.name !== 'string') throw new BadReply(`GET trigger '${name}'`);
   }
 

@@ -1,5 +1,5 @@
 import { OpenWhiskNodeError } from './errors';
-import { parseName } from './names';
+import { ENTITY_NAME_RULE, isEntityName, parseName } from './names';
 
 /**
  * Deepest nesting of objects and arrays a result may have. Node-RED copies messages recursively
@@ -66,7 +66,22 @@ export function invocationParams(nodeParams: Record<string, unknown>, payload: u
 export function parseActionName(action: string, namespace: string): { namespace: string; name: string } {
   const parsed = parseName(action);
   if (!parsed) {
-    throw new OpenWhiskNodeError('config', `Action name '${action}' is not valid: use "action", "package/action" or "/namespace/[package/]action".`, { short: 'bad action name' });
+    throw new OpenWhiskNodeError('config', `Action name '${clip(action)}' is not valid: use "action", "package/action" or "/namespace/[package/]action", where ${ENTITY_NAME_RULE}.`, { short: 'bad action name' });
   }
-  return { namespace: parsed.namespace ?? (namespace.trim() || '_'), name: parsed.name };
+  return { namespace: parsed.namespace ?? checkNamespace(namespace, 'bad action name'), name: parsed.name };
+}
+
+/** A namespace given apart from the name (the node's field, msg.namespace): "_" when empty, else an entity name. */
+export function checkNamespace(namespace: string, short = 'bad namespace'): string {
+  const ns = String(namespace ?? '').trim() || '_';
+  if (!isEntityName(ns)) {
+    throw new OpenWhiskNodeError('config', `Namespace '${clip(ns)}' is not valid: a namespace is one OpenWhisk name (${ENTITY_NAME_RULE}), or "_" for the key's own.`, { short });
+  }
+  return ns;
+}
+
+/** A name as quoted in a message: at most 80 characters. */
+function clip(s: string): string {
+  const t = String(s ?? '');
+  return t.length > 80 ? `${t.slice(0, 80)}…` : t;
 }

@@ -76,7 +76,7 @@ function burstFull(limit: BurstLimit, bytes: number, local: OpenWhiskNodeError):
 
 /** Records where an activation ran in its annotations (msg.data), so flows can tell. */
 function markWhere(activation: Activation, where: 'local' | 'cloud', burst: boolean): Activation {
-  // issue 13: an activation from another gateway's API carries its path ('hops'): it ran on a gateway.
+  // An activation from another gateway's API carries its path ('hops'): it ran on a gateway.
   const tier = where === 'cloud' && (activation.annotations ?? []).some((a) => a.key === 'hops');
   activation.annotations = [...(activation.annotations ?? []), { key: 'where', value: tier ? 'gateway' : where }];
   if (burst) activation.annotations.push({ key: 'burst', value: true });

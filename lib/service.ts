@@ -1,6 +1,6 @@
 import { OpenWhiskNodeError } from './errors';
 import { qualifiedName } from './names';
-import { BadReply, OpenWhiskRest } from './openwhisk-rest';
+import { BadReply, OpenWhiskRest, UnsafePath } from './openwhisk-rest';
 import { replyRefused } from './reply-limit';
 import type { ActionDoc, ActionRef, Catalog } from './types';
 
@@ -90,6 +90,9 @@ export function apiFailure(err: unknown, what: string, host: string): OpenWhiskN
         `Check that the API host in the openwhisk-service config node is an OpenWhisk API and that it is up.`,
       { short: 'no answer', cause: err },
     );
+  }
+  if (err instanceof UnsafePath) {
+    return new OpenWhiskNodeError('input', `Not sent to OpenWhisk at ${host}: ${err.message}.`, { short: 'bad name', cause: err });
   }
   const refused = replyRefused(err);
   if (refused) {

@@ -5,6 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import type { ManifestCatalog, ManifestTrigger } from './catalog/manifest';
 import { OpenWhiskNodeError } from './errors';
+import { ENTITY_NAME_RULE, parseName } from './names';
+import { checkNamespace } from './params';
 import { ActionRunner, type PhaseReport, type RunnerTarget } from './runner';
 import { apiFailure, NoAnswer, formatSeconds, type OpenWhiskService } from './service';
 import type { ActionRef, Activation } from './types';
@@ -28,10 +30,11 @@ export interface Firing {
 /** "name" or "/ns/name" (a trigger is not in a package); the node's namespace, then msg's, then "_". */
 export function parseTriggerName(name: string, namespace = ''): TriggerRef {
   const text = (name ?? '').trim();
-  const parts = text.split('/').filter(Boolean);
-  if (text.startsWith('/') && parts.length === 2) return { namespace: parts[0], name: parts[1] };
-  if (!text.startsWith('/') && parts.length === 1) return { namespace: namespace.trim() || '_', name: parts[0] };
-  throw new OpenWhiskNodeError('config', `'${text}' is not a trigger name: triggers are "name" or "/namespace/name" (they are never in a package).`, { short: 'bad trigger' });
+  const parsed = parseName(text);
+  if (parsed?.namespace !== undefined && !parsed.name.includes('/')) return { namespace: parsed.namespace, name: parsed.name };
+  if (parsed && parsed.namespace === undefined && !parsed.name.includes('/')) return { namespace: checkNamespace(namespace, 'bad trigger'), name: parsed.name };
+  const shown = text.length > 80 ? `${text.slice(0, 80)}…` : text;
+  throw new OpenWhiskNodeError('config', `'${shown}' is not a trigger name: triggers are "name" or "/namespace/name" (they are never in a package), where ${ENTITY_NAME_RULE}.`, { short: 'bad trigger' });
 }
 
 const fqn = (ref: TriggerRef) => `/${ref.namespace || '_'}/${ref.name}`;

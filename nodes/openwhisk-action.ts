@@ -1,6 +1,6 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { OpenWhiskNodeError } from '../lib/errors';
-import { invocationParams, paramsObject, parseActionName, type ParamItem } from '../lib/params';
+import { checkNamespace, invocationParams, paramsObject, parseActionName, type ParamItem } from '../lib/params';
 import { ActionRunner, type PhaseReport, type RunnerTarget } from '../lib/runner';
 import type { ActionRef } from '../lib/types';
 import type { RuntimeNode, ServiceNode } from './shared';
@@ -95,7 +95,7 @@ export = function (RED: NodeAPI) {
         } else if (configuredAction && typeof msg.action === 'string' && msg.action.trim() && msg.action.trim() !== configuredAction) {
           node.warn(RED._('node-red:common.errors.nooverride'));
         } else if (ref && !configuredNamespace && typeof msg.namespace === 'string' && msg.namespace.trim() && !configuredAction.startsWith('/')) {
-          ref = { ...ref, namespace: msg.namespace.trim() };
+          ref = { ...ref, namespace: checkNamespace(msg.namespace) };
         }
       } catch (err) {
         done(err as Error);

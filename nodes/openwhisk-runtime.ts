@@ -1,9 +1,10 @@
 import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
+import { isIP } from 'node:net';
 import { cacheDirFor, CachedCatalog, serviceIdentity } from '../lib/catalog/cache';
 import { ManifestCatalog } from '../lib/catalog/manifest';
 import { locateManifest } from '../lib/catalog/manifest-file';
-import { editorRequestProblem } from '../lib/editor-request';
+import { editorOrigins, editorRequestProblem } from '../lib/editor-request';
 import { OpenWhiskNodeError } from '../lib/errors';
 import { adminExposedError, exposedAdmin, type AdminSettings } from '../lib/local/admin-exposure';
 import { LocalEngine } from '../lib/local/engine';
@@ -16,6 +17,7 @@ import { recording } from '../lib/activations/record';
 import { GatewayApi } from '../lib/gateway/api';
 import { gatewayId, withVia } from '../lib/gateway/context';
 import { type GatewayListener, listenGateway, parseListen } from '../lib/gateway/listen';
+import { checkApiKey, parseHostNames } from '../lib/gateway/guard';
 import { checkApiPath, mountGateway } from '../lib/gateway/mount';
 import { SharedPools } from '../lib/gateway/shared-pools';
 import { InFlight } from '../lib/in-flight';
@@ -59,6 +61,8 @@ interface RuntimeDef extends NodeDef {
   apiNamespace?: string;
   /** The API on a listener of its own as well, "[host:]port" (host 127.0.0.1 unless given; empty = none). */
   apiListen?: string;
+  /** Host names clients reach the API by, besides loopback and the gateway's addresses ("gateway, gateway.local"). */
+  apiHosts?: string;
 }
 
 interface RuntimeCredentials {
@@ -96,7 +100,9 @@ export = function (RED: NodeAPI) {
     let cached: CachedCatalog | undefined;
     let catalog: () => Catalog = () => {
       const svc = service();
-      return (cached ??= new CachedCatalog(svc, cacheDirFor(userDir), serviceIdentity(svc.host, svc.apiKey)));
+      // settings.js: openwhiskCacheMB bounds the whole cache folder (default 256).
+      const mb = Number((RED.settings as unknown as Record<string, unknown>).openwhiskCacheMB);
+      return (cached ??= new CachedCatalog(svc, cacheDirFor(userDir), serviceIdentity(svc.host, svc.apiKey), { maxBytes: mb > 0 ? Math.round(mb * 1048576) : undefined }));
     };
     if (this.mode === 'local' && config.source === 'manifest') {
       try {
@@ -137,7 +143,7 @@ export = function (RED: NodeAPI) {
       }
     }
 
-    // --- issue 13: activation store, gateway API, tiers (lib/activations, lib/gateway) ---
+    // --- activation store, gateway API, tiers (lib/activations, lib/gateway) ---
     const self = gatewayId(instanceId(userDir), this.id);
     const keep = `${config.activations ?? ''}`.trim() === '' ? 1000 : Math.floor(Number(config.activations) || 0);
     // Only the API reads the records: without it, keeping them would cost every message for nothing.
@@ -150,7 +156,7 @@ export = function (RED: NodeAPI) {
       : undefined;
     // The action nodes' and the API's pools: the API runs an action in a node's pool of it, if any.
     let pools: SharedPools | undefined;
-    // --- end issue 13 ---
+    // ---
 
     // Messages bursting at once, for all of the runtime's nodes and its API: in count, and 8 × max payload of parameters.
     const maxPayload = this.engine?.settings.maxPayload ?? 8 * 1048576;
@@ -167,16 +173,18 @@ export = function (RED: NodeAPI) {
 
     this.cloudService = service;
 
-    // --- issue 13: the OpenWhisk REST API for this runtime's actions ---
+    // --- the OpenWhisk REST API for this runtime's actions ---
     let unmount: (() => void) | undefined;
     let listening: Promise<GatewayListener | undefined> | undefined;
     let apiRunner: ActionRunner | undefined;
     if (this.mode === 'local' && config.serveApi && !configError) {
       try {
-        const key = (this.credentials?.apiKey ?? '').trim();
-        if (!/^[^:\s]+:\S+$/.test(key)) throw new Error('the API needs a key of the form "uuid:key" (in the runtime config node)');
+        const key = checkApiKey(this.credentials?.apiKey);
         const path = checkApiPath(config.apiPath ?? '');
         const own = parseListen(config.apiListen);
+        const hosts = parseHostNames(config.apiHosts);
+        // The own listener's name, when it is bound to one.
+        if (own && !isIP(own.host)) hosts.push(own.host);
         const namespace = (config.apiNamespace ?? '').trim() || 'guest';
         const nodesTarget = this.target();
         const apiTarget = nodesTarget.mode === 'local' && pools ? { ...nodesTarget, engine: pools.api } : nodesTarget;
@@ -201,6 +209,7 @@ export = function (RED: NodeAPI) {
             });
           },
           maxBody: Number(config.maxPayload) > 0 ? Math.round(Number(config.maxPayload) * 1048576) : 8 * 1048576,
+          hosts,
         });
         unmount = mountGateway(RED.httpNode as never, path, api);
         if (own) {
@@ -219,7 +228,7 @@ export = function (RED: NodeAPI) {
         this.error(`The OpenWhisk API of this runtime is off: ${(err as Error).message}`);
       }
     }
-    // --- end issue 13 ---
+    // ---
 
     this.on('close', (removed: boolean, done: () => void) => {
       unmount?.();
@@ -251,7 +260,7 @@ export = function (RED: NodeAPI) {
     '/leon-openwhisk/manifest/entities',
     RED.auth.needsPermission('openwhisk-runtime.write'),
     async (req: Request, res: Response) => {
-      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')));
+      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')), editorOrigins((RED.settings as unknown as Record<string, unknown>).openwhiskEditorOrigins));
       if (problem) {
         res.status(problem.status).json({ error: problem.error, code: problem.code });
         return;

@@ -1,7 +1,8 @@
 import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
-import { editorRequestProblem } from '../lib/editor-request';
+import { editorOrigins, editorRequestProblem } from '../lib/editor-request';
 import { OpenWhiskNodeError } from '../lib/errors';
+import { checkNamespace } from '../lib/params';
 import { normaliseApiHost, OpenWhiskService, type ServiceTimeouts } from '../lib/service';
 import type { ServiceNode } from './shared';
 
@@ -41,7 +42,7 @@ export = function (RED: NodeAPI) {
     '/leon-openwhisk/entities',
     RED.auth.needsPermission('openwhisk-service.write'),
     async (req: Request, res: Response) => {
-      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')));
+      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')), editorOrigins((RED.settings as unknown as Record<string, unknown>).openwhiskEditorOrigins));
       if (problem) {
         res.status(problem.status).json({ error: problem.error, code: problem.code });
         return;
@@ -78,7 +79,7 @@ export = function (RED: NodeAPI) {
           res.status(409).json({ error: 'Deploy the openwhisk-service config node first, or re-enter its auth key.', code: 'key-needed' });
           return;
         }
-        res.json(await service.list(str(body.namespace) || '_'));
+        res.json(await service.list(checkNamespace(str(body.namespace))));
       } catch (err) {
         const e = err as OpenWhiskNodeError;
         const status = e.code === 'config' ? 400 : e.statusCode === 401 || e.statusCode === 403 ? 403 : 502;

@@ -1,7 +1,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { ManifestCatalog } from '../lib/catalog/manifest';
 import { OpenWhiskNodeError } from '../lib/errors';
-import { invocationParams, paramsObject, type ParamItem } from '../lib/params';
+import { checkNamespace, invocationParams, paramsObject, type ParamItem } from '../lib/params';
 import type { OpenWhiskService } from '../lib/service';
 import { checkCloudTrigger, fireInCloud, LocalTriggers, parseTriggerName, type Firing, type TriggerRef } from '../lib/trigger';
 import type { RuntimeNode, ServiceNode } from './shared';
@@ -99,7 +99,7 @@ export = function (RED: NodeAPI) {
         } else if (configuredTrigger && typeof msg.trigger === 'string' && msg.trigger.trim() && msg.trigger.trim() !== configuredTrigger) {
           node.warn(RED._('node-red:common.errors.nooverride'));
         } else if (ref && !configuredNamespace && typeof msg.namespace === 'string' && msg.namespace.trim() && !configuredTrigger.startsWith('/')) {
-          ref = { ...ref, namespace: msg.namespace.trim() };
+          ref = { ...ref, namespace: checkNamespace(msg.namespace) };
         }
         if (!ref) throw new OpenWhiskNodeError('config', t('errors.no-trigger'), { short: 'no trigger' });
       } catch (err) {

@@ -3,8 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ActivationStore, summaryOf } from '../activations/store';
 import { OpenWhiskNodeError } from '../errors';
 import { formatBytes, InFlight, jsonBytes } from '../in-flight';
+import { ENTITY_NAME_MAX, isEntityName } from '../names';
 import type { ActionDoc, ActionRef, Activation } from '../types';
 import { asHop, invocationContext, MAX_HOPS, parseVia, VIA_HEADER } from './context';
+import { type AuthFailureBounds, AuthFailures, hostName, knownHost } from './guard';
 
 /**
  * The OpenWhisk REST API (the part a client needs to run actions and read activations) for the
@@ -39,6 +41,13 @@ export interface GatewayApiOptions {
    */
   maxActivations?: number;
   maxActivationBytes?: number;
+  /**
+   * Host names the API answers for, besides loopback names and addresses and the address a request
+   * reached (see guard.ts knownHost): any other Host gets 421, so a page on a rebound name cannot use it.
+   */
+  hosts?: string[];
+  /** Wrong keys per client before 429 (see guard.ts AuthFailures). */
+  authFailures?: AuthFailureBounds;
 }
 
 interface Reply {
@@ -54,7 +63,7 @@ const LIST_MAX = 200;
 const ACTIVATION_ID = /^[0-9a-f]{32}$/;
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: number, message: string, readonly headers?: Record<string, string>) {
     super(message);
   }
 }
@@ -73,8 +82,13 @@ export class GatewayApi {
   private readonly bodyMs: number;
   /** Activations started through the API and not done yet (see maxActivations). */
   private readonly work: InFlight;
+  private readonly hosts: ReadonlySet<string>;
+  /** Wrong keys per client address (bounded). */
+  readonly failures: AuthFailures;
 
   constructor(private readonly o: GatewayApiOptions) {
+    this.hosts = new Set((o.hosts ?? []).map((h) => hostName(h)).filter((h): h is string => !!h));
+    this.failures = new AuthFailures(o.authFailures);
     this.keyDigests = o.keys.map(digest);
     this.headerDigests = o.keys.map((k) => digest(`Basic ${Buffer.from(k, 'utf8').toString('base64')}`));
     this.maxInflight = o.maxInflight ?? 256;
@@ -94,7 +108,7 @@ export class GatewayApi {
       try {
         reply = await this.route(req, path);
       } catch (e) {
-        reply = e instanceof HttpError ? err(e.status, e.message) : err(500, 'The server encountered an internal error.');
+        reply = e instanceof HttpError ? { ...err(e.status, e.message), headers: e.headers } : err(500, 'The server encountered an internal error.');
       } finally {
         this.inflight--;
       }
@@ -102,7 +116,25 @@ export class GatewayApi {
     send(res, reply);
   }
 
+  /** The key check, after the client's tries: past them, 429 until its window ends, whatever key it sends. */
   private authorised(req: IncomingMessage): void {
+    const client = AuthFailures.clientOf(req.socket?.remoteAddress);
+    const wait = this.failures.retryAfter(client);
+    if (wait > 0) {
+      req.resume();
+      const s = Math.ceil(wait / 1000);
+      throw new HttpError(429, `Too many requests with a wrong key from this client: try again in ${s} s.`, { 'Retry-After': String(s) });
+    }
+    try {
+      this.checkKey(req);
+    } catch (e) {
+      if (req.headers.authorization) this.failures.failed(client);
+      throw e;
+    }
+    this.failures.succeeded(client);
+  }
+
+  private checkKey(req: IncomingMessage): void {
     const h = req.headers.authorization;
     if (!h) throw new HttpError(401, 'The resource requires authentication, which was not supplied with the request');
     // The header as clients send it ("Basic " + base64 of the key): one digest, compared in constant time.
@@ -124,6 +156,13 @@ export class GatewayApi {
   }
 
   private async route(req: IncomingMessage, rawPath: string): Promise<Reply> {
+    // A request for another name (a page whose own name was rebound to this address): the Origin check
+    // below would pass, as the page's Origin is that name too.
+    if (!knownHost(req.headers.host, req.socket?.localAddress, this.hosts)) {
+      req.resume();
+      const h = String(req.headers.host ?? '').slice(0, 100);
+      throw new HttpError(421, `This gateway's OpenWhisk API does not answer for the host '${h}' (Misdirected Request). If clients reach it by that name, add the name to the API's host names in the openwhisk-runtime config node.`);
+    }
     // Another origin's web page: browsers send Origin; this API answers no CORS (see README).
     const origin = req.headers.origin;
     if (origin && !sameOrigin(origin, req.headers.host)) {
@@ -143,6 +182,9 @@ export class GatewayApi {
       if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
       return { status: 200, body: [this.o.namespace] };
     }
+    // Names as the controller checks them, segment by segment: "..", "." or a decoded "/" never
+    // reaches the catalog (whose client would resolve "../../other/actions/x" to another namespace).
+    if (!isEntityName(rest[1])) throw new HttpError(400, 'The namespace contains illegal characters.');
     this.namespaceOf(rest[1]);
     const kind = rest[2];
     const tail = rest.slice(3);
@@ -152,6 +194,10 @@ export class GatewayApi {
         return this.listActions(q);
       }
       if (tail.length > 2) throw new HttpError(404, NOT_FOUND);
+      for (const part of tail) {
+        if (part.length > ENTITY_NAME_MAX) throw new HttpError(400, `Name segment longer than allowed: ${part.length} > ${ENTITY_NAME_MAX} characters.`);
+        if (!isEntityName(part)) throw new HttpError(400, 'The name of the entity contains illegal characters.');
+      }
       const ref: ActionRef = { namespace: '_', name: tail.join('/') };
       if (method === 'GET') return this.getAction(ref, q);
       if (method === 'POST') return this.invoke(req, ref, q);

@@ -15,7 +15,7 @@ const { requireDocker, requireImage, docker, containersWith } = require('../supp
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const KEY = '0f6e0f1a-3b1c-4d6e-9a55-0d4f2c1b7e11:Ae9s8dFq2LmXo0PzW4rT6yUvB1nC3kJh5gRtYeWq7uIoPlMnBvCxZaSdFgHjKl';
-const TIGHT_KEY = 'b1a2c3d4-0000-4000-8000-000000000001:tight-key-0123456789';
+const TIGHT_KEY = 'b1a2c3d4-0000-4000-8000-000000000001:K7cKadr0VQaN5TLXVaoEHtU9pfcF3zlchaGhnDns5HoRIF3zSLdmtcFw28EQoUpu';
 
 describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, openwhisk client)', function () {
   this.timeout(180000);

@@ -11,8 +11,8 @@ const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { requireDocker, requireImage, docker, containersWith } = require('../support/docker');
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
-const KEY_A = '0a0a0a0a-0000-4000-8000-00000000000a:gateway-a-secret-0123456789';
-const KEY_B = '0b0b0b0b-0000-4000-8000-00000000000b:gateway-b-secret-0123456789';
+const KEY_A = '0a0a0a0a-0000-4000-8000-00000000000a:hwVbbv3iaIz4C9oIuwdsR1FvvThq05SSTM9sV9LwVsaiKPmfEuprxWWZoumvq3kl';
+const KEY_B = '0b0b0b0b-0000-4000-8000-00000000000b:X76HeofwiVj1AuM2VYDNqBhmuPQGcNg6FOmINm4qmd92MJ0XdPQI6hQN8Y1Dx5UI';
 // It says when it starts (in its container's log), so the test sends the next message once the
 // previous one is running where it should, not after a fixed gap.
 const SLOW = "function main(p) { console.log('start ' + p.n); return new Promise((r) => setTimeout(() => r({ n: p.n }), 2500)); }";

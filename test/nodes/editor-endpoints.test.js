@@ -58,7 +58,8 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
     ow = await startOpenWhiskServer({ users: { guest: STORED_KEY } });
     ow.putAction('guest', 'hello', { exec: { kind: 'nodejs:20', code: 'function main() { return {}; }' } });
     rec = await startRecorder();
-    nr = await env.startNodeRed();
+    // The editor is also served through a proxy under another name (settings.js says so).
+    nr = await env.startNodeRed({ settings: { openwhiskEditorOrigins: ['https://nodered.example'] } });
     const flows = [
       { id: 'tab', type: 'tab', label: 't' },
       { id: 'svc', type: 'openwhisk-service', api: ow.url, insecure: false, credentials: { key: STORED_KEY } },
@@ -115,6 +116,11 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
       { 'sec-fetch-site': 'cross-site' },
       { 'sec-fetch-site': 'same-site' },
       { 'sec-fetch-site': 'cross-site', origin: nr.url },
+      // X-Forwarded-Host is a header like any other: anyone reaching Node-RED can send it.
+      { origin: 'http://evil.example', 'x-forwarded-host': 'evil.example' },
+      { origin: 'http://evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http', forwarded: 'host=evil.example' },
+      { origin: 'https://nodered.example.evil.example', 'x-forwarded-host': 'nodered.example.evil.example' },
+      { origin: 'http://nodered.example' }, // another scheme is another origin
     ];
     for (const headers of crossSite) {
       for (const [url, body] of [[entities(), { service: 'svc', api: rec.url }], [manifest(), { manifest: 'examples/manifest.yaml' }]]) {
@@ -124,8 +130,8 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
         assert.doesNotMatch(r.text, /facedemo/);
       }
     }
-    // The editor's own requests: same origin (through a proxy that keeps the browser's host in X-Forwarded-Host too).
-    const sameOrigin = [{ 'sec-fetch-site': 'same-origin', origin: nr.url }, { origin: nr.url }, { origin: 'https://nodered.example', 'x-forwarded-host': 'nodered.example' }, {}];
+    // The editor's own requests: same origin, or through the proxy that settings.js names (whatever it forwards).
+    const sameOrigin = [{ 'sec-fetch-site': 'same-origin', origin: nr.url }, { origin: nr.url }, { origin: 'https://nodered.example' }, { origin: 'https://nodered.example', 'x-forwarded-host': 'other.example' }, {}];
     for (const headers of sameOrigin) {
       const r = await post(manifest(), { manifest: 'examples/manifest.yaml' }, 'json', headers);
       assert.equal(r.status, 200, `${JSON.stringify(headers)}: ${r.text}`);

@@ -12,6 +12,7 @@
  *   const ow = await startOpenWhiskServer({ port: 0, users: { guest: 'uuid:key' }, blockingWaitMs: 60000 });
  *   ow.url; ow.key('guest'); ow.putAction(ns, name, action); ow.putPackage(ns, name, pkg);
  *   ow.putTrigger(ns, name, {parameters}); ow.putRule(ns, name, {trigger, action, status}); ow.firings;
+ *   ow.entitle(ns, otherNs);
  *   ow.setRuntimes(runtimes); ow.onInvoke = (ns, fullName, params, ctx) => result;
  *   ow.invocations; ow.activations; ow.throttle = true; await ow.stop();
  *
@@ -632,6 +633,7 @@ function extendedResponse(r) {
 class OpenWhiskServer {
   constructor(options) {
     this.users = { ...(options.users || { guest: GUEST_KEY }) };
+    this.entitlements = {}; // namespace -> other namespaces its key may use (see entitle)
     this.blockingWaitMs = options.blockingWaitMs === undefined ? 60000 : Number(options.blockingWaitMs);
     this.port = options.port || 0;
     this.host = '127.0.0.1';
@@ -660,6 +662,12 @@ class OpenWhiskServer {
 
   key(namespace) {
     return this.users[namespace];
+  }
+
+  /** Lets `namespace`'s key use `other` too (OpenWhisk's entitlement provider can grant a subject rights in other namespaces). */
+  entitle(namespace, other) {
+    (this.entitlements[namespace] ||= []).push(other);
+    return this;
   }
 
   setRuntimes(runtimes) {
@@ -1248,6 +1256,7 @@ class OpenWhiskServer {
   /** Entitlement: the caller's own namespace only (published packages may be read/activated). */
   _entitled(ctx, sharedOk) {
     if (ctx.ns === ctx.user.namespace) return;
+    if ((this.entitlements[ctx.user.namespace] || []).includes(ctx.ns)) return;
     if (!/^\w[\w@ .&-]*$/.test(ctx.ns)) throw new OwError(400, MSG.namespaceIllegal);
     if (sharedOk && sharedOk()) return;
     throw new OwError(403, MSG.forbidden);

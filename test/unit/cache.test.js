@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { CachedCatalog, cacheDirFor, serviceIdentity, atomicWrite } = require('../../dist/lib/catalog/cache');
+const { CachedCatalog, cacheDirFor, serviceIdentity, atomicWrite, identityOf } = require('../../dist/lib/catalog/cache');
 const { OpenWhiskNodeError } = require('../../dist/lib/errors');
 
 /** A catalog in memory that can go offline, like an API host whose uplink is gone. */
@@ -77,8 +77,8 @@ describe('the on-disk catalog cache', () => {
       a.put('hello', `v${v}`, v);
       await c.getAction({ namespace: 'guest', name: 'hello' });
     }
-    const stored = files(dir);
-    assert.equal(stored.length, 1, stored.join());
+    const stored = files(dir).filter((f) => f.endsWith('.json'));
+    assert.equal(stored.length, 1, files(dir).join());
     assert.equal(JSON.parse(fs.readFileSync(path.join(dir, stored[0]), 'utf8')).doc.exec.code, 'v3');
     assert.equal(fs.statSync(path.join(dir, stored[0])).mode & 0o777, 0o600);
     assert.equal(fs.statSync(path.dirname(path.join(dir, stored[0]))).mode & 0o777, 0o700);
@@ -86,7 +86,9 @@ describe('the on-disk catalog cache', () => {
     assert.equal((await c.getAction({ namespace: 'guest', name: 'hello' })).exec.code, 'v3');
   });
 
-  it('removes the first layout (every version under actions/ and refs/, shared between services)', async () => {
+  it('removes the earlier layouts (every version under actions/ and refs/; one copy per name asked under v2/)', async () => {
+    fs.mkdirSync(path.join(dir, 'v2', 'abc'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'v2', 'abc', 'x.json'), '{}');
     fs.mkdirSync(path.join(dir, 'actions', 'guest'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'actions', 'guest', 'hello@0.0.1.json'), '{}');
     fs.mkdirSync(path.join(dir, 'refs'));
@@ -94,7 +96,107 @@ describe('the on-disk catalog cache', () => {
     const a = catalog('https://ow.example');
     a.put('hello', 'new', '2');
     await new CachedCatalog(a, dir, 'svc').getAction({ namespace: 'guest', name: 'hello' });
-    assert.deepEqual(files(dir).filter((f) => !f.startsWith('v2/')), []);
+    assert.deepEqual(files(dir).filter((f) => !f.startsWith('v3/')), []);
+  });
+
+  it('keeps one copy of an action however many names lead to it: 20 names of a 1 MB action take 1 MB, not 20', async () => {
+    // A catalog that answers as OpenWhisk does: "_" is the key's own namespace ("guest"), and a URL
+    // resolver takes "p1/../hello" to "hello" (what the gateway API used to pass through).
+    const code = `// ${'x'.repeat(1024 * 1024)}\nfunction main() { return {}; }`;
+    const hello = { namespace: 'guest', name: 'hello', version: '0.0.1', exec: { kind: 'nodejs:20', code }, parameters: [], annotations: [], limits: {} };
+    const ow = {
+      location: 'https://ow.example',
+      online: true,
+      async getAction(ref) {
+        if (!this.online) throw new OpenWhiskNodeError('unreachable', 'Cannot reach the OpenWhisk API at https://ow.example.');
+        if (new URL(`namespaces/${ref.namespace}/actions/${ref.name}`, 'https://ow.example/api/v1/').pathname.endsWith('/actions/hello')) return structuredClone(hello);
+        throw new OpenWhiskNodeError('http', 'not found', { statusCode: 404 });
+      },
+      async runtimeImages() {
+        return {};
+      },
+    };
+    const c = new CachedCatalog(ow, dir, serviceIdentity(ow.location, 'u:k'));
+    const names = [{ namespace: '_', name: 'hello' }, { namespace: 'guest', name: 'hello' }];
+    for (let i = 0; names.length < 20; i++) names.push({ namespace: '_', name: `p${i}/../hello` });
+    for (const ref of names) assert.equal((await c.getAction(ref)).exec.code, code);
+    const bytes = files(dir).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+    assert.ok(bytes < 1.1 * 1024 * 1024, `${bytes} bytes on disk for 20 names of one 1 MB action`);
+    assert.equal(files(dir).filter((f) => f.endsWith('.json')).length, 1);
+    ow.online = false;
+    assert.equal((await c.getAction({ namespace: '_', name: 'hello' })).exec.code, code);
+    assert.equal((await c.getAction({ namespace: 'guest', name: 'hello' })).exec.code, code);
+  });
+
+  it('keeps an answer only under the action it says it is, when that is the one asked for', async () => {
+    const doc = (namespace, name) => ({ namespace, name, exec: { kind: 'nodejs:20', code: `${namespace}/${name}` } });
+    // The same action, asked as it is, in "_", or through a binding (its parameters merged in: its own copy).
+    assert.equal(identityOf({ namespace: 'guest', name: 'hello' }, doc('guest', 'hello')), 'guest/hello');
+    assert.equal(identityOf({ namespace: '_', name: 'hello' }, doc('guest', 'hello')), 'guest/hello');
+    assert.equal(identityOf({ namespace: '_', name: 'utils/echo' }, doc('guest/utils', 'echo')), 'guest/utils/echo');
+    assert.equal(identityOf({ namespace: '_', name: 'mine/echo' }, doc('whisk.system/utils', 'echo')), 'whisk.system/utils/echo via /_/mine');
+    // Not what was asked: another name, another namespace, a package where none was asked, and the reverse.
+    assert.equal(identityOf({ namespace: '_', name: 'a' }, doc('guest', 'b')), undefined);
+    assert.equal(identityOf({ namespace: 'guest', name: 'a' }, doc('other', 'a')), undefined);
+    assert.equal(identityOf({ namespace: '_', name: 'a' }, doc('guest/pkg', 'a')), undefined);
+    assert.equal(identityOf({ namespace: '_', name: 'pkg/a' }, doc('guest', 'a')), undefined);
+    assert.equal(identityOf({ namespace: '_', name: 'p/../a' }, doc('guest', 'a')), undefined);
+    assert.equal(identityOf({ namespace: '_', name: 'a' }, doc('guest/x/y', 'a')), undefined);
+    // A catalog that answers "a" with "b": kept under neither name.
+    const liar = catalog('https://ow.example');
+    liar.put('b', 'code of b', '1');
+    liar.getAction = async function () {
+      if (!this.online) throw new OpenWhiskNodeError('unreachable', 'offline');
+      return { namespace: 'guest', name: 'b', exec: { kind: 'nodejs:20', code: 'code of b' } };
+    };
+    const c = new CachedCatalog(liar, dir, 'svc');
+    await c.getAction({ namespace: '_', name: 'a' });
+    liar.online = false;
+    await assert.rejects(c.getAction({ namespace: '_', name: 'a' }), /No cached copy/);
+    await assert.rejects(c.getAction({ namespace: '_', name: 'b' }), /No cached copy/);
+  });
+
+  it('is bounded in bytes, all services together: the copies stored longest ago go first', async () => {
+    const MB = 1024 * 1024;
+    const a = catalog('https://ow-a.example');
+    const b = catalog('https://ow-b.example');
+    const opts = { maxBytes: 3.5 * MB };
+    const ca = new CachedCatalog(a, dir, 'svc-a', opts);
+    const cb = new CachedCatalog(b, dir, 'svc-b', opts);
+    for (let i = 0; i < 10; i++) {
+      const [cat, cc] = i % 2 ? [b, cb] : [a, ca];
+      cat.put(`act${i}`, `${i}`.repeat(MB), '1');
+      await cc.getAction({ namespace: 'guest', name: `act${i}` });
+      const bytes = files(dir).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
+      assert.ok(bytes <= opts.maxBytes, `after ${i + 1} actions: ${bytes} bytes on disk`);
+    }
+    a.online = b.online = false;
+    // The three newest are there; the oldest went first.
+    for (const i of [7, 8, 9]) assert.equal((await (i % 2 ? cb : ca).getAction({ namespace: 'guest', name: `act${i}` })).exec.code, `${i}`.repeat(MB));
+    for (const i of [0, 1, 2, 3, 4, 5, 6]) await assert.rejects((i % 2 ? cb : ca).getAction({ namespace: 'guest', name: `act${i}` }), /No cached copy/);
+    // After a restart (a new process: here, the folder copied elsewhere) what is on disk counts towards the bound.
+    const again = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-cache-test-'));
+    try {
+      fs.cpSync(dir, again, { recursive: true });
+      const held = files(again).reduce((n, f) => n + fs.statSync(path.join(again, f)).size, 0);
+      assert.ok(held > 2.5 * MB, `${held}`);
+      const c = catalog('https://ow-c.example');
+      c.put('new', 'n'.repeat(MB), '1');
+      await new CachedCatalog(c, again, 'svc-c', opts).getAction({ namespace: 'guest', name: 'new' });
+      const bytes = files(again).reduce((n, f) => n + fs.statSync(path.join(again, f)).size, 0);
+      assert.ok(bytes <= opts.maxBytes, `after a restart: ${bytes} bytes on disk`);
+      a.online = false;
+      await assert.rejects(new CachedCatalog(a, again, 'svc-a', opts).getAction({ namespace: 'guest', name: 'act7' }), /No cached copy/, 'the oldest went');
+      assert.equal((await new CachedCatalog(b, again, 'svc-b', opts).getAction({ namespace: 'guest', name: 'act9' })).exec.code, '9'.repeat(MB));
+    } finally {
+      fs.rmSync(again, { recursive: true, force: true });
+    }
+    // A newer version larger than the whole cache replaces nothing: the older copy goes, none is served.
+    a.online = true;
+    a.put('act8', 'y'.repeat(4 * MB), '2');
+    await ca.getAction({ namespace: 'guest', name: 'act8' });
+    a.online = false;
+    await assert.rejects(ca.getAction({ namespace: 'guest', name: 'act8' }), /No cached copy/);
   });
 
   it('writes atomically and durably: a unique temp file, fsynced, renamed, then the folder fsynced', async () => {
@@ -148,7 +250,7 @@ describe('the on-disk catalog cache', () => {
     a.put('hello', 'good', '1');
     const c = new CachedCatalog(a, dir, 'svc');
     await c.getAction({ namespace: 'guest', name: 'hello' });
-    const file = c.fileFor({ namespace: 'guest', name: 'hello' });
+    const file = await c.fileFor({ namespace: 'guest', name: 'hello' });
     fs.writeFileSync(`${path.dirname(file)}/.${path.basename(file)}.999.abc.tmp`, '{"doc": {"exec": {"co');
     a.online = false;
     assert.equal((await c.getAction({ namespace: 'guest', name: 'hello' })).exec.code, 'good');

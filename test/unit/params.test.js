@@ -1,7 +1,10 @@
 'use strict';
 const assert = require('node:assert/strict');
 const { invocationParams, paramsObject, parseActionName } = require('../../dist/lib/params');
-const { normaliseApiHost } = require('../../dist/lib/service');
+const { apiFailure, normaliseApiHost } = require('../../dist/lib/service');
+const { OpenWhiskRest, UnsafePath } = require('../../dist/lib/openwhisk-rest');
+const { parseTriggerName } = require('../../dist/lib/trigger');
+const { loopbackServer } = require('../support/loopback-server');
 const { parseImageOverrides, parsePlatform, resolveManifestPath } = require('../../dist/lib/runtime-config');
 
 describe('parameters and names', () => {
@@ -25,6 +28,64 @@ describe('parameters and names', () => {
     assert.deepEqual(parseActionName('pkg/hello', 'guest'), { namespace: 'guest', name: 'pkg/hello' });
     assert.deepEqual(parseActionName('/ns/pkg/hello', 'ignored'), { namespace: 'ns', name: 'pkg/hello' });
     assert.throws(() => parseActionName('a/b/c', ''), /not valid/);
+  });
+
+  it('takes only OpenWhisk entity names: no dot segments, empty parts or other characters, at most 256 characters', () => {
+    for (const ok of ['a', '_', 'hello-world', 'my action', 'a.b', 'x@y.z', 'R&D', 'A1_b', 'a'.repeat(256)]) {
+      assert.deepEqual(parseActionName(ok, ''), { namespace: '_', name: ok }, ok);
+    }
+    assert.deepEqual(parseActionName('/whisk.system/utils/echo', ''), { namespace: 'whisk.system', name: 'utils/echo' });
+    for (const bad of ['..', '.', '../secret', 'pkg/..', '/_/../secret', '/../x', 'pkg//x', 'x/', '.hidden', '-x', 'a /b', 'a\\b', 'a%2Fb', 'a?b', 'a#b', 'é', 'a'.repeat(257)]) {
+      assert.throws(() => parseActionName(bad, ''), /is not valid/, bad);
+    }
+    assert.throws(() => parseActionName('hello', '..'), /Namespace '\.\.' is not valid/);
+    assert.throws(() => parseActionName('hello', 'a/b'), /Namespace 'a\/b' is not valid/);
+    assert.deepEqual(parseActionName('hello', ' guest '), { namespace: 'guest', name: 'hello' });
+  });
+
+  it('trigger names are one entity name, with or without a namespace', () => {
+    assert.deepEqual(parseTriggerName('tick', ''), { namespace: '_', name: 'tick' });
+    assert.deepEqual(parseTriggerName('/ns/tick', 'x'), { namespace: 'ns', name: 'tick' });
+    for (const bad of ['..', '.', '/../tick', '/ns/..', 'pkg/tick', '/ns/pkg/tick', '']) {
+      assert.throws(() => parseTriggerName(bad, ''), /is not a trigger name/, bad);
+    }
+    assert.throws(() => parseTriggerName('tick', '..'), /Namespace '\.\.' is not valid/);
+  });
+
+  it('the REST layer refuses dot segments and empty parts, and sends nothing (the second line behind the names)', async () => {
+    const seen = [];
+    const srv = await loopbackServer((req, res) => {
+      seen.push(req.url);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ namespace: 'guest', name: 'x', exec: { kind: 'nodejs:20' }, activationId: 'a', response: { success: true } }));
+    });
+    try {
+      const rest = new OpenWhiskRest(srv.url, 'u:k', false);
+      const call = () => ({ signal: AbortSignal.timeout(5000) });
+      const refused = [
+        () => rest.getAction('_', '../../otherns/actions/secret', true, call()),
+        () => rest.getAction('_', 'pkg/..', true, call()),
+        () => rest.getAction('_', '.', true, call()),
+        () => rest.getAction('..', 'x', true, call()),
+        () => rest.getAction('_', 'a//b', true, call()),
+        () => rest.invoke('_', '../x', {}, call()),
+        () => rest.getActivation('_', '..', call()),
+        () => rest.fireTrigger('_', '..', {}, call()),
+        () => rest.getTrigger('..', 'tick', call()),
+        () => rest.listActions('..', 10, call()),
+      ];
+      for (const f of refused) await assert.rejects(f(), (e) => e instanceof UnsafePath && /never empty, "\." or "\.\."/.test(e.message), String(f));
+      assert.deepEqual(seen, []);
+      // Each segment is encoded: a name with characters a URL gives meaning to stays one segment.
+      await rest.getAction('_', 'pkg/a b', false, call());
+      await rest.getAction('_', 'a\\b', false, call()).catch(() => undefined);
+      assert.deepEqual(seen, ['/api/v1/namespaces/_/actions/pkg/a%20b?code=false', '/api/v1/namespaces/_/actions/a%5Cb?code=false']);
+      // A refused path is said plainly by the service layer (named, "bad name"), not as a 404 of somebody else's path.
+      const e = apiFailure(new UnsafePath('..', "action '..'"), "action '/_/..'", srv.url);
+      assert.equal(e.code, 'input');
+      assert.equal(e.short, 'bad name');
+    } finally {
+      await srv.stop();
+    }
   });
 
   it('accepts the API host with or without /api/v1, http or https, https by default', () => {

@@ -109,7 +109,7 @@ async function until(what, fn, ms = 30000, every = 200) {
 
 /**
  * Starts Node-RED from its CLI (red.js) with a fresh userDir, or with opts.userDir (a restart: the flows and
- * files a previous start left there). opts.env adds environment variables. Returns {url, pid, version, userDir, log(),
+ * files a previous start left there). opts.env adds environment variables, opts.settings settings.js entries. Returns {url, pid, version, userDir, log(),
  * stop({keep})}. stop() sends SIGINT (Node-RED closes the flows, so local runtimes remove their containers),
  * then SIGKILL, and removes the userDir unless {keep: true}.
  */
@@ -126,6 +126,7 @@ async function startNodeRed(opts = {}) {
     telemetry: { enabled: false, updateNotification: false },
     diagnostics: { enabled: false },
     logging: { console: { level: 'info', metrics: false, audit: false } },
+    ...opts.settings,
   };
   fs.writeFileSync(settingsFile, `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
   const bin = nodeBinaryFor(nr.major);
