@@ -51,7 +51,7 @@ async function deploy(nr, flows) {
   assert.equal(res.status, 204, await res.text());
 }
 
-const KEY = '7e1f0a55-3333-4ed5-8c54-816aa4f8c502:gateway-api-key';
+const KEY = '7e1f0a55-3333-4ed5-8c54-816aa4f8c502:Qm3v8XkP2rT7wL9sN4yB6hJ1cF5dG0aZeR8tY2uI6oP4lK7jH3gS9dA1fW5qE0zX';
 const SECRET = 'TOP-SECRET-NEXT-TO-THE-USER-DIRECTORY';
 
 /** GET an action (with its code) from a runtime's OpenWhisk API served at /openwhisk/<apiPath>. */
