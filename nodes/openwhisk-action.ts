@@ -3,7 +3,7 @@ import { OpenWhiskNodeError } from '../lib/errors';
 import { checkNamespace, invocationParams, paramsObject, parseActionName, type ParamItem } from '../lib/params';
 import { ActionRunner, type PhaseReport, type RunnerTarget } from '../lib/runner';
 import type { ActionRef } from '../lib/types';
-import type { RuntimeNode, ServiceNode } from './shared';
+import { refuseMessages, type RuntimeNode, type ServiceNode } from './shared';
 
 interface ActionDef extends NodeDef {
   runtime?: string;
@@ -63,9 +63,7 @@ export = function (RED: NodeAPI) {
         throw new OpenWhiskNodeError('config', MISSING_RUNTIME, { short: 'no runtime' });
       }
     } catch (err) {
-      const e = err as OpenWhiskNodeError;
-      node.status({ fill: 'red', shape: 'ring', text: e.short ?? 'config error' });
-      node.error(e.message);
+      refuseMessages(node, err as OpenWhiskNodeError);
       return;
     }
 
@@ -73,8 +71,7 @@ export = function (RED: NodeAPI) {
     try {
       defaultRef = configuredAction ? parseActionName(configuredAction, configuredNamespace) : undefined;
     } catch (err) {
-      node.status({ fill: 'red', shape: 'ring', text: (err as OpenWhiskNodeError).short });
-      node.error((err as Error).message);
+      refuseMessages(node, err as OpenWhiskNodeError);
       return;
     }
 

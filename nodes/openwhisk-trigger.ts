@@ -4,7 +4,7 @@ import { OpenWhiskNodeError } from '../lib/errors';
 import { checkNamespace, invocationParams, paramsObject, type ParamItem } from '../lib/params';
 import type { OpenWhiskService } from '../lib/service';
 import { checkCloudTrigger, fireInCloud, LocalTriggers, parseTriggerName, type Firing, type TriggerRef } from '../lib/trigger';
-import type { RuntimeNode, ServiceNode } from './shared';
+import { refuseMessages, type RuntimeNode, type ServiceNode } from './shared';
 
 interface TriggerDef extends NodeDef {
   runtime?: string;
@@ -58,8 +58,7 @@ export = function (RED: NodeAPI) {
         throw new OpenWhiskNodeError('config', t('errors.no-runtime'), { short: 'no runtime' });
       }
     } catch (err) {
-      node.status(ring(err));
-      node.error((err as Error).message);
+      refuseMessages(node, err as OpenWhiskNodeError, ring(err));
       return;
     }
 

@@ -1,5 +1,5 @@
-// Types shared by the node files: what a config node offers the nodes that use it.
-import type { Node } from 'node-red';
+// Types and helpers shared by the node files: what a config node offers the nodes that use it.
+import type { Node, NodeStatus } from 'node-red';
 import type { OpenWhiskNodeError } from '../lib/errors';
 import type { RunnerTarget } from '../lib/runner';
 import type { OpenWhiskService } from '../lib/service';
@@ -19,4 +19,14 @@ export interface RuntimeNode extends Node {
   target(): RunnerTarget;
   /** The runtime's openwhisk-service (where triggers live when the catalog is not a manifest); throws when missing. */
   cloudService(): OpenWhiskService;
+}
+
+/**
+ * A node that cannot work (its config is wrong): a red ring and the reason in the log at deploy, and
+ * every message reaches Catch nodes with that reason (done(err)), never dropped in silence.
+ */
+export function refuseMessages(node: Node, err: OpenWhiskNodeError, ring?: NodeStatus): void {
+  node.status(ring ?? { fill: 'red', shape: 'ring', text: err.short ?? 'config error' });
+  node.error(err.message);
+  node.on('input', (_msg: unknown, _send: unknown, done: (err?: Error) => void) => done(err));
 }

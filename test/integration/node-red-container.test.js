@@ -80,7 +80,9 @@ function flow(network) {
   return [
     { id: 'tab1', type: 'tab', label: 'edge' },
     { id: 'rt', type: 'openwhisk-runtime', name: 'in a container', mode: 'local', service: '', source: 'manifest', manifest: 'manifest.yaml',
-      images: `nodejs:*=${ACTION_IMAGE}`, network, capacity: 2, queue: 10 },
+      images: `nodejs:*=${ACTION_IMAGE}`, network, capacity: 2, queue: 10,
+      // Node-RED in a container listens on every interface, here without adminAuth: the test's own action only.
+      allowOpenAdmin: true },
     { id: 'req', z: 'tab1', type: 'http in', url: '/where', method: 'post', x: 100, y: 40, wires: [['act']] },
     { id: 'act', z: 'tab1', type: 'openwhisk-action', runtime: 'rt', action: 'edge/where', params: [], x: 300, y: 40, wires: [['res']] },
     { id: 'failed', z: 'tab1', type: 'catch', scope: ['act'], x: 100, y: 100, wires: [['why']] },

@@ -114,6 +114,17 @@ describe('openwhisk-action in cloud mode (test OpenWhisk server, real openwhisk 
     assert.ok(msg.error.message.includes(ow.url));
   });
 
+  it('a node whose config cannot work (a service without a key) sends every message to Catch, with the original msg', async () => {
+    await helper.load(nodes, flow('hello'), { svc: {} });
+    for (const n of [1, 2]) {
+      const caught = nextMessage(helper.getNode('caught'));
+      helper.getNode('a').receive({ payload: { n }, topic: 'kept' });
+      const msg = await caught;
+      assert.match(msg.error.message, /key/i);
+      assert.deepEqual([msg.payload, msg.topic], [{ n }, 'kept']);
+    }
+  });
+
   it('reports a missing action (404) naming the action and the host', async () => {
     await helper.load(nodes, flow(''), creds());
     const caught = nextMessage(helper.getNode('caught'));
