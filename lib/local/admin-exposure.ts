@@ -23,10 +23,23 @@ const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost|::ffff:127\.\d{
  * server listens on, when it listens already; else its uiHost setting. Unknown counts as exposed.
  */
 export function exposedAdmin(settings: AdminSettings, bound: string | undefined): string | undefined {
-  if (settings.adminAuth || settings.httpAdminRoot === false) return undefined;
+  if ((settings.adminAuth && !anonymousMayWrite(settings.adminAuth)) || settings.httpAdminRoot === false) return undefined;
   const host = bound ?? (typeof settings.uiHost === 'string' && settings.uiHost ? settings.uiHost : undefined);
   if (host && LOOPBACK.test(host.replace(/^\[|\]$/g, ''))) return undefined;
   return host ?? 'an address Node-RED was not told (no uiHost)';
+}
+
+/**
+ * adminAuth with a `default` user gives requests without a login that user's permissions: open
+ * unless they only read (a function deciding per request counts as open).
+ */
+function anonymousMayWrite(adminAuth: unknown): boolean {
+  const d = (adminAuth as { default?: unknown }).default;
+  if (d === undefined || d === null) return false;
+  if (typeof d !== 'object') return true;
+  const p = (d as { permissions?: unknown }).permissions;
+  const list = Array.isArray(p) ? p : [p];
+  return list.some((x) => typeof x !== 'string' || !(x === 'read' || x.endsWith('.read')));
 }
 
 /** The refusal a local runtime's nodes report while the admin API is open to its containers. */

@@ -7,7 +7,7 @@ import type { ActionContainer } from './container';
 import type { StemCells } from './cells';
 import type { EngineSettings } from './options';
 import { PoolAction } from './pool';
-import { draining, pickVictim, selectRemovals, type ContainerView } from './preempt';
+import { anyIdle, draining, pickVictim, selectRemovals, type ContainerView } from './preempt';
 import type { SlotRequester, Slots } from './slots';
 
 export class Maintenance {
@@ -73,7 +73,7 @@ export class Maintenance {
     const containers = this.slots().used - this.cells.slotsHeld; // cells are evicted on demand, never a reason to preempt
     if (preempt) {
       const was = this.isDraining;
-      this.isDraining = draining(containers, was, s.capacity, s.highWatermark, s.lowWatermark);
+      this.isDraining = draining(containers, was, anyIdle(views), s.capacity, s.highWatermark, s.lowWatermark);
       if (was && !this.isDraining) this.cells.fillAll();
     }
     const removals = selectRemovals(

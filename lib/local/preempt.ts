@@ -65,12 +65,19 @@ export function highMark(capacity: number, highWatermark: number): number {
 
 /**
  * Whether preemption goes on at this period: `count` containers (action containers; stem cells are
- * not counted) above the high mark starts it, and it goes on, whatever the count, until it is down
- * to the low mark.
+ * not counted) above the high mark starts it, and it goes on until the count is down to the low
+ * mark, or until no container is idle (`idle`: any container without a run in flight or messages
+ * waiting, idle long enough to be taken or not yet): a runtime busy between the marks is not
+ * draining, and gets its stem cells back.
  */
-export function draining(count: number, wasDraining: boolean, capacity: number, highWatermark: number, lowWatermark: number): boolean {
+export function draining(count: number, wasDraining: boolean, idle: boolean, capacity: number, highWatermark: number, lowWatermark: number): boolean {
   if (count > highMark(capacity, highWatermark) + EPS) return true;
-  return wasDraining && count > lowMark(capacity, lowWatermark);
+  return wasDraining && idle && count > lowMark(capacity, lowWatermark);
+}
+
+/** Whether any of these containers is idle (no run in flight, no message waiting for its action). */
+export function anyIdle(views: readonly ContainerView[]): boolean {
+  return views.some(removable);
 }
 
 /** Containers preemption brings the runtime down to. */
@@ -107,7 +114,7 @@ export function selectRemovals<T>(views: readonly ContainerView<T>[], used: numb
 
   // Watermarks.
   let count = used - out.length;
-  if (!policy.preempt || !draining(count, policy.draining ?? false, policy.capacity, policy.highWatermark, policy.lowWatermark)) return out;
+  if (!policy.preempt || !draining(count, policy.draining ?? false, anyIdle(views), policy.capacity, policy.highWatermark, policy.lowWatermark)) return out;
   const target = lowMark(policy.capacity, policy.lowWatermark);
   const candidates = idle.filter((v) => !taken.has(v) && now - v.lastUsed >= policy.minIdle);
   while (count > target && candidates.length > 0) {

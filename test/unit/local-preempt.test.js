@@ -63,15 +63,18 @@ describe('local: container removal policy (preempt.ts)', () => {
       // capacity 4, 0.75 / 0.5: 4 containers start it; two of the three idle ones have not been idle for a period (10 s) yet.
       const p = policy({ highWatermark: 0.75, lowWatermark: 0.5, idleTimeout: 1e9, warmTimeout: 0 });
       const first = views({ p1: ['busy'], p2: [12], p3: [5], p4: [9] });
-      assert.equal(draining(4, false, 4, 0.75, 0.5), true);
+      assert.equal(draining(4, false, true, 4, 0.75, 0.5), true);
       assert.deepEqual(refs(selectRemovals(first, 4, { ...p, draining: true }, NOW)), ['p20'], 'the one idle for a period');
       // Next period: 3 containers, not above the high mark (3), still above the low one (2).
       const second = views({ p1: ['busy'], p3: [15], p4: [19] });
-      assert.equal(draining(3, true, 4, 0.75, 0.5), true, 'still draining');
-      assert.equal(draining(3, false, 4, 0.75, 0.5), false, '3 alone does not start it');
+      assert.equal(draining(3, true, true, 4, 0.75, 0.5), true, 'still draining');
+      assert.equal(draining(3, false, true, 4, 0.75, 0.5), false, '3 alone does not start it');
       assert.deepEqual(refs(selectRemovals(second, 3, { ...p, draining: true }, NOW)), ['p40'], 'p4, the least recently used, goes now');
       assert.deepEqual(selectRemovals(second, 3, { ...p, draining: false }, NOW), [], 'without the state, preemption stopped above the low mark');
-      assert.equal(draining(2, true, 4, 0.75, 0.5), false, 'at the low mark it ends');
+      assert.equal(draining(2, true, true, 4, 0.75, 0.5), false, 'at the low mark it ends');
+      // Busy between the marks with nothing idle (not even young): the drain ends, stem cells come back.
+      assert.equal(draining(3, true, false, 4, 0.75, 0.5), false, 'nothing idle: it ends');
+      assert.equal(draining(3, false, true, 4, 0.75, 0.5), false, 'and a later idle container does not restart it below the high mark');
     });
 
     it('a container with a run in flight, or whose action has messages waiting, is never removed', () => {
