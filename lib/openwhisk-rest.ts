@@ -7,7 +7,7 @@
 import type { Agent } from 'node:http';
 import Client from 'openwhisk/lib/client';
 import { boundedAgent } from './reply-limit';
-import type { ActionDoc, Activation } from './types';
+import type { ActionDoc, ActionLimits, Activation, KeyValue } from './types';
 
 export interface RestCall {
   signal: AbortSignal;
@@ -21,12 +21,47 @@ export interface ActionSummary {
   name: string;
   /** The exec kind, from the 'exec' annotation, when the list gives it. */
   kind?: string;
+  /** What else the list gives, when it does (WhiskAction summaryAsJson). */
+  version?: string;
+  binary?: boolean;
+  limits?: ActionLimits;
+  annotations?: KeyValue[];
+  publish?: boolean;
+  updated?: number;
 }
 
 export interface PackageSummary {
   name: string;
   /** The package is a binding of another. */
   binding: boolean;
+  /** The bound package, for a binding. */
+  bound?: { namespace: string; name: string };
+  version?: string;
+  publish?: boolean;
+  annotations?: KeyValue[];
+  updated?: number;
+  /** Only in a GET of the package. */
+  parameters?: KeyValue[];
+}
+
+const keyValues = (v: unknown): KeyValue[] | undefined =>
+  Array.isArray(v) ? v.filter((x): x is KeyValue => isObject(x) && typeof x.key === 'string').map((x) => ({ ...x })) : undefined;
+
+/** The fields of a list entry or a document that the gateway passes on, checked. */
+function entityFields(a: Record<string, unknown>): { version?: string; publish?: boolean; annotations?: KeyValue[]; updated?: number } {
+  const out: { version?: string; publish?: boolean; annotations?: KeyValue[]; updated?: number } = {};
+  if (typeof a.version === 'string') out.version = a.version;
+  if (typeof a.publish === 'boolean') out.publish = a.publish;
+  const ann = keyValues(a.annotations);
+  if (ann) out.annotations = ann;
+  if (typeof a.updated === 'number' && Number.isFinite(a.updated)) out.updated = a.updated;
+  return out;
+}
+
+function packageSummary(p: Record<string, unknown> & { name: string }): PackageSummary {
+  const b = p.binding;
+  const bound = isObject(b) && typeof b.namespace === 'string' && typeof b.name === 'string' ? { namespace: b.namespace, name: b.name } : undefined;
+  return { name: p.name, binding: !!bound || (isObject(b) && Object.keys(b).length > 0), ...(bound ? { bound } : {}), ...entityFields(p) };
 }
 
 /** kind → image entries of the runtimes manifest (GET / on the API host), per family. */
@@ -145,7 +180,15 @@ export class OpenWhiskRest {
       if (!isObject(a) || typeof a.name !== 'string' || typeof a.namespace !== 'string') continue;
       const exec = Array.isArray(a.annotations) ? a.annotations.find((x) => isObject(x) && x.key === 'exec') : undefined;
       const kind = isObject(exec) && typeof exec.value === 'string' ? exec.value : undefined;
-      out.push({ namespace: a.namespace, name: a.name, kind });
+      const limits: ActionLimits = {};
+      if (isObject(a.limits)) {
+        for (const k of ['timeout', 'memory', 'logs', 'concurrency'] as const) {
+          const v = a.limits[k];
+          if (typeof v === 'number' && Number.isFinite(v)) limits[k] = v;
+        }
+      }
+      const binary = isObject(a.exec) && typeof a.exec.binary === 'boolean' ? a.exec.binary : undefined;
+      out.push({ namespace: a.namespace, name: a.name, kind, ...entityFields(a), ...(Object.keys(limits).length ? { limits } : {}), ...(binary !== undefined ? { binary } : {}) });
     }
     return out;
   }
@@ -156,9 +199,16 @@ export class OpenWhiskRest {
     const out: PackageSummary[] = [];
     for (const p of list) {
       if (!isObject(p) || typeof p.name !== 'string') continue;
-      out.push({ name: p.name, binding: isObject(p.binding) && Object.keys(p.binding).length > 0 });
+      out.push(packageSummary(p as Record<string, unknown> & { name: string }));
     }
     return out;
+  }
+
+  /** GET a package: its summary and its parameters (binding parameters merged over the bound package's). */
+  async getPackage(namespace: string, name: string, call: RestCall): Promise<PackageSummary> {
+    const doc = await this.request('GET', `${nsPath(namespace, `package '${name}'`)}/packages/${segment(name, `package '${name}'`)}`, { signal: call.signal });
+    if (!isObject(doc) || typeof doc.name !== 'string') throw new BadReply(`GET package '${name}'`);
+    return { ...packageSummary(doc as Record<string, unknown> & { name: string }), parameters: keyValues(doc.parameters) ?? [] };
   }
 
   /**

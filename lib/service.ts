@@ -1,6 +1,6 @@
 import { OpenWhiskNodeError } from './errors';
 import { qualifiedName } from './names';
-import { BadReply, OpenWhiskRest, UnsafePath } from './openwhisk-rest';
+import { type ActionSummary, BadReply, OpenWhiskRest, type PackageSummary, UnsafePath } from './openwhisk-rest';
 import { replyRefused } from './reply-limit';
 import type { ActionDoc, ActionRef, Catalog } from './types';
 
@@ -46,8 +46,9 @@ export function normaliseApiHost(api: string): string {
 /** A summary of what the namespace holds, for the editor's action list. */
 export interface EntityList {
   namespace: string;
-  actions: { name: string; kind?: string }[];
-  packages: { name: string; binding: boolean }[];
+  /** "[pkg/]name", with what the list gave of the action besides (gateway API lists). */
+  actions: ({ name: string; kind?: string } & Omit<ActionSummary, 'name' | 'namespace' | 'kind'>)[];
+  packages: PackageSummary[];
 }
 
 
@@ -214,6 +215,15 @@ export class OpenWhiskService implements Catalog {
     }
   }
 
+  /** A package with its parameters (the gateway API's GET of a package). */
+  async getPackage(name: string, namespace = '_'): Promise<PackageSummary> {
+    try {
+      return await this.bounded(this.requestMs, (b) => this.rest.getPackage(namespace, name, b));
+    } catch (err) {
+      throw apiFailure(err, `package '${name}'`, this.host);
+    }
+  }
+
   /** Actions and packages of a namespace, for the editor. */
   async list(namespace = '_'): Promise<EntityList> {
     try {
@@ -223,9 +233,9 @@ export class OpenWhiskService implements Catalog {
           this.rest.listPackages(namespace, 200, b),
         ]),
       );
-      const acts = actions.map((a) => {
-        const pkg = a.namespace.split('/')[1];
-        return { name: pkg ? `${pkg}/${a.name}` : a.name, kind: a.kind };
+      const acts = actions.map(({ namespace: ns, name, ...rest }) => {
+        const pkg = ns.split('/')[1];
+        return { ...rest, name: pkg ? `${pkg}/${name}` : name };
       });
       const pkgs = packages;
       acts.sort((a, b) => a.name.localeCompare(b.name));

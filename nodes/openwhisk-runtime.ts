@@ -18,7 +18,9 @@ import { GatewayApi } from '../lib/gateway/api';
 import { gatewayId, withVia } from '../lib/gateway/context';
 import { type GatewayListener, listenGateway, parseListen } from '../lib/gateway/listen';
 import { checkApiKey, parseHostNames } from '../lib/gateway/guard';
-import { checkApiPath, mountGateway } from '../lib/gateway/mount';
+import { checkApiPath, MOUNT, mountGateway } from '../lib/gateway/mount';
+import type { ListedAction } from '../lib/gateway/entities';
+import { ENTITY_NAME_RULE, isEntityName } from '../lib/names';
 import { SharedPools } from '../lib/gateway/shared-pools';
 import { InFlight } from '../lib/in-flight';
 import { ActionRunner, BURST_MAX_MESSAGES, type BurstLimit } from '../lib/runner';
@@ -75,6 +77,17 @@ function boundAddress(RED: NodeAPI): string | undefined {
   const server = (RED as unknown as { server?: { address?: () => unknown } }).server;
   const a = server?.address?.();
   return a && typeof a === 'object' && typeof (a as { address?: unknown }).address === 'string' ? (a as { address: string }).address : undefined;
+}
+
+/** Node-RED's own URL up to httpNodeRoot, as its settings say (for the log). */
+function nodeRedUrl(RED: NodeAPI): string {
+  const st = RED.settings as unknown as Record<string, unknown>;
+  const host = typeof st.uiHost === 'string' && st.uiHost && st.uiHost !== '0.0.0.0' && st.uiHost !== '::' ? st.uiHost : 'localhost';
+  const port = Number(st.uiPort) || 1880;
+  let root = typeof st.httpNodeRoot === 'string' ? st.httpNodeRoot : '/';
+  if (!root.startsWith('/')) root = `/${root}`;
+  if (!root.endsWith('/')) root = `${root}/`;
+  return `${st.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}${root}`;
 }
 
 export = function (RED: NodeAPI) {
@@ -146,10 +159,12 @@ export = function (RED: NodeAPI) {
     // --- activation store, gateway API, tiers (lib/activations, lib/gateway) ---
     const self = gatewayId(instanceId(userDir), this.id);
     const keep = `${config.activations ?? ''}`.trim() === '' ? 1000 : Math.floor(Number(config.activations) || 0);
+    // The namespace the API's key owns: its records are kept apart from those of any other namespace.
+    const apiNamespace = (config.apiNamespace ?? '').trim() || 'guest';
     // Only the API reads the records: without it, keeping them would cost every message for nothing.
-    const store = this.mode === 'local' && config.serveApi && keep > 0
+    const store = this.mode === 'local' && config.serveApi && keep > 0 && isEntityName(apiNamespace)
       ? new ActivationStore({
-          file: userDir ? activationFile(userDir, this.id) : undefined,
+          file: userDir ? activationFile(userDir, this.id, apiNamespace) : undefined,
           maxCount: keep,
           maxBytes: Number(config.activationsMB) > 0 ? Math.round(Number(config.activationsMB) * 1048576) : undefined,
         })
@@ -177,7 +192,13 @@ export = function (RED: NodeAPI) {
     let unmount: (() => void) | undefined;
     let listening: Promise<GatewayListener | undefined> | undefined;
     let apiRunner: ActionRunner | undefined;
-    if (this.mode === 'local' && config.serveApi && !configError) {
+    /** A runtime that cannot serve its API says why: in the log and on its status. */
+    const apiOff = (why: string) => {
+      this.error(`The OpenWhisk API of this runtime is off: ${why}`);
+      this.status({ fill: 'red', shape: 'ring', text: `API off: ${why.length > 60 ? `${why.slice(0, 59)}…` : why}` });
+    };
+    if (this.mode === 'local' && config.serveApi && configError) apiOff(configError.message);
+    else if (this.mode === 'local' && config.serveApi) {
       try {
         const key = checkApiKey(this.credentials?.apiKey);
         const path = checkApiPath(config.apiPath ?? '');
@@ -185,11 +206,16 @@ export = function (RED: NodeAPI) {
         const hosts = parseHostNames(config.apiHosts);
         // The own listener's name, when it is bound to one.
         if (own && !isIP(own.host)) hosts.push(own.host);
-        const namespace = (config.apiNamespace ?? '').trim() || 'guest';
+        const namespace = apiNamespace;
+        if (!isEntityName(namespace)) throw new Error(`the API namespace '${String(namespace).slice(0, 80)}' is not an OpenWhisk name (${ENTITY_NAME_RULE})`);
         const nodesTarget = this.target();
         const apiTarget = nodesTarget.mode === 'local' && pools ? { ...nodesTarget, engine: pools.api } : nodesTarget;
         const runner = new ActionRunner(`${this.id}-api`, apiTarget, undefined, () => undefined);
         apiRunner = runner;
+        const manifest = () => {
+          const c = catalog();
+          return c instanceof ManifestCatalog ? c : undefined;
+        };
         const api = new GatewayApi({
           namespace,
           keys: [key],
@@ -197,21 +223,48 @@ export = function (RED: NodeAPI) {
           store: store ?? new ActivationStore({ maxCount: 100 }),
           invoke: (ref, params) => runner.invoke(params, ref),
           getAction: (ref) => catalog().getAction(ref),
-          listActions: async () => {
-            const c = catalog();
-            if (c instanceof ManifestCatalog) {
-              return (await c.list()).map((e) => ({ name: e.name, namespace: e.package ? `${namespace}/${e.package}` : namespace, kind: e.kind }));
+          listActions: async (): Promise<ListedAction[]> => {
+            const m = manifest();
+            if (m) {
+              // Each as its GET gives it (same version, limits, annotations), without reading the code.
+              return Promise.all((await m.list()).map(async (e) => {
+                const pkgNs = e.package ? `${namespace}/${e.package}` : namespace;
+                try {
+                  const d = await m.getAction({ namespace: '_', name: e.name }, { code: false });
+                  return { namespace: pkgNs, name: d.name, kind: d.exec.kind, version: d.version, binary: d.exec.binary, limits: d.limits, annotations: d.annotations, publish: d.publish, updated: d.updated };
+                } catch {
+                  return { namespace: pkgNs, name: e.action, kind: e.kind };
+                }
+              }));
             }
             const list = await service().list();
-            return list.actions.map((a) => {
-              const i = a.name.lastIndexOf('/');
-              return { name: i < 0 ? a.name : a.name.slice(i + 1), namespace: i < 0 ? namespace : `${namespace}/${a.name.slice(0, i)}`, kind: a.kind };
+            return list.actions.map(({ name, ...a }) => {
+              const i = name.lastIndexOf('/');
+              return { ...a, name: name.slice(i + 1), namespace: i < 0 ? namespace : `${namespace}/${name.slice(0, i)}` };
             });
           },
+          entities: {
+            listPackages: async () => {
+              const m = manifest();
+              if (m) return m.listPackages();
+              return (await service().list()).packages.map((p) => ({ name: p.name, version: p.version, publish: p.publish, annotations: p.annotations, updated: p.updated, binding: p.bound }));
+            },
+            getPackage: async (name) => {
+              const m = manifest();
+              if (m) return (await m.listPackages()).find((p) => p.name === name);
+              const p = await service().getPackage(name);
+              return { name: p.name, version: p.version, publish: p.publish, annotations: p.annotations, updated: p.updated, binding: p.bound, parameters: p.parameters };
+            },
+            // Triggers and rules are a manifest's: a service's live in the cloud, not on this gateway.
+            listTriggers: async () => (await manifest()?.listTriggers() ?? []).map((t) => ({ name: t.name, parameters: t.parameters, annotations: t.feed ? [{ key: 'feed', value: t.feed }] : [] })),
+            listRules: async () => (await manifest()?.listTriggers() ?? []).flatMap((t) => t.rules.map((r) => ({ name: r.name, trigger: t.name, action: r.action, status: r.status }))),
+          },
+          imageOverrides: parseImageOverrides(config.images),
           maxBody: Number(config.maxPayload) > 0 ? Math.round(Number(config.maxPayload) * 1048576) : 8 * 1048576,
           hosts,
         });
         unmount = mountGateway(RED.httpNode as never, path, api);
+        this.log(`OpenWhisk API on ${nodeRedUrl(RED)}${MOUNT.slice(1)}/${path}/api/v1 (namespace ${namespace})`);
         if (own) {
           listening = listenGateway(api, own).then(
             (l) => {
@@ -220,12 +273,13 @@ export = function (RED: NodeAPI) {
             },
             (err: Error) => {
               this.error(`The OpenWhisk API's own listener is off (${err.message}); the API is still served on Node-RED's server`);
+              this.status({ fill: 'yellow', shape: 'ring', text: 'API own port off' });
               return undefined;
             },
           );
         }
       } catch (err) {
-        this.error(`The OpenWhisk API of this runtime is off: ${(err as Error).message}`);
+        apiOff((err as Error).message);
       }
     }
     // ---

@@ -113,7 +113,7 @@ export class ActivationStore {
     return e ? (JSON.parse(e.json) as Activation) : undefined;
   }
 
-  /** Newest first, like `wsk activation list`; `name` matches "name" or "pkg/name". */
+  /** Newest first, like `wsk activation list`; `name` is the action's path below the namespace, "[pkg/]action". */
   list(q: { skip?: number; limit?: number; name?: string; since?: number; upto?: number } = {}): Activation[] {
     const out: Activation[] = [];
     let skip = q.skip ?? 0;
@@ -253,9 +253,15 @@ export function summaryOf(a: Activation): ActivationSummary {
   return s;
 }
 
-/** Where a runtime keeps its activations: `<userDir>/.leon-openwhisk/activations/<runtime id>.jsonl`. */
-export function activationFile(userDir: string, runtimeId: string): string {
-  return join(userDir, '.leon-openwhisk', 'activations', `${runtimeId.replace(/[^A-Za-z0-9_.-]/g, '_')}.jsonl`);
+/**
+ * Where a runtime keeps its activations: `<userDir>/.leon-openwhisk/activations/<runtime id>~<namespace>.jsonl`,
+ * one file per namespace the runtime's API serves, so that records kept under one namespace are never
+ * served under another after the namespace changes. Without a namespace: `<runtime id>.jsonl` (the file
+ * of earlier versions, whose records name no namespace: not served).
+ */
+export function activationFile(userDir: string, runtimeId: string, namespace?: string): string {
+  const id = runtimeId.replace(/[^A-Za-z0-9_.-]/g, '_');
+  return join(userDir, '.leon-openwhisk', 'activations', namespace === undefined ? `${id}.jsonl` : `${id}~${encodeURIComponent(namespace)}.jsonl`);
 }
 
 function pathOf(a: Activation): string | undefined {
@@ -263,11 +269,13 @@ function pathOf(a: Activation): string | undefined {
   return typeof p === 'string' ? p : undefined;
 }
 
-/** "name" matches the action name; "pkg/name" also needs the package (OpenWhisk's name filter). */
+/**
+ * OpenWhisk's name filter: "name" is the action's path below the namespace, "[pkg/]action", so
+ * "echo" matches the action echo and not utils/echo, and "utils/echo" only that one.
+ */
 function nameMatches(e: Entry, name: string): boolean {
-  if (!name.includes('/')) return e.name === name;
-  if (e.path) return e.path === name || e.path.endsWith(`/${name}`);
-  return e.name === name.slice(name.lastIndexOf('/') + 1);
+  const below = e.path ? e.path.split('/').slice(1).join('/') : e.name;
+  return below === name;
 }
 
 function safeJson(v: unknown): string | undefined {

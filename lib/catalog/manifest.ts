@@ -236,6 +236,15 @@ export class ManifestCatalog implements Catalog {
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /** The declared packages (not "default"), sorted by name, with their parameters. */
+  async listPackages(): Promise<{ name: string; parameters: KeyValue[] }[]> {
+    const loaded = await this.loadAsync();
+    return [...loaded.packageParams.entries()]
+      .filter(([name]) => name !== DEFAULT_PACKAGE)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, params]) => ({ name, parameters: params.map((p) => ({ ...p })) }));
+  }
+
   /** Triggers, sorted by name, each with the rules that name it. */
   async listTriggers(): Promise<ManifestTrigger[]> {
     const loaded = await this.loadAsync();
@@ -267,7 +276,8 @@ export class ManifestCatalog implements Catalog {
     return out;
   }
 
-  async getAction(ref: ActionRef): Promise<ActionDoc> {
+  /** The action; with `code: false` its document without the code (function files are checked, not read). */
+  async getAction(ref: ActionRef, opts: { code?: boolean } = {}): Promise<ActionDoc> {
     const loaded = await this.loadAsync();
     let ns = ref.namespace && ref.namespace !== '_' ? ref.namespace : this.namespace;
     let name = String(ref.name ?? '').trim();
@@ -300,12 +310,12 @@ export class ManifestCatalog implements Catalog {
       doc.exec = { kind: entry.exec.kind };
       if (entry.exec.image) doc.exec.image = entry.exec.image;
       if (entry.file) {
-        const { code, binary, mtime } = await this.readCode(entry);
-        doc.exec.code = code;
+        const { code, binary, mtime } = await this.readCode(entry, opts.code !== false);
+        if (code !== undefined) doc.exec.code = code;
         doc.exec.binary = binary;
         updated = Math.max(updated, mtime);
       } else if (entry.inlineCode !== undefined) {
-        doc.exec.code = entry.inlineCode;
+        if (opts.code !== false) doc.exec.code = entry.inlineCode;
         doc.exec.binary = false;
       } else {
         doc.exec.binary = false;
@@ -332,20 +342,21 @@ export class ManifestCatalog implements Catalog {
     });
   }
 
-  private async readCode(entry: ActionEntry): Promise<{ code: string; binary: boolean; mtime: number }> {
+  private async readCode(entry: ActionEntry, read = true): Promise<{ code?: string; binary: boolean; mtime: number }> {
     const file = entry.file as string;
-    let data: Buffer;
+    let data: Buffer | undefined;
     let mtime: number;
     const key = entry.def.function !== undefined ? 'function' : 'location';
     try {
-      ({ data, mtime } = await readFunctionFile(file, path.dirname(this.location)));
+      if (read) ({ data, mtime } = await readFunctionFile(file, path.dirname(this.location)));
+      else mtime = (await fs.promises.stat(checkFunctionFile(file, path.dirname(this.location)).real)).mtimeMs;
     } catch (err) {
       const problem = err instanceof FunctionFileError ? err.problem : `cannot read function file '${file}': ${(err as Error).message}`;
       throw this.error(`action '${entry.name}': ${problem}`, [...entry.path, key], err);
     }
     const ext = path.extname(file).toLowerCase();
-    if (ext === '.zip' || ext === '.jar') return { code: data.toString('base64'), binary: true, mtime: Math.round(mtime) };
-    return { code: data.toString('utf8'), binary: false, mtime: Math.round(mtime) };
+    if (ext === '.zip' || ext === '.jar') return { code: data?.toString('base64'), binary: true, mtime: Math.round(mtime) };
+    return { code: data?.toString('utf8'), binary: false, mtime: Math.round(mtime) };
   }
 
   private entryParams(entry: Entry): KeyValue[] {

@@ -6,6 +6,7 @@ import { formatBytes, InFlight, jsonBytes } from '../in-flight';
 import { ENTITY_NAME_MAX, isEntityName } from '../names';
 import type { ActionDoc, ActionRef, Activation } from '../types';
 import { asHop, invocationContext, MAX_HOPS, parseVia, VIA_HEADER } from './context';
+import { actionEntry, apiInfo, DEFAULT_VERSION, type GatewayEntities, type ListedAction, type ListedPackage, packageDoc, packageEntry, platformInfo, ruleDoc, triggerDoc, triggerEntry, underNamespace } from './entities';
 import { type AuthFailureBounds, AuthFailures, hostName, knownHost } from './guard';
 
 /**
@@ -25,7 +26,12 @@ export interface GatewayApiOptions {
   /** Runs an action (through the runtime's runner: local pool, then its burst target). */
   invoke(ref: ActionRef, params: Record<string, unknown>): Promise<Activation>;
   getAction(ref: ActionRef): Promise<ActionDoc>;
-  listActions(): Promise<{ name: string; namespace: string; kind?: string }[]>;
+  /** The catalog's actions, each under its short name with "ns/pkg" as its namespace. */
+  listActions(): Promise<ListedAction[]>;
+  /** Packages, triggers and rules of the catalog (an empty collection for what it has none of). */
+  entities?: GatewayEntities;
+  /** The runtime's image overrides (kind or "family:*" → image), for GET / (the runtimes it runs). */
+  imageOverrides?: Record<string, string>;
   /** Largest request body in bytes (the runtime's max payload). */
   maxBody: number;
   /** Requests the API works on at once, beyond which it answers 429 (default 256). */
@@ -172,9 +178,15 @@ export class GatewayApi {
     const qi = rawPath.indexOf('?');
     const pathname = qi < 0 ? rawPath : rawPath.slice(0, qi);
     const parts = pathname.split('/').filter(Boolean).map(decodeSegment);
+    const method = req.method ?? 'GET';
+    // The platform's and the API's descriptions need no key, as the controller's (Controller.info, RestAPIs info).
+    if (parts.length === 0 || (parts.length === 2 && parts[0] === 'api' && parts[1] === 'v1')) {
+      req.resume();
+      if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
+      return { status: 200, body: parts.length === 0 ? platformInfo('/api/v1', { concurrentActions: this.work.maxCount }, this.o.imageOverrides) : apiInfo() };
+    }
     if (parts[0] !== 'api' || parts[1] !== 'v1') throw new HttpError(404, NOT_FOUND);
     this.authorised(req);
-    const method = req.method ?? 'GET';
     const q = new URLSearchParams(qi < 0 ? '' : rawPath.slice(qi + 1));
     const rest = parts.slice(2);
     if (rest[0] !== 'namespaces') throw new HttpError(404, NOT_FOUND);
@@ -194,14 +206,18 @@ export class GatewayApi {
         return this.listActions(q);
       }
       if (tail.length > 2) throw new HttpError(404, NOT_FOUND);
-      for (const part of tail) {
-        if (part.length > ENTITY_NAME_MAX) throw new HttpError(400, `Name segment longer than allowed: ${part.length} > ${ENTITY_NAME_MAX} characters.`);
-        if (!isEntityName(part)) throw new HttpError(400, 'The name of the entity contains illegal characters.');
-      }
+      checkNames(tail);
       const ref: ActionRef = { namespace: '_', name: tail.join('/') };
       if (method === 'GET') return this.getAction(ref, q);
       if (method === 'POST') return this.invoke(req, ref, q);
       throw new HttpError(405, 'HTTP method not allowed, supported methods: GET, POST');
+    }
+    if (kind === 'packages' || kind === 'triggers' || kind === 'rules') {
+      // Read-only: the catalog is the service or the manifest, never written through this API.
+      if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
+      if (tail.length > 1) throw new HttpError(404, NOT_FOUND);
+      checkNames(tail);
+      return this.readEntities(kind, tail[0], q);
     }
     if (kind === 'activations') {
       if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
@@ -218,20 +234,69 @@ export class GatewayApi {
     throw new HttpError(404, NOT_FOUND);
   }
 
+  private async catalogList<T>(list: (() => Promise<T[]>) | undefined): Promise<T[]> {
+    if (!list) return [];
+    try {
+      return await list();
+    } catch (e) {
+      throw failureOf(e);
+    }
+  }
+
   private async listActions(q: URLSearchParams): Promise<Reply> {
     const { skip, limit } = paging(q);
-    const all = await this.o.listActions().catch((e) => {
-      throw failureOf(e);
-    });
-    const page = all.slice(skip, skip + limit).map((a) => ({
-      name: a.name,
-      namespace: a.namespace,
-      publish: false,
-      version: '0.0.0',
-      annotations: a.kind ? [{ key: 'exec', value: a.kind.split(':')[0] }] : [],
-      exec: a.kind ? { kind: a.kind, binary: false } : undefined,
-    }));
-    return { status: 200, body: q.get('count') === 'true' ? { actions: all.length } : page };
+    const all = await this.catalogList(() => this.o.listActions());
+    if (q.get('count') === 'true') return { status: 200, body: { actions: all.length } };
+    return { status: 200, body: all.slice(skip, skip + limit).map((a) => actionEntry(this.o.namespace, a)) };
+  }
+
+  /** Packages, triggers and rules: a list (skip, limit, count) or one of them by name. */
+  private async readEntities(kind: 'packages' | 'triggers' | 'rules', name: string | undefined, q: URLSearchParams): Promise<Reply> {
+    const ns = this.o.namespace;
+    const e = this.o.entities ?? {};
+    let list: { name: string }[];
+    let entry: (x: never) => unknown;
+    if (kind === 'packages') {
+      const pkgs = await this.catalogList(e.listPackages?.bind(e));
+      if (name !== undefined) {
+        const listed = pkgs.find((x) => x.name === name);
+        if (!listed) throw new HttpError(404, NOT_FOUND);
+        let p: ListedPackage | undefined = listed;
+        if (e.getPackage) {
+          try {
+            p = await e.getPackage(name);
+          } catch (err) {
+            throw failureOf(err);
+          }
+        }
+        if (!p) throw new HttpError(404, NOT_FOUND);
+        const actions = (await this.catalogList(() => this.o.listActions())).filter((a) => underNamespace(ns, a.namespace) === `${ns}/${name}`);
+        return { status: 200, body: packageDoc(ns, p, actions) };
+      }
+      list = pkgs;
+      entry = ((p: ListedPackage) => packageEntry(ns, p)) as (x: never) => unknown;
+    } else if (kind === 'triggers') {
+      const triggers = await this.catalogList(e.listTriggers?.bind(e));
+      if (name !== undefined) {
+        const t = triggers.find((x) => x.name === name);
+        if (!t) throw new HttpError(404, NOT_FOUND);
+        return { status: 200, body: triggerDoc(ns, t, await this.catalogList(e.listRules?.bind(e))) };
+      }
+      list = triggers;
+      entry = ((t: Parameters<typeof triggerEntry>[1]) => triggerEntry(ns, t)) as (x: never) => unknown;
+    } else {
+      const rules = await this.catalogList(e.listRules?.bind(e));
+      if (name !== undefined) {
+        const r = rules.find((x) => x.name === name);
+        if (!r) throw new HttpError(404, NOT_FOUND);
+        return { status: 200, body: ruleDoc(ns, r) };
+      }
+      list = rules;
+      entry = ((r: Parameters<typeof ruleDoc>[1]) => ruleDoc(ns, r)) as (x: never) => unknown;
+    }
+    const { skip, limit } = paging(q);
+    if (q.get('count') === 'true') return { status: 200, body: { [kind]: list.length } };
+    return { status: 200, body: list.slice(skip, skip + limit).map((x) => entry(x as never)) };
   }
 
   private async getAction(ref: ActionRef, q: URLSearchParams): Promise<Reply> {
@@ -244,7 +309,10 @@ export class GatewayApi {
     if (q.get('code') === 'false' && doc.exec) {
       doc = { ...doc, exec: { ...doc.exec, code: undefined } };
     }
-    return { status: 200, body: doc };
+    // As the list shows it: under this API's namespace, the version and the exec annotation the controller keeps.
+    const kind = doc.exec?.kind;
+    const annotations = [...(doc.annotations ?? []).filter((a) => a && a.key !== 'exec'), ...(kind ? [{ key: 'exec', value: kind }] : [])];
+    return { status: 200, body: { ...doc, namespace: underNamespace(this.o.namespace, doc.namespace), version: doc.version ?? DEFAULT_VERSION, annotations } };
   }
 
   private listActivations(q: URLSearchParams): Reply {
@@ -252,7 +320,13 @@ export class GatewayApi {
     const num = (k: string) => (q.has(k) && Number.isFinite(Number(q.get(k))) ? Number(q.get(k)) : undefined);
     const docs = q.get('docs') === 'true';
     if (docs && q.get('count') === 'true') throw new HttpError(400, "The parameters 'docs' and 'count' cannot be used together.");
-    const name = q.get('name') ?? undefined;
+    // "[pkg/]action" (the controller's restricted entity path): anything longer is refused.
+    const raw = (q.get('name') ?? '').trim();
+    const segs = raw.split('/').filter(Boolean);
+    if (raw && (segs.length === 0 || segs.length > 2 || !segs.every((p) => isEntityName(p)))) {
+      throw new HttpError(400, `Parameter may be a 'simple' name or 'package-name/simple' name: ${raw.slice(0, 300)}`);
+    }
+    const name = raw ? segs.join('/') : undefined;
     const query = { skip, limit, name, since: num('since'), upto: num('upto') };
     if (q.get('count') === 'true') {
       return { status: 200, body: { activations: this.o.store.list({ ...query, skip: 0, limit: this.o.store.maxCount }).length } };
@@ -423,6 +497,14 @@ function paging(q: URLSearchParams): { skip: number; limit: number } {
   return { skip, limit };
 }
 
+/** Entity names in a path, as the controller checks them. */
+function checkNames(parts: string[]): void {
+  for (const part of parts) {
+    if (part.length > ENTITY_NAME_MAX) throw new HttpError(400, `Name segment longer than allowed: ${part.length} > ${ENTITY_NAME_MAX} characters.`);
+    if (!isEntityName(part)) throw new HttpError(400, 'The name of the entity contains illegal characters.');
+  }
+}
+
 function decodeSegment(s: string): string {
   try {
     return decodeURIComponent(s);
@@ -464,15 +546,16 @@ export function failureOf(e: unknown): HttpError {
 /** The record of a non-blocking invocation that failed before its action ran. */
 function internalError(ref: ActionRef, activationId: string, namespace: string, e: unknown): Activation {
   const now = Date.now();
+  const i = ref.name.lastIndexOf('/');
   return {
     activationId,
     namespace,
-    name: ref.name,
+    name: ref.name.slice(i + 1),
     start: now,
     end: now,
     duration: 0,
     response: { status: 'whisk internal error', success: false, result: { error: e instanceof Error ? e.message : String(e) } },
     logs: [],
-    annotations: [],
+    annotations: [{ key: 'path', value: `${namespace}/${ref.name}` }],
   };
 }

@@ -104,6 +104,8 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     assert.equal(list[0].name, 'hello');
     const named = await ow1.activations.list({ name: 'edge/hello', docs: true, limit: 0 });
     assert.ok(named.length >= 3 && named.every((x) => x.response && x.name === 'hello'));
+    // The filter is the path below the namespace: "hello" is not "edge/hello".
+    assert.deepEqual(await ow1.activations.list({ name: 'hello' }), []);
   });
 
   it('lists and gets actions from the runtime\'s catalog, and lists the namespace', async () => {
@@ -112,6 +114,12 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     assert.deepEqual(names, ['guest/broken', 'guest/edge/hello', 'guest/slow']);
     const doc = await c.actions.get({ name: 'edge/hello' });
     assert.equal(doc.exec.kind, 'nodejs:20');
+    // What the list gives is what a GET gives, and invoking it by that name works.
+    const listed = (await c.actions.list()).find((x) => x.name === 'hello');
+    assert.equal(listed.namespace, 'guest/edge');
+    assert.equal(listed.version, doc.version);
+    const byList = await c.actions.invoke({ name: `/${listed.namespace}/${listed.name}`, params: { name: 'Ada' }, blocking: true, result: true });
+    assert.equal(byList.greeting, 'Hello Ada');
     assert.match(doc.exec.code, /Hello/);
     assert.deepEqual(await c.namespaces.list(), ['guest']);
   });

@@ -25,15 +25,20 @@ describe('activation store', () => {
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-store-'))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('lists newest first, pages, filters by name and package/name', () => {
+  it('lists newest first, pages, filters by the action\'s path below the namespace', () => {
     const s = new ActivationStore();
     for (let i = 1; i <= 10; i++) s.add(act(i));
     assert.deepEqual(s.list({ limit: 3 }).map((a) => a.response.result.i), [10, 9, 8]);
     assert.deepEqual(s.list({ skip: 2, limit: 2 }).map((a) => a.response.result.i), [8, 7]);
-    assert.deepEqual(s.list({ name: 'odd', limit: 2 }).map((a) => a.response.result.i), [9, 7]);
+    assert.deepEqual(s.list({ name: 'pkg/odd', limit: 2 }).map((a) => a.response.result.i), [9, 7]);
     assert.deepEqual(s.list({ name: 'pkg/even', limit: 1 }).map((a) => a.response.result.i), [10]);
+    // "odd" is an action outside any package: none of these.
+    assert.deepEqual(s.list({ name: 'odd' }), []);
+    s.add(act(11, { name: 'odd', annotations: [{ key: 'path', value: 'guest/odd' }] }));
+    assert.deepEqual(s.list({ name: 'odd' }).map((a) => a.response.result.i), [11]);
+    assert.deepEqual(s.list({ name: 'pkg/odd', limit: 1 }).map((a) => a.response.result.i), [9]);
     assert.deepEqual(s.list({ name: 'other/even' }), []);
-    assert.deepEqual(s.list({ since: 1008 }).map((a) => a.response.result.i), [10, 9, 8]);
+    assert.deepEqual(s.list({ since: 1008 }).map((a) => a.response.result.i), [11, 10, 9, 8]);
     assert.equal(summaryOf(s.get(act(3).activationId)).statusCode, 0);
     assert.equal(summaryOf(act(1, { response: { status: 'application error', success: false, result: {} } })).statusCode, 1);
   });
@@ -64,6 +69,18 @@ describe('activation store', () => {
     const big = byBytes.get(act(101).activationId);
     assert.match(big.response.result.error, /too large for the activation store/);
     assert.ok(byBytes.size > 5, 'one big result does not push out everything else');
+  });
+
+  it('keeps one file per namespace: records kept under one are not read under another', () => {
+    const a = activationFile(dir, 'rt-1', 'guest');
+    const b = activationFile(dir, 'rt-1', 'acme');
+    assert.notEqual(a, b);
+    assert.notEqual(activationFile(dir, 'rt-1', 'a b@c'), activationFile(dir, 'rt-1', 'a_b_c'));
+    const s = new ActivationStore({ file: a });
+    s.add(act(1));
+    s.close();
+    assert.equal(new ActivationStore({ file: a }).size, 1);
+    assert.equal(new ActivationStore({ file: b }).size, 0);
   });
 
   it('survives a restart: an owner-only file, written atomically, read back by a new store', () => {
