@@ -255,9 +255,11 @@ describe('first run on a fresh Docker engine', function () {
             { id: `out-${x}`, z: 'tab', type: 'http response', wires: [] },
           ]),
         ];
-        fs.writeFileSync(path.join(red.userDir, 'flows.json'), JSON.stringify(flows));
+        red.flows = flows;
       }
+      // Both started, then both deployed at once (through the admin API: a flow file's inline credentials are not read).
       await Promise.all(reds.map((red) => red.start()));
+      await Promise.all(reds.map((red) => red.deploy(red.flows)));
       for (const [i, red] of reds.entries()) {
         for (const x of ['a', 'b']) {
           const answer = await until(`${red.url}/hello-${x} to answer`, async () => {
