@@ -50,7 +50,7 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
     { id: 'svc', type: 'openwhisk-service', api: ow.url, insecure: false, credentials: { key: CLOUD_KEY } },
     {
       id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'service', service: 'svc', docker: 'unix:///nonexistent/leon-test-docker.sock',
-      serveApi: true, apiPath: 'gw', apiNamespace: 'guest', apiHosts: 'gateway.test', credentials: { apiKey: API_KEY },
+      serveApi: true, apiPath: 'gw', apiNamespace: 'guest', apiHosts: 'gateway.test, 203.0.113.7', credentials: { apiKey: API_KEY },
     },
     // A runtime whose API key is far too weak: its API stays off.
     {
@@ -158,7 +158,7 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
 
   it('answers only for host names it knows: 421 for a rebound name, even with an Origin that matches it', async () => {
     const port = new URL(nr.url).port;
-    for (const host of [`evil.example:${port}`, 'evil.example', `gateway.test.evil.example:${port}`]) {
+    for (const host of [`evil.example:${port}`, 'evil.example', `gateway.test.evil.example:${port}`, `app.localhost:${port}`, '203.0.113.8']) {
       for (const method of ['GET', 'POST']) {
         const r = await call(nr.url, api(`/api/v1/namespaces/_/actions/hello${method === 'POST' ? '?blocking=true' : ''}`), { method, body: method === 'POST' ? {} : undefined, headers: { host, origin: `http://${host}` } });
         assert.equal(r.status, 421, `${method} ${host}: ${r.text}`);
@@ -166,7 +166,9 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
         assert.doesNotMatch(r.text, /hello": ?true|"exec"/);
       }
     }
-    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `gateway.test:${port}`, 'gateway.test']) {
+    // A listed address (the one clients use behind NAT or a published port), and loopback in any spelling.
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `gateway.test:${port}`, 'gateway.test', `203.0.113.7:${port}`,
+      `[0:0:0:0:0:0:0:1]:${port}`, `[::ffff:127.0.0.1]:${port}`, `[::ffff:7f00:1]:${port}`]) {
       const r = await call(nr.url, api('/api/v1/namespaces'), { headers: { host } });
       assert.equal(r.status, 200, `${host}: ${r.text}`);
     }
