@@ -177,7 +177,10 @@ export = function (RED: NodeAPI) {
     let unmount: (() => void) | undefined;
     let listening: Promise<GatewayListener | undefined> | undefined;
     let apiRunner: ActionRunner | undefined;
-    if (this.mode === 'local' && config.serveApi && !configError) {
+    if (this.mode === 'local' && config.serveApi && configError) {
+      // The runtime cannot run actions: say so here too, else the API would be missing without a word.
+      this.error(`The OpenWhisk API of this runtime is off: ${configError.message}`);
+    } else if (this.mode === 'local' && config.serveApi) {
       try {
         const key = checkApiKey(this.credentials?.apiKey);
         const path = checkApiPath(config.apiPath ?? '');

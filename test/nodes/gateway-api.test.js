@@ -57,6 +57,11 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
       id: 'rtweak', type: 'openwhisk-runtime', mode: 'local', source: 'service', service: 'svc', docker: 'unix:///nonexistent/leon-test-docker.sock',
       serveApi: true, apiPath: 'weak', apiNamespace: 'guest', credentials: { apiKey: 'a:b' },
     },
+    // A runtime whose own settings cannot work (a platform no image is built for): its API stays off too.
+    {
+      id: 'rtbroken', type: 'openwhisk-runtime', mode: 'local', source: 'service', service: 'svc', docker: 'unix:///nonexistent/leon-test-docker.sock',
+      platform: 'sparc/v9', serveApi: true, apiPath: 'broken', apiNamespace: 'guest', credentials: { apiKey: API_KEY },
+    },
     { id: 'rtc', type: 'openwhisk-runtime', mode: 'cloud', service: 'svc' },
     // msg.action / msg.trigger from an HTTP request: errors reach the Catch node with the original msg.
     { id: 'in', z: 'tab', type: 'http in', url: '/go', method: 'post', wires: [['prep']] },
@@ -177,6 +182,12 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
   it('a weak API key is refused at deploy, saying how to make one: that runtime serves no API', async () => {
     assert.match(nr.log(), /The OpenWhisk API of this runtime is off: the API key is too weak to guess at.*Generate/);
     const r = await call(nr.url, '/openwhisk/weak/api/v1/namespaces', { key: 'a:b' });
+    assert.equal(r.status, 404, r.text);
+  });
+
+  it('a runtime whose settings cannot work says its API is off, and why', async () => {
+    assert.match(nr.log(), /The OpenWhisk API of this runtime is off: Invalid local runtime settings: platform 'sparc\/v9' is not one of/);
+    const r = await call(nr.url, '/openwhisk/broken/api/v1/namespaces');
     assert.equal(r.status, 404, r.text);
   });
 
