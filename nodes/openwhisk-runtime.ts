@@ -63,7 +63,7 @@ interface RuntimeDef extends NodeDef {
   apiNamespace?: string;
   /** The API on a listener of its own as well, "[host:]port" (host 127.0.0.1 unless given; empty = none). */
   apiListen?: string;
-  /** Host names clients reach the API by, besides loopback and the gateway's addresses ("gateway, gateway.local"). */
+  /** Host names and addresses clients reach the API by, besides localhost, loopback and the address a request arrives at ("gateway, 192.168.1.10"). */
   apiHosts?: string;
 }
 

@@ -7,7 +7,7 @@ import { ENTITY_NAME_MAX, isEntityName } from '../names';
 import type { ActionDoc, ActionRef, Activation } from '../types';
 import { asHop, invocationContext, MAX_HOPS, parseVia, VIA_HEADER } from './context';
 import { actionEntry, apiInfo, DEFAULT_VERSION, type GatewayEntities, type ListedAction, type ListedPackage, packageDoc, packageEntry, platformInfo, ruleDoc, triggerDoc, triggerEntry, underNamespace } from './entities';
-import { type AuthFailureBounds, AuthFailures, hostName, knownHost } from './guard';
+import { type AuthFailureBounds, AuthFailures, knownHost, listedHost } from './guard';
 
 /**
  * The OpenWhisk REST API (the part a client needs to run actions and read activations) for the
@@ -48,7 +48,7 @@ export interface GatewayApiOptions {
   maxActivations?: number;
   maxActivationBytes?: number;
   /**
-   * Host names the API answers for, besides loopback names and addresses and the address a request
+   * Host names and addresses the API answers for, besides `localhost`, loopback addresses and the address a request
    * reached (see guard.ts knownHost): any other Host gets 421, so a page on a rebound name cannot use it.
    */
   hosts?: string[];
@@ -93,7 +93,7 @@ export class GatewayApi {
   readonly failures: AuthFailures;
 
   constructor(private readonly o: GatewayApiOptions) {
-    this.hosts = new Set((o.hosts ?? []).map((h) => hostName(h)).filter((h): h is string => !!h));
+    this.hosts = new Set((o.hosts ?? []).map((h) => listedHost(h)).filter((h): h is string => !!h));
     this.failures = new AuthFailures(o.authFailures);
     this.keyDigests = o.keys.map(digest);
     this.headerDigests = o.keys.map((k) => digest(`Basic ${Buffer.from(k, 'utf8').toString('base64')}`));
@@ -124,7 +124,7 @@ export class GatewayApi {
 
   /** The key check, after the client's tries: past them, 429 until its window ends, whatever key it sends. */
   private authorised(req: IncomingMessage): void {
-    const client = AuthFailures.clientOf(req.socket?.remoteAddress);
+    const client = AuthFailures.clientOf(req.socket?.remoteAddress, req.socket?.localAddress);
     const wait = this.failures.retryAfter(client);
     if (wait > 0) {
       req.resume();
@@ -137,7 +137,6 @@ export class GatewayApi {
       if (req.headers.authorization) this.failures.failed(client);
       throw e;
     }
-    this.failures.succeeded(client);
   }
 
   private checkKey(req: IncomingMessage): void {
@@ -167,7 +166,7 @@ export class GatewayApi {
     if (!knownHost(req.headers.host, req.socket?.localAddress, this.hosts)) {
       req.resume();
       const h = String(req.headers.host ?? '').slice(0, 100);
-      throw new HttpError(421, `This gateway's OpenWhisk API does not answer for the host '${h}' (Misdirected Request). If clients reach it by that name, add the name to the API's host names in the openwhisk-runtime config node.`);
+      throw new HttpError(421, `This gateway's OpenWhisk API does not answer for the host '${h}' (Misdirected Request). If clients reach it by that name or address, add it to the API's host names in the openwhisk-runtime config node.`);
     }
     // Another origin's web page: browsers send Origin; this API answers no CORS (see README).
     const origin = req.headers.origin;

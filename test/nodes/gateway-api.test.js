@@ -50,12 +50,17 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
     { id: 'svc', type: 'openwhisk-service', api: ow.url, insecure: false, credentials: { key: CLOUD_KEY } },
     {
       id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'service', service: 'svc', docker: 'unix:///nonexistent/leon-test-docker.sock',
-      serveApi: true, apiPath: 'gw', apiNamespace: 'guest', apiHosts: 'gateway.test', credentials: { apiKey: API_KEY },
+      serveApi: true, apiPath: 'gw', apiNamespace: 'guest', apiHosts: 'gateway.test, 203.0.113.7', credentials: { apiKey: API_KEY },
     },
     // A runtime whose API key is far too weak: its API stays off.
     {
       id: 'rtweak', type: 'openwhisk-runtime', mode: 'local', source: 'service', service: 'svc', docker: 'unix:///nonexistent/leon-test-docker.sock',
       serveApi: true, apiPath: 'weak', apiNamespace: 'guest', credentials: { apiKey: 'a:b' },
+    },
+    // A runtime whose own settings cannot work (a platform no image is built for): its API stays off too.
+    {
+      id: 'rtbroken', type: 'openwhisk-runtime', mode: 'local', source: 'service', service: 'svc', docker: 'unix:///nonexistent/leon-test-docker.sock',
+      platform: 'sparc/v9', serveApi: true, apiPath: 'broken', apiNamespace: 'guest', credentials: { apiKey: API_KEY },
     },
     { id: 'rtc', type: 'openwhisk-runtime', mode: 'cloud', service: 'svc' },
     // msg.action / msg.trigger from an HTTP request: errors reach the Catch node with the original msg.
@@ -158,7 +163,7 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
 
   it('answers only for host names it knows: 421 for a rebound name, even with an Origin that matches it', async () => {
     const port = new URL(nr.url).port;
-    for (const host of [`evil.example:${port}`, 'evil.example', `gateway.test.evil.example:${port}`]) {
+    for (const host of [`evil.example:${port}`, 'evil.example', `gateway.test.evil.example:${port}`, `app.localhost:${port}`, '203.0.113.8']) {
       for (const method of ['GET', 'POST']) {
         const r = await call(nr.url, api(`/api/v1/namespaces/_/actions/hello${method === 'POST' ? '?blocking=true' : ''}`), { method, body: method === 'POST' ? {} : undefined, headers: { host, origin: `http://${host}` } });
         assert.equal(r.status, 421, `${method} ${host}: ${r.text}`);
@@ -166,7 +171,9 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
         assert.doesNotMatch(r.text, /hello": ?true|"exec"/);
       }
     }
-    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `gateway.test:${port}`, 'gateway.test']) {
+    // A listed address (the one clients use behind NAT or a published port), and loopback in any spelling.
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `gateway.test:${port}`, 'gateway.test', `203.0.113.7:${port}`,
+      `[0:0:0:0:0:0:0:1]:${port}`, `[::ffff:127.0.0.1]:${port}`, `[::ffff:7f00:1]:${port}`]) {
       const r = await call(nr.url, api('/api/v1/namespaces'), { headers: { host } });
       assert.equal(r.status, 200, `${host}: ${r.text}`);
     }
@@ -175,6 +182,12 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
   it('a weak API key is refused at deploy, saying how to make one: that runtime serves no API', async () => {
     assert.match(nr.log(), /The OpenWhisk API of this runtime is off: the API key is too weak to guess at.*Generate/);
     const r = await call(nr.url, '/openwhisk/weak/api/v1/namespaces', { key: 'a:b' });
+    assert.equal(r.status, 404, r.text);
+  });
+
+  it('a runtime whose settings cannot work says its API is off, and why', async () => {
+    assert.match(nr.log(), /The OpenWhisk API of this runtime is off: Invalid local runtime settings: platform 'sparc\/v9' is not one of/);
+    const r = await call(nr.url, '/openwhisk/broken/api/v1/namespaces');
     assert.equal(r.status, 404, r.text);
   });
 
