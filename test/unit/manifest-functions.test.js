@@ -174,4 +174,76 @@ describe('manifest function files: confined to the manifest\'s folder, regular, 
       fs.rmSync(swapped);
     });
   });
+
+  describe('the file opened is the one checked: a folder on its way swapped for a symlink between the check and the open', function () {
+    let race;
+    let catalog;
+    let file;
+    const { open, readlink } = fs.promises;
+    before(async () => {
+      race = path.join(dir, 'race');
+      fs.mkdirSync(race);
+      fs.writeFileSync(path.join(race, 'code.js'), HELLO);
+      fs.mkdirSync(path.join(outside, 'race'));
+      fs.writeFileSync(path.join(outside, 'race', 'code.js'), `// ${SECRET}\n`);
+      fs.mkdirSync(path.join(dir, '.hidden'));
+      fs.writeFileSync(path.join(dir, '.hidden', 'code.js'), `// ${SECRET}\n`);
+      file = manifest('race/code.js');
+      catalog = new ManifestCatalog(file);
+      assert.equal((await catalog.getAction({ namespace: '_', name: 'demo/a' })).exec.code, HELLO);
+    });
+    afterEach(() => {
+      fs.promises.open = open;
+      fs.promises.readlink = readlink;
+      if (fs.lstatSync(race).isSymbolicLink()) {
+        fs.rmSync(race);
+        fs.renameSync(`${race}.orig`, race);
+      }
+    });
+
+    /** The next open of race/code.js first replaces the folder race by a symlink to `target` (the check has passed). */
+    const swapAtOpen = (target) => {
+      const state = { swapped: false };
+      fs.promises.open = async function (p, ...rest) {
+        if (!state.swapped && String(p).endsWith(`${path.sep}race${path.sep}code.js`)) {
+          state.swapped = true;
+          fs.renameSync(race, `${race}.orig`);
+          fs.symlinkSync(target, race);
+        }
+        return open.call(this, p, ...rest);
+      };
+      return state;
+    };
+    const rejects = async (state, re) => {
+      await assert.rejects(catalog.getAction({ namespace: '_', name: 'demo/a' }), (err) => {
+        assert.match(err.message, new RegExp(`^Manifest ${esc(file)}:5:\\d+: action 'a': function file 'race/code\\.js' ${re.source}`));
+        assert.doesNotMatch(err.message, new RegExp(SECRET));
+        return true;
+      });
+      assert.ok(state.swapped, 'the folder was swapped between the check and the open');
+    };
+
+    it('to a folder outside the manifest\'s folder: refused, naming where the opened file is', async () => {
+      const state = swapAtOpen(path.join(outside, 'race'));
+      await rejects(state, new RegExp(`is outside the manifest's folder .*\\(it resolves to ${esc(fs.realpathSync(outside))}/race/code\\.js when opened`));
+    });
+
+    it('to a dot-folder inside it: refused', async () => {
+      const state = swapAtOpen(path.join(dir, '.hidden'));
+      await rejects(state, /is refused: '\.hidden' begins with '\.'/);
+    });
+
+    it('without /proc/self/fd (not Linux): the path must still resolve to the very file opened', async () => {
+      fs.promises.readlink = async (p, ...rest) => {
+        if (String(p).startsWith('/proc/self/fd/')) throw Object.assign(new Error('no procfs'), { code: 'ENOENT' });
+        return readlink(p, ...rest);
+      };
+      const state = swapAtOpen(path.join(outside, 'race'));
+      await rejects(state, /changed while it was being opened \(a folder on its way was replaced\); it is not read/);
+    });
+
+    it('without a swap the file is read', async () => {
+      assert.equal((await catalog.getAction({ namespace: '_', name: 'demo/a' })).exec.code, HELLO);
+    });
+  });
 });
