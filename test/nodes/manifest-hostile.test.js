@@ -133,7 +133,8 @@ describe('hostile manifests on a real Node-RED', function () {
     await nr.stop({ keep: true });
     nr = undefined;
     nr = await env.startNodeRed({ ...opts, userDir });
-    assert.match(nr.log(), error);
+    // The server may be up before the flows have started and the action node has logged.
+    await waitForLog(nr, error);
     assert.ok(await alive(nr));
     const mine = await lookup(nr, 'manifest.yaml');
     assert.equal(mine.status, 200, mine.text);
