@@ -11,7 +11,9 @@
 // kept. The whole cache is bounded in bytes (all services together, default 256 MB): past the bound, the
 // copies stored longest ago go first. Files are written to a unique temporary name, fsynced, renamed into
 // place and the folder fsynced, so a crash or power loss leaves either the old or the new version, never
-// a torn file.
+// a torn file. A temporary file a crash left behind (as large as a cached action: tens of MB) counts
+// towards the bound and is removed once it is a minute old: at the first scan, or at the next store
+// after that.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,6 +34,14 @@ interface Entry {
 
 /** The cache's bound in bytes, all services together, unless the runtime says otherwise. */
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+
+/** A temporary file of atomicWrite: `.<name>.<pid>.<random>.tmp`. */
+const TEMP_FILE = /^\..+\.tmp$/;
+/**
+ * How old a temporary file found on disk must be to count as left by a crash: a write in progress (by
+ * another process on the same folder) is younger, since it takes well under a second.
+ */
+export const TEMP_FILE_MAX_AGE_MS = 60_000;
 
 /**
  * The identity of `doc` as the answer to `ref`, or undefined when it is not the action asked for. The
@@ -63,6 +73,8 @@ class Ledger {
   readonly files = new Map<string, number>();
   /** .ref file → the .json file it leads to. */
   readonly refs = new Map<string, string>();
+  /** Temporary files found on disk younger than TEMP_FILE_MAX_AGE_MS: counted, removed once that old. */
+  readonly leftovers = new Set<string>();
   total = 0;
   private queue: Promise<unknown>;
 
@@ -90,10 +102,19 @@ class Ledger {
     this.total -= this.files.get(file) ?? 0;
     this.files.delete(file);
     this.refs.delete(file);
+    this.leftovers.delete(file);
   }
 
-  /** Removes the copies stored longest ago (and the names leading to them) until `max` bytes are held; `keep` stays. */
+  /**
+   * Removes the temporary files found on disk that are now TEMP_FILE_MAX_AGE_MS old (their writer died
+   * too; one that finished renamed its file away: no longer counted), then the copies stored longest ago
+   * (and the names leading to them) until `max` bytes are held. `keep` stays.
+   */
   async evict(max: number, keep: string): Promise<void> {
+    for (const tmp of [...this.leftovers.keys()]) {
+      const st = await fsp.lstat(tmp).catch(() => undefined);
+      if (!st || Date.now() - st.mtimeMs > TEMP_FILE_MAX_AGE_MS) await this.remove(tmp);
+    }
     while (this.total > max) {
       let oldest: string | undefined;
       for (const f of this.files.keys()) {
@@ -132,10 +153,20 @@ class Ledger {
       }
       for (const name of names) {
         const file = path.join(dir, name);
-        if (!name.endsWith('.json') && !name.endsWith('.ref')) continue;
+        const temp = TEMP_FILE.test(name);
+        if (!temp && !name.endsWith('.json') && !name.endsWith('.ref')) continue;
         try {
           const st = await fsp.lstat(file);
           if (!st.isFile()) continue;
+          if (temp) {
+            // Left by a crash mid-write (nothing in this process has written here yet): removed when old
+            // enough to be sure, else counted until the next store after it is.
+            if (Date.now() - st.mtimeMs > TEMP_FILE_MAX_AGE_MS) {
+              await fsp.rm(file, { force: true });
+              continue;
+            }
+            this.leftovers.add(file);
+          }
           found.push({ file, bytes: st.size, at: st.mtimeMs });
           if (name.endsWith('.ref')) this.refs.set(file, path.join(dir, `${(await fsp.readFile(file, 'utf8')).trim()}.json`));
         } catch {

@@ -4,7 +4,9 @@
 // accepts, of at most MANIFEST_MAX_BYTES), and only from the Node-RED user directory or this package's
 // examples folder, checked after symlinks and '..' are resolved. A manifest's `function:` files become
 // action code (served by the runtime's OpenWhisk API): only regular files of at most FUNCTION_MAX_BYTES in
-// the manifest's own folder are read, checked at load and again at each read.
+// the manifest's own folder are read, never what Node-RED keeps in its user directory (see
+// reservedPart), checked at load and again at each read, where the file opened is verified to be the
+// one checked.
 import * as fs from 'fs';
 import * as path from 'path';
 import { OpenWhiskNodeError } from '../errors';
@@ -164,6 +166,34 @@ export class FunctionFileError extends Error {
 const functionTooLarge = (given: string) =>
   new FunctionFileError(`function file '${given}' is larger than ${FUNCTION_MAX_BYTES / 1048576} MB, OpenWhisk's limit on an action's code`);
 
+/**
+ * Why a path below a manifest's folder (`rel`, relative to it) is never action code, or undefined. A
+ * manifest may sit in the Node-RED user directory itself, whose files are Node-RED's: its settings
+ * (settings.js), flows and their credentials (flows.json, flows_cred.json, projects' flow_cred.json, the
+ * context store's .json files), the key that decrypts those credentials (.config.runtime.json), its
+ * sessions (.sessions.json), backups (.flows.json.backup), installed nodes (node_modules, package.json)
+ * and this package's own records (.leon-openwhisk/). So a function file is refused when a part of its path
+ * begins with '.' or is node_modules, when it is a .json file, or when it is named settings.js: action
+ * code is none of these.
+ */
+export function reservedPart(rel: string): string | undefined {
+  const parts = rel.split(path.sep).filter((p) => p !== '' && p !== '.');
+  for (const part of parts) {
+    if (part.startsWith('.')) return `'${part}' begins with '.'`;
+    if (part.toLowerCase() === 'node_modules') return 'it is in node_modules';
+  }
+  const name = (parts[parts.length - 1] ?? '').toLowerCase();
+  if (name.endsWith('.json')) return 'it is a .json file';
+  if (name === 'settings.js') return 'it is named settings.js';
+  return undefined;
+}
+
+const reserved = (given: string, why: string, real?: string) =>
+  new FunctionFileError(`function file '${given}' is refused: ${why}` + (real ? ` (it resolves to ${real})` : '') +
+    ". Names beginning with '.', node_modules, .json files and settings.js are never read as action code (in the " +
+    "Node-RED user directory they are its settings, flows, credentials and their key): keep each manifest and its " +
+    'code in a folder of their own, <userDir>/manifests/<name>/');
+
 const realOrSelf = (p: string): string => {
   try {
     return fs.realpathSync(p);
@@ -174,12 +204,19 @@ const realOrSelf = (p: string): string => {
 
 /**
  * Where a manifest's `function:` file (`given`, as written) really is, checked: after symlinks and '..'
- * are resolved it lies in the manifest's folder or below, is a regular file (not a device, a FIFO, a
- * socket) and holds at most FUNCTION_MAX_BYTES. Its content becomes action code that the gateway API
- * serves, so a manifest must not pull in /etc/shadow or read /dev/zero forever. Throws FunctionFileError.
+ * are resolved it lies in the manifest's folder or below, is none of Node-RED's own files (reservedPart,
+ * both as written and where it leads), is a regular file (not a device, a FIFO, a socket) and holds at
+ * most FUNCTION_MAX_BYTES. Its content becomes action code that the gateway API serves, so a manifest
+ * must not pull in /etc/shadow, the key to Node-RED's credentials, or read /dev/zero forever. Returns
+ * the real path and the manifest folder's real path. Throws FunctionFileError.
  */
-export function checkFunctionFile(given: string, folder: string): { real: string; size: number } {
+export function checkFunctionFile(given: string, folder: string): { real: string; root: string; size: number } {
   const root = realOrSelf(folder);
+  // As written (before symlinks are resolved, so a missing file is refused for what it names) ...
+  const lexical = path.relative(folder, path.resolve(folder, given));
+  const leaves = lexical === '..' || lexical.startsWith(`..${path.sep}`) || path.isAbsolute(lexical);
+  const lexicalWhy = leaves ? undefined : reservedPart(lexical);
+  if (lexicalWhy) throw reserved(given, lexicalWhy);
   let real: string;
   try {
     real = fs.realpathSync(path.resolve(folder, given));
@@ -191,22 +228,68 @@ export function checkFunctionFile(given: string, folder: string): { real: string
       (real !== given ? ` (it resolves to ${real})` : '') +
       '; only files in that folder or below are read: put the code next to the manifest');
   }
+  // ... and where it really is (a symlink in the folder may lead to .config.runtime.json).
+  const realWhy = reservedPart(path.relative(root, real));
+  if (realWhy) throw reserved(given, realWhy, path.relative(root, real) !== lexical ? real : undefined);
   const stat = fs.statSync(real);
   if (stat.isDirectory()) {
     throw new FunctionFileError(`function '${given}' is a folder; zip it (wskdeploy zips folders, this catalog does not)`);
   }
   if (!stat.isFile()) throw new FunctionFileError(`function file '${given}' is not a regular file`);
   if (stat.size > FUNCTION_MAX_BYTES) throw functionTooLarge(given);
-  return { real, size: stat.size };
+  return { real, root, size: stat.size };
+}
+
+/** Where an open file really is, by /proc/self/fd (Linux), or undefined without procfs. */
+async function openedPath(fd: number): Promise<string | undefined> {
+  let where: string;
+  try {
+    where = await fs.promises.readlink(`/proc/self/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
+  // A file removed (or replaced by a rename) since it was opened; its path is still the one it had.
+  return where.endsWith(' (deleted)') ? where.slice(0, -' (deleted)'.length) : where;
+}
+
+/**
+ * Verifies that the file opened (`fd`, fstat `opened`) for `real` is one checkFunctionFile allows.
+ * O_NOFOLLOW guards only the last part of the path: a folder on the way may have been swapped for a
+ * symlink since the check. Where procfs tells where the open file really is, that path must be in `root`
+ * and not reserved; elsewhere `real` must still resolve to itself and be the very file opened.
+ */
+async function checkOpened(given: string, root: string, real: string, fd: number, opened: fs.Stats): Promise<void> {
+  const changed = () => new FunctionFileError(`function file '${given}' changed while it was being opened (a folder on its way ` +
+    'was replaced); it is not read');
+  const where = await openedPath(fd);
+  if (where === undefined) {
+    let now: fs.Stats;
+    try {
+      if (fs.realpathSync(real) !== real) throw changed();
+      now = fs.statSync(real);
+    } catch (err) {
+      if (err instanceof FunctionFileError) throw err;
+      throw changed();
+    }
+    if (now.dev !== opened.dev || now.ino !== opened.ino) throw changed();
+    return;
+  }
+  if (!within(where, [root])) {
+    throw new FunctionFileError(`function file '${given}' is outside the manifest's folder ${root} (it resolves to ${where}` +
+      ' when opened: a folder on its way was replaced by a symlink); only files in that folder or below are read');
+  }
+  const why = reservedPart(path.relative(root, where));
+  if (why) throw reserved(given, why, where);
 }
 
 /**
  * Reads a function file with the rules of checkFunctionFile applied again at the time of reading (the
  * file may have changed since the manifest was loaded): the final path component is opened without
- * following a symlink, without blocking, and at most FUNCTION_MAX_BYTES + 1 bytes are read.
+ * following a symlink, without blocking; the file opened is verified to be one the rules allow (see
+ * checkOpened) before anything is read, and at most FUNCTION_MAX_BYTES + 1 bytes are read.
  */
 export async function readFunctionFile(given: string, folder: string): Promise<{ data: Buffer; mtime: number }> {
-  const { real } = checkFunctionFile(given, folder);
+  const { real, root } = checkFunctionFile(given, folder);
   let handle: fs.promises.FileHandle;
   try {
     handle = await fs.promises.open(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
@@ -215,6 +298,7 @@ export async function readFunctionFile(given: string, folder: string): Promise<{
   }
   try {
     const stat = await handle.stat();
+    await checkOpened(given, root, real, handle.fd, stat);
     if (!stat.isFile()) throw new FunctionFileError(`function file '${given}' is not a regular file`);
     if (stat.size > FUNCTION_MAX_BYTES) throw functionTooLarge(given);
     const chunks: Buffer[] = [];

@@ -706,7 +706,7 @@ class ManifestReader {
         throw this.fail(`action '${name}': remote functions (${rel}) are not supported; download the file next to the manifest`,
           [...at, fnKey]);
       }
-      // Only a regular file of at most 48 MB in the manifest's folder (checked again when it is read).
+      // Only a regular file of at most 48 MB in the manifest's folder, none of Node-RED's own (checked again when it is read).
       try {
         checkFunctionFile(rel, this.dir);
       } catch (err) {

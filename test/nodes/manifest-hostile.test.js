@@ -3,7 +3,8 @@
 // manifest of nested YAML aliases ("billion laughs") through the editor's lookup endpoint and as the
 // catalog of a deployed runtime, also across a restart. Node-RED must answer with a clear error at once,
 // stay up, not grow, and go on serving legitimate manifests. And `function:` files outside the manifest's
-// folder, whose content the runtime's OpenWhisk API would serve as action code. No Docker is used: the
+// folder, or Node-RED's own files next to a manifest in the user directory (its credentials and their key),
+// whose content the runtime's OpenWhisk API would serve as action code. No Docker is used: the
 // runtime's engine points at a socket that does not exist, and nothing here starts a container.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -132,7 +133,8 @@ describe('hostile manifests on a real Node-RED', function () {
     await nr.stop({ keep: true });
     nr = undefined;
     nr = await env.startNodeRed({ ...opts, userDir });
-    assert.match(nr.log(), error);
+    // The server may be up before the flows have started and the action node has logged.
+    await waitForLog(nr, error);
     assert.ok(await alive(nr));
     const mine = await lookup(nr, 'manifest.yaml');
     assert.equal(mine.status, 200, mine.text);
@@ -205,6 +207,73 @@ describe('hostile manifests on a real Node-RED', function () {
       const swapped = await getAction(nr, 'gwok', 'demo/a');
       assert.notEqual(swapped.status, 200, swapped.text);
       assert.doesNotMatch(swapped.text, /TOP-SECRET/);
+      assert.ok(await alive(nr));
+    });
+  });
+
+  describe('a manifest in the user directory itself: Node-RED\'s own files are not action code', function () {
+    // What a real Node-RED keeps there by now (the deploys above saved flows with credentials), and this
+    // package's activation records.
+    const OWN = [
+      ['cfg', '.config.runtime.json', /is refused: '\.config\.runtime\.json' begins with '\.'/],
+      ['cred', 'flows_cred.json', /is refused: it is a \.json file/],
+      ['flows', 'flows.json', /is refused: it is a \.json file/],
+      ['settings', 'settings.js', /is refused: it is named settings\.js/],
+      ['act', '.leon-openwhisk/activations/x.jsonl', /is refused: '\.leon-openwhisk' begins with '\.'/],
+    ];
+    const one = (fn) => `packages:\n  demo:\n    actions:\n      a:\n        function: ${JSON.stringify(fn)}\n        runtime: nodejs:20\n`;
+    /** The content of the user directory's own files that exist, none of which may appear in an answer. */
+    const contents = () => OWN.map(([, fn]) => path.join(nr.userDir, fn)).filter((f) => fs.existsSync(f))
+      .map((f) => fs.readFileSync(f, 'utf8').trim()).filter((c) => c.length > 8);
+    before(() => {
+      fs.mkdirSync(path.join(nr.userDir, '.leon-openwhisk', 'activations'), { recursive: true });
+      fs.writeFileSync(path.join(nr.userDir, '.leon-openwhisk', 'activations', 'x.jsonl'), `{"note":"${SECRET}"}\n`);
+      for (const [name, fn] of OWN) fs.writeFileSync(path.join(nr.userDir, `own-${name}.yaml`), one(fn));
+    });
+
+    it('the editor lookup refuses each, naming the manifest, its line, the action and the path; a code file next to a manifest there works', async () => {
+      assert.ok(fs.existsSync(path.join(nr.userDir, 'flows_cred.json')) && fs.existsSync(path.join(nr.userDir, '.config.runtime.json')),
+        'Node-RED has written its credentials and their key');
+      const secrets = contents();
+      for (const [name, fn, re] of OWN) {
+        const r = await lookup(nr, `own-${name}.yaml`);
+        assert.equal(r.status, 400, `${name}: ${r.text}`);
+        assert.match(r.json.error, new RegExp(`^Manifest .*/own-${name}\\.yaml:5:\\d+: action 'a': function file '${fn.replace(/[./]/g, '\\$&')}' ${re.source}`), name);
+        assert.match(r.json.error, /keep each manifest and its code in a folder of their own/);
+        for (const c of secrets) assert.ok(!r.text.includes(c), `${name}: the answer holds a file's content`);
+        assert.doesNotMatch(r.text, /TOP-SECRET/);
+      }
+      const ok = await lookup(nr, 'manifest.yaml');
+      assert.equal(ok.status, 200, ok.text);
+      assert.deepEqual(ok.json.actions, [{ name: 'mine/hi', kind: 'nodejs:20' }]);
+    });
+
+    it('the runtime\'s OpenWhisk API never serves them; it serves the code file next to a manifest in the user directory', async () => {
+      const runtime = (id, manifest, apiPath) => ({
+        id, type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest, docker: NO_DOCKER,
+        serveApi: true, apiPath, apiNamespace: 'guest', credentials: { apiKey: KEY },
+      });
+      await deploy(nr, [
+        { id: 'tab', type: 'tab', label: 't' },
+        runtime('rt-ud-ok', 'manifest.yaml', 'udok'),
+        runtime('rt-ud-cfg', 'own-cfg.yaml', 'udcfg'),
+        runtime('rt-ud-cred', 'own-cred.yaml', 'udcred'),
+        { id: 'act-ud', type: 'openwhisk-action', z: 'tab', runtime: 'rt-ud-cred', action: 'demo/a', params: [], wires: [[]] },
+      ]);
+      let ok;
+      for (const end = Date.now() + 10000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+        ok = await getAction(nr, 'udok', 'mine/hi');
+        if (ok.status !== 404) break;
+      }
+      assert.equal(ok.status, 200, ok.text);
+      assert.equal(JSON.parse(ok.text).exec.code, 'function main() { return {}; }');
+      const secrets = contents();
+      for (const apiPath of ['udcfg', 'udcred']) {
+        const r = await getAction(nr, apiPath, 'demo/a');
+        assert.notEqual(r.status, 200, `${apiPath}: ${r.text}`);
+        for (const c of secrets) assert.ok(!r.text.includes(c), `${apiPath}: the answer holds a file's content`);
+      }
+      await waitForLog(nr, /\[openwhisk-action:act-ud\] Manifest .*own-cred\.yaml:5:\d+: action 'a': function file 'flows_cred\.json' is refused: it is a \.json file/);
       assert.ok(await alive(nr));
     });
   });

@@ -256,6 +256,54 @@ describe('the on-disk catalog cache', () => {
     assert.equal((await c.getAction({ namespace: 'guest', name: 'hello' })).exec.code, 'good');
   });
 
+  it('removes temporary files a crash left behind once they are a minute old, and counts younger ones towards the bound', async () => {
+    const MB = 1024 * 1024;
+    const a = catalog('https://ow.example');
+    a.put('hello', 'good', '1');
+    const first = new CachedCatalog(a, dir, 'svc');
+    await first.getAction({ namespace: 'guest', name: 'hello' });
+    const service = path.relative(dir, path.dirname(await first.fileFor({ namespace: 'guest', name: 'hello' })));
+    // A restart (a new process: here, the folder copied elsewhere) after crashes in the middle of writes.
+    const again = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-cache-test-'));
+    try {
+      fs.cpSync(dir, again, { recursive: true });
+      const tmp = (name, bytes, ageMs) => {
+        const file = path.join(again, service, name);
+        fs.writeFileSync(file, '');
+        fs.truncateSync(file, bytes); // sparse: the size counts, no disk space is used
+        const t = new Date(Date.now() - ageMs);
+        fs.utimesSync(file, t, t);
+        return file;
+      };
+      const old = tmp(`.${'a'.repeat(24)}.json.4242.0a0a0a0a0a0a.tmp`, 3 * MB, 2 * 60_000);
+      const young = tmp(`.${'b'.repeat(24)}.json.4243.0b0b0b0b0b0b.tmp`, 2 * MB, 0);
+      const opts = { maxBytes: 2.5 * MB };
+      const c = new CachedCatalog(a, again, 'svc', opts);
+      const onDisk = () => files(again).reduce((n, f) => n + fs.statSync(path.join(again, f)).size, 0);
+      a.put('one', '1'.repeat(400 * 1024), '1');
+      await c.getAction({ namespace: 'guest', name: 'one' });
+      assert.ok(!fs.existsSync(old), 'a temp file older than a minute is removed at the first scan');
+      assert.ok(fs.existsSync(young), 'a younger one may be a write in progress: it stays');
+      a.put('two', '2'.repeat(400 * 1024), '1');
+      await c.getAction({ namespace: 'guest', name: 'two' });
+      assert.ok(onDisk() <= opts.maxBytes, `the young temp file counts towards the bound: ${onDisk()} bytes on disk`);
+      a.online = false;
+      await assert.rejects(c.getAction({ namespace: 'guest', name: 'one' }), /No cached copy/, 'the oldest copy went to make room');
+      // Once it is a minute old, the next store removes it.
+      const t = new Date(Date.now() - 2 * 60_000);
+      fs.utimesSync(young, t, t);
+      a.online = true;
+      a.put('three', '3'.repeat(400 * 1024), '1');
+      await c.getAction({ namespace: 'guest', name: 'three' });
+      assert.ok(!fs.existsSync(young), 'removed at the next store once a minute old');
+      assert.deepEqual(files(again).filter((f) => f.endsWith('.tmp')), []);
+      a.online = false;
+      for (const name of ['two', 'three']) assert.equal((await c.getAction({ namespace: 'guest', name })).exec.code.length, 400 * 1024, name);
+    } finally {
+      fs.rmSync(again, { recursive: true, force: true });
+    }
+  });
+
   it('without a user directory: a private mkdtemp folder (0700, random name), not a predictable /tmp path', () => {
     const d = cacheDirFor(undefined);
     assert.equal(cacheDirFor(undefined), d, 'one folder per process');
