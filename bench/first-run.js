@@ -4,7 +4,8 @@
 // are rebuilt, which is the point), runs `npm start` in this checkout, and times
 //   images    the builds npm start runs (its "images ready in" line),
 //   editor    Node-RED listening (the editor URL printed),
-//   first face  astronaut.png dropped into the watched folder → shown on the dashboard in a real browser.
+//   processed   astronaut.png dropped into the watched folder → its row in the flow's history (admin API),
+//   face        then the dashboard page opened in a real browser shows it.
 // Prints one line per stage and writes bench/results/first-run.json. Needs Docker, Debian's chromium, and
 // `npm install` done (the build is part of what is timed). Takes minutes; run it on a quiet engine: it
 // removes every image and container of this package on it (`--keep-images`: only the demo's user directory).
@@ -65,6 +66,18 @@ async function main() {
       if (child.exitCode !== null) throw new Error(`npm start exited (${child.exitCode})`);
       await new Promise((r) => setTimeout(r, 200));
     }
+    // The photo dropped; processed once the flow's history (its flow context, read through the admin API)
+    // has its row; then shown on a dashboard page opened in a real browser.
+    const dropped = Date.now();
+    fs.copyFileSync(path.join(root, 'test', 'fixtures', 'faces', 'astronaut.png'), path.join(watchDir, 'astronaut.png'));
+    for (;;) {
+      const ctx = await fetch(`http://127.0.0.1:${port}/context/flow/face.tab`).then((r) => r.json(), () => ({}));
+      if (String(ctx.history?.msg ?? '').includes('astronaut.png')) break;
+      if (Date.now() - dropped > 300000) throw new Error('the photo was not processed within 5 minutes');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    at.processed = Date.now() - t0;
+    at.processedAfterDrop = Date.now() - dropped;
     const { chromium } = require('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -73,17 +86,8 @@ async function main() {
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
       await page.goto(`http://127.0.0.1:${port}/dashboard/faces`);
-      // The page is up and connected (what a user sees before dropping a photo).
-      await page.getByText('Drop a PNG or JPEG image into the watched folder.').waitFor({ timeout: 120000 });
-      at.dashboard = Date.now() - t0;
-      const dropped = Date.now();
-      fs.copyFileSync(path.join(root, 'test', 'fixtures', 'faces', 'astronaut.png'), path.join(watchDir, 'astronaut.png'));
-      await page.getByText('Original: astronaut.png').waitFor({ timeout: 300000 }).catch(async (err) => {
-        await page.screenshot({ path: path.join(__dirname, 'results', 'first-run-failed.png') }).catch(() => undefined);
-        throw err;
-      });
+      await page.getByText('Original: astronaut.png').waitFor({ timeout: 60000 });
       at.face = Date.now() - t0;
-      at.faceAfterDrop = Date.now() - dropped;
     } finally {
       await browser.close();
     }
@@ -92,7 +96,7 @@ async function main() {
     await new Promise((r) => child.on('exit', r));
   }
   const s = (ms) => `${(ms / 1000).toFixed(1)} s`;
-  console.log(`\nfirst run: images built ${s(at.images)}, editor up ${s(at.editor)}, dashboard page ready ${s(at.dashboard)}, first face on the dashboard ${s(at.face)} (${s(at.faceAfterDrop)} after the drop)`);
+  console.log(`\nfirst run: images built ${s(at.images)}, editor up ${s(at.editor)}, the dropped photo processed ${s(at.processed)} (${s(at.processedAfterDrop)} after the drop), on the dashboard ${s(at.face)}`);
   fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
   fs.writeFileSync(path.join(__dirname, 'results', 'first-run.json'), JSON.stringify({ date: new Date().toISOString(), ms: at }, null, 2) + '\n');
 }

@@ -105,7 +105,8 @@ async function main() {
   let announced = false;
   child.stdout.on('data', (chunk) => {
     process.stdout.write(chunk);
-    if (!announced && /Server now running/.test(String(chunk))) {
+    // Once the flows run (Node-RED listens first): a photo dropped before the watch node starts is never seen.
+    if (!announced && /Started flows/.test(String(chunk))) {
       announced = true;
       console.log(`
   ─────────────────────────────────────────────────────────────────
