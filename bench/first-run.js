@@ -72,7 +72,7 @@ async function main() {
     fs.copyFileSync(path.join(root, 'test', 'fixtures', 'faces', 'astronaut.png'), path.join(watchDir, 'astronaut.png'));
     for (;;) {
       const ctx = await fetch(`http://127.0.0.1:${port}/context/flow/face.tab`).then((r) => r.json(), () => ({}));
-      if (String(ctx.history?.msg ?? '').includes('astronaut.png')) break;
+      if (String((ctx.memory ?? ctx).history?.msg ?? '').includes('astronaut.png')) break;
       if (Date.now() - dropped > 300000) throw new Error('the photo was not processed within 5 minutes');
       await new Promise((r) => setTimeout(r, 100));
     }
