@@ -29,8 +29,16 @@ function resetEngine() {
     fs.rmSync(watchDir, { recursive: true, force: true });
     return;
   }
-  const containers = lines(docker('ps', '-aq', '--filter', 'label=io.leon-edge.managed'));
-  if (containers.length) docker('rm', '-f', '-v', ...containers);
+  // A Node-RED still stopping may be removing some of them itself: until none is left.
+  for (let i = 0; i < 30; i++) {
+    const containers = lines(docker('ps', '-aq', '--filter', 'label=io.leon-edge.managed'));
+    if (!containers.length) break;
+    try {
+      docker('rm', '-f', '-v', ...containers);
+    } catch {
+      execFileSync('sleep', ['1']);
+    }
+  }
   const nets = lines(docker('network', 'ls', '-q', '--filter', 'name=leon-openwhisk-isolated'));
   if (nets.length) docker('network', 'rm', ...nets);
   const images = lines(docker('images', '--format', '{{.Repository}}:{{.Tag}}')).filter((i) => i.startsWith('leon-edge/'));
