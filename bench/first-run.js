@@ -60,7 +60,8 @@ async function main() {
   const t0 = Date.now();
   const at = {};
   let out = '';
-  const child = spawn('npm', ['start'], { cwd: root, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: SIGINT reaches npm, start.js and Node-RED (a shell in between forwards nothing).
+  const child = spawn('npm', ['start'], { cwd: root, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const seen = (chunk) => {
     out += chunk;
     process.stdout.write(chunk);
@@ -99,14 +100,17 @@ async function main() {
     } finally {
       await browser.close();
     }
+    const s = (ms) => `${(ms / 1000).toFixed(1)} s`;
+    console.log(`\nfirst run: images built ${s(at.images)}, editor up ${s(at.editor)}, the dropped photo processed ${s(at.processed)} (${s(at.processedAfterDrop)} after the drop), on the dashboard ${s(at.face)}`);
+    fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
+    fs.writeFileSync(path.join(__dirname, 'results', 'first-run.json'), JSON.stringify({ date: new Date().toISOString(), ms: at }, null, 2) + '\n');
   } finally {
-    child.kill('SIGINT');
-    await new Promise((r) => child.on('exit', r));
+    const exited = new Promise((r) => child.on('exit', r));
+    process.kill(-child.pid, 'SIGINT');
+    const timer = setTimeout(() => process.kill(-child.pid, 'SIGKILL'), 20000);
+    await exited;
+    clearTimeout(timer);
   }
-  const s = (ms) => `${(ms / 1000).toFixed(1)} s`;
-  console.log(`\nfirst run: images built ${s(at.images)}, editor up ${s(at.editor)}, the dropped photo processed ${s(at.processed)} (${s(at.processedAfterDrop)} after the drop), on the dashboard ${s(at.face)}`);
-  fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-  fs.writeFileSync(path.join(__dirname, 'results', 'first-run.json'), JSON.stringify({ date: new Date().toISOString(), ms: at }, null, 2) + '\n');
 }
 
 main().catch((err) => {
