@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// Benchmark of the gateway's OpenWhisk API (issue 13): a warm invoke through the API of a real
+// Benchmark of the gateway's OpenWhisk API: a warm invoke through the API of a real
 // Node-RED process (POST …/api/v1/namespaces/_/actions/noop?blocking=true&result=true, Basic auth,
 // keep-alive, a plain node:http client: the `openwhisk` npm client's own cost is not the gateway's)
 // versus a direct /run to a bare container of the same image with the same code on the same network
