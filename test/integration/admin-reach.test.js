@@ -126,14 +126,15 @@ for (const version of [5, 4]) describe(`actions and the gateway's own Node-RED $
     assert.equal(status, 200, JSON.stringify(body));
     assert.equal(body.reached, false, JSON.stringify(body));
     assert.deepEqual((await post(red, { mode: 'write-root' })).body, { wrote: false, code: 'EROFS' });
-    // /tmp lives in the container's memory: filling it ends in ENOSPC at the action's memory limit, or
-    // the action is aborted for its memory, never on the Docker host's disk.
-    const filled = (await post(red, { mode: 'fill-tmp' })).body;
-    assert.ok((filled.mb <= 128 && filled.code) || /exhausted its memory/.test(filled.error), `at most the memory limit in /tmp: ${JSON.stringify(filled)}`);
+    // Its settings, while it runs (filling /tmp below may end it, and its replacement may not be there yet).
     const [c] = (await containersWith('io.leon-edge.managed=true')).filter((x) => x.Labels['io.leon-edge.node'] === 'act');
     const info = await docker.getContainer(c.Id).inspect();
     assert.deepEqual(info.HostConfig.SecurityOpt, ['no-new-privileges']);
     assert.equal(info.HostConfig.ReadonlyRootfs, true);
+    // /tmp lives in the container's memory: filling it ends in ENOSPC at the action's memory limit, or
+    // the action is aborted for its memory, never on the Docker host's disk.
+    const filled = (await post(red, { mode: 'fill-tmp' })).body;
+    assert.ok((filled.mb <= 128 && filled.code) || /exhausted its memory/.test(filled.error), `at most the memory limit in /tmp: ${JSON.stringify(filled)}`);
     assert.deepEqual((await post(red, { port: red.port })).status, 200, 'the next message works');
   });
 });
