@@ -3,22 +3,15 @@
 // Controller.info, RestAPIs info). Only what the catalog really holds: the gateway makes nothing up.
 import { DEFAULT_LIMITS, LIMIT_RANGES } from '../limits';
 import { BUILTIN_RUNTIMES, resolveImage } from '../local/images';
-import type { ActionLimits, KeyValue } from '../types';
+import type { ActionSummary } from '../openwhisk-rest';
+import type { KeyValue } from '../types';
 
-/** One action of the catalog, as the runtime knows it (its GET document without the code, or a list entry). */
-export interface ListedAction {
-  /** "ns" or "ns/pkg" (the API's namespace is put in front of the package by the API). */
-  namespace: string;
-  /** The short name ("sort", never "utils/sort"). */
-  name: string;
-  kind?: string;
-  version?: string;
-  binary?: boolean;
-  limits?: ActionLimits;
-  annotations?: KeyValue[];
-  publish?: boolean;
-  updated?: number;
-}
+/**
+ * One action of the catalog, as the runtime knows it (its GET document without the code, or a list
+ * entry): the REST list's summary shape; `namespace` is "ns" or "ns/pkg" (the API puts its own
+ * namespace in front of the package), `name` the short name ("sort", never "utils/sort").
+ */
+export type ListedAction = ActionSummary;
 
 export interface ListedPackage {
   name: string;
