@@ -105,16 +105,18 @@ describe('local runtime bounds (real Docker)', function () {
 
     // Control: on a plain user network of the user's choosing, containers do reach each other.
     const net = `leon-bounds-${crypto.randomBytes(3).toString('hex')}`;
-    await docker.createNetwork({ Name: net, Driver: 'bridge' });
+    await docker.createNetwork({ Name: net, Driver: 'bridge', Labels: { 'io.leon-edge.test': 'bounds' } });
+    const e2 = engine({ capacity: 2, network: net });
     try {
-      const e2 = engine({ capacity: 2, network: net });
       const v2 = await e2.provision('node-victim2', victimDoc, catalog([victimDoc]));
       const p2 = await e2.provision('node-prober2', probeDoc, catalog([probeDoc]));
       const open = await p2.invoke({ mode: 'probe', host: await ipOf('node-victim2'), port: 8080 });
       assert.equal(open.response.result.reachable, true, 'the probe itself works');
       await Promise.all([v2.close(), p2.close()]);
     } finally {
-      await docker.getNetwork(net).remove().catch(() => undefined);
+      // Its containers (a stem cell too) leave the network first: Docker refuses to remove a network in use.
+      await e2.close();
+      await docker.getNetwork(net).remove();
     }
   });
 
