@@ -1,5 +1,6 @@
 import { OpenWhiskNodeError } from '../errors';
 import { invocationContext } from '../gateway/context';
+import { componentActivations } from '../local/sequence';
 import type { LocalActionHandle, LocalProvisioner } from '../runner';
 import type { ActionRef, Activation } from '../types';
 import type { ActivationStore } from './store';
@@ -7,7 +8,8 @@ import type { ActivationStore } from './store';
 /**
  * The engine as the runtime hands it out (to action nodes and to the gateway API): every handle it
  * provisions records each activation in `store`, successful or not. An invocation that came in
- * through the gateway API keeps the id its client was given, and the API stores it. The activation the caller gets is
+ * through the gateway API keeps the id its client was given, and the API stores it. A sequence's
+ * components are stored too, each with `cause` = the sequence's id. The activation the caller gets is
  * otherwise the engine's own object, unchanged.
  */
 export function recording(engine: LocalProvisioner, store: ActivationStore): LocalProvisioner {
@@ -22,13 +24,12 @@ function recordingHandle(h: LocalActionHandle, store: ActivationStore): LocalAct
   const keep = (a: Activation | undefined) => {
     if (!a) return;
     const id = invocationContext.getStore()?.activationId;
-    if (id) {
-      // Through the gateway API: it answers with (and stores) this id, along with the path taken.
-      a.activationId = id;
-      return;
-    }
+    // Through the gateway API: it answers with (and stores) this id, along with the path taken.
+    if (id) a.activationId = id;
     try {
-      store.add(a);
+      // A sequence's components, each with its cause: the ids in the sequence's logs can be looked up.
+      for (const c of componentActivations(a)) store.add(c);
+      if (!id) store.add(a);
     } catch {
       /* the store must never fail an activation */
     }

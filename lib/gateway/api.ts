@@ -4,7 +4,7 @@ import { type ActivationStore, summaryOf } from '../activations/store';
 import { OpenWhiskNodeError } from '../errors';
 import { formatBytes, InFlight, jsonBytes } from '../in-flight';
 import { ENTITY_NAME_MAX, isEntityName } from '../names';
-import type { ActionDoc, ActionRef, Activation } from '../types';
+import type { ActionDoc, ActionRef, Activation, KeyValue } from '../types';
 import { asHop, invocationContext, MAX_HOPS, parseVia, VIA_HEADER } from './context';
 import { actionEntry, apiInfo, DEFAULT_VERSION, type GatewayEntities, type ListedAction, type ListedPackage, packageDoc, packageEntry, platformInfo, ruleDoc, triggerDoc, triggerEntry, underNamespace } from './entities';
 import { type AuthFailureBounds, AuthFailures, knownHost, listedHost } from './guard';
@@ -358,6 +358,7 @@ export class GatewayApi {
     const bytes = jsonBytes(params);
     if (!this.work.take(bytes)) throw this.busy(bytes);
     const activationId = newId();
+    const received = Date.now();
     const idHeader = { 'x-openwhisk-activation-id': activationId };
     const ctx = { via: [...via, this.o.instanceId], activationId };
     const running = invocationContext.run(ctx, () => this.o.invoke(ref, params)).then(
@@ -371,7 +372,7 @@ export class GatewayApi {
     const done = () => this.work.release(bytes);
     running.then(done, done);
     if (!blocking) {
-      running.catch((e) => this.o.store.add(internalError(ref, activationId, this.o.namespace, e)));
+      running.catch((e) => this.recordFailure(ref, activationId, received, e));
       return { status: 202, body: { activationId }, headers: idHeader };
     }
     let timer: NodeJS.Timeout | undefined;
@@ -385,12 +386,25 @@ export class GatewayApi {
       clearTimeout(timer);
     }
     if (outcome === 'late') {
-      running.catch((e) => this.o.store.add(internalError(ref, activationId, this.o.namespace, e)));
+      running.catch((e) => this.recordFailure(ref, activationId, received, e));
       return { status: 202, body: { activationId }, headers: idHeader };
     }
     const a = outcome;
     const status = a.response.success ? 200 : a.response.status === 'whisk internal error' ? 500 : 502;
     return { status, body: resultOnly ? a.response.result : a, headers: idHeader };
+  }
+
+  /**
+   * The record of an invocation that failed before its action ran (no container, catalog gone…), kept
+   * for the client that got a 202: qualified and annotated as the action's own records are.
+   */
+  private async recordFailure(ref: ActionRef, activationId: string, received: number, e: unknown): Promise<void> {
+    const doc = await this.o.getAction(ref).catch(() => undefined);
+    try {
+      this.o.store.add(failedBeforeRun(ref, doc, activationId, this.o.namespace, received, e));
+    } catch {
+      /* the store reports its own write failures */
+    }
   }
 
   /** The 429 of an invoke beyond maxActivations, with OpenWhisk's text for its concurrent-invocations throttle. */
@@ -525,6 +539,8 @@ export function failureOf(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
   if (!(e instanceof OpenWhiskNodeError)) return new HttpError(500, 'The server encountered an internal error.');
   if (e.statusCode === 404 || e.short === 'not found') return new HttpError(404, NOT_FOUND);
+  // No container can give way now: OpenWhisk throttles with 429 (clients retry), never a server error.
+  if (e.reason === 'capacity') return new HttpError(429, `Too many concurrent requests in flight: ${e.message}`);
   switch (e.code) {
     case 'overload':
       return new HttpError(429, e.message);
@@ -542,19 +558,26 @@ export function failureOf(e: unknown): HttpError {
   }
 }
 
-/** The record of a non-blocking invocation that failed before its action ran. */
-function internalError(ref: ActionRef, activationId: string, namespace: string, e: unknown): Activation {
+/** The record of an invocation that failed before its action ran, shaped as the platform's records. */
+function failedBeforeRun(ref: ActionRef, doc: ActionDoc | undefined, activationId: string, namespace: string, received: number, e: unknown): Activation {
   const now = Date.now();
   const i = ref.name.lastIndexOf('/');
+  const annotations: KeyValue[] = [{ key: 'path', value: `${namespace}/${ref.name}` }];
+  if (doc?.exec?.kind) annotations.push({ key: 'kind', value: doc.exec.kind });
+  if (doc?.limits) annotations.push({ key: 'limits', value: doc.limits });
+  annotations.push({ key: 'waitTime', value: now - received });
   return {
     activationId,
     namespace,
     name: ref.name.slice(i + 1),
+    subject: namespace,
+    version: doc?.version ?? DEFAULT_VERSION,
+    publish: false,
     start: now,
     end: now,
     duration: 0,
     response: { status: 'whisk internal error', success: false, result: { error: e instanceof Error ? e.message : String(e) } },
     logs: [],
-    annotations: [{ key: 'path', value: `${namespace}/${ref.name}` }],
+    annotations,
   };
 }

@@ -9,6 +9,19 @@ import type { ActionRef, Activation, KeyValue } from '../types';
 import type { CloseOptions, Runnable } from './pool';
 import { newActivationId, type ActionIdentity } from './protocol';
 
+const COMPONENTS = Symbol('components');
+
+/**
+ * The activations of a sequence's components, in order, each with `cause` = the sequence's
+ * activation id (and a nested sequence's own components after it): what the platform stores beside
+ * a sequence's record, so that the ids in its `logs` can be looked up. Empty for any other activation.
+ * Kept off the JSON form: a flow's msg.data carries the sequence's record only.
+ */
+export function componentActivations(a: Activation): Activation[] {
+  const own = (a as Activation & { [COMPONENTS]?: Activation[] })[COMPONENTS] ?? [];
+  return own.flatMap((c) => [{ ...c, cause: a.activationId }, ...componentActivations(c)]);
+}
+
 export class SequenceAction implements Runnable {
   readonly kind = 'sequence';
   readonly image = undefined;
@@ -54,6 +67,7 @@ export class SequenceAction implements Runnable {
     }
     const start = Date.now();
     const ids: string[] = [];
+    const components: Activation[] = [];
     let duration = 0;
     let input: Record<string, unknown> | unknown[] | null | undefined = params;
     let last: Activation | undefined;
@@ -68,6 +82,7 @@ export class SequenceAction implements Runnable {
         failed = true;
       }
       ids.push(last.activationId);
+      components.push(last);
       duration += last.duration;
       if (failed || !last.response.success) {
         failed = true;
@@ -103,6 +118,7 @@ export class SequenceAction implements Runnable {
       logs: ids,
       annotations,
     };
+    Object.defineProperty(activation, COMPONENTS, { value: components, enumerable: false });
     if (failed) throw activationFailure(activation, this.name);
     return activation;
   }

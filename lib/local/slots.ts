@@ -111,25 +111,28 @@ export class Slots {
   }
 
   /**
-   * A slot for a pool's first container (provisioning): now, or after an eviction or a removal in
-   * progress frees one (within reserveWaitMs); else a capacity error.
+   * A slot for a pool's first container (provisioning): now; or after an idle container of another
+   * action gives way (least recently used, surplus first, an action's last one too: that action
+   * cold-starts at its next message) or a removal in progress frees one, within reserveWaitMs; else a
+   * capacity error, at once when every container is busy (a caller may retry or run elsewhere).
    */
   reserve(pool: SlotRequester): Promise<void> {
     if (this.take()) return Promise.resolve();
     if (this.closed) return Promise.reject(closedError(`Provisioning '${pool.name}'`));
-    const full = () =>
+    const full = (waited: boolean) =>
       new OpenWhiskNodeError(
         'config',
-        `The local runtime's capacity of ${this.capacity} containers is used up by other actions: '${pool.name}' cannot get its container. ` +
-          `Raise the capacity in the runtime config (every local action node needs at least one container; a sequence one per component).`,
+        `All ${this.capacity} containers of the local runtime are busy with other actions: '${pool.name}' ` +
+          `${waited ? `got none within ${Math.round(this.reserveWaitMs / 1000)} s` : 'cannot get one now'}. ` +
+          `Try again later, send fewer different actions at once, or raise the capacity in the runtime config.`,
         { reason: 'capacity' },
       );
-    if (!this.policy.evict(pool, false) && this.releasing === 0) return Promise.reject(full());
+    if (!this.policy.evict(pool, true) && this.releasing === 0) return Promise.reject(full(false));
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
-        reject(full());
+        reject(full(true));
       }, this.reserveWaitMs);
       timer.unref();
       const waiter: Waiter = {

@@ -748,12 +748,23 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       await sleep(100);
       assert.equal((await ours([`${LABELS.runtime}=rt-test`, `${LABELS.node}=node-first`])).length, 1);
       await Promise.all([one.close(), two.close()]);
+      // An action's last container gives way when idle (the next message of that action cold-starts);
+      // while busy it does not, and a newcomer is told at once.
       const e2 = engine({ capacity: 1 });
       const x = await e2.provision('node-x', d1, cat);
-      const err = await rejection(e2.provision('node-y', d2, cat));
-      assert.equal(err.code, 'config');
-      assert.match(err.message, /capacity of 1 containers/);
-      await x.close();
+      const y = await e2.provision('node-y', d2, cat);
+      assert.equal(x.containers, 0);
+      assert.equal(y.containers, 1);
+      const busy = y.invoke({ mode: 'sleep', ms: 3000 });
+      await sleep(200);
+      const err = await rejection(e2.provision('node-z', actionDoc('/guest/third'), catalogOf([actionDoc('/guest/third')])));
+      assert.equal(err.reason, 'capacity');
+      assert.match(err.message, /All 1 containers of the local runtime are busy/);
+      await busy;
+      assert.equal((await x.invoke({ name: 'back' })).response.result.params.name, 'back', 'the evicted action cold-starts');
+      assert.equal(x.containers, 1);
+      assert.equal(y.containers, 0);
+      await Promise.all([x.close(), y.close()]);
     });
 
     it('limits.concurrency > 1 (nodejs): one container runs several activations at once, logs []', async () => {

@@ -97,14 +97,28 @@ describe('slots (capacity of a runtime)', () => {
     assert.deepEqual(p.evictions, [{ requester: 'b', allowLast: false }]);
   });
 
-  it('reserve: a free slot at once; none and nothing to evict → a capacity error naming the action', async () => {
-    const s = new Slots(1, 1000, policy(0));
+  it('reserve: a free slot at once; none and nothing to evict → a capacity error naming the action, at once', async () => {
+    const p = policy(0);
+    const s = new Slots(1, 1000, p);
     await s.reserve(pool('first'));
+    const t0 = Date.now();
     const err = await s.reserve(pool('second')).then(() => undefined, (e) => e);
+    assert.ok(Date.now() - t0 < 500, 'no wait when nothing can give way');
     assert.equal(err.code, 'config');
     assert.equal(err.reason, 'capacity');
     assert.equal(err.short, 'capacity full');
-    assert.match(err.message, /capacity of 1 containers .* 'second' cannot get its container/);
+    assert.match(err.message, /All 1 containers of the local runtime are busy with other actions: 'second' cannot get one now/);
+  });
+
+  it("reserve asks for another action's last idle container too: a first container never fails while one is idle", async () => {
+    const p = policy(1);
+    const s = new Slots(1, 1000, p);
+    s.take();
+    const r = s.reserve(pool('newcomer'));
+    assert.deepEqual(p.evictions, [{ requester: 'newcomer', allowLast: true }]);
+    s.release(); // the evicted container is gone
+    await r;
+    assert.equal(s.used, 1);
   });
 
   it('reserve waits for the slot an eviction frees, ahead of pools that want to grow', async () => {
