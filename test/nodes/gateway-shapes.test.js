@@ -116,6 +116,15 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
     await env.until('both records', async () => (await c.activations.list()).length === 2);
     assert.deepEqual((await c.activations.list({ name: 'echo' })).map((x) => x.activationId), [a]);
     assert.deepEqual((await c.activations.list({ name: 'utils/echo' })).map((x) => x.activationId), [b]);
+    // A record of a failure before the run (no engine) is shaped as the action's own records.
+    const failed = await c.activations.get({ name: b });
+    assert.equal(failed.response.status, 'whisk internal error');
+    assert.deepEqual([failed.namespace, failed.name, failed.subject, failed.version, failed.publish], ['guest', 'echo', 'guest', '0.0.1', false]);
+    const ann = Object.fromEntries(failed.annotations.map((x) => [x.key, x.value]));
+    assert.equal(ann.path, 'guest/utils/echo');
+    assert.equal(ann.kind, 'nodejs:20');
+    assert.equal(typeof ann.limits.timeout, 'number');
+    assert.equal(typeof ann.waitTime, 'number');
     await deploy(flows('acme'));
     const c2 = client('s');
     await env.until('the API in acme', async () => JSON.stringify(await c2.namespaces.list().catch(() => [])) === '["acme"]');
