@@ -265,7 +265,7 @@ describe('openwhisk-trigger on a local runtime with a manifest (real Docker)', f
       if (n.type === 'debug') return { id: n.id, z: n.z, type: 'helper' };
       return n;
     });
-    const extra = [coreNode('common/90-comment.js'), coreNode('common/20-inject.js'), coreNode('function/10-function.js')];
+    const extra = [coreNode('common/90-comment.js'), coreNode('common/20-inject.js'), coreNode('function/10-function.js'), coreNode('function/89-delay.js')];
     await helper.load([...nodes, ...extra], f);
     const t = helper.getNode('trig.t');
     await waitForStatus(t, (s) => s.fill === 'green', 40000);
