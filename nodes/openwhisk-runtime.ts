@@ -150,6 +150,8 @@ export = function (RED: NodeAPI) {
           apiKey: svc?.apiKey,
         });
         // Ping Docker and sweep a crashed run's leftovers while the flow starts (provision waits for it).
+        // Which image a kind falls back to, when this package's own is not on the engine: said once per image.
+        this.engine.on('notice', (text: string) => this.warn(text));
         void this.engine.start().catch(() => undefined);
       } catch (err) {
         configError ??= err instanceof OpenWhiskNodeError ? err : new OpenWhiskNodeError('config', `Invalid local runtime settings: ${(err as Error).message}`, { short: 'bad config' });
@@ -260,6 +262,7 @@ export = function (RED: NodeAPI) {
             listRules: async () => (await manifest()?.listTriggers() ?? []).flatMap((t) => t.rules.map((r) => ({ name: r.name, trigger: t.name, action: r.action, status: r.status }))),
           },
           imageOverrides: parseImageOverrides(config.images),
+          ownImages: () => this.engine?.ownImages() ?? Promise.resolve({}),
           maxBody: Number(config.maxPayload) > 0 ? Math.round(Number(config.maxPayload) * 1048576) : 8 * 1048576,
           hosts,
         });

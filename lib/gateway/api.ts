@@ -32,6 +32,8 @@ export interface GatewayApiOptions {
   entities?: GatewayEntities;
   /** The runtime's image overrides (kind or "family:*" → image), for GET / (the runtimes it runs). */
   imageOverrides?: Record<string, string>;
+  /** This package's runtime images the engine has, by kind (GET / lists them). */
+  ownImages?: () => Promise<Record<string, string>>;
   /** Largest request body in bytes (the runtime's max payload). */
   maxBody: number;
   /** Requests the API works on at once, beyond which it answers 429 (default 256). */
@@ -182,7 +184,9 @@ export class GatewayApi {
     if (parts.length === 0 || (parts.length === 2 && parts[0] === 'api' && parts[1] === 'v1')) {
       req.resume();
       if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
-      return { status: 200, body: parts.length === 0 ? platformInfo('/api/v1', { concurrentActions: this.work.maxCount }, this.o.imageOverrides) : apiInfo() };
+      if (parts.length > 0) return { status: 200, body: apiInfo() };
+      const own = this.o.ownImages ? await this.o.ownImages().catch(() => ({})) : {};
+      return { status: 200, body: platformInfo('/api/v1', { concurrentActions: this.work.maxCount }, this.o.imageOverrides, own) };
     }
     if (parts[0] !== 'api' || parts[1] !== 'v1') throw new HttpError(404, NOT_FOUND);
     this.authorised(req);

@@ -157,16 +157,23 @@ export interface PlatformLimits {
 }
 
 /**
- * GET / (Controller.info): the runtimes this gateway runs (each kind with the image it would start,
- * after the runtime's image overrides) and the limits it enforces. No per-minute rates: it has none.
+ * GET / (Controller.info): the runtimes this gateway runs (each kind with the image it would start:
+ * the runtime's image override, else this package's image when the engine has it, else OpenWhisk's) and the limits it enforces. No per-minute rates: it has none.
  */
-export function platformInfo(apiPath: string, limits: PlatformLimits, overrides: Record<string, string> = {}): Record<string, unknown> {
+export function platformInfo(
+  apiPath: string,
+  limits: PlatformLimits,
+  overrides: Record<string, string> = {},
+  /** This package's images the engine has, by kind (used before OpenWhisk's, after the overrides). */
+  own: Record<string, string> = {},
+): Record<string, unknown> {
   const runtimes: Record<string, { kind: string; image: string; default: boolean; deprecated: boolean; attached: boolean }[]> = {};
   for (const [family, kinds] of Object.entries(BUILTIN_RUNTIMES)) {
     runtimes[family] = Object.entries(kinds).map(([kind, k]) => {
       let image = k.image;
       try {
-        image = resolveImage({ kind }, overrides).image;
+        const r = resolveImage({ kind }, overrides);
+        image = r.source === 'override' ? r.image : (own[kind] ?? r.image);
       } catch {
         /* the built-in image then */
       }

@@ -295,12 +295,14 @@ export async function ensureImage(
   kind: string,
   platform: EnginePlatform,
   onPull?: PullProgress,
+  /** What to do instead, when this package builds an image for the kind (replaces the generic advice). */
+  ownImageHint?: string,
 ): Promise<Docker.ImageInspectInfo> {
   const what = kind === 'blackbox' ? `the blackbox action's image` : `kind '${kind}'`;
   const todo =
     kind === 'blackbox'
       ? `Build or load the image on this Docker host (docker build -t ${image} … / docker load), or fix the action's image name.`
-      : `Build or load it on this Docker host (docker build -t ${image} … / docker load), or set an image override in the runtime config for kind '${kind}'.`;
+      : ownImageHint ?? `Build or load it on this Docker host (docker build -t ${image} … / docker load), or set an image override in the runtime config for kind '${kind}'.`;
   let info: Docker.ImageInspectInfo | undefined;
   try {
     info = await bounded(docker.getImage(image).inspect(), INSPECT_BOUND_MS, target, `inspecting image '${image}'`);
@@ -333,6 +335,19 @@ export async function ensureImage(
     );
   }
   return info;
+}
+
+/** Whether the engine has `image`, built for its platform (no pull). An unreachable engine answers false. */
+export async function hasImage(docker: Docker, target: DockerTarget, image: string, platform: EnginePlatform): Promise<boolean> {
+  let info: Docker.ImageInspectInfo;
+  try {
+    info = await bounded(docker.getImage(image).inspect(), INSPECT_BOUND_MS, target, `inspecting image '${image}'`);
+  } catch {
+    return false;
+  }
+  const os = (info.Os ?? '').toLowerCase();
+  const arch = normaliseArch(info.Architecture);
+  return !((os && platform.os && os !== platform.os.toLowerCase()) || (arch && platform.arch && arch !== normaliseArch(platform.arch)));
 }
 
 /** A pull may take minutes on a slow link, but not minutes without any progress. */

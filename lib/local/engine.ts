@@ -13,7 +13,8 @@ import { OpenWhiskNodeError } from '../errors';
 import type { ActionDoc, Catalog } from '../types';
 import { StemCells } from './cells';
 import { ActionContainer, closedError, type ContainerEnv, type ContainerPlan, type DockerContext } from './container';
-import { createDocker, createProbeDocker, parseDockerTarget, translateDockerError, type DockerTarget, type EnginePlatform } from './docker';
+import { createDocker, createProbeDocker, hasImage, parseDockerTarget, translateDockerError, type DockerTarget, type EnginePlatform } from './docker';
+import { PACKAGE_RUNTIMES, packageImage } from './images';
 import { DockerHealth, Recovery, type LocalEngineHealth } from './health';
 import { createAgent } from './http';
 import { Maintenance } from './maintenance';
@@ -216,6 +217,28 @@ export class LocalEngine extends EventEmitter {
   }
 
   /**
+   * This package's runtime images the engine has for its platform, by kind (none before the engine is
+   * reached). Asked by anyone who reads the API's GET /: one look at the engine per 10 s at most.
+   */
+  ownImages(): Promise<Record<string, string>> {
+    const now = Date.now();
+    if (this.ownImagesSeen && now - this.ownImagesSeen.at < 10000) return this.ownImagesSeen.images;
+    const images = (async () => {
+      const out: Record<string, string> = {};
+      if (!this.platform.arch) return out;
+      for (const kind of Object.keys(PACKAGE_RUNTIMES)) {
+        const image = packageImage(kind, this.platform.arch);
+        if (image && (this.cells.hasReady(image) || (await hasImage(this.docker, this.target, image, this.platform)))) out[kind] = image;
+      }
+      return out;
+    })();
+    this.ownImagesSeen = { at: now, images };
+    return images;
+  }
+
+  private ownImagesSeen?: { at: number; images: Promise<Record<string, string>> };
+
+  /**
    * Provision an action for one flow node: resolve its image (pull only if absent), create and
    * start one warm container, wait for the port, /init once. A sequence provisions each component
    * (fetched from `catalog`). Resolves once the action can run without a cold start.
@@ -256,7 +279,14 @@ export class LocalEngine extends EventEmitter {
     const resolved = await this.images.prepare(
       doc,
       catalog,
-      { docker: this.docker, target: this.target, platform: this.platform, hasReady: (image) => this.cells.hasReady(image), noteFailure: (err) => this.healthOf.noteFailure(err) },
+      {
+        docker: this.docker,
+        target: this.target,
+        platform: this.platform,
+        hasReady: (image) => this.cells.hasReady(image),
+        noteFailure: (err) => this.healthOf.noteFailure(err),
+        notice: (text) => this.emit('notice', text),
+      },
       (detail) => status({ phase: 'pulling', detail, action: id.qualified }),
     );
     if (this.isClosed) throw closedError(`Provisioning '${id.qualified}'`);

@@ -1,7 +1,7 @@
 // Kind → container image resolution for the local Docker runtime.
 // Order (as apache/openwhisk's invoker picks images, runtimes.json): blackbox → exec.image; otherwise a user override
-// (exact kind, then "family:*") > the deployment's runtimes manifest (GET / on the API host) >
-// the built-in table below.
+// (exact kind, then "family:*") > this package's own image when the engine has it (PACKAGE_RUNTIMES, checked by
+// provision.ts) > the deployment's runtimes manifest (GET / on the API host) > the built-in table below.
 
 import { OpenWhiskNodeError } from '../errors';
 import type { ActionExec } from '../types';
@@ -52,10 +52,35 @@ export const BUILTIN_RUNTIMES: Readonly<Record<string, Readonly<Record<string, B
   },
 };
 
+/**
+ * Kinds this package builds a runtime image for (runtimes/build.sh): the repository, tagged per
+ * platform (`:amd64`, `:arm64`, `:armv7`). A local runtime uses them, when they are on its Docker
+ * engine, before OpenWhisk's images (after the user's overrides).
+ */
+export const PACKAGE_RUNTIMES: Readonly<Record<string, string>> = {
+  'nodejs:20': 'leon-edge/action-nodejs-v20',
+  'python:3.11': 'leon-edge/action-python-v3.11',
+};
+
+/** The tag runtimes/build.sh gives an image of this Docker architecture ("amd64", "arm64", "arm" → "armv7"). */
+export function platformTag(arch: string): string {
+  const a = arch.toLowerCase();
+  if (a === 'x86_64') return 'amd64';
+  if (a === 'aarch64') return 'arm64';
+  if (a === 'arm' || a === 'armhf' || a === 'armv7' || a === 'armv7l') return 'armv7';
+  return a;
+}
+
+/** This package's image for a (resolved) kind on an engine of this architecture, if it builds one. */
+export function packageImage(kind: string, arch: string): string | undefined {
+  const repo = PACKAGE_RUNTIMES[kind];
+  return repo && arch ? `${repo}:${platformTag(arch)}` : undefined;
+}
+
 /** The manifest's blackbox base image (used only to document; blackbox actions name their own image). */
 export const BLACKBOX_BASE_IMAGE = 'openwhisk/dockerskeleton:nightly';
 
-export type ImageSource = 'blackbox' | 'override' | 'manifest' | 'builtin';
+export type ImageSource = 'blackbox' | 'override' | 'package' | 'manifest' | 'builtin';
 
 export interface ResolvedImage {
   image: string;

@@ -6,8 +6,8 @@ import { OpenWhiskNodeError } from '../errors';
 import type Docker from 'dockerode';
 import type { ActionDoc, Catalog } from '../types';
 import type { ContainerPlan } from './container';
-import { ensureImage, type DockerTarget, type EnginePlatform } from './docker';
-import { STEM_CELL_SAFE_LABEL, resolveImage, supportsConcurrency, type ResolvedImage } from './images';
+import { ensureImage, hasImage, type DockerTarget, type EnginePlatform } from './docker';
+import { STEM_CELL_SAFE_LABEL, packageImage, platformTag, resolveImage, supportsConcurrency, type ResolvedImage } from './images';
 import { LABELS, cpuShares } from './options';
 import type { Runnable } from './pool';
 import { apiKeyAllowed, effectiveLimits, identityOf, parseQualifiedName, splitParams } from './protocol';
@@ -67,13 +67,37 @@ export function planFor(nodeId: string, doc: ActionDoc, resolved: ResolvedImage,
   };
 }
 
+/** How long a kind's image is not pulled again after a failed pull: doubling from the first, up to the last. */
+const PULL_RETRY_FIRST_MS = 30000;
+const PULL_RETRY_MAX_MS = 600000;
+
+export interface ImageEngine {
+  docker: Docker;
+  target: DockerTarget;
+  platform: EnginePlatform;
+  hasReady(image: string): boolean;
+  noteFailure(err: unknown): void;
+  /** Something the user should know about the image chosen (said once per image). */
+  notice?(text: string): void;
+}
+
 /**
- * Image for an action: blackbox image or a user override first (no network needed), then the
- * deployment's runtimes manifest (catalog.runtimeImages(), i.e. GET / on the API host; an
- * unreachable host counts as an empty manifest), then the built-in table.
+ * Image for an action: blackbox image or a user override first (no network needed), then this
+ * package's own image for the kind when the engine has it, then the deployment's runtimes manifest
+ * (catalog.runtimeImages(), i.e. GET / on the API host; an unreachable host counts as an empty
+ * manifest), then the built-in table. A failed pull is not tried again for a while (30 s, doubling to
+ * 10 min): every message of an action that cannot start gets the same error at once.
  */
+/** The command that builds this package's runtime images for an engine of this architecture. */
+function buildCommand(arch: string): string {
+  const platform = { amd64: 'linux/amd64', arm64: 'linux/arm64', armv7: 'linux/arm/v7' }[platformTag(arch)];
+  return platform ? `bash runtimes/build.sh --platform ${platform}` : 'bash runtimes/build.sh';
+}
+
 export class ImageChooser {
   private readonly manifests = new WeakMap<Catalog, Promise<Record<string, string>>>();
+  private readonly failedPulls = new Map<string, { until: number; delay: number; err: unknown }>();
+  private readonly noticed = new Set<string>();
 
   constructor(private readonly overrides: Record<string, string>) {}
 
@@ -82,26 +106,36 @@ export class ImageChooser {
    * the image proves it is there, and of the engine's platform: no Docker call). A failure to get
    * it is reported to `noteFailure` (the engine's health) and rejects naming the action.
    */
-  async prepare(
-    doc: ActionDoc,
-    catalog: Catalog,
-    engine: { docker: Docker; target: DockerTarget; platform: EnginePlatform; hasReady(image: string): boolean; noteFailure(err: unknown): void },
-    onPull: (detail: string) => void,
-  ): Promise<ResolvedImage> {
-    const resolved = await this.choose(doc, catalog);
+  async prepare(doc: ActionDoc, catalog: Catalog, engine: ImageEngine, onPull: (detail: string) => void): Promise<ResolvedImage> {
+    const resolved = await this.choose(doc, catalog, engine);
     // Only a cell-safe image has cells.
     if (engine.hasReady(resolved.image)) return { ...resolved, cellSafe: true };
+    const held = this.failedPulls.get(resolved.image);
+    if (held && held.until > Date.now()) throw withContext(held.err, `Action '${identityOf(doc).qualified}'`);
+    // OpenWhisk's image (ours was not on the engine): say how to build ours. An override's own image is the user's.
+    const own = resolved.source === 'manifest' || resolved.source === 'builtin' ? packageImage(resolved.kind, engine.platform.arch) : undefined;
+    const hint = own
+      ? `This package builds its own image for kind '${resolved.kind}', ${own}: run \`${buildCommand(engine.platform.arch)}\` in the package's folder ` +
+        `(see README, Images), or set an image override (${resolved.kind}=<image>) in the runtime config.`
+      : undefined;
     let info: Docker.ImageInspectInfo;
     try {
-      info = await ensureImage(engine.docker, engine.target, resolved.image, resolved.kind, engine.platform, onPull);
+      info = await ensureImage(engine.docker, engine.target, resolved.image, resolved.kind, engine.platform, onPull, hint);
+      this.failedPulls.delete(resolved.image);
     } catch (err) {
       engine.noteFailure(err);
+      if (err instanceof OpenWhiskNodeError && err.short === 'image missing') {
+        const delay = held ? Math.min(held.delay * 2, PULL_RETRY_MAX_MS) : PULL_RETRY_FIRST_MS;
+        const again = new OpenWhiskNodeError(err.code, `${err.message} (Not pulled again for ${Math.round(delay / 1000)} s.)`, { short: err.short, cause: err });
+        this.failedPulls.set(resolved.image, { until: Date.now() + delay, delay, err: again });
+        throw withContext(again, `Action '${identityOf(doc).qualified}'`);
+      }
       throw withContext(err, `Action '${identityOf(doc).qualified}'`);
     }
     return { ...resolved, cellSafe: info.Config?.Labels?.[STEM_CELL_SAFE_LABEL] === 'true' };
   }
 
-  async choose(doc: ActionDoc, catalog: Catalog): Promise<ResolvedImage> {
+  async choose(doc: ActionDoc, catalog: Catalog, engine?: ImageEngine): Promise<ResolvedImage> {
     try {
       let first: ResolvedImage | undefined;
       try {
@@ -110,10 +144,24 @@ export class ImageChooser {
         if (!(err instanceof OpenWhiskNodeError) || doc.exec.kind === 'blackbox') throw err;
       }
       if (first && (first.source === 'override' || first.source === 'blackbox')) return first;
+      // This package's image for the kind, when the engine has it for its platform.
+      const own = first && engine ? packageImage(first.kind, engine.platform.arch) : undefined;
+      if (first && own && engine && (engine.hasReady(own) || (await hasImage(engine.docker, engine.target, own, engine.platform)))) {
+        return { image: own, kind: first.kind, family: first.family, source: 'package' };
+      }
       // A document served from the offline cache means the API host is unreachable (or silent): do
       // not wait for its runtimes manifest too.
       const manifest = catalog.fromCache?.(doc) ? {} : await this.manifestOf(catalog);
-      return resolveImage(doc.exec, this.overrides, manifest);
+      const chosen = resolveImage(doc.exec, this.overrides, manifest);
+      if (own && engine?.notice && !this.noticed.has(chosen.image)) {
+        this.noticed.add(chosen.image);
+        engine.notice(
+          `Kind '${chosen.kind}': this package's image ${own} is not on the Docker engine, so ${chosen.image} is used ` +
+            `(${chosen.source === 'manifest' ? "the OpenWhisk service's runtimes list" : "OpenWhisk's image"}). ` +
+            `Build ours with \`${buildCommand(engine.platform.arch)}\` in the package's folder, or set an image override for '${chosen.kind}'.`,
+        );
+      }
+      return chosen;
     } catch (err) {
       throw withContext(err, `Action '${identityOf(doc).qualified}'`);
     }

@@ -533,10 +533,20 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       assert.match(err2.message, /Unsupported action kind 'cobol:85'/);
     });
 
-    it('image from the deployment manifest (catalog.runtimeImages) when no override; built-in table when the host is unreachable', async () => {
+    it("this package's image when no override; for other kinds the deployment manifest (catalog.runtimeImages), then the built-in table when the host is unreachable", async () => {
       const e = engine({ imageOverrides: {} });
-      const doc = actionDoc('/guest/manifested');
-      const cat = { ...catalogOf([doc]), runtimeImages: async () => ({ 'nodejs:20': NODE_IMAGE }) };
+      const own = actionDoc('/guest/ours');
+      const ownCat = { ...catalogOf([own]), runtimeImages: async () => ({ 'nodejs:20': 'openwhisk/action-nodejs-v20:from-the-service' }) };
+      const tag = { x64: 'amd64', arm64: 'arm64', arm: 'armv7' }[process.arch];
+      const ours = await e.provision('node-ours', own, ownCat);
+      try {
+        assert.equal(ours.image, `leon-edge/action-nodejs-v20:${tag}`, 'ours before the service\'s runtimes list');
+      } finally {
+        await ours.close();
+      }
+      // nodejs:18: a kind this package builds no image for.
+      const doc = actionDoc('/guest/manifested', { exec: { kind: 'nodejs:18', code: CODE, binary: false } });
+      const cat = { ...catalogOf([doc]), runtimeImages: async () => ({ 'nodejs:18': NODE_IMAGE }) };
       const act = await e.provision('node-manifest', doc, cat);
       try {
         assert.equal(act.image, NODE_IMAGE);
@@ -552,7 +562,7 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       };
       // The built-in table's image: provisioned when this engine holds it, else its pull fails (no
       // registry here); either way the engine chose that image, not the manifest's.
-      const BUILT_IN = 'openwhisk/action-nodejs-v20:nightly';
+      const BUILT_IN = 'openwhisk/action-nodejs-v18:nightly';
       const outcome = await e.provision('node-manifest', doc, offline).then(
         (a) => ({ a }),
         (err) => ({ err }),
@@ -565,7 +575,7 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
         }
       } else {
         assert.equal(outcome.err.code, 'docker');
-        assert.match(outcome.err.message, /Failed to pull container image 'openwhisk\/action-nodejs-v20:nightly'.*kind 'nodejs:20'/s);
+        assert.match(outcome.err.message, /Failed to pull container image 'openwhisk\/action-nodejs-v18:nightly'.*kind 'nodejs:18'/s);
       }
     });
 

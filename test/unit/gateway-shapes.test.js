@@ -54,6 +54,8 @@ describe('the gateway API\'s answers as OpenWhisk shapes them', () => {
         listRules: async () => [{ name: 'on-tick', trigger: 'tick', action: 'utils/sort', status: 'active' }],
       },
       imageOverrides: { 'nodejs:*': 'leon-edge/action-nodejs-v20:latest' },
+      // The engine has this package's Python image (the override above wins for Node.js).
+      ownImages: async () => ({ 'python:3.11': 'leon-edge/action-python-v3.11:arm64', 'nodejs:20': 'leon-edge/action-nodejs-v20:arm64' }),
     });
     l = await listenGateway(api, { host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${l.address.port}`;
@@ -134,7 +136,8 @@ describe('the gateway API\'s answers as OpenWhisk shapes them', () => {
     assert.deepEqual(root.body.api_paths, ['/api/v1']);
     const node20 = root.body.runtimes.nodejs.find((k) => k.kind === 'nodejs:20');
     assert.deepEqual(node20, { kind: 'nodejs:20', image: 'leon-edge/action-nodejs-v20:latest', default: true, deprecated: false, attached: false });
-    assert.equal(root.body.runtimes.python.find((k) => k.kind === 'python:3.11').image, 'openwhisk/action-python-v3.11:nightly');
+    assert.equal(root.body.runtimes.python.find((k) => k.kind === 'python:3.11').image, 'leon-edge/action-python-v3.11:arm64');
+    assert.equal(root.body.runtimes.python.find((k) => k.kind === 'python:3.10').image, 'openwhisk/action-python-v3.10:nightly');
     assert.equal(root.body.limits.concurrent_actions, 256);
     assert.equal(root.body.limits.max_action_memory, 512 * 1048576);
     assert.equal(root.body.limits.max_action_duration, 300000);
