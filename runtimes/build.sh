@@ -44,7 +44,7 @@ while [[ $# -gt 0 ]]; do
     --registry) MODE=registry; shift ;;
     --platform) TARGET="${2:-}"; shift 2 || die "--platform needs a value (linux/arm64, linux/arm/v7, linux/amd64)" ;;
     --platform=*) TARGET="${1#--platform=}"; shift ;;
-    -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (use --offline, --registry or --platform <os/arch>)" ;;
   esac
 done
