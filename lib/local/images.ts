@@ -14,11 +14,15 @@ interface BuiltinKind {
 /**
  * Mirrors apache/openwhisk ansible/files/runtimes.json on master (1fae641, 2026-08): every image is
  * `openwhisk/<name>:nightly`. Runtime CI pushes no `latest` tag, so `:nightly` is the tag to use.
+ * Beyond it: `nodejs:22` (apache/openwhisk-runtime-nodejs's action-nodejs-v22), the `nodejs` default, as
+ * OpenWhisk deployments offer it now that Node.js 20 is past its end of life; `nodejs:20` stays for the
+ * actions that name it (our runtimes: leon-edge/action-nodejs-v22 and -v20, runtimes/build.sh).
  */
 export const BUILTIN_RUNTIMES: Readonly<Record<string, Readonly<Record<string, BuiltinKind>>>> = {
   nodejs: {
     'nodejs:18': { image: 'openwhisk/action-nodejs-v18:nightly' },
-    'nodejs:20': { image: 'openwhisk/action-nodejs-v20:nightly', default: true },
+    'nodejs:20': { image: 'openwhisk/action-nodejs-v20:nightly' },
+    'nodejs:22': { image: 'openwhisk/action-nodejs-v22:nightly', default: true },
   },
   python: {
     // Not in runtimes.json any more, but older deployments and manifests still name it (image of
@@ -58,6 +62,8 @@ export const BUILTIN_RUNTIMES: Readonly<Record<string, Readonly<Record<string, B
  * engine, before OpenWhisk's images (after the user's overrides).
  */
 export const PACKAGE_RUNTIMES: Readonly<Record<string, string>> = {
+  // Newest first within a family: "<family>:default" takes the first one the engine has.
+  'nodejs:22': 'leon-edge/action-nodejs-v22',
   'nodejs:20': 'leon-edge/action-nodejs-v20',
   'python:3.11': 'leon-edge/action-python-v3.11',
 };
@@ -84,7 +90,7 @@ export type ImageSource = 'blackbox' | 'override' | 'package' | 'manifest' | 'bu
 
 export interface ResolvedImage {
   image: string;
-  /** The kind after resolving "<family>:default" (e.g. "nodejs:20"); "blackbox" for blackbox actions. */
+  /** The kind after resolving "<family>:default" (e.g. "nodejs:22"); "blackbox" for blackbox actions. */
   kind: string;
   family: string;
   source: ImageSource;

@@ -43,7 +43,7 @@ export interface CloseOptions {
 export interface LocalAction {
   /** "/ns/pkg/name". */
   readonly name: string;
-  /** The kind after resolving ":default" ("nodejs:20", "blackbox", "sequence"). */
+  /** The kind after resolving ":default" ("nodejs:22", "blackbox", "sequence"). */
   readonly kind: string;
   /** The image its containers run (undefined for a sequence). */
   readonly image?: string;

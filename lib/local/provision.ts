@@ -7,7 +7,7 @@ import type Docker from 'dockerode';
 import type { ActionDoc, Catalog } from '../types';
 import type { ContainerPlan } from './container';
 import { ensureImage, hasImage, type DockerTarget, type EnginePlatform } from './docker';
-import { STEM_CELL_SAFE_LABEL, packageImage, platformTag, resolveImage, supportsConcurrency, type ResolvedImage } from './images';
+import { PACKAGE_RUNTIMES, STEM_CELL_SAFE_LABEL, familyOf, packageImage, platformTag, resolveImage, supportsConcurrency, type ResolvedImage } from './images';
 import { LABELS, cpuShares } from './options';
 import type { Runnable } from './pool';
 import { apiKeyAllowed, effectiveLimits, identityOf, parseQualifiedName, splitParams } from './protocol';
@@ -144,10 +144,19 @@ export class ImageChooser {
         if (!(err instanceof OpenWhiskNodeError) || doc.exec.kind === 'blackbox') throw err;
       }
       if (first && (first.source === 'override' || first.source === 'blackbox')) return first;
-      // This package's image for the kind, when the engine has it for its platform.
+      // This package's image for the kind, when the engine has it for its platform. A default kind
+      // ("nodejs:default", "nodejs") is the newest of the family's that the engine has (linux/arm/v7 has no Node 22).
       const own = first && engine ? packageImage(first.kind, engine.platform.arch) : undefined;
-      if (first && own && engine && (engine.hasReady(own) || (await hasImage(engine.docker, engine.target, own, engine.platform)))) {
-        return { image: own, kind: first.kind, family: first.family, source: 'package' };
+      if (first && engine) {
+        const kind = doc.exec.kind;
+        const isDefault = kind === first.family || kind === `${first.family}:default`;
+        const kinds = [first.kind, ...(isDefault ? Object.keys(PACKAGE_RUNTIMES).filter((k) => familyOf(k) === first.family && k !== first.kind) : [])];
+        for (const k of kinds) {
+          const image = packageImage(k, engine.platform.arch);
+          if (image && (engine.hasReady(image) || (await hasImage(engine.docker, engine.target, image, engine.platform)))) {
+            return { image, kind: k, family: first.family, source: 'package' };
+          }
+        }
       }
       // A document served from the offline cache means the API host is unreachable (or silent): do
       // not wait for its runtimes manifest too.

@@ -1,9 +1,9 @@
 'use strict';
 /*
  * The runtime images built for ARM (runtimes/build.sh --platform …) run actions through the real local
- * engine (lib/local), on this machine under qemu user emulation (binfmt_misc): a Node.js and a Python
- * action and native face detection on the astronaut fixture on linux/arm64, the Node.js runtime on
- * linux/arm/v7. The engine is told the images' platform (LocalEngineOptions.platform) — the platform
+ * engine (lib/local), on this machine under qemu user emulation (binfmt_misc): Node.js 22 and 20 and
+ * Python actions and native face detection on the astronaut fixture on linux/arm64, the Node.js 20 and
+ * Python runtimes on linux/arm/v7 (which has no Node.js 22 image: runtimes/build.sh, README "ARM"). The engine is told the images' platform (LocalEngineOptions.platform) — the platform
  * check itself stays on: an engine left at its own platform refuses them, which proves the labels.
  *
  *   npm run build && npx mocha --timeout 600000 test/integration/arm.test.js
@@ -26,8 +26,8 @@ const INSTANCE = `armtest-${process.pid}-${crypto.randomBytes(3).toString('hex')
 const ASTRONAUT = path.join(ROOT, 'test', 'fixtures', 'faces', 'astronaut.png');
 const ASTRONAUT_FACE = { x: 177, y: 66, w: 95, h: 95 }; // test/fixtures/faces/README.md
 const PLATFORMS = {
-  arm64: { platform: 'linux/arm64', qemu: 'qemu-aarch64', arch: 'arm64', machine: 'aarch64' },
-  armv7: { platform: 'linux/arm/v7', qemu: 'qemu-arm', arch: 'arm', machine: /^armv(7|8)l$/ },
+  arm64: { platform: 'linux/arm64', qemu: 'qemu-aarch64', arch: 'arm64', machine: 'aarch64', node22: true },
+  armv7: { platform: 'linux/arm/v7', qemu: 'qemu-arm', arch: 'arm', machine: /^armv(7|8)l$/, node22: false },
 };
 
 const docker = new Docker();
@@ -103,6 +103,7 @@ for (const [suffix, target] of Object.entries(PLATFORMS)) {
   describe(`ARM images, emulated: ${target.platform} through the local engine`, function () {
     this.timeout(10 * 60 * 1000);
     const nodeImage = `leon-edge/action-nodejs-v20:${suffix}`;
+    const node22Image = target.node22 ? `leon-edge/action-nodejs-v22:${suffix}` : undefined;
     const pythonImage = `leon-edge/action-python-v3.11:${suffix}`;
     const faceImage = `leon-edge/face-detect-native:${suffix}`;
     let e;
@@ -121,13 +122,13 @@ for (const [suffix, target] of Object.entries(PLATFORMS)) {
         console.log(`    skipped: ${msg}`);
         this.skip();
       }
-      if (!(await imageExists(nodeImage)) || !(await imageExists(pythonImage))) {
+      if (!(await imageExists(nodeImage)) || !(await imageExists(pythonImage)) || (node22Image && !(await imageExists(node22Image)))) {
         execFileSync('bash', [path.join(ROOT, 'runtimes', 'build.sh'), '--platform', target.platform], { stdio: 'inherit' });
       }
       if (suffix === 'arm64' && !(await imageExists(faceImage))) {
         execFileSync('bash', [path.join(ROOT, 'runtimes', 'face-detection', 'build.sh'), '--platform', target.platform], { stdio: 'inherit' });
       }
-      e = engine(target.platform, { 'nodejs:*': nodeImage, 'python:*': pythonImage });
+      e = engine(target.platform, { 'nodejs:20': nodeImage, 'nodejs:*': node22Image ?? nodeImage, 'python:*': pythonImage });
       await e.start();
     });
 
@@ -137,7 +138,7 @@ for (const [suffix, target] of Object.entries(PLATFORMS)) {
 
     it('the images carry the platform of their binaries; an engine at its own platform refuses them', async () => {
       const want = target.platform.split('/');
-      for (const image of [nodeImage, pythonImage, ...(suffix === 'arm64' ? [faceImage] : [])]) {
+      for (const image of [nodeImage, ...(node22Image ? [node22Image] : []), pythonImage, ...(suffix === 'arm64' ? [faceImage] : [])]) {
         const info = await docker.getImage(image).inspect();
         assert.equal(`${info.Os}/${info.Architecture}`, `${want[0]}/${want[1]}`, image);
         if (want[2]) assert.equal(info.Variant, want[2], image);
@@ -168,6 +169,28 @@ for (const [suffix, target] of Object.entries(PLATFORMS)) {
         await act.close();
       }
     });
+
+    if (target.node22) {
+      it('runs a Node.js 22 action (kinds nodejs:22, nodejs:default) on the ARM binary', async () => {
+        for (const kind of ['nodejs:22', 'nodejs:default']) {
+          const doc = actionDoc(`node22-${kind.replace(':', '-')}`, { kind, code: NODE_CODE, binary: false });
+          const t0 = Date.now();
+          const act = await e.provision(`node22-${suffix}-${kind}`, doc, catalogOf([doc]));
+          try {
+            assert.equal(act.image, node22Image);
+            const a = await act.invoke({ name: 'Pi' });
+            console.log(`      (emulated ${target.platform}: Node.js ${kind} cold start + run ${Date.now() - t0} ms)`);
+            assert.equal(a.response.success, true, JSON.stringify(a.response));
+            assert.equal(a.response.result.arch, target.arch);
+            assert.match(a.response.result.machine, target.machine instanceof RegExp ? target.machine : new RegExp(`^${target.machine}$`));
+            assert.match(a.response.result.node, /^v22\./);
+            assert.equal(a.response.result.hello, 'Pi');
+          } finally {
+            await act.close();
+          }
+        }
+      });
+    }
 
     it('runs a Python action (kinds python:3, python:default) on the ARM binary', async () => {
       for (const kind of ['python:3', 'python:default']) {

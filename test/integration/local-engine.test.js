@@ -23,12 +23,13 @@ const { until } = require('../support/red-process');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const NODE_IMAGE = 'leon-edge/action-nodejs-v20:latest';
+const NODE22_IMAGE = 'leon-edge/action-nodejs-v22:latest';
 const ECHO_IMAGE = 'leon-edge/blackbox-echo:latest';
 const OTHER_ARCH_IMAGE = 'leon-edge-test/other-arch:1';
 const CRASH_IMAGE = 'leon-edge-test/crash-on-start:1';
 const INSTANCE = `itest-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
 const FOREIGN = `${INSTANCE}-foreign`;
-const OVERRIDES = { 'nodejs:*': NODE_IMAGE };
+const OVERRIDES = { 'nodejs:20': NODE_IMAGE, 'nodejs:*': NODE22_IMAGE };
 const LOG_LINE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (stdout|stderr): /;
 
 const docker = new Docker();
@@ -254,7 +255,7 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       console.log(`    skipped: ${msg}`);
       this.skip();
     }
-    if (!(await imageExists(NODE_IMAGE)) || !(await imageExists(ECHO_IMAGE))) {
+    if (!(await imageExists(NODE_IMAGE)) || !(await imageExists(NODE22_IMAGE)) || !(await imageExists(ECHO_IMAGE))) {
       execFileSync('bash', [path.join(ROOT, 'runtimes', 'build.sh')], { stdio: 'inherit' });
     }
     E = engine({ capacity: 12, apiHost: 'http://openwhisk.test:3233', apiKey: 'uuid-1:secretkey' });
@@ -295,7 +296,7 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
         },
       }),
       actionDoc('/guest/named', {
-        exec: { kind: 'nodejs:default', code: 'function greet(p) { return { greeted: p.who }; }', main: 'greet' },
+        exec: { kind: 'nodejs:default', code: 'function greet(p) { return { greeted: p.who, node: process.version }; }', main: 'greet' },
       }),
     ];
     const catalog = catalogOf(docs);
@@ -392,13 +393,15 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       }
     });
 
-    it('plain code with main "greet" and kind nodejs:default', async () => {
+    it('plain code with main "greet" and kind nodejs:default (nodejs:22, on Node 22)', async () => {
       const act = await E.provision('node-named', docs[3], catalog);
       try {
-        assert.equal(act.kind, 'nodejs:20');
+        assert.equal(act.kind, 'nodejs:22');
+        assert.equal(act.image, NODE22_IMAGE);
         const a = await act.invoke({ who: 'you' });
-        assert.deepEqual(a.response.result, { greeted: 'you' });
-        assert.equal(annotation(a, 'kind'), 'nodejs:20');
+        assert.equal(a.response.result.greeted, 'you');
+        assert.match(a.response.result.node, /^v22\./);
+        assert.equal(annotation(a, 'kind'), 'nodejs:22');
       } finally {
         await act.close();
       }

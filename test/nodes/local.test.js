@@ -1,12 +1,16 @@
 'use strict';
 // openwhisk-action on a local runtime: the real Node-RED runtime, a real Docker engine, and the
-// catalog served by the OpenWhisk API test server through the real openwhisk client.
+// catalog served by the OpenWhisk API test server through the real openwhisk client (or a manifest).
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const { helper, nodes, nextMessage, waitForStatus } = require('../support/nr');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { requireDocker, requireImage, containersWith, ownInstance } = require('../support/docker');
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
+const IMAGE22 = 'leon-edge/action-nodejs-v22:latest';
 
 describe('openwhisk-action in local mode (real Docker)', function () {
   this.timeout(60000);
@@ -85,5 +89,67 @@ describe('openwhisk-action in local mode (real Docker)', function () {
     await helper.load(nodes, flow('nope'), creds());
     const st = await waitForStatus(helper.getNode('a'), (s) => s.fill === 'red');
     assert.equal(st.text, 'not found');
+  });
+});
+
+describe('openwhisk-action on a local runtime with a manifest: each Node.js kind runs on its Node (real Docker)', function () {
+  this.timeout(60000);
+  let dir;
+
+  before(async function () {
+    await requireDocker(this);
+    await requireImage(this, IMAGE);
+    await requireImage(this, IMAGE22);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-node22-'));
+    fs.writeFileSync(path.join(dir, 'version.js'), 'function main() { return { node: process.version }; }\n');
+    fs.writeFileSync(path.join(dir, 'manifest.yaml'), [
+      'packages:',
+      '  versions:',
+      '    actions:',
+      '      node22:',
+      '        function: version.js',
+      '        runtime: nodejs:22',
+      '      node20:',
+      '        function: version.js',
+      '        runtime: nodejs:20',
+      '      plain:', // no runtime: nodejs:default, from the .js file
+      '        function: version.js',
+      '',
+    ].join('\n'));
+  });
+  after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
+  beforeEach(() => helper.startServer());
+  afterEach(async () => {
+    await helper.unload();
+    await helper.stopServer();
+    helper.settings({});
+  });
+
+  it('runs nodejs:22 and nodejs:default on Node 22 and nodejs:20 on Node 20 (the runtime config\'s usual image pair)', async () => {
+    const names = ['node22', 'node20', 'plain'];
+    helper.settings({ userDir: dir }); // a manifest is read only from the user directory (or the examples)
+    await helper.load(nodes, [
+      {
+        id: 'rt22', type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: path.join(dir, 'manifest.yaml'),
+        images: `nodejs:20=${IMAGE}\nnodejs:*=${IMAGE22}`, capacity: 3,
+      },
+      ...names.flatMap((n) => [
+        { id: `v-${n}`, type: 'openwhisk-action', runtime: 'rt22', action: `versions/${n}`, namespace: '', params: [], wires: [[`out-${n}`]] },
+        { id: `out-${n}`, type: 'helper' },
+      ]),
+    ]);
+    const versions = {};
+    for (const n of names) {
+      const a = helper.getNode(`v-${n}`);
+      await waitForStatus(a, (s) => s.fill === 'green', 30000);
+      const got = nextMessage(helper.getNode(`out-${n}`));
+      a.receive({ payload: {} });
+      const msg = await got;
+      assert.equal(msg.data.response.status, 'success', JSON.stringify(msg.data.response));
+      versions[n] = msg.payload.node;
+    }
+    assert.match(versions.node22, /^v22\./, JSON.stringify(versions));
+    assert.match(versions.plain, /^v22\./, JSON.stringify(versions));
+    assert.match(versions.node20, /^v20\./, JSON.stringify(versions));
   });
 });

@@ -53,8 +53,8 @@ describe('the gateway API\'s answers as OpenWhisk shapes them', () => {
         listTriggers: async () => [{ name: 'tick', parameters: [{ key: 'every', value: 5 }] }],
         listRules: async () => [{ name: 'on-tick', trigger: 'tick', action: 'utils/sort', status: 'active' }],
       },
-      imageOverrides: { 'nodejs:*': 'leon-edge/action-nodejs-v20:latest' },
-      // The engine has this package's Python image (the override above wins for Node.js).
+      imageOverrides: { 'nodejs:20': 'leon-edge/action-nodejs-v20:latest', 'nodejs:*': 'leon-edge/action-nodejs-v22:latest' },
+      // The engine has this package's Python image (the overrides above win for Node.js).
       ownImages: async () => ({ 'python:3.11': 'leon-edge/action-python-v3.11:arm64', 'nodejs:20': 'leon-edge/action-nodejs-v20:arm64' }),
     });
     l = await listenGateway(api, { host: '127.0.0.1', port: 0 });
@@ -134,8 +134,9 @@ describe('the gateway API\'s answers as OpenWhisk shapes them', () => {
     const root = await get('/', {});
     assert.equal(root.status, 200);
     assert.deepEqual(root.body.api_paths, ['/api/v1']);
-    const node20 = root.body.runtimes.nodejs.find((k) => k.kind === 'nodejs:20');
-    assert.deepEqual(node20, { kind: 'nodejs:20', image: 'leon-edge/action-nodejs-v20:latest', default: true, deprecated: false, attached: false });
+    const node = (kind) => root.body.runtimes.nodejs.find((k) => k.kind === kind);
+    assert.deepEqual(node('nodejs:22'), { kind: 'nodejs:22', image: 'leon-edge/action-nodejs-v22:latest', default: true, deprecated: false, attached: false });
+    assert.deepEqual(node('nodejs:20'), { kind: 'nodejs:20', image: 'leon-edge/action-nodejs-v20:latest', default: false, deprecated: false, attached: false });
     assert.equal(root.body.runtimes.python.find((k) => k.kind === 'python:3.11').image, 'leon-edge/action-python-v3.11:arm64');
     assert.equal(root.body.runtimes.python.find((k) => k.kind === 'python:3.10').image, 'openwhisk/action-python-v3.10:nightly');
     assert.equal(root.body.limits.concurrent_actions, 256);

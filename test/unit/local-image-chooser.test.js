@@ -45,6 +45,11 @@ describe("local: the image chooser prefers this package's images", () => {
     assert.equal((await c.choose(doc('python:3.11'), catalog, e)).source, 'package');
     const arm = engine('arm', ['leon-edge/action-nodejs-v20:armv7']);
     assert.equal((await c.choose(doc('nodejs:20'), catalog, arm)).image, 'leon-edge/action-nodejs-v20:armv7');
+    // nodejs:default is the newest Node.js of ours the engine has: 22 where it exists, 20 on linux/arm/v7.
+    const both = engine('arm64', ['leon-edge/action-nodejs-v22:arm64', 'leon-edge/action-nodejs-v20:arm64']);
+    assert.deepEqual(await c.choose(doc('nodejs:default'), catalog, both), { image: 'leon-edge/action-nodejs-v22:arm64', kind: 'nodejs:22', family: 'nodejs', source: 'package' });
+    assert.equal((await c.choose(doc('nodejs'), catalog, arm)).kind, 'nodejs:20');
+    assert.equal((await c.choose(doc('nodejs:22'), catalog, arm)).image, 'openwhisk/action-nodejs-v22:nightly', 'an exact kind is not swapped');
     assert.deepEqual(e.notices, []);
   });
 

@@ -25,6 +25,7 @@ describe('local: image resolution', () => {
     const expected = {
       'nodejs:18': 'openwhisk/action-nodejs-v18:nightly',
       'nodejs:20': 'openwhisk/action-nodejs-v20:nightly',
+      'nodejs:22': 'openwhisk/action-nodejs-v22:nightly',
       'python:3.10': 'openwhisk/action-python-v3.10:nightly',
       'python:3.11': 'openwhisk/action-python-v3.11:nightly',
       'go:1.20': 'openwhisk/action-golang-v1.20:nightly',
@@ -48,12 +49,14 @@ describe('local: image resolution', () => {
   });
 
   it('<family>:default resolves to the family default', () => {
-    assert.equal(resolveDefaultKind('nodejs:default'), 'nodejs:20');
+    assert.equal(resolveDefaultKind('nodejs:default'), 'nodejs:22');
+    assert.equal(resolveDefaultKind('nodejs'), 'nodejs:22');
     assert.equal(resolveDefaultKind('python:default'), 'python:3.10');
     assert.equal(resolveDefaultKind('nodejs:18'), 'nodejs:18');
+    assert.equal(resolveDefaultKind('nodejs:20'), 'nodejs:20');
     const r = resolveImage({ kind: 'nodejs:default' });
-    assert.equal(r.kind, 'nodejs:20');
-    assert.equal(r.image, 'openwhisk/action-nodejs-v20:nightly');
+    assert.equal(r.kind, 'nodejs:22');
+    assert.equal(r.image, 'openwhisk/action-nodejs-v22:nightly');
     // a family only the deployment knows
     assert.equal(resolveDefaultKind('deno:default', { 'deno:1': 'x/deno:1' }), 'deno:1');
   });
@@ -71,7 +74,13 @@ describe('local: image resolution', () => {
       image: 'local/node20:arm', kind: 'nodejs:20', family: 'nodejs', source: 'override',
     });
     assert.equal(resolveImage({ kind: 'nodejs:18' }, overrides, manifest).image, 'local/node:any');
-    assert.equal(resolveImage({ kind: 'nodejs:default' }, { 'nodejs:20': 'local/x' }).image, 'local/x');
+    assert.equal(resolveImage({ kind: 'nodejs:default' }, { 'nodejs:22': 'local/x' }).image, 'local/x');
+    // the runtime's usual pair: Node 20 for the actions that name it, the 22 image for every other nodejs kind
+    const pair = { 'nodejs:20': 'leon-edge/action-nodejs-v20:latest', 'nodejs:*': 'leon-edge/action-nodejs-v22:latest' };
+    assert.equal(resolveImage({ kind: 'nodejs:20' }, pair).image, 'leon-edge/action-nodejs-v20:latest');
+    for (const kind of ['nodejs:22', 'nodejs:default']) {
+      assert.deepEqual(resolveImage({ kind }, pair), { image: 'leon-edge/action-nodejs-v22:latest', kind: 'nodejs:22', family: 'nodejs', source: 'override' }, kind);
+    }
     assert.equal(resolveImage({ kind: 'nodejs:default' }, { 'nodejs:default': 'local/d' }).image, 'local/d');
     // blank override values are ignored
     assert.equal(resolveImage({ kind: 'nodejs:20' }, { 'nodejs:20': '  ' }).source, 'builtin');
