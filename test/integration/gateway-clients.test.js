@@ -363,6 +363,22 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         assert.deepEqual((await c.actions.list()).map((a) => `${a.namespace}/${a.name}`).sort(), ACTIONS);
       });
 
+      it("upstream's scenarios for what this gateway does not implement: the client gets the API's error, never a hang or a 500", async () => {
+        const c = ow();
+        const status = (p) => p.then((x) => assert.fail(`answered ${JSON.stringify(x)}`), (e) => e.statusCode);
+        // feeds.test.js: a feed is an action of /whisk.system, another namespace (a flow fires the triggers).
+        assert.equal(await status(c.feeds.create({ feedName: '/whisk.system/alarms/alarm', trigger: `/${NS}/reading`, params: { cron: '* * * * *' } })), 403);
+        // actions.test.js "invoke action with fully-qualified name" runs /whisk.system/utils/sort: another namespace too.
+        assert.equal(await status(c.actions.invoke({ name: '/whisk.system/utils/sort', blocking: true })), 403);
+        // routes.test.js: the API gateway (web/whisk.system/apimgmt/…) is not served.
+        assert.equal(await status(c.routes.list({ basepath: '/testing' })), 404);
+        // Web actions and the namespace's limits (wsk namespace get of newer CLIs).
+        // Web actions: without a key 401 as every call of this API, with one 404.
+        assert.equal((await fetch(`${way.base('ow')}/api/v1/web/${NS}/facedemo/hello.json`)).status, 401);
+        assert.equal((await rest('GET', `/web/${NS}/facedemo/hello.json`)).status, 404);
+        assert.equal((await rest('GET', `/namespaces/${NS}/limits`)).status, 404);
+      });
+
       it("README's JavaScript example runs as written with node (apihost and key substituted)", async () => {
         const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
         const section = readme.slice(readme.indexOf('## The gateway as an OpenWhisk endpoint'));
@@ -399,19 +415,32 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         assert.deepEqual((await rest('GET', `/namespaces/_/activations/${id}/logs`)).body, { logs: [] });
         const res = (await rest('GET', `/namespaces/_/activations/${id}/result`)).body;
         assert.deepEqual([res.status, res.success, res.result], ['success', true, { payload: 'Hello, Ada!' }]);
-        // wsk action list, wsk action get facedemo/hello
+        // wsk activation get --last; wsk activation list --full
+        const last = await rest('GET', '/namespaces/_/activations?limit=1&skip=0');
+        assert.deepEqual(last.body.map((a) => a.activationId), [id]);
+        const full = await rest('GET', '/namespaces/_/activations?limit=30&skip=0&docs=true');
+        assert.deepEqual(full.body[0].response.result, { payload: 'Hello, Ada!' });
+        // wsk action list, wsk action get facedemo/hello (with and without --summary's code)
         const al = await rest('GET', '/namespaces/_/actions?limit=30&skip=0');
         assert.deepEqual(al.body.map((a) => `${a.namespace}/${a.name}`).sort(), ACTIONS);
-        const ag = await rest('GET', '/namespaces/_/actions/facedemo/hello');
+        const ag = await rest('GET', '/namespaces/_/actions/facedemo/hello?code=true');
         assert.equal(ag.status, 200);
         assert.equal(ag.body.namespace, `${NS}/facedemo`);
-        // wsk namespace list; wsk namespace get / wsk list (the four collections of the namespace)
+        assert.match(ag.body.exec.code, /Hello, /);
+        assert.equal((await rest('GET', '/namespaces/_/actions/facedemo/hello?code=false')).body.exec.code, undefined);
+        // wsk namespace list
         assert.deepEqual((await rest('GET', '/namespaces')).body, [NS]);
-        for (const [coll, names] of [['packages', ['facedemo']], ['triggers', ['reading']], ['rules', ['greet-on-reading']]]) {
-          const r = await rest('GET', `/namespaces/${NS}/${coll}?limit=30&skip=0`);
-          assert.deepEqual(r.body.map((x) => x.name), names, coll);
+        // wsk namespace get / wsk list: the four collections with limit 0 (all), then each rule for its status.
+        const wskList = {};
+        for (const coll of ['actions', 'packages', 'triggers', 'rules']) {
+          const r = await rest('GET', `/namespaces/_/${coll}?limit=0&skip=0`);
+          assert.equal(r.status, 200, coll);
+          wskList[coll] = r.body.map((x) => `${x.namespace}/${x.name}`).sort();
         }
-        // wsk package list / get facedemo
+        assert.deepEqual(wskList, { actions: ACTIONS, packages: [`${NS}/facedemo`], triggers: [`${NS}/reading`], rules: [`${NS}/greet-on-reading`] });
+        assert.equal((await rest('GET', '/namespaces/_/rules/greet-on-reading')).body.status, 'active');
+        // wsk package list; wsk package get facedemo
+        assert.deepEqual((await rest('GET', '/namespaces/_/packages?limit=30&skip=0')).body.map((p) => p.name), ['facedemo']);
         assert.deepEqual((await rest('GET', '/namespaces/_/packages/facedemo')).body.actions.map((a) => a.name).sort(), ['echo', 'hello']);
         // wsk action invoke without --result or --blocking: 202 and an id.
         const nb = await rest('POST', '/namespaces/_/actions/facedemo/hello', { name: 'Bo' });
@@ -436,11 +465,14 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         const busy = await until('a 429 while sleep runs', async () => {
           try {
             await c.actions.invoke({ name: 'facedemo/hello', params: { name: 'Ada' }, blocking: true, result: true });
-            return undefined;
           } catch (e) {
             if (e.statusCode === 429) return e;
             throw e;
           }
+          // hello got in first: its idle container must give way to the sleep, which runs.
+          const sleep = await c.activations.get({ name: activationId }).catch(() => undefined);
+          if (sleep) assert.equal(sleep.response.success, true, `sleep: ${JSON.stringify(sleep.response)}`);
+          return undefined;
         }, 15000);
         assert.equal(busy.statusCode, 429);
         assert.match(busy.error.error, /^Too many concurrent requests in flight: All 1 containers of the local runtime are busy/);
