@@ -168,6 +168,7 @@ export = function (RED: NodeAPI) {
           file: userDir ? activationFile(userDir, this.id, apiNamespace) : undefined,
           maxCount: keep,
           maxBytes: Number(config.activationsMB) > 0 ? Math.round(Number(config.activationsMB) * 1048576) : undefined,
+          onError: (err) => this.warn(err.message),
         })
       : undefined;
     // The action nodes' and the API's pools: the API runs an action in a node's pool of it, if any.
@@ -287,11 +288,12 @@ export = function (RED: NodeAPI) {
 
     this.on('close', (removed: boolean, done: () => void) => {
       unmount?.();
-      store?.close();
-      // The port is free again before a redeploy's new runtime node listens on it.
+      // The port is free again before a redeploy's new runtime node listens on it; the activations kept
+      // are in their file before a redeploy's new runtime node reads it (a failed write was told to onError).
       const closing = Promise.all([
         listening?.then((l) => l?.close()).catch(() => undefined),
         apiRunner?.close().catch(() => undefined),
+        store?.close().catch(() => undefined),
       ]);
       const engine = this.engine;
       this.engine = undefined;
