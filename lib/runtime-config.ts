@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { writeFileAtomicSync } from './atomic-file';
 import { locateManifestSync } from './catalog/manifest-file';
 
 /** Parses kind → image overrides: a JSON object, or "kind=image" items separated by newlines or commas. */
@@ -48,8 +49,8 @@ let processId: string | undefined;
  * Identifies this Node-RED instance for container labels and the crash sweep: a random id kept in the
  * user directory, so it survives a restart (or a Node-RED container re-created on the same /data
  * volume) and two instances never share it, even with the same hostname and user-directory path.
- * Created atomically (written and fsynced under a unique name, then hard-linked into place: of two
- * processes starting at once, one wins and both use its id), readable by the owner only.
+ * Created atomically (lib/atomic-file.ts: written and fsynced under a unique name, then hard-linked into
+ * place: of two processes starting at once, one wins and both use its id), readable by the owner only.
  * Without a user directory (a test harness), a random id for this process.
  */
 export function instanceId(userDir: string | undefined): string {
@@ -78,34 +79,17 @@ function readId(file: string): string | undefined {
 }
 
 function createId(file: string): string {
-  const dir = dirname(file);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const id = randomBytes(16).toString('hex');
-  const tmp = join(dir, `.instance-id.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'wx', 0o600);
   try {
-    writeSync(fd, `${id}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    linkSync(tmp, file); // fails if another process created it first
+    writeFileAtomicSync(file, `${id}\n`, { exclusive: true }); // fails if another process created it first
+    return id;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    const theirs = readId(file);
-    if (theirs) return theirs;
-    renameSync(tmp, file); // unreadable garbage in place of an id: replace it
-    return id;
-  } finally {
-    rmSync(tmp, { force: true });
   }
-  const dfd = openSync(dir, 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  const theirs = readId(file);
+  if (theirs) return theirs;
+  writeFileAtomicSync(file, `${id}\n`); // unreadable garbage in place of an id: replace it
   return id;
 }
 

@@ -6,6 +6,7 @@ import { ManifestCatalog } from '../lib/catalog/manifest';
 import { locateManifest } from '../lib/catalog/manifest-file';
 import { editorOrigins, editorRequestProblem } from '../lib/editor-request';
 import { OpenWhiskNodeError } from '../lib/errors';
+import { readSetting, warnRenamedSettings } from '../lib/node-settings';
 import { adminExposedError, exposedAdmin, type AdminSettings } from '../lib/local/admin-exposure';
 import { LocalEngine } from '../lib/local/engine';
 import type { RunnerTarget } from '../lib/runner';
@@ -113,8 +114,8 @@ export = function (RED: NodeAPI) {
     let cached: CachedCatalog | undefined;
     let catalog: () => Catalog = () => {
       const svc = service();
-      // settings.js: openwhiskCacheMB bounds the whole cache folder (default 256).
-      const mb = Number((RED.settings as unknown as Record<string, unknown>).openwhiskCacheMB);
+      // settings.js: openwhiskRuntimeCacheMB bounds the whole cache folder (default 256).
+      const mb = Number(readSetting(RED.settings, 'openwhiskRuntimeCacheMB', 'openwhiskCacheMB'));
       return (cached ??= new CachedCatalog(svc, cacheDirFor(userDir), serviceIdentity(svc.host, svc.apiKey), { maxBytes: mb > 0 ? Math.round(mb * 1048576) : undefined }));
     };
     if (this.mode === 'local' && config.source === 'manifest') {
@@ -169,6 +170,7 @@ export = function (RED: NodeAPI) {
           file: userDir ? activationFile(userDir, this.id, apiNamespace) : undefined,
           maxCount: keep,
           maxBytes: Number(config.activationsMB) > 0 ? Math.round(Number(config.activationsMB) * 1048576) : undefined,
+          onError: (err) => this.warn(err.message),
         })
       : undefined;
     // The action nodes' and the API's pools: the API runs an action in a node's pool of it, if any.
@@ -289,11 +291,12 @@ export = function (RED: NodeAPI) {
 
     this.on('close', (removed: boolean, done: () => void) => {
       unmount?.();
-      store?.close();
-      // The port is free again before a redeploy's new runtime node listens on it.
+      // The port is free again before a redeploy's new runtime node listens on it; the activations kept
+      // are in their file before a redeploy's new runtime node reads it (a failed write was told to onError).
       const closing = Promise.all([
         listening?.then((l) => l?.close()).catch(() => undefined),
         apiRunner?.close().catch(() => undefined),
+        store?.close().catch(() => undefined),
       ]);
       const engine = this.engine;
       this.engine = undefined;
@@ -307,7 +310,12 @@ export = function (RED: NodeAPI) {
       });
     });
   }
-  RED.nodes.registerType('openwhisk-runtime', OpenWhiskRuntimeNode as never, { credentials: { apiKey: { type: 'password' } } });
+  RED.nodes.registerType('openwhisk-runtime', OpenWhiskRuntimeNode as never, {
+    credentials: { apiKey: { type: 'password' } },
+    // settings.js: the MB the offline action cache may take, all services together (default 256).
+    settings: { openwhiskRuntimeCacheMB: { value: 256, exportable: false } },
+  });
+  warnRenamedSettings(RED.settings, RED.log, { openwhiskCacheMB: 'openwhiskRuntimeCacheMB' });
 
   // Editor lookup: the actions of a manifest catalog (the file is read on the Node-RED host). Same-origin
   // JSON requests only (lib/editor-request.ts: other web pages can reach the admin API).
@@ -317,7 +325,7 @@ export = function (RED: NodeAPI) {
     '/leon-openwhisk/manifest/entities',
     RED.auth.needsPermission('openwhisk-runtime.write'),
     async (req: Request, res: Response) => {
-      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')), editorOrigins((RED.settings as unknown as Record<string, unknown>).openwhiskEditorOrigins));
+      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')), editorOrigins(readSetting(RED.settings, 'openwhiskServiceEditorOrigins', 'openwhiskEditorOrigins')));
       if (problem) {
         res.status(problem.status).json({ error: problem.error, code: problem.code });
         return;

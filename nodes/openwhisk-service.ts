@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import { editorOrigins, editorRequestProblem } from '../lib/editor-request';
 import { OpenWhiskNodeError } from '../lib/errors';
 import { checkNamespace } from '../lib/params';
+import { readSetting, warnRenamedSettings, type NodeSettingsDef } from '../lib/node-settings';
 import { normaliseApiHost, OpenWhiskService, type ServiceTimeouts } from '../lib/service';
 import type { ServiceNode } from './shared';
 
@@ -11,13 +12,31 @@ interface ServiceDef extends NodeDef {
   insecure?: boolean;
 }
 
+/**
+ * The settings.js entries of openwhisk-service: openwhiskServiceRequestTimeout (s, default 10) bounds
+ * lookups; openwhiskServiceBlockingWindow (s, default 60, OpenWhisk's max-wait-for-blocking-activation)
+ * bounds blocking invokes; openwhiskServiceEditorOrigins names the origins an editor served through a
+ * proxy comes from (lib/editor-request.ts; the runtime's manifest lookup reads it too).
+ */
+const SERVICE_SETTINGS: NodeSettingsDef = {
+  openwhiskServiceRequestTimeout: { value: 10, exportable: false },
+  openwhiskServiceBlockingWindow: { value: 60, exportable: false },
+  openwhiskServiceEditorOrigins: { value: [], exportable: false },
+};
+/** Their names before they were registered with the type. */
+const EARLIER_NAMES: Record<string, string> = {
+  openwhiskRequestTimeout: 'openwhiskServiceRequestTimeout',
+  openwhiskBlockingWindow: 'openwhiskServiceBlockingWindow',
+  openwhiskEditorOrigins: 'openwhiskServiceEditorOrigins',
+};
+
 export = function (RED: NodeAPI) {
-  // settings.js: openwhiskRequestTimeout (s, default 10) bounds lookups; openwhiskBlockingWindow
-  // (s, default 60, OpenWhisk's max-wait-for-blocking-activation) bounds blocking invokes.
   const timeouts = (): ServiceTimeouts => {
-    const s = RED.settings as unknown as Record<string, unknown>;
     const ms = (v: unknown) => (typeof v === 'number' && v > 0 ? v * 1000 : undefined);
-    return { requestMs: ms(s.openwhiskRequestTimeout), blockingWindowMs: ms(s.openwhiskBlockingWindow) };
+    return {
+      requestMs: ms(readSetting(RED.settings, 'openwhiskServiceRequestTimeout', 'openwhiskRequestTimeout')),
+      blockingWindowMs: ms(readSetting(RED.settings, 'openwhiskServiceBlockingWindow', 'openwhiskBlockingWindow')),
+    };
   };
   function OpenWhiskServiceNode(this: ServiceNode, config: ServiceDef) {
     RED.nodes.createNode(this, config);
@@ -31,7 +50,9 @@ export = function (RED: NodeAPI) {
   }
   RED.nodes.registerType('openwhisk-service', OpenWhiskServiceNode as never, {
     credentials: { key: { type: 'password' } },
+    settings: SERVICE_SETTINGS,
   });
+  warnRenamedSettings(RED.settings, RED.log, EARLIER_NAMES);
 
   // Editor lookup: the actions and packages of a namespace. The key never travels in a query string:
   // a deployed service is found by id; an undeployed one sends its fields in the body. Same-origin
@@ -42,7 +63,7 @@ export = function (RED: NodeAPI) {
     '/leon-openwhisk/entities',
     RED.auth.needsPermission('openwhisk-service.write'),
     async (req: Request, res: Response) => {
-      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')), editorOrigins((RED.settings as unknown as Record<string, unknown>).openwhiskEditorOrigins));
+      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')), editorOrigins(readSetting(RED.settings, 'openwhiskServiceEditorOrigins', 'openwhiskEditorOrigins')));
       if (problem) {
         res.status(problem.status).json({ error: problem.error, code: problem.code });
         return;

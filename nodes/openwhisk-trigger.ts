@@ -2,6 +2,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node
 import { ManifestCatalog } from '../lib/catalog/manifest';
 import { OpenWhiskNodeError } from '../lib/errors';
 import { checkNamespace, invocationParams, paramsObject, type ParamItem } from '../lib/params';
+import { StatusThrottle } from '../lib/status-throttle';
 import type { OpenWhiskService } from '../lib/service';
 import { checkCloudTrigger, fireInCloud, LocalTriggers, parseTriggerName, type Firing, type TriggerRef } from '../lib/trigger';
 import { refuseMessages, type RuntimeNode, type ServiceNode } from './shared';
@@ -30,6 +31,10 @@ export = function (RED: NodeAPI) {
   function OpenWhiskTriggerNode(this: Node, config: TriggerDef) {
     RED.nodes.createNode(this, config);
     const node = this;
+    // Every change of the ring goes through the throttle (lib/status-throttle.ts), as the action node's:
+    // a burst of messages shows each change at first, then at most one every 50 ms, the last one always.
+    const shown = new StatusThrottle<NodeStatus>((s) => node.status(s));
+    const status = (s: NodeStatus) => shown.push(s);
     const nodeParams = paramsObject(config.params);
     const configuredTrigger = (config.trigger ?? '').trim();
     const configuredNamespace = (config.namespace ?? '').trim();
@@ -43,7 +48,7 @@ export = function (RED: NodeAPI) {
         if (!runtime) throw new OpenWhiskNodeError('config', t('errors.no-runtime'), { short: 'no runtime' });
         const target = runtime.target();
         if (target.mode === 'local' && target.catalog instanceof ManifestCatalog) {
-          firer = { mode: 'local', triggers: new LocalTriggers(node.id, target.catalog, target, (r) => node.status({ fill: 'red', shape: 'ring', text: String(r.detail ?? t('status.error')) })) };
+          firer = { mode: 'local', triggers: new LocalTriggers(node.id, target.catalog, target, (r) => status({ fill: 'red', shape: 'ring', text: String(r.detail ?? t('status.error')) })) };
         } else {
           // A local runtime whose catalog is the service: the trigger and its rules live there, and
           // OpenWhisk runs the rules' actions itself; the node fires it through that service.
@@ -68,10 +73,10 @@ export = function (RED: NodeAPI) {
     // actions provisioned). Without a trigger in the node, it waits for msg.trigger.
     const started: Promise<void> = (async () => {
       if (!defaultRef) {
-        node.status({ fill: 'grey', shape: 'ring', text: where });
+        status({ fill: 'grey', shape: 'ring', text: where });
         return;
       }
-      node.status({ fill: 'yellow', shape: 'ring', text: t('status.checking') });
+      status({ fill: 'yellow', shape: 'ring', text: t('status.checking') });
       try {
         if (firer.mode === 'local') {
           const trig = await firer.triggers.start(defaultRef.name);
@@ -79,9 +84,9 @@ export = function (RED: NodeAPI) {
         } else {
           await checkCloudTrigger(firer.service, defaultRef);
         }
-        node.status(ready());
+        status(ready());
       } catch (err) {
-        node.status(ring(err));
+        status(ring(err));
         node.error((err as Error).message);
       }
     })();
@@ -102,13 +107,13 @@ export = function (RED: NodeAPI) {
         }
         if (!ref) throw new OpenWhiskNodeError('config', t('errors.no-trigger'), { short: 'no trigger' });
       } catch (err) {
-        node.status(ring(err));
+        status(ring(err));
         done(err as Error);
         return;
       }
       const target = ref;
       inflight++;
-      node.status({ fill: 'blue', shape: 'dot', text: t('status.firing') });
+      status({ fill: 'blue', shape: 'dot', text: t('status.firing') });
       void started
         .then((): Promise<Firing> => (firer.mode === 'local' ? firer.triggers.fire(target.name, params) : fireInCloud(firer.service, target, params)))
         .then(
@@ -118,7 +123,7 @@ export = function (RED: NodeAPI) {
             if (firing.trigger) msg.data = firing.trigger;
             if (firing.activations) msg.activations = firing.activations;
             if (inflight === 0) {
-              node.status(firing.activationId ? { fill: 'green', shape: 'dot', text: `${where} · ${t('status.fired')}` } : { fill: 'yellow', shape: 'dot', text: t('status.no-active-rule') });
+              status(firing.activationId ? { fill: 'green', shape: 'dot', text: `${where} · ${t('status.fired')}` } : { fill: 'yellow', shape: 'dot', text: t('status.no-active-rule') });
             }
             try {
               send(msg);
@@ -130,13 +135,14 @@ export = function (RED: NodeAPI) {
           },
           (err: unknown) => {
             inflight--;
-            node.status(ring(err));
+            status(ring(err));
             done(err instanceof Error ? err : new Error(String(err)));
           },
         );
     });
 
     node.on('close', (removed: boolean, done: () => void) => {
+      shown.close();
       if (firer.mode !== 'local') return done();
       firer.triggers.close().then(
         () => done(),

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { promises as fsp, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../atomic-file';
 import type { Activation } from '../types';
 
 export interface ActivationStoreOptions {
@@ -10,11 +10,25 @@ export interface ActivationStoreOptions {
   maxCount?: number;
   /** Most bytes of records kept (default 8 MB); older ones are dropped first. */
   maxBytes?: number;
-  /** Changes reach the file at most this long after they happen, in ms (default 500). */
+  /** Changes reach the file this long after they happen, in ms (default 500), plus the write before them. */
   flushMs?: number;
+  /**
+   * Told when writing the file fails (the first failure after a success; the records stay in memory and
+   * the next write rewrites the file whole). Without it such a failure shows only to flush() and close().
+   */
+  onError?: (err: Error) => void;
 }
 
 /** A record as `wsk activation list` shows it (WhiskActivation summaryAsJson in apache/openwhisk). */
+/** A list's filters and page: `name` is the action's path below the namespace, "[pkg/]action". */
+export interface ActivationQuery {
+  skip?: number;
+  limit?: number;
+  name?: string;
+  since?: number;
+  upto?: number;
+}
+
 export interface ActivationSummary {
   activationId: string;
   namespace: string;
@@ -48,6 +62,14 @@ const MAX_RECORD_SHARE = 4;
  * the Node-RED user directory (rewritten atomically, readable by the owner only) so they survive a
  * restart. Records are serialised when they are added: later changes to the object (msg.data) do not
  * reach the store, and the store never changes the object it is given.
+ *
+ * Reads (get, list, count) answer from memory, so a record is found as soon as add() returns, whether
+ * or not it has reached the file. The file is written off the event loop (fs promises), one write at a
+ * time per file (also across stores: a redeployed runtime's new store waits for its old one's), a
+ * batch of the lines added since the last write each time: records added while a write runs are
+ * appended by the next one, in the order they were added. The lines waiting are bounded by the store's
+ * own bounds (maxCount lines, maxBytes bytes): past them they stand for records already dropped, so
+ * they are let go and the next write rewrites the file with the records kept instead.
  */
 export class ActivationStore {
   private readonly entries: Entry[] = []; // oldest first
@@ -55,8 +77,14 @@ export class ActivationStore {
   private bytes = 0;
   private timer?: NodeJS.Timeout;
   private dirty = false;
-  /** Lines added since the last flush, appended to the file at the next one. */
+  /** Lines added since the last write began, appended to the file by the next one. */
   private pending: string[] = [];
+  private pendingBytes = 0;
+  /** The next write, waiting for the one running (on this file): the changes until it starts go with it. */
+  private queued?: Promise<void>;
+  private closed = false;
+  /** The last write failed: the next failure is not reported again until one succeeds. */
+  private failing = false;
   /** Lines in the file (kept ones and superseded ones): beyond twice the bounds it is rewritten. */
   private fileLines = 0;
   private fileBytes = 0;
@@ -99,7 +127,7 @@ export class ActivationStore {
     }
     const old = this.byId.get(a.activationId);
     if (old) this.remove(old);
-    this.pending.push(json);
+    this.queueLine(json);
     const e: Entry = { id: a.activationId, name: String(a.name ?? ''), path: pathOf(a), start: Number(a.start) || Date.now(), json };
     this.entries.push(e);
     this.byId.set(e.id, e);
@@ -114,15 +142,13 @@ export class ActivationStore {
   }
 
   /** Newest first, like `wsk activation list`; `name` is the action's path below the namespace, "[pkg/]action". */
-  list(q: { skip?: number; limit?: number; name?: string; since?: number; upto?: number } = {}): Activation[] {
+  list(q: ActivationQuery = {}): Activation[] {
     const out: Activation[] = [];
     let skip = q.skip ?? 0;
     const limit = q.limit ?? 30;
     for (let i = this.entries.length - 1; i >= 0 && out.length < limit; i--) {
       const e = this.entries[i];
-      if (q.name && !nameMatches(e, q.name)) continue;
-      if (q.since !== undefined && e.start < q.since) continue;
-      if (q.upto !== undefined && e.start > q.upto) continue;
+      if (!matches(e, q)) continue;
       if (skip > 0) {
         skip--;
         continue;
@@ -133,52 +159,104 @@ export class ActivationStore {
   }
 
   /**
-   * Writes pending changes now: new records are appended (a torn last line after a crash is skipped
-   * when the file is read); once the file holds twice the bounds it is rewritten with the kept records
-   * only, atomically (a new file, fsynced, renamed over the old one).
+   * How many records `list` would give without skip and limit (`?count=true`), from what the store
+   * knows of each record (its action and start), without reading the records themselves. The store
+   * holds one namespace (one file per namespace), so every record kept counts.
    */
-  flush(): void {
+  count(q: Pick<ActivationQuery, 'name' | 'since' | 'upto'> = {}): number {
+    if (!q.name && q.since === undefined && q.upto === undefined) return this.entries.length;
+    let n = 0;
+    for (const e of this.entries) if (matches(e, q)) n++;
+    return n;
+  }
+
+  /**
+   * Writes the changes so far (asynchronous; resolves once they are in the file, rejects when the
+   * write fails): new records are appended (a torn last line after a crash is skipped when the file
+   * is read); once the file holds twice the bounds, or after a failed write, it is rewritten with the
+   * kept records only, atomically (lib/atomic-file.ts). One write runs at a time per file; a flush
+   * while one runs waits for it and writes what came meanwhile.
+   */
+  flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.dirty || !this.opts.file) return;
+    const file = this.opts.file;
+    if (!file) return Promise.resolve();
+    if (this.queued) return this.queued;
+    const next = serial(file, () => {
+      this.queued = undefined;
+      return this.write(file);
+    });
+    this.queued = next;
+    return next;
+  }
+
+  /**
+   * Writes what is waiting (see flush); records added afterwards are kept in memory only. Resolves once
+   * the file has them all; rejects when that write fails (already told to onError, if given).
+   */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.flush();
+  }
+
+  /** One write: what changed since the last one began, taken at once (so the order holds). */
+  private async write(file: string): Promise<void> {
+    if (!this.dirty) return;
     this.dirty = false;
     const lines = this.pending;
     this.pending = [];
-    const file = this.opts.file;
+    this.pendingBytes = 0;
     const add = lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
-    if (this.rewrite || this.fileLines + lines.length > 2 * this.maxCount || this.fileBytes + add > 2 * this.maxBytes) {
-      const text = this.entries.map((e) => e.json).join('\n') + (this.entries.length ? '\n' : '');
-      writeAtomic(file, text);
-      this.rewrite = false;
-      this.fileLines = this.entries.length;
-      this.fileBytes = Buffer.byteLength(text);
-      return;
+    try {
+      await fsp.mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      if (this.rewrite || this.fileLines + lines.length > 2 * this.maxCount || this.fileBytes + add > 2 * this.maxBytes) {
+        // Taken now, with the lines above: what is added during the write goes to the next one.
+        this.rewrite = false;
+        const kept = this.entries.length;
+        const text = this.entries.map((e) => e.json).join('\n') + (kept ? '\n' : '');
+        await writeFileAtomic(file, text);
+        this.fileLines = kept;
+        this.fileBytes = Buffer.byteLength(text);
+      } else if (lines.length > 0) {
+        await fsp.appendFile(file, lines.join('\n') + '\n', { mode: 0o600 });
+        this.fileLines += lines.length;
+        this.fileBytes += add;
+      }
+      this.failing = false;
+    } catch (err) {
+      // The file may hold part of the batch now: the next write rewrites it whole from memory.
+      this.rewrite = true;
+      this.dirty = true;
+      const e = new Error(
+        `Cannot write the activation records to ${file} (${(err as Error).message}): they are kept in memory, and the file is rewritten whole at the next change. Check that Node-RED's user directory is writable and has space.`,
+        { cause: err },
+      );
+      if (!this.failing) this.opts.onError?.(e);
+      this.failing = true;
+      throw e;
     }
-    if (lines.length === 0) return;
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    appendFileSync(file, lines.join('\n') + '\n', { mode: 0o600 });
-    this.fileLines += lines.length;
-    this.fileBytes += add;
   }
 
-  close(): void {
-    try {
-      this.flush();
-    } finally {
-      this.dirty = false;
+  /** A line for the next write; past the store's own bounds the lines waiting give way to a rewrite. */
+  private queueLine(json: string): void {
+    if (!this.opts.file || this.rewrite) return; // a rewrite takes every kept record anyway
+    this.pending.push(json);
+    this.pendingBytes += Buffer.byteLength(json) + 1;
+    if (this.pending.length > this.maxCount || this.pendingBytes > this.maxBytes) {
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.rewrite = true;
     }
   }
 
   private changed(): void {
     this.dirty = true;
-    if (!this.opts.file || this.timer) return;
+    if (!this.opts.file || this.timer || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      try {
-        this.flush();
-      } catch {
-        this.dirty = true; // next change tries again
-      }
+      // A failure is told to onError (and tried again at the next change).
+      this.flush().catch(() => undefined);
     }, this.flushMs);
     this.timer.unref();
   }
@@ -278,32 +356,29 @@ function nameMatches(e: Entry, name: string): boolean {
   return below === name;
 }
 
+function matches(e: Entry, q: Pick<ActivationQuery, 'name' | 'since' | 'upto'>): boolean {
+  if (q.name && !nameMatches(e, q.name)) return false;
+  if (q.since !== undefined && e.start < q.since) return false;
+  if (q.upto !== undefined && e.start > q.upto) return false;
+  return true;
+}
+
+/** Writes on one file, one after the other (the store's and a redeployed runtime's new store's). */
+const tails = new Map<string, Promise<void>>();
+function serial(file: string, fn: () => Promise<void>): Promise<void> {
+  const run = (tails.get(file) ?? Promise.resolve()).then(fn);
+  const tail = run.catch(() => undefined);
+  tails.set(file, tail);
+  void tail.then(() => {
+    if (tails.get(file) === tail) tails.delete(file);
+  });
+  return run;
+}
+
 function safeJson(v: unknown): string | undefined {
   try {
     return JSON.stringify(v);
   } catch {
     return undefined;
-  }
-}
-
-function writeAtomic(file: string, data: string): void {
-  const dir = dirname(file);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  try {
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
   }
 }

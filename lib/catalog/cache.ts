@@ -15,11 +15,12 @@
 // towards the bound and is removed once it is a minute old: at the first scan, or at the next store
 // after that.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { TEMP_FILE, writeFileAtomic } from '../atomic-file';
 import { OpenWhiskNodeError } from '../errors';
 import type { ActionDoc, ActionRef, Catalog } from '../types';
 
@@ -35,8 +36,6 @@ interface Entry {
 /** The cache's bound in bytes, all services together, unless the runtime says otherwise. */
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 
-/** A temporary file of atomicWrite: `.<name>.<pid>.<random>.tmp`. */
-const TEMP_FILE = /^\..+\.tmp$/;
 /**
  * How old a temporary file found on disk must be to count as left by a crash: a write in progress (by
  * another process on the same folder) is younger, since it takes well under a second.
@@ -310,10 +309,10 @@ export class CachedCatalog implements Catalog {
       }
       // Action code and default parameters may be private: readable by the Node-RED user only.
       await fsp.mkdir(this.folder(), { recursive: true, mode: 0o700 });
-      await atomicWrite(file, data);
+      await writeFileAtomic(file, data);
       this.ledger.note(file, bytes);
       if (this.ledger.refs.get(refFile) !== file) {
-        await atomicWrite(refFile, id);
+        await writeFileAtomic(refFile, id);
         this.ledger.note(refFile, id.length);
         this.ledger.refs.set(refFile, file);
       }
@@ -335,30 +334,5 @@ export class CachedCatalog implements Catalog {
     } catch {
       return undefined;
     }
-  }
-}
-
-/** Writes `data` to `file` atomically and durably: unique temp name, fsync, rename, fsync of the folder. */
-export async function atomicWrite(file: string, data: string): Promise<void> {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await fsp.open(tmp, 'wx', 0o600);
-  try {
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, file);
-  } catch (err) {
-    await fsp.unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  const d = await fsp.open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
   }
 }

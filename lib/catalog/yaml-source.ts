@@ -1,6 +1,7 @@
 // Reading a YAML file with the position of every key, so that errors about its *content* (not only its
-// syntax) can name the line. Values come from js-yaml's loader; positions from its event stream.
-import * as yaml from 'js-yaml';
+// syntax) can name the line. js-yaml parses the text once into its event stream: the alias budget is
+// measured on it, the key positions read from it, and the values constructed from it.
+import { constructFromEvents, EVENT_ID, getScalarValue, parseEvents, type Event } from 'js-yaml';
 
 /** 1-based line and column. */
 export interface SourcePosition {
@@ -55,53 +56,25 @@ interface Frame {
   index: number;
 }
 
-// The event API of js-yaml 5 (offsets into the source). Typed loosely so that a js-yaml without it
-// still loads values (positions are then unknown).
-interface RawEvent {
-  type: number;
-  start?: number;
-  valueStart?: number;
-  valueEnd?: number;
-  anchorStart?: number;
-  anchorEnd?: number;
-  tagStart?: number;
-}
-interface EventApi {
-  parseEvents?: (src: string, opts: { filename?: string }) => RawEvent[];
-  getScalarValue?: (src: string, event: RawEvent) => unknown;
-  EVENT_ID?: Record<string, number>;
-}
-
-/** The event parser of the js-yaml build in use, where it has one (an untyped part of its API). */
-function eventApi(mod: object): EventApi {
-  const api: EventApi = {};
-  if ('parseEvents' in mod && typeof mod.parseEvents === 'function') {
-    const parse = mod.parseEvents;
-    api.parseEvents = (src, opts) => {
-      const r: unknown = parse(src, opts);
-      return Array.isArray(r) ? r : [];
-    };
+/** Where a node's text begins: its tag or anchor when it has one, else its value. */
+function startOf(ev: Event): number {
+  let candidates: number[];
+  switch (ev.type) {
+    case EVENT_ID.SCALAR:
+      candidates = [ev.tagStart, ev.anchorStart, ev.valueStart];
+      break;
+    case EVENT_ID.MAPPING:
+    case EVENT_ID.SEQUENCE:
+      candidates = [ev.tagStart, ev.anchorStart, ev.start];
+      break;
+    case EVENT_ID.ALIAS:
+      candidates = [ev.anchorStart];
+      break;
+    default:
+      candidates = [];
   }
-  if ('getScalarValue' in mod && typeof mod.getScalarValue === 'function') {
-    const get = mod.getScalarValue;
-    api.getScalarValue = (src, ev) => {
-      const v: unknown = get(src, ev);
-      return v;
-    };
-  }
-  if ('EVENT_ID' in mod && typeof mod.EVENT_ID === 'object' && mod.EVENT_ID !== null) {
-    const ids: Record<string, number> = {};
-    for (const [k, v] of Object.entries(mod.EVENT_ID)) if (typeof v === 'number') ids[k] = v;
-    api.EVENT_ID = ids;
-  }
-  return api;
-}
-
-function startOf(ev: RawEvent): number {
-  const candidates = [ev.tagStart, ev.anchorStart, ev.start, ev.valueStart].filter(
-    (n): n is number => typeof n === 'number' && n >= 0,
-  );
-  return candidates.length ? Math.min(...candidates) : 0;
+  const known = candidates.filter((n) => n >= 0); // -1: absent
+  return known.length ? Math.min(...known) : 0;
 }
 
 interface Offsets {
@@ -112,15 +85,14 @@ interface Offsets {
 }
 
 /** Maps each key path to the offsets of its key and of its value. */
-function collectOffsets(src: string, api: EventApi, events: RawEvent[]): Map<string, Offsets> {
+function collectOffsets(src: string, events: readonly Event[]): Map<string, Offsets> {
   const out = new Map<string, Offsets>();
-  if (!api.EVENT_ID) return out;
-  const ID = api.EVENT_ID;
+  const ID = EVENT_ID;
   const stack: Frame[] = [];
   let pendingKeyOffset = 0;
 
   // Called for every node (scalar, alias, collection start); returns the node's path.
-  const place = (ev: RawEvent, scalarText: string | undefined): string[] | undefined => {
+  const place = (ev: Event, scalarText: string | undefined): string[] | undefined => {
     const top = stack[stack.length - 1];
     const at = startOf(ev);
     if (!top) {
@@ -147,8 +119,7 @@ function collectOffsets(src: string, api: EventApi, events: RawEvent[]): Map<str
   for (const ev of events) {
     switch (ev.type) {
       case ID.SCALAR: {
-        const text = api.getScalarValue ? String(api.getScalarValue(src, ev)) : undefined;
-        place(ev, text);
+        place(ev, getScalarValue(src, ev));
         break;
       }
       case ID.ALIAS:
@@ -241,7 +212,8 @@ interface Measured {
  * the first event past a bound, or at an alias to a collection that contains it (js-yaml would build a
  * cycle, which every copy would follow forever). Linear in the number of events.
  */
-function checkBudget(src: string, events: RawEvent[], ID: Record<string, number>, budget: YamlBudget): void {
+function checkBudget(src: string, events: readonly Event[], budget: YamlBudget): void {
+  const ID = EVENT_ID;
   const anchors = new Map<string, Measured>();
   const open: { size: Measured }[] = [];
   let nodes = 0;
@@ -250,12 +222,10 @@ function checkBudget(src: string, events: RawEvent[], ID: Record<string, number>
   let starts: number[] | undefined;
   const at = (offset: number | undefined) =>
     typeof offset === 'number' && offset >= 0 ? toPosition((starts ??= lineStarts(src)), offset) : undefined;
-  const anchorOf = (ev: RawEvent) =>
-    typeof ev.anchorStart === 'number' && ev.anchorStart >= 0 && typeof ev.anchorEnd === 'number'
-      ? src.slice(ev.anchorStart, ev.anchorEnd)
-      : undefined;
+  const anchorOf = (ev: { anchorStart: number; anchorEnd: number }) =>
+    ev.anchorStart >= 0 ? src.slice(ev.anchorStart, ev.anchorEnd) : undefined;
   // Each open collection sums its own children; a closed one adds its total (itself included) to its parent.
-  const add = (n: number, t: number, ev: RawEvent, child = true) => {
+  const add = (n: number, t: number, ev: Event, child = true) => {
     nodes += n;
     text += t;
     const top = open[open.length - 1];
@@ -276,7 +246,7 @@ function checkBudget(src: string, events: RawEvent[], ID: Record<string, number>
         anchors.clear();
         break;
       case ID.SCALAR: {
-        const length = Math.max(0, (ev.valueEnd ?? 0) - (ev.valueStart ?? 0));
+        const length = Math.max(0, ev.valueEnd - ev.valueStart);
         add(1, length, ev);
         const anchor = anchorOf(ev);
         if (anchor !== undefined) anchors.set(anchor, { nodes: 1, text: length, closed: true });
@@ -325,30 +295,31 @@ function checkBudget(src: string, events: RawEvent[], ID: Record<string, number>
 /**
  * Parses YAML text; throws YamlSyntaxError (with line and column) on a syntax error, and, with a budget,
  * YamlBudgetError for a document larger than it once its aliases are expanded (checked before the
- * document is built).
+ * document is built). The text is parsed once: the budget, the positions and the value all come from
+ * the same events. Like js-yaml's load(), exactly one document is accepted.
  */
 export function parseYamlSource(src: string, filename: string, budget?: YamlBudget): YamlSource {
-  const api = eventApi(yaml);
   let value: unknown;
-  let events: RawEvent[] | undefined;
+  let events: Event[];
   try {
-    if (typeof api.parseEvents === 'function' && api.EVENT_ID) {
-      events = api.parseEvents(src, { filename });
-      if (budget) checkBudget(src, events, api.EVENT_ID, budget);
-    }
-    // Without the event parser nothing was measured: then no alias is accepted at all.
-    value = yaml.load(src, budget && !events ? { filename, maxAliases: 0 } as yaml.LoadOptions : { filename });
+    // Parser bounds: js-yaml's defaults (collections nested at most 100 deep).
+    events = parseEvents(src, { filename });
+    if (budget) checkBudget(src, events, budget);
+    const documents = constructFromEvents(events, { source: src, filename });
+    if (documents.length === 0) throw new YamlSyntaxError('expected a document, but the input is empty');
+    if (documents.length > 1) throw new YamlSyntaxError('expected a single document in the stream, but found more');
+    value = documents[0];
   } catch (err) {
-    if (err instanceof YamlBudgetError) throw err;
-    const e = err as { reason?: string; message?: string; mark?: { line?: number; column?: number; snippet?: string } };
+    if (err instanceof YamlBudgetError || err instanceof YamlSyntaxError) throw err;
+    const e = err as { reason?: string; message?: string; mark?: { line?: number; column?: number; snippet?: string | null } };
     const mark = e.mark && typeof e.mark.line === 'number'
       ? { line: e.mark.line + 1, column: (e.mark.column ?? 0) + 1 }
       : undefined;
-    throw new YamlSyntaxError(e.reason || e.message || String(err), mark, e.mark?.snippet);
+    throw new YamlSyntaxError(e.reason || e.message || String(err), mark, e.mark?.snippet ?? undefined);
   }
   let offsets = new Map<string, Offsets>();
   try {
-    if (events) offsets = collectOffsets(src, api, events);
+    offsets = collectOffsets(src, events);
   } catch {
     // Positions are a convenience: without them errors just name no line.
   }

@@ -59,7 +59,7 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
     ow.putAction('guest', 'hello', { exec: { kind: 'nodejs:20', code: 'function main() { return {}; }' } });
     rec = await startRecorder();
     // The editor is also served through a proxy under another name (settings.js says so).
-    nr = await env.startNodeRed({ settings: { openwhiskEditorOrigins: ['https://nodered.example'] } });
+    nr = await env.startNodeRed({ settings: { openwhiskServiceEditorOrigins: ['https://nodered.example'] } });
     const flows = [
       { id: 'tab', type: 'tab', label: 't' },
       { id: 'svc', type: 'openwhisk-service', api: ow.url, insecure: false, credentials: { key: STORED_KEY } },

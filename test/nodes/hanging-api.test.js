@@ -10,7 +10,7 @@ const { requireDocker, requireImage } = require('../support/docker');
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 // Shortened for the test (settings.js); the defaults are 60 s and 10 s.
-const SETTINGS = { openwhiskBlockingWindow: 1.5, openwhiskRequestTimeout: 1 };
+const SETTINGS = { openwhiskServiceBlockingWindow: 1.5, openwhiskServiceRequestTimeout: 1 };
 
 /** Accepts connections on loopback, reads what comes, never writes a byte. */
 function silentServer(port = 0) {

@@ -110,6 +110,28 @@ describe('openwhisk-trigger in the cloud (test OpenWhisk server, real openwhisk 
     await waitForStatus(t, (s) => s.fill === 'yellow' && /no.active.rule/.test(s.text));
   });
 
+  it('a fast run of messages changes the status ring a bounded number of times, and the last change shows', async () => {
+    await helper.load(nodes, flow('idle'), creds());
+    const t = helper.getNode('t');
+    await waitForStatus(t, (s) => s.fill === 'green');
+    const out = helper.getNode('out');
+    const before = t.status.callCount;
+    const started = Date.now();
+    // One after the other: each message turns the ring to "firing", its answer to "no active rule".
+    const N = 150;
+    for (let i = 0; i < N; i++) {
+      const got = nextMessage(out);
+      t.receive({ payload: { i } });
+      await got;
+    }
+    const elapsed = Date.now() - started;
+    // The throttle (lib/status-throttle.ts, 8 at once, then one per 50 ms): 2 × N changes without it.
+    const bound = 8 + Math.ceil(elapsed / 50) + 2;
+    await waitForStatus(t, (s) => s.fill === 'yellow' && /no.active.rule/.test(s.text));
+    const shown = t.status.callCount - before;
+    assert.ok(shown <= bound, `${shown} status changes for ${N} messages in ${elapsed} ms (bound ${bound})`);
+  });
+
   it('msg.trigger and msg.namespace are used when the node leaves them empty (the old node\'s rule)', async () => {
     await helper.load(nodes, flow(''), creds());
     const t = helper.getNode('t');

@@ -71,23 +71,23 @@ describe('activation store', () => {
     assert.ok(byBytes.size > 5, 'one big result does not push out everything else');
   });
 
-  it('keeps one file per namespace: records kept under one are not read under another', () => {
+  it('keeps one file per namespace: records kept under one are not read under another', async () => {
     const a = activationFile(dir, 'rt-1', 'guest');
     const b = activationFile(dir, 'rt-1', 'acme');
     assert.notEqual(a, b);
     assert.notEqual(activationFile(dir, 'rt-1', 'a b@c'), activationFile(dir, 'rt-1', 'a_b_c'));
     const s = new ActivationStore({ file: a });
     s.add(act(1));
-    s.close();
+    await s.close();
     assert.equal(new ActivationStore({ file: a }).size, 1);
     assert.equal(new ActivationStore({ file: b }).size, 0);
   });
 
-  it('survives a restart: an owner-only file, written atomically, read back by a new store', () => {
+  it('survives a restart: an owner-only file, written atomically, read back by a new store', async () => {
     const file = activationFile(dir, 'rt-1');
     const s = new ActivationStore({ file, flushMs: 10 });
     for (let i = 1; i <= 4; i++) s.add(act(i));
-    s.close();
+    await s.close();
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
     assert.deepEqual(fs.readdirSync(path.dirname(file)), ['rt-1.jsonl'], 'no temporary file left');
     fs.appendFileSync(file, 'not json\n');
@@ -95,15 +95,96 @@ describe('activation store', () => {
     assert.deepEqual(again.list().map((a) => a.response.result.i), [4, 3, 2]);
   });
 
-  it('appends to its file and rewrites it before it holds twice its bounds', () => {
+  it('appends to its file and rewrites it before it holds twice its bounds', async () => {
     const file = activationFile(dir, 'rt-2');
     const s = new ActivationStore({ file, maxCount: 5 });
     for (let i = 1; i <= 60; i++) {
       s.add(act(i));
-      s.flush();
+      await s.flush();
       const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
       assert.ok(lines <= 10, `${lines} lines after ${i} records`);
     }
     assert.deepEqual(new ActivationStore({ file, maxCount: 5 }).list().map((a) => a.response.result.i), [60, 59, 58, 57, 56]);
+  });
+
+  it('writes off the event loop: flush() returns before the file has the record, which a read already finds', async () => {
+    const file = activationFile(dir, 'rt-3');
+    const s = new ActivationStore({ file, flushMs: 3600000 });
+    s.add(act(1));
+    const written = s.flush();
+    assert.ok(written instanceof Promise);
+    assert.equal(fs.existsSync(file), false, 'nothing written while the caller still runs');
+    assert.equal(s.get(act(1).activationId).response.result.i, 1, 'read-your-writes before the file has it');
+    await written;
+    assert.equal(new ActivationStore({ file }).size, 1);
+  });
+
+  it('keeps the order under a burst: records added while writes run reach the file in the order they were added', async () => {
+    const file = activationFile(dir, 'rt-4');
+    const s = new ActivationStore({ file, flushMs: 1, maxCount: 400 });
+    const flushes = [];
+    for (let i = 1; i <= 300; i++) {
+      s.add(act(i));
+      assert.ok(s.has(act(i).activationId));
+      if (i % 7 === 0) flushes.push(s.flush());
+      if (i % 50 === 0) await new Promise((r) => setImmediate(r)); // let writes start and finish between adds
+    }
+    await Promise.all(flushes);
+    await s.close();
+    const ids = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).response.result.i);
+    assert.deepEqual(ids, Array.from({ length: 300 }, (_, k) => k + 1));
+    assert.deepEqual(new ActivationStore({ file, maxCount: 400 }).list({ limit: 400 }), s.list({ limit: 400 }));
+  });
+
+  it('bounds the lines waiting for the file: past the store\'s bounds they give way to one rewrite of the kept records', async () => {
+    const file = activationFile(dir, 'rt-5');
+    const s = new ActivationStore({ file, flushMs: 3600000, maxCount: 10 });
+    s.add(act(0));
+    const first = s.flush(); // in flight while the burst comes
+    for (let i = 1; i <= 1000; i++) s.add(act(i));
+    await first;
+    await s.close();
+    const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    assert.ok(lines.length <= 10, `${lines.length} lines in the file`);
+    assert.deepEqual(new ActivationStore({ file, maxCount: 10 }).list({ limit: 10 }).map((a) => a.response.result.i), [1000, 999, 998, 997, 996, 995, 994, 993, 992, 991]);
+  });
+
+  it('close() writes what waits, and a redeployed store on the same file reads it all', async () => {
+    const file = activationFile(dir, 'rt-6', 'guest');
+    const s = new ActivationStore({ file, flushMs: 3600000 });
+    for (let i = 1; i <= 20; i++) s.add(act(i));
+    await s.close();
+    const again = new ActivationStore({ file });
+    assert.equal(again.size, 20);
+    assert.deepEqual(again.list({ limit: 3 }).map((a) => a.response.result.i), [20, 19, 18]);
+  });
+
+  it('count() equals the length of the list it stands for, with and without filters', () => {
+    const s = new ActivationStore({ maxCount: 50 });
+    for (let i = 1; i <= 80; i++) s.add(act(i));
+    s.add(act(81, { name: 'odd', annotations: [{ key: 'path', value: 'guest/odd' }] }));
+    const all = { limit: 1000 };
+    for (const q of [{}, { name: 'pkg/odd' }, { name: 'odd' }, { name: 'nope' }, { since: 1060 }, { upto: 1050 }, { name: 'pkg/even', since: 1040, upto: 1070 }]) {
+      assert.equal(s.count(q), s.list({ ...q, ...all }).length, JSON.stringify(q));
+    }
+    assert.equal(s.count(), 50);
+  });
+
+  it('a failed write is reported once, naming the file and what to do; the records stay readable; the next write recovers', async () => {
+    const blocker = path.join(dir, 'not-a-folder');
+    fs.writeFileSync(blocker, 'x');
+    const file = path.join(blocker, 'rt.jsonl'); // its folder is a file: every write fails
+    const told = [];
+    const s = new ActivationStore({ file, flushMs: 3600000, onError: (e) => told.push(e) });
+    s.add(act(1));
+    await assert.rejects(s.flush(), /Cannot write the activation records to .*not-a-folder.*rt\.jsonl.*writable/);
+    s.add(act(2));
+    await assert.rejects(s.close(), /Cannot write/);
+    assert.equal(told.length, 1, 'one report for a run of failures');
+    assert.match(told[0].message, /not-a-folder/);
+    assert.equal(s.count(), 2);
+    fs.rmSync(blocker);
+    await s.flush();
+    assert.deepEqual(new ActivationStore({ file }).list().map((a) => a.response.result.i), [2, 1]);
   });
 });

@@ -5,7 +5,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { CachedCatalog, cacheDirFor, serviceIdentity, atomicWrite, identityOf } = require('../../dist/lib/catalog/cache');
+const { CachedCatalog, cacheDirFor, serviceIdentity, identityOf } = require('../../dist/lib/catalog/cache');
+const { writeFileAtomic } = require('../../dist/lib/atomic-file');
 const { OpenWhiskNodeError } = require('../../dist/lib/errors');
 
 /** A catalog in memory that can go offline, like an API host whose uplink is gone. */
@@ -199,7 +200,7 @@ describe('the on-disk catalog cache', () => {
     await assert.rejects(ca.getAction({ namespace: 'guest', name: 'act8' }), /No cached copy/);
   });
 
-  it('writes atomically and durably: a unique temp file, fsynced, renamed, then the folder fsynced', async () => {
+  it('writes atomically and durably (lib/atomic-file.ts): a unique temp file, fsynced, renamed, then the folder fsynced', async () => {
     const fsp = fs.promises;
     const calls = [];
     const handle = await fsp.open(path.join(dir, 'probe'), 'w');
@@ -223,7 +224,7 @@ describe('the on-disk catalog cache', () => {
     };
     const file = path.join(dir, 'entry.json');
     try {
-      await Promise.all([atomicWrite(file, JSON.stringify({ n: 1 })), atomicWrite(file, JSON.stringify({ n: 2 }))]);
+      await Promise.all([writeFileAtomic(file, JSON.stringify({ n: 1 })), writeFileAtomic(file, JSON.stringify({ n: 2 }))]);
     } finally {
       FileHandle.sync = sync;
       fsp.rename = rename;
