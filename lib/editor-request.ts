@@ -7,7 +7,7 @@
 //
 // X-Forwarded-* headers are never read: anyone who reaches Node-RED can send them (a page in Node-RED
 // 4.1, whose preflight allows any header, too). An editor reached through a proxy that changes the Host
-// is named in settings.js instead (openwhiskEditorOrigins), for browsers that send no Sec-Fetch-Site.
+// is named in settings.js instead (openwhiskServiceEditorOrigins), for browsers that send no Sec-Fetch-Site.
 
 export interface RequestProblem {
   status: number;
@@ -30,7 +30,7 @@ function originOf(text: string): string | undefined {
 }
 
 /**
- * The settings.js entry `openwhiskEditorOrigins`: origins ("https://nodered.example") the editor is
+ * The settings.js entry `openwhiskServiceEditorOrigins`: origins ("https://nodered.example") the editor is
  * also served from, besides Node-RED's own Host. A string or a list; anything else counts as none.
  */
 export function editorOrigins(setting: unknown): string[] {

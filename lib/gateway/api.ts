@@ -332,7 +332,7 @@ export class GatewayApi {
     const name = raw ? segs.join('/') : undefined;
     const query = { skip, limit, name, since: num('since'), upto: num('upto') };
     if (q.get('count') === 'true') {
-      return { status: 200, body: { activations: this.o.store.list({ ...query, skip: 0, limit: this.o.store.maxCount }).length } };
+      return { status: 200, body: { activations: this.o.store.count(query) } };
     }
     const found = this.o.store.list(query);
     return { status: 200, body: docs ? found : found.map(summaryOf) };
