@@ -20,6 +20,7 @@ import { type GatewayListener, listenGateway, parseListen } from '../lib/gateway
 import { checkApiKey, parseHostNames } from '../lib/gateway/guard';
 import { checkApiPath, MOUNT, mountGateway } from '../lib/gateway/mount';
 import { RuntimeMetrics } from '../lib/gateway/operators';
+import { registerRuntimeStatus } from './runtime-status';
 import type { ListedAction } from '../lib/gateway/entities';
 import { ENTITY_NAME_RULE, isEntityName } from '../lib/names';
 import { SharedPools } from '../lib/gateway/shared-pools';
@@ -309,6 +310,8 @@ export = function (RED: NodeAPI) {
     });
   }
   RED.nodes.registerType('openwhisk-runtime', OpenWhiskRuntimeNode as never, { credentials: { apiKey: { type: 'password' } } });
+  // Editor lookup: the images the runtime would run and its containers (runtime-status.ts).
+  registerRuntimeStatus(RED);
 
   // Editor lookup: the actions of a manifest catalog (the file is read on the Node-RED host). Same-origin
   // JSON requests only (lib/editor-request.ts: other web pages can reach the admin API).

@@ -226,4 +226,35 @@ describe('operators: /ping and /metrics (real Node-RED, real Docker)', function 
     const own = await scrape(`http://127.0.0.1:${ownPort}/metrics`);
     assert.equal(sum(own, A, A), N + M + 2);
   });
+
+  it('tells the runtime dialog which image each kind resolves to, whether the engine has it, and what builds it', async () => {
+    const status = (body, headers = {}) =>
+      fetch(`${red.url}/leon-openwhisk/runtime/status`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+        .then(async (res) => ({ status: res.status, body: await res.json() }));
+    // The deployed runtime with the dialog's overrides: one present image, one that does not exist.
+    const r = await status({ id: 'rt', images: `nodejs:*=${IMAGE}\npython:3.11=leon-edge/no-such-runtime:1`, actions: ['edge/hello'] });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const byKind = Object.fromEntries(r.body.images.kinds.map((k) => [k.kind, k]));
+    assert.equal(byKind['nodejs:20'].image, IMAGE);
+    assert.equal(byKind['nodejs:20'].state, 'present');
+    assert.equal(byKind['python:3.11'].image, 'leon-edge/no-such-runtime:1');
+    assert.equal(byKind['python:3.11'].state, 'missing');
+    assert.match(byKind['python:3.11'].build, /^bash runtimes\/build\.sh {3}then the override line {2}python:\*=leon-edge\/action-python-v3\.11:latest$/);
+    assert.match(r.body.images.enginePlatform, /^linux\//);
+    // Its containers, capacity and Docker health.
+    assert.equal(r.body.runtime.health.state, 'ok');
+    assert.equal(r.body.runtime.capacity, 3);
+    assert.ok(r.body.runtime.containers.some((c) => c.action === 'guest/edge/hello' && (c.state === 'ready' || c.state === 'busy')), JSON.stringify(r.body.runtime));
+    // Another platform than the engine's: the image on the engine is the wrong one, and the command names the platform.
+    const other = r.body.images.enginePlatform === 'linux/arm64' ? 'linux/amd64' : 'linux/arm64';
+    const cross = await status({ id: 'rt', images: `nodejs:*=${IMAGE}`, platform: other });
+    const node = cross.body.images.kinds.find((k) => k.kind === 'nodejs:20');
+    assert.equal(node.state, 'wrong-platform');
+    assert.equal(node.build, `bash runtimes/build.sh --platform ${other}`);
+    // Only the editor's own page: another site's request is refused, and bad settings are named.
+    assert.equal((await status({ id: 'rt' }, { 'sec-fetch-site': 'cross-site' })).status, 403);
+    const bad = await status({ images: 'nodejs:20 no-equals' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error, /kind=image/);
+  });
 });
