@@ -336,6 +336,8 @@ export = function (RED: NodeAPI) {
           namespace: manifest.namespace,
           actions: entities.map((e) => ({ name: e.name, kind: e.kind })),
           packages: [...new Set(entities.map((e) => e.package).filter(Boolean))].map((name) => ({ name, binding: false })),
+          // The trigger node's picker.
+          triggers: (await manifest.listTriggers()).map((t) => ({ name: t.name })),
         });
       } catch (err) {
         const known = err instanceof OpenWhiskNodeError;
