@@ -34,10 +34,25 @@ export interface LocalProvisioner {
   off?(event: 'health', listener: (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => void): unknown;
 }
 
+/** Where an activation ran, as the runtime's metrics count it. */
+export type Where = 'local' | 'cloud' | 'gateway' | 'burst';
+
+/**
+ * Told of every invocation's outcome (the runtime's metrics, lib/gateway/operators.ts): called once per
+ * invocation, synchronously, and must not throw.
+ */
+export interface RunnerObserver {
+  /** Done: its activation (successful or not) or, without one, the error it failed with. */
+  done(ref: ActionRef, where: Where, activation: Activation | undefined, error?: unknown): void;
+  /** A message the local runtime could not run goes to the burst target. */
+  burst(ref: ActionRef): void;
+}
+
 export type RunnerTarget =
-  | { mode: 'cloud'; service: OpenWhiskService }
+  | { mode: 'cloud'; service: OpenWhiskService; observe?: RunnerObserver }
   | {
       mode: 'local';
+      observe?: RunnerObserver;
       catalog: Catalog;
       engine: LocalProvisioner;
       /** Burst to the cloud through this service when the local queue is full or Docker is down. */
@@ -197,17 +212,34 @@ export class ActionRunner {
     if (!ref) throw new OpenWhiskNodeError('config', 'No action to invoke: set the action in the node, or send msg.action when the node leaves it empty.', { short: 'no action' });
     this.dispatch({ type: 'invoke-start' });
     let failure: Failure | undefined;
+    /** Where it went: the observer's 'where' (a burst is one once it was sent to the burst target). */
+    const went = { where: (this.cloud ? 'cloud' : 'local') as Where };
     try {
-      return this.cloud ? markWhere(await this.cloud.invoke(params, ref), 'cloud', false) : await this.invokeLocal(params, ref);
+      const a = this.cloud ? markWhere(await this.cloud.invoke(params, ref), 'cloud', false) : await this.invokeLocal(params, ref, went);
+      this.observed(ref, went.where, a);
+      return a;
     } catch (err) {
       failure = this.failureOf(err);
+      this.observed(ref, went.where, err instanceof OpenWhiskNodeError ? err.activation : undefined, err);
       throw err;
     } finally {
       this.dispatch({ type: 'invoke-end', failure });
     }
   }
 
-  private async invokeLocal(params: Record<string, unknown>, ref: ActionRef): Promise<Activation> {
+  private observed(ref: ActionRef, where: Where, a: Activation | undefined, err?: unknown): void {
+    const o = this.target.observe;
+    if (!o) return;
+    // A cloud activation from another gateway's API carries its path ('hops'): it ran on a gateway.
+    const w = where === 'cloud' && (a?.annotations ?? []).some((k) => k.key === 'hops') ? 'gateway' : where;
+    try {
+      o.done(ref, w, a, err);
+    } catch {
+      /* metrics must never fail a message */
+    }
+  }
+
+  private async invokeLocal(params: Record<string, unknown>, ref: ActionRef, went: { where: Where }): Promise<Activation> {
     try {
       return markWhere(await (await this.provisioned(ref)).invoke(params, ref), 'local', false);
     } catch (err) {
@@ -216,6 +248,12 @@ export class ActionRunner {
       const limit = this.burstLimit!;
       const bytes = jsonBytes(params);
       if (!limit.inFlight.take(bytes)) throw burstFull(limit, bytes, err);
+      went.where = 'burst';
+      try {
+        this.target.observe?.burst(ref);
+      } catch {
+        /* metrics must never fail a message */
+      }
       try {
         return markWhere(await this.burst.invoke(params, ref), 'cloud', true);
       } finally {

@@ -20,6 +20,8 @@ import { gatewayId, withVia } from '../lib/gateway/context';
 import { type GatewayListener, listenGateway, parseListen } from '../lib/gateway/listen';
 import { checkApiKey, parseHostNames } from '../lib/gateway/guard';
 import { checkApiPath, MOUNT, mountGateway } from '../lib/gateway/mount';
+import { RuntimeMetrics } from '../lib/gateway/operators';
+import { registerRuntimeStatus } from './runtime-status';
 import type { ListedAction } from '../lib/gateway/entities';
 import { ENTITY_NAME_RULE, isEntityName } from '../lib/names';
 import { SharedPools } from '../lib/gateway/shared-pools';
@@ -175,6 +177,8 @@ export = function (RED: NodeAPI) {
       : undefined;
     // The action nodes' and the API's pools: the API runs an action in a node's pool of it, if any.
     let pools: SharedPools | undefined;
+    // The runtime's metrics, served by its API at /metrics (lib/gateway/operators.ts).
+    const metrics = this.mode === 'local' && config.serveApi ? new RuntimeMetrics(() => this.engine?.snapshot()) : undefined;
     // ---
 
     // Messages bursting at once, for all of the runtime's nodes and its API: in count, and 8 × max payload of parameters.
@@ -187,7 +191,7 @@ export = function (RED: NodeAPI) {
       // A burst target that is another gateway's API learns which gateways the invocation passed (loops).
       const burst = config.burst ? withVia(service(), self) : undefined;
       pools ??= new SharedPools(store ? recording(this.engine!, store) : this.engine!);
-      return { mode: 'local', catalog: catalog(), engine: pools.nodes, burst, burstLimit };
+      return { mode: 'local', catalog: catalog(), engine: pools.nodes, burst, burstLimit, observe: metrics?.observer('flow') };
     };
 
     this.cloudService = service;
@@ -213,7 +217,7 @@ export = function (RED: NodeAPI) {
         const namespace = apiNamespace;
         if (!isEntityName(namespace)) throw new Error(`the API namespace '${String(namespace).slice(0, 80)}' is not an OpenWhisk name (${ENTITY_NAME_RULE})`);
         const nodesTarget = this.target();
-        const apiTarget = nodesTarget.mode === 'local' && pools ? { ...nodesTarget, engine: pools.api } : nodesTarget;
+        const apiTarget = nodesTarget.mode === 'local' && pools ? { ...nodesTarget, engine: pools.api, observe: metrics?.observer('api') } : nodesTarget;
         const runner = new ActionRunner(`${this.id}-api`, apiTarget, undefined, () => undefined);
         apiRunner = runner;
         const manifest = () => {
@@ -267,6 +271,7 @@ export = function (RED: NodeAPI) {
           ownImages: () => this.engine?.ownImages() ?? Promise.resolve({}),
           maxBody: Number(config.maxPayload) > 0 ? Math.round(Number(config.maxPayload) * 1048576) : 8 * 1048576,
           hosts,
+          metrics: metrics ? () => metrics.expose() : undefined,
         });
         unmount = mountGateway(RED.httpNode as never, path, api);
         this.log(`OpenWhisk API on ${nodeRedUrl(RED)}${MOUNT.slice(1)}/${path}/api/v1 (namespace ${namespace})`);
@@ -316,6 +321,8 @@ export = function (RED: NodeAPI) {
     settings: { openwhiskRuntimeCacheMB: { value: 256, exportable: false } },
   });
   warnRenamedSettings(RED.settings, RED.log, { openwhiskCacheMB: 'openwhiskRuntimeCacheMB' });
+  // Editor lookup: the images the runtime would run and its containers (runtime-status.ts).
+  registerRuntimeStatus(RED);
 
   // Editor lookup: the actions of a manifest catalog (the file is read on the Node-RED host). Same-origin
   // JSON requests only (lib/editor-request.ts: other web pages can reach the admin API).
@@ -340,6 +347,8 @@ export = function (RED: NodeAPI) {
           namespace: manifest.namespace,
           actions: entities.map((e) => ({ name: e.name, kind: e.kind })),
           packages: [...new Set(entities.map((e) => e.package).filter(Boolean))].map((name) => ({ name, binding: false })),
+          // The trigger node's picker.
+          triggers: (await manifest.listTriggers()).map((t) => ({ name: t.name })),
         });
       } catch (err) {
         const known = err instanceof OpenWhiskNodeError;

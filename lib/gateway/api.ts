@@ -8,6 +8,7 @@ import type { ActionDoc, ActionRef, Activation, KeyValue } from '../types';
 import { asHop, invocationContext, MAX_HOPS, parseVia, VIA_HEADER } from './context';
 import { actionEntry, apiInfo, DEFAULT_VERSION, type GatewayEntities, type ListedAction, type ListedPackage, packageDoc, packageEntry, platformInfo, ruleDoc, triggerDoc, triggerEntry, underNamespace } from './entities';
 import { type AuthFailureBounds, AuthFailures, knownHost, listedHost } from './guard';
+import { CONTENT_TYPE as METRICS_TYPE } from '../metrics';
 
 /**
  * The OpenWhisk REST API (the part a client needs to run actions and read activations) for the
@@ -56,6 +57,8 @@ export interface GatewayApiOptions {
   hosts?: string[];
   /** Wrong keys per client before 429 (see guard.ts AuthFailures). */
   authFailures?: AuthFailureBounds;
+  /** The runtime's metrics in the Prometheus text format, served at GET /metrics behind the key (none: 404). */
+  metrics?: () => string;
 }
 
 interface Reply {
@@ -64,6 +67,8 @@ interface Reply {
   /** A controller error: its body gets the request's code. */
   own?: boolean;
   headers?: Record<string, string>;
+  /** A body that is not JSON, sent as it is with this Content-Type. */
+  text?: { type: string; body: string };
 }
 
 const NOT_FOUND = 'The requested resource does not exist.';
@@ -187,6 +192,19 @@ export class GatewayApi {
       if (parts.length > 0) return { status: 200, body: apiInfo() };
       const own = this.o.ownImages ? await this.o.ownImages().catch(() => ({})) : {};
       return { status: 200, body: platformInfo('/api/v1', { concurrentActions: this.work.maxCount }, this.o.imageOverrides, own) };
+    }
+    // Liveness, as the controller's /ping: no key, nothing read but the request line.
+    if (parts.length === 1 && parts[0] === 'ping') {
+      req.resume();
+      if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
+      return { status: 200, body: undefined, text: { type: 'text/plain; charset=utf-8', body: 'pong' } };
+    }
+    // The runtime's metrics (operators.ts), behind the same key as the API: they name its actions.
+    if (parts.length === 1 && parts[0] === 'metrics' && this.o.metrics) {
+      req.resume();
+      this.authorised(req);
+      if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
+      return { status: 200, body: undefined, text: { type: METRICS_TYPE, body: this.o.metrics() } };
     }
     if (parts[0] !== 'api' || parts[1] !== 'v1') throw new HttpError(404, NOT_FOUND);
     this.authorised(req);
@@ -492,6 +510,12 @@ function err(status: number, error: string): Reply {
 }
 
 function send(res: ServerResponse, reply: Reply): void {
+  if (reply.text) {
+    const { type, body: raw } = reply.text;
+    res.writeHead(reply.status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(raw), 'Cache-Control': 'no-store', ...reply.headers });
+    res.end(raw);
+    return;
+  }
   let body = reply.body;
   // A controller error carries the request's code (the transaction id a client can quote).
   if (reply.own) body = { ...(body as object), code: newId() };

@@ -240,11 +240,14 @@ function cellKey(plan: ContainerPlan): string {
 }
 
 /** A plan for stem cells of `plan`'s shape: the runtime's labels only, no code, no parameters, no key. */
+/** The node id of a stem cell's plan (it belongs to no node until handed over). */
+export const CELL_NODE = 'stemcell';
+
 function cellPlan(plan: ContainerPlan, owner: CellOwner): ContainerPlan {
   const id = { namespace: '_', name: 'stemcell', qualified: `stem cell (${plan.image})`, path: plan.kind, version: '0.0.0' };
   const doc: ActionDoc = { namespace: '_', name: 'stemcell', exec: { kind: plan.kind } };
   return {
-    nodeId: 'stemcell',
+    nodeId: CELL_NODE,
     id,
     doc,
     kind: plan.kind,

@@ -11,8 +11,8 @@ import type http from 'node:http';
 import type Docker from 'dockerode';
 import { OpenWhiskNodeError } from '../errors';
 import type { ActionDoc, Catalog } from '../types';
-import { StemCells } from './cells';
-import { ActionContainer, closedError, type ContainerEnv, type ContainerPlan, type DockerContext } from './container';
+import { CELL_NODE, StemCells } from './cells';
+import { ActionContainer, closedError, type ContainerEnv, type ContainerPlan, type ContainerState, type DockerContext } from './container';
 import { createDocker, createProbeDocker, hasImage, parseDockerTarget, translateDockerError, type DockerTarget, type EnginePlatform } from './docker';
 import { PACKAGE_RUNTIMES, packageImage } from './images';
 import { DockerHealth, Recovery, type LocalEngineHealth } from './health';
@@ -30,6 +30,33 @@ export type { LocalAction, LocalPhase, LocalStatus } from './pool';
 export type { LocalEngineHealth } from './health';
 export { CELL_DEFER_MS } from './cells';
 export { ISOLATION_NETWORK, LABELS, checkNetwork, cpuShares, type LocalEngineOptions } from './options';
+
+/** One container as an operator sees it (LocalEngine.snapshot). */
+export interface ContainerView {
+  name: string;
+  /** The action's path ("ns/pkg/name"); undefined for a stem cell (no code yet). */
+  action?: string;
+  image: string;
+  /** Its life-cycle state (container.ts ContainerState), 'busy' for a ready one with a run in flight. */
+  state: ContainerState | 'busy';
+  /** Runs in flight. */
+  inflight: number;
+  /** Milliseconds since it last finished a run or became able to take one. */
+  idleMs: number;
+}
+
+/** The runtime's containers, pools, capacity and Docker health now: for /metrics and the editor. */
+export interface EngineSnapshot {
+  health: LocalEngineHealth;
+  capacity: number;
+  /** Capacity slots taken (containers running or starting, stem cells included). */
+  used: number;
+  /** Stem cells ready to be handed over, and being started. */
+  cells: { ready: number; starting: number };
+  /** Provisioned actions: their containers and their waiting messages. */
+  pools: { action: string; kind: string; image: string; containers: number; queued: number }[];
+  containers: ContainerView[];
+}
 
 /** Engines alive in this process: their containers are never swept. */
 const liveEngines = new Set<string>();
@@ -176,6 +203,31 @@ export class LocalEngine extends EventEmitter {
 
   releaseSlot(): void {
     this.slots.release();
+  }
+
+  /** What runs now, cheaply: no Docker call (the engine's own bookkeeping). */
+  snapshot(): EngineSnapshot {
+    const now = Date.now();
+    const containers: ContainerView[] = this.containers.list().map((c) => {
+      const cell = c.plan.nodeId === CELL_NODE;
+      return {
+        name: c.name,
+        action: cell ? undefined : c.plan.id.path,
+        image: c.plan.image,
+        state: c.state === 'ready' && c.inflight > 0 ? 'busy' : c.state,
+        inflight: c.inflight,
+        idleMs: Math.max(0, now - c.lastUsed),
+      };
+    });
+    const ready = this.cells.ready;
+    return {
+      health: this.health,
+      capacity: this.settings.capacity,
+      used: this.slots.used,
+      cells: { ready, starting: Math.max(0, this.cells.slotsHeld - ready) },
+      pools: [...this.pools].map((p) => ({ action: p.plan.id.path, kind: p.kind, image: p.image, containers: p.containers, queued: p.queued })),
+      containers,
+    };
   }
 
   /** Containers this engine has created and not yet removed. */

@@ -30,6 +30,11 @@ export class Containers implements ContainerRegistry {
     return this.graveyard.size;
   }
 
+  /** The containers tracked now (a copy). */
+  list(): ActionContainer[] {
+    return [...this.tracked];
+  }
+
   track(c: ActionContainer): void {
     this.tracked.add(c);
   }

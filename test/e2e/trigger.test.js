@@ -136,4 +136,38 @@ describe('openwhisk-trigger in a real Node-RED', function () {
     await ui.deploy(page);
     await ui.waitStatus(page, id, /cloud · ready/, 30000);
   });
+
+  it('the runtime dialog tells which images are on the engine and what builds the missing one; the trigger picker lists the manifest\'s triggers', async function () {
+    await ui.filterPalette(page, 'openwhisk trigger', 'openwhisk-trigger');
+    const id = await ui.dragFromPalette(page, 'openwhisk-trigger', 420, 360);
+    await ui.openNode(page, id);
+    await ui.openConfig(page, 'node-input', 'runtime', 'add', '#node-config-input-mode');
+    await page.locator('#node-config-input-mode').selectOption('local');
+    // Defaults are shown as values.
+    assert.equal(await page.locator('#node-config-input-stemCells').inputValue(), '1');
+    assert.equal(await page.locator('#node-config-input-maxPayload').inputValue(), '8');
+    // The engine's own platform: no qemu tip.
+    assert.equal(await page.locator('#leon-ow-platform-tip').isVisible(), false);
+    await page.locator('#node-config-input-source').selectOption('manifest');
+    await ui.fillField(page, '#node-config-input-manifest', 'examples/manifest.yaml');
+    await ui.fillField(page, '#node-config-input-images', `nodejs:*=${env.IMAGE}\npython:*=leon-edge/no-such-runtime:1`);
+    await page.locator('#leon-ow-status-refresh').click();
+    const row = (kind) => page.locator(`#leon-ow-status tr[data-kind="${kind}"]`);
+    await row('nodejs:20').waitFor({ timeout: 20000 });
+    assert.equal(await row('nodejs:20').getAttribute('data-state'), 'present');
+    assert.equal(await row('python:3.10').getAttribute('data-state'), 'missing');
+    assert.match(await page.locator('#leon-ow-status code.leon-ow-build').first().textContent(), /^bash runtimes\/build\.sh/);
+    if (nr.major >= 5) {
+      fs.mkdirSync(env.SCREENSHOTS, { recursive: true });
+      await page.locator('#leon-ow-status').evaluate((el) => el.scrollIntoView({ block: 'end' }));
+      await page.mouse.move(300, 745);
+      await page.screenshot({ path: path.join(env.SCREENSHOTS, 'runtime-status.png') });
+    }
+    await ui.closeConfig(page, '#node-input-trigger');
+    await page.locator('#leon-ow-trigger-refresh').click();
+    await page.locator('#leon-ow-trigger-status').filter({ hasText: /trigger\(s\)/ }).waitFor({ timeout: 20000 });
+    const triggers = await page.locator('#leon-ow-triggers option').evaluateAll((os) => os.map((o) => o.value));
+    assert.ok(triggers.includes('sensor-reading'), JSON.stringify(triggers));
+    await ui.closeNode(page, 'cancel');
+  });
 });
