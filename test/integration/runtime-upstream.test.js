@@ -270,6 +270,8 @@ const CASES = [
       { S: 's', N: 5, O: { a: [1] }, A: [1, 2], NUL: null, T: true, ONE: 1, F: false, Z: 0, E: '' }), run({})],
   },
   { name: 'a rejected promise: every kind of reason', steps: [init(ERRORS), ...ERROR_MODES.map((mode) => run({ mode }))] },
+  { name: 'a rejected reason with a null property', steps: [init("function main() { return Promise.reject({ reason: null, code: 'E' }); }\n"), run({})] },
+  { name: 'a zipped ES module', steps: [init(zipBase64({ 'package.json': JSON.stringify({ name: 'esm', type: 'module', main: 'index.js' }), 'index.js': 'export function main(p) { return { esm: true, p }; }\n' })), run({ a: 1 })] },
   { name: 'unparsable JSON and empty bodies', steps: [{ path: '/init', body: '{"value": ' }, { path: '/run', body: '[1,' }, { path: '/init', body: '"text"' }, { path: '/init', body: '' }, { path: '/run', body: '' }, init(ECHO), run({ ok: 1 })] },
   { name: 'unknown routes and methods', steps: [{ path: '/status', body: {} }, { path: '/init', method: 'GET' }, { path: '/run', method: 'PUT', body: {} }, { path: '/init?x=1', body: init(ECHO).body }, run({ q: 1 })] },
   { name: 'a body that is not declared JSON', steps: [{ path: '/init', body: JSON.stringify(init(ECHO).body), headers: { 'Content-Type': 'text/plain' } }, init(ECHO), run({ a: 1 })] },
@@ -363,6 +365,10 @@ const DIFFERENCES = {
         ours: { status: 200, text: '{"S":"s","N":"5","O":"{\\"a\\":[1]}","A":"[1,2]","NUL":"","T":"true","ONE":"1","F":"false","Z":"0","E":""}' },
       },
     },
+  },
+  'a rejected reason with a null property': {
+    reason: "a null property stays null (upstream's serialize-error 9 fails on it and answers its own TypeError's message instead)",
+    steps: { 1: { upstream: { status: 200, text: `{"error":"Cannot read properties of null (reading 'pipe')"}` }, ours: { status: 200, text: '{"error":{"reason":null,"code":"E"}}' } } },
   },
   'unparsable JSON and empty bodies': {
     reason: 'upstream prints "undefined" to stdout for each unparsable body (a property its error handler logs does not exist), into the next activation\'s logs; ours prints nothing',
