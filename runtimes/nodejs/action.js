@@ -5,6 +5,10 @@
  *   loadAction({code, main, binary}) -> Promise<function>  (rejects with the init failure)
  *   loadActionFile(file, main)       -> Promise<function>  (code baked into an image)
  *   runAction(fn, args)              -> Promise<{threw: true, error} | {threw: false, result}>
+ *
+ * A failure the runtime itself finds (main is not a function, the archive is not usable) is an
+ * InitFailure: its answer and log line are the bare message, word for word upstream's; an error the
+ * action's code raises while it loads is reported with its stack.
  */
 const fs = require('node:fs');
 const os = require('node:os');
@@ -14,14 +18,19 @@ const { pathToFileURL } = require('node:url');
 // `main` for plain code is evaluated as an expression, so it must be a (dotted) identifier.
 const IDENTIFIER_PATH = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$/;
 const ZIP_MAGIC = 0x04034b50; // "PK\x03\x04", little endian
+const GZIP_MAGIC = 0x8b1f; // a tar.gz, which upstream unpacks and this runtime does not
 
+/** A failure found by the runtime, not raised by the action's code: reported as its bare message. */
+class InitFailure extends Error {}
+
+/** Follows a dotted path; a missing link raises the TypeError a property access does. */
 function pick(obj, dottedPath) {
-  return dottedPath.split('.').reduce((o, key) => (o === null || o === undefined ? undefined : o[key]), obj);
+  return dottedPath.split('.').reduce((o, key) => o[key], obj);
 }
 
 function assertFunction(fn, main) {
   if (typeof fn !== 'function') {
-    throw new Error(`Action entrypoint '${main}' is not a function.`);
+    throw new InitFailure(`Action entrypoint '${main}' is not a function.`);
   }
   return fn;
 }
@@ -32,7 +41,7 @@ function assertFunction(fn, main) {
  */
 function loadPlainCode(code, main) {
   if (!IDENTIFIER_PATH.test(main)) {
-    throw new Error(`Action entrypoint '${main}' is not a valid name.`);
+    throw new InitFailure(`Action entrypoint '${main}' is not a valid name.`);
   }
   const mod = { exports: {} };
   const initialExports = mod.exports;
@@ -43,9 +52,13 @@ function loadPlainCode(code, main) {
   const filename = path.join(process.cwd(), 'action.js');
   let fn = factory(mod, initialExports, require, filename, process.cwd());
   if (fn === undefined) {
-    fn = pick(mod.exports, main) || pick(initialExports, main);
+    fn = pickIfThere(mod.exports, main) || pickIfThere(initialExports, main);
   }
   return assertFunction(fn, main);
+}
+
+function pickIfThere(obj, dottedPath) {
+  return dottedPath.split('.').reduce((o, key) => (o === null || o === undefined ? undefined : o[key]), obj);
 }
 
 /** Requires a module, falling back to import() for ES modules ("type": "module", .mjs). */
@@ -67,12 +80,16 @@ async function requireOrImport(target) {
  */
 async function loadZip(base64, main) {
   const archive = Buffer.from(base64, 'base64');
+  if (archive.length >= 2 && archive.readUInt16LE(0) === GZIP_MAGIC) {
+    throw new InitFailure('There was an error uncompressing the action archive. The file type is unsupported: ' +
+      'this runtime takes zip archives only, not tar.gz.');
+  }
   if (archive.length < 4 || archive.readUInt32LE(0) !== ZIP_MAGIC) {
-    throw new Error('The action archive is not a zip file.');
+    throw new InitFailure('There was an error uncompressing the action archive. The file type is unsupported');
   }
   const match = /^([^.]+)$|^([^.]+)\.(.+)$/.exec(main);
   if (!match) {
-    throw new Error('Name of main function is not valid.');
+    throw new InitFailure('Name of main function is not valid.');
   }
   const file = match[2];
   const fnPath = match[3] || match[1];
@@ -83,12 +100,12 @@ async function loadZip(base64, main) {
     const AdmZip = require('adm-zip');
     new AdmZip(archive).extractAllTo(dir, true);
   } catch (err) {
-    throw new Error(`There was an error uncompressing the action archive: ${err.message || err}`, { cause: err });
+    throw new InitFailure('There was an error uncompressing the action Zip archive.', { cause: err });
   }
   process.chdir(dir);
   if (file === undefined && !fs.existsSync(path.join(dir, 'package.json')) &&
       !fs.existsSync(path.join(dir, 'index.js'))) {
-    throw new Error('Zipped actions must contain either package.json or index.js at the root.');
+    throw new InitFailure('Zipped actions must contain either package.json or index.js at the root.');
   }
   const mod = await requireOrImport(file === undefined ? dir : path.join(dir, file));
   return assertFunction(pick(mod, fnPath), main);
@@ -103,36 +120,48 @@ async function loadActionFile(file, main) {
   return assertFunction(pick(await requireOrImport(path.resolve(file)), main), main);
 }
 
-/** A JSON-friendly copy of an Error (or any thrown value): name, message, stack, own props. */
-function serializeError(value, seen = new WeakSet()) {
+// What a rejected promise's reason becomes in {error: …}, as upstream answers it (it uses the
+// serialize-error package, 9.x): own enumerable properties first, then name, message, stack and code
+// when they are strings; functions left out, Buffers and streams named, toJSON() honoured, a reference
+// back to an enclosing object "[Circular]". Unlike upstream, a null property is kept as null.
+const ERROR_FIELDS = ['name', 'message', 'stack', 'code'];
+
+function copyReason(from, enclosing) {
+  if (typeof from.toJSON === 'function') {
+    return from.toJSON();
+  }
+  const to = Array.isArray(from) ? [] : {};
+  const chain = [...enclosing, from];
+  for (const [key, value] of Object.entries(from)) {
+    if (Buffer.isBuffer(value)) {
+      to[key] = '[object Buffer]';
+    } else if (value !== null && typeof value === 'object' && typeof value.pipe === 'function') {
+      to[key] = '[object Stream]';
+    } else if (typeof value === 'function') {
+      continue;
+    } else if (value === null || typeof value !== 'object') {
+      to[key] = value;
+    } else {
+      to[key] = chain.includes(value) ? '[Circular]' : copyReason(value, chain);
+    }
+  }
+  for (const field of ERROR_FIELDS) {
+    if (typeof from[field] === 'string') {
+      Object.defineProperty(to, field, { value: from[field], enumerable: true, configurable: true, writable: true });
+    }
+  }
+  return to;
+}
+
+/** A JSON-friendly copy of a rejected promise's reason (an Error or any value). */
+function serializeError(value) {
+  if (value !== null && typeof value === 'object') {
+    return copyReason(value, []);
+  }
   if (typeof value === 'function') {
     return `[Function: ${value.name || 'anonymous'}]`;
   }
-  if (value === null || typeof value !== 'object') {
-    return typeof value === 'bigint' ? value.toString() : value;
-  }
-  if (seen.has(value)) {
-    return '[Circular]';
-  }
-  seen.add(value);
-  if (Buffer.isBuffer(value)) {
-    return '[object Buffer]';
-  }
-  if (typeof value.toJSON === 'function' && !(value instanceof Error)) {
-    return value.toJSON();
-  }
-  const out = Array.isArray(value) ? [] : {};
-  for (const [key, val] of Object.entries(value)) {
-    out[key] = serializeError(val, seen);
-  }
-  if (value instanceof Error) {
-    for (const key of ['name', 'message', 'stack', 'code', 'cause']) {
-      if (value[key] !== undefined) {
-        out[key] = serializeError(value[key], seen);
-      }
-    }
-  }
-  return out;
+  return value;
 }
 
 /**
@@ -154,4 +183,4 @@ async function runAction(fn, args) {
   }
 }
 
-module.exports = { loadAction, loadActionFile, runAction, serializeError };
+module.exports = { loadAction, loadActionFile, runAction, serializeError, InitFailure };

@@ -12,7 +12,7 @@
  */
 const http = require('node:http');
 const { ChildProcess } = require('node:child_process');
-const { loadAction, loadActionFile, runAction } = require('./action');
+const { loadAction, loadActionFile, runAction, InitFailure } = require('./action');
 
 const PORT = Number(process.env.PROXY_PORT) || 8080;
 const BODY_LIMIT = 48 * 1024 * 1024;
@@ -119,9 +119,11 @@ async function init(message) {
   } catch (err) {
     userMain = undefined;
     setStatus('stopped');
-    console.error('Error during initialization:', err);
+    // The runtime's own findings read as their bare message, an error of the action's code with its stack.
+    const reason = err instanceof InitFailure ? err.message : err;
+    console.error('Error during initialization:', reason);
     await writeSentinels();
-    return failure(502, `Initialization has failed due to: ${err && err.stack ? err.stack : err}`);
+    return failure(502, `Initialization has failed due to: ${reason && reason.stack ? reason.stack : reason}`);
   }
 }
 
@@ -197,7 +199,8 @@ async function activate(fn, message, rehearsing) {
     if (isObject(outcome.result)) {
       response = reply(200, outcome.result);
     } else {
-      console.error(`Result must be of type object but has type "${typeof outcome.result}":`, outcome.result);
+      const type = outcome.result === null ? 'null' : typeof outcome.result;
+      console.error(`Result must be of type object but has type "${type}":`, outcome.result);
       response = failure(502, 'The action did not return a dictionary.');
     }
   }
