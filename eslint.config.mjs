@@ -1,13 +1,14 @@
 import js from '@eslint/js';
+import { defineConfig, globalIgnores } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
-export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '**/node_modules/**', 'demo/.userdir/**', 'coverage/**'] },
+export default defineConfig(
+  globalIgnores(['dist/**', 'node_modules/**', '**/node_modules/**', 'demo/.userdir/**', 'coverage/**']),
   js.configs.recommended,
   {
     files: ['**/*.ts'],
-    extends: [...tseslint.configs.recommended],
+    extends: [tseslint.configs.recommended],
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_|^removed$', varsIgnorePattern: '^_' }],
     },

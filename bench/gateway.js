@@ -39,8 +39,7 @@ const MANIFEST = 'packages:\n  bench:\n    actions:\n      noop:\n        functi
 
 /** bench/lib/hop.js in a child process (Node-RED's Node), forwarding to the container on `port`; resolves its port and the child. */
 function startHop(port) {
-  const node22 = path.join(root, 'node_modules', 'node', 'bin', 'node');
-  const child = spawn(fs.existsSync(node22) ? node22 : process.execPath, [path.join(__dirname, 'lib', 'hop.js'), String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(require('../scripts/node22').find() || process.execPath, [path.join(__dirname, 'lib', 'hop.js'), String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`hop.js exited (${code})`)));

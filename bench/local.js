@@ -16,13 +16,13 @@ const { spawn, spawnSync } = require('node:child_process');
 
 const root = path.resolve(__dirname, '..');
 
-// Node-RED 5 needs Node >= 22.9: on an older Node run again under the node@22 devDependency (which
-// is what `npm run bench` uses anyway), so the figures always come from the same runtime. Signals
-// are passed on, so the inner run always cleans up.
-const NODE22 = path.join(root, 'node_modules', 'node', 'bin', 'node');
+// Node-RED 5 needs Node >= 22.9: on an older Node run again under Node 22 from scripts/node22.js
+// (fetched from the npm registry on first use), so the figures always come from the same runtime.
+// Signals are passed on, so the inner run always cleans up.
 const [NODE_MAJOR, NODE_MINOR] = process.versions.node.split('.').map(Number);
 if (NODE_MAJOR < 22 || (NODE_MAJOR === 22 && NODE_MINOR < 9)) {
-  if (!process.env.BENCH_NO_REEXEC && fs.existsSync(NODE22)) {
+  if (!process.env.BENCH_NO_REEXEC) {
+    const NODE22 = require('../scripts/node22').ensure();
     const inner = spawn(NODE22, [...process.execArgv, __filename, ...process.argv.slice(2)], {
       stdio: 'inherit',
       env: { ...process.env, BENCH_NO_REEXEC: '1' },

@@ -11,9 +11,8 @@ const fs = require('node:fs');
 
 const root = path.resolve(__dirname, '..');
 const mocha = path.join(root, 'node_modules', 'mocha', 'bin', 'mocha.js');
-// Inside npm scripts `node` is the node@22 devDependency; npm itself runs on the machine's Node.
+// The machine's Node (Node 20 in CI) runs Node-RED 4.1; Node-RED 5 runs on Node 22 from scripts/node22.js.
 const node20 = process.env.npm_node_execpath || process.execPath;
-const node22 = path.join(root, 'node_modules', 'node', 'bin', 'node');
 const nodeRed4 = require.resolve('node-red-v4', { paths: [root] });
 const nodeRed5 = require.resolve('node-red', { paths: [root] });
 
@@ -35,10 +34,32 @@ const wanted = process.argv.slice(2);
 const want = (s) => wanted.length === 0 || wanted.includes(s);
 const common = ['--exit', '--recursive'];
 
+// Node 22 for Node-RED 5: fetched into a cache outside the repository on first use (scripts/node22.js) and
+// handed to the tests (their helpers start Node-RED 5 processes) as LEON_NODE22. In CI a Node 22 that cannot
+// be had fails the run; elsewhere (offline, say) the Node-RED 5 groups are skipped and the summary says so.
+const skipped = [];
+let node22 = null;
+if (['nodes', 'integration', 'faults', 'e2e', 'pack'].some(want)) {
+  try {
+    node22 = require('./node22').ensure();
+    process.env.LEON_NODE22 = node22;
+  } catch (err) {
+    if (process.env.CI) {
+      console.error(`\n✗ Node 22 for the Node-RED 5 tests: ${err.message}`);
+      process.exit(1);
+    }
+    console.error(`\n! Node 22 for the Node-RED 5 tests: ${err.message}\n! The Node-RED 5 test groups are skipped.`);
+  }
+}
+function run22(label, args, env) {
+  if (node22) run(label, node22, args, env);
+  else skipped.push(label);
+}
+
 if (want('unit') && has('unit')) run('unit tests', node20, [...common, 'test/unit']);
 if (want('nodes') && has('nodes')) {
   run('node tests, Node-RED 4.1', node20, [...common, 'test/nodes'], { NODE_RED_PATH: nodeRed4 });
-  run('node tests, Node-RED 5', node22, [...common, 'test/nodes'], { NODE_RED_PATH: nodeRed5 });
+  run22('node tests, Node-RED 5', [...common, 'test/nodes'], { NODE_RED_PATH: nodeRed5 });
 }
 const FAULTS = 'test/integration/faults.test.js';
 if (want('integration') && has('integration')) {
@@ -48,7 +69,8 @@ if (want('integration') && has('integration')) {
 if (want('faults') && fs.existsSync(path.join(root, FAULTS))) run('Docker fault tests (stops the engine)', node20, [...common, '--timeout', '120000', FAULTS]);
 if (want('e2e') && has('e2e')) {
   run('browser tests, Node-RED 4.1', node20, [...common, '--timeout', '180000', 'test/e2e'], { NODE_RED_PATH: nodeRed4 });
-  run('browser tests, Node-RED 5', node22, [...common, '--timeout', '180000', 'test/e2e'], { NODE_RED_PATH: nodeRed5 });
+  run22('browser tests, Node-RED 5', [...common, '--timeout', '180000', 'test/e2e'], { NODE_RED_PATH: nodeRed5 });
 }
-if (want('pack') && has('pack')) run('npm pack install test', node22, [...common, '--timeout', '300000', 'test/pack']);
-console.log('\n✓ all test groups passed');
+if (want('pack') && has('pack')) run22('npm pack install test', [...common, '--timeout', '300000', 'test/pack']);
+if (skipped.length) console.log(`\n✓ the test groups that ran passed; skipped for want of Node 22: ${skipped.join(', ')}`);
+else console.log('\n✓ all test groups passed');

@@ -16,7 +16,7 @@ const { docker, requireDocker, requireImage, containersWith } = require('../supp
 const root = path.resolve(__dirname, '..', '..');
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const redJs = path.join(path.dirname(require.resolve('node-red/package.json', { paths: [root] })), 'red.js');
-const node22 = path.join(root, 'node_modules', 'node', 'bin', 'node');
+const node22 = require('../../scripts/node22');
 
 
 
@@ -54,7 +54,7 @@ describe('two Node-REDs with the same hostname and user-directory path (separate
   /** Starts Node-RED with `shared` as its user directory, which in its own mount namespace is `volume`. */
   async function startRed(volume) {
     const port = await freePort();
-    const node = fs.existsSync(node22) ? node22 : process.execPath;
+    const node = node22.find() || process.execPath;
     const script = 'mount --bind "$1" "$2" && exec "$3" "$4" -u "$2" -p "$5"';
     const proc = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', volume, shared, node, redJs, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
     procs.push(proc);

@@ -9,6 +9,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { until, freePort, writeUserDir } = require('../support/red-process');
 const { docker, requireDocker, requireImage, containersWith } = require('../support/docker');
+const node22 = require('../../scripts/node22');
 
 const root = path.resolve(__dirname, '..', '..');
 const { instanceIdFile } = require('../../dist/lib/runtime-config');
@@ -51,11 +52,10 @@ describe('a real Node-RED process with local actions', function () {
   });
 
   const redJs = path.join(path.dirname(require.resolve('node-red/package.json', { paths: [root] })), 'red.js');
-  const node22 = path.join(root, 'node_modules', 'node', 'bin', 'node');
 
   async function startRed() {
     let out = '';
-    red = spawn(fs.existsSync(node22) ? node22 : process.execPath, [redJs, '-u', userDir, '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    red = spawn(node22.find() || process.execPath, [redJs, '-u', userDir, '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
     red.stdout.on('data', (d) => (out += d));
     red.stderr.on('data', (d) => (out += d));
     await until('Node-RED to start its flows', () => /Started flows/.test(out) || (red.exitCode !== null && Promise.reject(new Error(out))), 60000);

@@ -1,8 +1,9 @@
 'use strict';
-// The npm pack tarball installs into a plain Node-RED user directory, the nodes appear in the
-// palette, and the admin endpoint is permission-checked by a real Node-RED with adminAuth.
+// The npm pack tarball, packed from the files a git checkout has (no dist/: the package builds it while
+// packing), installs into a plain Node-RED user directory, the nodes appear in the palette, and the admin
+// endpoint is permission-checked by a real Node-RED with adminAuth.
 const assert = require('node:assert/strict');
-const { execFileSync, spawn } = require('node:child_process');
+const { execFileSync, spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -10,6 +11,9 @@ const net = require('node:net');
 
 const root = path.resolve(__dirname, '..', '..');
 const redJs = path.join(path.dirname(require.resolve('node-red/package.json', { paths: [root] })), 'red.js');
+const PKG = '@leon-edge/node-red-openwhisk';
+// What README.md (Install) tells a user to answer npm 11's install-scripts notice with.
+const DENY = ['protobufjs', 'ssh2', 'cpu-features'];
 
 function freePort() {
   return new Promise((resolve) => {
@@ -20,18 +24,60 @@ function freePort() {
   });
 }
 
+/** The files a commit of the working tree would hold (tracked, plus new ones git does not ignore), copied to dir. */
+function copyCheckout(dir) {
+  const listed = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' });
+  for (const f of listed.split('\0')) {
+    if (!f || f === 'node_modules' || f.startsWith('node_modules/')) continue;
+    const from = path.join(root, f);
+    if (!fs.existsSync(from)) continue; // deleted in the working tree
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.cpSync(from, path.join(dir, f), { verbatimSymlinks: true });
+  }
+  // The repository's dev tooling (tsc for the build) without installing it again.
+  fs.symlinkSync(fs.realpathSync(path.join(root, 'node_modules')), path.join(dir, 'node_modules'), 'dir');
+}
+
+/** npm's stderr and status, failing with both when it fails. */
+function npm(args, cwd) {
+  const res = spawnSync('npm', args, { cwd, encoding: 'utf8', timeout: 240000 });
+  if (res.status !== 0) throw new Error(`npm ${args.join(' ')} in ${cwd} failed (${res.error ? res.error.message : `status ${res.status}`}):\n${res.stderr}`);
+  return res;
+}
+
+/** The packages npm names in its install-scripts notice (npm 11: scripts not covered by allowScripts). */
+const scriptWarned = (stderr) => [...stderr.matchAll(/^npm warn install-scripts\s+((?:@[^@\s/]+\/)?[^@\s]+)@\S+ \(/gm)].map((m) => m[1]).sort();
+
 describe('npm pack tarball in a plain Node-RED user directory', function () {
   this.timeout(300000);
+  let srcDir;
   let userDir;
   let red;
   let base;
   let output = '';
+  let packed;
+  let firstInstall;
+  let deniedInstall;
+  let npmHasAllowScripts;
 
   before(async () => {
+    srcDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-pack-src-'));
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-pack-'));
-    const tgz = execFileSync('npm', ['pack', '--silent', '--pack-destination', userDir], { cwd: root, encoding: 'utf8' }).trim().split('\n').pop();
+    copyCheckout(srcDir);
+    assert.ok(!fs.existsSync(path.join(srcDir, 'dist')), 'the checkout copy has no dist/');
+    const pack = npm(['pack', '--json', '--pack-destination', userDir], srcDir);
+    packed = JSON.parse(pack.stdout)[0];
+    const tgz = path.join(userDir, packed.filename);
     fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true }));
-    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--omit=dev', path.join(userDir, tgz)], { cwd: userDir, stdio: 'pipe' });
+    firstInstall = npm(['install', '--no-audit', '--no-fund', '--omit=dev', tgz], userDir).stderr;
+    // README.md's answer to npm 11's notice, then the same install again from scratch: what runs below.
+    npmHasAllowScripts = spawnSync('npm', ['install-scripts', '--help'], { cwd: userDir, encoding: 'utf8', timeout: 60000 }).status === 0;
+    if (npmHasAllowScripts) {
+      npm(['install-scripts', 'deny', ...DENY, PKG], userDir);
+      fs.rmSync(path.join(userDir, 'node_modules'), { recursive: true, force: true });
+      fs.rmSync(path.join(userDir, 'package-lock.json'), { force: true });
+      deniedInstall = npm(['install', '--no-audit', '--no-fund', '--omit=dev', tgz], userDir).stderr;
+    }
     const bcrypt = require(require.resolve('bcryptjs', { paths: [path.dirname(redJs)] }));
     const hash = bcrypt.hashSync('secret', 8);
     fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = {
@@ -55,7 +101,7 @@ describe('npm pack tarball in a plain Node-RED user directory', function () {
 
   after(() => {
     if (red && red.exitCode === null) red.kill('SIGINT');
-    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+    for (const d of [userDir, srcDir]) if (d) fs.rmSync(d, { recursive: true, force: true });
   });
 
   async function token(username, scope = '*') {
@@ -68,14 +114,42 @@ describe('npm pack tarball in a plain Node-RED user directory', function () {
     return (await res.json()).access_token;
   }
 
+  it('is packed from a checkout without dist/: the tarball holds the built nodes', () => {
+    const files = packed.files.map((f) => f.path);
+    for (const t of ['service', 'runtime', 'action', 'trigger']) {
+      assert.ok(files.includes(`dist/nodes/openwhisk-${t}.js`), `dist/nodes/openwhisk-${t}.js in the tarball: ${files.filter((f) => f.startsWith('dist/')).join(', ') || 'no dist/ at all'}`);
+      assert.ok(files.includes(`dist/nodes/openwhisk-${t}.html`), `dist/nodes/openwhisk-${t}.html in the tarball`);
+    }
+  });
+
   it('installs without the dev tooling and registers the four node types in the palette', async () => {
+    assert.doesNotMatch(output, /Cannot find module/, output);
+    assert.doesNotMatch(output, /Failed to register/, output);
     const res = await fetch(`${base}/nodes`, { headers: { accept: 'application/json', authorization: `Bearer ${await token('admin')}` } });
     const sets = await res.json();
-    const ours = sets.filter((s) => s.module === '@leon-edge/node-red-openwhisk');
+    const ours = sets.filter((s) => s.module === PKG);
     const types = ours.flatMap((s) => s.types).sort();
     assert.deepEqual(types, ['openwhisk-action', 'openwhisk-runtime', 'openwhisk-service', 'openwhisk-trigger']);
     assert.ok(ours.every((s) => s.enabled && !s.err), JSON.stringify(ours));
     assert.ok(!fs.existsSync(path.join(userDir, 'node_modules', 'typescript')), 'dev dependencies are not installed');
+  });
+
+  it("npm 11's install-scripts notice names only what README.md explains, and README.md's answer quiets it", function () {
+    if (!npmHasAllowScripts) {
+      // An npm without allowScripts (npm 10) runs dependencies' install scripts without a word.
+      assert.deepEqual(scriptWarned(firstInstall), [], firstInstall);
+      return;
+    }
+    // dockerode 5's protobufjs, ssh2 and cpu-features; and this package's own prepare (it builds dist/ in a git
+    // checkout), named because a .tgz file is not a registry source, and not run for one: the install succeeded
+    // without typescript.
+    assert.deepEqual(scriptWarned(firstInstall), [PKG, ...DENY].sort(), firstInstall);
+    const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+    assert.ok(readme.includes(`npm install-scripts deny ${DENY.join(' ')}`), 'README.md (Install) gives the deny command the test runs');
+    assert.doesNotMatch(deniedInstall, /install-scripts/, deniedInstall);
+    // Denied: nothing was compiled (no compiler needed), and the nodes loaded all the same (the test above).
+    assert.ok(!fs.existsSync(path.join(userDir, 'node_modules', 'cpu-features', 'build')), 'cpu-features was not built');
+    assert.ok(!fs.existsSync(path.join(userDir, 'node_modules', 'ssh2', 'lib', 'protocol', 'crypto', 'build')), "ssh2's optional binding was not built");
   });
 
   it('serves the editor html, help and the icon', async () => {

@@ -6,6 +6,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const node22 = require('../../scripts/node22');
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -34,7 +35,7 @@ function writeUserDir(userDir, flows = []) {
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
 }
 
-/** version: 5 (node-red on the node@22 devDependency) or 4 (node-red-v4 on this Node). */
+/** version: 5 (node-red on Node 22 from scripts/node22.js) or 4 (node-red-v4 on this Node). */
 async function createRed({ version = 5, files = {} } = {}) {
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-red-'));
   writeUserDir(userDir);
@@ -42,8 +43,7 @@ async function createRed({ version = 5, files = {} } = {}) {
   const port = await freePort();
   const pkg = version === 4 ? 'node-red-v4' : 'node-red';
   const redJs = path.join(path.dirname(require.resolve(`${pkg}/package.json`, { paths: [root] })), 'red.js');
-  const node22 = path.join(root, 'node_modules', 'node', 'bin', 'node');
-  const bin = version === 4 ? process.execPath : fs.existsSync(node22) ? node22 : process.execPath;
+  const bin = version === 4 ? process.execPath : node22.find() || process.execPath;
   const red = {
     userDir,
     port,

@@ -12,6 +12,7 @@ const path = require('node:path');
 const http = require('node:http');
 const { spawn } = require('node:child_process');
 const { startOpenWhiskServer } = require('../../support/openwhisk-server');
+const node22 = require('../../../scripts/node22');
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -41,13 +42,13 @@ function nodeRedPackage() {
   }
 }
 
-/** Node-RED 5 needs Node >= 22.9: use the node@22 devDependency when this process runs an older Node. */
+/** Node-RED 5 needs Node >= 22.9: use Node 22 from scripts/node22.js when this process runs an older Node. */
 function nodeBinaryFor(major) {
   const [maj, min] = process.versions.node.split('.').map(Number);
   if (major >= 5 && (maj < 22 || (maj === 22 && min < 9))) {
-    const node22 = path.join(ROOT, 'node_modules', 'node', 'bin', 'node');
-    if (!fs.existsSync(node22)) throw new Error(`Node-RED ${major} needs Node >= 22.9 and ${node22} is missing (npm install)`);
-    return node22;
+    const bin = node22.find();
+    if (!bin) throw new Error(`Node-RED ${major} needs Node >= 22.9 and Node 22 is not installed: run node scripts/node22.js (or the tests through node scripts/test.js)`);
+    return bin;
   }
   return process.execPath;
 }
