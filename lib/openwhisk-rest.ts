@@ -1,12 +1,10 @@
-// One typed adapter over the `openwhisk` npm client (apache/openwhisk-client-js) for the REST calls
-// this package makes: the catalog (service.ts: actions, packages, the runtimes manifest) and the
-// cloud invoker (cloud.ts: invoke, activations) and the trigger node (trigger.ts: fire, get).
-// Replies are untrusted JSON: each is checked for the shape the caller relies on before it is
-// typed. Every call takes an AbortSignal (its bound).
+// The OpenWhisk REST calls this package makes, typed: the catalog (service.ts: actions, packages,
+// the runtimes manifest), the cloud invoker (cloud.ts: invoke, activations) and the trigger node
+// (trigger.ts: fire, get), over the bounded HTTP client of openwhisk-http.ts. Replies are untrusted
+// JSON: each is checked for the shape the caller relies on before it is typed. Every call takes an
+// AbortSignal (its bound).
 
-import type { Agent } from 'node:http';
-import Client from 'openwhisk/lib/client';
-import { boundedAgent } from './reply-limit';
+import { HttpClient, proxyFromEnv } from './openwhisk-http';
 import type { ActionDoc, ActionLimits, Activation, KeyValue } from './types';
 
 export interface RestCall {
@@ -121,30 +119,33 @@ function nsPath(namespace: string, what: string): string {
 export const REPLY_LIMITS = { code: 72 * 1024 * 1024, other: 16 * 1024 * 1024 } as const;
 
 export class OpenWhiskRest {
-  private readonly client: Client;
-  /** Replies bounded per request (see reply-limit.ts): one agent for code fetches, one for the rest. */
-  private readonly agents: { code: Agent; other: Agent };
+  private readonly http: HttpClient;
   /** The API's base URL ("https://host/api/v1/"): every path but "/" resolves below it. */
   private readonly base: string;
+  private readonly limits: { code: number; other: number };
 
   constructor(apihost: string, apiKey: string, insecure: boolean, limits: { code: number; other: number; idleMs?: number } = REPLY_LIMITS) {
-    this.client = new Client({ apihost, api_key: apiKey, ignore_certs: insecure });
-    this.base = new URL(this.client.options.api.endsWith('/') ? this.client.options.api : `${this.client.options.api}/`).href;
-    // needle talks to a proxy (HTTP(S)_PROXY, as the client reads it) with the agent it is given: the
-    // agent's protocol is the proxy's then.
-    const via = this.client.options.proxy || this.client.options.api;
-    this.agents = { code: boundedAgent(via, limits.code, limits.idleMs), other: boundedAgent(via, limits.other, limits.idleMs) };
+    const api = /^https?:\/\//i.test(apihost) ? apihost : `https://${apihost}`;
+    this.base = new URL(`${api.replace(/\/+$/, '')}/api/v1/`).href;
+    this.limits = { code: limits.code, other: limits.other };
+    this.http = new HttpClient({ key: apiKey, insecure, proxy: proxyFromEnv(), idleMs: limits.idleMs });
   }
 
-  /** Every request: a bounded agent, and needle parses JSON only (its XML parser builds ~70 times the reply in objects). */
-  private request(method: 'GET' | 'POST', path: string, options: Parameters<Client['request']>[2]): Promise<unknown> {
-    // The client resolves the path against the API's base URL: it must land exactly below it.
-    if (path !== '/' && new URL(path, this.base).href !== `${this.base}${path}`) return Promise.reject(new UnsafePath(path, 'a request'));
-    return this.client.request(method, path, { agent: this.agents.other, ...options, parse_response: 'json' });
+  /** Every request: `path` below the API's base URL ("/" is the API host's root), its reply bounded by `limit`. */
+  private request(
+    method: 'GET' | 'POST',
+    path: string,
+    options: { qs?: Record<string, string | number | boolean>; body?: unknown; signal: AbortSignal; headers?: Record<string, string>; limit?: 'code' | 'other' },
+  ): Promise<unknown> {
+    // The path must land exactly below the API's base URL.
+    const url = new URL(path, this.base);
+    if (path !== '/' && url.href !== `${this.base}${path}`) return Promise.reject(new UnsafePath(path, 'a request'));
+    for (const [k, v] of Object.entries(options.qs ?? {})) url.searchParams.set(k, String(v));
+    return this.http.request({ method, url, body: options.body, headers: options.headers, signal: options.signal, limitBytes: this.limits[options.limit ?? 'other'] });
   }
 
   async getAction(namespace: string, name: string, code: boolean, call: RestCall): Promise<ActionDoc> {
-    const doc = await this.request('GET', `${nsPath(namespace, `action '${name}'`)}/actions/${entityPath(name, `action '${name}'`)}`, { qs: { code }, signal: call.signal, agent: code ? this.agents.code : this.agents.other });
+    const doc = await this.request('GET', `${nsPath(namespace, `action '${name}'`)}/actions/${entityPath(name, `action '${name}'`)}`, { qs: { code }, signal: call.signal, limit: code ? 'code' : 'other' });
     if (!isActionDoc(doc)) throw new BadReply(`GET action '${name}'`);
     return doc;
   }

@@ -1,7 +1,7 @@
 import { OpenWhiskNodeError } from './errors';
 import { qualifiedName } from './names';
 import { type ActionSummary, BadReply, OpenWhiskRest, type PackageSummary, UnsafePath } from './openwhisk-rest';
-import { replyRefused } from './reply-limit';
+import { replyRefused } from './openwhisk-http';
 import type { ActionDoc, ActionRef, Catalog } from './types';
 
 export interface ServiceConfig {
@@ -77,7 +77,7 @@ interface OwError {
   message?: string;
 }
 
-/** Maps an `openwhisk` client failure to a message that names the entity, the host and what to do. */
+/** Maps a REST call's failure to a message that names the entity, the host and what to do. */
 export function apiFailure(err: unknown, what: string, host: string): OpenWhiskNodeError {
   const e = (err ?? {}) as OwError;
   const body = (e.error ?? {}) as { error?: unknown };
@@ -111,7 +111,7 @@ export function apiFailure(err: unknown, what: string, host: string): OpenWhiskN
   }
   switch (status) {
     case undefined: {
-      const cause = (e.message ?? String(err)).replace(/^Unknown Error From API: /, '');
+      const cause = e.message ?? String(err);
       return new OpenWhiskNodeError('unreachable', `Cannot reach the OpenWhisk API at ${host} for ${what}: ${cause}. Check the API host in the openwhisk-service config node and the network.`, { short: 'unreachable', cause: err });
     }
     case 401:

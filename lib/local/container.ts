@@ -281,7 +281,7 @@ export class ActionContainer {
     // After its first run has had the CPU (a Docker call is not free on a small gateway).
     setTimeout(() => {
       if (retired(this.current)) return;
-      void bounded(this.env.docker.api.getContainer(this.id).rename({ name }), this.env.limits.startTimeout, this.env.docker.target, `renaming ${this.label}`).then(
+      void bounded((abortSignal) => this.env.docker.api.getContainer(this.id).rename({ name, abortSignal }), this.env.limits.startTimeout, this.env.docker.target, `renaming ${this.label}`).then(
         () => {
           this.name = name;
         },
@@ -338,7 +338,7 @@ export class ActionContainer {
       this.check();
       if (!h.docker.network && h.docker.isolationNetwork) hostConfig.NetworkMode = h.docker.isolationNetwork;
       try {
-        const created = await bounded(h.registry.creation(h.docker.api.createContainer({
+        const created = await bounded((abortSignal) => h.registry.creation(h.docker.api.createContainer({
           name,
           Image: plan.image,
           Env: plan.env,
@@ -350,6 +350,7 @@ export class ActionContainer {
           AttachStderr: true,
           ExposedPorts: { '8080/tcp': {} },
           HostConfig: hostConfig,
+          abortSignal,
         })), h.limits.startTimeout, h.docker.target, `creating a container for ${plan.id.qualified}`);
         this.id = created.id;
         this.name = name;
@@ -379,7 +380,7 @@ export class ActionContainer {
     const h = this.env;
     try {
       const stream = await bounded(
-        h.docker.api.getContainer(this.id).attach({ stream: true, stdout: true, stderr: true, logs: false }),
+        (abortSignal) => h.docker.api.getContainer(this.id).attach({ stream: true, stdout: true, stderr: true, logs: false, abortSignal }),
         h.limits.startTimeout,
         h.docker.target,
         `attaching to ${this.label}`,
@@ -408,7 +409,7 @@ export class ActionContainer {
     this.detachStream();
     this.io.abortAll('retry');
     try {
-      await bounded(h.docker.api.getContainer(this.id).remove({ force: true, v: true }), h.limits.startTimeout, h.docker.target, `removing ${this.label}`);
+      await bounded((abortSignal) => h.docker.api.getContainer(this.id).remove({ force: true, v: true, abortSignal }), h.limits.startTimeout, h.docker.target, `removing ${this.label}`);
     } catch (err) {
       if (dockerStatus(err) !== 404) throw translateDockerError(err, h.docker.target, `removing ${this.label}`);
     }
@@ -455,13 +456,13 @@ export class ActionContainer {
     const h = this.env;
     this.check();
     try {
-      await bounded(h.docker.api.getContainer(this.id).start(), h.limits.startTimeout, h.docker.target, `starting ${this.label}`);
+      await bounded((abortSignal) => h.docker.api.getContainer(this.id).start({ abortSignal }), h.limits.startTimeout, h.docker.target, `starting ${this.label}`);
     } catch (err) {
       throw this.missingNetwork(err) ?? translateDockerError(err, h.docker.target, `starting ${this.label}`);
     }
     let info: Docker.ContainerInspectInfo;
     try {
-      info = await bounded(h.docker.api.getContainer(this.id).inspect(), h.limits.startTimeout, h.docker.target, `inspecting ${this.label}`);
+      info = await bounded((abortSignal) => h.docker.api.getContainer(this.id).inspect({ abortSignal }), h.limits.startTimeout, h.docker.target, `inspecting ${this.label}`);
     } catch (err) {
       throw translateDockerError(err, h.docker.target, `inspecting ${this.label}`);
     }
@@ -572,7 +573,7 @@ export class ActionContainer {
     for (let i = 0; i < 10 && !this.exited; i++) await sleep(20);
     if (!(await this.env.health.reachable())) return 'engine';
     try {
-      const info = await bounded(this.env.docker.api.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
+      const info = await bounded((abortSignal) => this.env.docker.api.getContainer(this.id).inspect({ abortSignal }), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
       return info.State?.OOMKilled === true ? 'oom' : 'exited';
     } catch (err) {
       const e = translateDockerError(err, this.env.docker.target, `inspecting ${this.label}`);
@@ -592,7 +593,7 @@ export class ActionContainer {
     if (this.current !== 'detached') return;
     let running = false;
     try {
-      const info = await bounded(this.env.docker.api.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
+      const info = await bounded((abortSignal) => this.env.docker.api.getContainer(this.id).inspect({ abortSignal }), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
       running = info.State?.Running === true;
     } catch (err) {
       const e = translateDockerError(err, this.env.docker.target, `inspecting ${this.label}`);
@@ -616,7 +617,7 @@ export class ActionContainer {
   async exitedError(what: string): Promise<OpenWhiskNodeError> {
     let state = '';
     try {
-      const info = await bounded(this.env.docker.api.getContainer(this.id).inspect(), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
+      const info = await bounded((abortSignal) => this.env.docker.api.getContainer(this.id).inspect({ abortSignal }), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
       const s = info.State;
       state = s ? ` (exit code ${s.ExitCode}${s.OOMKilled ? ', killed: out of memory' : ''}${s.Error ? `, ${s.Error}` : ''})` : '';
     } catch {
@@ -648,7 +649,7 @@ export class ActionContainer {
     next.promise = (async () => {
       if (id) {
         try {
-          await bounded(this.env.docker.api.getContainer(id).remove({ force: true, v: true }), this.env.limits.startTimeout, this.env.docker.target, `removing ${this.label}`);
+          await bounded((abortSignal) => this.env.docker.api.getContainer(id).remove({ force: true, v: true, abortSignal }), this.env.limits.startTimeout, this.env.docker.target, `removing ${this.label}`);
         } catch (err) {
           const s = dockerStatus(err);
           // 404: gone already; 409: removal already in progress.

@@ -244,26 +244,56 @@ export function translateDockerError(err: unknown, target: DockerTarget, doing: 
 }
 
 /**
- * Bound a Docker API call (docker-modem has no per-call timeout that would not also cut long-lived
- * attach streams). Rejects with an 'unreachable' error naming the engine and what was being done.
+ * Bound a Docker API call and cancel it there: `call` gets the signal to pass as dockerode's
+ * `abortSignal` option, which aborts the HTTP request (and closes its connection) at the bound, so a
+ * hanging dockerd keeps no request or socket of ours. (docker-modem has no per-call timeout that
+ * would not also cut long-lived attach streams.) Rejects with an 'unreachable' error naming the
+ * engine and what was being done.
  */
-export function bounded<T>(p: Promise<T>, ms: number, target: DockerTarget, doing: string): Promise<T> {
+export function bounded<T>(call: (abortSignal: AbortSignal) => Promise<T>, ms: number, target: DockerTarget, doing: string): Promise<T> {
+  const ctl = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new OpenWhiskNodeError(
-            'unreachable',
-            `The Docker engine at ${target.description} did not answer within ${ms} ms while ${doing}. Is dockerd running and healthy?`,
-            { reason: 'docker-timeout' },
-          ),
+    timer = setTimeout(() => {
+      reject(
+        new OpenWhiskNodeError(
+          'unreachable',
+          `The Docker engine at ${target.description} did not answer within ${ms} ms while ${doing}. Is dockerd running and healthy?`,
+          { reason: 'docker-timeout' },
         ),
-      ms,
-    );
+      );
+      ctl.abort();
+    }, ms);
     timer.unref();
   });
+  let p: Promise<T>;
+  try {
+    p = call(ctl.signal);
+  } catch (err) {
+    clearTimeout(timer);
+    return Promise.reject(err);
+  }
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The options dockerode 5 reads for ping, version and info. */
+interface SignalOption {
+  abortSignal?: AbortSignal;
+}
+
+/** ping, version and info of a dockerode client, with their options. */
+export interface EngineQueries {
+  ping(options: SignalOption): Promise<unknown>;
+  version(options: SignalOption): Promise<Docker.DockerVersion>;
+  info(options: SignalOption): Promise<Record<string, unknown>>;
+}
+
+/**
+ * dockerode 5 takes `abortSignal` in the options of ping, version and info as in those of its other
+ * calls (lib/docker.js); @types/dockerode, written for dockerode 4, declares these three without options.
+ */
+export function engineQueries(docker: Docker): EngineQueries {
+  return docker as unknown as EngineQueries;
 }
 
 const INSPECT_BOUND_MS = 30000;
@@ -304,8 +334,9 @@ export async function ensureImage(
       ? `Build or load the image on this Docker host (docker build -t ${image} … / docker load), or fix the action's image name.`
       : ownImageHint ?? `Build or load it on this Docker host (docker build -t ${image} … / docker load), or set an image override in the runtime config for kind '${kind}'.`;
   let info: Docker.ImageInspectInfo | undefined;
+  // dockerode 5's Image.inspect takes no abortSignal: these two calls are bounded, not cancelled.
   try {
-    info = await bounded(docker.getImage(image).inspect(), INSPECT_BOUND_MS, target, `inspecting image '${image}'`);
+    info = await bounded(() => docker.getImage(image).inspect(), INSPECT_BOUND_MS, target, `inspecting image '${image}'`);
   } catch (err) {
     if (dockerStatus(err) !== 404) throw translateDockerError(err, target, `inspecting image '${image}'`);
   }
@@ -313,7 +344,7 @@ export async function ensureImage(
     if (onPull) onPull(`pulling ${image}`);
     try {
       await pull(docker, image, onPull);
-      info = await bounded(docker.getImage(image).inspect(), INSPECT_BOUND_MS, target, `inspecting image '${image}'`);
+      info = await bounded(() => docker.getImage(image).inspect(), INSPECT_BOUND_MS, target, `inspecting image '${image}'`);
     } catch (err) {
       const t = translateDockerError(err, target, `pulling image '${image}'`);
       if (t.code === 'unreachable' || t.reason === 'permission') throw t;

@@ -17,7 +17,7 @@
 import type http from 'node:http';
 import type Docker from 'dockerode';
 import { NO_ROOM, OpenWhiskNodeError } from '../errors';
-import { bounded, translateDockerError, type DockerTarget } from './docker';
+import { bounded, engineQueries, translateDockerError, type DockerTarget } from './docker';
 import type { Containers } from './registry';
 import { readLiveRestore } from './setup';
 
@@ -101,7 +101,7 @@ export class DockerHealth {
   /** Ping on a fresh connection (bounded); marks the engine down when it cannot be reached. Concurrent callers share one ping. */
   reachable(): Promise<boolean> {
     if (!this.probing) {
-      this.probing = bounded(this.probeDocker.ping(), PROBE_TIMEOUT_MS, this.target, 'pinging')
+      this.probing = bounded((abortSignal) => engineQueries(this.probeDocker).ping({ abortSignal }), PROBE_TIMEOUT_MS, this.target, 'pinging')
         .then(
           () => true,
           (err: unknown) => {

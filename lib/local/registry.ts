@@ -85,7 +85,7 @@ export class Containers implements ContainerRegistry {
    * created in the last `boundMs` (its create call may still be on its way back).
    */
   async sweepOwn(docker: Docker, target: DockerTarget, engineId: string, boundMs: number): Promise<void> {
-    const list = await bounded(listOwn(docker, engineId), boundMs, target, 'listing containers');
+    const list = await bounded((abortSignal) => listOwn(docker, engineId, abortSignal), boundMs, target, 'listing containers');
     const inUse = new Map<string, ActionContainer>();
     for (const c of this.tracked) if (c.id) inUse.set(c.id, c);
     const young = Math.floor((Date.now() - boundMs) / 1000);
@@ -94,7 +94,7 @@ export class Containers implements ContainerRegistry {
         const c = inUse.get(info.Id);
         if (c) return retired(c.state) ? c.remove().catch(() => undefined) : undefined;
         if (info.Created > young) return undefined;
-        return bounded(docker.getContainer(info.Id).remove({ force: true, v: true }), boundMs, target, 'removing a container').catch(() => undefined);
+        return bounded((abortSignal) => docker.getContainer(info.Id).remove({ force: true, v: true, abortSignal }), boundMs, target, 'removing a container').catch(() => undefined);
       }),
     );
   }

@@ -6,15 +6,15 @@ import dns from 'node:dns/promises';
 import net from 'node:net';
 import type Docker from 'dockerode';
 import { OpenWhiskNodeError } from '../errors';
-import { bounded, dockerStatus, translateDockerError, type DockerTarget, type EnginePlatform } from './docker';
+import { bounded, dockerStatus, engineQueries, translateDockerError, type DockerTarget, type EnginePlatform } from './docker';
 import { ISOLATION_NETWORK, LABELS } from './options';
 
 const PING_TIMEOUT_MS = 10000;
 
 /** Ping, then the platform images must be built for (`platform` 'os/arch' overrides the engine's). */
 export async function connect(docker: Docker, target: DockerTarget, platform: string | undefined): Promise<EnginePlatform> {
-  await bounded(docker.ping(), PING_TIMEOUT_MS, target, 'connecting');
-  const v = await bounded(docker.version(), PING_TIMEOUT_MS, target, 'connecting');
+  await bounded((abortSignal) => engineQueries(docker).ping({ abortSignal }), PING_TIMEOUT_MS, target, 'connecting');
+  const v = await bounded((abortSignal) => engineQueries(docker).version({ abortSignal }), PING_TIMEOUT_MS, target, 'connecting');
   const [os, arch] = (platform ?? '').split('/');
   return platform ? { os, arch: arch ?? '' } : { os: String(v.Os ?? 'linux'), arch: String(v.Arch ?? '') };
 }
@@ -22,7 +22,7 @@ export async function connect(docker: Docker, target: DockerTarget, platform: st
 /** Whether the daemon runs with live-restore; undefined when it cannot be read. */
 export async function readLiveRestore(docker: Docker, target: DockerTarget): Promise<boolean | undefined> {
   try {
-    const info: { LiveRestoreEnabled?: unknown } = await bounded(docker.info(), PING_TIMEOUT_MS, target, 'reading the engine info');
+    const info: { LiveRestoreEnabled?: unknown } = await bounded((abortSignal) => engineQueries(docker).info({ abortSignal }), PING_TIMEOUT_MS, target, 'reading the engine info');
     return info.LiveRestoreEnabled === true;
   } catch {
     return undefined;
@@ -57,7 +57,7 @@ const isolationInFlight = new Map<string, Promise<string>>();
 async function findOrCreateIsolation(docker: Docker, target: DockerTarget): Promise<string> {
   const where = `creating Docker network '${ISOLATION_NETWORK}'`;
   const list = async () => {
-    const all = await bounded(docker.listNetworks({ filters: { name: [ISOLATION_NETWORK] } }), PING_TIMEOUT_MS, target, where);
+    const all = await bounded((abortSignal) => docker.listNetworks({ filters: { name: [ISOLATION_NETWORK] }, abortSignal }), PING_TIMEOUT_MS, target, where);
     return all.filter((n) => n.Name === ISOLATION_NETWORK); // the name filter matches substrings
   };
   try {
@@ -65,12 +65,13 @@ async function findOrCreateIsolation(docker: Docker, target: DockerTarget): Prom
     if (found.length === 0) {
       try {
         await bounded(
-          docker.createNetwork({
+          (abortSignal) => docker.createNetwork({
             Name: ISOLATION_NETWORK,
             Driver: 'bridge',
             CheckDuplicate: true,
             Options: { 'com.docker.network.bridge.enable_icc': 'false' },
             Labels: { [LABELS.managed]: 'true' },
+            abortSignal,
           }),
           PING_TIMEOUT_MS,
           target,
@@ -92,7 +93,7 @@ async function findOrCreateIsolation(docker: Docker, target: DockerTarget): Prom
     }
     // Best effort: a duplicate another process still uses (its containers joined it by id) is refused
     // by the engine while it has endpoints, and goes at a later start.
-    await Promise.all(extra.map((n) => bounded(docker.getNetwork(n.Id).remove(), PING_TIMEOUT_MS, target, where).catch(() => undefined)));
+    await Promise.all(extra.map((n) => bounded((abortSignal) => docker.getNetwork(n.Id).remove({ abortSignal }), PING_TIMEOUT_MS, target, where).catch(() => undefined)));
     return keep.Id;
   } catch (err) {
     if (err instanceof OpenWhiskNodeError) throw err;
@@ -147,7 +148,7 @@ export async function sweepLeftovers(
   let list: Docker.ContainerInfo[];
   try {
     list = await bounded(
-      docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`, `${LABELS.instance}=${instanceId}`] } }),
+      (abortSignal) => docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`, `${LABELS.instance}=${instanceId}`] }, abortSignal }),
       boundMs,
       target,
       'listing leftover containers',
@@ -158,7 +159,7 @@ export async function sweepLeftovers(
   const stale = list.filter((c) => c.Labels?.[LABELS.instance] === instanceId && !alive(c.Labels?.[LABELS.engine] ?? ''));
   await Promise.all(
     stale.map((c) =>
-      bounded(docker.getContainer(c.Id).remove({ force: true, v: true }), boundMs, target, 'removing a leftover container').catch((err: unknown) => {
+      bounded((abortSignal) => docker.getContainer(c.Id).remove({ force: true, v: true, abortSignal }), boundMs, target, 'removing a leftover container').catch((err: unknown) => {
         const s = dockerStatus(err);
         if (s !== 404 && s !== 409) throw translateDockerError(err, target, `removing leftover container ${c.Names?.[0] ?? c.Id}`);
       }),
@@ -168,8 +169,8 @@ export async function sweepLeftovers(
 }
 
 /** The containers Docker lists with this engine's label. */
-export function listOwn(docker: Docker, engineId: string): Promise<Docker.ContainerInfo[]> {
-  return docker.listContainers({ all: true, filters: { label: [`${LABELS.engine}=${engineId}`] } });
+export function listOwn(docker: Docker, engineId: string, abortSignal?: AbortSignal): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`${LABELS.engine}=${engineId}`] }, abortSignal });
 }
 
 /** Remove every container with this engine's label (best effort): the last sweep at close. */

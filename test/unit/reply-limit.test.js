@@ -1,7 +1,7 @@
 'use strict';
 // What an API host sends back is bounded: a reply that never ends, or a small gzip body that would
 // inflate to gigabytes, is dropped with an error that names the host and the entity, memory stays
-// flat, and the next call works. The real `openwhisk` client against loopback HTTP servers; no Docker.
+// flat, and the next call works. The REST client against loopback HTTP servers; no Docker.
 
 const assert = require('node:assert/strict');
 const zlib = require('node:zlib');
@@ -95,7 +95,7 @@ describe('replies from the API host are bounded', function () {
     assert.equal(api.accepted() - before, 1, 'both replies came on one connection');
     // The small limit applies to the calls without code.
     await assert.rejects(rest.listActions('guest', 10, { signal: AbortSignal.timeout(20000) }), (e) => {
-      assert.equal(e.error?.reason, 'size');
+      assert.equal(e.reason, 'size');
       return true;
     });
   });

@@ -1,6 +1,6 @@
 'use strict';
 // Every REST call to the OpenWhisk API is bounded: a host that accepts the connection and never
-// answers. The real `openwhisk` client against a silent loopback server; no Docker.
+// answers. The REST client against a silent loopback server; no Docker.
 
 const assert = require('node:assert/strict');
 const net = require('node:net');
