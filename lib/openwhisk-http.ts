@@ -4,9 +4,13 @@
 // Node-RED's memory. So each reply's body is counted chunk by chunk and the request is dropped past
 // its limit; a reply whose head says its body is compressed is refused (no compression is asked for,
 // and a small gzip body can inflate to gigabytes); only JSON is parsed, anything else is kept as text.
+// Through a proxy, an https API host is reached by a CONNECT tunnel: the proxy sees its name, never the key.
 
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import * as tls from 'node:tls';
 
 export type RefusedReason = 'size' | 'encoding';
 
@@ -97,10 +101,74 @@ export interface HttpRequest {
   limitBytes: number;
 }
 
+function proxyAuthorization(proxy: URL): string | undefined {
+  return proxy.username ? `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}` : undefined;
+}
+
+/**
+ * An https agent whose connections go through a CONNECT tunnel of an http(s) proxy, TLS to the API
+ * host inside it: the proxy relays bytes it cannot read. Kept-alive tunnels are reused per host.
+ */
+class TunnelAgent extends https.Agent {
+  constructor(
+    private readonly proxy: URL,
+    private readonly insecure: boolean,
+    opts: https.AgentOptions,
+  ) {
+    super(opts);
+  }
+
+  override createConnection(options: https.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const done = callback as (err: Error | null, stream?: Duplex) => void;
+    const host = String(options.hostname ?? options.host ?? '');
+    const port = Number(options.port) || 443;
+    const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const secureProxy = this.proxy.protocol === 'https:';
+    const auth = proxyAuthorization(this.proxy);
+    const connect = (secureProxy ? https : http).request({
+      method: 'CONNECT',
+      hostname: this.proxy.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: this.proxy.port || (secureProxy ? 443 : 80),
+      path: authority,
+      headers: { host: authority, ...(auth ? { 'proxy-authorization': auth } : {}) },
+      agent: false,
+      rejectUnauthorized: !this.insecure,
+    });
+    let settled = false;
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      connect.destroy();
+      done(err);
+    };
+    const timer = setTimeout(() => fail(new Error(`no tunnel through the proxy ${this.proxy.host} to ${authority} within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
+    connect.once('connect', (res, socket) => {
+      if (settled) {
+        socket.destroy();
+        return;
+      }
+      if (res.statusCode !== 200) {
+        socket.destroy();
+        fail(new Error(`the proxy ${this.proxy.host} refused a tunnel to ${authority}: HTTP ${res.statusCode}`));
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      // `host` is what the certificate is checked against; SNI takes names only, not addresses.
+      done(null, tls.connect({ socket, host, servername: isIP(host) ? undefined : host, rejectUnauthorized: options.rejectUnauthorized !== false }));
+    });
+    connect.once('error', (err) => fail(err));
+    connect.end();
+    return undefined;
+  }
+}
+
 /** JSON requests with basic auth over kept-alive connections, each reply bounded. */
 export class HttpClient {
   private readonly auth: string;
   private readonly agents: { http: http.Agent; https: https.Agent };
+  private tunnel?: TunnelAgent;
 
   constructor(private readonly opts: HttpClientOptions) {
     this.auth = `Basic ${Buffer.from(opts.key).toString('base64')}`;
@@ -117,7 +185,11 @@ export class HttpClient {
    */
   request(r: HttpRequest): Promise<unknown> {
     const target = r.url;
-    const proxy = this.opts.proxy && !bypassesProxy(target.href) ? new URL(this.opts.proxy) : undefined;
+    const proxied = this.opts.proxy && !bypassesProxy(target.href) ? new URL(this.opts.proxy) : undefined;
+    // https through a proxy: a CONNECT tunnel (the agent); plain http: the proxy is sent the whole URL.
+    const tunnelled = proxied && target.protocol === 'https:';
+    const proxy = tunnelled ? undefined : proxied;
+    if (tunnelled && !this.tunnel) this.tunnel = new TunnelAgent(proxied, !!this.opts.insecure, { keepAlive: true, timeout: this.opts.idleMs ?? IDLE_MS });
     const via = proxy ?? target;
     const secure = via.protocol === 'https:';
     const payload = r.body === undefined ? undefined : Buffer.from(JSON.stringify(r.body));
@@ -133,7 +205,8 @@ export class HttpClient {
     if (proxy) {
       // A forward proxy is sent the whole URL; the Host header names the API host.
       headers.host = target.host;
-      if (proxy.username) headers['proxy-authorization'] = `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}`;
+      const auth = proxyAuthorization(proxy);
+      if (auth) headers['proxy-authorization'] = auth;
     }
     for (const [k, v] of Object.entries(r.headers ?? {})) headers[k.toLowerCase()] = v;
     delete headers['accept-encoding'];
@@ -145,7 +218,7 @@ export class HttpClient {
       port: via.port || (secure ? 443 : 80),
       path: proxy ? target.href : `${target.pathname}${target.search}`,
       headers,
-      agent: secure ? this.agents.https : this.agents.http,
+      agent: tunnelled ? this.tunnel : secure ? this.agents.https : this.agents.http,
       rejectUnauthorized: !this.opts.insecure,
     };
 

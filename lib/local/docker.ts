@@ -372,7 +372,7 @@ export async function ensureImage(
 export async function hasImage(docker: Docker, target: DockerTarget, image: string, platform: EnginePlatform): Promise<boolean> {
   let info: Docker.ImageInspectInfo;
   try {
-    info = await bounded(docker.getImage(image).inspect(), INSPECT_BOUND_MS, target, `inspecting image '${image}'`);
+    info = await bounded(() => docker.getImage(image).inspect(), INSPECT_BOUND_MS, target, `inspecting image '${image}'`);
   } catch {
     return false;
   }

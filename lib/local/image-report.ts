@@ -3,7 +3,7 @@
 // (inspected only: nothing is pulled), and the command that builds it. No Node-RED in here.
 
 import type Docker from 'dockerode';
-import { bounded, normaliseArch, translateDockerError, type DockerTarget } from './docker';
+import { bounded, engineQueries, normaliseArch, translateDockerError, type DockerTarget } from './docker';
 import { PACKAGE_RUNTIMES, familyOf, resolveImage, type ImageSource } from './images';
 import { ImageChooser } from './provision';
 import type { Catalog } from '../types';
@@ -85,7 +85,7 @@ export async function reportImages(docker: Docker, target: DockerTarget, kinds: 
   let enginePlatform: string | undefined;
   let engineError: string | undefined;
   try {
-    const v = await bounded(docker.version(), BOUND_MS, target, 'connecting');
+    const v = await bounded((abortSignal) => engineQueries(docker).version({ abortSignal }), BOUND_MS, target, 'connecting');
     enginePlatform = `${String(v.Os ?? 'linux').toLowerCase()}/${normaliseArch(String(v.Arch ?? ''))}`;
   } catch (err) {
     engineError = translateDockerError(err, target, 'connecting').message;
@@ -111,7 +111,7 @@ export async function reportImages(docker: Docker, target: DockerTarget, kinds: 
     if (engineError) return { kind, image, source, state: 'unknown', build };
     let info: Docker.ImageInspectInfo | undefined;
     try {
-      info = await bounded(docker.getImage(image).inspect(), BOUND_MS, target, `inspecting image '${image}'`);
+      info = await bounded(() => docker.getImage(image).inspect(), BOUND_MS, target, `inspecting image '${image}'`);
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return { kind, image, source, state: 'missing', build };
       return { kind, image, source, state: 'unknown', build, error: translateDockerError(err, target, `inspecting image '${image}'`).message };

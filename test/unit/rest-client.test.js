@@ -188,6 +188,51 @@ describe('the REST client over HTTP', function () {
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
+    it('an https API host through a proxy: a CONNECT tunnel, so the proxy never sees the key; the certificate is still checked', async () => {
+      const http = require('node:http');
+      const net = require('node:net');
+      const seen = { connects: [], bytes: [] };
+      const proxy = http.createServer((req, res) => res.writeHead(502).end('no forwarding here'));
+      const tunnels = [];
+      proxy.on('connect', (req, client, head) => {
+        tunnels.push(client);
+        seen.connects.push({ url: req.url, auth: req.headers['proxy-authorization'] });
+        const [host, port] = [req.url.slice(0, req.url.lastIndexOf(':')), Number(req.url.slice(req.url.lastIndexOf(':') + 1))];
+        const upstream = net.connect(port, host, () => {
+          client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+          if (head.length) upstream.write(head);
+          client.on('data', (b) => seen.bytes.push(b));
+          client.pipe(upstream);
+          upstream.pipe(client);
+        });
+        upstream.on('error', () => client.destroy());
+        client.on('error', () => upstream.destroy());
+      });
+      await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
+      const saved = process.env.HTTPS_PROXY;
+      process.env.HTTPS_PROXY = `http://someone:pw@127.0.0.1:${proxy.address().port}`;
+      try {
+        const err = await failure(new OpenWhiskRest(tls.url, 'uuid:tunnelkey', false).getAction('guest', 'hello', false, call()), tls.url);
+        assert.match(err.message, /self[- ]signed certificate/, 'TLS is verified end to end, through the tunnel');
+        assert.equal((await new OpenWhiskRest(tls.url, 'uuid:tunnelkey', true).getAction('guest', 'hello', false, call())).name, 'tls');
+        const port = new URL(tls.url).port;
+        assert.ok(seen.connects.length >= 1);
+        for (const c of seen.connects) {
+          assert.equal(c.url, `127.0.0.1:${port}`);
+          assert.equal(c.auth, `Basic ${Buffer.from('someone:pw').toString('base64')}`);
+        }
+        const relayed = Buffer.concat(seen.bytes);
+        assert.ok(relayed.length > 0);
+        assert.equal(relayed.includes(Buffer.from('uuid:tunnelkey').toString('base64')), false, 'the key is not readable by the proxy');
+        assert.equal(relayed.includes('/api/v1/'), false, 'nor the path');
+      } finally {
+        if (saved === undefined) delete process.env.HTTPS_PROXY;
+        else process.env.HTTPS_PROXY = saved;
+        for (const t of tunnels) t.destroy(); // kept alive by the client's agent
+        await new Promise((r) => proxy.close(r));
+      }
+    });
+
     it('refuses a self-signed certificate, and takes it when the service is insecure', async () => {
       const err = await failure(new OpenWhiskRest(tls.url, 'uuid:key', false).getAction('guest', 'hello', false, call()), tls.url);
       assert.match(err.message, /Cannot reach the OpenWhisk API at https:\/\/127\.0\.0\.1:\d+ for action '\/guest\/hello': self[- ]signed certificate/);
