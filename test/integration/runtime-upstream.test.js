@@ -30,7 +30,24 @@ const { startProxy, zipBase64, imageExists } = require('../support/runtime-conta
 const ROOT = path.resolve(__dirname, '..', '..');
 const OURS = process.env.NODEJS_IMAGE || 'leon-edge/action-nodejs-v20:latest';
 const UPSTREAM = process.env.UPSTREAM_NODEJS_IMAGE || 'openwhisk-upstream/action-nodejs-v20:d7baea7';
-const UPSTREAM_SCRIPT = path.resolve(ROOT, '..', 'shared', 'upstream', 'build-nodejs-reference.sh');
+const UPSTREAM_SCRIPT = upstreamScript();
+
+/**
+ * The reference build script in ../shared/upstream next to the project; for a clone made elsewhere (CI
+ * clones the repository into a temporary folder), next to the repository it was cloned from.
+ */
+function upstreamScript() {
+  const rel = ['shared', 'upstream', 'build-nodejs-reference.sh'];
+  const roots = [ROOT];
+  try {
+    const origin = execFileSync('git', ['-C', ROOT, 'remote', 'get-url', 'origin'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().replace(/\/\.git\/?$/, '');
+    if (path.isAbsolute(origin)) roots.push(origin);
+  } catch {
+    /* not a clone: the project's own folder only */
+  }
+  const found = roots.map((r) => path.resolve(r, '..', ...rel)).find((f) => require('node:fs').existsSync(f));
+  return found ?? path.resolve(ROOT, '..', ...rel);
+}
 const SENTINEL = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX';
 const PARALLEL_CASES = 3; // cases played at once (two containers each): a test's own and the next ones
 
