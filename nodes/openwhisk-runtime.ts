@@ -160,9 +160,10 @@ export = function (RED: NodeAPI) {
 
     // --- activation store, gateway API, tiers (lib/activations, lib/gateway) ---
     const self = gatewayId(instanceId(userDir), this.id);
-    // Records kept: those of the API (on disk) when it is served, else the last 200 in memory, for the
-    // editor's sidebar (nodes/openwhisk-activations.ts); the setting applies either way, 0 = none.
-    const keep = `${config.activations ?? ''}`.trim() === '' ? (config.serveApi ? 1000 : 200) : Math.floor(Number(config.activations) || 0);
+    // Records kept: while the API is served, as many as its setting says (default 1000, on disk); else
+    // at most 200, in memory, for the editor's sidebar (nodes/openwhisk-activations.ts). 0 = none.
+    const setting = `${config.activations ?? ''}`.trim() === '' ? 1000 : Math.floor(Number(config.activations) || 0);
+    const keep = config.serveApi ? setting : Math.min(setting, 200);
     // The namespace the API's key owns: its records are kept apart from those of any other namespace.
     const apiNamespace = (config.apiNamespace ?? '').trim() || 'guest';
     const persisted = !!(config.serveApi && userDir && isEntityName(apiNamespace));

@@ -1,5 +1,7 @@
 // Bounded copies of what an activation carries (result, parameters, logs) for the editor's sidebar:
-// the work and the size of each copy are bounded by its budget, whatever the size of the original.
+// the size of each copy is bounded by its budget, whatever the size of the original, and so is the work,
+// but for the key list of an object that JavaScript enumerates whole (an object of a million keys costs
+// its enumeration once).
 
 export interface Bounds {
   /** Characters the whole copy may take, roughly (keys and strings counted, 8 for any other value). */
@@ -59,7 +61,6 @@ export function boundedValue(v: unknown, b: Bounds): { value: unknown; cut: bool
       return out;
     }
     const out: Record<string, unknown> = {};
-    // for…in, not Object.keys: a huge object is not listed whole before the budget ends.
     for (const k in x as Record<string, unknown>) {
       if (!Object.prototype.hasOwnProperty.call(x, k)) continue;
       if (left <= 0) {

@@ -194,8 +194,9 @@ export class ActivationStore {
     const e = this.byId.get(id);
     if (!e) return undefined;
     const a = JSON.parse(e.json) as Activation;
-    const r = boundedValue(a.response?.result, DETAIL_BOUNDS.result);
-    const l = boundedLogs(a.logs, DETAIL_BOUNDS.logLines, DETAIL_BOUNDS.logLine);
+    // A preview record is bounded already (cutting it again would cut its "… (N characters)" marks).
+    const r = this.opts.preview ? { value: a.response?.result, cut: false } : boundedValue(a.response?.result, DETAIL_BOUNDS.result);
+    const l = this.opts.preview ? { logs: a.logs ?? [], cut: false } : boundedLogs(a.logs, DETAIL_BOUNDS.logLines, DETAIL_BOUNDS.logLine);
     const d: ActivationDetail = {
       row: e.row,
       result: r.value,
