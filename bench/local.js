@@ -5,7 +5,7 @@
 // minimal direct client of the same action container(s). Not a test: it prints a markdown table
 // with each figure's target and PASS/MISS and writes bench/results/local.json.
 //
-//   node bench/local.js [--only=latency,throughput,deploy,payload,memory,cells] [--quick] [--spies]
+//   node bench/local.js [--only=latency,throughput,deploy,payload,memory,cells,store] [--quick] [--spies]
 //
 // See bench/README.md for what each figure means.
 
@@ -224,6 +224,57 @@ async function phaseLatency(action = 'noop', tag = 'lat') {
     aaP50: again.p50 - dir.p50, aaP99: again.p99 - dir.p99, floorP50: floor.p50 - dir.p50, floorP99: floor.p99 - dir.p99,
     rounds: ROUNDS, perRound: PER, spies: KEEP_SPIES,
   };
+}
+
+// ---- 7. the activation store: on (the default) against off, interleaved -------------------------
+
+/**
+ * Two runtimes side by side, each with one node running the no-op: one keeps its activations (the
+ * default: the last 200 in memory, for the editor's sidebar), the other none (`activations: 0`). The
+ * two nodes take turns in rounds; the added p50 is what keeping a record costs a message.
+ */
+async function phaseStore() {
+  const WARM = QUICK ? 100 : 500;
+  const ROUNDS = QUICK ? 6 : 20;
+  const PER = QUICK ? 100 : 250;
+  const on = ids('ston');
+  const off = ids('stoff');
+  // One Catch node for both (the test helper registers the catch type once per flow node).
+  const f = [...flow(on, 'noop', { capacity: 1 }), ...flow(off, 'noop', { capacity: 1 }).filter((x) => x.id !== off.c && x.id !== off.caught && x.id !== off.floor)];
+  f.find((x) => x.id === off.rt).activations = '0';
+  helper.settings({ userDir });
+  loaded = true;
+  await helper.load([...nodes, floorNodes], f, { ...creds(on), ...creds(off) });
+  for (const id of [on, off]) await waitReady(helper.getNode(id.a));
+  dropHelperSpies(on);
+  dropHelperSpies(off);
+  const ports = { on: new NodePort(helper.getNode(on.a), helper.getNode(on.out), helper.getNode(on.caught)), off: new NodePort(helper.getNode(off.a), helper.getNode(off.out), helper.getNode(on.caught)) };
+  const send = async (side, n) => {
+    const m = await ports[side].send({ n });
+    if (m.payload.n !== n) throw new Error(`${side}: wrong reply`);
+  };
+  log(`store: warming up (${WARM} each side)`);
+  for (const side of ['on', 'off']) for (let i = 0; i < WARM; i++) await send(side, i);
+  const samples = { on: [], off: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const side of r % 2 === 0 ? ['on', 'off'] : ['off', 'on']) {
+      await sleep(20);
+      for (let i = 0; i < PER; i++) {
+        const t0 = performance.now();
+        await send(side, i);
+        samples[side].push(performance.now() - t0);
+      }
+    }
+  }
+  const { feed } = require(path.join(root, 'dist/lib/activations/feed'));
+  const listed = feed.list();
+  const kept = { on: (listed.find((x) => x.id === on.rt) || {}).kept, off: (listed.find((x) => x.id === off.rt) || {}).kept };
+  if (!(kept.on > 0) || kept.off !== 0) throw new Error(`store: expected records on one side only, got ${JSON.stringify(kept)}`);
+  await unload();
+  const st = (a) => ({ n: a.length, p50: percentile(a, 50), p90: percentile(a, 90), p99: percentile(a, 99), mean: a.reduce((x, y) => x + y, 0) / a.length });
+  const a = st(samples.on);
+  const b = st(samples.off);
+  return { on: a, off: b, addedP50: a.p50 - b.p50, addedP99: a.p99 - b.p99, kept, rounds: ROUNDS, perRound: PER };
 }
 
 // ---- --profile: where the added latency goes -------------------------------------------------------
@@ -716,6 +767,11 @@ function report(results) {
     rows.push(['6. redeploy of a changed action → ready (median)', `${fmt(m.redeploy, 0)} ms`, `${fmt(m.full, 0)} ms (docker run + /init)`, `${fmt(m.redeploy / m.full, 2)}x`, '≤ 0.2x bare', verdict(m.redeploy <= 0.2 * m.full)]);
     rows.push(['6. … of which: old node closed (its container removed in the background) / new one ready', `${fmt(m.redeployClose, 0)} / ${fmt(m.redeployProvision, 1)} ms`, '', `${fmt(m.redeployProvision / m.full, 2)}x`, '(reported)', '']);
   }
+  const S = results.store;
+  if (S && !S.error) {
+    rows.push(['7. activation store on (default, 200 kept) vs off: warm p50', `${fmt(S.on.p50)} ms`, `${fmt(S.off.p50)} ms (off)`, `${signed(S.addedP50)} ms`, 'added p50 ≤ 0.1 ms', verdict(S.addedP50 <= 0.1)]);
+    rows.push(['7. … p99', `${fmt(S.on.p99)} ms`, `${fmt(S.off.p99)} ms (off)`, `${signed(S.addedP99)} ms`, '(reported)', '']);
+  }
   for (const [k, v] of Object.entries(results)) if (v && v.error) rows.push([k, 'ERROR', '', '', '', v.error]);
   return markdownTable(['figure', 'through the node', 'direct / bare', 'added / ratio', 'target', 'result'], rows);
 }
@@ -845,6 +901,7 @@ async function main() {
     ['payload', phasePayload],
     ['memory', phaseMemory],
     ['cells', phaseCells],
+    ['store', phaseStore],
   ];
   if (args.has('--profile')) phases.unshift(['profile', phaseProfile]);
   const retried = {};

@@ -1,8 +1,10 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
+import { LogLines } from '../lib/activations/log-lines';
+import { annotation } from '../lib/activations/row';
 import { OpenWhiskNodeError } from '../lib/errors';
 import { checkNamespace, invocationParams, paramsObject, parseActionName, type ParamItem } from '../lib/params';
 import { ActionRunner, type PhaseReport, type RunnerTarget } from '../lib/runner';
-import type { ActionRef } from '../lib/types';
+import type { ActionRef, Activation } from '../lib/types';
 import { refuseMessages, type RuntimeNode, type ServiceNode } from './shared';
 
 interface ActionDef extends NodeDef {
@@ -12,6 +14,8 @@ interface ActionDef extends NodeDef {
   namespace?: string;
   action?: string;
   params?: ParamItem[];
+  /** Write each activation's log lines to Node-RED's log (node.log), at most 20 lines a second. */
+  logs?: boolean;
 }
 
 type ActionMsg = NodeMessageInFlow & { action?: unknown; namespace?: unknown; data?: unknown };
@@ -49,9 +53,10 @@ export = function (RED: NodeAPI) {
     const configuredNamespace = (config.namespace ?? '').trim();
 
     let target: RunnerTarget;
+    let runtime: RuntimeNode | null = null;
     try {
       if (config.runtime) {
-        const runtime = RED.nodes.getNode(config.runtime) as RuntimeNode | null;
+        runtime = RED.nodes.getNode(config.runtime) as RuntimeNode | null;
         if (!runtime) throw new OpenWhiskNodeError('config', MISSING_RUNTIME, { short: 'no runtime' });
         target = runtime.target();
       } else if (config.service) {
@@ -81,6 +86,16 @@ export = function (RED: NodeAPI) {
       if (err) node.error(err.message);
     });
 
+    const logLines = config.logs === true ? new LogLines((line) => node.log(line)) : undefined;
+    /** After each activation: its log lines (the option), and a record of a cloud one (local ones the runtime keeps itself). */
+    const ran = (a: Activation | undefined, params: Record<string, unknown>) => {
+      if (!a) return;
+      logLines?.add(a.name, a.logs);
+      const where = annotation(a, 'where');
+      // A failed cloud activation has no `where` (the runner marks successes): a cloud runtime's ran there.
+      if (where === 'cloud' || where === 'gateway' || (where === undefined && runtime?.mode === 'cloud')) runtime?.keepCloudActivation?.(a, node.id, params);
+    };
+
     node.on('input', (msg: ActionMsg, send, done) => {
       let params: Record<string, unknown>;
       let ref = defaultRef;
@@ -100,6 +115,7 @@ export = function (RED: NodeAPI) {
       }
       runner.invoke(params, ref).then(
         (activation) => {
+          ran(activation, params);
           msg.payload = activation.response.result;
           msg.data = activation;
           try {
@@ -112,6 +128,7 @@ export = function (RED: NodeAPI) {
           done();
         },
         (err: OpenWhiskNodeError) => {
+          ran(err.activation, params);
           if (err.activation) msg.data = err.activation;
           done(err instanceof Error ? err : new Error(String(err)));
         },

@@ -15,6 +15,8 @@ import type { Catalog } from '../lib/types';
 import type { RuntimeNode, ServiceNode } from './shared';
 import { activationFile, ActivationStore } from '../lib/activations/store';
 import { recording } from '../lib/activations/record';
+import { feed } from '../lib/activations/feed';
+import { NODE_ANNOTATION } from '../lib/activations/row';
 import { GatewayApi } from '../lib/gateway/api';
 import { gatewayId, withVia } from '../lib/gateway/context';
 import { type GatewayListener, listenGateway, parseListen } from '../lib/gateway/listen';
@@ -163,18 +165,36 @@ export = function (RED: NodeAPI) {
 
     // --- activation store, gateway API, tiers (lib/activations, lib/gateway) ---
     const self = gatewayId(instanceId(userDir), this.id);
-    const keep = `${config.activations ?? ''}`.trim() === '' ? 1000 : Math.floor(Number(config.activations) || 0);
+    // Records kept: while the API is served, as many as its setting says (default 1000, on disk); else
+    // at most 200, in memory, for the editor's sidebar (nodes/openwhisk-activations.ts). 0 = none.
+    const setting = `${config.activations ?? ''}`.trim() === '' ? 1000 : Math.floor(Number(config.activations) || 0);
+    const keep = config.serveApi ? setting : Math.min(setting, 200);
     // The namespace the API's key owns: its records are kept apart from those of any other namespace.
     const apiNamespace = (config.apiNamespace ?? '').trim() || 'guest';
-    // Only the API reads the records: without it, keeping them would cost every message for nothing.
-    const store = this.mode === 'local' && config.serveApi && keep > 0 && isEntityName(apiNamespace)
+    const persisted = !!(config.serveApi && userDir && isEntityName(apiNamespace));
+    const store = this.mode === 'local' && keep > 0
       ? new ActivationStore({
-          file: userDir ? activationFile(userDir, this.id, apiNamespace) : undefined,
+          file: persisted ? activationFile(userDir!, this.id, apiNamespace) : undefined,
           maxCount: keep,
           maxBytes: Number(config.activationsMB) > 0 ? Math.round(Number(config.activationsMB) * 1048576) : undefined,
           onError: (err) => this.warn(err.message),
+          runtime: this.id,
+          // No API reads them: a bounded preview of each is enough for the sidebar.
+          preview: !config.serveApi,
         })
       : undefined;
+    // What the runtime's nodes ran in the cloud (cloud mode, bursts): the last 200, in memory, for the sidebar only.
+    const cloudStore = this.mode === 'cloud' || keep > 0
+      ? new ActivationStore({ maxCount: Math.min(keep || 200, 200), maxBytes: 2 * 1048576, runtime: this.id, where: 'cloud', preview: true })
+      : undefined;
+    this.keepCloudActivation = (a, nodeId, params) => {
+      try {
+        cloudStore?.add({ ...a, annotations: [...(a.annotations ?? []), { key: NODE_ANNOTATION, value: nodeId }] }, { params });
+      } catch {
+        /* the store must never fail an activation */
+      }
+    };
+    const unlist = feed.register({ id: this.id, name: config.name || '', mode: this.mode, stores: [store, cloudStore].filter((x) => x !== undefined), persisted });
     // The action nodes' and the API's pools: the API runs an action in a node's pool of it, if any.
     let pools: SharedPools | undefined;
     // The runtime's metrics, served by its API at /metrics (lib/gateway/operators.ts).
@@ -296,6 +316,7 @@ export = function (RED: NodeAPI) {
 
     this.on('close', (removed: boolean, done: () => void) => {
       unmount?.();
+      unlist();
       // The port is free again before a redeploy's new runtime node listens on it; the activations kept
       // are in their file before a redeploy's new runtime node reads it (a failed write was told to onError).
       const closing = Promise.all([

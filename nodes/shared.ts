@@ -2,6 +2,7 @@
 import type { Node, NodeStatus } from 'node-red';
 import type { OpenWhiskNodeError } from '../lib/errors';
 import type { RunnerTarget } from '../lib/runner';
+import type { Activation } from '../lib/types';
 import type { OpenWhiskService } from '../lib/service';
 
 export interface ServiceNode extends Node<{ key?: string }> {
@@ -19,6 +20,8 @@ export interface RuntimeNode extends Node {
   target(): RunnerTarget;
   /** The runtime's openwhisk-service (where triggers live when the catalog is not a manifest); throws when missing. */
   cloudService(): OpenWhiskService;
+  /** Keeps a record of an activation one of its nodes ran in the cloud (for the editor's sidebar). */
+  keepCloudActivation?(a: Activation, nodeId: string, params: unknown): void;
 }
 
 /**

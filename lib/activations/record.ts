@@ -3,33 +3,41 @@ import { invocationContext } from '../gateway/context';
 import { componentActivations } from '../local/sequence';
 import type { LocalActionHandle, LocalProvisioner } from '../runner';
 import type { ActionRef, Activation } from '../types';
+import { NODE_ANNOTATION } from './row';
 import type { ActivationStore } from './store';
 
 /**
  * The engine as the runtime hands it out (to action nodes and to the gateway API): every handle it
  * provisions records each activation in `store`, successful or not. An invocation that came in
  * through the gateway API keeps the id its client was given, and the API stores it. A sequence's
- * components are stored too, each with `cause` = the sequence's id. The activation the caller gets is
- * otherwise the engine's own object, unchanged.
+ * components are stored too, each with `cause` = the sequence's id. An invocation of an action node
+ * is stored with the annotation `node` (the node's id) and its parameters (in memory only, bounded:
+ * store.ts). The activation the caller gets is otherwise the engine's own object, unchanged.
  */
 export function recording(engine: LocalProvisioner, store: ActivationStore): LocalProvisioner {
   return {
-    provision: async (nodeId, action, catalog, onStatus) => recordingHandle(await engine.provision(nodeId, action, catalog, onStatus), store),
+    provision: async (nodeId, action, catalog, onStatus) => recordingHandle(await engine.provision(nodeId, action, catalog, onStatus), store, nodeId),
     on: engine.on ? (event, listener) => engine.on!(event, listener) : undefined,
     off: engine.off ? (event, listener) => engine.off!(event, listener) : undefined,
   };
 }
 
-function recordingHandle(h: LocalActionHandle, store: ActivationStore): LocalActionHandle {
-  const keep = (a: Activation | undefined) => {
+/** A copy of `a` that names the node that ran it (the caller's object is left as it is). */
+function ofNode(a: Activation, nodeId: string): Activation {
+  return { ...a, annotations: [...(a.annotations ?? []), { key: NODE_ANNOTATION, value: nodeId }] };
+}
+
+function recordingHandle(h: LocalActionHandle, store: ActivationStore, nodeId: string): LocalActionHandle {
+  const keep = (a: Activation | undefined, params: unknown) => {
     if (!a) return;
     const id = invocationContext.getStore()?.activationId;
     // Through the gateway API: it answers with (and stores) this id, along with the path taken.
     if (id) a.activationId = id;
     try {
       // A sequence's components, each with its cause: the ids in the sequence's logs can be looked up.
-      for (const c of componentActivations(a)) store.add(c);
-      if (!id) store.add(a);
+      for (const c of componentActivations(a)) store.add(id ? c : ofNode(c, nodeId));
+      // The API's calls are stored by the API (with their parameters' path); a node's here.
+      if (!id) store.add(ofNode(a, nodeId), { params });
     } catch {
       /* the store must never fail an activation */
     }
@@ -41,10 +49,10 @@ function recordingHandle(h: LocalActionHandle, store: ActivationStore): LocalAct
     invoke: async (params: Record<string, unknown> | unknown[], ref?: ActionRef) => {
       try {
         const a = await h.invoke(params, ref);
-        keep(a);
+        keep(a, params);
         return a;
       } catch (e) {
-        if (e instanceof OpenWhiskNodeError) keep(e.activation);
+        if (e instanceof OpenWhiskNodeError) keep(e.activation, params);
         throw e;
       }
     },

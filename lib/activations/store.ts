@@ -2,6 +2,8 @@ import { promises as fsp, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../atomic-file';
 import type { Activation } from '../types';
+import { boundedLogs, boundedValue } from './bounded';
+import { rowOf, type ActivationRow, type Where } from './row';
 
 export interface ActivationStoreOptions {
   /** File the records are kept in (JSON lines, owner-only); undefined = in memory only. */
@@ -17,7 +19,31 @@ export interface ActivationStoreOptions {
    * the next write rewrites the file whole). Without it such a failure shows only to flush() and close().
    */
   onError?: (err: Error) => void;
+  /** The runtime node the records are of (rows name it). */
+  runtime?: string;
+  /** Where records that carry no `where` annotation ran (default local). */
+  where?: Where;
+  /**
+   * Keep a bounded preview of each record instead of the whole (for a store no API serves: the editor's
+   * list): the result cut to 16 KB, the last 200 log lines of 1000 characters each.
+   */
+  preview?: boolean;
 }
+
+/** What the editor's sidebar shows of one record: the record (result and logs bounded) and its parameters. */
+export interface ActivationDetail {
+  row: ActivationRow;
+  result: unknown;
+  logs: string[];
+  /** The parameters it was invoked with (bounded), when this store saw them (not kept on disk). */
+  params?: unknown;
+  annotations: Activation['annotations'];
+  /** What was left out or shortened. */
+  cut: { result: boolean; logs: boolean; params: boolean };
+}
+
+/** Bounds of a preview record and of the detail the editor gets. */
+export const DETAIL_BOUNDS = { result: { maxChars: 16384, maxString: 4096 }, params: { maxChars: 8192, maxString: 2048 }, logLines: 200, logLine: 1000 };
 
 /** A record as `wsk activation list` shows it (WhiskActivation summaryAsJson in apache/openwhisk). */
 /** A list's filters and page: `name` is the action's path below the namespace, "[pkg/]action". */
@@ -51,6 +77,16 @@ interface Entry {
   path?: string;
   start: number;
   json: string;
+  /** The editor's row of it. */
+  row: ActivationRow;
+  /** Parameters (bounded), kept in memory only. */
+  params?: unknown;
+  paramsCut?: boolean;
+  /** Bytes of the kept parameters (counted in the store's byte budget). */
+  paramsBytes?: number;
+  /** A preview record: its result or logs were cut when it was added. */
+  cutResult?: boolean;
+  cutLogs?: boolean;
 }
 
 const STATUS_CODES: Record<string, number> = { success: 0, 'application error': 1, 'action developer error': 2, 'whisk internal error': 3 };
@@ -89,6 +125,7 @@ export class ActivationStore {
   private fileLines = 0;
   private fileBytes = 0;
   private rewrite = false;
+  private readonly listeners = new Set<(row: ActivationRow) => void>();
   readonly maxCount: number;
   readonly maxBytes: number;
   private readonly flushMs: number;
@@ -112,9 +149,27 @@ export class ActivationStore {
     return this.byId.has(id);
   }
 
-  /** Keeps a copy of `a` (replacing an earlier record with the same id). */
-  add(a: Activation): void {
+  /** Called with the row of each record added, until the returned function is called. */
+  subscribe(fn: (row: ActivationRow) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * Keeps a copy of `a` (replacing an earlier record with the same id); `extra.params`, the parameters
+   * it ran with, are kept bounded and in memory only (OpenWhisk's records have none).
+   */
+  add(a: Activation, extra?: { params?: unknown }): void {
     if (!a || typeof a.activationId !== 'string') return;
+    let cutResult = false;
+    let cutLogs = false;
+    if (this.opts.preview) {
+      const r = boundedValue(a.response?.result, DETAIL_BOUNDS.result);
+      const l = boundedLogs(a.logs, DETAIL_BOUNDS.logLines, DETAIL_BOUNDS.logLine);
+      cutResult = r.cut;
+      cutLogs = l.cut;
+      a = { ...a, response: { ...a.response, result: r.value }, logs: l.logs };
+    }
     let json = safeJson(a);
     if (json === undefined) return;
     if (Buffer.byteLength(json) > this.maxBytes / MAX_RECORD_SHARE) {
@@ -127,13 +182,58 @@ export class ActivationStore {
     }
     const old = this.byId.get(a.activationId);
     if (old) this.remove(old);
+    // Only a store with a file has lines to write (queueLine: in memory only, they would pile up).
     this.queueLine(json);
-    const e: Entry = { id: a.activationId, name: String(a.name ?? ''), path: pathOf(a), start: Number(a.start) || Date.now(), json };
+    const e: Entry = { id: a.activationId, name: String(a.name ?? ''), path: pathOf(a), start: Number(a.start) || Date.now(), json, row: rowOf(a, this.opts.runtime ?? '', this.opts.where) };
+    if (cutResult) e.cutResult = true;
+    if (cutLogs) e.cutLogs = true;
+    if (extra?.params !== undefined) {
+      const p = boundedValue(extra.params, DETAIL_BOUNDS.params);
+      e.params = p.value;
+      e.paramsCut = p.cut;
+      e.paramsBytes = Buffer.byteLength(safeJson(p.value) ?? '');
+    }
     this.entries.push(e);
     this.byId.set(e.id, e);
-    this.bytes += Buffer.byteLength(json) + 1;
+    this.bytes += entryBytes(e);
     this.trim();
     this.changed();
+    for (const fn of this.listeners) {
+      try {
+        fn(e.row);
+      } catch {
+        /* a listener must never fail an activation */
+      }
+    }
+  }
+
+  /** Rows newest first, at most `limit`, those `keep` accepts (all without it). */
+  rows(limit: number, keep?: (row: ActivationRow) => boolean): ActivationRow[] {
+    const out: ActivationRow[] = [];
+    for (let i = this.entries.length - 1; i >= 0 && out.length < limit; i--) {
+      const r = this.entries[i].row;
+      if (!keep || keep(r)) out.push(r);
+    }
+    return out;
+  }
+
+  /** A record as the editor shows it: result, logs and parameters bounded (DETAIL_BOUNDS). */
+  detail(id: string): ActivationDetail | undefined {
+    const e = this.byId.get(id);
+    if (!e) return undefined;
+    const a = JSON.parse(e.json) as Activation;
+    // A preview record is bounded already (cutting it again would cut its "… (N characters)" marks).
+    const r = this.opts.preview ? { value: a.response?.result, cut: false } : boundedValue(a.response?.result, DETAIL_BOUNDS.result);
+    const l = this.opts.preview ? { logs: a.logs ?? [], cut: false } : boundedLogs(a.logs, DETAIL_BOUNDS.logLines, DETAIL_BOUNDS.logLine);
+    const d: ActivationDetail = {
+      row: e.row,
+      result: r.value,
+      logs: l.logs,
+      annotations: boundedValue(a.annotations ?? [], DETAIL_BOUNDS.params).value as Activation['annotations'],
+      cut: { result: r.cut || !!e.cutResult, logs: l.cut || !!e.cutLogs, params: !!e.paramsCut },
+    };
+    if (e.params !== undefined) d.params = e.params;
+    return d;
   }
 
   get(id: string): Activation | undefined {
@@ -265,14 +365,14 @@ export class ActivationStore {
     const i = this.entries.indexOf(e);
     if (i >= 0) this.entries.splice(i, 1);
     this.byId.delete(e.id);
-    this.bytes -= Buffer.byteLength(e.json) + 1;
+    this.bytes -= entryBytes(e);
   }
 
   private trim(): void {
     let drop = 0;
     let bytes = this.bytes;
     while (this.entries.length - drop > this.maxCount || (bytes > this.maxBytes && this.entries.length - drop > 0)) {
-      bytes -= Buffer.byteLength(this.entries[drop].json) + 1;
+      bytes -= entryBytes(this.entries[drop]);
       this.byId.delete(this.entries[drop].id);
       drop++;
     }
@@ -297,7 +397,7 @@ export class ActivationStore {
       try {
         const a = JSON.parse(line) as Activation;
         if (a && typeof a.activationId === 'string') {
-          const e: Entry = { id: a.activationId, name: String(a.name ?? ''), path: pathOf(a), start: Number(a.start) || 0, json: line };
+          const e: Entry = { id: a.activationId, name: String(a.name ?? ''), path: pathOf(a), start: Number(a.start) || 0, json: line, row: rowOf(a, this.opts.runtime ?? '', this.opts.where) };
           const old = this.byId.get(e.id);
           if (old) this.remove(old);
           this.entries.push(e);
@@ -340,6 +440,10 @@ export function summaryOf(a: Activation): ActivationSummary {
 export function activationFile(userDir: string, runtimeId: string, namespace?: string): string {
   const id = runtimeId.replace(/[^A-Za-z0-9_.-]/g, '_');
   return join(userDir, '.leon-openwhisk', 'activations', namespace === undefined ? `${id}.jsonl` : `${id}~${encodeURIComponent(namespace)}.jsonl`);
+}
+
+function entryBytes(e: Entry): number {
+  return Buffer.byteLength(e.json) + 1 + (e.paramsBytes ?? 0);
 }
 
 function pathOf(a: Activation): string | undefined {
