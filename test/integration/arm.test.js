@@ -2,8 +2,9 @@
 /*
  * The runtime images built for ARM (runtimes/build.sh --platform …) run actions through the real local
  * engine (lib/local), on this machine under qemu user emulation (binfmt_misc): Node.js 22 and 20 and
- * Python actions and native face detection on the astronaut fixture on linux/arm64, the Node.js 20 and
- * Python runtimes on linux/arm/v7 (which has no Node.js 22 image: runtimes/build.sh, README "ARM"). The engine is told the images' platform (LocalEngineOptions.platform) — the platform
+ * Python actions and native face detection on the astronaut fixture on linux/arm64, the Node.js 20 (Debian
+ * trixie's, 20.19 or newer) and Python runtimes on linux/arm/v7 (which has no Node.js 22 image: runtimes/build.sh,
+ * README "ARM"). The engine is told the images' platform (LocalEngineOptions.platform) — the platform
  * check itself stays on: an engine left at its own platform refuses them, which proves the labels.
  *
  *   npm run build && npx mocha --timeout 600000 test/integration/arm.test.js
@@ -27,8 +28,17 @@ const ASTRONAUT = path.join(ROOT, 'test', 'fixtures', 'faces', 'astronaut.png');
 const ASTRONAUT_FACE = { x: 177, y: 66, w: 95, h: 95 }; // test/fixtures/faces/README.md
 const PLATFORMS = {
   arm64: { platform: 'linux/arm64', qemu: 'qemu-aarch64', arch: 'arm64', machine: 'aarch64', node22: true },
-  armv7: { platform: 'linux/arm/v7', qemu: 'qemu-arm', arch: 'arm', machine: /^armv(7|8)l$/, node22: false },
+  // armv7's Node 20 is Debian trixie's nodejs (20.19 and its security updates), not npm's last armv7 build (20.11.0).
+  armv7: { platform: 'linux/arm/v7', qemu: 'qemu-arm', arch: 'arm', machine: /^armv(7|8)l$/, node22: false, node20Min: '20.19.0' },
 };
+
+// 'v20.19.2' ≥ '20.19.0'
+function versionAtLeast(version, min) {
+  const a = version.replace(/^v/, '').split('.').map(Number);
+  const b = min.split('.').map(Number);
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i];
+  return true;
+}
 
 const docker = new Docker();
 const engines = [];
@@ -163,6 +173,10 @@ for (const [suffix, target] of Object.entries(PLATFORMS)) {
         assert.equal(a.response.result.arch, target.arch);
         assert.match(a.response.result.machine, target.machine instanceof RegExp ? target.machine : new RegExp(`^${target.machine}$`));
         assert.match(a.response.result.node, /^v20\./);
+        if (target.node20Min) {
+          assert.ok(versionAtLeast(a.response.result.node, target.node20Min),
+            `${nodeImage} runs Node ${a.response.result.node}, older than ${target.node20Min} (rebuild it: bash runtimes/build.sh --platform ${target.platform})`);
+        }
         assert.equal(a.response.result.hello, 'Pi');
         assert.ok(a.logs.some((l) => l.includes(`node on ${target.arch}`)), a.logs.join('\n'));
       } finally {
