@@ -4,7 +4,7 @@
 
 import type Docker from 'dockerode';
 import { bounded, engineQueries, normaliseArch, translateDockerError, type DockerTarget } from './docker';
-import { PACKAGE_RUNTIMES, familyOf, resolveImage, type ImageSource } from './images';
+import { NOT_BUILT, PACKAGE_RUNTIMES, familyOf, resolveImage, type ImageSource } from './images';
 import { ImageChooser } from './provision';
 import type { Catalog } from '../types';
 
@@ -65,7 +65,10 @@ export function buildCommand(kind: string, image: string | undefined, platform: 
   // A kind this package builds an image for: once built, the runtime takes it with no override (unless one names another image).
   const family = familyOf(kind);
   const isDefault = kind === family || kind === `${family}:default`;
-  if (source !== 'override' && PACKAGE_RUNTIMES[kind] !== undefined || (isDefault && Object.keys(PACKAGE_RUNTIMES).some((k) => familyOf(k) === family))) {
+  const target = platform ?? enginePlatform;
+  const why = target ? NOT_BUILT[kind]?.[archTag(target)] : undefined;
+  if (source !== 'override' && why) return `nothing builds it here: ${why}; use ${family}:default, or an override line ${kind}=<an image you have>`;
+  if (source !== 'override' && (PACKAGE_RUNTIMES[kind] !== undefined || (isDefault && Object.keys(PACKAGE_RUNTIMES).some((k) => familyOf(k) === family)))) {
     return `bash runtimes/build.sh${flag}`;
   }
   const mine = OUR_IMAGE[family];

@@ -77,10 +77,16 @@ export function platformTag(arch: string): string {
   return a;
 }
 
+/** Kinds this package builds no image of on a platform (by tag), with why: no maintained build of it exists there. */
+export const NOT_BUILT: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  'nodejs:22': { armv7: 'no maintained Node.js 22 build exists for linux/arm/v7 (npm publishes none after 20.11, Debian has 20 and 24)' },
+};
+
 /** This package's image for a (resolved) kind on an engine of this architecture, if it builds one. */
 export function packageImage(kind: string, arch: string): string | undefined {
   const repo = PACKAGE_RUNTIMES[kind];
-  return repo && arch ? `${repo}:${platformTag(arch)}` : undefined;
+  if (!repo || !arch || NOT_BUILT[kind]?.[platformTag(arch)]) return undefined;
+  return `${repo}:${platformTag(arch)}`;
 }
 
 /** The manifest's blackbox base image (used only to document; blackbox actions name their own image). */

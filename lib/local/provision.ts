@@ -7,7 +7,7 @@ import type Docker from 'dockerode';
 import type { ActionDoc, Catalog } from '../types';
 import type { ContainerPlan } from './container';
 import { ensureImage, hasImage, type DockerTarget, type EnginePlatform } from './docker';
-import { PACKAGE_RUNTIMES, STEM_CELL_SAFE_LABEL, familyOf, packageImage, platformTag, resolveImage, supportsConcurrency, type ResolvedImage } from './images';
+import { NOT_BUILT, PACKAGE_RUNTIMES, STEM_CELL_SAFE_LABEL, familyOf, packageImage, platformTag, resolveImage, supportsConcurrency, type ResolvedImage } from './images';
 import { LABELS, cpuShares } from './options';
 import type { Runnable } from './pool';
 import { apiKeyAllowed, effectiveLimits, identityOf, parseQualifiedName, splitParams } from './protocol';
@@ -113,11 +113,16 @@ export class ImageChooser {
     const held = this.failedPulls.get(resolved.image);
     if (held && held.until > Date.now()) throw withContext(held.err, `Action '${identityOf(doc).qualified}'`);
     // OpenWhisk's image (ours was not on the engine): say how to build ours. An override's own image is the user's.
-    const own = resolved.source === 'manifest' || resolved.source === 'builtin' ? packageImage(resolved.kind, engine.platform.arch) : undefined;
+    const fallback = resolved.source === 'manifest' || resolved.source === 'builtin';
+    const own = fallback ? packageImage(resolved.kind, engine.platform.arch) : undefined;
+    const none = fallback ? NOT_BUILT[resolved.kind]?.[platformTag(engine.platform.arch)] : undefined;
     const hint = own
       ? `This package builds its own image for kind '${resolved.kind}', ${own}: run \`${buildCommand(engine.platform.arch)}\` in the package's folder ` +
         `(see README, Images), or set an image override (${resolved.kind}=<image>) in the runtime config.`
-      : undefined;
+      : none
+        ? `This package has no image for kind '${resolved.kind}' on this platform: ${none}. Use another kind of the family ` +
+          `(${resolved.family}:default is the newest this package has here), or set an image override (${resolved.kind}=<image>) in the runtime config.`
+        : undefined;
     let info: Docker.ImageInspectInfo;
     try {
       info = await ensureImage(engine.docker, engine.target, resolved.image, resolved.kind, engine.platform, onPull, hint);

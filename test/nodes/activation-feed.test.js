@@ -4,7 +4,7 @@
 // failed; with "Logs" ticked, the action's log lines go to Node-RED's log, at most 20 a second.
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { helper, nodes, nextMessage } = require('../support/nr');
+const { helper, nodes, nextMessage, callsOf } = require('../support/nr');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { feed } = require(path.join(__dirname, '..', '..', 'dist', 'lib', 'activations', 'feed'));
 
@@ -34,7 +34,7 @@ describe('openwhisk-action: records for the sidebar, log lines to Node-RED\'s lo
     { id: 'caught', type: 'helper' },
   ];
   const creds = () => ({ svc: { key: ow.key('guest') } });
-  const logLines = (node) => node.log.getCalls().map((c) => String(c.args[0]));
+  const logLines = (node) => callsOf(node, 'log').map((c) => String(c.args[0]));
 
   it('keeps the cloud activations of a runtime\'s nodes, each naming its node, failed ones too', async () => {
     await helper.load(nodes, flow(), creds());

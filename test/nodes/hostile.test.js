@@ -3,7 +3,7 @@
 // replies with a gigabyte, writes a gigabyte without a newline, floods its logs, or never answers.
 // The runtime reads no more than its bounds, the message gets the platform's error, the next works.
 const assert = require('node:assert/strict');
-const { helper, nodes, nextMessage, waitForStatus } = require('../support/nr');
+const { helper, nodes, nextMessage, waitForStatus, errorsOf } = require('../support/nr');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { requireDocker, requireImage } = require('../support/docker');
 const { ACTION_IMAGE, HOSTILE_IMAGE, buildHostileImage } = require('../support/hostile');
@@ -148,7 +148,7 @@ describe('hostile actions in local mode (real Node-RED, real Docker)', function 
     const a = helper.getNode('a');
     const st = await waitForStatus(a, (s) => s.fill === 'red', 60000);
     assert.equal(st.text, 'init failed');
-    const logged = a.error.getCalls().map((c) => String(c.args[0]));
+    const logged = errorsOf(a);
     const mine = logged.filter((m) => /failed to initialize: The action produced a response that exceeded the allowed length/.test(m));
     assert.equal(mine.length, 1, JSON.stringify(logged));
   });

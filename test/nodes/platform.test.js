@@ -11,7 +11,7 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { helper, nodes, nextMessage, waitForStatus } = require('../support/nr');
+const { helper, nodes, nextMessage, waitForStatus, lastStatus, errorsOf } = require('../support/nr');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { docker, requireDocker, requireImage, containersWith, ownInstance } = require('../support/docker');
 
@@ -125,7 +125,7 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
     const t0 = Date.now();
     for (const id of ['host-node', 'host-py', 'arm-node', 'arm-py']) {
       await waitForStatus(helper.getNode(id), (s) => s.fill === 'green' || s.fill === 'red', 180000);
-      const st = helper.getNode(id).status.lastCall.args[0];
+      const st = lastStatus(helper.getNode(id));
       assert.equal(st.fill, 'green', `${id}: ${JSON.stringify(st)}`);
     }
     console.log(`      (deployed 2 + 2 emulated containers in ${Date.now() - t0} ms)`);
@@ -150,6 +150,50 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
     }
   });
 
+  it('nodejs:22 and nodejs:default with no images typed: Node.js 22 on emulated arm64; on linux/arm/v7 the default is Node.js 20 and nodejs:22 says why it has no image', async function () {
+    if (foreign.tag !== 'arm64') this.skip(); // the ARM images of this package on an amd64 engine
+    if (!emulated('qemu-arm')) {
+      const why = 'binfmt_misc handler qemu-arm missing (.ci/run sets it up)';
+      if (process.env.CI === 'true') throw new Error(why);
+      this.skip();
+    }
+    for (const image of ['leon-edge/action-nodejs-v22:arm64', 'leon-edge/action-nodejs-v20:armv7']) await requireImage(this, image);
+    // A manifest: a service stores nodejs:default as its default kind, a manifest's action without a runtime is nodejs:default.
+    const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'leon-platform-'));
+    fs.writeFileSync(path.join(dir, 'version.js'), 'function main() { return { version: process.version, arch: process.arch }; }\n');
+    fs.writeFileSync(path.join(dir, 'manifest.yaml'), ['packages:', '  v:', '    actions:', '      v22:', '        function: version.js', '        runtime: nodejs:22', '      plain:', '        function: version.js', ''].join('\n'));
+    helper.settings({ userDir: dir }); // a manifest is read only from the user directory (or the examples)
+    try {
+      const bare = (id, platform) => ({ id, type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: path.join(dir, 'manifest.yaml'), platform, capacity: 3, images: '' });
+      const flow = [
+        bare('rt-a64', 'linux/arm64'),
+        bare('rt-v7', 'linux/arm/v7'),
+        action('a64-22', 'rt-a64', 'v/v22', 'a64-22-out'),
+        action('a64-def', 'rt-a64', 'v/plain', 'a64-def-out'),
+        action('v7-def', 'rt-v7', 'v/plain', 'v7-def-out'),
+        action('v7-22', 'rt-v7', 'v/v22', 'v7-22-out'),
+        ...['a64-22', 'a64-def', 'v7-def', 'v7-22'].map((id) => ({ id: `${id}-out`, type: 'helper' })),
+      ];
+      await helper.load(nodes, flow);
+      for (const id of ['a64-22', 'a64-def', 'v7-def']) {
+        await waitForStatus(helper.getNode(id), (st) => st.fill === 'green' || st.fill === 'red', 180000);
+        assert.equal(lastStatus(helper.getNode(id)).fill, 'green', `${id}: ${errorsOf(helper.getNode(id)).join('; ')}`);
+      }
+      for (const [id, major, arch] of [['a64-22', 'v22.', 'arm64'], ['a64-def', 'v22.', 'arm64'], ['v7-def', 'v20.', 'arm']]) {
+        const m = await ask(helper.getNode(id), {}, 60000);
+        assert.ok(m.payload.version.startsWith(major), `${id}: ${m.payload.version}`);
+        assert.equal(m.payload.arch, arch);
+      }
+      const v722 = helper.getNode('v7-22');
+      await waitForStatus(v722, (st) => st.fill === 'red', 180000);
+      const errors = errorsOf(v722);
+      assert.ok(errors.some((e) => /no image for kind 'nodejs:22' on this platform: no maintained Node\.js 22 build exists for linux\/arm\/v7/.test(e)), errors.join('\n'));
+    } finally {
+      helper.settings({});
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('detects the astronaut\'s face natively on emulated ARM through a flow', async () => {
     const flow = [
       { id: 'svc', type: 'openwhisk-service', api: ow.url },
@@ -160,7 +204,7 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
     await helper.load(nodes, flow, creds());
     const face = helper.getNode('face');
     await waitForStatus(face, (s) => s.fill === 'green' || s.fill === 'red', 180000);
-    assert.equal(face.status.lastCall.args[0].fill, 'green', JSON.stringify(face.status.lastCall.args[0]));
+    assert.equal(lastStatus(face).fill, 'green', JSON.stringify(lastStatus(face)));
     const image = fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'faces', 'astronaut.png')).toString('base64');
     const msg = await ask(face, { image }, 120000);
     const r = msg.payload;
@@ -181,7 +225,7 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
     await helper.load(nodes, flow, creds());
     const wrong = helper.getNode('wrong');
     await waitForStatus(wrong, (s) => s.fill === 'red', 60000);
-    const errors = wrong.error.getCalls().map((c) => String(c.args[0]));
+    const errors = errorsOf(wrong);
     assert.ok(errors.some((e) => e.includes(`built for ${foreign.platform}`) && /the Docker engine runs linux\//.test(e)), errors.join('\n'));
     assert.equal((await containersWith('io.leon-edge.node=wrong')).length, 0);
   });
@@ -196,7 +240,7 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
     await helper.load(nodes, flow, creds());
     const bad = helper.getNode('bad');
     await waitForStatus(bad, (s) => s.fill === 'red', 20000);
-    const errors = bad.error.getCalls().map((c) => String(c.args[0]));
+    const errors = errorsOf(bad);
     assert.ok(errors.some((e) => /platform 'linux\/s390x' is not one of linux\/amd64, linux\/arm64, linux\/arm\/v7/.test(e)), errors.join('\n'));
     assert.equal((await containersWith('io.leon-edge.node=bad')).length, 0);
   });

@@ -31,16 +31,35 @@ function nextMessage(node, ms = 10000) {
   });
 }
 
-/** Waits until a node's status satisfies pred (status calls are spied by the helper). */
+/**
+ * The calls of a spied Node method made by this node. The helper spies on Node's prototype: one spy for
+ * every node, so `node.status.lastCall` is the last status of any node in the flow.
+ */
+function callsOf(node, method) {
+  const spy = node[method];
+  return (spy && spy.getCalls ? spy.getCalls() : []).filter((c) => c.thisValue === node);
+}
+
+/** This node's last status, or undefined. */
+function lastStatus(node) {
+  const calls = callsOf(node, 'status');
+  return calls.length ? calls[calls.length - 1].args[0] : undefined;
+}
+
+/** What this node passed to node.error(), as strings. */
+function errorsOf(node) {
+  return callsOf(node, 'error').map((c) => String(c.args[0]));
+}
+
+/** Waits until this node's status satisfies pred (status calls are spied by the helper). */
 async function waitForStatus(node, pred, ms = 20000) {
   const start = Date.now();
   for (;;) {
-    const calls = node.status.getCalls ? node.status.getCalls() : [];
-    const last = calls.length ? calls[calls.length - 1].args[0] : undefined;
+    const last = lastStatus(node);
     if (last && pred(last)) return last;
     if (Date.now() - start > ms) throw new Error(`status never matched; last: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
-module.exports = { helper, nodes, coreNode, nextMessage, waitForStatus, runtimeVersion: () => helper._RED.version() };
+module.exports = { helper, nodes, coreNode, nextMessage, waitForStatus, lastStatus, errorsOf, callsOf, runtimeVersion: () => helper._RED.version() };

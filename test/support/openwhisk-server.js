@@ -113,7 +113,7 @@ function defaultRuntimes() {
     requireMain,
   });
   return {
-    nodejs: [rt('nodejs:18', 'action-nodejs-v18', false), rt('nodejs:20', 'action-nodejs-v20', true)],
+    nodejs: [rt('nodejs:18', 'action-nodejs-v18', false), rt('nodejs:20', 'action-nodejs-v20', true), rt('nodejs:22', 'action-nodejs-v22', false)],
     python: [rt('python:3.10', 'action-python-v3.10', true), rt('python:3.11', 'action-python-v3.11', false)],
     swift: [rt('swift:5.3', 'action-swift-v5.3', true), rt('swift:5.7', 'action-swift-v5.7', false)],
     java: [rt('java:8', 'java8action', true, true)],
