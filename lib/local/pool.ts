@@ -402,6 +402,7 @@ export class PoolAction implements Runnable, SlotRequester {
     this.live.push(c);
   }
 
+
   /** One of its containers changed state on its own. */
   private changed(c: ActionContainer): void {
     if (c.state === 'suspended') this.suspend(c);

@@ -34,6 +34,8 @@ interface Waiter {
   accept(): boolean;
   cancel?(): void;
   owner?: SlotRequester;
+  /** A pool waiting for its first container (reserve): an idle container of another action, its last one too, gives way. */
+  first?: SlotRequester;
 }
 
 export class Slots {
@@ -97,7 +99,7 @@ export class Slots {
     this.policy.evict(pool, pool.empty);
   }
 
-  /** A container went idle: evict for the first waiter that still wants a slot. */
+  /** A container went idle (after a run, or ready after its start): evict for the first waiter that still wants a slot. */
   rebalance(): void {
     while (this.waiters.length > 0) {
       const w = this.waiters[0];
@@ -105,7 +107,8 @@ export class Slots {
         this.waiters.shift(); // satisfied meanwhile
         continue;
       }
-      if (w.owner) this.policy.evict(w.owner, w.owner.empty);
+      if (w.first) this.policy.evict(w.first, true);
+      else if (w.owner) this.policy.evict(w.owner, w.owner.empty);
       return;
     }
   }
@@ -114,7 +117,8 @@ export class Slots {
    * A slot for a pool's first container (provisioning): now; or after an idle container of another
    * action gives way (least recently used, surplus first, an action's last one too: that action
    * cold-starts at its next message) or a removal in progress frees one, within reserveWaitMs; else a
-   * capacity error, at once when every container is busy (a caller may retry or run elsewhere).
+   * capacity error, at once when no container is idle (all running or starting: a caller may retry or
+   * run elsewhere; an action node provisions again at its next message).
    */
   reserve(pool: SlotRequester): Promise<void> {
     if (this.take()) return Promise.resolve();
@@ -122,7 +126,7 @@ export class Slots {
     const full = (waited: boolean) =>
       new OpenWhiskNodeError(
         'config',
-        `All ${this.capacity} containers of the local runtime are busy with other actions: '${pool.name}' ` +
+        `All ${this.capacity} containers of the local runtime are busy with other actions (running or starting): '${pool.name}' ` +
           `${waited ? `got none within ${Math.round(this.reserveWaitMs / 1000)} s` : 'cannot get one now'}. ` +
           `Try again later, send fewer different actions at once, or raise the capacity in the runtime config.`,
         { reason: 'capacity' },
@@ -136,6 +140,7 @@ export class Slots {
       }, this.reserveWaitMs);
       timer.unref();
       const waiter: Waiter = {
+        first: pool,
         accept: () => {
           clearTimeout(timer);
           resolve();

@@ -107,7 +107,7 @@ describe('slots (capacity of a runtime)', () => {
     assert.equal(err.code, 'config');
     assert.equal(err.reason, 'capacity');
     assert.equal(err.short, 'capacity full');
-    assert.match(err.message, /All 1 containers of the local runtime are busy with other actions: 'second' cannot get one now/);
+    assert.match(err.message, /All 1 containers of the local runtime are busy with other actions \(running or starting\): 'second' cannot get one now/);
   });
 
   it("reserve asks for another action's last idle container too: a first container never fails while one is idle", async () => {
