@@ -205,6 +205,13 @@ export class OpenWhiskRest {
     return out;
   }
 
+  /** The triggers of a namespace, by name (the trigger node's picker). */
+  async listTriggers(namespace: string, limit: number, call: RestCall): Promise<{ name: string }[]> {
+    const list = await this.request('GET', `${nsPath(namespace, 'the list of triggers')}/triggers`, { qs: { limit }, signal: call.signal });
+    if (!Array.isArray(list)) throw new BadReply('the list of triggers');
+    return list.filter((t): t is Record<string, unknown> & { name: string } => isObject(t) && typeof t.name === 'string').map((t) => ({ name: t.name }));
+  }
+
   /** GET a package: its summary and its parameters (binding parameters merged over the bound package's). */
   async getPackage(namespace: string, name: string, call: RestCall): Promise<PackageSummary> {
     const doc = await this.request('GET', `${nsPath(namespace, `package '${name}'`)}/packages/${segment(name, `package '${name}'`)}`, { signal: call.signal });

@@ -49,6 +49,8 @@ export interface EntityList {
   /** "[pkg/]name", with what the list gave of the action besides (gateway API lists). */
   actions: ({ name: string; kind?: string } & Omit<ActionSummary, 'name' | 'namespace' | 'kind'>)[];
   packages: PackageSummary[];
+  /** The namespace's triggers, by name. */
+  triggers: { name: string }[];
 }
 
 
@@ -227,10 +229,11 @@ export class OpenWhiskService implements Catalog {
   /** Actions and packages of a namespace, for the editor. */
   async list(namespace = '_'): Promise<EntityList> {
     try {
-      const [actions, packages] = await this.bounded(this.requestMs, (b) =>
+      const [actions, packages, triggers] = await this.bounded(this.requestMs, (b) =>
         Promise.all([
           this.rest.listActions(namespace, 200, b),
           this.rest.listPackages(namespace, 200, b),
+          this.rest.listTriggers(namespace, 200, b),
         ]),
       );
       const acts = actions.map(({ namespace: ns, name, ...rest }) => {
@@ -239,7 +242,8 @@ export class OpenWhiskService implements Catalog {
       });
       const pkgs = packages;
       acts.sort((a, b) => a.name.localeCompare(b.name));
-      return { namespace, actions: acts, packages: pkgs };
+      triggers.sort((a, b) => a.name.localeCompare(b.name));
+      return { namespace, actions: acts, packages: pkgs, triggers };
     } catch (err) {
       throw apiFailure(err, `the actions of namespace '${namespace}'`, this.host);
     }

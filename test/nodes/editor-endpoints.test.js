@@ -57,6 +57,8 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
     env.checkBuild();
     ow = await startOpenWhiskServer({ users: { guest: STORED_KEY } });
     ow.putAction('guest', 'hello', { exec: { kind: 'nodejs:20', code: 'function main() { return {}; }' } });
+    ow.putTrigger('guest', 'reading');
+    ow.putTrigger('guest', 'alarm');
     rec = await startRecorder();
     // The editor is also served through a proxy under another name (settings.js says so).
     nr = await env.startNodeRed({ settings: { openwhiskServiceEditorOrigins: ['https://nodered.example'] } });
@@ -169,6 +171,7 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
       const r = await post(entities(), { service: 'svc', api, insecure: false, namespace: '_' }, 'json');
       assert.equal(r.status, 200, `${api}: ${r.text}`);
       assert.deepEqual(r.json.actions.map((a) => a.name), ['hello']);
+      assert.deepEqual(r.json.triggers.map((t) => t.name), ['alarm', 'reading'], 'the trigger picker of a service');
     }
     assert.equal(rec.seen.connections, 0);
   });
