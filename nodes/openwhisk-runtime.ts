@@ -163,7 +163,7 @@ export = function (RED: NodeAPI) {
       }
     }
 
-    // --- activation store, gateway API, tiers (lib/activations, lib/gateway) ---
+    // The activation store, the gateway API and tiers (lib/activations, lib/gateway).
     const self = gatewayId(instanceId(userDir), this.id);
     // Records kept: while the API is served, as many as its setting says (default 1000, on disk); else
     // at most 200, in memory, for the editor's sidebar (nodes/openwhisk-activations.ts). 0 = none.
@@ -199,7 +199,6 @@ export = function (RED: NodeAPI) {
     let pools: SharedPools | undefined;
     // The runtime's metrics, served by its API at /metrics (lib/gateway/operators.ts).
     const metrics = this.mode === 'local' && config.serveApi ? new RuntimeMetrics(() => this.engine?.snapshot()) : undefined;
-    // ---
 
     // Messages bursting at once, for all of the runtime's nodes and its API: in count, and 8 × max payload of parameters.
     const maxPayload = this.engine?.settings.maxPayload ?? 8 * 1048576;
@@ -216,7 +215,7 @@ export = function (RED: NodeAPI) {
 
     this.cloudService = service;
 
-    // --- the OpenWhisk REST API for this runtime's actions ---
+    // The OpenWhisk REST API for this runtime's actions.
     let unmount: (() => void) | undefined;
     let listening: Promise<GatewayListener | undefined> | undefined;
     let apiRunner: ActionRunner | undefined;
@@ -312,7 +311,6 @@ export = function (RED: NodeAPI) {
         apiOff((err as Error).message);
       }
     }
-    // ---
 
     this.on('close', (removed: boolean, done: () => void) => {
       unmount?.();
