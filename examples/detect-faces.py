@@ -2,7 +2,7 @@
 # compiled for the gateway's CPU (Debian's python3-opencv: amd64, arm64, armhf, …) instead of WebAssembly.
 # Input {image: <base64>} (or {payload: <base64>}); output {faces: [{x, y, w, h, hash}], width, height, ms},
 # the same shape and detector as detect-faces.js (see `detect` below). Optional `minFace`: the smallest face
-# to find, in pixels (default 1/8 of the picture's shorter side, at least 30). Runs in the leon-edge/face-detect-native image
+# to find, in pixels (default 30, at least 24). Runs in the leon-edge/face-detect-native image
 # (runtimes/face-detection/build.sh), which provides cv2, numpy and the Haar cascade. `hash` is a 64-bit
 # dHash of each face (see identify-face.js).
 import base64
@@ -55,34 +55,39 @@ def iou(a, b):
     return ix * iy / float(a[2] * a[3] + b[2] * b[3] - ix * iy)
 
 
+MIN_FACE = 30
+
+
 def min_face(gray, wanted):
     """The smallest face looked for, in pixels: `minFace` if given (at least 24, the cascade's window),
-    else 1/8 of the picture's shorter side, at least 30."""
-    if isinstance(wanted, (int, float)) and not isinstance(wanted, bool) and math.isfinite(wanted):
-        return int(min(max(24, wanted), max(24, min(gray.shape[:2]))))
-    return max(30, min(gray.shape[:2]) // 8)
+    else 30."""
+    ok = isinstance(wanted, (int, float)) and not isinstance(wanted, bool) and math.isfinite(wanted)
+    return int(min(max(24, wanted if ok else MIN_FACE), max(24, min(gray.shape[:2]))))
 
 
 def detect(c, gray, wanted=None):
-    """Haar cascade detection, coarse to fine. Searching every window of a 512x512 picture from 30 px up
-    costs ~5x more than the rest of the action; faces are found on a copy scaled so that the smallest face
-    wanted is the cascade's 24 px window (scaleFactor 1.2, 3 neighbours), then each candidate is searched
-    again at full resolution around it (scaleFactor 1.1, 5 neighbours, sizes 0.75-1.35x the candidate),
-    which gives the box and fingerprint of a full-resolution search. A candidate the full-resolution
-    search does not confirm is dropped. Where the scale would be 0.8 or more, one full-resolution search."""
+    """Haar cascade detection, coarse to fine, as detect-faces.js. Faces are found on a copy scaled so
+    that the smallest face wanted is 25.5 px, just above the cascade's 24 px window (scaleFactor 1.2,
+    2 neighbours), then
+    each candidate is searched again at full resolution around it (scaleFactor 1.1, 5 neighbours, sizes
+    0.75-1.35x the candidate, from 24 px: a search from minFace up misses faces just above it, for want of
+    neighbours), which gives the box and fingerprint of a full-resolution search. A
+    candidate the full-resolution search does not confirm is dropped. Where the scale would be 0.95 or
+    more (minFace 24 to 26), one full-resolution search. With the default 30 px this costs about half of
+    a full-resolution search from 30 px (bench/README.md)."""
     mf = min_face(gray, wanted)
     height, width = gray.shape[:2]
-    s = 24.0 / mf
-    if s >= 0.8:
+    s = 25.5 / mf
+    if s >= 0.95:
         return [tuple(int(v) for v in r) for r in c.detectMultiScale(gray, 1.1, 5, 0, (mf, mf))]
     small = cv2.resize(gray, (max(24, int(width * s + 0.5)), max(24, int(height * s + 0.5))), interpolation=cv2.INTER_AREA)
     out = []
-    for (x, y, w, h) in c.detectMultiScale(small, 1.2, 3, 0, (24, 24)):
+    for (x, y, w, h) in c.detectMultiScale(small, 1.2, 2, 0, (24, 24)):
         x, y, w = x / s, y / s, w / s
         m = 0.35 * w
         x0, y0 = max(0, int(x - m)), max(0, int(y - m))
         x1, y1 = min(width, int(x + w + m)), min(height, int(y + w + m))
-        lo, hi = max(mf, int(w * 0.75)), int(w * 1.35) + 1
+        lo, hi = max(24, int(w * 0.75)), int(w * 1.35) + 1
         if x1 - x0 < lo or y1 - y0 < lo:
             continue
         for (fx, fy, fw, fh) in c.detectMultiScale(gray[y0:y1, x0:x1], 1.1, 5, 0, (lo, lo), (hi, hi)):
