@@ -1,19 +1,46 @@
 #!/usr/bin/env bash
-# Builds leon-edge/face-identify:latest without network access inside `docker build` (the offline path):
-#  1. installs face-api (with its model weights), tfjs + its WebAssembly backend and jimp on the host
-#     (npm ci, only when package-lock.json changed; all pure JavaScript/WebAssembly, valid on any CPU),
+# Builds leon-edge/face-identify without network access inside `docker build` (the offline path):
+#
+#   bash runtimes/face-identify/build.sh [--platform linux/amd64|linux/arm64|linux/arm/v7]
+#
+#  1. installs face-api (with its model weights), tfjs + its WebAssembly backend, sharp and jimp on the host
+#     (npm ci, only when package-lock.json changed). All are JavaScript/WebAssembly except sharp, whose
+#     native part (libvips) comes prebuilt from the npm registry in one package per platform
+#     (@img/sharp-linux-x64, -arm64, -arm and their @img/sharp-libvips-linux-* libraries, glibc >= 2.36):
+#     for the engine's platform npm ci installs it in node_modules/; for another platform a second npm ci
+#     with --os/--cpu/--libc installs that platform's packages in .platform/<arch>/node_modules/,
 #  2. copies them into .build/ and prunes what Node never loads (prune.sh),
-#  3. builds Dockerfile.offline FROM leon-edge/action-nodejs-v20:latest.
+#  3. builds Dockerfile.offline FROM leon-edge/action-nodejs-v20 of that platform (COPY only: no emulation).
+# Tags as runtimes/build.sh (run it first, for the same platform): :latest for the engine's platform, only
+# :<arch> (amd64, arm64, armv7) for another one.
 # Idempotent: with the base image, lock file, prune.sh and Dockerfile unchanged it only says so (the
 # fingerprint is an image label). FORCE=1 rebuilds anyway.
-# Environment: IMAGE (default leon-edge/face-identify:latest), BASE_IMAGE (default
-# leon-edge/action-nodejs-v20:latest), DOCKER (docker CLI).
+# Environment: IMAGE (default leon-edge/face-identify:latest, or :<arch>), BASE_IMAGE (default
+# leon-edge/action-nodejs-v20:latest, or :<arch>), DOCKER (docker CLI).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-IMAGE="${IMAGE:-leon-edge/face-identify:latest}"
-BASE_IMAGE="${BASE_IMAGE:-leon-edge/action-nodejs-v20:latest}"
 DOCKER="${DOCKER:-docker}"
+# shellcheck source=../base/platform.sh
+source "$here/../base/platform.sh"
+TARGET=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --platform) TARGET="${2:-}"; shift 2 || { echo "face-identify: --platform needs a value" >&2; exit 1; } ;;
+    --platform=*) TARGET="${1#--platform=}"; shift ;;
+    *) echo "face-identify: unknown option '$1' (use --platform <os/arch>)" >&2; exit 1 ;;
+  esac
+done
+ENGINE_PLATFORM="$(host_platform)"
+platform_vars "${TARGET:-$ENGINE_PLATFORM}" || exit 1
+case "$DOCKER_ARCH" in amd64) NPM_CPU=x64 ;; *) NPM_CPU="$DOCKER_ARCH" ;; esac
+if [[ "$PLATFORM" == "$ENGINE_PLATFORM" ]]; then
+  IMAGE="${IMAGE:-leon-edge/face-identify:latest}"
+  BASE_IMAGE="${BASE_IMAGE:-leon-edge/action-nodejs-v20:latest}"
+else
+  IMAGE="${IMAGE:-leon-edge/face-identify:$TAG_SUFFIX}"
+  BASE_IMAGE="${BASE_IMAGE:-leon-edge/action-nodejs-v20:$TAG_SUFFIX}"
+fi
 
 say() { printf 'face-identify: %s\n' "$*"; }
 die() { printf 'face-identify: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -31,8 +58,23 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
   (cd "$here" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
   printf '%s\n' "$lock_sum" > "$stamp"
 fi
+modules="$here/node_modules"
+if [[ "$PLATFORM" != "$ENGINE_PLATFORM" ]]; then
+  # The same lock file, installed as it would be on the target: npm picks sharp's packages for that CPU.
+  dir="$here/.platform/$TAG_SUFFIX"
+  if [ ! -f "$dir/node_modules/.leon-lock.sha256" ] || [ "$(cat "$dir/node_modules/.leon-lock.sha256")" != "$lock_sum" ]; then
+    say "npm ci for $PLATFORM in $dir"
+    rm -rf "$dir" && mkdir -p "$dir"
+    cp "$here/package.json" "$here/package-lock.json" "$dir/"
+    (cd "$dir" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error --os=linux --cpu="$NPM_CPU" --libc=glibc)
+    printf '%s\n' "$lock_sum" > "$dir/node_modules/.leon-lock.sha256"
+  fi
+  modules="$dir/node_modules"
+fi
+[ -d "$modules/@img/sharp-linux-$NPM_CPU" ] && [ -d "$modules/@img/sharp-libvips-linux-$NPM_CPU" ] \
+  || die "sharp's prebuilt packages for $PLATFORM (@img/sharp-linux-$NPM_CPU, @img/sharp-libvips-linux-$NPM_CPU) are missing from $modules: remove it and run this script again"
 
-fingerprint="$( { printf '%s\n' "$base_id" "$lock_sum"; sha256sum "$here/prune.sh" "$here/Dockerfile.offline" | cut -d' ' -f1; } \
+fingerprint="$( { printf '%s\n' "$base_id" "$lock_sum" "$PLATFORM"; sha256sum "$here/prune.sh" "$here/Dockerfile.offline" | cut -d' ' -f1; } \
   | sha256sum | cut -c1-16)"
 current="$("$DOCKER" image inspect --format '{{ index .Config.Labels "leon-edge.fingerprint" }}' "$IMAGE" 2>/dev/null || true)"
 if [ "$current" = "$fingerprint" ] && [ "${FORCE:-0}" != 1 ]; then
@@ -43,9 +85,26 @@ fi
 ctx="$here/.build"
 rm -rf "$ctx"
 mkdir -p "$ctx"
-cp -a "$here/node_modules" "$ctx/node_modules"
+cp -a "$modules" "$ctx/node_modules"
 rm -f "$ctx/node_modules/.leon-lock.sha256"
 sh "$here/prune.sh" "$ctx/node_modules"
+# sharp's binaries need a few glibc libraries (libresolv, libdl, …) that a base image assembled from the
+# host's node (runtimes/base/build-base.sh: only what node itself links) may lack: for the engine's own
+# platform, the host's copies of those that are missing are added (the base's libc is the host's too).
+# Bases made from Debian's packages (other platforms) have the whole libc6.
+mkdir -p "$ctx/libs"
+if [[ "$PLATFORM" == "$ENGINE_PLATFORM" ]] && command -v ldd >/dev/null 2>&1; then
+  cid="$("$DOCKER" create "$BASE_IMAGE" node)"
+  for lib in $(ldd "$ctx"/node_modules/@img/sharp-linux-"$NPM_CPU"/lib/*.node 2>/dev/null \
+               | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | grep -v node_modules | sort -u); do
+    if ! "$DOCKER" cp "$cid:$lib" - >/dev/null 2>&1; then
+      mkdir -p "$ctx/libs$(dirname "$lib")"
+      cp -L "$lib" "$ctx/libs$lib"
+      say "adding the host's $lib (sharp needs it, $BASE_IMAGE lacks it)"
+    fi
+  done
+  "$DOCKER" rm "$cid" >/dev/null
+fi
 say "building $IMAGE from $BASE_IMAGE"
 previous="$("$DOCKER" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 log="$(mktemp)"
