@@ -1,10 +1,14 @@
 // detect-faces: finds frontal faces in a PNG/JPEG image at the edge (LEON example).
 // Input {image: <base64>} (or {payload: <base64>}); output {faces: [{x, y, w, h, hash}], width, height, ms}.
 // Optional `minFace`: the smallest face to find, in pixels (default 30, at least 24: the cascade's window). The detector (coarse to fine, see `detect`) is the one of detect-faces.py, step for step.
-// Runs in the leon-edge/face-detect image, which provides jimp, @techstark/opencv-js (WebAssembly: the same
-// code on x86 and ARM) and the Haar cascade. `hash` is a 64-bit dHash of each face (see identify-face.js).
+// Runs in the leon-edge/face-detect image, which provides sharp (image decoding: libvips, prebuilt for amd64,
+// arm64 and armv7), @techstark/opencv-js (WebAssembly: the same code on x86 and ARM) and the Haar cascade.
+// `hash` is a 64-bit dHash of each face (see identify-face.js), computed as detect-faces.py does.
 const fs = require('fs');
-const { Jimp } = require('jimp');
+const sharp = require('sharp');
+
+sharp.concurrency(1); // the action's container has one job
+sharp.cache(false);
 
 const CASCADES = [process.env.FACE_CASCADE, '/opt/face-detect/haarcascade_frontalface_default.xml',
   '/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml'];
@@ -27,11 +31,20 @@ function loadDetector() {
 }
 loadDetector().catch(() => {}); // start at /init: the first activation then finds OpenCV (nearly) ready
 
-async function dhash(image, { x, y, w, h }) {
-  const px = image.clone().crop({ x, y, w, h }).greyscale().resize({ w: 9, h: 8 }).bitmap.data;
-  let bits = '';
-  for (let r = 0; r < 8; r++) for (let c = 0; c < 8; c++) bits += px[(r * 9 + c) * 4] > px[(r * 9 + c + 1) * 4] ? '1' : '0';
-  return BigInt('0b' + bits).toString(16).padStart(16, '0');
+// Luma as detect-faces.py computes it (0.2126 R + 0.7152 G + 0.0722 B), scaled to 9x8 (INTER_AREA): bit = left > right.
+function dhash(cv, { data, info }, { x, y, w, h }) {
+  const grey = new Float32Array(w * h);
+  for (let r = 0; r < h; r++) {
+    for (let c = 0, i = ((y + r) * info.width + x) * 3; c < w; c++, i += 3) grey[r * w + c] = data[i] * 0.2126 + data[i + 1] * 0.7152 + data[i + 2] * 0.0722;
+  }
+  const src = cv.matFromArray(h, w, cv.CV_32F, grey), small = new cv.Mat();
+  try {
+    cv.resize(src, small, new cv.Size(9, 8), 0, 0, cv.INTER_AREA);
+    const px = small.data32F;
+    let bits = '';
+    for (let r = 0; r < 8; r++) for (let c = 0; c < 8; c++) bits += px[r * 9 + c] > px[r * 9 + c + 1] ? '1' : '0';
+    return BigInt('0b' + bits).toString(16).padStart(16, '0');
+  } finally { src.delete(); small.delete(); }
 }
 
 function iou(a, b) {
@@ -98,16 +111,22 @@ async function main(params) {
   const buf = Buffer.from(data.replace(/^data:[^,]*,/, ''), 'base64');
   const t0 = Date.now();
   let image;
-  try { image = await Jimp.read(buf); } catch (e) { return { error: `input is not a PNG/JPEG image (${e.message})` }; }
+  try {
+    image = await sharp(buf).removeAlpha().raw().toBuffer({ resolveWithObject: true }); // RGB
+  } catch (e) {
+    return { error: `input is not a PNG/JPEG image (${e.message})` };
+  }
   let cv, classifier;
   try { ({ cv, classifier } = await loadDetector()); } catch (e) { return { error: `face detector unavailable: ${e.message}` }; }
-  const src = cv.matFromImageData(image.bitmap), gray = new cv.Mat();
+  const { width, height } = image.info;
+  const rgb = new cv.Mat(height, width, cv.CV_8UC3), gray = new cv.Mat();
   try {
-    cv.cvtColor(src, gray, cv.COLOR_RGBA2GRAY);
+    rgb.data.set(image.data);
+    cv.cvtColor(rgb, gray, cv.COLOR_RGB2GRAY);
     const faces = detect(cv, classifier, gray, params.minFace);
-    for (const f of faces) f.hash = await dhash(image, f);
-    return { faces, width: image.bitmap.width, height: image.bitmap.height, ms: Date.now() - t0 };
-  } finally { src.delete(); gray.delete(); }
+    for (const f of faces) f.hash = dhash(cv, image, f);
+    return { faces, width, height, ms: Date.now() - t0 };
+  } finally { rgb.delete(); gray.delete(); }
 }
 
 module.exports.main = main;

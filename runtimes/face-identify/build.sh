@@ -23,6 +23,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DOCKER="${DOCKER:-docker}"
 # shellcheck source=../base/platform.sh
 source "$here/../base/platform.sh"
+# shellcheck source=../base/npm-platform.sh
+source "$here/../base/npm-platform.sh"
 TARGET=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -33,7 +35,6 @@ while [[ $# -gt 0 ]]; do
 done
 ENGINE_PLATFORM="$(host_platform)"
 platform_vars "${TARGET:-$ENGINE_PLATFORM}" || exit 1
-case "$DOCKER_ARCH" in amd64) NPM_CPU=x64 ;; *) NPM_CPU="$DOCKER_ARCH" ;; esac
 if [[ "$PLATFORM" == "$ENGINE_PLATFORM" ]]; then
   IMAGE="${IMAGE:-leon-edge/face-identify:latest}"
   BASE_IMAGE="${BASE_IMAGE:-leon-edge/action-nodejs-v20:latest}"
@@ -58,21 +59,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
   (cd "$here" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
   printf '%s\n' "$lock_sum" > "$stamp"
 fi
-modules="$here/node_modules"
-if [[ "$PLATFORM" != "$ENGINE_PLATFORM" ]]; then
-  # The same lock file, installed as it would be on the target: npm picks sharp's packages for that CPU.
-  dir="$here/.platform/$TAG_SUFFIX"
-  if [ ! -f "$dir/node_modules/.leon-lock.sha256" ] || [ "$(cat "$dir/node_modules/.leon-lock.sha256")" != "$lock_sum" ]; then
-    say "npm ci for $PLATFORM in $dir"
-    rm -rf "$dir" && mkdir -p "$dir"
-    cp "$here/package.json" "$here/package-lock.json" "$dir/"
-    (cd "$dir" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error --os=linux --cpu="$NPM_CPU" --libc=glibc)
-    printf '%s\n' "$lock_sum" > "$dir/node_modules/.leon-lock.sha256"
-  fi
-  modules="$dir/node_modules"
-fi
-[ -d "$modules/@img/sharp-linux-$NPM_CPU" ] && [ -d "$modules/@img/sharp-libvips-linux-$NPM_CPU" ] \
-  || die "sharp's prebuilt packages for $PLATFORM (@img/sharp-linux-$NPM_CPU, @img/sharp-libvips-linux-$NPM_CPU) are missing from $modules: remove it and run this script again"
+modules="$(platform_node_modules "$here" "$lock_sum")"
 
 fingerprint="$( { printf '%s\n' "$base_id" "$lock_sum" "$PLATFORM"; sha256sum "$here/prune.sh" "$here/Dockerfile.offline" | cut -d' ' -f1; } \
   | sha256sum | cut -c1-16)"
@@ -88,23 +75,7 @@ mkdir -p "$ctx"
 cp -a "$modules" "$ctx/node_modules"
 rm -f "$ctx/node_modules/.leon-lock.sha256"
 sh "$here/prune.sh" "$ctx/node_modules"
-# sharp's binaries need a few glibc libraries (libresolv, libdl, …) that a base image assembled from the
-# host's node (runtimes/base/build-base.sh: only what node itself links) may lack: for the engine's own
-# platform, the host's copies of those that are missing are added (the base's libc is the host's too).
-# Bases made from Debian's packages (other platforms) have the whole libc6.
-mkdir -p "$ctx/libs"
-if [[ "$PLATFORM" == "$ENGINE_PLATFORM" ]] && command -v ldd >/dev/null 2>&1; then
-  cid="$("$DOCKER" create "$BASE_IMAGE" node)"
-  for lib in $(ldd "$ctx"/node_modules/@img/sharp-linux-"$NPM_CPU"/lib/*.node 2>/dev/null \
-               | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | grep -v node_modules | sort -u); do
-    if ! "$DOCKER" cp "$cid:$lib" - >/dev/null 2>&1; then
-      mkdir -p "$ctx/libs$(dirname "$lib")"
-      cp -L "$lib" "$ctx/libs$lib"
-      say "adding the host's $lib (sharp needs it, $BASE_IMAGE lacks it)"
-    fi
-  done
-  "$DOCKER" rm "$cid" >/dev/null
-fi
+add_missing_host_libs "$BASE_IMAGE" "$ctx"
 say "building $IMAGE from $BASE_IMAGE"
 previous="$("$DOCKER" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 log="$(mktemp)"
