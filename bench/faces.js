@@ -2,6 +2,8 @@
 'use strict';
 /*
  * Face example benchmark (figures in README "Face identification"; method in bench/README.md):
+ *  0. each stage and end to end, warm, in the actions' containers: detection native vs WebAssembly on scenes with
+ *     a ~32-px face (640×480, 1920×1080), crop, identification, detect + crop + identify (stagesPhase below).
  *  1. identification per face, warm: identify-face in its own leon-edge/face-identify container (started as the
  *     invoker does: /init with the manifest's code), fed the crops crop-faces makes of the two fixtures, with a
  *     knowledge base of 20 people (40 descriptors). Reports the time in the action per face crop (`msPerFace`: JPEG
@@ -13,7 +15,7 @@
  *     the edge, crop at the edge, identify in the cloud, total from the file settling to the dashboard function)
  *     and drop -> shown in the browser (which adds the watch node and the 300 ms "file settled" wait).
  *
- *   npm run build && node bench/faces.js [--quick] [--only=identify|dashboard]
+ *   npm run build && node bench/faces.js [--quick] [--only=stages|identify|dashboard]
  *
  * Needs Docker, the images (runtimes/build.sh, runtimes/face-detection/build.sh, runtimes/face-identify/build.sh)
  * and Chromium (dashboard phase). Writes bench/results/faces.json unless --quick or --only.
@@ -120,6 +122,59 @@ async function identifyPhase() {
   return results;
 }
 
+// Each stage on its own and end to end, warm, in the actions' containers (one container per action, as the
+// invoker runs them): detection native vs WebAssembly on scenes with one ~32-px face (640×480 and 1920×1080,
+// test/support/faces.js `scene`), crop (sharp) and identification (one face, knowledge base of 2 people) of the
+// 640×480 scene's face, and detect + crop + identify as three /run round trips in a row. Targets: detection
+// <= 40 ms (640×480) and <= 150 ms (1920×1080), crop <= 15 ms, identification <= 60 ms per face, end to end
+// <= 250 ms p50 / 400 ms p90. Figures are the actions' own `ms` (and the CPU time of identify-face).
+async function stagesPhase() {
+  const { ManifestCatalog } = require('../dist/lib/catalog/manifest');
+  const { scene } = require('../test/support/faces');
+  const catalog = new ManifestCatalog(path.join(ROOT, 'examples', 'manifest.yaml'));
+  const doc = (n) => catalog.getAction({ namespace: 'guest', name: `facedemo/${n}` });
+  const [native, wasm, crop, identify] = await Promise.all(['detect-faces-native', 'detect-faces', 'crop-faces', 'identify-face'].map(async (n) => start(await doc(n))));
+  const vga = (await scene('astronaut', { face: 32, x: 300, y: 200 })).image.toString('base64');
+  const hd = (await scene('astronaut', { width: 1920, height: 1080, face: 32, x: 1200, y: 600 })).image.toString('base64');
+  const found = await native({ image: vga });
+  if (found.faces.length !== 1) throw new Error(`the 640×480 scene's face was not found: ${JSON.stringify(found)}`);
+  const crops = (await crop({ image: vga, faces: found.faces })).faces;
+  const enrol = (await identify({ faces: crops })).faces[0].descriptor;
+  const other = Buffer.from(enrol, 'base64');
+  for (let k = 0; k < 128; k++) other.writeFloatLE(-other.readFloatLE(k * 4), k * 4);
+  const known = [{ name: 'A', descriptors: [enrol] }, { name: 'B', descriptors: [other.toString('base64')] }];
+  const n = QUICK ? 8 : 30;
+  const series = {};
+  const add = (k, v) => (series[k] = series[k] || []).push(v);
+  for (let i = 0; i < n + 3; i++) { // 3 warm-up rounds, then n, the sides in turn
+    const keep = i >= 3;
+    for (const [name, det] of [['native', native], ['wasm', wasm]]) {
+      const a = await det({ image: vga });
+      const b = await det({ image: hd });
+      if (a.faces.length !== 1 || b.faces.length !== 1) throw new Error(`${name}: ${a.faces.length} / ${b.faces.length} faces`);
+      if (keep) { add(`detect ${name} 640×480`, a.ms); add(`detect ${name} 1920×1080`, b.ms); }
+    }
+    const c = await crop({ image: vga, faces: found.faces });
+    const id = await identify({ faces: c.faces, known });
+    if (keep) { add('crop 640×480, one face', c.ms); add('identify, per face', id.ms); add('identify, CPU time per face', id.stages.cpu); }
+    for (const [name, det] of [['native', native], ['wasm', wasm]]) {
+      const t = process.hrtime.bigint();
+      const d = await det({ image: vga });
+      const cc = await crop({ image: vga, faces: d.faces });
+      const who = await identify({ faces: cc.faces, known });
+      if (who.names[0] !== 'A') throw new Error(`end to end (${name}): ${JSON.stringify(who.names)}`);
+      if (keep) add(`end to end, ${name} detection (3 /run round trips)`, Number(process.hrtime.bigint() - t) / 1e6);
+    }
+  }
+  const target = { 'detect native 640×480': 40, 'detect wasm 640×480': 40, 'detect native 1920×1080': 150, 'detect wasm 1920×1080': 150,
+    'crop 640×480, one face': 15, 'identify, per face': 60, 'end to end, native detection (3 /run round trips)': 250, 'end to end, wasm detection (3 /run round trips)': 250 };
+  const rows = Object.entries(series).map(([k, xs]) => [k, `${fmt(median(xs))} / ${fmt(percentile(xs, 90))} ms`,
+    target[k] === undefined ? '' : `${median(xs) <= target[k] ? 'PASS' : 'MISS'} (≤ ${target[k]} ms p50)`]);
+  console.log(`\nStages, warm (${n} rounds; one face of ~32 px; load ${os.loadavg().map((x) => fmt(x, 1)).join(' ')})`);
+  console.log(markdownTable(['stage', 'p50 / p90', 'target'], rows));
+  return Object.fromEntries(Object.entries(series).map(([k, xs]) => [k, { p50: median(xs), p90: percentile(xs, 90) }]));
+}
+
 async function dashboardPhase() {
   const { startNodeRed, launchBrowser, until } = require('../test/e2e/support/env');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-bench-faces-'));
@@ -177,6 +232,7 @@ async function main() {
   }
   const out = { date: new Date().toISOString(), machine: `${os.cpus().length} cores, ${os.cpus()[0].model}`, load: os.loadavg().map((x) => fmt(x, 1)) };
   try {
+    if (!ONLY || ONLY === 'stages') out.stages = await stagesPhase();
     if (!ONLY || ONLY === 'identify') out.identify = await identifyPhase();
   } finally {
     await Promise.all(containers.splice(0).map((c) => c.remove({ force: true }).catch(() => {})));
