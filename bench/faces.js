@@ -181,11 +181,10 @@ async function dashboardPhase() {
   const watch = path.join(dir, 'watch');
   fs.mkdirSync(watch);
   if (!process.env.NODE_RED_PATH) process.env.NODE_RED_PATH = require.resolve('node-red', { paths: [ROOT] });
-  const red = await startNodeRed({ env: { LEON_FACES_KB: path.join(dir, 'knowledge.json') } });
+  const red = await startNodeRed({ env: { LEON_FACES_KB: path.join(dir, 'knowledge.json'), LEON_FACES_WATCH: watch } });
   const browser = await launchBrowser({ skip() { throw new Error('Chromium missing'); } });
   try {
     const flow = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', 'face-detection.json'), 'utf8'));
-    for (const n of flow) if (n.type === 'watch') n.files = watch;
     const res = await fetch(`${red.url}/flows`, { method: 'POST', headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify(flow) });
     if (res.status !== 204) throw new Error(`deploy: ${res.status} ${await res.text()}`);
     await until('the dashboard', async () => (await fetch(`${red.url}/dashboard/faces`)).status === 200, 60000);

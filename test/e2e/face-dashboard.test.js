@@ -32,7 +32,8 @@ describe('face-detection example on the dashboard (real browser)', function () {
     browser = await launchBrowser(this);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-faces-e2e-'));
     env.LEON_FACES_KB = path.join(dir, 'kb', 'knowledge.json');
-    fs.mkdirSync(path.join(dir, 'watch'));
+    env.LEON_FACES_WATCH = path.join(dir, 'watch'); // the flow's settings, from Node-RED's environment
+    fs.mkdirSync(env.LEON_FACES_WATCH);
     red = await startNodeRed({ env });
     v = await variants('astronaut');
   });
@@ -58,7 +59,6 @@ describe('face-detection example on the dashboard (real browser)', function () {
 
   it('shows the astronaut boxed as unknown, with her best match and distance in the history', async () => {
     const flow = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', 'face-detection.json'), 'utf8'));
-    for (const n of flow) if (n.type === 'watch') n.files = path.join(dir, 'watch');
     const res = await fetch(`${red.url}/flows`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
