@@ -15,7 +15,7 @@
  *     the edge, crop at the edge, identify in the cloud, total from the file settling to the dashboard function)
  *     and drop -> shown in the browser (which adds the watch node and the 300 ms "file settled" wait).
  *
- *   npm run build && node bench/faces.js [--quick] [--only=stages|identify|dashboard]
+ *   npm run build && node bench/faces.js [--quick] [--only=stages|identify|dashboard] [--platform-suffix=arm64|armv7]
  *
  * Needs Docker, the images (runtimes/build.sh, runtimes/face-detection/build.sh, runtimes/face-identify/build.sh)
  * and Chromium (dashboard phase). Writes bench/results/faces.json unless --quick or --only.
@@ -33,13 +33,16 @@ const ROOT = path.resolve(__dirname, '..');
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const ONLY = (args.find((a) => a.startsWith('--only=')) || '').slice(7);
+// --platform-suffix=arm64 (or armv7): the stages phase on the images of that platform (:arm64), under qemu on a PC:
+// a sanity check that every stage works there, not ARM speed. Only that phase, 3 rounds, no results file.
+const SUFFIX = (args.find((a) => a.startsWith('--platform-suffix=')) || '').slice(18);
 const docker = new Docker();
 const containers = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function start(doc) {
   const c = await docker.createContainer({
-    Image: doc.exec.image,
+    Image: SUFFIX ? doc.exec.image.replace(/:latest$/, `:${SUFFIX}`) : doc.exec.image,
     Labels: { 'leon-edge.bench': 'faces' },
     ExposedPorts: { '8080/tcp': {} },
     HostConfig: { PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] }, Memory: doc.limits.memory * 1024 * 1024 },
@@ -143,11 +146,12 @@ async function stagesPhase() {
   const other = Buffer.from(enrol, 'base64');
   for (let k = 0; k < 128; k++) other.writeFloatLE(-other.readFloatLE(k * 4), k * 4);
   const known = [{ name: 'A', descriptors: [enrol] }, { name: 'B', descriptors: [other.toString('base64')] }];
-  const n = QUICK ? 8 : 30;
+  const n = SUFFIX ? 3 : QUICK ? 8 : 30;
   const series = {};
   const add = (k, v) => (series[k] = series[k] || []).push(v);
-  for (let i = 0; i < n + 3; i++) { // 3 warm-up rounds, then n, the sides in turn
-    const keep = i >= 3;
+  const warm = SUFFIX ? 1 : 3;
+  for (let i = 0; i < n + warm; i++) { // warm-up rounds, then n, the sides in turn
+    const keep = i >= warm;
     for (const [name, det] of [['native', native], ['wasm', wasm]]) {
       const a = await det({ image: vga });
       const b = await det({ image: hd });
@@ -170,7 +174,7 @@ async function stagesPhase() {
     'crop 640×480, one face': 15, 'identify, per face': 60, 'end to end, native detection (3 /run round trips)': 250, 'end to end, wasm detection (3 /run round trips)': 250 };
   const rows = Object.entries(series).map(([k, xs]) => [k, `${fmt(median(xs))} / ${fmt(percentile(xs, 90))} ms`,
     target[k] === undefined ? '' : `${median(xs) <= target[k] ? 'PASS' : 'MISS'} (≤ ${target[k]} ms p50)`]);
-  console.log(`\nStages, warm (${n} rounds; one face of ~32 px; load ${os.loadavg().map((x) => fmt(x, 1)).join(' ')})`);
+  console.log(`\nStages, warm${SUFFIX ? `, :${SUFFIX} images (emulated: a sanity check, not its speed)` : ''} (${n} rounds; one face of ~32 px; load ${os.loadavg().map((x) => fmt(x, 1)).join(' ')})`);
   console.log(markdownTable(['stage', 'p50 / p90', 'target'], rows));
   return Object.fromEntries(Object.entries(series).map(([k, xs]) => [k, { p50: median(xs), p90: percentile(xs, 90) }]));
 }
@@ -225,21 +229,23 @@ async function dashboardPhase() {
 }
 
 async function main() {
+  const platform = { arm64: 'linux/arm64', armv7: 'linux/arm/v7' }[SUFFIX];
+  if (SUFFIX && !platform) throw new Error(`--platform-suffix=${SUFFIX}: use arm64 or armv7`);
   for (const s of ['runtimes/face-detection/build.sh', 'runtimes/face-identify/build.sh']) {
-    const r = spawnSync('bash', [path.join(ROOT, s)], { stdio: 'inherit' });
+    const r = spawnSync('bash', [path.join(ROOT, s), ...(platform ? ['--platform', platform] : [])], { stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`${s} failed`);
   }
   const out = { date: new Date().toISOString(), machine: `${os.cpus().length} cores, ${os.cpus()[0].model}`, load: os.loadavg().map((x) => fmt(x, 1)) };
   try {
-    if (!ONLY || ONLY === 'stages') out.stages = await stagesPhase();
-    if (!ONLY || ONLY === 'identify') out.identify = await identifyPhase();
+    if (!ONLY || ONLY === 'stages' || SUFFIX) out.stages = await stagesPhase();
+    if (!SUFFIX && (!ONLY || ONLY === 'identify')) out.identify = await identifyPhase();
   } finally {
     await Promise.all(containers.splice(0).map((c) => c.remove({ force: true }).catch(() => {})));
   }
-  if (!ONLY || ONLY === 'dashboard') out.dashboard = await dashboardPhase();
+  if (!SUFFIX && (!ONLY || ONLY === 'dashboard')) out.dashboard = await dashboardPhase();
   out.loadAfter = os.loadavg().map((x) => fmt(x, 1));
   console.log(`\nload average before ${out.load.join(' ')}, after ${out.loadAfter.join(' ')} (2 cores shared with other jobs)`);
-  if (!QUICK && !ONLY) {
+  if (!QUICK && !ONLY && !SUFFIX) {
     fs.mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
     fs.writeFileSync(path.join(ROOT, 'bench', 'results', 'faces.json'), `${JSON.stringify(out, null, 2)}\n`);
   }
