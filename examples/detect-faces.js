@@ -31,20 +31,17 @@ function loadDetector() {
 }
 loadDetector().catch(() => {}); // start at /init: the first activation then finds OpenCV (nearly) ready
 
-// Luma as detect-faces.py computes it (0.2126 R + 0.7152 G + 0.0722 B), scaled to 9x8 (INTER_AREA): bit = left > right.
-function dhash(cv, { data, info }, { x, y, w, h }) {
-  const grey = new Float32Array(w * h);
-  for (let r = 0; r < h; r++) {
-    for (let c = 0, i = ((y + r) * info.width + x) * 3; c < w; c++, i += 3) grey[r * w + c] = data[i] * 0.2126 + data[i + 1] * 0.7152 + data[i + 2] * 0.0722;
-  }
-  const src = cv.matFromArray(h, w, cv.CV_32F, grey), small = new cv.Mat();
+// The face's grey levels scaled to 9x8 pixels (INTER_AREA), as detect-faces.py: bit = left > right.
+function dhash(cv, gray, { x, y, w, h }) {
+  const roi = gray.roi(new cv.Rect(x, y, w, h)), f = new cv.Mat(), small = new cv.Mat();
   try {
-    cv.resize(src, small, new cv.Size(9, 8), 0, 0, cv.INTER_AREA);
+    roi.convertTo(f, cv.CV_32F);
+    cv.resize(f, small, new cv.Size(9, 8), 0, 0, cv.INTER_AREA);
     const px = small.data32F;
     let bits = '';
     for (let r = 0; r < 8; r++) for (let c = 0; c < 8; c++) bits += px[r * 9 + c] > px[r * 9 + c + 1] ? '1' : '0';
     return BigInt('0b' + bits).toString(16).padStart(16, '0');
-  } finally { src.delete(); small.delete(); }
+  } finally { roi.delete(); f.delete(); small.delete(); }
 }
 
 function iou(a, b) {
@@ -70,7 +67,7 @@ function search(cv, classifier, mat, scaleFactor, neighbours, lo, hi) {
   } finally { found.delete(); }
 }
 
-// Haar cascade detection, coarse to fine: faces are found on a copy scaled so that the smallest face wanted
+// Haar cascade detection, coarse to fine: faces are found on a copy scaled the smallest face wanted
 // is 25.5 px, just above the cascade's 24 px window (scaleFactor 1.2, 2 neighbours), then each candidate is searched again at
 // full resolution around it (scaleFactor 1.1, 5 neighbours, sizes 0.75-1.35x the candidate, from 24 px: a
 // search from minFace up misses faces just above it, for want of neighbours); a candidate
@@ -124,7 +121,7 @@ async function main(params) {
     rgb.data.set(image.data);
     cv.cvtColor(rgb, gray, cv.COLOR_RGB2GRAY);
     const faces = detect(cv, classifier, gray, params.minFace);
-    for (const f of faces) f.hash = dhash(cv, image, f);
+    for (const f of faces) f.hash = dhash(cv, gray, f);
     return { faces, width, height, ms: Date.now() - t0 };
   } finally { rgb.delete(); gray.delete(); }
 }

@@ -40,11 +40,9 @@ except RuntimeError:
     pass  # reported by the first activation
 
 
-def dhash(rgb, x, y, w, h):
-    # Luma as detect-faces.js's image library computes it, then 9×8 pixels: bit = left > right.
-    crop = rgb[y:y + h, x:x + w].astype(np.float32)
-    grey = crop[:, :, 0] * 0.2126 + crop[:, :, 1] * 0.7152 + crop[:, :, 2] * 0.0722
-    small = cv2.resize(grey, (9, 8), interpolation=cv2.INTER_AREA)
+def dhash(gray, x, y, w, h):
+    # The face's grey levels scaled to 9×8 pixels (INTER_AREA), as detect-faces.js: bit = left > right.
+    small = cv2.resize(gray[y:y + h, x:x + w].astype(np.float32), (9, 8), interpolation=cv2.INTER_AREA)
     bits = (small[:, :8] > small[:, 1:]).flatten()
     return '%016x' % int(''.join('1' if b else '0' for b in bits), 2)
 
@@ -111,19 +109,24 @@ def main(params):
     else:
         return {'error': 'detect-faces needs {image: <base64 PNG or JPEG>}'}
     t0 = time.perf_counter()
-    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if raw[:2].tobytes() == b'\xff\xd8':
+        # A JPEG holds the grey levels (luma) as they are: libjpeg decodes them alone, without the colours
+        # (3.4 instead of 13 ms for 1920x1080 here).
+        gray = cv2.imdecode(raw, cv2.IMREAD_GRAYSCALE)
+    else:
+        bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+        gray = None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    if gray is None:
         return {'error': 'input is not a PNG/JPEG image (cannot decode it)'}
     try:
         c = classifier()
     except RuntimeError as e:
         return {'error': 'face detector unavailable: %s' % e}
-    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     found = detect(c, gray, params.get('minFace'))
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     faces = []
     for (x, y, w, h) in found:
-        faces.append({'x': x, 'y': y, 'w': w, 'h': h, 'hash': dhash(rgb, x, y, w, h)})
-    height, width = bgr.shape[:2]
+        faces.append({'x': x, 'y': y, 'w': w, 'h': h, 'hash': dhash(gray, x, y, w, h)})
+    height, width = gray.shape[:2]
     return {'faces': faces, 'width': int(width), 'height': int(height),
             'ms': int(round((time.perf_counter() - t0) * 1000))}
