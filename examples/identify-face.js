@@ -14,7 +14,7 @@
 // alignment), 150x150; face-api's recognition net (a ResNet-34-like network whose weights come from dlib's
 // face recognition model) turns it into the descriptor. Two photos of one person are usually closer than 0.6
 // (Euclidean), the threshold dlib documents for this model; see README "Face identification".
-// Runs in the leon-edge/face-identify image (face-api with its weights, tfjs on WebAssembly, jimp).
+// Runs in the leon-edge/face-identify image (face-api with its weights, tfjs on WebAssembly, sharp).
 const path = require('path');
 
 const MAX_FACES = 16;
@@ -44,16 +44,10 @@ loadModels().catch(() => {}); // start at /init: the first activation then finds
 
 const mean = (ps) => ({ x: ps.reduce((s, p) => s + p.x, 0) / ps.length, y: ps.reduce((s, p) => s + p.y, 0) / ps.length });
 
-/** The descriptor (Float32Array(128)) of the face in `bitmap` ({width, height, data: RGBA}) within box `inner`. */
+/** The descriptor (Float32Array(128)) of the face in `bitmap` ({width, height, data: RGB}) within box `inner`. */
 async function describe({ tf, faceapi }, bitmap, inner, stages) {
-  const { width, height, data } = bitmap;
-  const rgb = new Float32Array(width * height * 3);
-  for (let i = 0, j = 0; i < data.length; i += 4) {
-    rgb[j++] = data[i];
-    rgb[j++] = data[i + 1];
-    rgb[j++] = data[i + 2];
-  }
-  const image = tf.tensor4d(rgb, [1, height, width, 3]);
+  const { width, height, data } = bitmap; // data: RGB, 3 bytes a pixel
+  const image = tf.tensor4d(Float32Array.from(data), [1, height, width, 3]);
   const face = tf.slice(image, [0, inner.y, inner.x, 0], [1, inner.h, inner.w, 3]);
   const tensors = [image, face];
   try {
@@ -119,7 +113,8 @@ async function main(params) {
   } catch (e) {
     return { error: `face recognition model unavailable: ${e.message}` };
   }
-  const { Jimp } = require('jimp');
+  const sharp = require('sharp');
+  sharp.concurrency(1);
   const faces = [];
   const stages = { decode: 0, landmarks: 0, descriptor: 0, cpu: 0 };
   const cpu0 = process.cpuUsage();
@@ -128,17 +123,18 @@ async function main(params) {
     let img;
     const t = Date.now();
     try {
-      img = await Jimp.read(Buffer.from(f.crop.replace(/^data:[^,]*,/, ''), 'base64'));
+      const { data, info } = await sharp(Buffer.from(f.crop.replace(/^data:[^,]*,/, ''), 'base64')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      img = { width: info.width, height: info.height, data };
     } catch (e) {
       return { error: `a face crop is not a PNG/JPEG image (${e.message})` };
     }
     stages.decode += Date.now() - t;
-    const { width, height } = img.bitmap;
+    const { width, height } = img;
     const i = f.inner || {};
     const x = Math.min(width - 1, Math.max(0, Math.round(Number(i.x) || 0))), y = Math.min(height - 1, Math.max(0, Math.round(Number(i.y) || 0)));
     const inner = { x, y, w: Math.min(width - x, Math.round(Number(i.w) || width)), h: Math.min(height - y, Math.round(Number(i.h) || height)) };
     if (inner.w < 16 || inner.h < 16) return { error: `a face box of ${inner.w}x${inner.h} pixels is too small to identify` };
-    const v = await describe(m, img.bitmap, inner, stages);
+    const v = await describe(m, img, inner, stages);
     let best = null;
     for (const k of known) {
       const d = distance(v, k.v);

@@ -75,8 +75,7 @@ function prepareFlows() {
   const flows = path.join(userDir, 'flows.json');
   if (fs.existsSync(flows)) return false;
   const example = JSON.parse(fs.readFileSync(path.join(root, 'examples', 'face-detection.json'), 'utf8'));
-  for (const n of example) if (n.type === 'watch') n.files = imagesDir;
-  fs.writeFileSync(flows, JSON.stringify(example, null, 2));
+  fs.writeFileSync(flows, JSON.stringify(example, null, 2)); // its watch folder: LEON_FACES_WATCH, set below
   return true;
 }
 
@@ -98,8 +97,9 @@ async function main() {
   const red = path.join(path.dirname(require.resolve('node-red/package.json', { paths: [root] })), 'red.js');
   const child = spawn(process.execPath, [red, '-u', userDir, '-s', path.join(root, 'demo', 'settings.js'), '-p', String(port)], {
     cwd: root,
-    // The demo's knowledge base (who the face example knows) lives beside its flows.
-    env: { ...process.env, LEON_FACES_KB: process.env.LEON_FACES_KB || path.join(userDir, 'leon-faces-knowledge.json') },
+    // The face example's settings (its tab's environment reads them): the demo's knowledge base (who the face
+    // example knows) lives beside its flows, and the watched folder is demo/images.
+    env: { ...process.env, LEON_FACES_KB: process.env.LEON_FACES_KB || path.join(userDir, 'leon-faces-knowledge.json'), LEON_FACES_WATCH: process.env.LEON_FACES_WATCH || imagesDir },
     stdio: ['inherit', 'pipe', 'inherit'],
   });
   let announced = false;

@@ -10,7 +10,9 @@
 # target architecture (runtimes/base/debian-image.sh). leon-edge/face-detect:
 #  1. finds OpenCV's haarcascade_frontalface_default.xml on the host (Debian package opencv-data;
 #     installed with apt-get when missing and possible),
-#  2. installs jimp and @techstark/opencv-js on the host (npm ci, only when package-lock.json changed),
+#  2. installs sharp, jimp and @techstark/opencv-js on the host (npm ci, only when package-lock.json changed;
+#     sharp's native part comes prebuilt per platform from the npm registry: ../base/npm-platform.sh installs
+#     the target platform's packages and adds the host libraries sharp needs that the base lacks),
 #  3. builds Dockerfile.offline FROM leon-edge/action-nodejs-v20:latest with a context in .build/.
 # Idempotent: when the base image, the lock file, the cascade and the Dockerfile are unchanged, it only
 # says so (the fingerprint is stored as an image label). FORCE=1 rebuilds anyway.
@@ -23,6 +25,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DOCKER="${DOCKER:-docker}"
 # shellcheck source=../base/platform.sh
 source "$here/../base/platform.sh"
+# shellcheck source=../base/npm-platform.sh
+source "$here/../base/npm-platform.sh"
 TARGET=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -74,18 +78,20 @@ if ! cascade="$(find_cascade)"; then
 or download it from the OpenCV repository (data/haarcascades) and set FACE_CASCADE_XML=/path/to/$CASCADE_NAME"
 fi
 
-# 2. The libraries, installed on the host (pure JavaScript + WebAssembly: valid for every architecture).
-command -v npm >/dev/null 2>&1 || die "npm not found on this host (needed to install jimp and opencv-js)"
+# 2. The libraries, installed on the host (JavaScript + WebAssembly, and sharp's prebuilt binaries per platform).
+command -v npm >/dev/null 2>&1 || die "npm not found on this host (needed to install sharp, jimp and opencv-js)"
 stamp="$here/node_modules/.leon-lock.sha256"
 lock_sum="$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
   say "npm ci in $here"
-  (cd "$here" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+  (cd "$here" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error)
   printf '%s\n' "$lock_sum" > "$stamp"
 fi
 
+modules="$(platform_node_modules "$here" "$lock_sum")"
+
 # 3. The image, unless an identical one exists.
-fingerprint="$( { printf '%s\n' "$base_id" "$lock_sum"; sha256sum "$cascade" "$here/Dockerfile.offline" | cut -d' ' -f1; } \
+fingerprint="$( { printf '%s\n' "$base_id" "$lock_sum" "$PLATFORM"; sha256sum "$cascade" "$here/Dockerfile.offline" | cut -d' ' -f1; } \
   | sha256sum | cut -c1-16)"
 current="$("$DOCKER" image inspect --format '{{ index .Config.Labels "leon-edge.fingerprint" }}' "$IMAGE" 2>/dev/null || true)"
 build_wasm() {
@@ -93,9 +99,10 @@ build_wasm() {
 ctx="$here/.build"
 rm -rf "$ctx"
 mkdir -p "$ctx"
-cp -a "$here/node_modules" "$ctx/node_modules"
+cp -a "$modules" "$ctx/node_modules"
 rm -f "$ctx/node_modules/.leon-lock.sha256"
 cp "$cascade" "$ctx/$CASCADE_NAME"
+add_missing_host_libs "$BASE_IMAGE" "$ctx"
 say "building $IMAGE from $BASE_IMAGE"
 previous="$("$DOCKER" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 log="$(mktemp)"

@@ -138,6 +138,25 @@ describe('face identification in containers (crop-faces, identify-face; leon-edg
     console.log(`    distances to the enrolled astronaut: ${Object.entries(seen).map(([k, d]) => `${k} ${d}`).join(', ')}; Grace Hopper ${other.faces[0].distance}`);
   });
 
+  it('names a small face (40 px in a 640×480 scene) enrolled from one photo when the scene is rescaled 160 %, rotated 6° and darker; another person stays unknown', async () => {
+    const { scene } = require('../support/faces');
+    const where = { astronaut: { x: 300, y: 200 }, hopper: { x: 100, y: 300 } };
+    const changed = { scale: 1.6, rotate: 6, brightness: 0.7 };
+    const enrolled = await pipeline((await scene('astronaut', { face: 40, ...where.astronaut })).image);
+    assert.equal(enrolled.found.faces.length, 1, `the 40-px face is found by default: ${JSON.stringify(enrolled.found)}`);
+    const known = [{ name: 'Eileen Collins', descriptors: [enrolled.who.faces[0].descriptor] }];
+    const again = await pipeline((await scene('astronaut', { face: 40, ...where.astronaut, ...changed })).image, known);
+    assert.equal(again.who.faces.length, 1, JSON.stringify(again.found));
+    const [f] = again.who.faces;
+    assert.equal(f.name, 'Eileen Collins', JSON.stringify({ ...f, descriptor: undefined }));
+    assert.ok(f.distance <= 0.6, `${f.distance}`);
+    const other = await pipeline((await scene('hopper', { face: 40, ...where.hopper, ...changed })).image, known);
+    assert.equal(other.who.faces.length, 1, JSON.stringify(other.found));
+    assert.equal(other.who.faces[0].name, 'unknown', JSON.stringify({ ...other.who.faces[0], descriptor: undefined }));
+    assert.ok(other.who.faces[0].distance > 0.6, `${other.who.faces[0].distance}`);
+    console.log(`    small face, changed scene: the enrolled astronaut at ${f.distance}, Grace Hopper at ${other.who.faces[0].distance}`);
+  });
+
   it('names each of two enrolled people, and calls a match between certain and threshold uncertain', async () => {
     const a = (await pipeline(photo('astronaut'))).who.faces[0].descriptor;
     const h = (await pipeline(photo('hopper'))).who.faces[0].descriptor;

@@ -99,25 +99,43 @@ describe('native face detection (examples/detect-faces.py) against the WebAssemb
     }
     for (const [name, bytes] of Object.entries(pictures)) {
       const image = bytes.toString('base64');
-      const [n, w, full] = await Promise.all([native.run({ image }), wasm.run({ image }), native.run({ image, minFace: 30 })]);
+      const [n, w, full] = await Promise.all([native.run({ image }), wasm.run({ image }), native.run({ image, minFace: 24 })]);
       assert.equal(n.body.faces.length, 1, `${name} native: ${JSON.stringify(n.body)}`);
       assert.equal(w.body.faces.length, 1, `${name} wasm: ${JSON.stringify(w.body)}`);
       const [a, b] = [n.body.faces[0], w.body.faces[0]];
       assert.ok(iou(a, b) > 0.9, `${name}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
-      // The coarse-to-fine search finds the box of the full-resolution search (minFace 30), within a few pixels.
-      assert.equal(full.body.faces.length, 1, `${name} full resolution: ${JSON.stringify(full.body)}`);
-      assert.ok(iou(a, full.body.faces[0]) > 0.8, `${name}: ${JSON.stringify(a)} vs full resolution ${JSON.stringify(full.body.faces[0])}`);
-      // PNGs decode to the same pixels in both; the JPEG does not (libjpeg vs jimp's decoder), so its boxes can
-      // differ by a few pixels (as at full resolution) and its fingerprint by a few more bits (identify-face
-      // accepts up to 10).
+      // The coarse-to-fine search finds the box of the full-resolution search (minFace 24), within a few pixels.
+      // (From 24 px, the full-resolution search can also see a 26-px false face that the default 30 px skips.)
+      assert.ok(full.body.faces.some((f) => iou(a, f) > 0.8), `${name}: ${JSON.stringify(a)} vs full resolution ${JSON.stringify(full.body.faces)}`);
+      // PNGs decode to the same grey levels in both; the JPEG does not quite (the native side decodes its grey
+      // levels alone, the WebAssembly side converts sharp's colours to grey), so its boxes can differ by a few
+      // pixels and its fingerprint by a few more bits.
       const bits = name === 'hopper' ? 6 : 4;
       assert.ok(hamming(a.hash, b.hash) <= bits, `${name}: ${a.hash} vs ${b.hash}`);
     }
   });
 
-  it('minFace: 30 searches the whole picture at full resolution (the fixture\'s box); a minFace above the face finds none', async () => {
+  it('finds a face of about 30 px by default, in a 640×480 and a 1920×1080 scene, natively and in WebAssembly alike', async () => {
+    const { scene } = require('../support/faces');
+    const scenes = {
+      'astronaut 32 px in 640×480': await scene('astronaut', { face: 32, x: 300, y: 200 }),
+      'Grace Hopper 32 px in 640×480': await scene('hopper', { face: 32, x: 100, y: 300 }),
+      'astronaut 32 px in 1920×1080': await scene('astronaut', { width: 1920, height: 1080, face: 32, x: 1200, y: 600 }),
+      'Grace Hopper 30 px in 1920×1080': await scene('hopper', { width: 1920, height: 1080, face: 30, x: 400, y: 300 }),
+    };
+    for (const [name, { image, box }] of Object.entries(scenes)) {
+      const b64 = image.toString('base64');
+      const [n, w] = await Promise.all([native.run({ image: b64 }), wasm.run({ image: b64 })]);
+      assert.equal(n.body.faces.length, 1, `${name} native: ${JSON.stringify(n.body)}`);
+      assert.equal(w.body.faces.length, 1, `${name} wasm: ${JSON.stringify(w.body)}`);
+      assert.ok(iou(n.body.faces[0], box) > 0.6, `${name} native: ${JSON.stringify(n.body.faces[0])} vs ${JSON.stringify(box)}`);
+      assert.ok(iou(n.body.faces[0], w.body.faces[0]) > 0.8, `${name}: ${JSON.stringify(n.body.faces[0])} vs ${JSON.stringify(w.body.faces[0])}`);
+    }
+  });
+
+  it('minFace: 24 searches the whole picture at full resolution (the fixture\'s box); a minFace above the face finds none', async () => {
     for (const side of [native, wasm]) {
-      const full = await side.run({ image: astronaut, minFace: 30 });
+      const full = await side.run({ image: astronaut, minFace: 24 });
       assert.equal(full.body.faces.length, 1, JSON.stringify(full.body));
       const { x, y, w, h } = full.body.faces[0];
       assert.deepEqual({ x, y, w, h }, ASTRONAUT_FACE);

@@ -50,12 +50,12 @@ describe('face-detection example flow (real Node-RED, real Docker)', function ()
   });
   beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-faces-'));
+    process.env.LEON_FACES_WATCH = dir; // the flow's watch folder setting (its tab's environment), as a user sets it
     await helper.startServer();
     const flow = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'examples', 'face-detection.json'), 'utf8'))
       .filter((n) => !/^ui-(base|theme|page|group)$/.test(n.type) && n.type !== 'global-config')
       .map((n) => {
         if (n.type === 'ui-template' || n.type === 'ui-table') return { id: n.id, z: n.z, type: 'helper', wires: [] };
-        if (n.type === 'watch') return { ...n, files: dir };
         return n;
       });
     await helper.load([...nodes, ...extra], flow);
@@ -70,6 +70,7 @@ describe('face-detection example flow (real Node-RED, real Docker)', function ()
   });
   after(async function () {
     delete process.env.LEON_FACES_KB;
+    delete process.env.LEON_FACES_WATCH;
     if (kbDir) fs.rmSync(kbDir, { recursive: true, force: true });
     if (!dir) return;
     // Containers of this Node-RED instance (the test's), whatever other instances on this engine run.

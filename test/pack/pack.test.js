@@ -177,6 +177,18 @@ describe('npm pack tarball in a plain Node-RED user directory', function () {
     }
   });
 
+  it('ships what the face example needs to run from the installed package: the build scripts of its images and sample pictures', () => {
+    const pkg = path.join(userDir, 'node_modules', '@leon-edge', 'node-red-openwhisk');
+    for (const f of ['runtimes/build.sh', 'runtimes/face-detection/build.sh', 'runtimes/face-identify/build.sh', 'runtimes/base/npm-platform.sh',
+      'runtimes/face-identify/package-lock.json', 'examples/face-detection.json', 'examples/sample-faces/grace_hopper.jpg', 'examples/sample-faces/astronaut-small.jpg']) {
+      assert.ok(fs.existsSync(path.join(pkg, f)), `${f} is in the package`);
+    }
+    // The flow's folder and knowledge base file are its settings (the tab's environment), not fixed paths.
+    const flow = JSON.parse(fs.readFileSync(path.join(pkg, 'examples', 'face-detection.json'), 'utf8'));
+    assert.equal(flow.find((n) => n.type === 'watch').files, '${LEON_FACES_WATCH}');
+    assert.deepEqual(flow.find((n) => n.type === 'tab').env.map((e) => e.name), ['LEON_FACES_WATCH', 'LEON_FACES_KB']);
+  });
+
   it('checks permissions on the admin endpoint: none → 401, read-only → 401, admin → answered', async () => {
     const url = `${base}/leon-openwhisk/entities`;
     const body = JSON.stringify({ service: 'none' });
