@@ -12,6 +12,7 @@ import type Docker from 'dockerode';
 import { OpenWhiskNodeError } from '../errors';
 import { bounded, dockerMessage, dockerStatus, translateDockerError, type DockerTarget } from './docker';
 import { ContainerIO, closedError, type ContainerLimits, type LossCause, type ProtocolPlan, type RunOutcome } from './container-io';
+import { ISOLATION_NETWORK } from './options';
 
 export { closedError };
 export type { ContainerLimits, LossCause, RunFailure, RunOutcome } from './container-io';
@@ -434,10 +435,14 @@ export class ActionContainer {
     }
   }
 
-  /** The isolation network this container names is gone (someone removed it). */
+  /**
+   * The isolation network this container names is gone (someone removed it), or ambiguous: another
+   * process created a duplicate a moment ago (engines before Docker 25 resolve a container's networks
+   * by name at start) that its reconciliation has not removed yet. Found or made again, then one more try.
+   */
   private isolationGone(err: unknown): boolean {
     const cause = err instanceof OpenWhiskNodeError ? err.cause : err;
-    return Boolean(this.env.docker.isolationNetwork) && !this.env.docker.network && networkGone(cause);
+    return Boolean(this.env.docker.isolationNetwork) && !this.env.docker.network && (networkGone(cause) || networkAmbiguous(cause));
   }
 
   /** Docker says "network X not found" (at create or at start, depending on the engine version). */
@@ -673,4 +678,9 @@ export class ActionContainer {
 /** Docker says a network the container names does not exist. */
 function networkGone(err: unknown): boolean {
   return dockerStatus(err) === 404 && /network/i.test(dockerMessage(err));
+}
+
+/** "network leon-openwhisk-isolated is ambiguous (2 matches found on name)". */
+function networkAmbiguous(err: unknown): boolean {
+  return new RegExp(`network ${ISOLATION_NETWORK} is ambiguous`, 'i').test(dockerMessage(err));
 }

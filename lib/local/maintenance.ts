@@ -25,20 +25,28 @@ export class Maintenance {
   ) {}
 
   /**
-   * Free a slot for `requester`: a stem cell first, else another action's idle container (surplus
-   * first, least recently used; its last one only when `allowLast`), else a cell still starting (it
-   * gives its slot up once started). The slot comes back through the slots once the container is gone.
+   * Free a slot for `requester`: a ready stem cell first, else another action's idle surplus container
+   * (least recently used), else a cell still starting (it gives its slot up once started), else, when
+   * `allowLast`, another action's last idle container. The slot comes back through the slots once the
+   * container is gone.
    */
   evictFor(requester: SlotRequester, allowLast: boolean): boolean {
     if (this.cells.evictOne()) return true;
     const views: ContainerView<ActionContainer>[] = [];
     for (const p of this.pools) if (p !== requester) p.collectViews(views);
-    for (;;) {
-      const v = pickVictim(views, requester, allowLast);
-      if (!v) return this.cells.yielding;
-      if (v.pool instanceof PoolAction && v.pool.removeIdle(v.ref, 'evicted')) return true;
-      views.splice(views.indexOf(v), 1);
-    }
+    const evict = (last: boolean): boolean => {
+      for (;;) {
+        const v = pickVictim(views, requester, last);
+        if (!v) return false;
+        if (v.pool instanceof PoolAction && v.pool.removeIdle(v.ref, 'evicted')) return true;
+        views.splice(views.indexOf(v), 1);
+      }
+    };
+    // A surplus container, then a cell still starting (it gives its slot up once started), and only
+    // then another action's last one: its next message would meet a cold start.
+    if (evict(false)) return true;
+    if (this.cells.yielding) return true;
+    return allowLast && evict(true);
   }
 
   /** Start the timer (at the first provisioned action); its period follows the shortest timeout. */

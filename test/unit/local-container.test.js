@@ -42,6 +42,10 @@ function fakeEnv(port, opts = {}) {
         return s;
       },
       start: async () => {
+        if (docker.ambiguousOnce) {
+          docker.ambiguousOnce = false;
+          throw Object.assign(new Error('(HTTP code 500) server error - network leon-openwhisk-isolated is ambiguous (2 matches found on name)'), { statusCode: 500, json: { message: 'network leon-openwhisk-isolated is ambiguous (2 matches found on name)' } });
+        }
         if (docker.portTakenOnce) {
           docker.portTakenOnce = false;
           throw Object.assign(new Error('Bind for 127.0.0.1:0 failed: port is already allocated'), { statusCode: 500 });
@@ -261,6 +265,22 @@ describe('local container states (fake Docker, loopback proxy)', () => {
     assert.deepEqual(docker.removed, ['x1'], 'the first container was removed');
     assert.equal(c.id, 'x2');
     assert.deepEqual(phases, [['starting', 'starting'], ['initializing', 'starting']]);
+    await c.remove();
+  });
+
+  it('the isolation network is ambiguous at start (another process made a duplicate a moment ago): found again, and the launch retries', async () => {
+    const { env, docker } = fakeEnv(p.port);
+    env.docker.isolationNetwork = 'net-1';
+    let renewed = 0;
+    env.docker.renewIsolation = async () => {
+      renewed++;
+    };
+    docker.ambiguousOnce = true;
+    const c = new ActionContainer(env, plan());
+    await c.launch();
+    assert.equal(c.state, 'ready');
+    assert.equal(renewed, 1, 'the duplicates reconciled before the retry');
+    assert.deepEqual(docker.removed, ['x1'], 'the first attempt was discarded');
     await c.remove();
   });
 
