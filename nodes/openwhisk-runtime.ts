@@ -12,7 +12,7 @@ import { LocalEngine } from '../lib/local/engine';
 import type { RunnerTarget } from '../lib/runner';
 import { instanceId, parseImageOverrides, parsePlatform, resolveManifestPath } from '../lib/runtime-config';
 import type { Catalog } from '../lib/types';
-import type { RuntimeNode, ServiceNode } from './shared';
+import type { OwnCatalog, RuntimeNode, ServiceNode } from './shared';
 import { activationFile, ActivationStore } from '../lib/activations/store';
 import { recording } from '../lib/activations/record';
 import { feed } from '../lib/activations/feed';
@@ -205,13 +205,24 @@ export = function (RED: NodeAPI) {
     const maxPayload = this.engine?.settings.maxPayload ?? 8 * 1048576;
     const burstLimit: BurstLimit = { runtime: config.name || this.id, inFlight: new InFlight(BURST_MAX_MESSAGES, 8 * maxPayload) };
 
-    this.target = (): RunnerTarget => {
-      if (configError) throw configError;
+    this.target = (own?: OwnCatalog): RunnerTarget => {
+      // A node with its own action (inline code) needs no catalog: the runtime's, when it has one, only lends its images.
+      if (configError && !own) throw configError;
       if (this.mode === 'cloud') return { mode: 'cloud', service: service() };
       // A burst target that is another gateway's API learns which gateways the invocation passed (loops).
       const burst = config.burst ? withVia(service(), self) : undefined;
       pools ??= new SharedPools(store ? recording(this.engine!, store) : this.engine!);
-      return { mode: 'local', catalog: catalog(), engine: pools.nodes, burst, burstLimit, observe: metrics?.observer('flow') };
+      let c: Catalog;
+      if (own) {
+        let lender: Catalog | undefined;
+        try {
+          lender = configError ? undefined : catalog();
+        } catch {
+          lender = undefined;
+        }
+        c = own(lender);
+      } else c = catalog();
+      return { mode: 'local', catalog: c, engine: pools.nodes, burst, burstLimit, observe: metrics?.observer('flow') };
     };
 
     this.cloudService = service;

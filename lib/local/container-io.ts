@@ -218,10 +218,11 @@ export class ContainerIO {
       );
     }
     if (reply.status !== 200) {
+      const said = initFailureMessage(reply.body);
       throw new OpenWhiskNodeError(
         'developer_error',
-        `Action '${plan.id.qualified}' failed to initialize (HTTP ${reply.status}): ${clip(initFailureMessage(reply.body))} ${await this.settledLogs()}`,
-        { short: 'init failed' },
+        `Action '${plan.id.qualified}' failed to initialize (HTTP ${reply.status}): ${clip(said)} ${await this.settledLogs()}`,
+        { short: 'init failed', detail: clip(said, 200) },
       );
     }
     return Date.now() - t0;
