@@ -2,8 +2,11 @@
 // openwhisk-action with its code written in the node ("code: written here"): on a local runtime with
 // no catalog at all (real Docker), and deployed to an OpenWhisk service (the API stand-in).
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const { helper, nodes, nextMessage, waitForStatus, errorsOf } = require('../support/nr');
 const { requireDocker, requireImage } = require('../support/docker');
+const { startOpenWhiskServer } = require('../support/openwhisk-server');
 
 const NODE_IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const PY_IMAGE = 'leon-edge/action-python-v3.11:latest';
@@ -81,5 +84,148 @@ describe('openwhisk-action with inline code on a local runtime with no catalog (
     const st = await waitForStatus(a, (s) => s.fill === 'red');
     assert.equal(st.text, 'no code');
     assert.match(errorsOf(a).join('\n'), /has no code: write it in the openwhisk-action node/);
+  });
+});
+
+describe('openwhisk-action with inline code deployed to OpenWhisk (the API stand-in)', function () {
+  this.timeout(20000);
+  let ow;
+
+  before(async () => {
+    ow = await startOpenWhiskServer({ blockingWaitMs: 60000 });
+  });
+  after(async () => ow && ow.stop());
+  beforeEach(() => helper.startServer());
+  afterEach(async () => {
+    await helper.unload();
+    await helper.stopServer();
+  });
+
+  /** The action as the service holds it (GET with the key), or undefined when it has none. */
+  async function stored(name) {
+    const res = await fetch(`${ow.url}/api/v1/namespaces/guest/actions/${name}?code=true`, {
+      headers: { authorization: `Basic ${Buffer.from(ow.key('guest')).toString('base64')}` },
+    });
+    return res.status === 404 ? undefined : res.json();
+  }
+
+  function flow(inline, key) {
+    return {
+      nodes: [
+        { id: 'svc', type: 'openwhisk-service', api: ow.url },
+        { id: 'rt', type: 'openwhisk-runtime', mode: 'cloud', service: 'svc' },
+        { id: 'a', type: 'openwhisk-action', runtime: 'rt', source: 'inline', namespace: '', params: [], wires: [['out']], kind: 'nodejs:20', ...inline },
+        { id: 'out', type: 'helper' },
+        { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
+        { id: 'caught', type: 'helper' },
+      ],
+      creds: { svc: { key: key || ow.key('guest') } },
+    };
+  }
+  async function deploy(inline, key) {
+    const f = flow(inline, key);
+    await helper.load(nodes, f.nodes, f.creds);
+    return helper.getNode('a');
+  }
+  async function run(a, payload) {
+    const got = nextMessage(helper.getNode('out'));
+    a.receive({ payload });
+    return got;
+  }
+
+  const V1 = 'function main(p) { return { greeting: "Hello, " + p.name }; }';
+  const V2 = 'function main(p) { return { greeting: "Hi, " + p.name }; }';
+
+  it('creates the action (and its package) at deploy, runs it in the cloud, and the ring says its version', async () => {
+    assert.equal(await stored('greeters/greet'), undefined);
+    const a = await deploy({ action: 'greeters/greet', code: V1, memory: 128, timeout: 5 });
+    const st = await waitForStatus(a, (s) => s.fill === 'green' || s.fill === 'red');
+    assert.match(st.text, / · v0\.0\.1$/); // the test helper shows message keys: "…status.cloud · …status.ready · v0.0.1"
+    const doc = await stored('greeters/greet');
+    assert.equal(doc.exec.code, V1);
+    assert.deepEqual([doc.limits.memory, doc.limits.timeout], [128, 5000]);
+    const msg = await run(a, { name: 'Edge' });
+    assert.equal(msg.payload.greeting, 'Hello, Edge');
+    assert.equal(ow.invocations.at(-1).name, 'greeters/greet');
+  });
+
+  it('leaves the action alone when nothing changed, and updates it (new version) when the code or a limit did', async () => {
+    let a = await deploy({ action: 'same', code: V1 });
+    await waitForStatus(a, (s) => s.fill === 'green');
+    const first = await stored('same');
+    await helper.unload();
+
+    a = await deploy({ action: 'same', code: V1 });
+    let st = await waitForStatus(a, (s) => s.fill === 'green');
+    assert.ok(st.text.endsWith(` · v${first.version}`), st.text);
+    assert.equal((await stored('same')).updated, first.updated, 'an unchanged action is not written again');
+    await helper.unload();
+
+    a = await deploy({ action: 'same', code: V2 });
+    st = await waitForStatus(a, (s) => s.fill === 'green');
+    const second = await stored('same');
+    assert.notEqual(second.version, first.version);
+    assert.ok(st.text.endsWith(` · v${second.version}`), st.text);
+    assert.equal((await run(a, { name: 'Edge' })).payload.greeting, 'Hi, Edge');
+    await helper.unload();
+
+    a = await deploy({ action: 'same', code: V2, timeout: 30 });
+    st = await waitForStatus(a, (s) => s.fill === 'green');
+    const third = await stored('same');
+    assert.notEqual(third.version, second.version);
+    assert.ok(st.text.endsWith(` · v${third.version}`), st.text);
+    assert.equal(third.limits.timeout, 30000);
+  });
+
+  it('on a local runtime with "deploy" ticked: deploys to the runtime\'s service and runs the same version in a local container', async function () {
+    this.timeout(90000);
+    await requireDocker(this);
+    await requireImage(this, NODE_IMAGE);
+    const f = flow({ action: 'edge/twice', code: 'function main(p) { return { twice: p.n * 2 }; }', deploy: true });
+    f.nodes[1] = { id: 'rt', type: 'openwhisk-runtime', mode: 'local', service: 'svc', capacity: 1, queue: 4 };
+    const before = ow.invocations.length;
+    await helper.load(nodes, f.nodes, f.creds);
+    const a = helper.getNode('a');
+    const st = await waitForStatus(a, (s) => s.fill === 'green' || s.fill === 'red', 60000);
+    assert.equal(st.fill, 'green', JSON.stringify(st));
+    assert.ok(st.text.endsWith(' · v0.0.1'), st.text);
+    assert.equal((await stored('edge/twice')).exec.code, 'function main(p) { return { twice: p.n * 2 }; }');
+    const msg = await run(a, { n: 4 });
+    assert.equal(msg.payload.twice, 8);
+    assert.equal(msg.data.version, '0.0.1');
+    assert.equal(ow.invocations.length, before, 'it ran locally');
+  });
+
+  it('shows a refused key on the ring and in the log, and messages go to Catch with the service\'s message', async () => {
+    const a = await deploy({ action: 'refused', code: V1 }, 'nobody:wrong');
+    const st = await waitForStatus(a, (s) => s.fill === 'red');
+    assert.equal(st.text, 'unauthorized');
+    assert.match(errorsOf(a).join('\n'), /Cannot deploy the inline action '\/_\/refused' to OpenWhisk at .*rejected the key/);
+    const caught = nextMessage(helper.getNode('caught'));
+    a.receive({ payload: { name: 'x' } });
+    assert.match((await caught).error.message, /Cannot deploy the inline action/);
+    assert.equal(await stored('refused'), undefined);
+  });
+
+  it('deploys an old node-red-node-openwhisk node\'s code ("Allow Edits": edit and func) with its parameters, and runs it', async () => {
+    const legacy = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'legacy-openwhisk-flow.json'), 'utf8'));
+    const old = legacy.find((n) => n.type === 'openwhisk-action');
+    const svc = legacy.find((n) => n.type === 'openwhisk-service');
+    const func = 'function main(p) { return { payload: "Hello from the old node, " + p.name }; }';
+    const flowNodes = [
+      { ...svc, api: ow.url },
+      { ...old, edit: true, func, params: [{ key: 'name', value: 'Legacy' }], wires: [['out']] },
+      { id: 'out', type: 'helper', z: old.z },
+    ];
+    await helper.load(nodes, flowNodes, { [svc.id]: { key: ow.key('guest') } });
+    const a = helper.getNode(old.id);
+    const st = await waitForStatus(a, (s) => s.fill === 'green' || s.fill === 'red');
+    assert.equal(st.fill, 'green', JSON.stringify(st));
+    const doc = await stored('hello');
+    assert.equal(doc.exec.code, func);
+    assert.deepEqual(doc.parameters, [{ key: 'name', value: 'Legacy' }]);
+    const got = nextMessage(helper.getNode('out'));
+    a.receive({ payload: {} });
+    assert.equal((await got).payload.payload, 'Hello from the old node, Legacy');
   });
 });
