@@ -2,6 +2,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node
 import { LogLines } from '../lib/activations/log-lines';
 import { annotation } from '../lib/activations/row';
 import { InlineCatalog } from '../lib/catalog/inline';
+import { CONTEXT_FIELD, contextParam, parseContextKeys, takeUpdates, type ContextKey, type ContextUpdate } from '../lib/context';
 import { deployInline } from '../lib/deploy';
 import { OpenWhiskNodeError } from '../lib/errors';
 import { inlineDoc, inlineRef, inlineSpec, type InlineConfig, type InlineSpec } from '../lib/inline';
@@ -31,6 +32,10 @@ interface ActionDef extends NodeDef {
   concurrency?: unknown;
   /** Inline on a local runtime: deploy the code to the runtime's OpenWhisk service too. */
   deploy?: boolean;
+  /** Flow and global context keys the action reads and writes ("flow.avg, global.limit"), through `_context`. */
+  context?: string;
+  /** The context store of those keys ('' = the default store). */
+  contextStore?: string;
   /** Legacy (node-red-node-openwhisk "Allow Edits"): deploy `func` as the action's code at every deploy. */
   edit?: boolean;
   func?: string;
@@ -78,6 +83,34 @@ export = function (RED: NodeAPI) {
     const configuredNamespace = (config.namespace ?? '').trim();
 
     const legacy = legacyInline(config);
+    let contextKeys: ContextKey[];
+    try {
+      contextKeys = parseContextKeys(config.context);
+    } catch (err) {
+      refuseMessages(node, err as OpenWhiskNodeError);
+      return;
+    }
+    const store = typeof config.contextStore === 'string' && config.contextStore.trim() ? config.contextStore.trim() : undefined;
+    const scopeOf = (k: ContextKey) => (k.scope === 'flow' ? node.context().flow : node.context().global);
+    /** The declared keys' values, through callbacks (a persistent store may read asynchronously). */
+    const readContext = (): Promise<Map<ContextKey, unknown>> =>
+      Promise.all(
+        contextKeys.map(
+          (k) =>
+            new Promise<[ContextKey, unknown]>((resolve, reject) =>
+              scopeOf(k).get(k.key, store as string, (err: Error | null | undefined, v: unknown) => (err ? reject(contextFailure(k, err)) : resolve([k, v]))),
+            ),
+        ),
+      ).then((pairs) => new Map(pairs));
+    const writeContext = (updates: ContextUpdate[]): Promise<unknown> =>
+      Promise.all(
+        updates.map(
+          (u) => new Promise<void>((resolve, reject) => scopeOf(u).set(u.key, u.value, store as string, (err?: Error | null) => (err ? reject(contextFailure(u, err)) : resolve()))),
+        ),
+      );
+    const contextFailure = (k: ContextKey, err: Error) =>
+      new OpenWhiskNodeError('config', `The context store${store ? ` '${store}'` : ''} failed on ${k.scope}.${k.key}: ${err.message}. Check the contextStorage setting in settings.js.`, { short: 'context failed' });
+    const warnedUndeclared = new Set<string>();
     const inline = config.source === 'inline' || legacy;
 
     let target: RunnerTarget;
@@ -175,26 +208,50 @@ export = function (RED: NodeAPI) {
         done(err as Error);
         return;
       }
-      runner.invoke(params, ref).then(
-        (activation) => {
-          ran(activation, params);
-          msg.payload = activation.response.result;
-          msg.data = activation;
+      const before: Promise<unknown> = contextKeys.length
+        ? readContext().then((values) => {
+            params[CONTEXT_FIELD] = contextParam(contextKeys, (k) => values.get(k));
+          })
+        : Promise.resolve();
+      before
+        .then(() => runner.invoke(params, ref))
+        .then(async (activation) => {
+          if (!contextKeys.length) return activation;
           try {
-            send(msg);
+            const { updates, undeclared } = takeUpdates(activation.response.result, contextKeys, ref ? `/${ref.namespace}/${ref.name}` : '');
+            for (const u of undeclared.filter((x) => !warnedUndeclared.has(x)).slice(0, 8)) {
+              warnedUndeclared.add(u);
+              node.warn(`The action wrote context key ${u}, which the node does not declare: it was ignored. Add it to the node's context keys.`);
+            }
+            await writeContext(updates);
           } catch (err) {
-            // Node-RED copying the message failed (it is the action's result): the flow goes on.
-            done(err instanceof Error ? err : new Error(String(err)));
-            return;
+            // The activation ran: it is recorded and in msg.data, the message goes to Catch.
+            ran(activation, params);
+            msg.data = activation;
+            throw err;
           }
-          done();
-        },
-        (err: OpenWhiskNodeError) => {
-          ran(err.activation, params);
-          if (err.activation) msg.data = err.activation;
-          done(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
+          return activation;
+        })
+        .then(
+          (activation) => {
+            ran(activation, params);
+            msg.payload = activation.response.result;
+            msg.data = activation;
+            try {
+              send(msg);
+            } catch (err) {
+              // Node-RED copying the message failed (it is the action's result): the flow goes on.
+              done(err instanceof Error ? err : new Error(String(err)));
+              return;
+            }
+            done();
+          },
+          (err: OpenWhiskNodeError) => {
+            ran(err.activation, params);
+            if (err.activation) msg.data = err.activation;
+            done(err instanceof Error ? err : new Error(String(err)));
+          },
+        );
     });
 
     node.on('close', (removed: boolean, done: () => void) => {

@@ -1,6 +1,7 @@
 'use strict';
 // openwhisk-action with its code written in the node ("code: written here"): on a local runtime with
-// no catalog at all (real Docker), and deployed to an OpenWhisk service (the API stand-in).
+// no catalog at all (real Docker), and deployed to an OpenWhisk service (the API stand-in); Node-RED
+// context through `_context` (kept across a restart with a persistent store: test/integration/inline-context.test.js).
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -69,13 +70,19 @@ describe('openwhisk-action with inline code on a local runtime with no catalog (
     await helper.load(nodes, flow({ kind: 'nodejs:20', code: 'function main(p) {\n  return { ok: true \n}\n' }));
     const a = helper.getNode('a');
     const st = await waitForStatus(a, (s) => s.fill === 'red', 60000);
-    assert.match(st.text, /^init failed: .*SyntaxError/, st.text);
+    assert.match(st.text, /^init failed: SyntaxError: Unexpected token/, st.text);
     const logged = errorsOf(a).join('\n');
     assert.match(logged, /failed to initialize.*SyntaxError/s, logged);
     const caught = nextMessage(helper.getNode('caught'), 30000);
     a.receive({ payload: {} });
     const msg = await caught;
     assert.match(msg.error.message, /SyntaxError/);
+  });
+
+  it('shows a Python syntax error on the ring with the interpreter\'s words', async () => {
+    await helper.load(nodes, flow({ kind: 'python:3.11', code: 'def main(args:\n    return {}\n' }));
+    const st = await waitForStatus(helper.getNode('a'), (s) => s.fill === 'red', 60000);
+    assert.match(st.text, /^init failed: '\(' was never closed/, st.text);
   });
 
   it('refuses a node with no code, saying what to write', async () => {
@@ -227,5 +234,98 @@ describe('openwhisk-action with inline code deployed to OpenWhisk (the API stand
     const got = nextMessage(helper.getNode('out'));
     a.receive({ payload: {} });
     assert.equal((await got).payload.payload, 'Hello from the old node, Legacy');
+  });
+});
+
+describe('openwhisk-action and Node-RED context (declared keys in _context, updates out in _context)', function () {
+  this.timeout(90000);
+  let ow;
+
+  before(async () => {
+    ow = await startOpenWhiskServer({ blockingWaitMs: 60000 });
+  });
+  after(async () => ow && ow.stop());
+  afterEach(async () => {
+    await helper.unload();
+    await helper.stopServer();
+    helper.settings({});
+  });
+
+  const COUNTER = [
+    'function main(p) {',
+    '  const seen = (p._context.flow && p._context.flow.count) || 0;',
+    '  const limit = p._context.global ? p._context.global.limit : undefined;',
+    '  return { count: seen + 1, limit, _context: { flow: { count: seen + 1, stray: 1 }, global: { last: p.name } } };',
+    '}',
+  ].join('\n');
+
+  function flow(rt, extra = {}) {
+    return [
+      { id: 'tab', type: 'tab' },
+      { id: 'svc', type: 'openwhisk-service', api: ow.url },
+      { ...rt, id: 'rt', service: 'svc' },
+      { id: 'a', z: 'tab', type: 'openwhisk-action', runtime: 'rt', source: 'inline', action: 'counter', kind: 'nodejs:20', code: COUNTER, context: 'flow.count, global.limit\nglobal.last', params: [], wires: [['out']], ...extra },
+      { id: 'out', z: 'tab', type: 'helper' },
+    ];
+  }
+  const creds = () => ({ svc: { key: ow.key('guest') } });
+  async function send(payload) {
+    const got = nextMessage(helper.getNode('out'), 30000);
+    helper.getNode('a').receive({ payload });
+    return got;
+  }
+
+  it('cloud mode: reads declared keys, applies the updates, strips _context from the result, ignores undeclared keys with a warning', async () => {
+    await helper.startServer();
+    await helper.load(nodes, flow({ type: 'openwhisk-runtime', mode: 'cloud' }), creds());
+    const a = helper.getNode('a');
+    await waitForStatus(a, (s) => s.fill === 'green');
+    a.context().global.set('limit', 7);
+    for (let i = 1; i <= 3; i++) {
+      const msg = await send({ name: `m${i}` });
+      assert.deepEqual(msg.payload, { count: i, limit: 7 });
+      assert.equal(msg.data.response.result._context, undefined);
+    }
+    assert.equal(a.context().flow.get('count'), 3);
+    assert.equal(a.context().global.get('last'), 'm3');
+    assert.equal(a.context().flow.get('stray'), undefined);
+    const warned = require('../support/nr').callsOf(a, 'warn').map((c) => String(c.args[0]));
+    assert.equal(warned.filter((w) => /context key flow\.stray, which the node does not declare/.test(w)).length, 1, 'warned once');
+  });
+
+  it('local mode: a Python moving average kept in flow context (the same _context contract)', async function () {
+    await requireDocker(this);
+    await requireImage(this, PY_IMAGE);
+    const code = [
+      'def main(args):',
+      '    window = (args["_context"].get("flow") or {}).get("window") or []',
+      '    window = (window + [args["value"]])[-3:]',
+      '    avg = sum(window) / len(window)',
+      '    return {"avg": avg, "_context": {"flow": {"window": window}}}',
+    ].join('\n');
+    await helper.startServer();
+    await helper.load(nodes, flow({ type: 'openwhisk-runtime', mode: 'local', capacity: 1, queue: 4 }, { kind: 'python:3.11', action: '', code, context: 'flow.window' }), creds());
+    await waitForStatus(helper.getNode('a'), (s) => s.fill === 'green' || s.fill === 'red', 60000);
+    const avgs = [];
+    for (const value of [3, 6, 9, 12]) avgs.push((await send({ value })).payload.avg);
+    assert.deepEqual(avgs, [3, 4.5, 6, 9]);
+    assert.deepEqual(helper.getNode('a').context().flow.get('window'), [6, 9, 12]);
+  });
+
+  it('refuses a bad context key declaration and a context too large to send, naming the key', async () => {
+    await helper.startServer();
+    await helper.load(nodes, flow({ type: 'openwhisk-runtime', mode: 'cloud' }, { context: 'flow.ok, session.x' }), creds());
+    const st = await waitForStatus(helper.getNode('a'), (s) => s.fill === 'red');
+    assert.equal(st.text, 'bad context key');
+    assert.match(errorsOf(helper.getNode('a')).join('\n'), /'session\.x' is not valid: write flow\.<name> or global\.<name>/);
+    await helper.unload();
+
+    await helper.load(nodes, [...flow({ type: 'openwhisk-runtime', mode: 'cloud' }), { id: 'c', z: 'tab', type: 'catch', scope: null, uncaught: false, wires: [['caught']] }, { id: 'caught', z: 'tab', type: 'helper' }], creds());
+    const a = helper.getNode('a');
+    await waitForStatus(a, (s) => s.fill === 'green');
+    a.context().global.set('limit', 'x'.repeat(70 * 1024));
+    const caught = nextMessage(helper.getNode('caught'));
+    a.receive({ payload: {} });
+    assert.match((await caught).error.message, /the largest, global\.limit, \d+\); at most 65536 go to an action/);
   });
 });
