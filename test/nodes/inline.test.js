@@ -329,3 +329,48 @@ describe('openwhisk-action and Node-RED context (declared keys in _context, upda
     assert.match((await caught).error.message, /the largest, global\.limit, \d+\); at most 65536 go to an action/);
   });
 });
+
+describe('the inline examples run as imported', function () {
+  this.timeout(90000);
+  const example = (f) => JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'examples', f), 'utf8'));
+  /** The example's OpenWhisk nodes and config, its output debug node replaced by a test helper. */
+  const runnable = (flow, out) => flow.filter((n) => ['tab', 'openwhisk-action', 'openwhisk-runtime', 'openwhisk-service'].includes(n.type)).concat([{ id: out, z: flow[0].id, type: 'helper' }]);
+  let ow;
+  beforeEach(() => helper.startServer());
+  afterEach(async () => {
+    await helper.unload();
+    await helper.stopServer();
+    if (ow) await ow.stop();
+    ow = undefined;
+  });
+
+  it('inline Python moving average: drops the glitch, keeps the window in flow context', async function () {
+    await requireDocker(this);
+    await requireImage(this, PY_IMAGE);
+    await helper.load(nodes, runnable(example('inline-python-moving-average.json'), 'inpy.dbg'));
+    const a = helper.getNode('inpy.act');
+    const st = await waitForStatus(a, (s) => s.fill === 'green' || s.fill === 'red', 60000);
+    assert.equal(st.fill, 'green', JSON.stringify(st));
+    const out = [];
+    for (const payload of [21.2, 21.5, 20.9, 21.8, 22.1, 48.0, 21.7, 21.4]) {
+      const got = nextMessage(helper.getNode('inpy.dbg'), 30000);
+      a.receive({ payload });
+      out.push((await got).payload);
+    }
+    assert.deepEqual(out.map((p) => p.glitch), [false, false, false, false, false, true, false, false]);
+    assert.equal(out[7].average, 21.58);
+    assert.deepEqual(a.context().flow.get('window'), [20.9, 21.8, 22.1, 21.7, 21.4]);
+  });
+
+  it('inline Node.js to the cloud: deployed at deploy (v0.0.1), then run there', async () => {
+    ow = await startOpenWhiskServer({ blockingWaitMs: 60000 });
+    const flow = runnable(example('inline-nodejs-to-the-cloud.json'), 'incl.dbg').map((n) => (n.type === 'openwhisk-service' ? { ...n, api: ow.url } : n));
+    await helper.load(nodes, flow, { 'hello.svc': { key: ow.key('guest') } });
+    const a = helper.getNode('incl.act');
+    const st = await waitForStatus(a, (s) => s.fill === 'green' || s.fill === 'red');
+    assert.ok(st.text.endsWith(' · v0.0.1'), st.text);
+    const got = nextMessage(helper.getNode('incl.dbg'));
+    a.receive({ payload: { name: 'Node-RED' } });
+    assert.equal((await got).payload.greeting, 'Hello, Node-RED!');
+  });
+});
