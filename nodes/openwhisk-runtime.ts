@@ -34,7 +34,7 @@ interface RuntimeDef extends NodeDef {
   mode: 'cloud' | 'local';
   service: string;
   /** Where local actions come from: the service (default) or a wskdeploy manifest file. */
-  source?: 'service' | 'manifest';
+  source?: 'service' | 'manifest' | 'none';
   manifest?: string;
   docker?: string;
   images?: string;
@@ -122,6 +122,16 @@ export = function (RED: NodeAPI) {
       const mb = Number(readSetting(RED.settings, 'openwhiskRuntimeCacheMB', 'openwhiskCacheMB'));
       return (cached ??= new CachedCatalog(svc, cacheDirFor(userDir), serviceIdentity(svc.host, svc.apiKey), { maxBytes: mb > 0 ? Math.round(mb * 1048576) : undefined }));
     };
+    if (this.mode === 'local' && config.source === 'none') {
+      catalog = () => {
+        throw new OpenWhiskNodeError(
+          'config',
+          `The local runtime '${config.name || this.id}' has no catalog (Catalog: none): it runs only code written in the action nodes. ` +
+            'Set the node\'s Code to "written here", or choose a service or a manifest as the runtime\'s catalog.',
+          { short: 'no catalog' },
+        );
+      };
+    }
     if (this.mode === 'local' && config.source === 'manifest') {
       try {
         const manifest = new ManifestCatalog(resolveManifestPath(config.manifest ?? '', userDir));

@@ -26,10 +26,10 @@ describe('openwhisk-action with inline code on a local runtime with no catalog (
     await helper.stopServer();
   });
 
-  /** A local runtime with no service and no manifest: only the node carries the action. */
+  /** A local runtime with no catalog (Catalog: none): only the node carries the action. */
   function flow(inline) {
     return [
-      { id: 'rt', type: 'openwhisk-runtime', mode: 'local', capacity: 2, queue: 10 },
+      { id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'none', capacity: 2, queue: 10 },
       { id: 'a', type: 'openwhisk-action', runtime: 'rt', source: 'inline', action: '', namespace: '', params: [{ key: 'unit', value: 'C' }], wires: [['out']], ...inline },
       { id: 'out', type: 'helper' },
       { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
@@ -83,6 +83,14 @@ describe('openwhisk-action with inline code on a local runtime with no catalog (
     await helper.load(nodes, flow({ kind: 'python:3.11', code: 'def main(args:\n    return {}\n' }));
     const st = await waitForStatus(helper.getNode('a'), (s) => s.fill === 'red', 60000);
     assert.match(st.text, /^init failed: '\(' was never closed/, st.text);
+  });
+
+  it('a node from the catalog on a runtime with no catalog says so and what to do', async () => {
+    await helper.load(nodes, flow({ source: 'catalog', action: 'hello' }));
+    const a = helper.getNode('a');
+    const st = await waitForStatus(a, (s) => s.fill === 'red');
+    assert.equal(st.text, 'no catalog');
+    assert.match(errorsOf(a).join('\n'), /has no catalog \(Catalog: none\): it runs only code written in the action nodes\. Set the node's Code to "written here"/);
   });
 
   it('refuses a node with no code, saying what to write', async () => {
