@@ -69,11 +69,13 @@ export class OpenWhiskNodeError extends Error {
   readonly statusCode?: number;
   /** Why, where code must tell failures apart. */
   readonly reason?: Reason;
+  /** The action's own words, where it gave some (its /init error): a ring with room may quote them. */
+  readonly detail?: string;
 
   constructor(
     code: ErrorCode,
     message: string,
-    opts: { short?: string; reason?: Reason; activation?: Activation; statusCode?: number; cause?: unknown } = {},
+    opts: { short?: string; reason?: Reason; activation?: Activation; statusCode?: number; cause?: unknown; detail?: string } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'OpenWhiskNodeError';
@@ -82,6 +84,7 @@ export class OpenWhiskNodeError extends Error {
     this.short = opts.short ?? (opts.reason ? SHORT_OF_REASON[opts.reason] : code.replace('_', ' '));
     this.activation = opts.activation;
     this.statusCode = opts.statusCode;
+    if (opts.detail !== undefined) this.detail = opts.detail;
   }
 }
 

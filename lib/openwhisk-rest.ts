@@ -13,6 +13,14 @@ export interface RestCall {
   headers?: Record<string, string>;
 }
 
+/** What a PUT of an action sends: its code and limits (and, for an old node's deploy, its parameters). */
+export interface ActionPut {
+  exec: { kind: string; code: string; main?: string };
+  limits?: ActionLimits;
+  parameters?: KeyValue[];
+  annotations?: KeyValue[];
+}
+
 export interface ActionSummary {
   /** "ns" or "ns/pkg". */
   namespace: string;
@@ -133,7 +141,7 @@ export class OpenWhiskRest {
 
   /** Every request: `path` below the API's base URL ("/" is the API host's root), its reply bounded by `limit`. */
   private request(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT',
     path: string,
     options: { qs?: Record<string, string | number | boolean>; body?: unknown; signal: AbortSignal; headers?: Record<string, string>; limit?: 'code' | 'other' },
   ): Promise<unknown> {
@@ -148,6 +156,27 @@ export class OpenWhiskRest {
     const doc = await this.request('GET', `${nsPath(namespace, `action '${name}'`)}/actions/${entityPath(name, `action '${name}'`)}`, { qs: { code }, signal: call.signal, limit: code ? 'code' : 'other' });
     if (!isActionDoc(doc)) throw new BadReply(`GET action '${name}'`);
     return doc;
+  }
+
+  /**
+   * Create or update an action (PUT …/actions/{name}?overwrite=true): resolves with the stored
+   * document (its new version). A packaged action needs its package (putPackage).
+   */
+  async putAction(namespace: string, name: string, action: ActionPut, call: RestCall): Promise<ActionDoc> {
+    const doc = await this.request('PUT', `${nsPath(namespace, `action '${name}'`)}/actions/${entityPath(name, `action '${name}'`)}`, {
+      qs: { overwrite: true },
+      body: action,
+      signal: call.signal,
+      limit: 'code',
+    });
+    if (!isActionDoc(doc)) throw new BadReply(`PUT action '${name}'`);
+    return doc;
+  }
+
+  /** Create a package with no parameters (PUT …/packages/{name}, no overwrite: an existing one answers 409). */
+  async putPackage(namespace: string, name: string, call: RestCall): Promise<void> {
+    const doc = await this.request('PUT', `${nsPath(namespace, `package '${name}'`)}/packages/${segment(name, `package '${name}'`)}`, { body: {}, signal: call.signal });
+    if (!isObject(doc) || typeof doc.name !== 'string') throw new BadReply(`PUT package '${name}'`);
   }
 
   /**

@@ -12,7 +12,23 @@ export interface PhaseReport extends Shown {
   mode: 'cloud' | 'local';
   /** Where the action ran from, e.g. "cached" when the catalog was unreachable. */
   note?: string;
+  /** The version of the action this node deployed to a service (an inline action), once deployed. */
+  version?: string;
 }
+
+/** What an inline action's node adds to the runner. */
+export interface RunnerOptions {
+  /**
+   * Deploys the node's action to a service before it runs (at start; after a failure, again at the
+   * next message): resolves with the version deployed and the action's time limit (ms).
+   */
+  deploy?: () => Promise<{ version: string; timeoutMs?: number }>;
+  /** The ring quotes the action's own words of a failure (an /init error), not only its short reason. */
+  quoteAction?: boolean;
+}
+
+/** How much of an action's words a ring quotes. */
+const RING_QUOTE_CHARS = 60;
 
 export interface LocalStatusEvent {
   phase: 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready';
@@ -89,6 +105,12 @@ function burstFull(limit: BurstLimit, bytes: number, local: OpenWhiskNodeError):
   );
 }
 
+/** The first line of an action's words, cut for a ring. */
+function firstLine(text: string): string {
+  const line = text.split('\n').map((l) => l.trim()).find((l) => l) ?? '';
+  return line.length > RING_QUOTE_CHARS ? `${line.slice(0, RING_QUOTE_CHARS - 1)}…` : line;
+}
+
 /** Records where an activation ran in its annotations (msg.data), so flows can tell. */
 function markWhere(activation: Activation, where: 'local' | 'cloud', burst: boolean): Activation {
   // An activation from another gateway's API carries its path ('hops'): it ran on a gateway.
@@ -116,6 +138,9 @@ export class ActionRunner {
   /** Shows the ring: every change while they come slowly, the latest at most every 50 ms when they come fast. */
   private readonly shown: StatusThrottle<PhaseReport>;
   private readonly watch?: NodeJS.Timeout;
+  /** The deploy under way or done (RunnerOptions.deploy); forgotten when it fails. */
+  private deployed?: Promise<void>;
+  private version?: string;
   private readonly onHealth = (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => {
     this.dispatch({ type: 'health', state: h.state, short: h.short, provisioned: this.local.size > 0, hasAction: !!this.defaultRef });
   };
@@ -125,6 +150,7 @@ export class ActionRunner {
     private readonly target: RunnerTarget,
     private readonly defaultRef: ActionRef | undefined,
     report: (r: PhaseReport) => void,
+    private readonly opts: RunnerOptions = {},
   ) {
     this.shown = new StatusThrottle(report);
     if (target.mode === 'cloud') this.cloud = new CloudInvoker(target.service);
@@ -153,6 +179,16 @@ export class ActionRunner {
       this.dispatch({ type: 'idle' });
       return undefined;
     }
+    if (this.target.mode === 'cloud' && this.opts.deploy) {
+      try {
+        await this.deploy();
+        this.dispatch({ type: 'cloud-ready' });
+      } catch (err) {
+        // reported by deploy(); the next message tries again
+        return err instanceof Error ? err : new Error(String(err));
+      }
+      return undefined;
+    }
     if (this.target.mode === 'cloud') {
       this.dispatch({ type: 'phase', phase: 'fetching' });
       try {
@@ -174,6 +210,26 @@ export class ActionRunner {
     return undefined;
   }
 
+  /** Deploys the node's action (RunnerOptions.deploy) once; a failure shows on the ring and is tried again next time. */
+  private deploy(): Promise<void> {
+    const deploy = this.opts.deploy;
+    if (!deploy) return Promise.resolve();
+    if (!this.deployed) {
+      const p = (async () => {
+        this.dispatch({ type: 'phase', phase: 'deploying' });
+        const d = await deploy();
+        this.version = d.version || undefined;
+        if (this.defaultRef) this.cloud?.noteTimeout(this.defaultRef, d.timeoutMs);
+      })();
+      this.deployed = p;
+      p.catch((err) => {
+        if (this.deployed === p) this.deployed = undefined;
+        this.dispatch({ type: 'failed', failure: this.failureOf(err) });
+      });
+    }
+    return this.deployed;
+  }
+
   private provisioned(ref: ActionRef): Promise<LocalActionHandle> {
     if (this.target.mode !== 'local') throw new Error('not local');
     const key = qualifiedName(ref);
@@ -181,6 +237,7 @@ export class ActionRunner {
     if (!handle) {
       const { catalog, engine } = this.target;
       handle = (async () => {
+        await this.deploy();
         this.dispatch({ type: 'phase', phase: 'fetching' });
         const doc = await catalog.getAction(ref);
         this.note = catalog.fromCache?.(doc) ? 'cached' : undefined;
@@ -215,6 +272,7 @@ export class ActionRunner {
     /** Where it went: the observer's 'where' (a burst is one once it was sent to the burst target). */
     const went = { where: (this.cloud ? 'cloud' : 'local') as Where };
     try {
+      if (this.cloud && this.opts.deploy) await this.deploy();
       const a = this.cloud ? markWhere(await this.cloud.invoke(params, ref), 'cloud', false) : await this.invokeLocal(params, ref, went);
       this.observed(ref, went.where, a);
       return a;
@@ -267,7 +325,7 @@ export class ActionRunner {
     if (this.closed) return;
     const r = reduceRing(this.ring, ev);
     this.ring = r.state;
-    if (r.show) this.shown.push({ ...r.show, mode: this.target.mode, note: this.note });
+    if (r.show) this.shown.push({ ...r.show, mode: this.target.mode, note: this.note, ...(this.version ? { version: this.version } : {}) });
     if (r.count) {
       if (this.target.mode === 'cloud') this.dispatch({ type: 'cloud-ready' });
       else void this.containerCount().then((n) => this.dispatch({ type: 'count', n }));
@@ -289,8 +347,9 @@ export class ActionRunner {
 
   private failureOf(err: unknown): Failure {
     const e = err instanceof OpenWhiskNodeError ? err : undefined;
+    const quote = e && this.opts.quoteAction && e.detail ? firstLine(e.detail) : '';
     return {
-      short: e ? e.short : 'failed',
+      short: e ? (quote ? `${e.short}: ${quote}` : e.short) : 'failed',
       fromEngine: !!e && this.target.mode === 'local' && (e.code === 'unreachable' || e.code === 'docker'),
     };
   }

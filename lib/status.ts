@@ -3,7 +3,7 @@
 // it returns. No timers, no I/O: every rule of the ring is here and unit-tested on its own.
 
 /** What the node's status ring shows. */
-export type Phase = 'idle' | 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready' | 'invoking' | 'error';
+export type Phase = 'idle' | 'deploying' | 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready' | 'invoking' | 'error';
 
 export interface Shown {
   phase: Phase;
@@ -36,7 +36,7 @@ export type RingEvent =
   /** The node has no action of its own. */
   | { type: 'idle' }
   /** A provisioning step (or the cloud check) is under way. */
-  | { type: 'phase'; phase: 'fetching' | 'pulling' | 'starting' | 'initializing'; detail?: string | number }
+  | { type: 'phase'; phase: 'deploying' | 'fetching' | 'pulling' | 'starting' | 'initializing'; detail?: string | number }
   /** Cloud mode: the action exists. */
   | { type: 'cloud-ready' }
   /** The engine reports a provisioning as ready (before its handle is returned). */

@@ -12,7 +12,7 @@ import { LocalEngine } from '../lib/local/engine';
 import type { RunnerTarget } from '../lib/runner';
 import { instanceId, parseImageOverrides, parsePlatform, resolveManifestPath } from '../lib/runtime-config';
 import type { Catalog } from '../lib/types';
-import type { RuntimeNode, ServiceNode } from './shared';
+import type { OwnCatalog, RuntimeNode, ServiceNode } from './shared';
 import { activationFile, ActivationStore } from '../lib/activations/store';
 import { recording } from '../lib/activations/record';
 import { feed } from '../lib/activations/feed';
@@ -34,7 +34,7 @@ interface RuntimeDef extends NodeDef {
   mode: 'cloud' | 'local';
   service: string;
   /** Where local actions come from: the service (default) or a wskdeploy manifest file. */
-  source?: 'service' | 'manifest';
+  source?: 'service' | 'manifest' | 'none';
   manifest?: string;
   docker?: string;
   images?: string;
@@ -122,6 +122,16 @@ export = function (RED: NodeAPI) {
       const mb = Number(readSetting(RED.settings, 'openwhiskRuntimeCacheMB', 'openwhiskCacheMB'));
       return (cached ??= new CachedCatalog(svc, cacheDirFor(userDir), serviceIdentity(svc.host, svc.apiKey), { maxBytes: mb > 0 ? Math.round(mb * 1048576) : undefined }));
     };
+    if (this.mode === 'local' && config.source === 'none') {
+      catalog = () => {
+        throw new OpenWhiskNodeError(
+          'config',
+          `The local runtime '${config.name || this.id}' has no catalog (Catalog: none): it runs only code written in the action nodes. ` +
+            'Set the node\'s Code to "written here", or choose a service or a manifest as the runtime\'s catalog.',
+          { short: 'no catalog' },
+        );
+      };
+    }
     if (this.mode === 'local' && config.source === 'manifest') {
       try {
         const manifest = new ManifestCatalog(resolveManifestPath(config.manifest ?? '', userDir));
@@ -204,13 +214,24 @@ export = function (RED: NodeAPI) {
     const maxPayload = this.engine?.settings.maxPayload ?? 8 * 1048576;
     const burstLimit: BurstLimit = { runtime: config.name || this.id, inFlight: new InFlight(BURST_MAX_MESSAGES, 8 * maxPayload) };
 
-    this.target = (): RunnerTarget => {
-      if (configError) throw configError;
+    this.target = (own?: OwnCatalog): RunnerTarget => {
+      // A node with its own action (inline code) needs no catalog: the runtime's, when it has one, only lends its images.
+      if (configError && !own) throw configError;
       if (this.mode === 'cloud') return { mode: 'cloud', service: service() };
       // A burst target that is another gateway's API learns which gateways the invocation passed (loops).
       const burst = config.burst ? withVia(service(), self) : undefined;
       pools ??= new SharedPools(store ? recording(this.engine!, store) : this.engine!);
-      return { mode: 'local', catalog: catalog(), engine: pools.nodes, burst, burstLimit, observe: metrics?.observer('flow') };
+      let c: Catalog;
+      if (own) {
+        let lender: Catalog | undefined;
+        try {
+          lender = configError ? undefined : catalog();
+        } catch {
+          lender = undefined;
+        }
+        c = own(lender);
+      } else c = catalog();
+      return { mode: 'local', catalog: c, engine: pools.nodes, burst, burstLimit, observe: metrics?.observer('flow') };
     };
 
     this.cloudService = service;

@@ -2,7 +2,7 @@
 import type { Node, NodeStatus } from 'node-red';
 import type { OpenWhiskNodeError } from '../lib/errors';
 import type { RunnerTarget } from '../lib/runner';
-import type { Activation } from '../lib/types';
+import type { Activation, Catalog } from '../lib/types';
 import type { OpenWhiskService } from '../lib/service';
 
 export interface ServiceNode extends Node<{ key?: string }> {
@@ -14,10 +14,16 @@ export interface ServiceNode extends Node<{ key?: string }> {
   configError?: OpenWhiskNodeError;
 }
 
+/** A node's own catalog (its inline action), given the runtime's catalog when it has one (for its images). */
+export type OwnCatalog = (runtimeCatalog: Catalog | undefined) => Catalog;
+
 export interface RuntimeNode extends Node {
   mode: 'cloud' | 'local';
-  /** Where actions run and come from; throws a clear error when the config is incomplete. */
-  target(): RunnerTarget;
+  /**
+   * Where actions run and come from; throws a clear error when the config is incomplete. With `own`,
+   * a local runtime's nodes run from that catalog (the runtime needs none of its own).
+   */
+  target(own?: OwnCatalog): RunnerTarget;
   /** The runtime's openwhisk-service (where triggers live when the catalog is not a manifest); throws when missing. */
   cloudService(): OpenWhiskService;
   /** Keeps a record of an activation one of its nodes ran in the cloud (for the editor's sidebar). */

@@ -218,10 +218,12 @@ export class ContainerIO {
       );
     }
     if (reply.status !== 200) {
+      const said = initFailureMessage(reply.body);
+      const logs = await this.settledLogs();
       throw new OpenWhiskNodeError(
         'developer_error',
-        `Action '${plan.id.qualified}' failed to initialize (HTTP ${reply.status}): ${clip(initFailureMessage(reply.body))} ${await this.settledLogs()}`,
-        { short: 'init failed' },
+        `Action '${plan.id.qualified}' failed to initialize (HTTP ${reply.status}): ${clip(said)} ${logs}`,
+        { short: 'init failed', detail: clip(initReason(said, logs), 200) },
       );
     }
     return Date.now() - t0;
@@ -292,4 +294,22 @@ export class ContainerIO {
     const lines = this.framer.tail(30, MAX_QUOTE_CHARS);
     return lines.length ? `Container logs:\n${lines.join('\n')}` : '(The container wrote no logs.)';
   }
+}
+
+/** Runtime phrases around an /init failure that say nothing of its cause. */
+const GENERIC_INIT = /failed to generate or locate a binary|Cannot start action|Command exited abruptly|XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX/;
+
+/**
+ * The cause of an /init failure in the action's words: the runtime's answer without its preamble, or,
+ * when that is generic (the Python runtime says "see logs"), the last stderr line that is no stack frame.
+ */
+export function initReason(said: string, logs: string): string {
+  const own = said.replace(/^Initialization has failed due to:\s*/, '').split('\n')[0].trim();
+  if (own && !GENERIC_INIT.test(own)) return own;
+  const lines = logs
+    .split('\n')
+    .map((l) => /\bstderr: (.*)$/.exec(l)?.[1]?.trim() ?? '')
+    .filter((l) => l && !/^(at |File "|Traceback|\^)/.test(l) && !GENERIC_INIT.test(l))
+    .map((l) => l.replace(/^Error during initialization:\s*/, ''));
+  return lines.at(-1) ?? own;
 }
