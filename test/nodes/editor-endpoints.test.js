@@ -57,6 +57,8 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
     env.checkBuild();
     ow = await startOpenWhiskServer({ users: { guest: STORED_KEY } });
     ow.putAction('guest', 'hello', { exec: { kind: 'nodejs:20', code: 'function main() { return {}; }' } });
+    ow.putAction('guest', 'boxed', { exec: { kind: 'blackbox', image: 'example/echo:1' } });
+    ow.putAction('guest', 'zipped', { exec: { kind: 'nodejs:20', code: Buffer.from('PK not really a zip').toString('base64'), binary: true } });
     ow.putTrigger('guest', 'reading');
     ow.putTrigger('guest', 'alarm');
     rec = await startRecorder();
@@ -170,9 +172,31 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
     for (const api of [ow.url, `${ow.url}/api/v1/`, undefined]) {
       const r = await post(entities(), { service: 'svc', api, insecure: false, namespace: '_' }, 'json');
       assert.equal(r.status, 200, `${api}: ${r.text}`);
-      assert.deepEqual(r.json.actions.map((a) => a.name), ['hello']);
+      assert.deepEqual(r.json.actions.map((a) => a.name), ['boxed', 'hello', 'zipped']);
       assert.deepEqual(r.json.triggers.map((t) => t.name), ['alarm', 'reading'], 'the trigger picker of a service');
     }
+    assert.equal(rec.seen.connections, 0);
+  });
+
+  it('fetches an action\'s code for the inline editor; says why not for a blackbox or a zip; the same guards', async () => {
+    const code = () => `${nr.url}/leon-openwhisk/action-code`;
+    const r = await post(code(), { service: 'svc', api: ow.url, insecure: false, namespace: '_', name: 'hello' }, 'json');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.kind, 'nodejs:20');
+    assert.equal(r.json.code, 'function main() { return {}; }');
+    const boxed = await post(code(), { service: 'svc', api: ow.url, insecure: false, name: 'boxed' }, 'json');
+    assert.equal(boxed.status, 422);
+    assert.match(boxed.json.error, /'boxed' is a blackbox action: its code is its Docker image \(example\/echo:1\)/);
+    const zipped = await post(code(), { service: 'svc', api: ow.url, insecure: false, name: 'zipped' }, 'json');
+    assert.equal(zipped.status, 422);
+    assert.match(zipped.json.error, /zip archive/);
+    const missing = await post(code(), { service: 'svc', api: ow.url, insecure: false, name: 'nope' }, 'json');
+    assert.equal(missing.status, 404);
+    // The stored key never goes to a host taken from the request; another site's page is refused.
+    const elsewhere = await post(code(), { service: 'svc', api: rec.url, name: 'hello' }, 'json');
+    assert.equal(elsewhere.status, 409);
+    const cross = await post(code(), { service: 'svc', api: ow.url, name: 'hello' }, 'json', { 'sec-fetch-site': 'cross-site' });
+    assert.equal(cross.status, 403);
     assert.equal(rec.seen.connections, 0);
   });
 
