@@ -5,7 +5,7 @@
 // minimal direct client of the same action container(s). Not a test: it prints a markdown table
 // with each figure's target and PASS/MISS and writes bench/results/local.json.
 //
-//   node bench/local.js [--only=latency,throughput,deploy,payload,memory,cells,store] [--quick] [--spies]
+//   node bench/local.js [--only=latency,throughput,deploy,payload,memory,cells,store,inline] [--quick] [--spies]
 //
 // See bench/README.md for what each figure means.
 
@@ -275,6 +275,49 @@ async function phaseStore() {
   const a = st(samples.on);
   const b = st(samples.off);
   return { on: a, off: b, addedP50: a.p50 - b.p50, addedP99: a.p99 - b.p99, kept, rounds: ROUNDS, perRound: PER };
+}
+
+// ---- 8. inline code against the same code from the catalog, interleaved ------------------------------
+
+async function phaseInline() {
+  const WARM = QUICK ? 100 : 500;
+  const ROUNDS = QUICK ? 6 : 20;
+  const PER = QUICK ? 100 : 250;
+  const cat = ids('incat');
+  const inl = ids('ininl');
+  // One runtime, two nodes: the catalog's noop and the same code written in the node (one Catch node).
+  const f = flow(cat, 'noop', { capacity: 2 });
+  f.push({ id: inl.a, type: 'openwhisk-action', runtime: cat.rt, source: 'inline', action: '', kind: 'nodejs:20', code: ACTIONS.noop, namespace: '', params: [], wires: [[inl.out]] });
+  f.push({ id: inl.out, type: 'helper' });
+  helper.settings({ userDir });
+  loaded = true;
+  await helper.load([...nodes, floorNodes], f, creds(cat));
+  for (const a of [cat.a, inl.a]) await waitReady(helper.getNode(a));
+  dropHelperSpies(cat);
+  dropHelperSpies(inl);
+  const ports = { catalog: new NodePort(helper.getNode(cat.a), helper.getNode(cat.out), helper.getNode(cat.caught)), inline: new NodePort(helper.getNode(inl.a), helper.getNode(inl.out), helper.getNode(cat.caught)) };
+  const send = async (side, n) => {
+    const m = await ports[side].send({ n });
+    if (m.payload.n !== n) throw new Error(`${side}: wrong reply`);
+  };
+  log(`inline: warming up (${WARM} each side)`);
+  for (const side of ['catalog', 'inline']) for (let i = 0; i < WARM; i++) await send(side, i);
+  const samples = { catalog: [], inline: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const side of r % 2 === 0 ? ['inline', 'catalog'] : ['catalog', 'inline']) {
+      await sleep(20);
+      for (let i = 0; i < PER; i++) {
+        const t0 = performance.now();
+        await send(side, i);
+        samples[side].push(performance.now() - t0);
+      }
+    }
+  }
+  await unload();
+  const st = (a) => ({ n: a.length, p50: percentile(a, 50), p90: percentile(a, 90), p99: percentile(a, 99) });
+  const a = st(samples.inline);
+  const b = st(samples.catalog);
+  return { inline: a, catalog: b, addedP50: a.p50 - b.p50, addedP99: a.p99 - b.p99, rounds: ROUNDS, perRound: PER };
 }
 
 // ---- --profile: where the added latency goes -------------------------------------------------------
@@ -772,6 +815,11 @@ function report(results) {
     rows.push(['7. activation store on (default, 200 kept) vs off: warm p50', `${fmt(S.on.p50)} ms`, `${fmt(S.off.p50)} ms (off)`, `${signed(S.addedP50)} ms`, 'added p50 ≤ 0.1 ms', verdict(S.addedP50 <= 0.1)]);
     rows.push(['7. … p99', `${fmt(S.on.p99)} ms`, `${fmt(S.off.p99)} ms (off)`, `${signed(S.addedP99)} ms`, '(reported)', '']);
   }
+  const I = results.inline;
+  if (I && !I.error) {
+    rows.push(['8. inline code vs the same code from the catalog: warm p50', `${fmt(I.inline.p50)} ms`, `${fmt(I.catalog.p50)} ms (catalog)`, `${signed(I.addedP50)} ms`, 'no difference beyond noise (|added| ≤ 0.1 ms)', verdict(Math.abs(I.addedP50) <= 0.1)]);
+    rows.push(['8. … p99', `${fmt(I.inline.p99)} ms`, `${fmt(I.catalog.p99)} ms (catalog)`, `${signed(I.addedP99)} ms`, '(reported)', '']);
+  }
   for (const [k, v] of Object.entries(results)) if (v && v.error) rows.push([k, 'ERROR', '', '', '', v.error]);
   return markdownTable(['figure', 'through the node', 'direct / bare', 'added / ratio', 'target', 'result'], rows);
 }
@@ -902,6 +950,7 @@ async function main() {
     ['memory', phaseMemory],
     ['cells', phaseCells],
     ['store', phaseStore],
+    ['inline', phaseInline],
   ];
   if (args.has('--profile')) phases.unshift(['profile', phaseProfile]);
   const retried = {};

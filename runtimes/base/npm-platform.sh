@@ -9,7 +9,9 @@
 #   add_missing_host_libs <base image> <ctx>   for the engine's platform: copies into <ctx>/libs/ the host's
 #       copies of the shared libraries sharp's binary links (libresolv, …) that <base image> lacks: a base made
 #       from the host's node (build-base.sh) has only what node links, and its libc is the host's. Bases made
-#       from Debian's packages (other platforms) have the whole libc6. <ctx>/libs/ is made in any case.
+#       from Debian's packages (other platforms) have the whole libc6. <ctx>/libs/ is made in any case, with a
+#       list of what was added (usr/share/leon-edge/host-libs.txt): Docker 20.10's classic builder fails the
+#       step after a COPY whose layer is empty ("failed to get layer …: layer does not exist").
 
 npm_cpu() { case "$DOCKER_ARCH" in amd64) echo x64 ;; *) echo "$DOCKER_ARCH" ;; esac; }
 
@@ -34,8 +36,10 @@ platform_node_modules() {
 }
 
 add_missing_host_libs() {
-  local base="$1" ctx="$2" cid lib
-  mkdir -p "$ctx/libs"
+  local base="$1" ctx="$2" cid lib list
+  list="$ctx/libs/usr/share/leon-edge/host-libs.txt"
+  mkdir -p "$(dirname "$list")"
+  echo "# shared libraries copied from the build host because the base image lacks them (sharp links them)" > "$list"
   [[ "$PLATFORM" == "$ENGINE_PLATFORM" ]] && command -v ldd >/dev/null 2>&1 || return 0
   cid="$("${DOCKER:-docker}" create "$base" node)"
   for lib in $(ldd "$ctx"/node_modules/@img/sharp-linux-"$(npm_cpu)"/lib/*.node 2>/dev/null \
@@ -43,6 +47,7 @@ add_missing_host_libs() {
     if ! "${DOCKER:-docker}" cp "$cid:$lib" - >/dev/null 2>&1; then
       mkdir -p "$ctx/libs$(dirname "$lib")"
       cp -L "$lib" "$ctx/libs$lib"
+      echo "$lib" >> "$list"
       say "adding the host's $lib (sharp needs it, $base lacks it)"
     fi
   done
