@@ -188,8 +188,10 @@ describe(`Python runtime image: OpenWhisk action interface (${PYTHON_IMAGE})`, f
       processedRuns++;
       assert.equal(res.status, 200);
       assert.deepEqual(res.body, { winter: '❄ ☃ ❄' });
-      const logs = await proxy.logsWhen((l) => l.stdout.includes('☃'));
-      assert.match(logs.stdout, new RegExp(`❄ ☃ ❄\\n${SENTINEL}\\n`));
+      // The sentinel follows the print once the reply is sent (as upstream's): wait for both.
+      const printed = new RegExp(`❄ ☃ ❄\\n${SENTINEL}\\n`);
+      const logs = await proxy.logsWhen((l) => printed.test(l.stdout));
+      assert.match(logs.stdout, printed);
     });
 
     it('takes an array as input and returns an array result', async () => {
