@@ -94,7 +94,11 @@ async function main() {
     await buildImages();
   }
   const fresh = prepareFlows();
-  const red = path.join(path.dirname(require.resolve('node-red/package.json', { paths: [root] })), 'red.js');
+  // Node-RED 5 needs Node >= 22.9; on an older Node (20 LTS) the demo runs on Node-RED 4.1 (devDependency node-red-v4).
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  const redPackage = major > 22 || (major === 22 && minor >= 9) ? 'node-red' : 'node-red-v4';
+  const red = path.join(path.dirname(require.resolve(`${redPackage}/package.json`, { paths: [root] })), 'red.js');
+  if (redPackage === 'node-red-v4') console.log(`Node.js ${process.version}: starting Node-RED 4.1 (Node-RED 5 needs Node.js 22.9 or later)`);
   const child = spawn(process.execPath, [red, '-u', userDir, '-s', path.join(root, 'demo', 'settings.js'), '-p', String(port)], {
     cwd: root,
     // The face example's settings (its tab's environment reads them): the demo's knowledge base (who the face
