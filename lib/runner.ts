@@ -4,7 +4,7 @@ import { formatBytes, InFlight, jsonBytes } from './in-flight';
 import { qualifiedName, type OpenWhiskService } from './service';
 import { initialRing, reduceRing, type Failure, type RingEvent, type RingState, type Shown } from './status';
 import { StatusThrottle } from './status-throttle';
-import type { ActionDoc, ActionInvoker, ActionRef, Activation, Catalog } from './types';
+import type { ActionDoc, ActionInvoker, ActionRef, Activation, Catalog, ProvisionOptions } from './types';
 
 export type { Phase } from './status';
 
@@ -44,7 +44,7 @@ export interface LocalActionHandle extends ActionInvoker {
 
 /** The part of the local Docker engine the runner needs. */
 export interface LocalProvisioner {
-  provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: LocalStatusEvent) => void): Promise<LocalActionHandle>;
+  provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: LocalStatusEvent) => void, opts?: ProvisionOptions): Promise<LocalActionHandle>;
   /** 'health' events: the Docker engine went down, lacks room, or is ok again. */
   on?(event: 'health', listener: (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => void): unknown;
   off?(event: 'health', listener: (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => void): unknown;

@@ -94,3 +94,13 @@ export interface ActionInvoker {
   invoke(params: Record<string, unknown> | unknown[], ref?: ActionRef): Promise<Activation>;
   close(): Promise<void>;
 }
+
+/** How a provisioning may wait for room. */
+export interface ProvisionOptions {
+  /**
+   * The work is already accepted (an activation answered 202, which OpenWhisk queues until a
+   * container is free): wait up to this long for a container while the capacity is in use, instead
+   * of failing at once.
+   */
+  capacityWaitMs?: number;
+}

@@ -16,7 +16,7 @@ import type { ActivationStore } from './store';
  */
 export function recording(engine: LocalProvisioner, store: ActivationStore): LocalProvisioner {
   return {
-    provision: async (nodeId, action, catalog, onStatus) => recordingHandle(await engine.provision(nodeId, action, catalog, onStatus), store, nodeId),
+    provision: async (nodeId, action, catalog, onStatus, opts) => recordingHandle(await engine.provision(nodeId, action, catalog, onStatus, opts), store, nodeId),
     on: engine.on ? (event, listener) => engine.on!(event, listener) : undefined,
     off: engine.off ? (event, listener) => engine.off!(event, listener) : undefined,
   };

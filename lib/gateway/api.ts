@@ -382,7 +382,8 @@ export class GatewayApi {
     const activationId = newId();
     const received = Date.now();
     const idHeader = { 'x-openwhisk-activation-id': activationId };
-    const ctx = { via: [...via, this.o.instanceId], activationId };
+    // Answered 202 (non-blocking): it waits in line for a container as OpenWhisk queues it, within the blocking window's length.
+    const ctx = { via: [...via, this.o.instanceId], activationId, capacityWaitMs: blocking ? undefined : this.blockingMs };
     const running = invocationContext.run(ctx, () => this.o.invoke(ref, params)).then(
       (a) => this.finish(a, activationId),
       (e: unknown) => {

@@ -13,6 +13,11 @@ export interface InvocationContext {
   via: string[];
   /** The id the API answered (non-blocking) or will answer with. */
   activationId?: string;
+  /**
+   * Already accepted (answered 202): how long it may wait for a container while the runtime's
+   * capacity is in use, as OpenWhisk queues it, instead of failing at once.
+   */
+  capacityWaitMs?: number;
 }
 
 export const invocationContext = new AsyncLocalStorage<InvocationContext>();

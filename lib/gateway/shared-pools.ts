@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { LocalActionHandle, LocalProvisioner } from '../runner';
 import type { ActionDoc, ActionRef, Activation, Catalog } from '../types';
+import { invocationContext } from './context';
 
 /** Same action, same code, parameters and limits: the same pool can serve it. */
 function poolKey(doc: ActionDoc): string {
@@ -89,7 +90,8 @@ export class SharedPools {
         return undefined;
       };
       const ownPool = (): Promise<LocalActionHandle> =>
-        (own ??= this.engine.provision(nodeId, action, catalog).then(
+        // An activation already answered 202 waits in line for a container; a blocking one fails at once (429).
+        (own ??= this.engine.provision(nodeId, action, catalog, undefined, { capacityWaitMs: invocationContext.getStore()?.capacityWaitMs }).then(
           (h) => (ownHandle = h),
           (err: unknown) => {
             own = undefined; // asked again at the next call

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type Docker from 'dockerode';
 import { OpenWhiskNodeError } from '../errors';
-import type { ActionDoc, Catalog } from '../types';
+import type { ActionDoc, Catalog, ProvisionOptions } from '../types';
 import { CELL_NODE, StemCells } from './cells';
 import { ActionContainer, closedError, type ContainerEnv, type ContainerPlan, type ContainerState, type DockerContext } from './container';
 import { createDocker, createProbeDocker, hasImage, parseDockerTarget, translateDockerError, type DockerTarget, type EnginePlatform } from './docker';
@@ -295,7 +295,7 @@ export class LocalEngine extends EventEmitter {
    * start one warm container, wait for the port, /init once. A sequence provisions each component
    * (fetched from `catalog`). Resolves once the action can run without a cold start.
    */
-  async provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: LocalStatus) => void): Promise<LocalAction> {
+  async provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: LocalStatus) => void, opts: ProvisionOptions = {}): Promise<LocalAction> {
     await this.start();
     if (this.isClosed) throw closedError(`Provisioning '${identityOf(action).qualified}'`);
     const status = (s: LocalStatus) => {
@@ -305,12 +305,19 @@ export class LocalEngine extends EventEmitter {
         /* a status callback must not break provisioning */
       }
     };
-    const a = await this.provisionDoc(String(nodeId), action, catalog, status, []);
+    const a = await this.provisionDoc(String(nodeId), action, catalog, status, [], opts);
     status({ phase: 'ready', detail: a.containers, action: a.name });
     return a;
   }
 
-  private async provisionDoc(nodeId: string, doc: ActionDoc, catalog: Catalog, status: (s: LocalStatus) => void, chain: string[]): Promise<Runnable> {
+  private async provisionDoc(
+    nodeId: string,
+    doc: ActionDoc,
+    catalog: Catalog,
+    status: (s: LocalStatus) => void,
+    chain: string[],
+    opts: ProvisionOptions,
+  ): Promise<Runnable> {
     checkDoc(doc);
     if (doc.exec.kind === 'sequence') {
       const seq = await provisionSequence(
@@ -318,7 +325,7 @@ export class LocalEngine extends EventEmitter {
         catalog,
         chain,
         (fqn) => status({ phase: 'fetching', detail: fqn, action: fqn }),
-        (d, c) => this.provisionDoc(nodeId, d, catalog, status, c),
+        (d, c) => this.provisionDoc(nodeId, d, catalog, status, c, opts),
         async (r) => {
           this.actions.delete(r);
           await r.close().catch(() => undefined);
@@ -368,7 +375,7 @@ export class LocalEngine extends EventEmitter {
     this.cells.use(plan);
     this.maintenance.start();
     try {
-      await pool.warm(status);
+      await pool.warm(status, opts.capacityWaitMs);
     } catch (err) {
       await pool.close();
       this.pools.delete(pool);

@@ -143,11 +143,11 @@ export class PoolAction implements Runnable, SlotRequester {
   }
 
   /** Provision: one container created, started and initialised before the first message. */
-  async warm(onStatus?: (s: LocalStatus) => void): Promise<void> {
+  async warm(onStatus?: (s: LocalStatus) => void, capacityWaitMs?: number): Promise<void> {
     const phase = (p: 'starting' | 'initializing') =>
       onStatus?.({ phase: p, detail: p === 'starting' ? this.image : this.name, action: this.name });
     const cell = this.deps.cells.take(this.plan);
-    if (!cell) await this.deps.slots.reserve(this);
+    if (!cell) await this.deps.slots.reserve(this, capacityWaitMs);
     const c = cell ?? new ActionContainer(this.deps.containers, this.plan);
     this.starting.add(c);
     try {

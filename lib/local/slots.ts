@@ -119,25 +119,30 @@ export class Slots {
    * cold-starts at its next message) or a removal in progress frees one, within reserveWaitMs; else a
    * capacity error, at once when no container is idle (all running or starting: a caller may retry or
    * run elsewhere; an action node provisions again at its next message).
+   *
+   * `patienceMs`: a caller that has already accepted the work (an activation answered 202, which
+   * OpenWhisk queues until a container is free) waits that long in line instead: the first container
+   * of another action that goes idle gives way to it. First containers wait in the order they asked.
    */
-  reserve(pool: SlotRequester): Promise<void> {
+  reserve(pool: SlotRequester, patienceMs?: number): Promise<void> {
     if (this.take()) return Promise.resolve();
     if (this.closed) return Promise.reject(closedError(`Provisioning '${pool.name}'`));
+    const waitMs = patienceMs ?? this.reserveWaitMs;
     const full = (waited: boolean) =>
       new OpenWhiskNodeError(
         'config',
         `All ${this.capacity} containers of the local runtime are busy with other actions (running or starting): '${pool.name}' ` +
-          `${waited ? `got none within ${Math.round(this.reserveWaitMs / 1000)} s` : 'cannot get one now'}. ` +
+          `${waited ? `got none within ${waitMs < 1000 ? `${waitMs} ms` : `${Math.round(waitMs / 1000)} s`}` : 'cannot get one now'}. ` +
           `Try again later, send fewer different actions at once, or raise the capacity in the runtime config.`,
         { reason: 'capacity' },
       );
-    if (!this.policy.evict(pool, true) && this.releasing === 0) return Promise.reject(full(false));
+    if (!this.policy.evict(pool, true) && this.releasing === 0 && patienceMs === undefined) return Promise.reject(full(false));
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
         reject(full(true));
-      }, this.reserveWaitMs);
+      }, waitMs);
       timer.unref();
       const waiter: Waiter = {
         first: pool,
@@ -151,7 +156,10 @@ export class Slots {
           reject(closedError(`Provisioning '${pool.name}'`));
         },
       };
-      this.waiters.unshift(waiter); // a first container goes before growth of others
+      // First containers go before growth of others, among themselves in the order they asked.
+      let at = 0;
+      while (at < this.waiters.length && this.waiters[at].first) at++;
+      this.waiters.splice(at, 0, waiter);
     });
   }
 

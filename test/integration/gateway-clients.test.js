@@ -458,27 +458,37 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         assert.ok(mine.filter((x) => x.State === 'running').length <= 4, `at most 4 containers: ${mine.length}`);
       });
 
-      it('capacity 1 with one action busy: another action invoked blocking answers 429, not 500', async () => {
+      it('capacity 1 with one action busy: an activation answered 202 waits for the container (OpenWhisk queues it); a blocking one answers 429, not 500', async () => {
         const c = way.client('one');
-        const { activationId } = await c.actions.invoke({ name: 'sleep', params: { ms: 6000 } });
-        // Until the sleep holds the only container (an invoke that got in before it runs, and its idle container gives way).
-        const busy = await until('a 429 while sleep runs', async () => {
-          try {
-            await c.actions.invoke({ name: 'facedemo/hello', params: { name: 'Ada' }, blocking: true, result: true });
-          } catch (e) {
-            if (e.statusCode === 429) return e;
-            throw e;
-          }
-          // hello got in first: its idle container must give way to the sleep, which runs.
-          const sleep = await c.activations.get({ name: activationId }).catch(() => undefined);
-          if (sleep) assert.equal(sleep.response.success, true, `sleep: ${JSON.stringify(sleep.response)}`);
-          return undefined;
-        }, 15000);
-        assert.equal(busy.statusCode, 429);
+        // Actions this way has not used on runtime `one` yet (the other way runs the same test on the same runtime).
+        const [[queued, queuedParams, queuedResult], [refused, refusedParams]] = way === WAYS[0]
+          ? [['shout', { text: 'hi' }, { text: 'HI' }], ['facedemo/hello', { name: 'Ada' }]]
+          : [['step-parse', { text: 'a b' }, { words: ['a', 'b'], fail: false }], ['facedemo/echo', { n: 1 }]];
+        const { activationId: sleepId } = await c.actions.invoke({ name: 'sleep', params: { ms: 5000 } });
+        // The sleep holds the only container: the runtime's metrics count it busy.
+        const busyNow = async () => {
+          const res = await fetch(`${way.base('one')}/metrics`, { headers: { authorization: `Basic ${Buffer.from(KEY).toString('base64')}` }, signal: AbortSignal.timeout(10000) });
+          return /^openwhisk_gateway_containers\{state="busy"\} 1$/m.test(await res.text());
+        };
+        await until('the sleep running in the only container', busyNow, 30000);
+        // Non-blocking: 202 at once, and the activation runs once the sleep's container is idle and gives way.
+        const { activationId: queuedId } = await c.actions.invoke({ name: queued, params: queuedParams });
+        assert.match(queuedId, ID);
+        // Blocking: nothing can give way now, so OpenWhisk's throttle answer at once (clients retry a 429).
+        const t0 = Date.now();
+        const busy = await c.actions.invoke({ name: refused, params: refusedParams, blocking: true, result: true }).then(
+          (r) => assert.fail(`${refused} ran while the only container was busy: ${JSON.stringify(r)}`),
+          (e) => e,
+        );
+        assert.equal(busy.statusCode, 429, busy.message);
+        assert.ok(Date.now() - t0 < 3000, 'answered at once, not after waiting');
         assert.match(busy.error.error, /^Too many concurrent requests in flight: All 1 containers of the local runtime are busy/);
         assert.match(busy.error.code, ID);
-        const slept = await until('the sleep to finish', () => c.activations.get({ name: activationId }).catch(() => undefined), 30000);
-        assert.deepEqual(slept.response.result, { slept: 6000 });
+        const slept = await until('the sleep to finish', () => c.activations.get({ name: sleepId }).catch(() => undefined), 30000);
+        assert.deepEqual([slept.response.success, slept.response.result], [true, { slept: 5000 }]);
+        const ran = await until(`${queued} to run after it`, () => c.activations.get({ name: queuedId }).catch(() => undefined), 30000);
+        assert.deepEqual([ran.response.success, ran.response.result], [true, queuedResult], JSON.stringify(ran.response));
+        assert.ok(ran.start >= slept.end, 'it ran in the container the sleep left');
       });
     });
   }

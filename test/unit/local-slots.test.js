@@ -156,6 +156,44 @@ describe('slots (capacity of a runtime)', () => {
     assert.ok(Date.now() - t0 >= 45);
   });
 
+  it('reserve with patience (work already accepted): nothing idle → it waits in line; the next container to go idle gives way to it', async () => {
+    const p = policy(0);
+    const s = new Slots(1, 1000, p);
+    s.take(); // another action's container, running
+    let got = false;
+    const r = s.reserve(pool('queued'), 5000).then(() => (got = true));
+    await tick();
+    assert.equal(got, false, 'it waits; it does not fail at once');
+    p.evictable = 1; // the running container finished: it is idle now
+    p.evictions.length = 0;
+    s.rebalance();
+    assert.deepEqual(p.evictions, [{ requester: 'queued', allowLast: true }], "another action's last idle container gives way");
+    s.release(); // the evicted container is gone
+    await r;
+    assert.equal(s.used, 1);
+    const t0 = Date.now();
+    const err = await s.reserve(pool('late'), 60).then(() => undefined, (e) => e);
+    assert.ok(Date.now() - t0 >= 55, 'it waited its patience');
+    assert.equal(err.reason, 'capacity');
+    assert.match(err.message, /'late' got none within 60 ms/);
+  });
+
+  it('first containers get freed slots in the order they asked for them, ahead of growth', async () => {
+    const s = new Slots(1, 1000, policy(0));
+    s.take();
+    const grower = pool('grower', 1);
+    s.waitFor(grower);
+    const order = [];
+    const a = s.reserve(pool('a'), 1000).then(() => order.push('a'));
+    const b = s.reserve(pool('b'), 1000).then(() => order.push('b'));
+    s.release();
+    await a;
+    s.release();
+    await b;
+    assert.deepEqual(order, ['a', 'b']);
+    assert.equal(grower.accepted, 0);
+  });
+
   it('close fails waiting provisionings as closed and hands out nothing more', async () => {
     const s = new Slots(1, 1000, policy(1));
     s.take();
