@@ -180,7 +180,7 @@ async function stagesPhase() {
 }
 
 async function dashboardPhase() {
-  const { startNodeRed, launchBrowser, until } = require('../test/e2e/support/env');
+  const { startNodeRed, launchBrowser, until } = require('../test/browser/support/env');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-bench-faces-'));
   const watch = path.join(dir, 'watch');
   fs.mkdirSync(watch);

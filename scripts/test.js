@@ -1,9 +1,16 @@
 #!/usr/bin/env node
-// Runs the whole suite: unit tests, the node tests on Node-RED 4.1 (Node 20) and Node-RED 5 (Node 22),
-// the Docker integration tests, the fault tests, the browser tests and the packaging test.
-// Usage: node scripts/test.js [unit|nodes|integration|faults|e2e|pack ...]
-// `faults` (test/integration/faults.test.js) stops and kills the Docker engine: never run it on an engine
-// that other test runs share. `integration` is everything else in test/integration.
+// Runs the whole suite, by what each test needs (test/<group>):
+//   unit      test/unit: plain Node, no Docker, no Node-RED.
+//   node-red  test/node-red: a real Node-RED (node-red-node-test-helper in this process, or Node-RED's CLI), no
+//             Docker; run on Node-RED 4.1 (Node 20) and on Node-RED 5 (Node 22). The files in NODE_RED_SELF
+//             start Node-RED 4.1 and 5 themselves and run once.
+//   docker    test/docker: the Docker engine. test/docker/node-red (Node-RED through the test helper) runs on
+//             Node-RED 4.1 and 5 like test/node-red; the rest once, on Node 20 (they start the Node-RED they need).
+//   faults    test/docker/engine-faults.test.js alone: it stops and kills the Docker engine, never run it on an
+//             engine that other test runs share (the docker group leaves it out).
+//   browser   test/browser: Chromium on a real Node-RED 4.1 and 5 (and Docker for some).
+//   pack      test/pack: the npm pack of this package installed into a Node-RED.
+// Usage: node scripts/test.js [unit|node-red|docker|faults|browser|pack ...]   (no group: all of them)
 'use strict';
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
@@ -29,8 +36,23 @@ function run(label, bin, args, env = {}) {
   }
 }
 
-const has = (dir) => fs.existsSync(path.join(root, 'test', dir)) && fs.readdirSync(path.join(root, 'test', dir)).some((f) => f.endsWith('.test.js'));
+/** The *.test.js files under test/<dir> (subfolders included), as paths from the repository root, sorted. */
+function testFiles(dir) {
+  const abs = path.join(root, 'test', dir);
+  if (!fs.existsSync(abs)) return [];
+  return fs.readdirSync(abs, { recursive: true })
+    .filter((f) => f.endsWith('.test.js'))
+    .map((f) => path.posix.join('test', dir, f.split(path.sep).join('/')))
+    .sort();
+}
+const has = (dir) => testFiles(dir).length > 0;
+const GROUPS = ['unit', 'node-red', 'docker', 'faults', 'browser', 'pack'];
 const wanted = process.argv.slice(2);
+const unknown = wanted.filter((g) => !GROUPS.includes(g));
+if (unknown.length) {
+  console.error(`✗ unknown test group ${unknown.map((g) => `'${g}'`).join(', ')}: the groups are ${GROUPS.join(', ')} (test/nodes is now test/node-red and test/docker/node-red, test/integration test/docker, test/e2e test/browser)`);
+  process.exit(2);
+}
 const want = (s) => wanted.length === 0 || wanted.includes(s);
 const common = ['--exit', '--recursive'];
 
@@ -39,7 +61,7 @@ const common = ['--exit', '--recursive'];
 // be had fails the run; elsewhere (offline, say) the Node-RED 5 groups are skipped and the summary says so.
 const skipped = [];
 let node22 = null;
-if (['nodes', 'integration', 'faults', 'e2e', 'pack'].some(want)) {
+if (['node-red', 'docker', 'faults', 'browser', 'pack'].some(want)) {
   try {
     node22 = require('./node22').ensure();
     process.env.LEON_NODE22 = node22;
@@ -57,19 +79,32 @@ function run22(label, args, env) {
 }
 
 if (want('unit') && has('unit')) run('unit tests', node20, [...common, 'test/unit']);
-if (want('nodes') && has('nodes')) {
-  run('node tests, Node-RED 4.1', node20, [...common, 'test/nodes'], { NODE_RED_PATH: nodeRed4 });
-  run22('node tests, Node-RED 5', [...common, 'test/nodes'], { NODE_RED_PATH: nodeRed5 });
+
+// Node-RED tests that start Node-RED 4.1 and 5 themselves (red-process createRed): run once, not per version.
+const NODE_RED_SELF = ['test/node-red/inline-context-restart.test.js'];
+if (want('node-red') && has('node-red')) {
+  const files = testFiles('node-red').filter((f) => !NODE_RED_SELF.includes(f));
+  if (files.length) {
+    run('Node-RED tests, Node-RED 4.1', node20, [...common, ...files], { NODE_RED_PATH: nodeRed4 });
+    run22('Node-RED tests, Node-RED 5', [...common, ...files], { NODE_RED_PATH: nodeRed5 });
+  }
+  const self = NODE_RED_SELF.filter((f) => fs.existsSync(path.join(root, f)));
+  if (self.length) run('Node-RED process tests (4.1 and 5)', node20, [...common, '--timeout', '120000', ...self]);
 }
-const FAULTS = 'test/integration/faults.test.js';
-if (want('integration') && has('integration')) {
-  const files = fs.readdirSync(path.join(root, 'test', 'integration')).filter((f) => f.endsWith('.test.js')).map((f) => `test/integration/${f}`).filter((f) => f !== FAULTS);
-  run('Docker integration tests', node20, [...common, '--timeout', '120000', ...files]);
+const FAULTS = 'test/docker/engine-faults.test.js';
+if (want('docker') && has('docker')) {
+  const nodeRedFiles = testFiles('docker/node-red');
+  if (nodeRedFiles.length) {
+    run('Docker tests through the Node-RED test helper, Node-RED 4.1', node20, [...common, ...nodeRedFiles], { NODE_RED_PATH: nodeRed4 });
+    run22('Docker tests through the Node-RED test helper, Node-RED 5', [...common, ...nodeRedFiles], { NODE_RED_PATH: nodeRed5 });
+  }
+  const files = testFiles('docker').filter((f) => f !== FAULTS && !nodeRedFiles.includes(f));
+  if (files.length) run('Docker tests', node20, [...common, '--timeout', '120000', ...files]);
 }
 if (want('faults') && fs.existsSync(path.join(root, FAULTS))) run('Docker fault tests (stops the engine)', node20, [...common, '--timeout', '120000', FAULTS]);
-if (want('e2e') && has('e2e')) {
-  run('browser tests, Node-RED 4.1', node20, [...common, '--timeout', '180000', 'test/e2e'], { NODE_RED_PATH: nodeRed4 });
-  run22('browser tests, Node-RED 5', [...common, '--timeout', '180000', 'test/e2e'], { NODE_RED_PATH: nodeRed5 });
+if (want('browser') && has('browser')) {
+  run('browser tests, Node-RED 4.1', node20, [...common, '--timeout', '180000', 'test/browser'], { NODE_RED_PATH: nodeRed4 });
+  run22('browser tests, Node-RED 5', [...common, '--timeout', '180000', 'test/browser'], { NODE_RED_PATH: nodeRed5 });
 }
 if (want('pack') && has('pack')) run22('npm pack install test', [...common, '--timeout', '300000', 'test/pack']);
 if (skipped.length) console.log(`\n✓ the test groups that ran passed; skipped for want of Node 22: ${skipped.join(', ')}`);

@@ -3,7 +3,7 @@
 // while it is down, and the recovery once it is back. The engine (engine.ts) turns the changes
 // into 'health' events.
 //
-// Behaviour under faults (test/integration/faults.test.js):
+// Behaviour under faults (test/docker/engine-faults.test.js):
 // - dockerd stops: it closes its socket first (new connections fail at once, kept-alive ones
 //   answer a little longer, hence probes on fresh connections), then stops every container unless
 //   live-restore is on. Runs in flight fail with code 'unreachable'; so do messages that need a new

@@ -14,7 +14,7 @@
  * The suite runs twice: without stem cells, and with one per shape (a cell handed to an action keeps
  * its cell labels, Docker cannot change them, and is renamed after the node: see nodeOf()).
  *
- *   npx tsc -p tsconfig.json && npx mocha --exit --timeout 120000 test/integration/faults.test.js
+ *   npx tsc -p tsconfig.json && npx mocha --exit --timeout 120000 test/docker/engine-faults.test.js
  *
  * Stopping dockerd needs root and a local dockerd process; without them those cases are skipped
  * (failed when CI=true). dockerd is ALWAYS started again in the after hooks and on process exit.

@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
-const env = require('../e2e/support/env');
+const env = require('../browser/support/env');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 
 const STORED_KEY = '5a1e6b9c-1111-4ed5-8c54-816aa4f8c502:the-stored-secret-key';

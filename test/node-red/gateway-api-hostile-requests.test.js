@@ -6,7 +6,7 @@
 // records every request the gateway makes with the cloud service's key.
 const assert = require('node:assert/strict');
 const http = require('node:http');
-const env = require('../e2e/support/env');
+const env = require('../browser/support/env');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 
 const CLOUD_KEY = '5a1e6b9c-1111-4ed5-8c54-816aa4f8c502:Cl0udKeyOfTheGatewaysService0123456789abcdefghijklmnopqrstuvwxyzAB';

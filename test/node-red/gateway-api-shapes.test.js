@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const openwhisk = require('openwhisk');
-const env = require('../e2e/support/env');
+const env = require('../browser/support/env');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { helper, nodes } = require('../support/nr');
 

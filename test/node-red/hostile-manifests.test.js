@@ -9,7 +9,7 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const env = require('../e2e/support/env');
+const env = require('../browser/support/env');
 
 const MiB = 1024 * 1024;
 const NO_DOCKER = 'unix:///nonexistent/leon-openwhisk-test-docker.sock';

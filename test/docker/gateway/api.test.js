@@ -8,10 +8,10 @@ const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const openwhisk = require('openwhisk');
-const { gatewayId } = require('../../dist/lib/gateway/context');
-const { createRed, until, freePort } = require('../support/red-process');
-const { startOpenWhiskServer } = require('../support/openwhisk-server');
-const { requireDocker, requireImage, docker, containersWith } = require('../support/docker');
+const { gatewayId } = require('../../../dist/lib/gateway/context');
+const { createRed, until, freePort } = require('../../support/red-process');
+const { startOpenWhiskServer } = require('../../support/openwhisk-server');
+const { requireDocker, requireImage, docker, containersWith } = require('../../support/docker');
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const KEY = '0f6e0f1a-3b1c-4d6e-9a55-0d4f2c1b7e11:Ae9s8dFq2LmXo0PzW4rT6yUvB1nC3kJh5gRtYeWq7uIoPlMnBvCxZaSdFgHjKl';

@@ -14,10 +14,10 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const openwhisk = require('openwhisk');
-const { createRed, until, freePort } = require('../support/red-process');
-const { requireDocker, requireImage, docker, containersWith } = require('../support/docker');
+const { createRed, until, freePort } = require('../../support/red-process');
+const { requireDocker, requireImage, docker, containersWith } = require('../../support/docker');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const NS = 'guest';
 const KEY = `${randomUUID()}:${randomBytes(32).toString('hex')}`;

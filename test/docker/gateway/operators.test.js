@@ -6,9 +6,9 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { createRed, until, freePort } = require('../support/red-process');
-const { startOpenWhiskServer } = require('../support/openwhisk-server');
-const { requireDocker, requireImage, docker, containersWith } = require('../support/docker');
+const { createRed, until, freePort } = require('../../support/red-process');
+const { startOpenWhiskServer } = require('../../support/openwhisk-server');
+const { requireDocker, requireImage, docker, containersWith } = require('../../support/docker');
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const KEY = '5d1c7a0e-2f4b-4c3e-8a61-7b9e0c2d4f10:Qw3eR5tY7uI9oP1aS3dF5gH7jK9lZ2xC4vB6nM8qW0eR2tY4uI6oP8aS0dF2gH4j';

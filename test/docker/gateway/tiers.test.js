@@ -5,10 +5,10 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { gatewayId } = require('../../dist/lib/gateway/context');
-const { createRed } = require('../support/red-process');
-const { startOpenWhiskServer } = require('../support/openwhisk-server');
-const { requireDocker, requireImage, docker, containersWith } = require('../support/docker');
+const { gatewayId } = require('../../../dist/lib/gateway/context');
+const { createRed } = require('../../support/red-process');
+const { startOpenWhiskServer } = require('../../support/openwhisk-server');
+const { requireDocker, requireImage, docker, containersWith } = require('../../support/docker');
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const KEY_A = '0a0a0a0a-0000-4000-8000-00000000000a:hwVbbv3iaIz4C9oIuwdsR1FvvThq05SSTM9sV9LwVsaiKPmfEuprxWWZoumvq3kl';

@@ -3,7 +3,7 @@
  * Integration tests of the local Docker runtime (lib/local) against the REAL Docker engine and
  * the project's own runtime images (leon-edge/action-nodejs-v20, leon-edge/blackbox-echo):
  *
- *   npx tsc -p tsconfig.json && npx mocha --exit --timeout 120000 test/integration/local-engine.test.js
+ *   npx tsc -p tsconfig.json && npx mocha --exit --timeout 120000 test/docker/local/engine.test.js
  *
  * Without Docker the suite is skipped, or fails when CI=true. Missing images are built with
  * `bash runtimes/build.sh`. Every container carries this run's instance label and is removed in
@@ -16,12 +16,12 @@ const zlib = require('node:zlib');
 const { execFileSync } = require('node:child_process');
 const Docker = require('dockerode');
 
-const { LocalEngine, LABELS } = require('../../dist/lib/local/engine');
-const { postJson, createAgent } = require('../../dist/lib/local/http');
-const { OpenWhiskNodeError } = require('../../dist/lib/errors');
-const { until } = require('../support/red-process');
+const { LocalEngine, LABELS } = require('../../../dist/lib/local/engine');
+const { postJson, createAgent } = require('../../../dist/lib/local/http');
+const { OpenWhiskNodeError } = require('../../../dist/lib/errors');
+const { until } = require('../../support/red-process');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const NODE_IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const NODE22_IMAGE = 'leon-edge/action-nodejs-v22:latest';
 const ECHO_IMAGE = 'leon-edge/blackbox-echo:latest';

@@ -6,9 +6,9 @@
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const Docker = require('dockerode');
-const { LocalEngine, LABELS } = require('../../dist/lib/local/engine');
-const { requireDocker, requireImage } = require('../support/docker');
-const { ACTION_IMAGE, HOSTILE_IMAGE, buildHostileImage } = require('../support/hostile');
+const { LocalEngine, LABELS } = require('../../../dist/lib/local/engine');
+const { requireDocker, requireImage } = require('../../support/docker');
+const { ACTION_IMAGE, HOSTILE_IMAGE, buildHostileImage } = require('../../support/hostile');
 
 const INSTANCE = `bounds-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
 const docker = new Docker();

@@ -11,9 +11,9 @@ const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
 const Docker = require('dockerode');
 
-const { LocalEngine, LABELS } = require('../../dist/lib/local/engine');
+const { LocalEngine, LABELS } = require('../../../dist/lib/local/engine');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const INSTANCE = `itest-cells-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
 const docker = new Docker();

@@ -6,10 +6,10 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { helper, nodes, coreNode, nextMessage, waitForStatus } = require('../support/nr');
-const { requireDocker, requireImage, containersWith, ownInstance } = require('../support/docker');
+const { helper, nodes, coreNode, nextMessage, waitForStatus } = require('../../support/nr');
+const { requireDocker, requireImage, containersWith, ownInstance } = require('../../support/docker');
 
-const DIR = path.join(__dirname, '..', '..', 'examples');
+const DIR = path.join(__dirname, '..', '..', '..', 'examples');
 const load = (f) => JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8'));
 const FLOWS = fs.readdirSync(DIR).filter((f) => f.endsWith('.json'));
 const SMALL = ['hello-cloud-vs-local.json', 'sensor-threshold-at-the-edge.json', 'sequence.json', 'trigger-at-the-edge.json'];

@@ -8,9 +8,9 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { helper, nodes, coreNode, nextMessage, waitForStatus } = require('../support/nr');
-const { requireDocker, requireImage, containersWith } = require('../support/docker');
-const { photo, variants } = require('../support/faces');
+const { helper, nodes, coreNode, nextMessage, waitForStatus } = require('../../support/nr');
+const { requireDocker, requireImage, containersWith } = require('../../support/docker');
+const { photo, variants } = require('../../support/faces');
 
 const astronaut = () => photo('astronaut');
 
@@ -23,7 +23,7 @@ function iou(a, b) {
 
 /** A PNG with no face: a plain gradient, encoded with jimp from the face-detect image's host install. */
 async function gradientPng() {
-  const { Jimp } = require(require.resolve('jimp', { paths: [path.resolve(__dirname, '..', '..', 'runtimes', 'face-detection')] }));
+  const { Jimp } = require(require.resolve('jimp', { paths: [path.resolve(__dirname, '..', '..', '..', 'runtimes', 'face-detection')] }));
   const img = new Jimp({ width: 200, height: 150, color: 0xffffffff });
   img.scan(0, 0, 200, 150, (x, y, idx) => {
     img.bitmap.data[idx] = x;
@@ -52,7 +52,7 @@ describe('face-detection example flow (real Node-RED, real Docker)', function ()
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-faces-'));
     process.env.LEON_FACES_WATCH = dir; // the flow's watch folder setting (its tab's environment), as a user sets it
     await helper.startServer();
-    const flow = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'examples', 'face-detection.json'), 'utf8'))
+    const flow = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', '..', 'examples', 'face-detection.json'), 'utf8'))
       .filter((n) => !/^ui-(base|theme|page|group)$/.test(n.type) && n.type !== 'global-config')
       .map((n) => {
         if (n.type === 'ui-template' || n.type === 'ui-table') return { id: n.id, z: n.z, type: 'helper', wires: [] };
@@ -74,7 +74,7 @@ describe('face-detection example flow (real Node-RED, real Docker)', function ()
     if (kbDir) fs.rmSync(kbDir, { recursive: true, force: true });
     if (!dir) return;
     // Containers of this Node-RED instance (the test's), whatever other instances on this engine run.
-    const { instanceId } = require('../../dist/lib/runtime-config');
+    const { instanceId } = require('../../../dist/lib/runtime-config');
     const mine = (await containersWith(`io.leon-edge.instance=${instanceId(undefined)}`)).filter((c) => /^face\./.test(c.Labels['io.leon-edge.node']));
     assert.equal(mine.length, 0, 'no container left over');
   });

@@ -4,9 +4,9 @@
 // window; a local deploy treats the silence as "unreachable" and runs the cached action.
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const { helper, nodes, nextMessage, waitForStatus, errorsOf } = require('../support/nr');
-const { startOpenWhiskServer } = require('../support/openwhisk-server');
-const { requireDocker, requireImage } = require('../support/docker');
+const { helper, nodes, nextMessage, waitForStatus, errorsOf } = require('../../support/nr');
+const { startOpenWhiskServer } = require('../../support/openwhisk-server');
+const { requireDocker, requireImage } = require('../../support/docker');
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 // Shortened for the test (settings.js); the defaults are 60 s and 10 s.

@@ -3,10 +3,10 @@
 // replies with a gigabyte, writes a gigabyte without a newline, floods its logs, or never answers.
 // The runtime reads no more than its bounds, the message gets the platform's error, the next works.
 const assert = require('node:assert/strict');
-const { helper, nodes, nextMessage, waitForStatus, errorsOf } = require('../support/nr');
-const { startOpenWhiskServer } = require('../support/openwhisk-server');
-const { requireDocker, requireImage } = require('../support/docker');
-const { ACTION_IMAGE, HOSTILE_IMAGE, buildHostileImage } = require('../support/hostile');
+const { helper, nodes, nextMessage, waitForStatus, errorsOf } = require('../../support/nr');
+const { startOpenWhiskServer } = require('../../support/openwhisk-server');
+const { requireDocker, requireImage } = require('../../support/docker');
+const { ACTION_IMAGE, HOSTILE_IMAGE, buildHostileImage } = require('../../support/hostile');
 
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;

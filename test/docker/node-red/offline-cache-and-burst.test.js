@@ -2,9 +2,9 @@
 // Edge survival at the node level: the on-disk catalog cache when the OpenWhisk catalog is down
 // before a restart, and bursting to the cloud when local capacity is exhausted.
 const assert = require('node:assert/strict');
-const { helper, nodes, nextMessage, waitForStatus } = require('../support/nr');
-const { startOpenWhiskServer } = require('../support/openwhisk-server');
-const { requireDocker, requireImage } = require('../support/docker');
+const { helper, nodes, nextMessage, waitForStatus } = require('../../support/nr');
+const { startOpenWhiskServer } = require('../../support/openwhisk-server');
+const { requireDocker, requireImage } = require('../../support/docker');
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const version = (v) => `function main(p) { return { version: ${JSON.stringify(v)}, got: p.n }; }`;

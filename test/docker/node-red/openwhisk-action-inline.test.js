@@ -1,13 +1,13 @@
 'use strict';
 // openwhisk-action with its code written in the node ("code: written here"): on a local runtime with
 // no catalog at all (real Docker), and deployed to an OpenWhisk service (the API stand-in); Node-RED
-// context through `_context` (kept across a restart with a persistent store: test/integration/inline-context.test.js).
+// context through `_context` (kept across a restart with a persistent store: test/node-red/inline-context-restart.test.js).
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { helper, nodes, nextMessage, waitForStatus, errorsOf } = require('../support/nr');
-const { requireDocker, requireImage } = require('../support/docker');
-const { startOpenWhiskServer } = require('../support/openwhisk-server');
+const { helper, nodes, nextMessage, waitForStatus, errorsOf } = require('../../support/nr');
+const { requireDocker, requireImage } = require('../../support/docker');
+const { startOpenWhiskServer } = require('../../support/openwhisk-server');
 
 const NODE_IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const PY_IMAGE = 'leon-edge/action-python-v3.11:latest';
@@ -223,7 +223,7 @@ describe('openwhisk-action with inline code deployed to OpenWhisk (the API stand
   });
 
   it('deploys an old node-red-node-openwhisk node\'s code ("Allow Edits": edit and func) with its parameters, and runs it', async () => {
-    const legacy = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'legacy-openwhisk-flow.json'), 'utf8'));
+    const legacy = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'fixtures', 'legacy-openwhisk-flow.json'), 'utf8'));
     const old = legacy.find((n) => n.type === 'openwhisk-action');
     const svc = legacy.find((n) => n.type === 'openwhisk-service');
     const func = 'function main(p) { return { payload: "Hello from the old node, " + p.name }; }';
@@ -297,7 +297,7 @@ describe('openwhisk-action and Node-RED context (declared keys in _context, upda
     assert.equal(a.context().flow.get('count'), 3);
     assert.equal(a.context().global.get('last'), 'm3');
     assert.equal(a.context().flow.get('stray'), undefined);
-    const warned = require('../support/nr').callsOf(a, 'warn').map((c) => String(c.args[0]));
+    const warned = require('../../support/nr').callsOf(a, 'warn').map((c) => String(c.args[0]));
     assert.equal(warned.filter((w) => /context key flow\.stray, which the node does not declare/.test(w)).length, 1, 'warned once');
   });
 
@@ -340,7 +340,7 @@ describe('openwhisk-action and Node-RED context (declared keys in _context, upda
 
 describe('the inline examples run as imported', function () {
   this.timeout(90000);
-  const example = (f) => JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'examples', f), 'utf8'));
+  const example = (f) => JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'examples', f), 'utf8'));
   /** The example's OpenWhisk nodes and config, its output debug node replaced by a test helper. */
   const runnable = (flow, out) => flow.filter((n) => ['tab', 'openwhisk-action', 'openwhisk-runtime', 'openwhisk-service'].includes(n.type)).concat([{ id: out, z: flow[0].id, type: 'helper' }]);
   let ow;

@@ -5,9 +5,9 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { helper, nodes, nextMessage, waitForStatus } = require('../support/nr');
-const { startOpenWhiskServer } = require('../support/openwhisk-server');
-const { requireDocker, requireImage, containersWith, ownInstance } = require('../support/docker');
+const { helper, nodes, nextMessage, waitForStatus } = require('../../support/nr');
+const { startOpenWhiskServer } = require('../../support/openwhisk-server');
+const { requireDocker, requireImage, containersWith, ownInstance } = require('../../support/docker');
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const IMAGE22 = 'leon-edge/action-nodejs-v22:latest';

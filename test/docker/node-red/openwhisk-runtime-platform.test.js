@@ -11,11 +11,11 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { helper, nodes, nextMessage, waitForStatus, lastStatus, errorsOf } = require('../support/nr');
-const { startOpenWhiskServer } = require('../support/openwhisk-server');
-const { docker, requireDocker, requireImage, containersWith, ownInstance } = require('../support/docker');
+const { helper, nodes, nextMessage, waitForStatus, lastStatus, errorsOf } = require('../../support/nr');
+const { startOpenWhiskServer } = require('../../support/openwhisk-server');
+const { docker, requireDocker, requireImage, containersWith, ownInstance } = require('../../support/docker');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const ASTRONAUT_FACE = { x: 177, y: 66, w: 95, h: 95 }; // test/fixtures/faces/README.md
 // On an amd64 engine the foreign platform is arm64 (images tagged :arm64); on an arm64 one, amd64.
 const FOREIGN = {

@@ -6,9 +6,9 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { helper, nodes, coreNode, nextMessage, waitForStatus } = require('../support/nr');
-const { startOpenWhiskServer } = require('../support/openwhisk-server');
-const { requireDocker, requireImage, containersWith } = require('../support/docker');
+const { helper, nodes, coreNode, nextMessage, waitForStatus } = require('../../support/nr');
+const { startOpenWhiskServer } = require('../../support/openwhisk-server');
+const { requireDocker, requireImage, containersWith } = require('../../support/docker');
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const RECORD = 'function main(p) { return { seen: p }; }';
@@ -281,7 +281,7 @@ describe('openwhisk-trigger on a local runtime with a manifest (real Docker)', f
   });
 
   it('the trigger-at-the-edge example: a reading fires sensor-reading, both rules run at the edge', async () => {
-    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'examples', 'trigger-at-the-edge.json'), 'utf8'));
+    const example = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'examples', 'trigger-at-the-edge.json'), 'utf8'));
     const f = example.map((n) => {
       if (n.type === 'inject') return { ...n, repeat: '', once: false };
       if (n.type === 'debug') return { id: n.id, z: n.z, type: 'helper' };

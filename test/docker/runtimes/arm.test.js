@@ -7,7 +7,7 @@
  * README "ARM"). The engine is told the images' platform (LocalEngineOptions.platform) — the platform
  * check itself stays on: an engine left at its own platform refuses them, which proves the labels.
  *
- *   npm run build && npx mocha --timeout 600000 test/integration/arm.test.js
+ *   npm run build && npx mocha --timeout 600000 test/docker/runtimes/arm.test.js
  *
  * Needs Docker and qemu-user-static with binfmt_misc (.ci/run installs both). Missing images are built
  * with runtimes/build.sh and runtimes/face-detection/build.sh --platform …. Without an emulator the suite
@@ -20,9 +20,9 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const Docker = require('dockerode');
 
-const { LocalEngine } = require('../../dist/lib/local/engine');
+const { LocalEngine } = require('../../../dist/lib/local/engine');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const INSTANCE = `armtest-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
 const ASTRONAUT = path.join(ROOT, 'test', 'fixtures', 'faces', 'astronaut.png');
 const ASTRONAUT_FACE = { x: 177, y: 66, w: 95, h: 95 }; // test/fixtures/faces/README.md

@@ -5,7 +5,7 @@
  * leon-edge/face-detect — the boxes (IoU > 0.5 with the fixture's face and with each other), the image
  * size and the face fingerprints identify-face matches — and the same errors for bad input.
  *
- *   npx mocha --timeout 120000 test/integration/face-native.test.js
+ *   npx mocha --timeout 120000 test/docker/runtimes/face-detection-native.test.js
  *
  * Needs Docker. Without it the suite is skipped, or fails when CI=true. Missing images are built with
  * runtimes/build.sh and runtimes/face-detection/build.sh (offline).
@@ -16,9 +16,9 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { createRequire } = require('node:module');
 const Docker = require('dockerode');
-const { startProxy, imageExists } = require('../support/runtime-container');
+const { startProxy, imageExists } = require('../../support/runtime-container');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const NATIVE_IMAGE = 'leon-edge/face-detect-native:latest';
 const WASM_IMAGE = 'leon-edge/face-detect:latest';
 const ASTRONAUT = path.join(ROOT, 'test', 'fixtures', 'faces', 'astronaut.png');
@@ -92,7 +92,7 @@ describe('native face detection (examples/detect-faces.py) against the WebAssemb
   });
 
   it('both detectors give the same boxes and fingerprints on both portraits and their variants, those of a full-resolution search', async () => {
-    const { photo, variants } = require('../support/faces');
+    const { photo, variants } = require('../../support/faces');
     const pictures = { astronaut: photo('astronaut'), hopper: photo('hopper') };
     for (const who of ['astronaut', 'hopper']) {
       for (const [k, png] of Object.entries(await variants(who))) pictures[`${who}-${k}`] = png;
@@ -116,7 +116,7 @@ describe('native face detection (examples/detect-faces.py) against the WebAssemb
   });
 
   it('finds a face of about 30 px by default, in a 640×480 and a 1920×1080 scene, natively and in WebAssembly alike', async () => {
-    const { scene } = require('../support/faces');
+    const { scene } = require('../../support/faces');
     const scenes = {
       'astronaut 32 px in 640×480': await scene('astronaut', { face: 32, x: 300, y: 200 }),
       'Grace Hopper 32 px in 640×480': await scene('hopper', { face: 32, x: 100, y: 300 }),

@@ -5,7 +5,7 @@
  * returns it (exec kind blackbox + image + code). The crop and identification stages are tested in
  * face-identify.test.js.
  *
- *   npm run build && npx mocha --timeout 120000 test/integration/face-detection.test.js
+ *   npm run build && npx mocha --timeout 120000 test/docker/runtimes/face-detection.test.js
  *
  * Needs Docker. Without it the suite is skipped, or fails when CI=true. Missing images are built
  * with runtimes/build.sh and runtimes/face-detection/build.sh (offline, nothing is pulled).
@@ -17,9 +17,9 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { createRequire } = require('node:module');
 const Docker = require('dockerode');
-const { request } = require('../support/http');
+const { request } = require('../../support/http');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const FACE_IMAGE = 'leon-edge/face-detect:latest';
 const NODE_IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const ASTRONAUT = path.join(ROOT, 'test', 'fixtures', 'faces', 'astronaut.png');
@@ -134,7 +134,7 @@ describe('LEON face pipeline in containers (examples/, leon-edge/face-detect)', 
     execFileSync('bash', [path.join(ROOT, 'runtimes', 'face-detection', 'build.sh')], { stdio: 'inherit' });
     ({ Jimp } = createRequire(path.join(ROOT, 'runtimes', 'face-detection', 'package.json'))('jimp'));
 
-    const { ManifestCatalog } = require('../../dist/lib/catalog/manifest');
+    const { ManifestCatalog } = require('../../../dist/lib/catalog/manifest');
     catalog = new ManifestCatalog(path.join(ROOT, 'examples', 'manifest.yaml'));
     detectDoc = await catalog.getAction({ namespace: 'guest', name: 'facedemo/detect-faces' });
     assert.equal(detectDoc.exec.kind, 'blackbox');

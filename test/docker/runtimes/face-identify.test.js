@@ -9,11 +9,11 @@
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { docker, requireDocker, requireImage } = require('../support/docker');
-const { request } = require('../support/http');
-const { photo, variants } = require('../support/faces');
+const { docker, requireDocker, requireImage } = require('../../support/docker');
+const { request } = require('../../support/http');
+const { photo, variants } = require('../../support/faces');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const LABEL = 'leon-edge.test';
 const containers = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -71,7 +71,7 @@ describe('face identification in containers (crop-faces, identify-face; leon-edg
     await requireImage(this, 'leon-edge/action-nodejs-v20:latest');
     execFileSync('bash', [path.join(ROOT, 'runtimes', 'face-detection', 'build.sh')], { stdio: 'inherit' });
     execFileSync('bash', [path.join(ROOT, 'runtimes', 'face-identify', 'build.sh')], { stdio: 'inherit' });
-    const { ManifestCatalog } = require('../../dist/lib/catalog/manifest');
+    const { ManifestCatalog } = require('../../../dist/lib/catalog/manifest');
     const catalog = new ManifestCatalog(path.join(ROOT, 'examples', 'manifest.yaml'));
     const doc = (name) => catalog.getAction({ namespace: 'guest', name: `facedemo/${name}` });
     const [d, c, i] = await Promise.all(['detect-faces', 'crop-faces', 'identify-face'].map(doc));
@@ -139,7 +139,7 @@ describe('face identification in containers (crop-faces, identify-face; leon-edg
   });
 
   it('names a small face (40 px in a 640×480 scene) enrolled from one photo when the scene is rescaled 160 %, rotated 6° and darker; another person stays unknown', async () => {
-    const { scene } = require('../support/faces');
+    const { scene } = require('../../support/faces');
     const where = { astronaut: { x: 300, y: 200 }, hopper: { x: 100, y: 300 } };
     const changed = { scale: 1.6, rotate: 6, brightness: 0.7 };
     const enrolled = await pipeline((await scene('astronaut', { face: 40, ...where.astronaut })).image);

@@ -4,7 +4,7 @@
  * action interface of leon-edge/action-nodejs-v20 and leon-edge/blackbox-echo, checked against
  * the behaviour of the official Node.js proxy (docs: openwhisk-interfaces.md §1).
  *
- *   npx mocha test/integration/runtime-proxy.test.js
+ *   npx mocha test/docker/runtimes/nodejs-proxy.test.js
  *
  * Needs Docker. Without it the suite is skipped, or fails when CI=true. Missing images are
  * built with `bash runtimes/build.sh`.
@@ -15,9 +15,9 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { createRequire } = require('node:module');
 const Docker = require('dockerode');
-const { request: httpRequest } = require('../support/http');
+const { request: httpRequest } = require('../../support/http');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const NODE_IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const ECHO_IMAGE = 'leon-edge/blackbox-echo:latest';
 const SENTINEL = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX';

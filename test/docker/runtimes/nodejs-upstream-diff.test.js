@@ -10,7 +10,7 @@
  * why, and what each side answers instead; what is each runtime's own (its source files in stack traces,
  * a zipped action's folder) is compared as a placeholder.
  *
- *   npx mocha --timeout 120000 test/integration/runtime-upstream.test.js
+ *   npx mocha --timeout 120000 test/docker/runtimes/nodejs-upstream-diff.test.js
  *   NODEJS_IMAGE=leon-edge/action-nodejs-v22:latest UPSTREAM_NODEJS_IMAGE=<upstream's, same Node> npx mocha …
  *
  * The cases are those of upstream's conformance suites (NodeJsActionContainerTests of
@@ -25,9 +25,9 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const Docker = require('dockerode');
-const { startProxy, zipBase64, imageExists } = require('../support/runtime-container');
+const { startProxy, zipBase64, imageExists } = require('../../support/runtime-container');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const OURS = process.env.NODEJS_IMAGE || 'leon-edge/action-nodejs-v20:latest';
 const UPSTREAM = process.env.UPSTREAM_NODEJS_IMAGE || 'openwhisk-upstream/action-nodejs-v20:d7baea7';
 const UPSTREAM_SCRIPT = upstreamScript();

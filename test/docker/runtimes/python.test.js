@@ -4,7 +4,7 @@
  * leon-edge/action-python-v3.11): the OpenWhisk action interface as apache/openwhisk-runtime-python
  * answers it (its Go actionloop proxy and launcher), messages included.
  *
- *   npx mocha test/integration/runtime-python.test.js
+ *   npx mocha test/docker/runtimes/python.test.js
  *   PYTHON_IMAGE=leon-edge/action-python-v3.11:arm64 npx mocha …   (another build, e.g. under qemu)
  *
  * Needs Docker. Without it the suite is skipped, or fails when CI=true. A missing image is built
@@ -15,9 +15,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const Docker = require('dockerode');
-const { SENTINEL, countSentinels, startProxy, zipBase64, imageExists, sleep } = require('../support/runtime-container');
+const { SENTINEL, countSentinels, startProxy, zipBase64, imageExists, sleep } = require('../../support/runtime-container');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const PYTHON_IMAGE = process.env.PYTHON_IMAGE || 'leon-edge/action-python-v3.11:latest';
 
 const docker = new Docker();

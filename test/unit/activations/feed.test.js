@@ -3,11 +3,11 @@
 // bounded previews and details, memory-only stores that stay bounded, batches published at a bounded
 // rate, a node's records naming it, and the action node's log lines at a bounded rate.
 const assert = require('node:assert/strict');
-const { ActivationStore } = require('../../dist/lib/activations/store');
-const { ActivationFeed, RowPublisher, TOPIC } = require('../../dist/lib/activations/feed');
-const { boundedValue } = require('../../dist/lib/activations/bounded');
-const { recording } = require('../../dist/lib/activations/record');
-const { LogLines } = require('../../dist/lib/activations/log-lines');
+const { ActivationStore } = require('../../../dist/lib/activations/store');
+const { ActivationFeed, RowPublisher, TOPIC } = require('../../../dist/lib/activations/feed');
+const { boundedValue } = require('../../../dist/lib/activations/bounded');
+const { recording } = require('../../../dist/lib/activations/record');
+const { LogLines } = require('../../../dist/lib/activations/log-lines');
 
 let seq = 0;
 const act = (extra = {}) => ({

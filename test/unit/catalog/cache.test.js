@@ -5,9 +5,9 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { CachedCatalog, cacheDirFor, serviceIdentity, identityOf } = require('../../dist/lib/catalog/cache');
-const { writeFileAtomic } = require('../../dist/lib/atomic-file');
-const { OpenWhiskNodeError } = require('../../dist/lib/errors');
+const { CachedCatalog, cacheDirFor, serviceIdentity, identityOf } = require('../../../dist/lib/catalog/cache');
+const { writeFileAtomic } = require('../../../dist/lib/atomic-file');
+const { OpenWhiskNodeError } = require('../../../dist/lib/errors');
 
 /** A catalog in memory that can go offline, like an API host whose uplink is gone. */
 function catalog(location) {

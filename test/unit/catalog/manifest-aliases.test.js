@@ -8,9 +8,9 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { ManifestCatalog } = require('../../dist/lib/catalog/manifest');
+const { ManifestCatalog } = require('../../../dist/lib/catalog/manifest');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const HELLO = 'function main(p) { return { payload: `Hello, ${p.name}!` }; }\n';
 
 /**

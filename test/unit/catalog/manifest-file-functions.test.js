@@ -8,7 +8,7 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { ManifestCatalog } = require('../../dist/lib/catalog/manifest');
+const { ManifestCatalog } = require('../../../dist/lib/catalog/manifest');
 
 const HELLO = 'function main() { return { hello: true }; }\n';
 const SECRET = 'TOP-SECRET-OUTSIDE-THE-MANIFEST-FOLDER';

@@ -6,8 +6,8 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { locateManifest, locateManifestSync, MANIFEST_MAX_BYTES } = require('../../dist/lib/catalog/manifest-file');
-const { ManifestCatalog } = require('../../dist/lib/catalog/manifest');
+const { locateManifest, locateManifestSync, MANIFEST_MAX_BYTES } = require('../../../dist/lib/catalog/manifest-file');
+const { ManifestCatalog } = require('../../../dist/lib/catalog/manifest');
 
 const MANIFEST = 'packages:\n  demo:\n    actions:\n      hello:\n        function: hello.js\n        runtime: nodejs:20\n';
 

@@ -4,7 +4,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { ManifestCatalog } = require('../../dist/lib/catalog/manifest');
+const { ManifestCatalog } = require('../../../dist/lib/catalog/manifest');
 
 describe('ManifestCatalog triggers and rules', function () {
   const dirs = [];

@@ -4,9 +4,9 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { ManifestCatalog, ManifestError } = require('../../dist/lib/catalog/manifest');
+const { ManifestCatalog, ManifestError } = require('../../../dist/lib/catalog/manifest');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const EXAMPLE = path.join(ROOT, 'examples', 'manifest.yaml');
 
 /** A temp folder with the given files; returns its path. */

@@ -3,9 +3,9 @@
 // `openwhisk` client and `wsk` read: action lists, packages, triggers and rules of the catalog, the
 // API and platform descriptions, the activation list's name filter, and 405 for every write.
 const assert = require('node:assert/strict');
-const { GatewayApi } = require('../../dist/lib/gateway/api');
-const { listenGateway } = require('../../dist/lib/gateway/listen');
-const { ActivationStore } = require('../../dist/lib/activations/store');
+const { GatewayApi } = require('../../../dist/lib/gateway/api');
+const { listenGateway } = require('../../../dist/lib/gateway/listen');
+const { ActivationStore } = require('../../../dist/lib/activations/store');
 
 const KEY = '11111111-2222-4333-8444-555555555555:unit-key-for-the-shapes';
 const auth = { authorization: `Basic ${Buffer.from(KEY).toString('base64')}` };

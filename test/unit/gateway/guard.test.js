@@ -5,10 +5,10 @@
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const http = require('node:http');
-const { GatewayApi } = require('../../dist/lib/gateway/api');
-const { listenGateway } = require('../../dist/lib/gateway/listen');
-const { ActivationStore } = require('../../dist/lib/activations/store');
-const { AuthFailures, canonicalAddress, checkApiKey, hostName, knownHost, parseHostNames, secretBits } = require('../../dist/lib/gateway/guard');
+const { GatewayApi } = require('../../../dist/lib/gateway/api');
+const { listenGateway } = require('../../../dist/lib/gateway/listen');
+const { ActivationStore } = require('../../../dist/lib/activations/store');
+const { AuthFailures, canonicalAddress, checkApiKey, hostName, knownHost, parseHostNames, secretBits } = require('../../../dist/lib/gateway/guard');
 
 const KEY = '0f6e0f1a-3b1c-4d6e-9a55-0d4f2c1b7e11:Ae9s8dFq2LmXo0PzW4rT6yUvB1nC3kJh5gRtYeWq7uIoPlMnBvCxZaSdFgHjKl';
 const basic = (key) => `Basic ${Buffer.from(key).toString('base64')}`;

@@ -4,9 +4,9 @@
 const assert = require('node:assert/strict');
 const http = require('node:http');
 const net = require('node:net');
-const { GatewayApi } = require('../../dist/lib/gateway/api');
-const { listenGateway, parseListen } = require('../../dist/lib/gateway/listen');
-const { ActivationStore } = require('../../dist/lib/activations/store');
+const { GatewayApi } = require('../../../dist/lib/gateway/api');
+const { listenGateway, parseListen } = require('../../../dist/lib/gateway/listen');
+const { ActivationStore } = require('../../../dist/lib/activations/store');
 
 const KEY = '11111111-2222-4333-8444-555555555555:unit-key';
 const auth = (key = KEY) => ({ authorization: `Basic ${Buffer.from(key).toString('base64')}` });

@@ -3,7 +3,7 @@
 // runs an action in a node's pool of the same action, and provisions its own only when no node runs it.
 
 const assert = require('node:assert/strict');
-const { SharedPools } = require('../../dist/lib/gateway/shared-pools');
+const { SharedPools } = require('../../../dist/lib/gateway/shared-pools');
 
 /** A fake engine: each provision is a pool named after its caller; records who provisioned what. */
 function fakeEngine() {

@@ -2,7 +2,7 @@
 // When action containers could reach an admin API without a login (lib/local/admin-exposure.ts): pure.
 
 const assert = require('node:assert/strict');
-const { exposedAdmin } = require('../../dist/lib/local/admin-exposure');
+const { exposedAdmin } = require('../../../dist/lib/local/admin-exposure');
 
 const login = { type: 'credentials', users: [{ username: 'admin', password: '$2b$08$x', permissions: '*' }] };
 

@@ -7,8 +7,8 @@
 const assert = require('node:assert/strict');
 const http = require('node:http');
 const { PassThrough } = require('node:stream');
-const { ActionContainer, canTransition, takesWork, retired } = require('../../dist/lib/local/container');
-const { containerPlan } = require('../support/container-plan');
+const { ActionContainer, canTransition, takesWork, retired } = require('../../../dist/lib/local/container');
+const { containerPlan } = require('../../support/container-plan');
 
 const STATES = ['starting', 'started', 'initializing', 'ready', 'suspended', 'detached', 'dead', 'removing', 'gone'];
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));

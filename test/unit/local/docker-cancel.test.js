@@ -9,10 +9,10 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const Docker = require('dockerode');
-const { bounded, parseDockerTarget } = require('../../dist/lib/local/docker');
-const { DockerHealth } = require('../../dist/lib/local/health');
-const { Containers } = require('../../dist/lib/local/registry');
-const { sweepLeftovers } = require('../../dist/lib/local/setup');
+const { bounded, parseDockerTarget } = require('../../../dist/lib/local/docker');
+const { DockerHealth } = require('../../../dist/lib/local/health');
+const { Containers } = require('../../../dist/lib/local/registry');
+const { sweepLeftovers } = require('../../../dist/lib/local/setup');
 
 /** An engine that takes each request and never answers; counts the connections still open. */
 function hangingDocker(socketPath) {

@@ -2,9 +2,9 @@
 // Docker address parsing and error translation of the local runtime (lib/local/docker.ts), no Docker.
 
 const assert = require('node:assert/strict');
-const { parseDockerTarget, translateDockerError, normaliseArch, dockerMessage } = require('../../dist/lib/local/docker');
-const { containerName } = require('../../dist/lib/local/container');
-const { OpenWhiskNodeError } = require('../../dist/lib/errors');
+const { parseDockerTarget, translateDockerError, normaliseArch, dockerMessage } = require('../../../dist/lib/local/docker');
+const { containerName } = require('../../../dist/lib/local/container');
+const { OpenWhiskNodeError } = require('../../../dist/lib/errors');
 
 const errno = (code, message) => Object.assign(new Error(message ?? `connect ${code} /var/run/docker.sock`), { code });
 

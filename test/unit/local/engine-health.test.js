@@ -7,8 +7,8 @@ const fs = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
-const { LocalEngine } = require('../../dist/lib/local/engine');
-const { translateDockerError, parseDockerTarget, noRoom } = require('../../dist/lib/local/docker');
+const { LocalEngine } = require('../../../dist/lib/local/engine');
+const { translateDockerError, parseDockerTarget, noRoom } = require('../../../dist/lib/local/docker');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

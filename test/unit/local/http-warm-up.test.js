@@ -4,9 +4,9 @@
 // missing reply cannot hold it up.
 
 const assert = require('node:assert/strict');
-const { warmUpCall, createAgent } = require('../../dist/lib/local/http');
-const { ContainerIO } = require('../../dist/lib/local/container-io');
-const { loopbackServer } = require('../support/loopback-server');
+const { warmUpCall, createAgent } = require('../../../dist/lib/local/http');
+const { ContainerIO } = require('../../../dist/lib/local/container-io');
+const { loopbackServer } = require('../../support/loopback-server');
 
 /** A loopback server; `open` is how many connections to it are open now. */
 async function server(handler) {

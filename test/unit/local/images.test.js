@@ -8,8 +8,8 @@ const {
   familyOf,
   supportsConcurrency,
   BUILTIN_RUNTIMES,
-} = require('../../dist/lib/local/images');
-const { OpenWhiskNodeError } = require('../../dist/lib/errors');
+} = require('../../../dist/lib/local/images');
+const { OpenWhiskNodeError } = require('../../../dist/lib/errors');
 
 function configError(fn, re) {
   assert.throws(fn, (e) => {

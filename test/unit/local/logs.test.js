@@ -3,7 +3,7 @@
 // both streams, carried-over lines, late sentinels, sentinel-less images, concurrency. No Docker.
 
 const assert = require('node:assert/strict');
-const { LogFramer, formatLine, truncationMessage } = require('../../dist/lib/local/logs');
+const { LogFramer, formatLine, truncationMessage } = require('../../../dist/lib/local/logs');
 
 const S = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX';
 const T = Date.UTC(2024, 0, 2, 3, 4, 5, 678);

@@ -4,9 +4,9 @@
 // without Docker.
 
 const assert = require('node:assert/strict');
-const { PoolAction } = require('../../dist/lib/local/pool');
-const { Slots, QueueBytes } = require('../../dist/lib/local/slots');
-const { containerPlan } = require('../support/container-plan');
+const { PoolAction } = require('../../../dist/lib/local/pool');
+const { Slots, QueueBytes } = require('../../../dist/lib/local/slots');
+const { containerPlan } = require('../../support/container-plan');
 
 /** A container that answers each /run when the test says so (or at once). */
 function fakeContainer(log) {

@@ -4,7 +4,7 @@
 // slot. Pure functions, no Docker.
 
 const assert = require('node:assert/strict');
-const { selectRemovals, pickVictim, highMark, lowMark, draining } = require('../../dist/lib/local/preempt');
+const { selectRemovals, pickVictim, highMark, lowMark, draining } = require('../../../dist/lib/local/preempt');
 
 const NOW = 1_000_000;
 const SEC = 1000;

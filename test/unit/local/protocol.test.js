@@ -3,8 +3,8 @@
 // env stringification, /init and /run bodies, reply mapping, activation records. No Docker.
 
 const assert = require('node:assert/strict');
-const p = require('../../dist/lib/local/protocol');
-const { activationFailure } = require('../../dist/lib/errors');
+const p = require('../../../dist/lib/local/protocol');
+const { activationFailure } = require('../../../dist/lib/errors');
 
 const doc = (over = {}) => ({
   namespace: 'guest/pkg',

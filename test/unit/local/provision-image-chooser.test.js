@@ -4,7 +4,7 @@
 // that builds ours; a failed pull is not retried on every message. A fake Docker API: no engine.
 
 const assert = require('node:assert/strict');
-const { ImageChooser } = require('../../dist/lib/local/provision');
+const { ImageChooser } = require('../../../dist/lib/local/provision');
 
 const catalog = { location: 'test', runtimeImages: async () => ({}) };
 const doc = (kind) => ({ namespace: 'guest', name: 'a', exec: { kind, code: 'function main() {}' } });

@@ -4,12 +4,12 @@
 // lib/activations/record.ts). Fake components: no Docker.
 
 const assert = require('node:assert/strict');
-const { SequenceAction, componentActivations } = require('../../dist/lib/local/sequence');
-const { identityOf } = require('../../dist/lib/local/protocol');
-const { recording } = require('../../dist/lib/activations/record');
-const { ActivationStore } = require('../../dist/lib/activations/store');
-const { invocationContext } = require('../../dist/lib/gateway/context');
-const { activationFailure } = require('../../dist/lib/errors');
+const { SequenceAction, componentActivations } = require('../../../dist/lib/local/sequence');
+const { identityOf } = require('../../../dist/lib/local/protocol');
+const { recording } = require('../../../dist/lib/activations/record');
+const { ActivationStore } = require('../../../dist/lib/activations/store');
+const { invocationContext } = require('../../../dist/lib/gateway/context');
+const { activationFailure } = require('../../../dist/lib/errors');
 
 let n = 0;
 /** A component that adds 1 to `x`, or fails as an application error when `x` reaches `failAt`. */

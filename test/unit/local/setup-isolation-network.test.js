@@ -3,7 +3,7 @@
 // (lib/local/setup.ts reconcileIsolation): pure, no Docker.
 
 const assert = require('node:assert/strict');
-const { reconcileIsolation } = require('../../dist/lib/local/setup');
+const { reconcileIsolation } = require('../../../dist/lib/local/setup');
 
 const ICC_OFF = { 'com.docker.network.bridge.enable_icc': 'false' };
 const OURS = { 'io.leon-edge.managed': 'true' };

@@ -3,7 +3,7 @@
 // policy: no Docker.
 
 const assert = require('node:assert/strict');
-const { Slots, QueueBytes } = require('../../dist/lib/local/slots');
+const { Slots, QueueBytes } = require('../../../dist/lib/local/slots');
 
 /** A pool that wants `want` more containers; every slot it accepts is counted. */
 function pool(name, want = 1, empty = false) {

@@ -3,7 +3,7 @@
 
 const assert = require('node:assert/strict');
 const openwhisk = require('openwhisk');
-const { startOpenWhiskServer } = require('../support/openwhisk-server');
+const { startOpenWhiskServer } = require('../../support/openwhisk-server');
 
 const GUEST = '23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP';
 const OTHER = 'a2bb4d44-0d5b-4a6c-a1b4-2b2a5c0e8d11:otherKeyOtherKeyOtherKeyOtherKeyOtherKeyOtherKeyOtherKeyOtherKey12';
