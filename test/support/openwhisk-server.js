@@ -6,7 +6,11 @@
  * OpenWhisk REST API (/api/v1) that the nodes use, following the documented and
  * implemented behaviour of the real controller (paths, status codes, bodies, error
  * shapes `{error, code}`), so that the real `openwhisk` npm client can be driven
- * against it over loopback HTTP. See /work/shared/docs/openwhisk-interfaces.md §2, §3.
+ * against it over loopback HTTP. The API is the one Apache OpenWhisk documents in
+ * "Using REST APIs with OpenWhisk" and in the controller's Swagger description (served
+ * at /api/v1/api-docs): the collections /api/v1/namespaces/{namespace}/actions, /triggers,
+ * /rules, /packages and /activations and their entities, behind HTTP Basic authentication,
+ * with the system limits of OpenWhisk's reference documentation.
  *
  *   const { startOpenWhiskServer } = require('./support/openwhisk-server');
  *   const ow = await startOpenWhiskServer({ port: 0, users: { guest: 'uuid:key' }, blockingWaitMs: 60000 });
@@ -32,7 +36,7 @@ const { performance } = require('node:perf_hooks');
 const GUEST_KEY = '23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP';
 
 const MB = 1024 * 1024;
-const MAX_PAYLOAD = MB; // invoke payload limit (docs/reference.md), 413 above
+const MAX_PAYLOAD = MB; // invoke payload limit (OpenWhisk's system limits), 413 above
 const MAX_PARAMETERS = MB; // parameter-size-limit
 const MAX_CODE = 48 * MB; // Exec.maxSize
 const MAX_RESULT = MB; // activation result limit
