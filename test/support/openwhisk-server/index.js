@@ -236,7 +236,7 @@ function cleanStack(err) {
     if (err && typeof err === 'object' && typeof err.stack === 'string') {
       err.stack = err.stack
         .split('\n')
-        .filter((l) => !/^\s+at .*(openwhisk-server\.js|node:vm|node:internal|runner\.js:1:1|new Promise \(<anonymous>\))/.test(l))
+        .filter((l) => !/^\s+at .*(openwhisk-server(?:\.js|[\\/][\w-]+\.js)|node:vm|node:internal|runner\.js:1:1|new Promise \(<anonymous>\))/.test(l))
         .join('\n');
     }
   } catch {
