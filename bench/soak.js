@@ -8,7 +8,7 @@
  * The real Node-RED runtime (node-red-node-test-helper, as the node tests do; Node-RED 5 on Node >= 22.9,
  * else 4.1) runs a flow with one local openwhisk-runtime (capacity 6, queue 50, the engine's default
  * preemption/idle policy) and four openwhisk-action nodes, all wired to one output and watched by
- * one Catch node. The catalog is the OpenWhisk API test server (test/support/openwhisk-server.js).
+ * one Catch node. The catalog is the OpenWhisk API test server (test/support/openwhisk-server/).
  *
  * Load, for N minutes: a fast action (50 msg/s), a slow one (4 msg/s, 100–800 ms each), a flaky one
  * (2 msg/s: result, application error or crash), a hostile one every 5 s (the test image
@@ -63,7 +63,7 @@ function nodeRedPath() {
 const helper = require('node-red-node-test-helper');
 helper.init(nodeRedPath());
 const nodes = ['openwhisk-service', 'openwhisk-runtime', 'openwhisk-action'].map((n) => require(path.join(ROOT, 'dist', 'nodes', `${n}.js`)));
-const { startOpenWhiskServer } = require(path.join(ROOT, 'test', 'support', 'openwhisk-server.js'));
+const { startOpenWhiskServer } = require(path.join(ROOT, 'test', 'support', 'openwhisk-server'));
 const { instanceId } = require(path.join(ROOT, 'dist', 'lib', 'runtime-config.js'));
 const { LABELS } = require(path.join(ROOT, 'dist', 'lib', 'local', 'engine.js'));
 const { DockerdControl } = require(path.join(ROOT, 'test', 'support', 'dockerd.js'));
