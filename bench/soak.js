@@ -5,7 +5,7 @@
  *
  *   npm run build && node bench/soak.js [--minutes 10] [--seed 42] [--no-dockerd] [--stem-cells 1]
  *
- * The real Node-RED runtime (node-red-node-test-helper, as the node tests do; Node-RED 5 on Node >= 22.9,
+ * The real Node-RED runtime (node-red-node-test-helper, as the Node-RED tests do; Node-RED 5 on Node >= 22.9,
  * else 4.1) runs a flow with one local openwhisk-runtime (capacity 6, queue 50, the engine's default
  * preemption/idle policy) and four openwhisk-action nodes, all wired to one output and watched by
  * one Catch node. The catalog is the OpenWhisk API test server (test/support/openwhisk-server/).

@@ -32,8 +32,8 @@ async function containersWith(...labels) {
 }
 
 /**
- * The instance label of the containers this test process's Node-RED runtime creates (the node tests
- * run Node-RED without a user directory: one random instance id per process), so that counting a
+ * The instance label of the containers this test process's Node-RED runtime creates (the tests through
+ * node-red-node-test-helper run Node-RED without a user directory: one random instance id per process), so that counting a
  * node's containers never counts another run's leftovers on the same engine.
  */
 function ownInstance() {

@@ -1,6 +1,6 @@
 'use strict';
 // Starts node-red-node-test-helper on the Node-RED chosen by NODE_RED_PATH (scripts/test.js runs
-// the node tests on Node-RED 4.1 with Node 20 and on Node-RED 5 with Node 22).
+// test/node-red and test/docker/node-red on Node-RED 4.1 with Node 20 and on Node-RED 5 with Node 22).
 const helper = require('node-red-node-test-helper');
 
 const runtimePath = process.env.NODE_RED_PATH || require.resolve('node-red');

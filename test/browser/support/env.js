@@ -1,6 +1,6 @@
 'use strict';
 /**
- * Support for the browser tests: a real Node-RED (the one NODE_RED_PATH points at, as for the node tests)
+ * Support for the browser tests: a real Node-RED (the one NODE_RED_PATH points at, as for the Node-RED tests)
  * started from its CLI with a temporary userDir that loads this repository through `nodesDir`, the
  * OpenWhisk API test server with a few actions, Chromium through playwright-core, and the checks that
  * make CI fail (never skip) when Chromium or Docker is missing.
