@@ -90,7 +90,7 @@ export interface Catalog {
 
 /** Runs one configured action; created per action node. */
 export interface ActionInvoker {
-  /** Resolves with the activation on success; rejects with an ActivationError otherwise. */
+  /** Resolves with the activation on success; rejects with an OpenWhiskNodeError otherwise (with `activation` when the action ran). */
   invoke(params: Record<string, unknown> | unknown[], ref?: ActionRef): Promise<Activation>;
   close(): Promise<void>;
 }

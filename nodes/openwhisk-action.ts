@@ -10,7 +10,7 @@ import { checkNamespace, invocationParams, paramsObject, parseActionName, type P
 import { ActionRunner, type PhaseReport, type RunnerOptions, type RunnerTarget } from '../lib/runner';
 import type { OpenWhiskService } from '../lib/service';
 import type { ActionRef, Activation } from '../lib/types';
-import { refuseMessages, type RuntimeNode, type ServiceNode } from './shared';
+import { refuseMessages, type RuntimeNode, type ServiceNode, usableService } from './shared';
 
 interface ActionDef extends NodeDef {
   runtime?: string;
@@ -149,9 +149,9 @@ export = function (RED: NodeAPI) {
       } else if (config.service) {
         const svc = RED.nodes.getNode(config.service) as ServiceNode | null;
         if (!svc) throw new OpenWhiskNodeError('config', MISSING_RUNTIME, { short: 'no service' });
-        if (svc.configError || !svc.service) throw svc.configError ?? new OpenWhiskNodeError('config', 'The openwhisk-service config node is incomplete.', { short: 'bad service' });
-        target = { mode: 'cloud', service: svc.service };
-        if (spec) deployTo = svc.service;
+        const service = usableService(svc);
+        target = { mode: 'cloud', service };
+        if (spec) deployTo = service;
       } else {
         throw new OpenWhiskNodeError('config', MISSING_RUNTIME, { short: 'no runtime' });
       }

@@ -12,7 +12,7 @@ import { LocalEngine } from '../lib/local/engine';
 import type { RunnerTarget } from '../lib/runner';
 import { instanceId, parseImageOverrides, parsePlatform, resolveManifestPath } from '../lib/runtime-config';
 import type { Catalog } from '../lib/types';
-import type { OwnCatalog, RuntimeNode, ServiceNode } from './shared';
+import { type OwnCatalog, type RuntimeNode, type ServiceNode, usableService } from './shared';
 import { activationFile, ActivationStore } from '../lib/activations/store';
 import { recording } from '../lib/activations/record';
 import { feed } from '../lib/activations/feed';
@@ -105,10 +105,7 @@ export = function (RED: NodeAPI) {
       if (!serviceNode) {
         throw new OpenWhiskNodeError('config', 'The openwhisk-runtime has no openwhisk-service: choose one in its config (it is the catalog of actions, and in cloud mode where they run).', { short: 'no service' });
       }
-      if (serviceNode.configError || !serviceNode.service) {
-        throw serviceNode.configError ?? new OpenWhiskNodeError('config', 'The openwhisk-service config node is incomplete.', { short: 'bad service' });
-      }
-      return serviceNode.service;
+      return usableService(serviceNode);
     };
 
     const userDir = RED.settings.userDir as string | undefined;

@@ -83,7 +83,6 @@ export = function (RED: NodeAPI) {
       return undefined;
     }
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const str = (v: unknown) => (typeof v === 'string' ? v : '');
     let deployed: ServiceNode | null = null;
     if (str(body.service)) {
       const node = RED.nodes.getNode(str(body.service)) as ServiceNode | null;
@@ -119,46 +118,41 @@ export = function (RED: NodeAPI) {
     res.status(status).json({ error: e.message, code: e.code });
   }
 
-  RED.httpAdmin.post(
-    '/leon-openwhisk/entities',
-    RED.auth.needsPermission('openwhisk-service.write'),
-    async (req: Request, res: Response) => {
+  /** An editor lookup: its route and permission, the service it asks (serviceFor) and its failures, in one place. */
+  function lookup(route: string, answer: (found: { service: OpenWhiskService; body: Record<string, unknown> }, res: Response) => Promise<void>): void {
+    RED.httpAdmin.post(route, RED.auth.needsPermission('openwhisk-service.write'), async (req: Request, res: Response) => {
       try {
         const found = serviceFor(req, res);
-        if (!found) return;
-        res.json(await found.service.list(checkNamespace(typeof found.body.namespace === 'string' ? found.body.namespace : '')));
+        if (found) await answer(found, res);
       } catch (err) {
         lookupFailed(res, err);
       }
-    },
-  );
+    });
+  }
+
+  lookup('/leon-openwhisk/entities', async ({ service, body }, res) => {
+    res.json(await service.list(checkNamespace(str(body.namespace))));
+  });
 
   // Editor lookup: an action's code, to edit it as inline code (code kinds only; the same guards).
-  RED.httpAdmin.post(
-    '/leon-openwhisk/action-code',
-    RED.auth.needsPermission('openwhisk-service.write'),
-    async (req: Request, res: Response) => {
-      try {
-        const found = serviceFor(req, res);
-        if (!found) return;
-        const name = typeof found.body.name === 'string' ? found.body.name.trim() : '';
-        if (!name) {
-          res.status(400).json({ error: 'Type the name of the action to fetch ([package/]action).', code: 'input' });
-          return;
-        }
-        const doc = await found.service.getAction(parseActionName(name, typeof found.body.namespace === 'string' ? found.body.namespace : ''));
-        const why = notEditable(doc);
-        if (why) {
-          res.status(422).json({ error: why, code: 'not-code' });
-          return;
-        }
-        res.json({ name: doc.name, kind: doc.exec.kind, main: doc.exec.main, code: doc.exec.code, limits: doc.limits ?? {}, version: doc.version });
-      } catch (err) {
-        lookupFailed(res, err);
-      }
-    },
-  );
+  lookup('/leon-openwhisk/action-code', async ({ service, body }, res) => {
+    const name = str(body.name).trim();
+    if (!name) {
+      res.status(400).json({ error: 'Type the name of the action to fetch ([package/]action).', code: 'input' });
+      return;
+    }
+    const doc = await service.getAction(parseActionName(name, str(body.namespace)));
+    const why = notEditable(doc);
+    if (why) {
+      res.status(422).json({ error: why, code: 'not-code' });
+      return;
+    }
+    res.json({ name: doc.name, kind: doc.exec.kind, main: doc.exec.main, code: doc.exec.code, limits: doc.limits ?? {}, version: doc.version });
+  });
 };
+
+/** A request field that must be a string ("" otherwise). */
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /** Two API hosts as the service uses them ("host:3233" and "https://host:3233/api/v1" are the same). */
 function sameHost(a: string, b: string): boolean {

@@ -5,7 +5,7 @@ import { checkNamespace, invocationParams, paramsObject, type ParamItem } from '
 import { StatusThrottle } from '../lib/status-throttle';
 import type { OpenWhiskService } from '../lib/service';
 import { checkCloudTrigger, fireInCloud, LocalTriggers, parseTriggerName, type Firing, type TriggerRef } from '../lib/trigger';
-import { refuseMessages, type RuntimeNode, type ServiceNode } from './shared';
+import { refuseMessages, type RuntimeNode, type ServiceNode, usableService } from './shared';
 
 interface TriggerDef extends NodeDef {
   runtime?: string;
@@ -57,8 +57,7 @@ export = function (RED: NodeAPI) {
       } else if (config.service) {
         const svc = RED.nodes.getNode(config.service) as ServiceNode | null;
         if (!svc) throw new OpenWhiskNodeError('config', t('errors.no-runtime'), { short: 'no service' });
-        if (svc.configError || !svc.service) throw svc.configError ?? new OpenWhiskNodeError('config', 'The openwhisk-service config node is incomplete.', { short: 'bad service' });
-        firer = { mode: 'cloud', service: svc.service };
+        firer = { mode: 'cloud', service: usableService(svc) };
       } else {
         throw new OpenWhiskNodeError('config', t('errors.no-runtime'), { short: 'no runtime' });
       }

@@ -1,6 +1,6 @@
 // Types and helpers shared by the node files: what a config node offers the nodes that use it.
 import type { Node, NodeStatus } from 'node-red';
-import type { OpenWhiskNodeError } from '../lib/errors';
+import { OpenWhiskNodeError } from '../lib/errors';
 import type { RunnerTarget } from '../lib/runner';
 import type { Activation, Catalog } from '../lib/types';
 import type { OpenWhiskService } from '../lib/service';
@@ -38,4 +38,15 @@ export function refuseMessages(node: Node, err: OpenWhiskNodeError, ring?: NodeS
   node.status(ring ?? { fill: 'red', shape: 'ring', text: err.short ?? 'config error' });
   node.error(err.message);
   node.on('input', (_msg: unknown, _send: unknown, done: (err?: Error) => void) => done(err));
+}
+
+/**
+ * The service of an openwhisk-service config node; throws the node's own config error (no API host, no
+ * auth key), or says the node is incomplete.
+ */
+export function usableService(node: ServiceNode): OpenWhiskService {
+  if (node.configError || !node.service) {
+    throw node.configError ?? new OpenWhiskNodeError('config', 'The openwhisk-service config node is incomplete.', { short: 'bad service' });
+  }
+  return node.service;
 }

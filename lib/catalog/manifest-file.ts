@@ -1,8 +1,9 @@
-// Which files a manifest catalog may read, and reading them with a size cap. A manifest path comes from
+// Which files a manifest catalog may read, and reading them within bounds. A manifest path comes from
 // a flow or from the editor's lookup endpoint, which any web page can reach when Node-RED has no
 // adminAuth; so only wskdeploy manifest files are read (a regular .yaml/.yml file, as `wskdeploy -m`
 // accepts, of at most MANIFEST_MAX_BYTES), and only from the Node-RED user directory or this package's
-// examples folder, checked after symlinks and '..' are resolved. A manifest's `function:` files become
+// examples folder, checked after symlinks and '..' are resolved; its YAML is parsed within bounds on its
+// size once its aliases are expanded (readManifestSource). A manifest's `function:` files become
 // action code (served by the runtime's OpenWhisk API): only regular files of at most FUNCTION_MAX_BYTES in
 // the manifest's own folder are read, never what Node-RED keeps in its user directory (see
 // reservedPart), checked at load and again at each read, where the file opened is verified to be the
@@ -10,6 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { OpenWhiskNodeError } from '../errors';
+import { type KeyPath, parseYamlSource, type SourcePosition, YamlBudgetError, type YamlSource, YamlSyntaxError } from './yaml-source';
 
 /** The largest manifest read: wskdeploy manifests are a few KB; code lives in separate files. */
 export const MANIFEST_MAX_BYTES = 1024 * 1024;
@@ -23,6 +25,32 @@ export const MANIFEST_MAX_NODES = 100_000;
 export const MANIFEST_MAX_TEXT = 4 * MANIFEST_MAX_BYTES;
 const EXTENSION = /\.ya?ml$/i;
 
+/** Anything wrong with the manifest: the message names the file, the line when known, and the problem. */
+export class ManifestError extends OpenWhiskNodeError {
+  readonly file: string;
+  readonly line?: number;
+  readonly column?: number;
+  /** Key path inside the manifest, e.g. ["packages", "facedemo", "actions", "hello", "function"]. */
+  readonly keyPath?: string[];
+
+  constructor(file: string, problem: string, pos?: SourcePosition, keyPath?: KeyPath, cause?: unknown) {
+    const where = pos ? `${file}:${pos.line}:${pos.column}` : file;
+    super('config', `Manifest ${where}: ${problem}`, { short: 'bad manifest', cause });
+    this.name = 'ManifestError';
+    this.file = file;
+    this.line = pos?.line;
+    this.column = pos?.column;
+    this.keyPath = keyPath?.map(String);
+  }
+
+  /** A problem at `keyPath` of the manifest's `source`: the line of its key (with `preferValue`, of its value). */
+  static at(file: string, source: YamlSource | undefined, problem: string, keyPath: KeyPath,
+    opts: { preferValue?: boolean; cause?: unknown } = {}): ManifestError {
+    const pos = opts.preferValue ? source?.valueAt(keyPath) ?? source?.nearest(keyPath) : source?.nearest(keyPath);
+    return new ManifestError(file, problem, pos, keyPath, opts.cause);
+  }
+}
+
 /** This package's folder (dist/lib/catalog → the package root). */
 const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -31,8 +59,34 @@ export function manifestRoots(userDir: string | undefined): string[] {
   return [userDir ? path.resolve(userDir) : undefined, path.join(PACKAGE_ROOT, 'examples')].filter((d): d is string => Boolean(d));
 }
 
-const refuse = (file: string, problem: string, short = 'bad manifest') =>
+/** A problem with a manifest file before its content is read, and the status text for it. */
+interface Refusal {
+  problem: string;
+  short: string;
+}
+
+const refuse = (file: string, { problem, short }: Refusal) =>
   new OpenWhiskNodeError('config', `Manifest ${file}: ${problem}`, { short });
+
+const notRegular: Refusal = { problem: 'not a regular file', short: 'bad manifest' };
+const tooLarge: Refusal = { problem: `larger than ${MANIFEST_MAX_BYTES / 1048576} MB: not a manifest`, short: 'manifest too large' };
+
+/**
+ * Why `stat` is not a manifest file to read, or undefined: a folder, not a .yaml/.yml file (when its
+ * real path is given), not a regular file (never a device or a FIFO), or larger than MANIFEST_MAX_BYTES.
+ */
+function manifestFileProblem(stat: fs.Stats, real?: string): Refusal | undefined {
+  if (stat.isDirectory()) return { problem: 'is a folder; give the path of the manifest file (manifest.yaml)', short: 'bad manifest' };
+  if (real !== undefined && !EXTENSION.test(real)) {
+    return { problem: 'not a .yaml or .yml file; a wskdeploy manifest is one (e.g. manifest.yaml)', short: 'bad manifest' };
+  }
+  if (!stat.isFile()) return notRegular;
+  if (stat.size > MANIFEST_MAX_BYTES) return tooLarge;
+  return undefined;
+}
+
+/** The error for an empty manifest path. */
+export const noManifestGiven = () => new OpenWhiskNodeError('config', 'No manifest file given', { short: 'no manifest' });
 
 /**
  * Where a manifest path points, before any check: absolute as given; relative against the user
@@ -52,18 +106,19 @@ export function within(real: string, roots: string[]): boolean {
 
 function checkReal(given: string, real: string, roots: string[], stat: fs.Stats): string {
   if (!within(real, roots)) {
-    throw refuse(given, `not inside the Node-RED user directory or this package's examples folder (${roots.join(', ')}); only manifests there are read`, 'manifest not allowed');
+    throw refuse(given, {
+      problem: `not inside the Node-RED user directory or this package's examples folder (${roots.join(', ')}); only manifests there are read`,
+      short: 'manifest not allowed',
+    });
   }
-  if (stat.isDirectory()) throw refuse(given, 'is a folder; give the path of the manifest file (manifest.yaml)');
-  if (!EXTENSION.test(real)) throw refuse(given, 'not a .yaml or .yml file; a wskdeploy manifest is one (e.g. manifest.yaml)');
-  if (!stat.isFile()) throw refuse(given, 'not a regular file');
-  if (stat.size > MANIFEST_MAX_BYTES) throw refuse(given, `larger than ${MANIFEST_MAX_BYTES / 1048576} MB: not a manifest`, 'manifest too large');
+  const problem = manifestFileProblem(stat, real);
+  if (problem) throw refuse(given, problem);
   return real;
 }
 
 function notFound(file: string, candidates: string[]): OpenWhiskNodeError {
   const where = candidates.length > 1 ? ` (looked for ${candidates.join(' and ')})` : '';
-  return refuse(file, `not found${where}`, 'no manifest');
+  return refuse(file, { problem: `not found${where}`, short: 'no manifest' });
 }
 
 /**
@@ -72,7 +127,7 @@ function notFound(file: string, candidates: string[]): OpenWhiskNodeError {
  */
 export async function locateManifest(file: string, userDir: string | undefined): Promise<string> {
   const candidates = manifestCandidates(file, userDir);
-  if (candidates.length === 0) throw new OpenWhiskNodeError('config', 'No manifest file given', { short: 'no manifest' });
+  if (candidates.length === 0) throw noManifestGiven();
   const roots = await Promise.all(manifestRoots(userDir).map((r) => fs.promises.realpath(r).catch(() => r)));
   for (const c of candidates) {
     let real: string;
@@ -89,7 +144,7 @@ export async function locateManifest(file: string, userDir: string | undefined):
 /** locateManifest for the runtime node's deploy (a few stat calls; the read itself is capped). */
 export function locateManifestSync(file: string, userDir: string | undefined): string {
   const candidates = manifestCandidates(file, userDir);
-  if (candidates.length === 0) throw new OpenWhiskNodeError('config', 'No manifest file given', { short: 'no manifest' });
+  if (candidates.length === 0) throw noManifestGiven();
   const roots = manifestRoots(userDir).map((r) => {
     try {
       return fs.realpathSync(r);
@@ -109,41 +164,71 @@ export function locateManifestSync(file: string, userDir: string | undefined): s
   throw notFound(file.trim(), candidates);
 }
 
-/** Reads at most MANIFEST_MAX_BYTES + 1 bytes: a file that grew past the cap since its stat is refused. */
-export async function readManifestText(file: string): Promise<string> {
-  const handle = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+/**
+ * Where the manifest stands: its stamp (it changed when the stamp did) and its modification time.
+ * Throws ManifestError when it cannot be read or is no manifest file (see manifestFileProblem).
+ */
+export function manifestStamp(file: string): { stamp: string; mtime: number } {
+  let stat: fs.Stats;
   try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw refuse(file, 'not a regular file');
-    const buf = Buffer.alloc(MANIFEST_MAX_BYTES + 1);
-    let n = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-      if (n > MANIFEST_MAX_BYTES) throw refuse(file, `larger than ${MANIFEST_MAX_BYTES / 1048576} MB: not a manifest`, 'manifest too large');
-    }
-    return buf.subarray(0, n).toString('utf8');
-  } finally {
-    await handle.close();
+    stat = fs.statSync(file);
+  } catch (err) {
+    throw new ManifestError(file, `cannot read the manifest: ${(err as Error).message}`, undefined, [], err);
   }
+  const problem = manifestFileProblem(stat);
+  if (problem) throw new ManifestError(file, problem.problem);
+  return { stamp: `${stat.mtimeMs}:${stat.size}:${stat.ino}`, mtime: stat.mtimeMs };
 }
 
-export function readManifestTextSync(file: string): string {
+/** Reads at most MANIFEST_MAX_BYTES + 1 bytes: a file that grew past the cap since its stat is refused. */
+function readManifestText(file: string): string {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   try {
-    if (!fs.fstatSync(fd).isFile()) throw refuse(file, 'not a regular file');
+    if (!fs.fstatSync(fd).isFile()) throw refuse(file, notRegular);
     const buf = Buffer.alloc(MANIFEST_MAX_BYTES + 1);
     let n = 0;
     for (;;) {
       const bytesRead = fs.readSync(fd, buf, n, buf.length - n, n);
       if (bytesRead === 0) break;
       n += bytesRead;
-      if (n > MANIFEST_MAX_BYTES) throw refuse(file, `larger than ${MANIFEST_MAX_BYTES / 1048576} MB: not a manifest`, 'manifest too large');
+      if (n > MANIFEST_MAX_BYTES) throw refuse(file, tooLarge);
     }
     return buf.subarray(0, n).toString('utf8');
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * The manifest's YAML, read (at most MANIFEST_MAX_BYTES) and parsed within MANIFEST_MAX_NODES values and
+ * MANIFEST_MAX_TEXT characters of text with its aliases expanded. Throws ManifestError for a syntax error
+ * or a document over the bounds, naming the line but none of the text (the file may be no manifest).
+ */
+export function readManifestSource(file: string): YamlSource {
+  const text = readManifestText(file);
+  try {
+    return parseYamlSource(text, file, { maxNodes: MANIFEST_MAX_NODES, maxText: MANIFEST_MAX_TEXT });
+  } catch (err) {
+    if (err instanceof YamlBudgetError) {
+      const pos = err.line ? { line: err.line, column: err.column ?? 1 } : undefined;
+      const problem = err.bound === 'recursive'
+        ? 'a YAML alias (*name) inside the value its anchor (&name) names: a recursive structure, which no manifest ' +
+          'needs; write the value out instead of the alias'
+        : err.aliases
+          ? `too large with its YAML aliases expanded: ${err.reason} (an alias *name counts as the whole value of its ` +
+            `anchor &name; a manifest may hold at most ${MANIFEST_MAX_NODES} values and ${MANIFEST_MAX_TEXT / 1048576} MB ` +
+            'of text counted so). Write shared values out, or put large data in a file the action reads'
+          : `too large: ${err.reason} (a manifest may hold at most ${MANIFEST_MAX_NODES} values and ` +
+            `${MANIFEST_MAX_TEXT / 1048576} MB of text). Put large data in a file the action reads`;
+      throw new ManifestError(file, problem, pos, undefined, err);
+    }
+    if (err instanceof YamlSyntaxError) {
+      const pos = err.line ? { line: err.line, column: err.column ?? 1 } : undefined;
+      // The file may not be a manifest at all: keep js-yaml's reason but not the names it quotes from the text.
+      const reason = err.reason.replace(/"[^"\n]*"/g, '"…"').replace(/: .*$/s, '');
+      throw new ManifestError(file, `YAML syntax error: ${reason}`, pos, undefined, err);
+    }
+    throw err;
   }
 }
 

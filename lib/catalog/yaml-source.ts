@@ -3,6 +3,17 @@
 // measured on it, the key positions read from it, and the values constructed from it.
 import { constructFromEvents, EVENT_ID, getScalarValue, parseEvents, type Event } from 'js-yaml';
 
+/** A key path in a document: mapping keys and list indexes, e.g. ["packages", "demo", "actions", "hello"]. */
+export type KeyPath = (string | number)[];
+
+/** A YAML mapping as loaded (js-yaml loads timestamps as Dates, which are values, not mappings). */
+export const isMap = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
+
+/** A loaded value for an error message: what it is, and a scalar's value. */
+export const describe = (v: unknown): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'a list' : isMap(v) ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`;
+
 /** 1-based line and column. */
 export interface SourcePosition {
   line: number;
