@@ -12,7 +12,7 @@
  *
  *   node bench/face-robustness.js      (after bash runtimes/face-detection/build.sh and runtimes/face-identify/build.sh)
  *
- * Figures in README "Face identification" (Limits). No Docker needed; no results file.
+ * Figures in bench/README.md, "Face robustness". No Docker needed; no results file.
  */
 const path = require('node:path');
 const Module = require('node:module');

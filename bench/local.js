@@ -46,7 +46,7 @@ const { LocalEngine, ISOLATION_NETWORK } = require(path.join(root, 'dist/lib/loc
 // The bare side runs its containers on the network the engine puts its own on (a bridge with
 // inter-container traffic off): the comparison is of the same container, so the figure is the
 // node's overhead. A user-defined bridge itself costs ~0.1 s per container start over Docker's
-// default bridge (README, Security).
+// default bridge (bench/README.md, Deploy and the isolation network).
 const BARE_NETWORK = ISOLATION_NETWORK;
 
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';

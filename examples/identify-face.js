@@ -13,7 +13,7 @@
 // eyes are level and cut to a square around eyes and mouth (the proportions face-api uses for dlib-style
 // alignment), 150x150; face-api's recognition net (a ResNet-34-like network whose weights come from dlib's
 // face recognition model) turns it into the descriptor. Two photos of one person are usually closer than 0.6
-// (Euclidean), the threshold dlib documents for this model; see README "Face identification".
+// (Euclidean), the threshold dlib documents for this model; see docs/face-example.md.
 // Runs in the leon-edge/face-identify image (face-api with its weights, tfjs on WebAssembly, sharp).
 const path = require('path');
 

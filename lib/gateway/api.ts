@@ -175,7 +175,7 @@ export class GatewayApi {
       const h = String(req.headers.host ?? '').slice(0, 100);
       throw new HttpError(421, `This gateway's OpenWhisk API does not answer for the host '${h}' (Misdirected Request). If clients reach it by that name or address, add it to the API's host names in the openwhisk-runtime config node.`);
     }
-    // Another origin's web page: browsers send Origin; this API answers no CORS (see README).
+    // Another origin's web page: browsers send Origin; this API answers no CORS (docs/gateway-api.md, Browsers).
     const origin = req.headers.origin;
     if (origin && !sameOrigin(origin, req.headers.host)) {
       req.resume();

@@ -168,7 +168,7 @@ export class ContainerIO {
 
   /**
    * A stem cell, once it listens: `POST /warm-up`s on the kept-alive agent (http.ts warmUpCall;
-   * twenty: README, Performance). The /init that hands it over then finds a connection open (a new
+   * twenty: bench/README.md, stem cells). The /init that hands it over then finds a connection open (a new
    * one through Docker's port proxy costs about 1 ms here) and the runtime's request path past its
    * first, slowest requests; our Node.js runtime rehearses its /run path there. Bounded: `count` calls,
    * each of at most 4 KB within 1 s; stops at the first that fails, or once `enough()` (an action

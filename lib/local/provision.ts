@@ -118,7 +118,7 @@ export class ImageChooser {
     const none = fallback ? NOT_BUILT[resolved.kind]?.[platformTag(engine.platform.arch)] : undefined;
     const hint = own
       ? `This package builds its own image for kind '${resolved.kind}', ${own}: run \`${buildCommand(engine.platform.arch)}\` in the package's folder ` +
-        `(see README, Images), or set an image override (${resolved.kind}=<image>) in the runtime config.`
+        `(see docs/images-and-arm.md), or set an image override (${resolved.kind}=<image>) in the runtime config.`
       : none
         ? `This package has no image for kind '${resolved.kind}' on this platform: ${none}. Use another kind of the family ` +
           `(${resolved.family}:default is the newest this package has here), or set an image override (${resolved.kind}=<image>) in the runtime config.`

@@ -146,7 +146,7 @@ async function run(message) {
  * POST /warm-up (not part of the OpenWhisk action interface; the node's engine sends it to a stem
  * cell that waits for its action): a built-in no-op compiled the way /init compiles plain code,
  * then run through the /run path, so that the action's /init and first /run do not meet that code
- * cold (0.3-0.5 ms less per stem-cell cold start than the /run path alone; README, Performance). It
+ * cold (0.3-0.5 ms less per stem-cell cold start than the /run path alone; bench/README.md, stem cells). It
  * keeps no action (nor loads the image's default one), sets no environment and writes nothing to
  * the logs; refused once an action is loaded.
  */

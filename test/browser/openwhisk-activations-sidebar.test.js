@@ -64,7 +64,7 @@ describe('the OpenWhisk sidebar tab in a real browser (Chromium)', function () {
     });
     nr = await env.startNodeRed();
     instance = require(path.join(env.ROOT, 'dist', 'lib', 'runtime-config.js')).instanceId(nr.userDir);
-    // Screenshots for README come from the Node-RED 5 run (docs/images); the 4.1 run keeps its own out of the repository.
+    // Screenshots for docs/local-mode.md come from the Node-RED 5 run (docs/images); the 4.1 run keeps its own out of the repository.
     shotDir = nr.major >= 5 ? path.join(env.ROOT, 'docs', 'images') : path.join(env.ROOT, 'test-results', `e2e-sidebar-${nr.version}`);
     console.log(`      Node-RED ${nr.version} on Node ${process.versions.node} at ${nr.url}; OpenWhisk test server at ${ow.url}`);
     // The flow: two tabs, a local runtime without the REST API (its records are kept in memory only).

@@ -122,6 +122,15 @@ describe('npm pack tarball in a plain Node-RED user directory', function () {
     }
   });
 
+  it("README.md's relative links and images (the page npmjs.com shows) lead to files the tarball holds", () => {
+    const files = new Set(packed.files.map((f) => f.path));
+    const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8').replace(/^```[^\n]*\n[\s\S]*?^```$/gm, '').replace(/`[^`\n]*`/g, '');
+    const targets = [...readme.matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]).filter((t) => !/^[a-z][a-z0-9+.-]*:/i.test(t) && !t.startsWith('#'));
+    assert.ok(targets.some((t) => t.startsWith('docs/')), `README.md links into docs/: ${targets.join(', ')}`);
+    const missing = targets.map((t) => t.split('#')[0]).filter((t) => !files.has(path.posix.normalize(t)));
+    assert.deepEqual(missing, [], `README.md links to files the tarball lacks (package.json "files")`);
+  });
+
   it('installs without the dev tooling and registers the four node types in the palette', async () => {
     assert.doesNotMatch(output, /Cannot find module/, output);
     assert.doesNotMatch(output, /Failed to register/, output);

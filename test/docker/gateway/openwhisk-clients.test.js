@@ -379,11 +379,10 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         assert.equal((await rest('GET', `/namespaces/${NS}/limits`)).status, 404);
       });
 
-      it("README's JavaScript example runs as written with node (apihost and key substituted)", async () => {
-        const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-        const section = readme.slice(readme.indexOf('## The gateway as an OpenWhisk endpoint'));
+      it("docs/gateway-api.md's JavaScript example runs as written with node (apihost and key substituted)", async () => {
+        const section = fs.readFileSync(path.join(ROOT, 'docs', 'gateway-api.md'), 'utf8');
         const m = /```js\n([\s\S]*?)```/.exec(section);
-        assert.ok(m, "no ```js block in README's gateway section");
+        assert.ok(m, 'no ```js block in docs/gateway-api.md');
         assert.ok(m[1].includes("require('openwhisk')"), m[1]);
         const code = m[1].replace('http://gateway:1880/openwhisk/local', way.base('ow')).replace('<uuid>:<key>', KEY);
         assert.notEqual(code, m[1], 'the placeholders are in the example');

@@ -4,7 +4,7 @@
  * engine (lib/local), on this machine under qemu user emulation (binfmt_misc): Node.js 22 and 20 and
  * Python actions and native face detection on the astronaut fixture on linux/arm64, the Node.js 20 (Debian
  * trixie's, 20.19 or newer) and Python runtimes on linux/arm/v7 (which has no Node.js 22 image: runtimes/build.sh,
- * README "ARM"). The engine is told the images' platform (LocalEngineOptions.platform) — the platform
+ * docs/images-and-arm.md "ARM"). The engine is told the images' platform (LocalEngineOptions.platform) — the platform
  * check itself stays on: an engine left at its own platform refuses them, which proves the labels.
  *
  *   npm run build && npx mocha --timeout 600000 test/docker/runtimes/arm.test.js
