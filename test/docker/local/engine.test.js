@@ -38,7 +38,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // These tests find an action's containers by their node label, which a container that was a stem
 // cell does not carry (Docker labels are immutable): stem cells are off here and have their own
-// suite (stem-cells.test.js).
+// suite (test/docker/local/stem-cells.test.js).
 function engine(opts = {}) {
   const e = new LocalEngine({ instanceId: INSTANCE, runtimeId: 'rt-test', imageOverrides: OVERRIDES, stemCells: 0, ...opts });
   engines.push(e);
