@@ -2,7 +2,7 @@ import { OpenWhiskNodeError } from './errors';
 import { qualifiedName } from './names';
 import { type ActionSummary, BadReply, OpenWhiskRest, type PackageSummary, UnsafePath } from './openwhisk-rest';
 import { replyRefused } from './openwhisk-http';
-import type { ActionDoc, ActionRef, Catalog } from './types';
+import type { ActionDoc, ActionRef, Catalog, InvokeOptions } from './types';
 
 export interface ServiceConfig {
   /** API host, with or without the /api/v1 suffix; http or https; scheme defaults to https. */
@@ -156,8 +156,8 @@ export class OpenWhiskService implements Catalog {
     this.rest = new OpenWhiskRest(this.host, cfg.key, Boolean(cfg.insecure));
   }
 
-  /** Headers sent with each invoke (none here; a burst target to another gateway adds its via header). */
-  invokeHeaders(): Record<string, string> {
+  /** Headers sent with an invoke (none here; a burst target to another gateway adds its via header). */
+  invokeHeaders(_opts?: InvokeOptions): Record<string, string> {
     return {};
   }
 

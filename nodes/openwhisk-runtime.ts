@@ -269,7 +269,7 @@ export = function (RED: NodeAPI) {
           keys: [key],
           instanceId: self,
           store: store ?? new ActivationStore({ maxCount: 100 }),
-          invoke: (ref, params) => runner.invoke(params, ref),
+          invoke: (ref, params, opts) => runner.invoke(params, ref, opts),
           getAction: (ref) => catalog().getAction(ref),
           listActions: async (): Promise<ListedAction[]> => {
             const m = manifest();

@@ -4,8 +4,8 @@ import { type ActivationStore, summaryOf } from '../activations/store';
 import { OpenWhiskNodeError } from '../errors';
 import { formatBytes, InFlight, jsonBytes } from '../in-flight';
 import { ENTITY_NAME_MAX, isEntityName } from '../names';
-import type { ActionDoc, ActionRef, Activation, KeyValue } from '../types';
-import { asHop, invocationContext, MAX_HOPS, parseVia, VIA_HEADER } from './context';
+import type { ActionDoc, ActionRef, Activation, InvokeOptions, KeyValue } from '../types';
+import { asHop, MAX_HOPS, parseVia, VIA_HEADER } from './context';
 import { actionEntry, apiInfo, DEFAULT_VERSION, type GatewayEntities, type ListedAction, type ListedPackage, packageDoc, packageEntry, platformInfo, ruleDoc, triggerDoc, triggerEntry, underNamespace } from './entities';
 import { type AuthFailureBounds, AuthFailures, knownHost, listedHost } from './guard';
 import { CONTENT_TYPE as METRICS_TYPE } from '../metrics';
@@ -24,8 +24,11 @@ export interface GatewayApiOptions {
   /** This Node-RED instance (loop detection between gateways). */
   instanceId: string;
   store: ActivationStore;
-  /** Runs an action (through the runtime's runner: local pool, then its burst target). */
-  invoke(ref: ActionRef, params: Record<string, unknown>): Promise<Activation>;
+  /**
+   * Runs an action (through the runtime's runner: local pool, then its burst target). `opts` carries the
+   * id the API answers with (the activation must get it), the via list and, answered 202, a wait for capacity.
+   */
+  invoke(ref: ActionRef, params: Record<string, unknown>, opts: InvokeOptions): Promise<Activation>;
   getAction(ref: ActionRef): Promise<ActionDoc>;
   /** The catalog's actions, each under its short name with "ns/pkg" as its namespace. */
   listActions(): Promise<ListedAction[]>;
@@ -383,8 +386,8 @@ export class GatewayApi {
     const received = Date.now();
     const idHeader = { 'x-openwhisk-activation-id': activationId };
     // Answered 202 (non-blocking): it waits in line for a container as OpenWhisk queues it, within the blocking window's length.
-    const ctx = { via: [...via, this.o.instanceId], activationId, capacityWaitMs: blocking ? undefined : this.blockingMs };
-    const running = invocationContext.run(ctx, () => this.o.invoke(ref, params)).then(
+    const opts: InvokeOptions = { via: [...via, this.o.instanceId], activationId, capacityWaitMs: blocking ? undefined : this.blockingMs };
+    const running = this.o.invoke(ref, params, opts).then(
       (a) => this.finish(a, activationId),
       (e: unknown) => {
         const act = e instanceof OpenWhiskNodeError ? e.activation : undefined;

@@ -1,26 +1,6 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import type { OpenWhiskService } from '../service';
-import type { Activation, KeyValue } from '../types';
-
-/**
- * What an invocation carries through the runner, the engine and a burst to the next tier without
- * those layers knowing: the gateways it has passed through (loop detection) and, for one that came
- * in through the gateway API, the activation id already given to the client.
- */
-export interface InvocationContext {
-  /** Instance ids of the gateways this invocation passed through, this one last. */
-  via: string[];
-  /** The id the API answered (non-blocking) or will answer with. */
-  activationId?: string;
-  /**
-   * Already accepted (answered 202): how long it may wait for a container while the runtime's
-   * capacity is in use, as OpenWhisk queues it, instead of failing at once.
-   */
-  capacityWaitMs?: number;
-}
-
-export const invocationContext = new AsyncLocalStorage<InvocationContext>();
+import type { Activation, InvokeOptions, KeyValue } from '../types';
 
 /**
  * A runtime's id as a tier: its Node-RED instance's id (persisted, random) and the runtime node's id,
@@ -46,15 +26,15 @@ export function parseVia(value: string | string[] | undefined): string[] | undef
 }
 
 /**
- * The service as a burst target that sends the via header: the gateways the current invocation has
- * passed through plus this one. A gateway that finds itself in the list refuses (a loop A → B → A).
+ * The service as a burst target that sends the via header: the gateways the invocation has passed
+ * through (InvokeOptions.via, given by the gateway API it came in by; none for a node's message) plus this one. A gateway that finds itself in the list refuses (a loop A → B → A).
  * The service's other calls (catalog, polling) are unchanged.
  */
 export function withVia(service: OpenWhiskService, selfId: string): OpenWhiskService {
   const burst: OpenWhiskService = Object.create(service, {
     invokeHeaders: {
-      value: (): Record<string, string> => {
-        const seen = invocationContext.getStore()?.via ?? [];
+      value: (opts?: InvokeOptions): Record<string, string> => {
+        const seen = opts?.via ?? [];
         const via = seen.includes(selfId) ? seen : [...seen, selfId];
         return { [VIA_HEADER]: via.join(',') };
       },
