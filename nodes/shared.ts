@@ -2,7 +2,8 @@
 import type { Node, NodeStatus } from 'node-red';
 import type { OpenWhiskNodeError } from '../lib/errors';
 import type { RunnerTarget } from '../lib/runner';
-import type { Activation, Catalog } from '../lib/types';
+import type { OwnCatalog } from '../lib/runtime';
+import type { Activation } from '../lib/types';
 import type { OpenWhiskService } from '../lib/service';
 
 export interface ServiceNode extends Node<{ key?: string }> {
@@ -14,8 +15,7 @@ export interface ServiceNode extends Node<{ key?: string }> {
   configError?: OpenWhiskNodeError;
 }
 
-/** A node's own catalog (its inline action), given the runtime's catalog when it has one (for its images). */
-export type OwnCatalog = (runtimeCatalog: Catalog | undefined) => Catalog;
+export type { OwnCatalog };
 
 export interface RuntimeNode extends Node {
   mode: 'cloud' | 'local';
