@@ -9,7 +9,6 @@ import { activationFile, ActivationStore } from './activations/store';
 import { cacheDirFor, CachedCatalog, serviceIdentity } from './catalog/cache';
 import { ManifestCatalog } from './catalog/manifest';
 import { OpenWhiskNodeError } from './errors';
-import { gatewayId, withVia } from './gateway/context';
 import { apiNamespace, serveApi, type ApiHost, type ServedApi } from './gateway/serve';
 import { InFlight } from './in-flight';
 import { adminExposedError, exposedAdmin, type AdminSettings } from './local/admin-exposure';
@@ -17,6 +16,7 @@ import { LocalEngine } from './local/engine';
 import { isEntityName } from './names';
 import { BURST_MAX_MESSAGES, type BurstLimit, type LocalProvisioner, type RunnerTarget } from './runner';
 import { parseImageOverrides, parsePlatform, resolveManifestPath } from './runtime-config';
+import { gatewayId, withVia } from './tier';
 import type { OpenWhiskService } from './service';
 import type { Activation, Catalog } from './types';
 

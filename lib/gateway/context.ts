@@ -1,17 +1,9 @@
-import { createHash } from 'node:crypto';
-import type { OpenWhiskService } from '../service';
-import type { Activation, InvokeOptions, KeyValue } from '../types';
+import type { Activation, KeyValue } from '../types';
 
-/**
- * A runtime's id as a tier: its Node-RED instance's id (persisted, random) and the runtime node's id,
- * so that two runtimes of one Node-RED are two tiers, and a runtime met twice is a loop.
- */
-export function gatewayId(instanceId: string, runtimeId: string): string {
-  return `${instanceId.slice(0, 16)}${createHash('sha256').update(runtimeId).digest('hex').slice(0, 16)}`;
-}
+// A runtime as a tier, its id and the via header its bursts send, are lib/tier.ts's (the action nodes' bursts
+// send it also when no API is served); here the API's side: reading the header, and the hops it answers with.
+export { gatewayId, VIA_HEADER, withVia } from '../tier';
 
-/** Request header listing the instance ids a request has passed through, comma-separated. */
-export const VIA_HEADER = 'x-leon-openwhisk-via';
 /** Most gateways one invocation may pass through. */
 export const MAX_HOPS = 8;
 
@@ -23,24 +15,6 @@ export function parseVia(value: string | string[] | undefined): string[] | undef
   const ids = text.split(',').map((s) => s.trim()).filter(Boolean);
   if (ids.some((id) => !/^[0-9a-f]{8,64}$/.test(id))) return undefined;
   return ids;
-}
-
-/**
- * The service as a burst target that sends the via header: the gateways the invocation has passed
- * through (InvokeOptions.via, given by the gateway API it came in by; none for a node's message) plus this one. A gateway that finds itself in the list refuses (a loop A → B → A).
- * The service's other calls (catalog, polling) are unchanged.
- */
-export function withVia(service: OpenWhiskService, selfId: string): OpenWhiskService {
-  const burst: OpenWhiskService = Object.create(service, {
-    invokeHeaders: {
-      value: (opts?: InvokeOptions): Record<string, string> => {
-        const seen = opts?.via ?? [];
-        const via = seen.includes(selfId) ? seen : [...seen, selfId];
-        return { [VIA_HEADER]: via.join(',') };
-      },
-    },
-  });
-  return burst;
 }
 
 /** One gateway an activation passed through and where it ran there. */
