@@ -2,7 +2,7 @@ import { activationFailure, OpenWhiskNodeError } from './errors';
 import { NoAnswer, apiFailure, formatSeconds, qualifiedName, type OpenWhiskService } from './service';
 import { MAX_RESULT_DEPTH, nestedDeeperThan, tooDeepMessage } from './params';
 import { OpenWhiskRest } from './openwhisk-rest';
-import type { ActionInvoker, ActionRef, Activation } from './types';
+import type { ActionInvoker, ActionRef, Activation, InvokeOptions } from './types';
 
 /** An activation whose result Node-RED could not copy (see MAX_RESULT_DEPTH) fails as a developer error. */
 function guardDepth(a: Activation): Activation {
@@ -44,7 +44,7 @@ export class CloudInvoker implements ActionInvoker {
     }
   }
 
-  async invoke(params: Record<string, unknown> | unknown[], ref = this.defaultRef): Promise<Activation> {
+  async invoke(params: Record<string, unknown> | unknown[], ref = this.defaultRef, opts?: InvokeOptions): Promise<Activation> {
     if (!ref) throw new OpenWhiskNodeError('config', 'No action given: set one in the node or in msg.action.', { short: 'no action' });
     const fqn = qualifiedName(ref);
     const started = Date.now();
@@ -52,7 +52,7 @@ export class CloudInvoker implements ActionInvoker {
     const bound = this.service.blockingWindowMs + this.service.requestMs;
     let reply: Activation | { activationId: string };
     try {
-      reply = await this.service.bounded(bound, (b) => this.service.rest.invoke(ref.namespace || '_', ref.name, params, { ...b, headers: this.service.invokeHeaders() }));
+      reply = await this.service.bounded(bound, (b) => this.service.rest.invoke(ref.namespace || '_', ref.name, params, { ...b, headers: this.service.invokeHeaders(opts) }));
     } catch (err) {
       if (err instanceof NoAnswer) {
         throw new OpenWhiskNodeError(

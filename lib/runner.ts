@@ -4,7 +4,7 @@ import { formatBytes, InFlight, jsonBytes } from './in-flight';
 import { qualifiedName, type OpenWhiskService } from './service';
 import { initialRing, reduceRing, type Failure, type RingEvent, type RingState, type Shown } from './status';
 import { StatusThrottle } from './status-throttle';
-import type { ActionDoc, ActionInvoker, ActionRef, Activation, Catalog, ProvisionOptions } from './types';
+import type { ActionDoc, ActionInvoker, ActionRef, Activation, Catalog, InvokeOptions, ProvisionOptions } from './types';
 
 export type { Phase } from './status';
 
@@ -264,7 +264,8 @@ export class ActionRunner {
     return handle;
   }
 
-  async invoke(params: Record<string, unknown>, ref: ActionRef | undefined): Promise<Activation> {
+  /** `opts`: what the caller gives this invocation (the gateway API: the id it answered with, a wait for capacity, the via list). */
+  async invoke(params: Record<string, unknown>, ref: ActionRef | undefined, opts?: InvokeOptions): Promise<Activation> {
     if (this.closed) throw new OpenWhiskNodeError('config', 'The node is closing.', { reason: 'closed' });
     if (!ref) throw new OpenWhiskNodeError('config', 'No action to invoke: set the action in the node, or send msg.action when the node leaves it empty.', { short: 'no action' });
     this.dispatch({ type: 'invoke-start' });
@@ -273,7 +274,7 @@ export class ActionRunner {
     const went = { where: (this.cloud ? 'cloud' : 'local') as Where };
     try {
       if (this.cloud && this.opts.deploy) await this.deploy();
-      const a = this.cloud ? markWhere(await this.cloud.invoke(params, ref), 'cloud', false) : await this.invokeLocal(params, ref, went);
+      const a = this.cloud ? markWhere(await this.cloud.invoke(params, ref, opts), 'cloud', false) : await this.invokeLocal(params, ref, went, opts);
       this.observed(ref, went.where, a);
       return a;
     } catch (err) {
@@ -297,9 +298,9 @@ export class ActionRunner {
     }
   }
 
-  private async invokeLocal(params: Record<string, unknown>, ref: ActionRef, went: { where: Where }): Promise<Activation> {
+  private async invokeLocal(params: Record<string, unknown>, ref: ActionRef, went: { where: Where }, opts?: InvokeOptions): Promise<Activation> {
     try {
-      return markWhere(await (await this.provisioned(ref)).invoke(params, ref), 'local', false);
+      return markWhere(await (await this.provisioned(ref)).invoke(params, ref, opts), 'local', false);
     } catch (err) {
       if (!this.burst || !(err instanceof OpenWhiskNodeError) || !(BURSTABLE.has(err.code) || err.reason === 'capacity')) throw err;
       // Local capacity exhausted or the engine down: the same action, in the cloud, within the runtime's burst limit.
@@ -313,7 +314,7 @@ export class ActionRunner {
         /* metrics must never fail a message */
       }
       try {
-        return markWhere(await this.burst.invoke(params, ref), 'cloud', true);
+        return markWhere(await this.burst.invoke(params, ref, opts), 'cloud', true);
       } finally {
         limit.inFlight.release(bytes);
       }

@@ -2,7 +2,7 @@ import { OpenWhiskNodeError } from './errors';
 import { qualifiedName } from './names';
 import { type ActionSummary, BadReply, OpenWhiskRest, type PackageSummary, UnsafePath } from './openwhisk-rest';
 import { replyRefused } from './openwhisk-http';
-import type { ActionDoc, ActionRef, Catalog } from './types';
+import type { ActionDoc, ActionRef, Catalog, InvokeOptions } from './types';
 
 export interface ServiceConfig {
   /** API host, with or without the /api/v1 suffix; http or https; scheme defaults to https. */
@@ -156,8 +156,8 @@ export class OpenWhiskService implements Catalog {
     this.rest = new OpenWhiskRest(this.host, cfg.key, Boolean(cfg.insecure));
   }
 
-  /** Headers sent with each invoke (none here; a burst target to another gateway adds its via header). */
-  invokeHeaders(): Record<string, string> {
+  /** Headers sent with an invoke (none here; a burst target to another gateway adds its via header). */
+  invokeHeaders(_opts?: InvokeOptions): Record<string, string> {
     return {};
   }
 
@@ -252,4 +252,15 @@ export class OpenWhiskService implements Catalog {
 
 function positiveMs(v: unknown, dflt: number): number {
   return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.min(Math.round(v), 2 ** 31 - 1) : dflt;
+}
+
+/**
+ * The service of an openwhisk-service config node; throws the node's own config error (no API host, no
+ * auth key), or says the node is incomplete.
+ */
+export function usableService(node: { service?: OpenWhiskService; configError?: OpenWhiskNodeError }): OpenWhiskService {
+  if (node.configError || !node.service) {
+    throw node.configError ?? new OpenWhiskNodeError('config', 'The openwhisk-service config node is incomplete.', { short: 'bad service' });
+  }
+  return node.service;
 }

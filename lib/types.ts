@@ -88,10 +88,26 @@ export interface Catalog {
   fromCache?(doc: ActionDoc): boolean;
 }
 
+/**
+ * What one invocation carries through the runner, the pools, the recorder and a burst, given by
+ * whoever started it (the gateway API); an action node's messages carry none.
+ */
+export interface InvokeOptions {
+  /** The id the caller answered (non-blocking) or will answer with: the activation gets it, and the caller stores it. */
+  activationId?: string;
+  /**
+   * Already accepted (answered 202): how long it may wait for a container while the runtime's
+   * capacity is in use, as OpenWhisk queues it, instead of failing at once.
+   */
+  capacityWaitMs?: number;
+  /** Instance ids of the gateways this invocation passed through, the current one last (a burst sends them on). */
+  via?: string[];
+}
+
 /** Runs one configured action; created per action node. */
 export interface ActionInvoker {
   /** Resolves with the activation on success; rejects with an OpenWhiskNodeError otherwise (with `activation` when the action ran). */
-  invoke(params: Record<string, unknown> | unknown[], ref?: ActionRef): Promise<Activation>;
+  invoke(params: Record<string, unknown> | unknown[], ref?: ActionRef, opts?: InvokeOptions): Promise<Activation>;
   close(): Promise<void>;
 }
 

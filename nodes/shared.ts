@@ -2,8 +2,10 @@
 import type { Node, NodeStatus } from 'node-red';
 import { OpenWhiskNodeError } from '../lib/errors';
 import type { RunnerTarget } from '../lib/runner';
-import type { Activation, Catalog } from '../lib/types';
+import type { OwnCatalog } from '../lib/runtime';
+import type { Activation } from '../lib/types';
 import type { OpenWhiskService } from '../lib/service';
+export { usableService } from '../lib/service';
 
 export interface ServiceNode extends Node<{ key?: string }> {
   api: string;
@@ -14,8 +16,7 @@ export interface ServiceNode extends Node<{ key?: string }> {
   configError?: OpenWhiskNodeError;
 }
 
-/** A node's own catalog (its inline action), given the runtime's catalog when it has one (for its images). */
-export type OwnCatalog = (runtimeCatalog: Catalog | undefined) => Catalog;
+export type { OwnCatalog };
 
 export interface RuntimeNode extends Node {
   mode: 'cloud' | 'local';
@@ -38,15 +39,4 @@ export function refuseMessages(node: Node, err: OpenWhiskNodeError, ring?: NodeS
   node.status(ring ?? { fill: 'red', shape: 'ring', text: err.short ?? 'config error' });
   node.error(err.message);
   node.on('input', (_msg: unknown, _send: unknown, done: (err?: Error) => void) => done(err));
-}
-
-/**
- * The service of an openwhisk-service config node; throws the node's own config error (no API host, no
- * auth key), or says the node is incomplete.
- */
-export function usableService(node: ServiceNode): OpenWhiskService {
-  if (node.configError || !node.service) {
-    throw node.configError ?? new OpenWhiskNodeError('config', 'The openwhisk-service config node is incomplete.', { short: 'bad service' });
-  }
-  return node.service;
 }

@@ -1,15 +1,14 @@
 import { OpenWhiskNodeError } from '../errors';
-import { invocationContext } from '../gateway/context';
 import { componentActivations } from '../local/sequence';
 import type { LocalActionHandle, LocalProvisioner } from '../runner';
-import type { ActionRef, Activation } from '../types';
+import type { ActionRef, Activation, InvokeOptions } from '../types';
 import { NODE_ANNOTATION } from './row';
 import type { ActivationStore } from './store';
 
 /**
  * The engine as the runtime hands it out (to action nodes and to the gateway API): every handle it
- * provisions records each activation in `store`, successful or not. An invocation that came in
- * through the gateway API keeps the id its client was given, and the API stores it. A sequence's
+ * provisions records each activation in `store`, successful or not. An invocation given an
+ * activation id (InvokeOptions: the gateway API's, the id its client was given) keeps it, and the API stores it. A sequence's
  * components are stored too, each with `cause` = the sequence's id. An invocation of an action node
  * is stored with the annotation `node` (the node's id) and its parameters (in memory only, bounded:
  * store.ts). The activation the caller gets is otherwise the engine's own object, unchanged.
@@ -28,9 +27,8 @@ function ofNode(a: Activation, nodeId: string): Activation {
 }
 
 function recordingHandle(h: LocalActionHandle, store: ActivationStore, nodeId: string): LocalActionHandle {
-  const keep = (a: Activation | undefined, params: unknown) => {
+  const keep = (a: Activation | undefined, params: unknown, id: string | undefined) => {
     if (!a) return;
-    const id = invocationContext.getStore()?.activationId;
     // Through the gateway API: it answers with (and stores) this id, along with the path taken.
     if (id) a.activationId = id;
     try {
@@ -46,13 +44,13 @@ function recordingHandle(h: LocalActionHandle, store: ActivationStore, nodeId: s
     get containers() {
       return h.containers;
     },
-    invoke: async (params: Record<string, unknown> | unknown[], ref?: ActionRef) => {
+    invoke: async (params: Record<string, unknown> | unknown[], ref?: ActionRef, opts?: InvokeOptions) => {
       try {
-        const a = await h.invoke(params, ref);
-        keep(a, params);
+        const a = await h.invoke(params, ref, opts);
+        keep(a, params, opts?.activationId);
         return a;
       } catch (e) {
-        if (e instanceof OpenWhiskNodeError) keep(e.activation, params);
+        if (e instanceof OpenWhiskNodeError) keep(e.activation, params, opts?.activationId);
         throw e;
       }
     },

@@ -1,14 +1,17 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ActivationStore, summaryOf } from '../activations/store';
 import { OpenWhiskNodeError } from '../errors';
 import { formatBytes, InFlight, jsonBytes } from '../in-flight';
-import { ENTITY_NAME_MAX, isEntityName } from '../names';
-import type { ActionDoc, ActionRef, Activation, KeyValue } from '../types';
-import { asHop, invocationContext, MAX_HOPS, parseVia, VIA_HEADER } from './context';
+import { isEntityName } from '../names';
+import type { ActionDoc, ActionRef, Activation, InvokeOptions } from '../types';
+import { asHop, MAX_HOPS, parseVia, VIA_HEADER } from './context';
 import { actionEntry, apiInfo, DEFAULT_VERSION, type GatewayEntities, type ListedAction, type ListedPackage, packageDoc, packageEntry, platformInfo, ruleDoc, triggerDoc, triggerEntry, underNamespace } from './entities';
 import { type AuthFailureBounds, AuthFailures, knownHost, listedHost } from './guard';
 import { CONTENT_TYPE as METRICS_TYPE } from '../metrics';
+import { checkNames, decodeSegment, err, failedBeforeRun, failureOf, HttpError, newId, NOT_FOUND, paging, readParams, type Reply, sameOrigin, send } from './reply';
+
+export { failureOf, HttpError } from './reply';
 
 /**
  * The OpenWhisk REST API (the part a client needs to run actions and read activations) for the
@@ -24,8 +27,11 @@ export interface GatewayApiOptions {
   /** This Node-RED instance (loop detection between gateways). */
   instanceId: string;
   store: ActivationStore;
-  /** Runs an action (through the runtime's runner: local pool, then its burst target). */
-  invoke(ref: ActionRef, params: Record<string, unknown>): Promise<Activation>;
+  /**
+   * Runs an action (through the runtime's runner: local pool, then its burst target). `opts` carries the
+   * id the API answers with (the activation must get it), the via list and, answered 202, a wait for capacity.
+   */
+  invoke(ref: ActionRef, params: Record<string, unknown>, opts: InvokeOptions): Promise<Activation>;
   getAction(ref: ActionRef): Promise<ActionDoc>;
   /** The catalog's actions, each under its short name with "ns/pkg" as its namespace. */
   listActions(): Promise<ListedAction[]>;
@@ -61,28 +67,7 @@ export interface GatewayApiOptions {
   metrics?: () => string;
 }
 
-interface Reply {
-  status: number;
-  body: unknown;
-  /** A controller error: its body gets the request's code. */
-  own?: boolean;
-  headers?: Record<string, string>;
-  /** A body that is not JSON, sent as it is with this Content-Type. */
-  text?: { type: string; body: string };
-}
-
-const NOT_FOUND = 'The requested resource does not exist.';
-const LIST_MAX = 200;
 const ACTIVATION_ID = /^[0-9a-f]{32}$/;
-
-export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers?: Record<string, string>) {
-    super(message);
-  }
-}
-
-/** 32 lowercase hex characters, as OpenWhisk's ids (randomUUID draws from a cached entropy pool). */
-const newId = () => randomUUID().replace(/-/g, '');
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export class GatewayApi {
@@ -367,7 +352,7 @@ export class GatewayApi {
       const path = [...via, this.o.instanceId].map((s) => s.slice(0, 8)).join(' → ');
       throw new HttpError(508, `Gateway loop refused: this invocation has already passed through this gateway (${path}). Check the burst targets of the gateways' runtimes.`);
     }
-    const params = await this.readParams(req);
+    const params = await readParams(req, this.o.maxBody, this.bodyMs);
     const blocking = q.get('blocking') === 'true';
     const resultOnly = q.get('result') === 'true';
     let wait = this.blockingMs;
@@ -383,8 +368,8 @@ export class GatewayApi {
     const received = Date.now();
     const idHeader = { 'x-openwhisk-activation-id': activationId };
     // Answered 202 (non-blocking): it waits in line for a container as OpenWhisk queues it, within the blocking window's length.
-    const ctx = { via: [...via, this.o.instanceId], activationId, capacityWaitMs: blocking ? undefined : this.blockingMs };
-    const running = invocationContext.run(ctx, () => this.o.invoke(ref, params)).then(
+    const opts: InvokeOptions = { via: [...via, this.o.instanceId], activationId, capacityWaitMs: blocking ? undefined : this.blockingMs };
+    const running = this.o.invoke(ref, params, opts).then(
       (a) => this.finish(a, activationId),
       (e: unknown) => {
         const act = e instanceof OpenWhiskNodeError ? e.activation : undefined;
@@ -445,168 +430,4 @@ export class GatewayApi {
     this.o.store.add(out);
     return out;
   }
-
-  private readParams(req: IncomingMessage): Promise<Record<string, unknown>> {
-    const max = this.o.maxBody;
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > max) {
-      req.resume();
-      return Promise.reject(new HttpError(413, `The request content was too large (${declared} bytes exceeds the maximum of ${max} bytes).`));
-    }
-    const type = String(req.headers['content-type'] ?? '');
-    // With httpAdminRoot at "/" (Node-RED's default) the admin app's JSON parser has read the body already.
-    const pre = req as IncomingMessage & { _body?: boolean; body?: unknown };
-    if (pre._body || pre.readableEnded) {
-      const v = pre.body;
-      if (v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0 && !(Number(declared) > 2))) return Promise.resolve({});
-      if (type && !/^application\/json\b/i.test(type)) return Promise.reject(new HttpError(415, "The request's Content-Type is not supported. Expected: application/json"));
-      if (!v || typeof v !== 'object' || Array.isArray(v) || Buffer.isBuffer(v)) return Promise.reject(new HttpError(400, 'The request content was malformed: the parameters must be a JSON object.'));
-      if (Buffer.byteLength(JSON.stringify(v)) > max) return Promise.reject(new HttpError(413, `The request content was too large (more than the maximum of ${max} bytes).`));
-      return Promise.resolve(v as Record<string, unknown>);
-    }
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let done = false;
-      const finish = (e?: Error, v?: Record<string, unknown>) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        if (e) reject(e);
-        else resolve(v as Record<string, unknown>);
-      };
-      const timer = setTimeout(() => {
-        finish(new HttpError(408, 'The request body did not arrive in time.'));
-        req.destroy();
-      }, this.bodyMs);
-      req.on('data', (c: Buffer) => {
-        if (done) return;
-        size += c.length;
-        if (size > max) {
-          finish(new HttpError(413, `The request content was too large (more than the maximum of ${max} bytes).`));
-          req.resume();
-          return;
-        }
-        chunks.push(c);
-      });
-      req.on('error', () => finish(new HttpError(400, 'The request body could not be read.')));
-      req.on('end', () => {
-        if (size === 0) return finish(undefined, {});
-        if (type && !/^application\/json\b/i.test(type)) return finish(new HttpError(415, "The request's Content-Type is not supported. Expected: application/json"));
-        let v: unknown;
-        try {
-          v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          return finish(new HttpError(400, 'The request content was malformed: the body is not JSON.'));
-        }
-        if (!v || typeof v !== 'object' || Array.isArray(v)) return finish(new HttpError(400, 'The request content was malformed: the parameters must be a JSON object.'));
-        finish(undefined, v as Record<string, unknown>);
-      });
-    });
-  }
-}
-
-function err(status: number, error: string): Reply {
-  return { status, body: { error }, own: true };
-}
-
-function send(res: ServerResponse, reply: Reply): void {
-  if (reply.text) {
-    const { type, body: raw } = reply.text;
-    res.writeHead(reply.status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(raw), 'Cache-Control': 'no-store', ...reply.headers });
-    res.end(raw);
-    return;
-  }
-  let body = reply.body;
-  // A controller error carries the request's code (the transaction id a client can quote).
-  if (reply.own) body = { ...(body as object), code: newId() };
-  const text = JSON.stringify(body ?? null);
-  res.writeHead(reply.status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...reply.headers });
-  res.end(text);
-}
-
-function paging(q: URLSearchParams): { skip: number; limit: number } {
-  const n = (k: string, d: number) => {
-    if (!q.has(k)) return d;
-    const v = Number(q.get(k));
-    if (!Number.isInteger(v) || v < 0) throw new HttpError(400, `The parameter '${k}' must be a non-negative integer.`);
-    return v;
-  };
-  const skip = n('skip', 0);
-  let limit = n('limit', 30);
-  if (limit === 0) limit = LIST_MAX;
-  if (limit > LIST_MAX) throw new HttpError(400, `The value '${limit}' is not in the range of 0 to ${LIST_MAX} for parameter 'limit'.`);
-  return { skip, limit };
-}
-
-/** Entity names in a path, as the controller checks them. */
-function checkNames(parts: string[]): void {
-  for (const part of parts) {
-    if (part.length > ENTITY_NAME_MAX) throw new HttpError(400, `Name segment longer than allowed: ${part.length} > ${ENTITY_NAME_MAX} characters.`);
-    if (!isEntityName(part)) throw new HttpError(400, 'The name of the entity contains illegal characters.');
-  }
-}
-
-function decodeSegment(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    throw new HttpError(400, 'The request path is malformed.');
-  }
-}
-
-function sameOrigin(origin: string, host: string | undefined): boolean {
-  try {
-    return new URL(origin).host === host;
-  } catch {
-    return false;
-  }
-}
-
-/** A failure of the runner without an activation, as the controller would answer it. */
-export function failureOf(e: unknown): HttpError {
-  if (e instanceof HttpError) return e;
-  if (!(e instanceof OpenWhiskNodeError)) return new HttpError(500, 'The server encountered an internal error.');
-  if (e.statusCode === 404 || e.short === 'not found') return new HttpError(404, NOT_FOUND);
-  // No container can give way now: OpenWhisk throttles with 429 (clients retry), never a server error.
-  if (e.reason === 'capacity') return new HttpError(429, `Too many concurrent requests in flight: ${e.message}`);
-  switch (e.code) {
-    case 'overload':
-      return new HttpError(429, e.message);
-    case 'http':
-      return new HttpError(e.statusCode === 429 ? 429 : 502, e.message);
-    case 'unreachable':
-    case 'docker':
-      return new HttpError(503, e.message);
-    case 'input':
-      return new HttpError(400, e.message);
-    case 'timeout':
-      return new HttpError(502, e.message);
-    default:
-      return new HttpError(500, e.message);
-  }
-}
-
-/** The record of an invocation that failed before its action ran, shaped as the platform's records. */
-function failedBeforeRun(ref: ActionRef, doc: ActionDoc | undefined, activationId: string, namespace: string, received: number, e: unknown): Activation {
-  const now = Date.now();
-  const i = ref.name.lastIndexOf('/');
-  const annotations: KeyValue[] = [{ key: 'path', value: `${namespace}/${ref.name}` }];
-  if (doc?.exec?.kind) annotations.push({ key: 'kind', value: doc.exec.kind });
-  if (doc?.limits) annotations.push({ key: 'limits', value: doc.limits });
-  annotations.push({ key: 'waitTime', value: now - received });
-  return {
-    activationId,
-    namespace,
-    name: ref.name.slice(i + 1),
-    subject: namespace,
-    version: doc?.version ?? DEFAULT_VERSION,
-    publish: false,
-    start: now,
-    end: now,
-    duration: 0,
-    response: { status: 'whisk internal error', success: false, result: { error: e instanceof Error ? e.message : String(e) } },
-    logs: [],
-    annotations,
-  };
 }

@@ -1,37 +1,9 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { createHash } from 'node:crypto';
-import type { OpenWhiskService } from '../service';
 import type { Activation, KeyValue } from '../types';
 
-/**
- * What an invocation carries through the runner, the engine and a burst to the next tier without
- * those layers knowing: the gateways it has passed through (loop detection) and, for one that came
- * in through the gateway API, the activation id already given to the client.
- */
-export interface InvocationContext {
-  /** Instance ids of the gateways this invocation passed through, this one last. */
-  via: string[];
-  /** The id the API answered (non-blocking) or will answer with. */
-  activationId?: string;
-  /**
-   * Already accepted (answered 202): how long it may wait for a container while the runtime's
-   * capacity is in use, as OpenWhisk queues it, instead of failing at once.
-   */
-  capacityWaitMs?: number;
-}
+// A runtime as a tier, its id and the via header its bursts send, are lib/tier.ts's (the action nodes' bursts
+// send it also when no API is served); here the API's side: reading the header, and the hops it answers with.
+export { gatewayId, VIA_HEADER, withVia } from '../tier';
 
-export const invocationContext = new AsyncLocalStorage<InvocationContext>();
-
-/**
- * A runtime's id as a tier: its Node-RED instance's id (persisted, random) and the runtime node's id,
- * so that two runtimes of one Node-RED are two tiers, and a runtime met twice is a loop.
- */
-export function gatewayId(instanceId: string, runtimeId: string): string {
-  return `${instanceId.slice(0, 16)}${createHash('sha256').update(runtimeId).digest('hex').slice(0, 16)}`;
-}
-
-/** Request header listing the instance ids a request has passed through, comma-separated. */
-export const VIA_HEADER = 'x-leon-openwhisk-via';
 /** Most gateways one invocation may pass through. */
 export const MAX_HOPS = 8;
 
@@ -43,24 +15,6 @@ export function parseVia(value: string | string[] | undefined): string[] | undef
   const ids = text.split(',').map((s) => s.trim()).filter(Boolean);
   if (ids.some((id) => !/^[0-9a-f]{8,64}$/.test(id))) return undefined;
   return ids;
-}
-
-/**
- * The service as a burst target that sends the via header: the gateways the current invocation has
- * passed through plus this one. A gateway that finds itself in the list refuses (a loop A → B → A).
- * The service's other calls (catalog, polling) are unchanged.
- */
-export function withVia(service: OpenWhiskService, selfId: string): OpenWhiskService {
-  const burst: OpenWhiskService = Object.create(service, {
-    invokeHeaders: {
-      value: (): Record<string, string> => {
-        const seen = invocationContext.getStore()?.via ?? [];
-        const via = seen.includes(selfId) ? seen : [...seen, selfId];
-        return { [VIA_HEADER]: via.join(',') };
-      },
-    },
-  });
-  return burst;
 }
 
 /** One gateway an activation passed through and where it ran there. */

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { LocalActionHandle, LocalProvisioner } from '../runner';
-import type { ActionDoc, ActionRef, Activation, Catalog } from '../types';
-import { invocationContext } from './context';
+import type { ActionDoc, ActionRef, Activation, Catalog, InvokeOptions } from '../types';
 
 /** Same action, same code, parameters and limits: the same pool can serve it. */
 function poolKey(doc: ActionDoc): string {
@@ -56,7 +55,7 @@ export class SharedPools {
         get containers() {
           return h.containers;
         },
-        invoke: (params, ref) => h.invoke(params, ref),
+        invoke: (params, ref, opts) => h.invoke(params, ref, opts),
         close: () => {
           set.delete(h);
           if (set.size === 0) this.live.delete(key);
@@ -89,16 +88,16 @@ export class SharedPools {
         for (const h of this.live.get(key) ?? []) return h;
         return undefined;
       };
-      const ownPool = (): Promise<LocalActionHandle> =>
+      const ownPool = (capacityWaitMs: number | undefined): Promise<LocalActionHandle> =>
         // An activation already answered 202 waits in line for a container; a blocking one fails at once (429).
-        (own ??= this.engine.provision(nodeId, action, catalog, undefined, { capacityWaitMs: invocationContext.getStore()?.capacityWaitMs }).then(
+        (own ??= this.engine.provision(nodeId, action, catalog, undefined, { capacityWaitMs }).then(
           (h) => (ownHandle = h),
           (err: unknown) => {
             own = undefined; // asked again at the next call
             throw err;
           },
         ));
-      const target = (): LocalActionHandle | Promise<LocalActionHandle> => {
+      const target = (capacityWaitMs: number | undefined): LocalActionHandle | Promise<LocalActionHandle> => {
         const shared = nodePool();
         if (shared) {
           if (ownHandle) {
@@ -114,19 +113,20 @@ export class SharedPools {
         const nodeComing = own ? undefined : this.coming.get(key)?.values().next().value;
         // A node's pool on its way: look again once it is provisioned or failed (another node's may be on its way,
         // or the node closed meanwhile); a pool of the API's own only when no node's pool is there or coming.
-        if (nodeComing) return nodeComing.then(target, target);
-        return ownPool();
+        const again = () => target(capacityWaitMs);
+        if (nodeComing) return nodeComing.then(again, again);
+        return ownPool(capacityWaitMs);
       };
       return {
         get containers() {
           return (nodePool() ?? ownHandle)?.containers ?? 0;
         },
-        invoke: async (params: Record<string, unknown> | unknown[], ref?: ActionRef): Promise<Activation> => {
-          const t = target();
-          if (!(t instanceof Promise)) return t.invoke(params, ref);
+        invoke: async (params: Record<string, unknown> | unknown[], ref?: ActionRef, opts?: InvokeOptions): Promise<Activation> => {
+          const t = target(opts?.capacityWaitMs);
+          if (!(t instanceof Promise)) return t.invoke(params, ref, opts);
           ownCalls++;
           try {
-            return await (await t).invoke(params, ref);
+            return await (await t).invoke(params, ref, opts);
           } finally {
             ownCalls--;
             closeRetired();

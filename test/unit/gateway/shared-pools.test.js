@@ -160,4 +160,25 @@ describe('SharedPools: the gateway API and the action nodes share one pool per a
     fail = false;
     assert.equal((await api.invoke({})).ranIn, 'api:hello');
   });
+
+  it("the invocation's options reach the pool: an API call answered 202 provisions its pool waiting for capacity, and its activation id reaches the node's pool", async () => {
+    const engine = fakeEngine();
+    const waits = [];
+    const real = engine.provision;
+    engine.provision = async (nodeId, d, c, onStatus, opts) => {
+      waits.push(opts?.capacityWaitMs);
+      const h = await real(nodeId, d, c);
+      return { ...h, invoke: async (params, ref, o) => ({ ...(await h.invoke(params, ref)), id: o?.activationId }) };
+    };
+    const pools = new SharedPools(engine);
+    const api = await pools.api.provision('api', doc('hello'), {});
+    assert.equal((await api.invoke({}, undefined, { capacityWaitMs: 60000, activationId: 'a'.repeat(32) })).id, 'a'.repeat(32));
+    assert.deepEqual(waits, [60000], 'the API\'s own pool is provisioned with the wait its first call was given');
+    const other = await pools.api.provision('api', doc('other'), {});
+    await other.invoke({});
+    assert.deepEqual(waits, [60000, undefined], 'a blocking call does not wait for capacity');
+    await pools.nodes.provision('n1', doc('node'), {});
+    const shared = await pools.api.provision('api', doc('node'), {});
+    assert.equal((await shared.invoke({}, undefined, { activationId: 'b'.repeat(32) })).id, 'b'.repeat(32), "in a node's pool, too");
+  });
 });

@@ -8,7 +8,6 @@ const { SequenceAction, componentActivations } = require('../../../dist/lib/loca
 const { identityOf } = require('../../../dist/lib/local/protocol');
 const { recording } = require('../../../dist/lib/activations/record');
 const { ActivationStore } = require('../../../dist/lib/activations/store');
-const { invocationContext } = require('../../../dist/lib/gateway/context');
 const { activationFailure } = require('../../../dist/lib/errors');
 
 let n = 0;
@@ -68,7 +67,7 @@ describe('a sequence keeps its components\' activations, each caused by it', () 
     for (const id of rec.logs) assert.equal(store.get(id).cause, rec.activationId);
     assert.equal(store.get(rec.logs[1]).response.status, 'application error');
     // Through the gateway API the sequence gets the client's id: its components name that one.
-    const ok = await invocationContext.run({ via: [], activationId: 'f'.repeat(32) }, () => h.invoke({ x: 5 }));
+    const ok = await h.invoke({ x: 5 }, undefined, { activationId: 'f'.repeat(32) });
     assert.equal(ok.activationId, 'f'.repeat(32));
     for (const id of ok.logs) assert.equal(store.get(id).cause, 'f'.repeat(32));
   });
