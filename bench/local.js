@@ -339,6 +339,8 @@ async function phaseInlineDeploy() {
   loaded = true;
   await helper.load([...nodes, floorNodes], f, creds(base));
   await waitReady(helper.getNode(base.a));
+  // No status is waited for from here on: without the helper's spies, as in production (unless --spies).
+  dropHelperSpies(base);
   const engine = helper.getNode(base.rt).engine;
   if (!engine) throw new Error('inline-deploy: the runtime node has no local engine');
   const out = helper.getNode(base.out);
