@@ -5,7 +5,7 @@
 // minimal direct client of the same action container(s). Not a test: it prints a markdown table
 // with each figure's target and PASS/MISS and writes bench/results/local.json.
 //
-//   node bench/local.js [--only=latency,throughput,deploy,payload,memory,cells,store,inline] [--quick] [--spies]
+//   node bench/local.js [--only=latency,throughput,deploy,payload,memory,cells,store,inline,inline-deploy] [--quick] [--spies]
 //
 // See bench/README.md for what each figure means.
 
@@ -318,6 +318,127 @@ async function phaseInline() {
   const a = st(samples.inline);
   const b = st(samples.catalog);
   return { inline: a, catalog: b, addedP50: a.p50 - b.p50, addedP99: a.p99 - b.p99, rounds: ROUNDS, perRound: PER };
+}
+
+// ---- 9. a new inline action: deploy → first result, with stem cells ---------------------------------
+
+/**
+ * A running flow (a local runtime with one action of the same container shape, so the runtime keeps a
+ * stem cell of it) gets a new openwhisk-action node with code written in it, by a "modified nodes"
+ * deploy (what the editor's Deploy button sends by default); a message goes in as soon as the deploy
+ * returns. Timed: the deploy call → that message's result at the wired node. The node is removed by
+ * another modified-nodes deploy, and the next sample waits until the engine has its stem cell again.
+ * Floor, interleaved: one /init of the same code into a fresh bare container that listens (its
+ * `listening → inited` span, as figure 6), and the whole bare docker run + /init.
+ */
+async function phaseInlineDeploy() {
+  const REPS = QUICK ? 3 : 16;
+  const base = ids('idep');
+  const f = flow(base, 'noop', { capacity: 4 });
+  helper.settings({ userDir });
+  loaded = true;
+  await helper.load([...nodes, floorNodes], f, creds(base));
+  await waitReady(helper.getNode(base.a));
+  // No status is waited for from here on: without the helper's spies, as in production (unless --spies).
+  dropHelperSpies(base);
+  const engine = helper.getNode(base.rt).engine;
+  if (!engine) throw new Error('inline-deploy: the runtime node has no local engine');
+  const out = helper.getNode(base.out);
+  const caught = helper.getNode(base.caught);
+  const pending = new Map();
+  out.on('input', (msg) => {
+    const p = pending.get(msg._bench);
+    if (p) p.resolve(msg);
+  });
+  caught.on('input', (msg) => {
+    const p = pending.get(msg._bench);
+    if (p) p.reject(new Error((msg.error && msg.error.message) || 'caught'));
+  });
+  const cellReady = async () => {
+    const until = Date.now() + 60000;
+    while (engine.readyCells < 1) {
+      if (Date.now() > until) throw new Error('inline-deploy: no stem cell within 60 s');
+      await sleep(20);
+    }
+    await sleep(200); // let the cell's start settle (CPU) before timing
+  };
+  const doc = (code) => ({ namespace: 'guest', name: 'bare', version: '0.0.1', exec: { kind: 'nodejs:20', code, binary: false } });
+  const bare = async (code) => {
+    const marks = {};
+    const t0 = performance.now();
+    const c = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': RUN }, initBody(doc(code), runContext(identityOf(doc(code)), 60000, undefined), {}).value, marks, BARE_NETWORK);
+    const full = performance.now() - t0;
+    await docker.getContainer(c.id).remove({ force: true, v: true });
+    return { full, init: marks.inited - marks.listening };
+  };
+  const { instrumentInlineDeploy } = require('./lib/profile');
+  const rec = instrumentInlineDeploy();
+  let seq = 0;
+  // Each sample's code differs (a comment): nothing of an earlier one can be reused.
+  const codeOf = (k) => `${ACTIONS.noop} // ${RUN} ${k}`;
+  const viaNode = async (k) => {
+    await cellReady();
+    const nid = `${base.a}i${k}`;
+    const node = { id: nid, type: 'openwhisk-action', runtime: base.rt, source: 'inline', action: '', kind: 'nodejs:20', code: codeOf(k), namespace: '', params: [], wires: [[base.out]] };
+    const m = { t0: performance.now() };
+    rec.current = m;
+    let result;
+    try {
+      await helper.setFlows([...f, node], 'nodes', creds(base));
+      m.flowsStarted = performance.now();
+      const id = ++seq;
+      result = await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`inline-deploy: no result from ${nid} within 60 s`)), 60000);
+        pending.set(id, {
+          resolve: (msg) => (clearTimeout(timer), resolve(msg)),
+          reject: (err) => (clearTimeout(timer), reject(err)),
+        });
+        helper.getNode(nid).receive({ payload: { n: k }, _bench: id });
+      }).finally(() => pending.delete(id));
+      m.result = performance.now();
+    } finally {
+      rec.current = null;
+    }
+    if (result.payload.n !== k) throw new Error('inline-deploy: wrong reply');
+    // Gone again (its container removed in the background), as a user deleting the node and deploying.
+    await helper.setFlows(f, 'nodes', creds(base));
+    return m;
+  };
+  const r = { node: [], init: [], full: [], marks: [] };
+  try {
+    log(`inline-deploy: 1 warm-up + ${REPS} interleaved samples of a new inline node's deploy → first result, bare /init`);
+    await viaNode(0);
+    await bare(codeOf('w'));
+    for (let i = 1; i <= REPS; i++) {
+      for (const side of i % 2 === 1 ? ['node', 'bare'] : ['bare', 'node']) {
+        await sleep(100);
+        if (side === 'bare') {
+          const b = await bare(codeOf(`b${i}`));
+          r.init.push(b.init);
+          r.full.push(b.full);
+        } else {
+          const m = await viaNode(i);
+          r.node.push(m.result - m.t0);
+          r.marks.push(m);
+        }
+      }
+    }
+  } finally {
+    rec.restore();
+    await unload();
+  }
+  // Where the time goes: each mark's median, ms after the deploy call.
+  const keys = [...new Set(r.marks.flatMap((m) => Object.keys(m)))].filter((k) => k !== 't0');
+  const marks = Object.fromEntries(
+    keys
+      .map((k) => [k, median(r.marks.filter((m) => m[k] !== undefined).map((m) => m[k] - m.t0))])
+      .sort((a, b) => a[1] - b[1]),
+  );
+  const cellsTaken = r.marks.filter((m) => m.cell !== undefined).length;
+  if (cellsTaken !== r.marks.length) log(`inline-deploy: only ${cellsTaken} of ${r.marks.length} samples took a stem cell`);
+  // Also the median of the per-round ratios (each deploy ÷ the /init run next to it): a drift of the machine's load cancels out of each pair.
+  const pairRatio = median(r.node.map((x, i) => x / r.init[i]));
+  return { reps: REPS, node: median(r.node), init: median(r.init), full: median(r.full), ratio: median(r.node) / median(r.init), pairRatio, marks, cellsTaken, runs: r };
 }
 
 // ---- --profile: where the added latency goes -------------------------------------------------------
@@ -820,6 +941,20 @@ function report(results) {
     rows.push(['8. inline code vs the same code from the catalog: warm p50', `${fmt(I.inline.p50)} ms`, `${fmt(I.catalog.p50)} ms (catalog)`, `${signed(I.addedP50)} ms`, 'no difference beyond noise (|added| ≤ 0.1 ms)', verdict(Math.abs(I.addedP50) <= 0.1)]);
     rows.push(['8. … p99', `${fmt(I.inline.p99)} ms`, `${fmt(I.catalog.p99)} ms (catalog)`, `${signed(I.addedP99)} ms`, '(reported)', '']);
   }
+  const ID = results['inline-deploy'];
+  if (ID && !ID.error) {
+    rows.push(['9. new inline action node: deploy → first result (median)', `${fmt(ID.node, 1)} ms`, `${fmt(ID.init, 1)} ms (one /init)`, `${fmt(ID.ratio, 2)}x (per round ${fmt(ID.pairRatio, 2)}x)`, '≤ 1.5x one /init', verdict(ID.ratio <= 1.5)]);
+    const mk = ID.marks;
+    const at = (k) => (mk[k] === undefined ? '?' : fmt(mk[k], 1));
+    rows.push([
+      '9. … marks, ms after the deploy call (medians)',
+      `node ${at('node')} · catalog ${at('catalog>')}–${at('catalog<')} · image ${at('image>')}–${at('image<')} · cell ${at('cell')} · /init ${at('init>')}–${at('init<')} · ready ${at('ready')} · flows started ${at('flowsStarted')} · /run ${at('run>')}–${at('run<')} · result ${at('result')}`,
+      `${fmt(ID.full, 0)} ms (docker run + /init)`,
+      '',
+      `(reported; ${ID.cellsTaken}/${ID.runs.node.length} took a stem cell)`,
+      '',
+    ]);
+  }
   for (const [k, v] of Object.entries(results)) if (v && v.error) rows.push([k, 'ERROR', '', '', '', v.error]);
   return markdownTable(['figure', 'through the node', 'direct / bare', 'added / ratio', 'target', 'result'], rows);
 }
@@ -951,6 +1086,7 @@ async function main() {
     ['cells', phaseCells],
     ['store', phaseStore],
     ['inline', phaseInline],
+    ['inline-deploy', phaseInlineDeploy],
   ];
   if (args.has('--profile')) phases.unshift(['profile', phaseProfile]);
   const retried = {};

@@ -2,8 +2,7 @@
 // Runs the whole suite, by what each test needs (test/<group>):
 //   unit      test/unit: plain Node, no Docker, no Node-RED.
 //   node-red  test/node-red: a real Node-RED (node-red-node-test-helper in this process, or Node-RED's CLI), no
-//             Docker; run on Node-RED 4.1 (Node 20) and on Node-RED 5 (Node 22). The files in NODE_RED_SELF
-//             start Node-RED 4.1 and 5 themselves and run once.
+//             Docker; run on Node-RED 4.1 (Node 20) and on Node-RED 5 (Node 22).
 //   docker    test/docker: the Docker engine. test/docker/node-red (Node-RED through the test helper) runs on
 //             Node-RED 4.1 and 5 like test/node-red; the rest once, on Node 20 (they start the Node-RED they need).
 //   faults    test/docker/engine-faults.test.js alone: it stops and kills the Docker engine, never run it on an
@@ -80,16 +79,10 @@ function run22(label, args, env) {
 
 if (want('unit') && has('unit')) run('unit tests', node20, [...common, 'test/unit']);
 
-// Node-RED tests that start Node-RED 4.1 and 5 themselves (red-process createRed): run once, not per version.
-const NODE_RED_SELF = ['test/node-red/inline-context-restart.test.js'];
 if (want('node-red') && has('node-red')) {
-  const files = testFiles('node-red').filter((f) => !NODE_RED_SELF.includes(f));
-  if (files.length) {
-    run('Node-RED tests, Node-RED 4.1', node20, [...common, ...files], { NODE_RED_PATH: nodeRed4 });
-    run22('Node-RED tests, Node-RED 5', [...common, ...files], { NODE_RED_PATH: nodeRed5 });
-  }
-  const self = NODE_RED_SELF.filter((f) => fs.existsSync(path.join(root, f)));
-  if (self.length) run('Node-RED process tests (4.1 and 5)', node20, [...common, '--timeout', '120000', ...self]);
+  const files = testFiles('node-red');
+  run('Node-RED tests, Node-RED 4.1', node20, [...common, ...files], { NODE_RED_PATH: nodeRed4 });
+  run22('Node-RED tests, Node-RED 5', [...common, ...files], { NODE_RED_PATH: nodeRed5 });
 }
 const FAULTS = 'test/docker/engine-faults.test.js';
 if (want('docker') && has('docker')) {

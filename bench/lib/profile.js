@@ -102,4 +102,56 @@ function instrumentDeploy() {
   return rec;
 }
 
-module.exports = { instrument, instrumentDeploy };
+/**
+ * Marks of a new inline action's deploy → first result (bench/local.js inline-deploy) in rec.current,
+ * each the first time it happens (ms since performance.now() origin): the node constructed (its runner
+ * started, `node`), the inline catalog's lookup
+ * (`catalog>`/`catalog<`), the image choice (`image>`/`image<`), the stem cell taken (`cell`), the
+ * /init sent and answered (`init>`/`init<`), the engine's provisioning resolved (`provisioned`), the
+ * runner's ready status (`ready`), the first /run sent and answered (`run>`/`run<`).
+ */
+function instrumentInlineDeploy() {
+  const http = require(path.join(dist, 'http.js'));
+  const { ImageChooser } = require(path.join(dist, 'provision.js'));
+  const { StemCells } = require(path.join(dist, 'cells.js'));
+  const { LocalEngine } = require(path.join(dist, 'engine.js'));
+  const { InlineCatalog } = require(path.join(dist, '..', 'catalog', 'inline.js'));
+  const { ActionRunner } = require(path.join(dist, '..', 'runner.js'));
+  const rec = { current: null };
+  const mark = (k) => {
+    if (rec.current && rec.current[k] === undefined) rec.current[k] = performance.now();
+  };
+  const wraps = [];
+  const wrap = (obj, name, before, after) => {
+    const orig = obj[name];
+    if (typeof orig !== 'function') return; // renamed in lib/: that mark is simply missing
+    wraps.push(() => {
+      obj[name] = orig;
+    });
+    obj[name] = function (...a) {
+      if (before) before(a);
+      const r = orig.apply(this, a);
+      if (after && r && typeof r.then === 'function') return r.then((v) => (after(v, a), v));
+      if (after) after(r, a);
+      return r;
+    };
+  };
+  // The node's constructor starts its runner last: Node-RED's deploy has reached the new node.
+  wrap(ActionRunner.prototype, 'start', () => mark('node'));
+  wrap(InlineCatalog.prototype, 'getAction', () => mark('catalog>'), () => mark('catalog<'));
+  wrap(ImageChooser.prototype, 'prepare', () => mark('image>'), () => mark('image<'));
+  wrap(StemCells.prototype, 'take', undefined, (c) => c && mark('cell'));
+  wrap(LocalEngine.prototype, 'provision', undefined, () => mark('provisioned'));
+  wrap(ActionRunner.prototype, 'dispatch', (a) => a[0] && a[0].type === 'provision-ready' && mark('ready'));
+  const path0 = (a) => a[3];
+  wrap(
+    http,
+    'postJson',
+    (a) => mark(`${path0(a).slice(1)}>`),
+    (v, a) => mark(`${path0(a).slice(1)}<`),
+  );
+  rec.restore = () => wraps.reverse().forEach((f) => f());
+  return rec;
+}
+
+module.exports = { instrument, instrumentDeploy, instrumentInlineDeploy };

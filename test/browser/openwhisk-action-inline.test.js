@@ -1,8 +1,9 @@
 'use strict';
-/* global RED -- page.evaluate() functions run in the browser page */
+/* global RED, document -- page.evaluate() functions run in the browser page */
 // Inline code in a real browser (Chromium) on a real Node-RED (4.1 or 5, from NODE_RED_PATH): the action
 // node's "Code: written here", the code typed into Node-RED's code editor, deployed, the inject button
-// clicked, the result read in the debug sidebar; the same in Python; a syntax error shown on the node.
+// clicked, the result read in the debug sidebar; the same in Python; a syntax error shown on the node; Fetch
+// from OpenWhisk loading an existing action into the editor (a blackbox or a sequence refused with the reason).
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -119,5 +120,105 @@ describe('inline code in the action node, in a real browser (Chromium)', functio
     // The code saved with the node is what was typed.
     const code = await page.evaluate((nid) => RED.nodes.node(nid).code, id('act'));
     assert.match(code, /return \{ ok: true \n\}/);
+  });
+});
+
+describe('Fetch from OpenWhisk in the inline editor, in a real browser (Chromium)', function () {
+  this.timeout(180000);
+  let nr;
+  let ow;
+  let browser;
+  let page;
+  const CODE = 'function handler(params) {\n  const celsius = (params.f - 32) / 1.8;\n  return { celsius };\n}\n';
+
+  before(async function () {
+    this.timeout(240000);
+    env.checkBuild();
+    browser = await env.launchBrowser(this);
+    // The OpenWhisk stand-in holds an action with code (its own kind, entry point and limits), a blackbox and a sequence.
+    ow = await env.startCatalog();
+    ow.putAction('guest', 'to-celsius', { exec: { kind: 'nodejs:22', code: CODE, main: 'handler' }, limits: { memory: 512, timeout: 30000 } });
+    ow.putAction('guest', 'boxed', { exec: { kind: 'blackbox', image: 'example/echo:1' } });
+    ow.putAction('guest', 'pipeline', { exec: { kind: 'sequence', components: ['/guest/hello', '/guest/edge/threshold'] } });
+    nr = await env.startNodeRed();
+    console.log(`      Node-RED ${nr.version} on Node ${process.versions.node} at ${nr.url}; OpenWhisk stand-in at ${ow.url}`);
+    // A cloud runtime on the stand-in (its key stored with the deployed service) and an action node as dropped.
+    const flow = [
+      { id: id('ftab'), type: 'tab', label: 'fetch' },
+      { id: id('fsvc'), type: 'openwhisk-service', name: 'stand-in', api: `${ow.url}/api/v1`, credentials: { key: ow.key('guest') } },
+      { id: id('frt'), type: 'openwhisk-runtime', name: 'cloud', mode: 'cloud', service: id('fsvc') },
+      { id: id('fact'), z: id('ftab'), type: 'openwhisk-action', name: '', runtime: id('frt'), action: '', namespace: '', params: [], x: 320, y: 100, wires: [[]] },
+    ];
+    const res = await fetch(`${nr.url}/flows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify({ flows: flow }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    page = await browser.browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('pageerror', (err) => console.log(`      [page error] ${err.message}`));
+    await ui.openEditor(page, nr.url);
+  });
+
+  after(async () => {
+    if (page) await page.close().catch(() => {});
+    if (browser) await browser.close();
+    if (nr) await nr.stop();
+    if (ow) await ow.stop();
+  });
+
+  afterEach(async function () {
+    if (this.currentTest.state !== 'failed' || !page) return;
+    const dir = path.join(env.ROOT, 'test-results');
+    fs.mkdirSync(dir, { recursive: true });
+    await page.screenshot({ path: path.join(dir, `e2e-inline-fetch-failure-${nr.version}.png`) }).catch(() => {});
+    console.log(`      --- Node-RED log (tail) ---\n${nr.log().split('\n').slice(-30).join('\n')}`);
+  });
+
+  /** Types the action's name, presses Fetch from OpenWhisk and waits until the line next to it says something new. */
+  async function fetchAction(name) {
+    await ui.fillField(page, '#node-input-action', name);
+    await page.evaluate(() => (document.querySelector('#leon-ow-fetch-status').textContent = ''));
+    await page.locator('#leon-ow-fetch').click();
+    const h = await page.waitForFunction(() => {
+      const t = document.querySelector('#leon-ow-fetch-status').textContent;
+      return t && !/^Fetching/.test(t) && t;
+    }, null, { timeout: 30000 });
+    return h.jsonValue();
+  }
+
+  const dialog = () =>
+    page.evaluate(() => ({
+      code: RED.editor.getEditStack().at(-1).codeEditor.getValue(),
+      shown: document.querySelector('#leon-ow-code-editor').innerText.replace(/\s+/g, ' '),
+      kind: document.querySelector('#node-input-kind').value,
+      main: document.querySelector('#node-input-main').value,
+      memory: document.querySelector('#node-input-memory').value,
+      timeout: document.querySelector('#node-input-timeout').value,
+      concurrency: document.querySelector('#node-input-concurrency').value,
+    }));
+
+  it('loads an existing action\'s code, kind, entry point and limits into the editor; a blackbox or a sequence says why not', async () => {
+    await ui.openNode(page, id('fact'));
+    await page.locator('#node-input-source').selectOption('inline');
+    await page.locator('#leon-ow-code-editor').waitFor({ state: 'visible' });
+    // Other values first, so that each one the fetch sets is seen to change.
+    await page.locator('#node-input-kind').selectOption('python:3.11');
+    await ui.fillField(page, '#node-input-main', 'other');
+    await ui.fillField(page, '#node-input-memory', '128');
+    await ui.fillField(page, '#node-input-timeout', '5');
+    await ui.fillField(page, '#node-input-concurrency', '4');
+
+    assert.match(await fetchAction('to-celsius'), /^Loaded to-celsius 0\.0\.1 into the editor/);
+    const got = await dialog();
+    assert.equal(got.code, CODE);
+    assert.match(got.shown, /const celsius = \(params\.f - 32\) \/ 1\.8;/, 'the code editor shows the fetched code');
+    assert.deepEqual({ kind: got.kind, main: got.main, memory: got.memory, timeout: got.timeout, concurrency: got.concurrency }, { kind: 'nodejs:22', main: 'handler', memory: '512', timeout: '30', concurrency: '1' });
+
+    // Refused with the reason; what the editor holds stays as it was.
+    assert.equal(await fetchAction('boxed'), "'boxed' is a blackbox action: its code is its Docker image (example/echo:1), which cannot be edited here.");
+    assert.equal(await fetchAction('pipeline'), "'pipeline' is a sequence: it has no code of its own, only its components.");
+    assert.deepEqual(await dialog(), got);
+    await ui.closeNode(page, 'cancel');
   });
 });
