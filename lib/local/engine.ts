@@ -129,7 +129,7 @@ export class LocalEngine extends EventEmitter {
       down: (err) => {
         for (const p of this.pools) p.engineDown(err);
       },
-      back: () => void this.recovery.run(),
+      back: () => void this.recovery.recover(),
     }));
     const isClosed = () => this.isClosed;
     const drainingNow = () => this.maintenance.draining;
