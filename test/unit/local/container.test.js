@@ -20,6 +20,7 @@ async function proxy() {
     req.resume();
     req.on('end', () => {
       if (req.url === '/init') p.inits++;
+      if (req.url === '/init' && p.dropInit) return req.socket.destroy();
       if (req.url === '/run') p.runs++;
       res.writeHead(p.status, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify(p.status === 200 ? { ok: true } : { error: 'broken' }));
@@ -52,7 +53,7 @@ function fakeEnv(port, opts = {}) {
         }
       },
       inspect: async () => ({
-        State: { Running: docker.running, OOMKilled: false, ExitCode: docker.running ? 0 : 1 },
+        State: { Running: docker.running, OOMKilled: docker.oom === true, ExitCode: docker.running ? 0 : 1 },
         NetworkSettings: { Ports: { '8080/tcp': [{ HostPort: String(port) }] } },
       }),
       remove: async () => {
@@ -119,6 +120,7 @@ describe('local container states (fake Docker, loopback proxy)', () => {
   beforeEach(() => {
     p.status = 200;
     p.inits = 0;
+    p.dropInit = false;
   });
 
   it('launch: starting → ready, one /init; a run that fails leaves it dead; removal: removing → gone', async () => {
@@ -266,5 +268,16 @@ describe('local container states (fake Docker, loopback proxy)', () => {
     await assert.rejects(c.launch(), (e) => e.code === 'developer_error' && /failed to initialize \(HTTP 502\)/.test(e.message));
     assert.equal(c.state, 'gone');
     assert.deepEqual(docker.removed, ['x1']);
+  });
+
+  it('the /init connection drops and Docker says its memory limit killed it: the launch fails saying so, and the container ends gone', async () => {
+    const { env, docker } = fakeEnv(p.port);
+    p.dropInit = true;
+    docker.running = false;
+    docker.oom = true;
+    const c = new ActionContainer(env, plan());
+    await assert.rejects(c.launch(), (e) => e.code === 'developer_error' && /failed to initialize: The action exhausted its memory and was aborted\./.test(e.message));
+    assert.equal(c.state, 'gone');
+    assert.equal(p.inits, 1);
   });
 });
