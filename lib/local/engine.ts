@@ -3,7 +3,7 @@
 // down / degraded, recovery; behaviour under faults), slots.ts (capacity), maintenance.ts
 // (eviction, idle timeouts), cells.ts (stem cells), provision.ts (document → plan), pool.ts (one
 // action's warm containers), container.ts (one container's Docker lifecycle and states),
-// container-io.ts (the action protocol with it). No Node-RED imports.
+// proxy-client.ts (the action protocol with it). No Node-RED imports.
 
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
@@ -129,7 +129,7 @@ export class LocalEngine extends EventEmitter {
       down: (err) => {
         for (const p of this.pools) p.engineDown(err);
       },
-      back: () => void this.recovery.run(),
+      back: () => void this.recovery.recover(),
     }));
     const isClosed = () => this.isClosed;
     const drainingNow = () => this.maintenance.draining;

@@ -188,21 +188,21 @@ export interface RecoveryParts {
 /**
  * The engine is back: re-check containers an outage detached (live-restore), remove what the
  * outage left (stopped containers, creations that completed after their call timed out), and
- * start one container again for each action the outage left without any. Concurrent calls share one run.
+ * start one container again for each action the outage left without any. Concurrent calls share one recovery.
  */
 export class Recovery {
   private running?: Promise<void>;
 
   constructor(private readonly parts: RecoveryParts) {}
 
-  run(): Promise<void> {
-    this.running ??= this.recover().finally(() => {
+  recover(): Promise<void> {
+    this.running ??= this.afterOutage().finally(() => {
       this.running = undefined;
     });
     return this.running;
   }
 
-  private async recover(): Promise<void> {
+  private async afterOutage(): Promise<void> {
     const p = this.parts;
     // Kept-alive sockets to containers of before the outage are dead (a new container may get the same port).
     for (const list of Object.values(p.agent.freeSockets)) for (const sock of [...(list ?? [])]) sock.destroy();

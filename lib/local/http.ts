@@ -176,7 +176,7 @@ const WARM_UP_BODY = JSON.stringify({
 
 /**
  * A `POST /warm-up` on the engine's kept-alive agent, for a stem cell that waits for its action
- * (container-io.ts warmUp). Our Node.js runtime rehearses its /run path with a built-in no-op there
+ * (container.ts warmUp). Our Node.js runtime rehearses its /run path with a built-in no-op there
  * (runtimes/nodejs/README.md); any other image (our Python one too: its action process starts only
  * at /init) answers it as an unknown route, as it answers probe(). The reply is read to its end, at
  * most `maxBytes` and within `timeoutMs`, so the connection stays open for the /init that follows.

@@ -246,7 +246,7 @@ export class PoolAction implements Runnable, SlotRequester {
     const start = Date.now();
     const ctx = runContext(plan.id, timeout, plan.apiKey, start);
     const first = c.runs === 0;
-    const out = await c.run(runBodyJson(valueJson, ctx), timeout);
+    const out = await c.execute(runBodyJson(valueJson, ctx), timeout);
     const end = Date.now();
     if (out.fatal) this.retire(c);
     this.drain();

@@ -2,7 +2,7 @@
 const assert = require('node:assert/strict');
 const { inlineSpec, inlineRef, inlineDoc, differences } = require('../../dist/lib/inline');
 const { parseContextKeys, contextParam, takeUpdates, MAX_CONTEXT_BYTES } = require('../../dist/lib/context');
-const { initReason } = require('../../dist/lib/local/container-io');
+const { initReason } = require('../../dist/lib/local/proxy-client');
 
 describe('inline actions: the node\'s own action', () => {
   it('checks kind, entry point, limits and code, with messages naming the field', () => {

@@ -5,7 +5,7 @@
 
 const assert = require('node:assert/strict');
 const { warmUpCall, createAgent } = require('../../../dist/lib/local/http');
-const { ContainerIO } = require('../../../dist/lib/local/container-io');
+const { ProxyClient } = require('../../../dist/lib/local/proxy-client');
 const { loopbackServer } = require('../../support/loopback-server');
 
 /** A loopback server; `open` is how many connections to it are open now. */
@@ -104,7 +104,7 @@ describe('stem-cell warm-up call', () => {
     const agent = createAgent();
     try {
       const plan = { maxInflight: 1, limits: { logs: 1 } };
-      const io = new ContainerIO({ label: 'test container', exited: false, check() {} }, agent, { startTimeout: 1000, logGrace: 50, maxResult: 1024 }, plan);
+      const io = new ProxyClient(agent, { startTimeout: 1000, logGrace: 50, maxResult: 1024 }, plan);
       io.host = '127.0.0.1';
       io.port = s1.port;
       assert.equal(await warmUpCall(agent, '127.0.0.1', s1.port, 1000), true);

@@ -24,7 +24,7 @@ function fakeContainer(log) {
       c.state = 'removing';
       log.removed.push([c.id, reason]);
     },
-    run(body) {
+    execute(body) {
       c.inflight++;
       c.runs++;
       const value = JSON.parse(body).value;

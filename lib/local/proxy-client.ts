@@ -1,8 +1,9 @@
-// The action protocol spoken with one started container over HTTP: the readiness probe, POST /init
-// (exactly once), POST /run per activation, and the framing of the container's output into
+// The protocol client of one action container's proxy, spoken over HTTP: the readiness probe, POST
+// /init (exactly once), POST /run per activation, and the framing of the container's output into
 // per-activation log lines (logs.ts: the runtime's sentinels, or a short grace when it writes none).
-// The Docker side (create, attach, start, why a container stopped, removal) is container.ts: it gives
-// this module the container's address and output stream, and answers the questions in ContainerLink.
+// It knows nothing of Docker nor of the container object: container.ts (the Docker lifecycle) gives
+// it an address, an agent, limits and the container's output, calls it, and applies what it returns
+// to its own state. Nothing here calls back into the container.
 
 import fs from 'node:fs';
 import type http from 'node:http';
@@ -55,28 +56,9 @@ export interface RunOutcome {
 /** What a /run exchange gives back; container.ts adds what it decides (fatal, the loss cause). */
 export type Exchange = Pick<RunOutcome, 'reply' | 'failure' | 'oversize' | 'logs'>;
 
-/** What the protocol asks of the container's Docker side (container.ts). */
-export interface ContainerLink {
-  /** "container <name> of <action>", for messages. */
-  readonly label: string;
-  /** Its output stream ended (it stopped, or the engine dropped the stream). */
-  readonly exited: boolean;
-  /** Throws the 'closed' error once the launch was cancelled or the runtime closed. */
-  check(): void;
-  /** Why it stopped answering (asked once per loss). */
-  lossCause(): Promise<LossCause>;
-  /** Set while the Docker engine cannot be reached: what work needing it fails with. */
-  readonly downError: OpenWhiskNodeError | undefined;
-  /** An error saying the container exited (with its exit state) while doing `what`. */
-  exitedError(what: string): Promise<OpenWhiskNodeError>;
-}
-
 export function closedError(what: string): OpenWhiskNodeError {
   return new OpenWhiskNodeError('config', `${what}: the local runtime was closed (flow stopped or redeployed).`, { reason: 'closed' });
 }
-
-/** Warm-up calls a stem cell gets once it listens (warmUp). */
-const CELL_WARM_UPS = 20;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -84,15 +66,20 @@ function newFramer(plan: ProtocolPlan): LogFramer {
   return new LogFramer({ framed: plan.maxInflight === 1, limitBytes: plan.limits.logs * 1024 * 1024 });
 }
 
-/** One container's protocol endpoint: its address, its open calls, its log framer. */
-export class ContainerIO {
+/** How a POST /init ended short of an error it can name itself: its duration, or a dropped connection. */
+export type InitReply = { ms: number } | { dropped: true };
+
+/** The client of one container's action proxy: its address, its open calls, its log framer. */
+export class ProxyClient {
+  /** Where the proxy listens (the container sets it once Docker says). */
   host = '';
   port = 0;
   private framer: LogFramer;
   private readonly calls = new Set<CallHandle>();
+  /** The output stream ended since the framer started (outputEnded). */
+  private ended = false;
 
   constructor(
-    private readonly link: ContainerLink,
     private readonly agent: http.Agent,
     private readonly limits: ContainerLimits,
     plan: ProtocolPlan,
@@ -108,10 +95,12 @@ export class ContainerIO {
   /** Frame a new output stream from scratch (a container re-created after a retry, or re-attached after an outage). */
   restartLogs(plan: ProtocolPlan): void {
     this.framer = newFramer(plan);
+    this.ended = false;
   }
 
   /** The output stream ended: flush what is buffered; frames waiting for sentinels close. */
   outputEnded(): void {
+    this.ended = true;
     this.framer.end();
   }
 
@@ -136,54 +125,41 @@ export class ContainerIO {
   }
 
   /**
-   * Wait until the proxy at host:port answers HTTP, at most the start timeout. Retrying is safe:
-   * the probe has no side effect. `onNetwork`: the container is reached on a Docker network.
+   * The readiness probe: whether the proxy at host:port answers HTTP, within `deadline` (a time;
+   * each probe at most 1 s). Safe to repeat: it has no side effect.
    */
-  async waitReady(plan: ProtocolPlan, onNetwork: boolean): Promise<void> {
-    const { link } = this;
-    const startTimeout = this.limits.startTimeout;
-    const deadline = Date.now() + startTimeout;
-    let delay = 10;
-    for (;;) {
-      link.check();
-      if (link.exited) throw await link.exitedError('exited before it listened on port 8080');
-      if (await probe(this.host, this.port, Math.min(1000, Math.max(50, deadline - Date.now())))) return;
-      if (link.exited) throw await link.exitedError('exited before it listened on port 8080');
-      if (Date.now() >= deadline) {
-        const inContainer = !onNetwork && fs.existsSync('/.dockerenv');
-        throw new OpenWhiskNodeError(
-          'docker',
-          `${link.label} (image '${plan.image}') did not listen on port 8080 within ${startTimeout} ms at ${this.host}:${this.port}. ` +
-            (inContainer
-              ? `Node-RED seems to run in a container: set the runtime's Docker network to the network Node-RED is attached to. `
-              : `Is it an OpenWhisk action image (action proxy on port 8080)? `) +
-            this.logsSection(),
-          { short: 'start timeout' },
-        );
-      }
-      await sleep(delay);
-      delay = Math.min(100, delay * 2);
-    }
+  probeReady(deadline: number): Promise<boolean> {
+    return probe(this.host, this.port, Math.min(1000, Math.max(50, deadline - Date.now())));
+  }
+
+  /** The error for a proxy that did not listen within `timeoutMs`; `label` names the container. */
+  notListening(label: string, plan: ProtocolPlan, timeoutMs: number, onNetwork: boolean): OpenWhiskNodeError {
+    const inContainer = !onNetwork && fs.existsSync('/.dockerenv');
+    return new OpenWhiskNodeError(
+      'docker',
+      `${label} (image '${plan.image}') did not listen on port 8080 within ${timeoutMs} ms at ${this.host}:${this.port}. ` +
+        (inContainer
+          ? `Node-RED seems to run in a container: set the runtime's Docker network to the network Node-RED is attached to. `
+          : `Is it an OpenWhisk action image (action proxy on port 8080)? `) +
+        this.logsSection(),
+      { short: 'start timeout' },
+    );
   }
 
   /**
-   * A stem cell, once it listens: `POST /warm-up`s on the kept-alive agent (http.ts warmUpCall;
-   * twenty: bench/README.md, stem cells). The /init that hands it over then finds a connection open (a new
-   * one through Docker's port proxy costs about 1 ms here) and the runtime's request path past its
-   * first, slowest requests; our Node.js runtime rehearses its /run path there. Bounded: `count` calls,
-   * each of at most 4 KB within 1 s; stops at the first that fails, or once `enough()` (an action
-   * waits for the cell's slot, the runtime closed).
+   * One `POST /warm-up` on the kept-alive agent (http.ts warmUpCall), at most 4 KB within 1 s:
+   * whether it was answered. A stem cell gets a few once it listens (container.ts warmUp).
    */
-  async warmUp(enough: () => boolean, count = CELL_WARM_UPS): Promise<void> {
-    for (let i = 0; i < count && !enough(); i++) {
-      this.link.check();
-      if (!(await warmUpCall(this.agent, this.host, this.port, 1000))) return;
-    }
+  warmUpCall(): Promise<boolean> {
+    return warmUpCall(this.agent, this.host, this.port, 1000);
   }
 
-  /** POST /init with the plan's code. Resolves with its duration (ms); rejects with a clear OpenWhiskNodeError. */
-  async init(plan: ProtocolPlan): Promise<number> {
-    const { link } = this;
+  /**
+   * POST /init with the plan's code. Resolves with its duration (ms), or `dropped` when the
+   * connection broke (why is the container's to find out: initDropped then says it); rejects with a
+   * clear OpenWhiskNodeError otherwise. `label` names the container.
+   */
+  async postInit(plan: ProtocolPlan, label: string): Promise<InitReply> {
     const ctx = runContext(plan.id, plan.limits.timeout, plan.apiKey);
     const body = JSON.stringify(initBody(plan.doc, ctx, plan.initParams));
     const t0 = Date.now();
@@ -192,7 +168,7 @@ export class ContainerIO {
       reply = await postJson(this.agent, this.host, this.port, '/init', body, plan.limits.timeout, this.tracker(), this.limits.maxResult);
     } catch (err) {
       const e = err as HttpCallError;
-      if (e.kind === 'aborted' && e.message === 'closed') throw closedError(`Initialising ${link.label}`);
+      if (e.kind === 'aborted' && e.message === 'closed') throw closedError(`Initialising ${label}`);
       if (e.kind === 'too_large' && e.oversize) {
         const o = e.oversize;
         throw new OpenWhiskNodeError(
@@ -208,14 +184,7 @@ export class ContainerIO {
           { short: 'init timeout' },
         );
       }
-      const cause = await link.lossCause();
-      if (cause === 'engine' && link.downError) throw link.downError;
-      const oom = cause === 'oom';
-      throw new OpenWhiskNodeError(
-        'developer_error',
-        `Action '${plan.id.qualified}' failed to initialize: ${oom ? Messages.memoryExhausted : Messages.abnormalInitialization} ${await this.settledLogs()}`,
-        { short: 'init failed' },
-      );
+      return { dropped: true };
     }
     if (reply.status !== 200) {
       const said = initFailureMessage(reply.body);
@@ -226,7 +195,16 @@ export class ContainerIO {
         { short: 'init failed', detail: clip(initReason(said, logs), 200) },
       );
     }
-    return Date.now() - t0;
+    return { ms: Date.now() - t0 };
+  }
+
+  /** The error for a /init whose connection broke (postInit said `dropped`): `oom` when its memory limit killed it. */
+  async initDropped(plan: ProtocolPlan, oom: boolean): Promise<OpenWhiskNodeError> {
+    return new OpenWhiskNodeError(
+      'developer_error',
+      `Action '${plan.id.qualified}' failed to initialize: ${oom ? Messages.memoryExhausted : Messages.abnormalInitialization} ${await this.settledLogs()}`,
+      { short: 'init failed' },
+    );
   }
 
   /**
@@ -234,7 +212,7 @@ export class ContainerIO {
    * the activation's log lines are in (its sentinels, or a short grace; at once when the runtime
    * says it wrote nothing) so the next run starts a clean frame.
    */
-  async run(body: string, timeoutMs: number): Promise<Exchange> {
+  async postRun(body: string, timeoutMs: number): Promise<Exchange> {
     const frame: LogFrame = this.framer.begin();
     let reply: HttpReply | undefined;
     let failure: RunFailure | undefined;
@@ -285,7 +263,7 @@ export class ContainerIO {
   /** After a failed /init the proxy writes sentinels: wait briefly for them, then quote the logs. */
   private async settledLogs(): Promise<string> {
     const until = Date.now() + Math.max(100, this.limits.logGrace);
-    while (Date.now() < until && !this.link.exited) await sleep(10);
+    while (Date.now() < until && !this.ended) await sleep(10);
     return this.logsSection();
   }
 
