@@ -2,7 +2,7 @@ import { CloudInvoker } from './cloud';
 import { OpenWhiskNodeError } from './errors';
 import { formatBytes, InFlight, jsonBytes } from './in-flight';
 import { qualifiedName, type OpenWhiskService } from './service';
-import { initialRing, reduceRing, type Failure, type RingEvent, type RingState, type Shown } from './status';
+import { initialRing, reduceRing, type EngineHealth, type Failure, type ProvisionStatus, type RingEvent, type RingState, type Shown } from './status';
 import { StatusThrottle } from './status-throttle';
 import type { ActionDoc, ActionInvoker, ActionRef, Activation, Catalog, InvokeOptions, ProvisionOptions } from './types';
 
@@ -30,11 +30,6 @@ export interface RunnerOptions {
 /** How much of an action's words a ring quotes. */
 const RING_QUOTE_CHARS = 60;
 
-export interface LocalStatusEvent {
-  phase: 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready';
-  detail?: string | number;
-}
-
 /** A provisioned local action: containers running its code. */
 export interface LocalActionHandle extends ActionInvoker {
   readonly containers: number;
@@ -44,10 +39,10 @@ export interface LocalActionHandle extends ActionInvoker {
 
 /** The part of the local Docker engine the runner needs. */
 export interface LocalProvisioner {
-  provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: LocalStatusEvent) => void, opts?: ProvisionOptions): Promise<LocalActionHandle>;
+  provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: ProvisionStatus) => void, opts?: ProvisionOptions): Promise<LocalActionHandle>;
   /** 'health' events: the Docker engine went down, lacks room, or is ok again. */
-  on?(event: 'health', listener: (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => void): unknown;
-  off?(event: 'health', listener: (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => void): unknown;
+  on?(event: 'health', listener: (h: EngineHealth) => void): unknown;
+  off?(event: 'health', listener: (h: EngineHealth) => void): unknown;
 }
 
 /** Where an activation ran, as the runtime's metrics count it. */
@@ -141,8 +136,8 @@ export class ActionRunner {
   /** The deploy under way or done (RunnerOptions.deploy); forgotten when it fails. */
   private deployed?: Promise<void>;
   private version?: string;
-  private readonly onHealth = (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => {
-    this.dispatch({ type: 'health', state: h.state, short: h.short, provisioned: this.local.size > 0, hasAction: !!this.defaultRef });
+  private readonly onHealth = (h: EngineHealth) => {
+    this.dispatch({ type: 'health', ...h, provisioned: this.local.size > 0, hasAction: !!this.defaultRef });
   };
 
   constructor(
@@ -241,9 +236,7 @@ export class ActionRunner {
         this.dispatch({ type: 'phase', phase: 'fetching' });
         const doc = await catalog.getAction(ref);
         this.note = catalog.fromCache?.(doc) ? 'cached' : undefined;
-        return engine.provision(this.nodeId, doc, catalog, (s) =>
-          this.dispatch(s.phase === 'ready' ? { type: 'provision-ready' } : { type: 'phase', phase: s.phase, detail: s.detail }),
-        );
+        return engine.provision(this.nodeId, doc, catalog, (s) => this.dispatch({ type: 'phase', ...s }));
       })();
       this.local.set(key, handle);
       handle.then(

@@ -9,6 +9,7 @@
 // engine when one of the same shape is ready: it then costs one /init (cells.ts).
 
 import { OpenWhiskNodeError, activationFailure } from '../errors';
+import type { ProvisionStatus } from '../status';
 import type { ActionRef, Activation, ActivationResponse } from '../types';
 import { ActionContainer, closedError, takesWork, type ContainerEnv, type ContainerPlan } from './container';
 import type { ContainerView } from './preempt';
@@ -23,16 +24,6 @@ import {
   runBodyJson,
   runContext,
 } from './protocol';
-
-export type LocalPhase = 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready';
-
-export interface LocalStatus {
-  phase: LocalPhase;
-  /** Progress text ('pulling'), the image ('starting'), the action ('initializing'), the container count ('ready'). */
-  detail?: string | number;
-  /** The action this is about ("/ns/pkg/name"); for a sequence, the component being provisioned. */
-  action?: string;
-}
 
 export interface CloseOptions {
   /** 'removed' (default): resolve when the containers are gone; 'stopped': when no more work is taken. */
@@ -143,7 +134,7 @@ export class PoolAction implements Runnable, SlotRequester {
   }
 
   /** Provision: one container created, started and initialised before the first message. */
-  async warm(onStatus?: (s: LocalStatus) => void, capacityWaitMs?: number): Promise<void> {
+  async warm(onStatus?: (s: ProvisionStatus) => void, capacityWaitMs?: number): Promise<void> {
     const phase = (p: 'starting' | 'initializing') =>
       onStatus?.({ phase: p, detail: p === 'starting' ? this.image : this.name, action: this.name });
     const cell = this.deps.cells.take(this.plan);
