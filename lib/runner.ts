@@ -2,9 +2,9 @@ import { CloudInvoker } from './cloud';
 import { OpenWhiskNodeError } from './errors';
 import { formatBytes, InFlight, jsonBytes } from './in-flight';
 import { qualifiedName, type OpenWhiskService } from './service';
-import { initialRing, reduceRing, type EngineHealth, type Failure, type ProvisionStatus, type RingEvent, type RingState, type Shown } from './status';
+import { initialRing, reduceRing, type EngineHealth, type Failure, type RingEvent, type RingState, type Shown } from './status';
 import { StatusThrottle } from './status-throttle';
-import type { ActionDoc, ActionInvoker, ActionRef, Activation, Catalog, InvokeOptions, ProvisionOptions } from './types';
+import type { ActionRef, Activation, Catalog, InvokeOptions, Invocable, Provisioner } from './types';
 
 export type { Phase } from './status';
 
@@ -30,21 +30,6 @@ export interface RunnerOptions {
 /** How much of an action's words a ring quotes. */
 const RING_QUOTE_CHARS = 60;
 
-/** A provisioned local action: containers running its code. */
-export interface LocalActionHandle extends ActionInvoker {
-  readonly containers: number;
-  /** With `{ wait: 'stopped' }`: resolve once it takes no more work, its containers removed in the background. */
-  close(opts?: { wait?: 'removed' | 'stopped' }): Promise<void>;
-}
-
-/** The part of the local Docker engine the runner needs. */
-export interface LocalProvisioner {
-  provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: ProvisionStatus) => void, opts?: ProvisionOptions): Promise<LocalActionHandle>;
-  /** 'health' events: the Docker engine went down, lacks room, or is ok again. */
-  on?(event: 'health', listener: (h: EngineHealth) => void): unknown;
-  off?(event: 'health', listener: (h: EngineHealth) => void): unknown;
-}
-
 /** Where an activation ran, as the runtime's metrics count it. */
 export type Where = 'local' | 'cloud' | 'gateway' | 'burst';
 
@@ -65,7 +50,7 @@ export type RunnerTarget =
       mode: 'local';
       observe?: RunnerObserver;
       catalog: Catalog;
-      engine: LocalProvisioner;
+      engine: Provisioner;
       /** Burst to the cloud through this service when the local queue is full or Docker is down. */
       burst?: OpenWhiskService;
       /** The runtime's bound on messages bursting at once, shared by its nodes and its API (default: one of this runner's own). */
@@ -126,7 +111,7 @@ export class ActionRunner {
   private burstLimit?: BurstLimit;
   /** "cached" while an action runs from the on-disk cache (the catalog was unreachable at deploy). */
   private note?: string;
-  private readonly local = new Map<string, Promise<LocalActionHandle>>();
+  private readonly local = new Map<string, Promise<Invocable>>();
   private closed = false;
   /** What the status ring shows, and why (status.ts). */
   private ring: RingState = initialRing;
@@ -225,7 +210,7 @@ export class ActionRunner {
     return this.deployed;
   }
 
-  private provisioned(ref: ActionRef): Promise<LocalActionHandle> {
+  private provisioned(ref: ActionRef): Promise<Invocable> {
     if (this.target.mode !== 'local') throw new Error('not local');
     const key = qualifiedName(ref);
     let handle = this.local.get(key);
@@ -331,7 +316,7 @@ export class ActionRunner {
     let n = 0;
     for (const p of this.local.values()) {
       try {
-        n += (await p).containers;
+        n += (await p).containers ?? 0;
       } catch {
         // a failed provisioning counts no container
       }
