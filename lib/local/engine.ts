@@ -11,7 +11,7 @@ import type http from 'node:http';
 import type Docker from 'dockerode';
 import { OpenWhiskNodeError } from '../errors';
 import type { ProvisionStatus } from '../status';
-import type { ActionDoc, Catalog, ProvisionOptions } from '../types';
+import type { ActionDoc, Catalog, ProvisionOptions, Provisioner } from '../types';
 import { CELL_NODE, StemCells } from './cells';
 import { ActionContainer, closedError, type ContainerEnv, type ContainerPlan, type ContainerState, type DockerContext } from './container';
 import { createDocker, createProbeDocker, hasImage, parseDockerTarget, translateDockerError, type DockerTarget, type EnginePlatform } from './docker';
@@ -21,7 +21,7 @@ import { createAgent } from './http';
 import { Maintenance } from './maintenance';
 import { Containers } from './registry';
 import { checkIds, checkRemote, settingsOf, type EngineSettings, type LocalEngineOptions } from './options';
-import { PoolAction, type LocalAction, type Runnable } from './pool';
+import { PoolAction, type LocalAction } from './pool';
 import { ImageChooser, checkDoc, planFor, provisionSequence } from './provision';
 import { identityOf, splitParams } from './protocol';
 import { connect, ensureIsolationNetwork, learnReach, removeOwn, sweepLeftovers } from './setup';
@@ -68,7 +68,7 @@ const ENGINE_CLOSE_BOUND_MS = 12000;
 /** How long the cells of a shape no pool uses stay when the idle timeout is 0 (containers never idle out). */
 const CELL_LINGER_MS = 60000;
 
-export class LocalEngine extends EventEmitter {
+export class LocalEngine extends EventEmitter implements Provisioner {
   readonly target: DockerTarget;
   readonly engineId = randomUUID().replace(/-/g, '').slice(0, 12);
   readonly settings: EngineSettings;
@@ -88,7 +88,7 @@ export class LocalEngine extends EventEmitter {
   private isClosed = false;
   private closing?: Promise<void>;
   private readonly pools = new Set<PoolAction>();
-  private readonly actions = new Set<Runnable>();
+  private readonly actions = new Set<LocalAction>();
   private readonly containers: Containers;
   private readonly maintenance: Maintenance;
   private readonly recovery: Recovery;
@@ -318,7 +318,7 @@ export class LocalEngine extends EventEmitter {
     status: (s: ProvisionStatus) => void,
     chain: string[],
     opts: ProvisionOptions,
-  ): Promise<Runnable> {
+  ): Promise<LocalAction> {
     checkDoc(doc);
     if (doc.exec.kind === 'sequence') {
       const seq = await provisionSequence(

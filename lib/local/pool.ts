@@ -10,7 +10,7 @@
 
 import { OpenWhiskNodeError, activationFailure } from '../errors';
 import type { ProvisionStatus } from '../status';
-import type { ActionRef, Activation, ActivationResponse } from '../types';
+import type { ActionRef, Activation, ActivationResponse, CloseOptions, Invocable } from '../types';
 import { ActionContainer, closedError, takesWork, type ContainerEnv, type ContainerPlan } from './container';
 import type { ContainerView } from './preempt';
 import type { QueueBytes, SlotRequester, Slots } from './slots';
@@ -25,13 +25,11 @@ import {
   runContext,
 } from './protocol';
 
-export interface CloseOptions {
-  /** 'removed' (default): resolve when the containers are gone; 'stopped': when no more work is taken. */
-  wait?: 'removed' | 'stopped';
-}
-
-/** A provisioned local action (a plain action or a sequence). */
-export interface LocalAction {
+/**
+ * A provisioned local action (a plain action or a sequence): what the engine hands out, and what a
+ * sequence needs of its components.
+ */
+export interface LocalAction extends Invocable {
   /** "/ns/pkg/name". */
   readonly name: string;
   /** The kind after resolving ":default" ("nodejs:22", "blackbox", "sequence"). */
@@ -42,22 +40,10 @@ export interface LocalAction {
   readonly containers: number;
   /** Messages waiting for a free container. */
   readonly queued: number;
-  /** Resolves with the activation on success; rejects with an OpenWhiskNodeError (with .activation when one exists). */
-  invoke(params: Record<string, unknown> | unknown[], ref?: ActionRef): Promise<Activation>;
-  /**
-   * Rejects queued and in-flight messages and removes every container of this action. Resolves
-   * once they are gone; with `{ wait: 'stopped' }` as soon as the action takes no more work, its
-   * containers being removed in the background (they keep their capacity slots until gone, and
-   * the runtime's close and its crash sweep still remove them).
-   */
-  close(opts?: CloseOptions): Promise<void>;
-}
-
-/** Internal: what a sequence needs of its components. */
-export interface Runnable extends LocalAction {
-  run(params: Record<string, unknown> | unknown[] | null | undefined, causedBySequence: boolean): Promise<Activation>;
   /** Memory limit (MB) of its containers, for a sequence's limits annotation. */
   readonly memory: number;
+  /** Runs it as a sequence's component (`causedBySequence`) or on its own. */
+  run(params: Record<string, unknown> | unknown[] | null | undefined, causedBySequence: boolean): Promise<Activation>;
 }
 
 /** Where a pool's new containers come from besides a fresh launch (cells.ts). */
@@ -94,7 +80,7 @@ interface Job {
 
 const CLOSE_BOUND_MS = 10000;
 
-export class PoolAction implements Runnable, SlotRequester {
+export class PoolAction implements LocalAction, SlotRequester {
   readonly name: string;
   readonly kind: string;
   readonly image: string;
