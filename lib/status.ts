@@ -2,18 +2,16 @@
 // happens (provisioning phases, invocations, Docker health changes, container counts) and shows what
 // it returns. No timers, no I/O: every rule of the ring is here and unit-tested on its own.
 
-/** What the node's status ring shows. */
-export type Phase = 'idle' | 'deploying' | 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready' | 'invoking' | 'error';
-
-/** A step of provisioning an action, as the runner and the local engine report it. */
-export type ProvisionPhase = 'deploying' | 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready';
+/** What the node's status ring shows: a step of provisioning, or what the node does now. */
+export type Phase = ProvisionStatus['phase'] | 'idle' | 'invoking' | 'error';
 
 /**
  * What provisioning reports, from lib/local (the engine's onStatus) through the runner (its own
  * 'deploying' and 'fetching') to this reducer (a RingEvent of type 'phase').
  */
 export interface ProvisionStatus {
-  phase: ProvisionPhase;
+  /** 'deploying' and the first 'fetching' are the runner's own (an inline action deployed, the action looked up). */
+  phase: 'deploying' | 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready';
   /**
    * Progress text ('pulling'), the image ('starting'), the action ('initializing'), the container
    * count ('ready'); the action fetched ('fetching' of a sequence's component).
