@@ -2,7 +2,7 @@ import { activationFailure, OpenWhiskNodeError } from './errors';
 import { NoAnswer, apiFailure, formatSeconds, qualifiedName, type OpenWhiskService } from './service';
 import { MAX_RESULT_DEPTH, nestedDeeperThan, tooDeepMessage } from './params';
 import { OpenWhiskRest } from './openwhisk-rest';
-import type { ActionInvoker, ActionRef, Activation, InvokeOptions } from './types';
+import type { ActionRef, Activation, Invocable, InvokeOptions } from './types';
 
 /** An activation whose result Node-RED could not copy (see MAX_RESULT_DEPTH) fails as a developer error. */
 function guardDepth(a: Activation): Activation {
@@ -27,7 +27,7 @@ const STORE_MARGIN_MS = 30000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Invokes actions through the OpenWhisk REST API, blocking, following a 202 by polling the activation. */
-export class CloudInvoker implements ActionInvoker {
+export class CloudInvoker implements Invocable {
   private closed = false;
   private readonly opts: Required<CloudInvokerOptions>;
   /** Actions' time limits (ms) as the catalog gave them at deploy: they bound the polling after a 202. */

@@ -2,9 +2,9 @@ import { CloudInvoker } from './cloud';
 import { OpenWhiskNodeError } from './errors';
 import { formatBytes, InFlight, jsonBytes } from './in-flight';
 import { qualifiedName, type OpenWhiskService } from './service';
-import { initialRing, reduceRing, type Failure, type RingEvent, type RingState, type Shown } from './status';
+import { initialRing, reduceRing, type EngineHealth, type Failure, type RingEvent, type RingState, type Shown } from './status';
 import { StatusThrottle } from './status-throttle';
-import type { ActionDoc, ActionInvoker, ActionRef, Activation, Catalog, InvokeOptions, ProvisionOptions } from './types';
+import type { ActionRef, Activation, Catalog, InvokeOptions, Invocable, Provisioner } from './types';
 
 export type { Phase } from './status';
 
@@ -30,26 +30,6 @@ export interface RunnerOptions {
 /** How much of an action's words a ring quotes. */
 const RING_QUOTE_CHARS = 60;
 
-export interface LocalStatusEvent {
-  phase: 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready';
-  detail?: string | number;
-}
-
-/** A provisioned local action: containers running its code. */
-export interface LocalActionHandle extends ActionInvoker {
-  readonly containers: number;
-  /** With `{ wait: 'stopped' }`: resolve once it takes no more work, its containers removed in the background. */
-  close(opts?: { wait?: 'removed' | 'stopped' }): Promise<void>;
-}
-
-/** The part of the local Docker engine the runner needs. */
-export interface LocalProvisioner {
-  provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: LocalStatusEvent) => void, opts?: ProvisionOptions): Promise<LocalActionHandle>;
-  /** 'health' events: the Docker engine went down, lacks room, or is ok again. */
-  on?(event: 'health', listener: (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => void): unknown;
-  off?(event: 'health', listener: (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => void): unknown;
-}
-
 /** Where an activation ran, as the runtime's metrics count it. */
 export type Where = 'local' | 'cloud' | 'gateway' | 'burst';
 
@@ -70,7 +50,7 @@ export type RunnerTarget =
       mode: 'local';
       observe?: RunnerObserver;
       catalog: Catalog;
-      engine: LocalProvisioner;
+      engine: Provisioner;
       /** Burst to the cloud through this service when the local queue is full or Docker is down. */
       burst?: OpenWhiskService;
       /** The runtime's bound on messages bursting at once, shared by its nodes and its API (default: one of this runner's own). */
@@ -131,7 +111,7 @@ export class ActionRunner {
   private burstLimit?: BurstLimit;
   /** "cached" while an action runs from the on-disk cache (the catalog was unreachable at deploy). */
   private note?: string;
-  private readonly local = new Map<string, Promise<LocalActionHandle>>();
+  private readonly local = new Map<string, Promise<Invocable>>();
   private closed = false;
   /** What the status ring shows, and why (status.ts). */
   private ring: RingState = initialRing;
@@ -141,8 +121,8 @@ export class ActionRunner {
   /** The deploy under way or done (RunnerOptions.deploy); forgotten when it fails. */
   private deployed?: Promise<void>;
   private version?: string;
-  private readonly onHealth = (h: { state: 'ok' | 'down' | 'degraded'; short?: string }) => {
-    this.dispatch({ type: 'health', state: h.state, short: h.short, provisioned: this.local.size > 0, hasAction: !!this.defaultRef });
+  private readonly onHealth = (h: EngineHealth) => {
+    this.dispatch({ type: 'health', ...h, provisioned: this.local.size > 0, hasAction: !!this.defaultRef });
   };
 
   constructor(
@@ -230,7 +210,7 @@ export class ActionRunner {
     return this.deployed;
   }
 
-  private provisioned(ref: ActionRef): Promise<LocalActionHandle> {
+  private provisioned(ref: ActionRef): Promise<Invocable> {
     if (this.target.mode !== 'local') throw new Error('not local');
     const key = qualifiedName(ref);
     let handle = this.local.get(key);
@@ -241,9 +221,7 @@ export class ActionRunner {
         this.dispatch({ type: 'phase', phase: 'fetching' });
         const doc = await catalog.getAction(ref);
         this.note = catalog.fromCache?.(doc) ? 'cached' : undefined;
-        return engine.provision(this.nodeId, doc, catalog, (s) =>
-          this.dispatch(s.phase === 'ready' ? { type: 'provision-ready' } : { type: 'phase', phase: s.phase, detail: s.detail }),
-        );
+        return engine.provision(this.nodeId, doc, catalog, (s) => this.dispatch({ type: 'phase', ...s }));
       })();
       this.local.set(key, handle);
       handle.then(
@@ -338,7 +316,7 @@ export class ActionRunner {
     let n = 0;
     for (const p of this.local.values()) {
       try {
-        n += (await p).containers;
+        n += (await p).containers ?? 0;
       } catch {
         // a failed provisioning counts no container
       }

@@ -14,11 +14,11 @@ import { InFlight } from './in-flight';
 import { adminExposedError, exposedAdmin, type AdminSettings } from './local/admin-exposure';
 import { LocalEngine } from './local/engine';
 import { isEntityName } from './names';
-import { BURST_MAX_MESSAGES, type BurstLimit, type LocalProvisioner, type RunnerTarget } from './runner';
+import { BURST_MAX_MESSAGES, type BurstLimit, type RunnerTarget } from './runner';
 import { parseImageOverrides, parsePlatform, resolveManifestPath } from './runtime-config';
 import { gatewayId, withVia } from './tier';
 import { type OpenWhiskService, usableService } from './service';
-import type { Activation, Catalog } from './types';
+import type { Activation, Catalog, Provisioner } from './types';
 
 /** An openwhisk-runtime's settings, as its editor saves them. */
 export interface RuntimeConfig {
@@ -213,7 +213,7 @@ export function createRuntime(config: RuntimeConfig, host: RuntimeHost): Runtime
   const unlist = feed.register({ id: host.id, name: config.name || '', mode, stores: [store, cloudStore].filter((x) => x !== undefined), persisted });
 
   // The engine as the nodes get it: recording each activation in the store (the sidebar's, the API's).
-  const recorded: LocalProvisioner | undefined = engine && store ? recording(engine, store) : engine;
+  const recorded: Provisioner | undefined = engine && store ? recording(engine, store) : engine;
   // Messages bursting at once, for all of the runtime's nodes and its API: in count, and 8 × max payload of parameters.
   const burstLimit: BurstLimit = { runtime: label, inFlight: new InFlight(BURST_MAX_MESSAGES, 8 * (engine?.settings.maxPayload ?? 8 * 1048576)) };
   // This runtime as a tier: a burst target that is another gateway's API learns which gateways the invocation passed (loops).

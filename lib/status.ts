@@ -2,8 +2,31 @@
 // happens (provisioning phases, invocations, Docker health changes, container counts) and shows what
 // it returns. No timers, no I/O: every rule of the ring is here and unit-tested on its own.
 
-/** What the node's status ring shows. */
-export type Phase = 'idle' | 'deploying' | 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready' | 'invoking' | 'error';
+/** What the node's status ring shows: a step of provisioning, or what the node does now. */
+export type Phase = ProvisionStatus['phase'] | 'idle' | 'invoking' | 'error';
+
+/**
+ * What provisioning reports, from lib/local (the engine's onStatus) through the runner (its own
+ * 'deploying' and 'fetching') to this reducer (a RingEvent of type 'phase').
+ */
+export interface ProvisionStatus {
+  /** 'deploying' and the first 'fetching' are the runner's own (an inline action deployed, the action looked up). */
+  phase: 'deploying' | 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready';
+  /**
+   * Progress text ('pulling'), the image ('starting'), the action ('initializing'), the container
+   * count ('ready'); the action fetched ('fetching' of a sequence's component).
+   */
+  detail?: string | number;
+  /** The action this is about ("/ns/pkg/name"); for a sequence, the component being provisioned. */
+  action?: string;
+}
+
+/** The Docker engine's health as a 'health' event carries it (lib/local/health.ts LocalEngineHealth adds more). */
+export interface EngineHealth {
+  state: 'ok' | 'down' | 'degraded';
+  /** Short text for a status ring ('docker unreachable', 'docker: disk full', …); undefined when ok. */
+  short?: string;
+}
 
 export interface Shown {
   phase: Phase;
@@ -35,12 +58,10 @@ export interface Failure {
 export type RingEvent =
   /** The node has no action of its own. */
   | { type: 'idle' }
-  /** A provisioning step (or the cloud check) is under way. */
-  | { type: 'phase'; phase: 'deploying' | 'fetching' | 'pulling' | 'starting' | 'initializing'; detail?: string | number }
+  /** A provisioning step (or the cloud check) is under way; 'ready': the engine reports a provisioning as ready (before its handle is returned). */
+  | ({ type: 'phase' } & ProvisionStatus)
   /** Cloud mode: the action exists. */
   | { type: 'cloud-ready' }
-  /** The engine reports a provisioning as ready (before its handle is returned). */
-  | { type: 'provision-ready' }
   /** A provisioning handle resolved. */
   | { type: 'provisioned' }
   /** A provisioning (or the cloud check) failed. */
@@ -52,7 +73,7 @@ export type RingEvent =
    * The Docker engine's health changed. `provisioned`: the node holds (or is getting) containers;
    * `hasAction`: the node names an action of its own.
    */
-  | { type: 'health'; state: 'ok' | 'down' | 'degraded'; short?: string; provisioned: boolean; hasAction: boolean }
+  | ({ type: 'health'; provisioned: boolean; hasAction: boolean } & EngineHealth)
   /** Periodic check while idle (containers come and go: idle timeout, preemption). */
   | { type: 'tick'; provisioned: boolean }
   /** The node's containers, counted (the answer to a 'count' effect). */
@@ -86,11 +107,10 @@ export function reduceRing(state: RingState, ev: RingEvent): Reduced {
     case 'idle':
       return shown(state, { phase: 'idle' });
     case 'phase':
+      if (ev.phase === 'ready') return state.inflight > 0 ? shown(state, { phase: 'invoking', detail: state.inflight }) : { state, count: true };
       return shown(state, { phase: ev.phase, detail: ev.detail });
     case 'cloud-ready':
       return shown(state, { phase: 'ready' });
-    case 'provision-ready':
-      return state.inflight > 0 ? shown(state, { phase: 'invoking', detail: state.inflight }) : { state, count: true };
     case 'provisioned': {
       // Provisioned after all: a failure the engine caused (it was down) is over.
       const next = state.errorFromEngine ? { ...state, error: undefined } : state;

@@ -1,6 +1,8 @@
 // Shapes shared by the cloud and local paths. They follow the OpenWhisk REST API
 // (apache/openwhisk, core/controller/src/main/resources/apiv1swagger.json: actions and activations).
 
+import type { EngineHealth, ProvisionStatus } from './status';
+
 export interface KeyValue {
   key: string;
   value: unknown;
@@ -104,11 +106,27 @@ export interface InvokeOptions {
   via?: string[];
 }
 
-/** Runs one configured action; created per action node. */
-export interface ActionInvoker {
+/** How a close may wait. */
+export interface CloseOptions {
+  /**
+   * 'removed' (default): resolve when its containers are gone; 'stopped': as soon as it takes no
+   * more work, its containers being removed in the background (they keep their capacity slots until
+   * gone, and the runtime's close and its crash sweep still remove them).
+   */
+  wait?: 'removed' | 'stopped';
+}
+
+/**
+ * Something you can invoke: the cloud (cloud.ts), a provisioned local action (a pool or a sequence,
+ * lib/local), and what the recorder and the shared pools wrap around one.
+ */
+export interface Invocable {
   /** Resolves with the activation on success; rejects with an OpenWhiskNodeError otherwise (with `activation` when the action ran). */
   invoke(params: Record<string, unknown> | unknown[], ref?: ActionRef, opts?: InvokeOptions): Promise<Activation>;
-  close(): Promise<void>;
+  /** Releases what it holds; a local action rejects its queued and in-flight messages and removes its containers. */
+  close(opts?: CloseOptions): Promise<void>;
+  /** Containers ready to run it now (local actions; for a sequence: of all its components). */
+  readonly containers?: number;
 }
 
 /** How a provisioning may wait for room. */
@@ -119,4 +137,16 @@ export interface ProvisionOptions {
    * of failing at once.
    */
   capacityWaitMs?: number;
+}
+
+/**
+ * Makes actions invocable: the local Docker engine (lib/local/engine.ts), and what the runtime hands
+ * out in its place (the recorder, lib/activations/record.ts; the shared pools, lib/gateway/shared-pools.ts).
+ */
+export interface Provisioner {
+  /** Resolves once the action can run without a cold start; `onStatus` hears each step (status.ts ProvisionStatus). */
+  provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: ProvisionStatus) => void, opts?: ProvisionOptions): Promise<Invocable>;
+  /** 'health' events: the Docker engine went down, lacks room, or is ok again. */
+  on?(event: 'health', listener: (h: EngineHealth) => void): unknown;
+  off?(event: 'health', listener: (h: EngineHealth) => void): unknown;
 }

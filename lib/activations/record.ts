@@ -1,7 +1,6 @@
 import { OpenWhiskNodeError } from '../errors';
 import { componentActivations } from '../local/sequence';
-import type { LocalActionHandle, LocalProvisioner } from '../runner';
-import type { ActionRef, Activation, InvokeOptions } from '../types';
+import type { ActionRef, Activation, Invocable, InvokeOptions, Provisioner } from '../types';
 import { NODE_ANNOTATION } from './row';
 import type { ActivationStore } from './store';
 
@@ -13,7 +12,7 @@ import type { ActivationStore } from './store';
  * is stored with the annotation `node` (the node's id) and its parameters (in memory only, bounded:
  * store.ts). The activation the caller gets is otherwise the engine's own object, unchanged.
  */
-export function recording(engine: LocalProvisioner, store: ActivationStore): LocalProvisioner {
+export function recording(engine: Provisioner, store: ActivationStore): Provisioner {
   return {
     provision: async (nodeId, action, catalog, onStatus, opts) => recordingHandle(await engine.provision(nodeId, action, catalog, onStatus, opts), store, nodeId),
     on: engine.on ? (event, listener) => engine.on!(event, listener) : undefined,
@@ -26,7 +25,7 @@ function ofNode(a: Activation, nodeId: string): Activation {
   return { ...a, annotations: [...(a.annotations ?? []), { key: NODE_ANNOTATION, value: nodeId }] };
 }
 
-function recordingHandle(h: LocalActionHandle, store: ActivationStore, nodeId: string): LocalActionHandle {
+function recordingHandle(h: Invocable, store: ActivationStore, nodeId: string): Invocable {
   const keep = (a: Activation | undefined, params: unknown, id: string | undefined) => {
     if (!a) return;
     // Through the gateway API: it answers with (and stores) this id, along with the path taken.

@@ -3,9 +3,9 @@ import type { ActivationStore } from '../activations/store';
 import { ManifestCatalog } from '../catalog/manifest';
 import type { LocalEngine } from '../local/engine';
 import { ENTITY_NAME_RULE, isEntityName } from '../names';
-import { ActionRunner, type LocalProvisioner, type RunnerObserver, type RunnerTarget } from '../runner';
+import { ActionRunner, type RunnerObserver, type RunnerTarget } from '../runner';
 import type { OpenWhiskService } from '../service';
-import type { Catalog } from '../types';
+import type { Catalog, Provisioner } from '../types';
 import { GatewayApi } from './api';
 import type { GatewayEntities, ListedAction } from './entities';
 import { checkApiKey, parseHostNames } from './guard';
@@ -35,7 +35,7 @@ export interface ApiParts {
   /** This runtime as a tier (gatewayId): loop detection between gateways. */
   tierId: string;
   /** The engine as the action nodes would get it (recording into `store`): the API shares its pools with them. */
-  engine: LocalProvisioner;
+  engine: Provisioner;
   localEngine: LocalEngine | undefined;
   store: ActivationStore;
   /** What the action nodes' target holds besides the engine (catalog, burst target and limit). */
@@ -61,7 +61,7 @@ export interface ApiHost {
 export interface ServedApi {
   readonly api: GatewayApi;
   /** The action nodes' engine: one pool per action, shared with the API (shared-pools.ts). */
-  readonly nodes: LocalProvisioner;
+  readonly nodes: Provisioner;
   /** The nodes' invocations counted in the API's metrics. */
   readonly observeFlow: RunnerObserver;
   /** Unmounts, stops its listener and its runner. */

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { LocalActionHandle, LocalProvisioner } from '../runner';
-import type { ActionDoc, ActionRef, Activation, Catalog, InvokeOptions } from '../types';
+import type { ActionDoc, ActionRef, Activation, Catalog, Invocable, InvokeOptions, Provisioner } from '../types';
 
 /** Same action, same code, parameters and limits: the same pool can serve it. */
 function poolKey(doc: ActionDoc): string {
@@ -14,41 +13,41 @@ function poolKey(doc: ActionDoc): string {
  * share them instead of competing for capacity), and provisions a pool of its own only otherwise.
  */
 export class SharedPools {
-  private readonly live = new Map<string, Set<LocalActionHandle>>();
+  private readonly live = new Map<string, Set<Invocable>>();
   /**
    * Node pools still being provisioned (a deploy waits for the engine's start sweep and the first
    * container): an API call in that window waits for the node's pool rather than taking capacity for a
    * pool of its own, which would leave the node without its container (capacity 1: "used up by other
    * actions").
    */
-  private readonly coming = new Map<string, Set<Promise<LocalActionHandle>>>();
+  private readonly coming = new Map<string, Set<Promise<Invocable>>>();
 
   /** What the action nodes get: the engine, with each handle they hold known by its action. */
-  readonly nodes: LocalProvisioner;
+  readonly nodes: Provisioner;
   /** What the API gets: a node's pool of the same action at each call, else a pool of its own (made at first need). */
-  readonly api: LocalProvisioner;
+  readonly api: Provisioner;
 
-  constructor(private readonly engine: LocalProvisioner) {
+  constructor(private readonly engine: Provisioner) {
     this.nodes = this.nodesProvisioner();
     this.api = this.apiProvisioner();
   }
 
-  private nodesProvisioner(): LocalProvisioner {
+  private nodesProvisioner(): Provisioner {
     return {
     provision: async (nodeId, action, catalog, onStatus) => {
       const key = poolKey(action);
       const provisioning = this.engine.provision(nodeId, action, catalog, onStatus);
-      const pending = this.coming.get(key) ?? new Set<Promise<LocalActionHandle>>();
+      const pending = this.coming.get(key) ?? new Set<Promise<Invocable>>();
       this.coming.set(key, pending);
       pending.add(provisioning);
-      let h: LocalActionHandle;
+      let h: Invocable;
       try {
         h = await provisioning;
       } finally {
         pending.delete(provisioning);
         if (pending.size === 0) this.coming.delete(key);
       }
-      const set = this.live.get(key) ?? new Set<LocalActionHandle>();
+      const set = this.live.get(key) ?? new Set<Invocable>();
       this.live.set(key, set);
       set.add(h);
       return {
@@ -68,15 +67,15 @@ export class SharedPools {
     };
   }
 
-  private apiProvisioner(): LocalProvisioner {
+  private apiProvisioner(): Provisioner {
     return {
     provision: async (nodeId: string, action: ActionDoc, catalog: Catalog) => {
       const key = poolKey(action);
-      let own: Promise<LocalActionHandle> | undefined;
-      let ownHandle: LocalActionHandle | undefined;
+      let own: Promise<Invocable> | undefined;
+      let ownHandle: Invocable | undefined;
       /** Calls running in the API's own pool; a retired pool closes when they are done. */
       let ownCalls = 0;
-      let retired: LocalActionHandle | undefined;
+      let retired: Invocable | undefined;
       let closed = false;
       const closeRetired = () => {
         if (!retired || ownCalls > 0) return;
@@ -84,11 +83,11 @@ export class SharedPools {
         retired = undefined;
         void h.close().catch(() => undefined);
       };
-      const nodePool = (): LocalActionHandle | undefined => {
+      const nodePool = (): Invocable | undefined => {
         for (const h of this.live.get(key) ?? []) return h;
         return undefined;
       };
-      const ownPool = (capacityWaitMs: number | undefined): Promise<LocalActionHandle> =>
+      const ownPool = (capacityWaitMs: number | undefined): Promise<Invocable> =>
         // An activation already answered 202 waits in line for a container; a blocking one fails at once (429).
         (own ??= this.engine.provision(nodeId, action, catalog, undefined, { capacityWaitMs }).then(
           (h) => (ownHandle = h),
@@ -97,7 +96,7 @@ export class SharedPools {
             throw err;
           },
         ));
-      const target = (capacityWaitMs: number | undefined): LocalActionHandle | Promise<LocalActionHandle> => {
+      const target = (capacityWaitMs: number | undefined): Invocable | Promise<Invocable> => {
         const shared = nodePool();
         if (shared) {
           if (ownHandle) {

@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type Docker from 'dockerode';
 import { OpenWhiskNodeError } from '../errors';
-import type { ActionDoc, Catalog, ProvisionOptions } from '../types';
+import type { ProvisionStatus } from '../status';
+import type { ActionDoc, Catalog, ProvisionOptions, Provisioner } from '../types';
 import { CELL_NODE, StemCells } from './cells';
 import { ActionContainer, closedError, type ContainerEnv, type ContainerPlan, type ContainerState, type DockerContext } from './container';
 import { createDocker, createProbeDocker, hasImage, parseDockerTarget, translateDockerError, type DockerTarget, type EnginePlatform } from './docker';
@@ -20,13 +21,13 @@ import { createAgent } from './http';
 import { Maintenance } from './maintenance';
 import { Containers } from './registry';
 import { checkIds, checkRemote, settingsOf, type EngineSettings, type LocalEngineOptions } from './options';
-import { PoolAction, type LocalAction, type LocalStatus, type Runnable } from './pool';
+import { PoolAction, type LocalAction } from './pool';
 import { ImageChooser, checkDoc, planFor, provisionSequence } from './provision';
 import { identityOf, splitParams } from './protocol';
 import { connect, ensureIsolationNetwork, learnReach, removeOwn, sweepLeftovers } from './setup';
 import { QueueBytes, Slots } from './slots';
 
-export type { LocalAction, LocalPhase, LocalStatus } from './pool';
+export type { LocalAction } from './pool';
 export type { LocalEngineHealth } from './health';
 export { CELL_DEFER_MS } from './cells';
 export { ISOLATION_NETWORK, LABELS, checkNetwork, cpuShares, type LocalEngineOptions } from './options';
@@ -67,7 +68,7 @@ const ENGINE_CLOSE_BOUND_MS = 12000;
 /** How long the cells of a shape no pool uses stay when the idle timeout is 0 (containers never idle out). */
 const CELL_LINGER_MS = 60000;
 
-export class LocalEngine extends EventEmitter {
+export class LocalEngine extends EventEmitter implements Provisioner {
   readonly target: DockerTarget;
   readonly engineId = randomUUID().replace(/-/g, '').slice(0, 12);
   readonly settings: EngineSettings;
@@ -87,7 +88,7 @@ export class LocalEngine extends EventEmitter {
   private isClosed = false;
   private closing?: Promise<void>;
   private readonly pools = new Set<PoolAction>();
-  private readonly actions = new Set<Runnable>();
+  private readonly actions = new Set<LocalAction>();
   private readonly containers: Containers;
   private readonly maintenance: Maintenance;
   private readonly recovery: Recovery;
@@ -295,10 +296,10 @@ export class LocalEngine extends EventEmitter {
    * start one warm container, wait for the port, /init once. A sequence provisions each component
    * (fetched from `catalog`). Resolves once the action can run without a cold start.
    */
-  async provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: LocalStatus) => void, opts: ProvisionOptions = {}): Promise<LocalAction> {
+  async provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: ProvisionStatus) => void, opts: ProvisionOptions = {}): Promise<LocalAction> {
     await this.start();
     if (this.isClosed) throw closedError(`Provisioning '${identityOf(action).qualified}'`);
-    const status = (s: LocalStatus) => {
+    const status = (s: ProvisionStatus) => {
       try {
         onStatus?.(s);
       } catch {
@@ -314,10 +315,10 @@ export class LocalEngine extends EventEmitter {
     nodeId: string,
     doc: ActionDoc,
     catalog: Catalog,
-    status: (s: LocalStatus) => void,
+    status: (s: ProvisionStatus) => void,
     chain: string[],
     opts: ProvisionOptions,
-  ): Promise<Runnable> {
+  ): Promise<LocalAction> {
     checkDoc(doc);
     if (doc.exec.kind === 'sequence') {
       const seq = await provisionSequence(

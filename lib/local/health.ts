@@ -17,6 +17,7 @@
 import type http from 'node:http';
 import type Docker from 'dockerode';
 import { NO_ROOM, OpenWhiskNodeError } from '../errors';
+import type { EngineHealth } from '../status';
 import { bounded, engineQueries, translateDockerError, type DockerTarget } from './docker';
 import type { Containers } from './registry';
 import { readLiveRestore } from './setup';
@@ -31,10 +32,7 @@ import { readLiveRestore } from './setup';
  * - degraded: Docker answers but refused a container for lack of room (disk, memory, processes).
  *   Messages that need a new container fail with code 'docker'; back to ok at the next container started.
  */
-export interface LocalEngineHealth {
-  state: 'ok' | 'down' | 'degraded';
-  /** Short text for a status ring ('docker unreachable', 'docker: disk full', …); undefined when ok. */
-  short?: string;
+export interface LocalEngineHealth extends EngineHealth {
   /** What is wrong and what to do (the text of the errors messages fail with); undefined when ok. */
   message?: string;
   /** When this state began (ms since the epoch). */

@@ -9,7 +9,8 @@
 // engine when one of the same shape is ready: it then costs one /init (cells.ts).
 
 import { OpenWhiskNodeError, activationFailure } from '../errors';
-import type { ActionRef, Activation, ActivationResponse } from '../types';
+import type { ProvisionStatus } from '../status';
+import type { ActionRef, Activation, ActivationResponse, CloseOptions, Invocable } from '../types';
 import { ActionContainer, closedError, takesWork, type ContainerEnv, type ContainerPlan } from './container';
 import type { ContainerView } from './preempt';
 import type { QueueBytes, SlotRequester, Slots } from './slots';
@@ -24,23 +25,11 @@ import {
   runContext,
 } from './protocol';
 
-export type LocalPhase = 'fetching' | 'pulling' | 'starting' | 'initializing' | 'ready';
-
-export interface LocalStatus {
-  phase: LocalPhase;
-  /** Progress text ('pulling'), the image ('starting'), the action ('initializing'), the container count ('ready'). */
-  detail?: string | number;
-  /** The action this is about ("/ns/pkg/name"); for a sequence, the component being provisioned. */
-  action?: string;
-}
-
-export interface CloseOptions {
-  /** 'removed' (default): resolve when the containers are gone; 'stopped': when no more work is taken. */
-  wait?: 'removed' | 'stopped';
-}
-
-/** A provisioned local action (a plain action or a sequence). */
-export interface LocalAction {
+/**
+ * A provisioned local action (a plain action or a sequence): what the engine hands out, and what a
+ * sequence needs of its components.
+ */
+export interface LocalAction extends Invocable {
   /** "/ns/pkg/name". */
   readonly name: string;
   /** The kind after resolving ":default" ("nodejs:22", "blackbox", "sequence"). */
@@ -51,22 +40,10 @@ export interface LocalAction {
   readonly containers: number;
   /** Messages waiting for a free container. */
   readonly queued: number;
-  /** Resolves with the activation on success; rejects with an OpenWhiskNodeError (with .activation when one exists). */
-  invoke(params: Record<string, unknown> | unknown[], ref?: ActionRef): Promise<Activation>;
-  /**
-   * Rejects queued and in-flight messages and removes every container of this action. Resolves
-   * once they are gone; with `{ wait: 'stopped' }` as soon as the action takes no more work, its
-   * containers being removed in the background (they keep their capacity slots until gone, and
-   * the runtime's close and its crash sweep still remove them).
-   */
-  close(opts?: CloseOptions): Promise<void>;
-}
-
-/** Internal: what a sequence needs of its components. */
-export interface Runnable extends LocalAction {
-  run(params: Record<string, unknown> | unknown[] | null | undefined, causedBySequence: boolean): Promise<Activation>;
   /** Memory limit (MB) of its containers, for a sequence's limits annotation. */
   readonly memory: number;
+  /** Runs it as a sequence's component (`causedBySequence`) or on its own. */
+  run(params: Record<string, unknown> | unknown[] | null | undefined, causedBySequence: boolean): Promise<Activation>;
 }
 
 /** Where a pool's new containers come from besides a fresh launch (cells.ts). */
@@ -103,7 +80,7 @@ interface Job {
 
 const CLOSE_BOUND_MS = 10000;
 
-export class PoolAction implements Runnable, SlotRequester {
+export class PoolAction implements LocalAction, SlotRequester {
   readonly name: string;
   readonly kind: string;
   readonly image: string;
@@ -143,7 +120,7 @@ export class PoolAction implements Runnable, SlotRequester {
   }
 
   /** Provision: one container created, started and initialised before the first message. */
-  async warm(onStatus?: (s: LocalStatus) => void, capacityWaitMs?: number): Promise<void> {
+  async warm(onStatus?: (s: ProvisionStatus) => void, capacityWaitMs?: number): Promise<void> {
     const phase = (p: 'starting' | 'initializing') =>
       onStatus?.({ phase: p, detail: p === 'starting' ? this.image : this.name, action: this.name });
     const cell = this.deps.cells.take(this.plan);

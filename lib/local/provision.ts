@@ -9,7 +9,7 @@ import type { ContainerPlan } from './container';
 import { ensureImage, hasImage, type DockerTarget, type EnginePlatform } from './docker';
 import { NOT_BUILT, PACKAGE_RUNTIMES, STEM_CELL_SAFE_LABEL, familyOf, packageImage, platformTag, resolveImage, supportsConcurrency, type ResolvedImage } from './images';
 import { LABELS, cpuShares } from './options';
-import type { Runnable } from './pool';
+import type { LocalAction } from './pool';
 import { apiKeyAllowed, effectiveLimits, identityOf, parseQualifiedName, splitParams } from './protocol';
 import { SequenceAction } from './sequence';
 
@@ -206,8 +206,8 @@ export async function provisionSequence(
   catalog: Catalog,
   chain: string[],
   fetching: (fqn: string) => void,
-  component: (doc: ActionDoc, chain: string[]) => Promise<Runnable>,
-  discard: (r: Runnable) => Promise<void>,
+  component: (doc: ActionDoc, chain: string[]) => Promise<LocalAction>,
+  discard: (r: LocalAction) => Promise<void>,
 ): Promise<SequenceAction> {
   const id = identityOf(doc);
   const components = Array.isArray(doc.exec.components) ? doc.exec.components : [];
@@ -242,7 +242,7 @@ export async function provisionSequence(
       }
     }),
   );
-  const byName = new Map<string, Runnable>();
+  const byName = new Map<string, LocalAction>();
   let failure: unknown;
   settled.forEach((r, i) => {
     if (r.status === 'fulfilled') byName.set(distinct[i], r.value);
@@ -253,7 +253,7 @@ export async function provisionSequence(
     throw failure;
   }
   const limits = effectiveLimits(doc.limits);
-  const parts: Runnable[] = [];
+  const parts: LocalAction[] = [];
   for (const c of components) {
     const r = byName.get(c);
     if (r) parts.push(r);

@@ -5,8 +5,8 @@
 // activation ids as its logs and carries the last component's response.
 
 import { OpenWhiskNodeError, activationFailure } from '../errors';
-import type { ActionRef, Activation, KeyValue } from '../types';
-import type { CloseOptions, Runnable } from './pool';
+import type { ActionRef, Activation, CloseOptions, KeyValue } from '../types';
+import type { LocalAction } from './pool';
 import { newActivationId, type ActionIdentity } from './protocol';
 
 const COMPONENTS = Symbol('components');
@@ -22,7 +22,7 @@ export function componentActivations(a: Activation): Activation[] {
   return own.flatMap((c) => [{ ...c, cause: a.activationId }, ...componentActivations(c)]);
 }
 
-export class SequenceAction implements Runnable {
+export class SequenceAction implements LocalAction {
   readonly kind = 'sequence';
   readonly image = undefined;
   readonly name: string;
@@ -33,13 +33,13 @@ export class SequenceAction implements Runnable {
     private readonly id: ActionIdentity,
     private readonly timeout: number,
     private readonly logsLimit: number,
-    /** One entry per component position (the same Runnable may appear more than once). */
-    private readonly components: Runnable[],
+    /** One entry per component position (the same LocalAction may appear more than once). */
+    private readonly components: LocalAction[],
   ) {
     this.name = id.qualified;
   }
 
-  private unique(): Runnable[] {
+  private unique(): LocalAction[] {
     return [...new Set(this.components)];
   }
 

@@ -27,7 +27,7 @@ describe('status reducer', () => {
       { type: 'phase', phase: 'pulling', detail: '12 MB' },
       { type: 'phase', phase: 'starting', detail: 'img' },
       { type: 'phase', phase: 'initializing', detail: '/guest/a' },
-      { type: 'provision-ready' },
+      { type: 'phase', phase: 'ready', detail: 1 },
     ]);
     assert.deepEqual(r.shown.map((s) => s.phase), ['fetching', 'pulling', 'starting', 'initializing']);
     assert.deepEqual(r.effects, ['count']);
@@ -61,7 +61,7 @@ describe('status reducer', () => {
   });
 
   it('a ready from the engine while messages are in flight shows them as invoking', () => {
-    const r = feed([{ type: 'invoke-start' }, { type: 'provision-ready' }]);
+    const r = feed([{ type: 'invoke-start' }, { type: 'phase', phase: 'ready', detail: 1 }]);
     assert.deepEqual(r.last, { phase: 'invoking', detail: 1 });
     assert.deepEqual(r.effects, []);
   });
