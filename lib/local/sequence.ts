@@ -6,7 +6,7 @@
 
 import { OpenWhiskNodeError, activationFailure } from '../errors';
 import type { ActionRef, Activation, KeyValue } from '../types';
-import type { CloseOptions, Runnable } from './pool';
+import type { CloseOptions, Runnable } from './action';
 import { newActivationId, type ActionIdentity } from './protocol';
 
 const COMPONENTS = Symbol('components');
