@@ -90,7 +90,8 @@ export class Capacity implements PoolCapacity, SlotPolicy {
   ) {
     const s = settings;
     this.capacity = s.capacity;
-    // The slots ask this owner to evict (evict) and tell it of a slot nobody wanted (freed).
+    // The slots ask this owner to evict (evict) and tell it of a slot nobody wanted (freed); they ask
+    // only once a pool wants a slot, never while this constructor runs.
     this.slots = new Slots(s.capacity, s.startTimeout, this);
     this.queue = new QueueBytes(s.queueBytes);
     const owner: CellOwner = {

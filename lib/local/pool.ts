@@ -1,8 +1,8 @@
 // The warm pool of one provisioned action: one container ready after provisioning, more on demand
 // up to the engine's shared capacity, one /run in flight per container (or limits.concurrency when
 // the image supports it), a bounded FIFO queue when all are busy, and replacement of containers
-// that timed out, crashed or answered anything but 200. Idle containers are removed by the engine
-// (idle/warm timeouts, preemption, eviction for another action); a pool left without any container
+// that timed out, crashed or answered anything but 200. Idle containers are removed by the runtime's
+// capacity (idle/warm timeouts, preemption, eviction for another action); a pool left without any container
 // starts one at its next message (a cold start, visible in the activation's initTime). Every
 // message settles: a wait for a slot with no container at all is bounded by startTimeout.
 // Every new container (the first at provisioning, growth, a replacement) is a stem cell of the
