@@ -53,6 +53,6 @@ function recordingHandle(h: Invocable, store: ActivationStore, nodeId: string): 
         throw e;
       }
     },
-    close: () => h.close(),
+    close: (opts) => h.close(opts),
   };
 }

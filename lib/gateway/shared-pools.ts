@@ -55,10 +55,10 @@ export class SharedPools {
           return h.containers;
         },
         invoke: (params, ref, opts) => h.invoke(params, ref, opts),
-        close: () => {
+        close: (opts) => {
           set.delete(h);
           if (set.size === 0) this.live.delete(key);
-          return h.close();
+          return h.close(opts);
         },
       };
     },

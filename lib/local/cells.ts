@@ -36,11 +36,11 @@ export interface CellOwner {
   readonly instanceId: string;
   readonly runtimeId: string;
   readonly engineId: string;
-  readonly closed: boolean;
+  closed(): boolean;
   /** Set while the engine cannot be reached: no cell is started. */
-  readonly downError: unknown;
-  /** Set while preemption brings the runtime down to its low watermark: no cell is started. */
-  readonly draining: boolean;
+  downError(): unknown;
+  /** True while preemption brings the runtime down to its low watermark: no cell is started. */
+  draining(): boolean;
 }
 
 export class StemCells {
@@ -81,7 +81,7 @@ export class StemCells {
 
   /** A ready cell of this plan's shape, with the slot it holds (now the caller's); undefined if none. */
   take(plan: ContainerPlan): ActionContainer | undefined {
-    if (this.perShape === 0 || this.owner.closed) return undefined;
+    if (this.perShape === 0 || this.owner.closed()) return undefined;
     const set = this.sets.get(cellKey(plan));
     if (!set) return undefined;
     while (set.ready.length > 0) {
@@ -94,7 +94,7 @@ export class StemCells {
   }
 
   /**
-   * A pool of this plan's shape exists (engine.ts, at provisioning): cells of its shape are kept
+   * A pool of this plan's shape exists (capacity.ts, at provisioning): cells of its shape are kept
    * while any does, for a cell-safe image only (images.ts STEM_CELL_SAFE_LABEL).
    */
   use(plan: ContainerPlan): void {
@@ -129,7 +129,7 @@ export class StemCells {
 
   /** Start cells of this plan's shape up to the configured number, on free slots, in the background. */
   replenish(plan: ContainerPlan): void {
-    if (this.perShape === 0 || this.owner.closed) return;
+    if (this.perShape === 0 || this.owner.closed()) return;
     const set = this.sets.get(cellKey(plan));
     if (!set) return; // no pool of this shape (any more)
     // A moment later: the Docker work of a new cell does not compete with the first run of the
@@ -139,7 +139,7 @@ export class StemCells {
 
   /** A slot came free and no action wanted it: cells may take it (after this turn's work). */
   refillSoon(): void {
-    if (this.refillQueued || this.perShape === 0 || this.sets.size === 0 || this.owner.closed) return;
+    if (this.refillQueued || this.perShape === 0 || this.sets.size === 0 || this.owner.closed()) return;
     this.refillQueued = true;
     setImmediate(() => {
       this.refillQueued = false;
@@ -176,9 +176,9 @@ export class StemCells {
   private fill(set: CellSet): void {
     while (
       this.sets.get(cellKey(set.plan)) === set &&
-      !this.owner.closed &&
-      !this.owner.downError &&
-      !this.owner.draining &&
+      !this.owner.closed() &&
+      !this.owner.downError() &&
+      !this.owner.draining() &&
       !this.slots.wanted &&
       Date.now() >= set.pausedUntil &&
       set.ready.length + set.starting < this.perShape &&
@@ -186,13 +186,13 @@ export class StemCells {
     ) {
       set.starting++;
       const c = new ActionContainer(this.env, set.plan);
-      // Warmed (container-io.ts warmUp) unless an action starts waiting for the slot meanwhile.
+      // Warmed (container.ts warmUp) unless an action starts waiting for the slot meanwhile.
       c.launch(undefined, false)
-        .then(() => c.warmUp(() => this.slots.wanted || this.owner.closed))
+        .then(() => c.warmUp(() => this.slots.wanted || this.owner.closed()))
         .then(
           () => {
             set.starting--;
-            if (this.owner.closed || c.state !== 'started' || this.sets.get(cellKey(set.plan)) !== set) {
+            if (this.owner.closed() || c.state !== 'started' || this.sets.get(cellKey(set.plan)) !== set) {
               this.slots.releaseAfter(c.remove('closed'));
               return;
             }

@@ -1,9 +1,10 @@
 // The local Docker runtime: one LocalEngine per runtime config node. A facade over its parts:
 // options.ts (settings, labels), setup.ts (connect, isolation network, sweeps), health.ts (ok /
-// down / degraded, recovery; behaviour under faults), slots.ts (capacity), maintenance.ts
-// (eviction, idle timeouts), cells.ts (stem cells), provision.ts (document → plan), pool.ts (one
-// action's warm containers), container.ts (one container's Docker lifecycle and states),
-// proxy-client.ts (the action protocol with it). No Node-RED imports.
+// down / degraded, recovery; behaviour under faults), capacity.ts (the one owner of capacity:
+// slots.ts, cells.ts for stem cells, eviction and idle timeouts with preempt.ts's policy),
+// provision.ts (document → plan), pool.ts (one action's warm containers), container.ts (one
+// container's Docker lifecycle and states), proxy-client.ts (the action protocol with it).
+// No Node-RED imports.
 
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
@@ -12,22 +13,22 @@ import type Docker from 'dockerode';
 import { OpenWhiskNodeError } from '../errors';
 import type { ProvisionStatus } from '../status';
 import type { ActionDoc, Catalog, ProvisionOptions, Provisioner } from '../types';
-import { CELL_NODE, StemCells } from './cells';
+import type { LocalAction } from './action';
+import { Capacity } from './capacity';
+import { CELL_NODE } from './cells';
 import { ActionContainer, closedError, type ContainerEnv, type ContainerPlan, type ContainerState, type DockerContext } from './container';
 import { createDocker, createProbeDocker, hasImage, parseDockerTarget, translateDockerError, type DockerTarget, type EnginePlatform } from './docker';
 import { PACKAGE_RUNTIMES, packageImage } from './images';
 import { DockerHealth, Recovery, type LocalEngineHealth } from './health';
 import { createAgent } from './http';
-import { Maintenance } from './maintenance';
 import { Containers } from './registry';
 import { checkIds, checkRemote, settingsOf, type EngineSettings, type LocalEngineOptions } from './options';
-import { PoolAction, type LocalAction } from './pool';
+import { PoolAction } from './pool';
 import { ImageChooser, checkDoc, planFor, provisionSequence } from './provision';
 import { identityOf, splitParams } from './protocol';
 import { connect, ensureIsolationNetwork, learnReach, removeOwn, sweepLeftovers } from './setup';
-import { QueueBytes, Slots } from './slots';
 
-export type { LocalAction } from './pool';
+export type { LocalAction } from './action';
 export type { LocalEngineHealth } from './health';
 export { CELL_DEFER_MS } from './cells';
 export { ISOLATION_NETWORK, LABELS, checkNetwork, cpuShares, type LocalEngineOptions } from './options';
@@ -65,8 +66,6 @@ const liveEngines = new Set<string>();
 /** How long a /run reply waits for its log sentinels when they are late (they usually trail by < 0.1 ms). */
 const LOG_GRACE_MS = 100;
 const ENGINE_CLOSE_BOUND_MS = 12000;
-/** How long the cells of a shape no pool uses stay when the idle timeout is 0 (containers never idle out). */
-const CELL_LINGER_MS = 60000;
 
 export class LocalEngine extends EventEmitter implements Provisioner {
   readonly target: DockerTarget;
@@ -78,9 +77,7 @@ export class LocalEngine extends EventEmitter implements Provisioner {
   /** Where containers run; publishIp, connectHost, isolationNetwork and liveRestore are learnt at start. */
   private readonly ctx: { -readonly [K in keyof DockerContext]: DockerContext[K] };
   private readonly healthOf: DockerHealth;
-  private readonly slots: Slots;
-  private readonly queue: QueueBytes;
-  private readonly cells: StemCells;
+  private readonly capacity: Capacity;
   private readonly images: ImageChooser;
   private readonly env: ContainerEnv;
   private starting?: Promise<void>;
@@ -90,7 +87,6 @@ export class LocalEngine extends EventEmitter implements Provisioner {
   private readonly pools = new Set<PoolAction>();
   private readonly actions = new Set<LocalAction>();
   private readonly containers: Containers;
-  private readonly maintenance: Maintenance;
   private readonly recovery: Recovery;
 
   constructor(opts: LocalEngineOptions) {
@@ -119,57 +115,41 @@ export class LocalEngine extends EventEmitter implements Provisioner {
       liveRestore: false,
     };
     this.ctx = ctx;
-    const health = (this.healthOf = new DockerHealth(this.target, createProbeDocker(this.target, this.docker), {
-      changed: (h) => {
-        try {
-          this.emit('health', h);
-        } catch {
-          /* a listener must not break the engine */
-        }
-      },
-      down: (err) => {
-        for (const p of this.pools) p.engineDown(err);
-      },
-      back: () => void this.recovery.recover(),
-    }));
-    const isClosed = () => this.isClosed;
-    const drainingNow = () => this.maintenance.draining;
-    this.containers = new Containers(isClosed);
+    const health = (this.healthOf = new DockerHealth(this.target, createProbeDocker(this.target, this.docker)));
+    this.containers = new Containers(() => this.isClosed);
     this.env = {
       docker: ctx,
       health,
       registry: this.containers,
       limits: { startTimeout: s.startTimeout, logGrace: LOG_GRACE_MS, maxResult: s.maxResult },
     };
-    this.slots = new Slots(s.capacity, s.startTimeout, {
-      evict: (requester, allowLast) => this.maintenance.evictFor(requester, allowLast),
-      freed: () => this.cells.refillSoon(),
-    });
-    this.queue = new QueueBytes(s.queueBytes);
-    this.cells = new StemCells(s.stemCells, this.slots, this.env, {
+    this.capacity = new Capacity(s, this.env, {
       instanceId: opts.instanceId,
       runtimeId: opts.runtimeId,
       engineId: this.engineId,
-      get closed() {
-        return isClosed();
+      health,
+      // Every maintenance tick: removals that failed are tried again.
+      tick: () => {
+        if (!this.isClosed && this.containers.buried > 0 && health.current.state !== 'down') this.containers.buryAgain();
       },
-      get downError() {
-        return health.downError;
-      },
-      get draining() {
-        return drainingNow();
-      },
-    }, s.idleTimeout > 0 ? s.idleTimeout : CELL_LINGER_MS);
-    this.images = new ImageChooser(this.opts.imageOverrides ?? {});
-    this.maintenance = new Maintenance(this.pools, this.cells, () => this.slots, s, () => {
-      if (!this.isClosed && this.containers.buried > 0 && this.healthOf.current.state !== 'down') this.containers.buryAgain();
     });
+    this.images = new ImageChooser(this.opts.imageOverrides ?? {});
     this.recovery = new Recovery({
       docker: this.docker, target: this.target, agent: this.agent, engineId: this.engineId, boundMs: s.startTimeout,
-      containers: this.containers, pools: this.pools, cells: this.cells,
+      containers: this.containers, capacity: this.capacity,
       liveRestoreIs: (v) => (ctx.liveRestore = v ?? ctx.liveRestore),
       stopped: () => health.current.state === 'down' || this.isClosed,
     });
+    // Everything is built: the engine's ups and downs reach the listeners, the pools and the recovery.
+    health.on('change', (h) => {
+      try {
+        this.emit('health', h);
+      } catch {
+        /* a listener must not break the engine */
+      }
+    });
+    health.on('down', (err) => this.capacity.engineDown(err));
+    health.on('back', () => void this.recovery.recover());
     liveEngines.add(this.engineId);
   }
 
@@ -189,7 +169,7 @@ export class LocalEngine extends EventEmitter implements Provisioner {
 
   /** Stem cells ready to be handed over (all shapes). */
   get readyCells(): number {
-    return this.cells.ready;
+    return this.capacity.cellCounts.ready;
   }
 
   /** The daemon runs with live-restore: containers survive its restarts (read at start and after each outage). */
@@ -199,11 +179,11 @@ export class LocalEngine extends EventEmitter implements Provisioner {
 
   /** Take a ready stem cell of `plan`'s shape with its slot (see cells.ts); give the slot back with releaseSlot(). */
   takeCell(plan: ContainerPlan): ActionContainer | undefined {
-    return this.cells.take(plan);
+    return this.capacity.cell(plan);
   }
 
   releaseSlot(): void {
-    this.slots.release();
+    this.capacity.containerGone();
   }
 
   /** What runs now, cheaply: no Docker call (the engine's own bookkeeping). */
@@ -220,12 +200,11 @@ export class LocalEngine extends EventEmitter implements Provisioner {
         idleMs: Math.max(0, now - c.lastUsed),
       };
     });
-    const ready = this.cells.ready;
     return {
       health: this.health,
       capacity: this.settings.capacity,
-      used: this.slots.used,
-      cells: { ready, starting: Math.max(0, this.cells.slotsHeld - ready) },
+      used: this.capacity.used,
+      cells: this.capacity.cellCounts,
       pools: [...this.pools].map((p) => ({ action: p.plan.id.path, kind: p.kind, image: p.image, containers: p.containers, queued: p.queued })),
       containers,
     };
@@ -281,7 +260,7 @@ export class LocalEngine extends EventEmitter implements Provisioner {
       if (!this.platform.arch) return out;
       for (const kind of Object.keys(PACKAGE_RUNTIMES)) {
         const image = packageImage(kind, this.platform.arch);
-        if (image && (this.cells.hasReady(image) || (await hasImage(this.docker, this.target, image, this.platform)))) out[kind] = image;
+        if (image && (this.capacity.hasReadyCell(image) || (await hasImage(this.docker, this.target, image, this.platform)))) out[kind] = image;
       }
       return out;
     })();
@@ -343,7 +322,7 @@ export class LocalEngine extends EventEmitter implements Provisioner {
         docker: this.docker,
         target: this.target,
         platform: this.platform,
-        hasReady: (image) => this.cells.hasReady(image),
+        hasReady: (image) => this.capacity.hasReadyCell(image),
         noteFailure: (err) => this.healthOf.noteFailure(err),
         notice: (text) => this.emit('notice', text),
       },
@@ -354,9 +333,7 @@ export class LocalEngine extends EventEmitter implements Provisioner {
     const plan = planFor(nodeId, doc, resolved, { ...this.opts, engineId: this.engineId, capacity: s.capacity });
     const pool = new PoolAction(
       {
-        slots: this.slots,
-        queue: this.queue,
-        cells: this.cells,
+        capacity: this.capacity,
         health: this.healthOf,
         containers: this.env,
         maxPayload: s.maxPayload,
@@ -364,8 +341,6 @@ export class LocalEngine extends EventEmitter implements Provisioner {
         forget: (p) => {
           this.pools.delete(p);
           this.actions.delete(p);
-          this.slots.forget(p);
-          this.cells.unuse(p.plan);
         },
       },
       plan,
@@ -373,8 +348,6 @@ export class LocalEngine extends EventEmitter implements Provisioner {
       s.queueLimit,
     );
     this.pools.add(pool);
-    this.cells.use(plan);
-    this.maintenance.start();
     try {
       await pool.warm(status, opts.capacityWaitMs);
     } catch (err) {
@@ -390,9 +363,8 @@ export class LocalEngine extends EventEmitter implements Provisioner {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.isClosed = true;
-    this.maintenance.stop();
+    this.capacity.close();
     this.healthOf.close();
-    this.slots.close();
     const work = (async () => {
       await Promise.all([...this.actions].map((a) => a.close().catch(() => undefined)));
       await Promise.all([...this.pools].map((p) => p.close().catch(() => undefined)));

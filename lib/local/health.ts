@@ -1,7 +1,8 @@
 // The Docker engine's health as the runtime sees it: ok / down / degraded, from the outcome of
 // every Docker call the runtime makes, with a probe (a ping on a fresh connection, every second)
-// while it is down, and the recovery once it is back. The engine (engine.ts) turns the changes
-// into 'health' events.
+// while it is down, and the recovery once it is back. It emits 'change', 'down' and 'back'; the
+// engine (engine.ts) turns the changes into its 'health' events and forwards down and back to the
+// capacity (capacity.ts) and the recovery.
 //
 // Behaviour under faults (test/docker/engine-faults.test.js):
 // - dockerd stops: it closes its socket first (new connections fail at once, kept-alive ones
@@ -14,6 +15,7 @@
 // - a container killed or OOM-killed: its run fails as the platform says (developer_error); it is
 //   replaced. No room on the host (disk, memory): code 'docker' with what to do; health degraded.
 
+import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import type Docker from 'dockerode';
 import { NO_ROOM, OpenWhiskNodeError } from '../errors';
@@ -39,20 +41,20 @@ export interface LocalEngineHealth extends EngineHealth {
   since: number;
 }
 
-export interface HealthHooks {
+export interface HealthEvents {
   /** Every change of state (or of the reason within one). */
-  changed(h: LocalEngineHealth): void;
+  change: [h: LocalEngineHealth];
   /** The engine just went down: `err` is what work needing Docker fails with meanwhile. */
-  down(err: OpenWhiskNodeError): void;
+  down: [err: OpenWhiskNodeError];
   /** It is back (a fresh connection answered). */
-  back(): void;
+  back: [];
 }
 
 /** How often an engine that is down is pinged. */
 const PROBE_PERIOD_MS = 1000;
 const PROBE_TIMEOUT_MS = 2000;
 
-export class DockerHealth {
+export class DockerHealth extends EventEmitter<HealthEvents> {
   private now: LocalEngineHealth = { state: 'ok', since: Date.now() };
   private downErr?: OpenWhiskNodeError;
   private probing?: Promise<boolean>;
@@ -63,8 +65,9 @@ export class DockerHealth {
   constructor(
     private readonly target: DockerTarget,
     private readonly probeDocker: Docker,
-    private readonly hooks: HealthHooks,
-  ) {}
+  ) {
+    super();
+  }
 
   get current(): LocalEngineHealth {
     return this.now;
@@ -125,13 +128,13 @@ export class DockerHealth {
     const prev = this.now;
     if (prev.state === state && prev.message === err?.message) return;
     this.now = { state, short: err?.short, message: err?.message, since: prev.state === state ? prev.since : Date.now() };
-    if (!this.closed) this.hooks.changed(this.now);
+    if (!this.closed) this.emit('change', this.now);
   }
 
   private backUp(): void {
     if (this.closed || this.now.state !== 'down') return;
     this.set('ok');
-    this.hooks.back();
+    this.emit('back');
   }
 
   private markDown(cause: OpenWhiskNodeError): void {
@@ -147,7 +150,7 @@ export class DockerHealth {
       { reason: 'docker-unreachable', cause },
     );
     this.set('down', this.downErr);
-    this.hooks.down(this.downErr);
+    this.emit('down', this.downErr);
     this.scheduleProbe();
   }
 
@@ -175,8 +178,8 @@ export interface RecoveryParts {
   /** Bound on Docker calls (the start timeout). */
   readonly boundMs: number;
   readonly containers: Containers;
-  readonly pools: Iterable<{ rewarm(): void }>;
-  readonly cells: { fillAll(): void };
+  /** The runtime's capacity: pools the outage emptied and the stem cells start again. */
+  readonly capacity: { engineBack(): void };
   /** The daemon's live-restore setting, read again (it may have been restarted with another); undefined: unknown. */
   liveRestoreIs(value: boolean | undefined): void;
   /** Down again, or closed: stop after the re-attaching. */
@@ -209,7 +212,6 @@ export class Recovery {
     if (p.stopped()) return;
     p.containers.buryAgain();
     await p.containers.sweepOwn(p.docker, p.target, p.engineId, p.boundMs).catch(() => undefined);
-    for (const pool of p.pools) pool.rewarm();
-    p.cells.fillAll();
+    p.capacity.engineBack();
   }
 }

@@ -1,19 +1,20 @@
 // The warm pool of one provisioned action: one container ready after provisioning, more on demand
 // up to the engine's shared capacity, one /run in flight per container (or limits.concurrency when
 // the image supports it), a bounded FIFO queue when all are busy, and replacement of containers
-// that timed out, crashed or answered anything but 200. Idle containers are removed by the engine
-// (idle/warm timeouts, preemption, eviction for another action); a pool left without any container
+// that timed out, crashed or answered anything but 200. Idle containers are removed by the runtime's
+// capacity (idle/warm timeouts, preemption, eviction for another action); a pool left without any container
 // starts one at its next message (a cold start, visible in the activation's initTime). Every
 // message settles: a wait for a slot with no container at all is bounded by startTimeout.
 // Every new container (the first at provisioning, growth, a replacement) is a stem cell of the
-// engine when one of the same shape is ready: it then costs one /init (cells.ts).
+// engine when one of the same shape is ready: it then costs one /init (cells.ts). Slots, cells and
+// eviction are the runtime's owner of capacity (capacity.ts): the pool asks it through PoolCapacity
+// and offers it a PoolMember (its idle containers, remove-idle, wants-more / accept-slot).
 
 import { OpenWhiskNodeError, activationFailure } from '../errors';
 import type { ProvisionStatus } from '../status';
-import type { ActionRef, Activation, ActivationResponse, CloseOptions, Invocable } from '../types';
+import type { ActionRef, Activation, ActivationResponse, CloseOptions } from '../types';
 import { ActionContainer, closedError, takesWork, type ContainerEnv, type ContainerPlan } from './container';
-import type { ContainerView } from './preempt';
-import type { QueueBytes, SlotRequester, Slots } from './slots';
+import type { IdleView, PoolCapacity, PoolMember } from './capacity';
 import {
   Messages,
   buildActivation,
@@ -24,41 +25,11 @@ import {
   runBodyJson,
   runContext,
 } from './protocol';
+import type { LocalAction } from './action';
 
-/**
- * A provisioned local action (a plain action or a sequence): what the engine hands out, and what a
- * sequence needs of its components.
- */
-export interface LocalAction extends Invocable {
-  /** "/ns/pkg/name". */
-  readonly name: string;
-  /** The kind after resolving ":default" ("nodejs:22", "blackbox", "sequence"). */
-  readonly kind: string;
-  /** The image its containers run (undefined for a sequence). */
-  readonly image?: string;
-  /** Containers ready to run it now (for a sequence: of all its components). */
-  readonly containers: number;
-  /** Messages waiting for a free container. */
-  readonly queued: number;
-  /** Memory limit (MB) of its containers, for a sequence's limits annotation. */
-  readonly memory: number;
-  /** Runs it as a sequence's component (`causedBySequence`) or on its own. */
-  run(params: Record<string, unknown> | unknown[] | null | undefined, causedBySequence: boolean): Promise<Activation>;
-}
-
-/** Where a pool's new containers come from besides a fresh launch (cells.ts). */
-export interface CellSource {
-  /** A ready stem cell of this plan's shape, with the slot it holds (now the caller's); undefined if none. */
-  take(plan: ContainerPlan): ActionContainer | undefined;
-  /** Start stem cells of this plan's shape up to the configured number, on free slots, in the background. */
-  replenish(plan: ContainerPlan): void;
-}
-
-/** A pool's collaborators: capacity (slots.ts), stem cells, the engine's health, the container environment. */
+/** A pool's collaborators: the runtime's capacity (slots, stem cells, queue bytes), the engine's health, the container environment. */
 export interface PoolDeps {
-  readonly slots: Slots;
-  readonly queue: QueueBytes;
-  readonly cells: CellSource;
+  readonly capacity: PoolCapacity;
   readonly health: { readonly downError: OpenWhiskNodeError | undefined };
   readonly containers: ContainerEnv;
   /** Largest /run parameters (JSON bytes) accepted; bound on a message's wait with no container (ms). */
@@ -80,7 +51,7 @@ interface Job {
 
 const CLOSE_BOUND_MS = 10000;
 
-export class PoolAction implements LocalAction, SlotRequester {
+export class PoolAction implements LocalAction {
   readonly name: string;
   readonly kind: string;
   readonly image: string;
@@ -98,6 +69,8 @@ export class PoolAction implements LocalAction, SlotRequester {
   private slotTimer?: NodeJS.Timeout;
   /** The engine outage took its last container: start one again when the engine is back. */
   private lostToOutage = false;
+  /** What this pool offers the runtime's capacity (capacity.ts); its identity there. */
+  private readonly member: PoolMember;
 
   constructor(
     private readonly deps: PoolDeps,
@@ -109,6 +82,8 @@ export class PoolAction implements LocalAction, SlotRequester {
     this.kind = plan.kind;
     this.image = plan.image;
     this.memory = plan.limits.memory;
+    this.member = this.asMember();
+    deps.capacity.joined(this.member);
   }
 
   get containers(): number {
@@ -123,23 +98,23 @@ export class PoolAction implements LocalAction, SlotRequester {
   async warm(onStatus?: (s: ProvisionStatus) => void, capacityWaitMs?: number): Promise<void> {
     const phase = (p: 'starting' | 'initializing') =>
       onStatus?.({ phase: p, detail: p === 'starting' ? this.image : this.name, action: this.name });
-    const cell = this.deps.cells.take(this.plan);
-    if (!cell) await this.deps.slots.reserve(this, capacityWaitMs);
+    const cell = this.deps.capacity.cell(this.plan);
+    if (!cell) await this.deps.capacity.reserve(this.member, capacityWaitMs);
     const c = cell ?? new ActionContainer(this.deps.containers, this.plan);
     this.starting.add(c);
     try {
       await (cell ? cell.handOver(this.plan, phase) : c.launch(phase));
     } catch (err) {
       this.starting.delete(c);
-      this.deps.slots.release();
+      this.deps.capacity.containerGone();
       throw err;
     } finally {
-      this.deps.cells.replenish(this.plan);
+      this.deps.capacity.replenish(this.plan);
     }
     this.starting.delete(c);
     if (this.closed) {
       await c.remove().catch(() => undefined);
-      this.deps.slots.release();
+      this.deps.capacity.containerGone();
       throw closedError(`Provisioning '${this.name}'`);
     }
     this.adopt(c);
@@ -185,7 +160,7 @@ export class PoolAction implements LocalAction, SlotRequester {
         new OpenWhiskNodeError(
           'overload',
           `Action '${this.name}' is overloaded: ${this.queue.length} messages already wait for its ${this.live.length} busy container(s) ` +
-            `(queue limit ${this.queueLimit}, runtime capacity ${this.deps.slots.capacity} containers). ` +
+            `(queue limit ${this.queueLimit}, runtime capacity ${this.deps.capacity.capacity} containers). ` +
             `Raise the queue limit or the capacity in the runtime config, or send messages more slowly.`,
           { short: 'queue full' },
         ),
@@ -193,18 +168,8 @@ export class PoolAction implements LocalAction, SlotRequester {
     }
     // Waiting messages hold their parameters in memory: bounded by bytes too, for the whole runtime.
     const bytes = valueJson.length;
-    if (!this.deps.queue.hold(bytes)) {
-      const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
-      return Promise.reject(
-        new OpenWhiskNodeError(
-          'overload',
-          `Action '${this.name}' is overloaded: the messages waiting in the local runtime (all its actions together) already hold ` +
-            `more than ${mb(this.deps.queue.limit - bytes)} of the ${mb(this.deps.queue.limit)} it keeps for waiting messages. ` +
-            `Send smaller or fewer messages, raise the capacity, or raise "max payload" in the runtime config (the runtime keeps 8 × max payload).`,
-          { short: 'queue full' },
-        ),
-      );
-    }
+    const full = this.deps.capacity.holdQueued(this.name, bytes);
+    if (full) return Promise.reject(full);
     return new Promise<Activation>((resolve, reject) => {
       this.queue.push({ valueJson, bytes, enqueued: now, causedBySequence, resolve, reject });
       this.scale();
@@ -227,7 +192,7 @@ export class PoolAction implements LocalAction, SlotRequester {
     const end = Date.now();
     if (out.fatal) this.retire(c);
     this.drain();
-    if (this.deps.slots.wanted && this.queue.length === 0) this.deps.slots.rebalance();
+    if (this.queue.length === 0) this.deps.capacity.containerIdle();
     if (out.failure === 'closed') throw closedError(`Action '${this.name}'`);
     let timedOut = false;
     let lostText: string | undefined;
@@ -274,7 +239,7 @@ export class PoolAction implements LocalAction, SlotRequester {
       const c = this.free();
       if (!c) break;
       const job = this.queue.shift() as Job;
-      this.deps.queue.release(job.bytes);
+      this.deps.capacity.releaseQueued(job.bytes);
       this.execute(c, job.valueJson, job.enqueued, job.causedBySequence).then(job.resolve, job.reject);
     }
     if (this.queue.length > 0) this.scale();
@@ -283,30 +248,26 @@ export class PoolAction implements LocalAction, SlotRequester {
   /** More containers while messages wait and the runtime has room. */
   private scale(): void {
     if (!this.wantsMore()) return;
-    const cell = this.deps.cells.take(this.plan);
-    if (cell) {
-      this.launch(cell);
+    const room = this.deps.capacity.room(this.plan);
+    if (room) {
+      this.launch(room.cell);
       return;
     }
-    if (this.deps.slots.take()) {
-      this.launch();
-      return;
-    }
-    const empty = this.live.length + this.starting.size === 0;
+    const empty = this.empty;
     if (empty && this.deps.health.downError) {
       // No container and no engine to start one: fail now rather than wait for a slot.
       this.failQueue(this.deps.health.downError);
       return;
     }
-    this.deps.slots.waitFor(this);
+    this.deps.capacity.waitFor(this.member);
     if (empty && !this.slotTimer && this.queue.length > 0) {
       this.slotTimer = setTimeout(() => {
         this.slotTimer = undefined;
-        if (this.closed || this.live.length + this.starting.size > 0 || this.queue.length === 0) return;
+        if (this.closed || !this.empty || this.queue.length === 0) return;
         this.failQueue(
           new OpenWhiskNodeError(
             'overload',
-            `Action '${this.name}' got no container within ${this.deps.startTimeout} ms: all ${this.deps.slots.capacity} containers of the runtime ` +
+            `Action '${this.name}' got no container within ${this.deps.startTimeout} ms: all ${this.deps.capacity.capacity} containers of the runtime ` +
               `are busy with other actions. Raise the capacity in the runtime config, or send messages more slowly.`,
             { short: 'no container' },
           ),
@@ -318,26 +279,19 @@ export class PoolAction implements LocalAction, SlotRequester {
 
   private failQueue(err: unknown): void {
     for (const job of this.queue.splice(0)) {
-      this.deps.queue.release(job.bytes);
+      this.deps.capacity.releaseQueued(job.bytes);
       job.reject(err);
     }
   }
 
-  /** Messages wait beyond what the containers already starting will take. */
-  wantsMore(): boolean {
-    return !this.closed && this.queue.length > this.starting.size * this.plan.maxInflight;
-  }
-
   /** No container ready, busy or starting. */
-  get empty(): boolean {
+  private get empty(): boolean {
     return this.live.length + this.starting.size === 0;
   }
 
-  /** The engine offers a freed slot; take it only if still needed. */
-  acceptSlot(): boolean {
-    if (!this.wantsMore()) return false;
-    this.launch();
-    return true;
+  /** Messages wait beyond what the containers already starting will take. */
+  private wantsMore(): boolean {
+    return !this.closed && this.queue.length > this.starting.size * this.plan.maxInflight;
   }
 
   /** Start one more container on a slot this pool already holds (a stem cell's, when given one). */
@@ -350,24 +304,24 @@ export class PoolAction implements LocalAction, SlotRequester {
     const c = cell ?? new ActionContainer(this.deps.containers, this.plan);
     this.starting.add(c);
     const started = cell ? cell.handOver(this.plan) : c.launch();
-    if (cell) void started.finally(() => this.deps.cells.replenish(this.plan)).catch(() => undefined);
+    if (cell) void started.finally(() => this.deps.capacity.replenish(this.plan)).catch(() => undefined);
     const p = started.then(
       () => {
         this.starting.delete(c);
         if (this.closed) {
-          this.deps.slots.releaseAfter(c.remove());
+          this.deps.capacity.containerGone(c.remove());
           return;
         }
         this.adopt(c);
         this.drain();
-        if (this.deps.slots.wanted && this.queue.length === 0) this.deps.slots.rebalance();
+        if (this.queue.length === 0) this.deps.capacity.containerIdle();
       },
       (err: unknown) => {
         this.starting.delete(c);
-        this.deps.slots.release();
+        this.deps.capacity.containerGone();
         if (this.closed) return;
         // Without any container the waiting messages cannot run: fail them with the reason.
-        if (this.live.length + this.starting.size === 0) this.failQueue(err);
+        if (this.empty) this.failQueue(err);
       },
     );
     this.launches.add(p);
@@ -378,7 +332,6 @@ export class PoolAction implements LocalAction, SlotRequester {
     c.watch((x) => this.changed(x));
     this.live.push(c);
   }
-
 
   /** One of its containers changed state on its own. */
   private changed(c: ActionContainer): void {
@@ -392,13 +345,13 @@ export class PoolAction implements LocalAction, SlotRequester {
     if (i < 0) return;
     this.live.splice(i, 1);
     this.suspended.add(c);
-    if (this.live.length + this.starting.size === 0 && this.deps.health.downError) this.failQueue(this.deps.health.downError);
+    if (this.empty && this.deps.health.downError) this.failQueue(this.deps.health.downError);
   }
 
   private resume(c: ActionContainer): void {
     if (!this.suspended.delete(c)) return;
     if (this.closed) {
-      this.deps.slots.releaseAfter(c.remove('closed'));
+      this.deps.capacity.containerGone(c.remove('closed'));
       return;
     }
     this.live.push(c);
@@ -417,11 +370,11 @@ export class PoolAction implements LocalAction, SlotRequester {
     else if (!this.suspended.delete(c)) return;
     const removal = c.remove('retired');
     const down = this.deps.health.downError;
-    const alone = this.live.length + this.starting.size === 0;
+    const alone = this.empty;
     if (!this.closed && (this.wantsMore() || (alone && !down))) {
-      const cell = down ? undefined : this.deps.cells.take(this.plan);
+      const cell = down ? undefined : this.deps.capacity.cell(this.plan);
       if (cell) {
-        this.deps.slots.releaseAfter(removal);
+        this.deps.capacity.containerGone(removal);
         this.launch(cell);
         return;
       }
@@ -433,41 +386,55 @@ export class PoolAction implements LocalAction, SlotRequester {
       this.lostToOutage = true;
       this.failQueue(down);
     }
-    this.deps.slots.releaseAfter(removal);
+    this.deps.capacity.containerGone(removal);
   }
 
-  /** After an engine outage that took its last container: one warm container again, if there is room. */
-  rewarm(): void {
-    if (this.closed || !this.lostToOutage || this.live.length + this.starting.size > 0) return;
-    const cell = this.deps.cells.take(this.plan);
-    if (cell) this.launch(cell);
-    else if (this.deps.slots.take()) this.launch();
-  }
-
-  /** The engine went away: messages of a pool without any container fail now instead of waiting. */
-  engineDown(err: OpenWhiskNodeError): void {
-    if (this.live.length + this.starting.size === 0) this.failQueue(err);
-  }
-
-  /** Ready containers as the removal policy sees them (preempt.ts). */
-  collectViews(out: ContainerView<ActionContainer>[]): void {
-    if (this.closed) return;
-    const poolSize = this.live.length + this.starting.size;
-    const queued = this.queue.length > 0;
-    for (const c of this.live) {
-      if (!takesWork(c.state)) continue;
-      out.push({ ref: c, pool: this, poolSize, inflight: c.inflight, queued, lastUsed: c.lastUsed });
-    }
-  }
-
-  /** Remove an idle container (idle timeout, preemption, eviction); false if it is busy or gone meanwhile. */
-  removeIdle(c: ActionContainer, reason: string): boolean {
-    if (this.closed || this.queue.length > 0 || !takesWork(c.state) || c.inflight > 0) return false;
-    const i = this.live.indexOf(c);
-    if (i < 0) return false;
-    this.live.splice(i, 1);
-    this.deps.slots.releaseAfter(c.remove(reason));
-    return true;
+  /**
+   * What the runtime's capacity sees of this pool (capacity.ts PoolMember): its ready containers as
+   * the removal policy sees them (preempt.ts), removal of an idle one (false if it is busy or gone
+   * meanwhile), a freed slot offered (taken only if still needed), the engine's ups and downs.
+   */
+  private asMember(): PoolMember {
+    const isEmpty = () => this.empty;
+    return {
+      name: this.name,
+      plan: this.plan,
+      get empty() {
+        return isEmpty();
+      },
+      wantsMore: () => this.wantsMore(),
+      acceptSlot: () => {
+        if (!this.wantsMore()) return false;
+        this.launch();
+        return true;
+      },
+      collectViews: (out: IdleView[]) => {
+        if (this.closed) return;
+        const poolSize = this.live.length + this.starting.size;
+        const queued = this.queue.length > 0;
+        for (const c of this.live) {
+          if (takesWork(c.state)) out.push({ ref: c, pool: this.member, poolSize, inflight: c.inflight, queued, lastUsed: c.lastUsed });
+        }
+      },
+      removeIdle: (c: ActionContainer, reason: string) => {
+        if (this.closed || this.queue.length > 0 || !takesWork(c.state) || c.inflight > 0) return false;
+        const i = this.live.indexOf(c);
+        if (i < 0) return false;
+        this.live.splice(i, 1);
+        this.deps.capacity.containerGone(c.remove(reason));
+        return true;
+      },
+      engineChanged: (down) => {
+        // Down: messages of a pool without any container fail now instead of waiting. Back, after an
+        // outage that took its last container: one warm container again, if there is room.
+        if (down) {
+          if (this.empty) this.failQueue(down);
+        } else if (!this.closed && this.lostToOutage && this.empty) {
+          const room = this.deps.capacity.room(this.plan);
+          if (room) this.launch(room.cell);
+        }
+      },
+    };
   }
 
   close(opts?: CloseOptions): Promise<void> {
@@ -479,6 +446,7 @@ export class PoolAction implements LocalAction, SlotRequester {
     this.closed = true;
     if (this.slotTimer) clearTimeout(this.slotTimer);
     this.deps.forget(this);
+    this.deps.capacity.left(this.member);
     this.failQueue(closedError(`Action '${this.name}'`));
     // Live containers give their slot back here; starting ones when their launch notices the close.
     const held = [...this.live.splice(0), ...this.suspended];
@@ -486,7 +454,7 @@ export class PoolAction implements LocalAction, SlotRequester {
     const removals = [
       ...held.map((c) => {
         const r = c.remove('closed');
-        this.deps.slots.releaseAfter(r);
+        this.deps.capacity.containerGone(r);
         return r.catch(() => undefined);
       }),
       ...[...this.starting].map((c) => c.remove('closed').catch(() => undefined)),

@@ -1,5 +1,5 @@
-// Which idle containers to remove, as pure functions (unit-tested without Docker). The engine
-// calls them from its maintenance timer and when a pool needs a container slot.
+// Which idle containers to remove, as pure functions (unit-tested without Docker). The owner of
+// capacity (capacity.ts) calls them from its maintenance timer and when a pool needs a container slot.
 //
 // Policy (the preemption of OpenWhisk-Light, github.com/kpavel/openwhisk-light, with its bugs fixed):
 // - Never a container with a run in flight, nor one whose action has messages waiting (they run
@@ -16,11 +16,11 @@
 //   that ran a moment ago is not torn down between two messages); surplus containers go before
 //   an action's last one, least recently used first within each group.
 
-export interface ContainerView<T = unknown> {
+export interface ContainerView<T = unknown, P = unknown> {
   /** The container (opaque here). */
   ref: T;
-  /** Its action's pool (opaque identity). */
-  pool: unknown;
+  /** Its action's pool (opaque here: compared by identity). */
+  pool: P;
   /** Containers its pool has: ready, busy or starting (the same for every view of a pool). */
   poolSize: number;
   /** Runs in flight on it; 0 = idle. */
@@ -51,8 +51,8 @@ export interface RemovalPolicy {
 
 export type RemovalReason = 'idle' | 'preempted';
 
-export interface Removal<T> {
-  view: ContainerView<T>;
+export interface Removal<T, P = unknown> {
+  view: ContainerView<T, P>;
   reason: RemovalReason;
 }
 
@@ -93,12 +93,12 @@ function removable(v: ContainerView): boolean {
  * The containers to remove now, in removal order. `used` is the runtime's containers (slots in
  * use: ready, busy, starting, being removed).
  */
-export function selectRemovals<T>(views: readonly ContainerView<T>[], used: number, policy: RemovalPolicy, now: number): Removal<T>[] {
-  const out: Removal<T>[] = [];
+export function selectRemovals<T, P>(views: readonly ContainerView<T, P>[], used: number, policy: RemovalPolicy, now: number): Removal<T, P>[] {
+  const out: Removal<T, P>[] = [];
   const left = new Map<unknown, number>();
   for (const v of views) if (!left.has(v.pool)) left.set(v.pool, v.poolSize);
-  const taken = new Set<ContainerView<T>>();
-  const take = (v: ContainerView<T>, reason: RemovalReason) => {
+  const taken = new Set<ContainerView<T, P>>();
+  const take = (v: ContainerView<T, P>, reason: RemovalReason) => {
     taken.add(v);
     left.set(v.pool, (left.get(v.pool) ?? 1) - 1);
     out.push({ view: v, reason });
@@ -141,10 +141,10 @@ function better(a: ContainerView, b: ContainerView, left: Map<unknown, number>):
  * pool's last container only when `allowLast` (the requester has no container at all and real
  * messages wait). Surplus first, then least recently used. undefined = none.
  */
-export function pickVictim<T>(views: readonly ContainerView<T>[], requester: unknown, allowLast: boolean): ContainerView<T> | undefined {
+export function pickVictim<T, P>(views: readonly ContainerView<T, P>[], requester: unknown, allowLast: boolean): ContainerView<T, P> | undefined {
   const left = new Map<unknown, number>();
   for (const v of views) if (!left.has(v.pool)) left.set(v.pool, v.poolSize);
-  let best: ContainerView<T> | undefined;
+  let best: ContainerView<T, P> | undefined;
   for (const v of views) {
     if (v.pool === requester || !removable(v)) continue;
     if (!allowLast && (left.get(v.pool) ?? 0) <= 1) continue;

@@ -9,7 +9,7 @@ import type { ContainerPlan } from './container';
 import { ensureImage, hasImage, type DockerTarget, type EnginePlatform } from './docker';
 import { NOT_BUILT, PACKAGE_RUNTIMES, STEM_CELL_SAFE_LABEL, familyOf, packageImage, platformTag, resolveImage, supportsConcurrency, type ResolvedImage } from './images';
 import { LABELS, cpuShares } from './options';
-import type { LocalAction } from './pool';
+import type { LocalAction } from './action';
 import { apiKeyAllowed, effectiveLimits, identityOf, parseQualifiedName, splitParams } from './protocol';
 import { SequenceAction } from './sequence';
 

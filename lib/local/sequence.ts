@@ -6,7 +6,7 @@
 
 import { OpenWhiskNodeError, activationFailure } from '../errors';
 import type { ActionRef, Activation, CloseOptions, KeyValue } from '../types';
-import type { LocalAction } from './pool';
+import type { LocalAction } from './action';
 import { newActivationId, type ActionIdentity } from './protocol';
 
 const COMPONENTS = Symbol('components');

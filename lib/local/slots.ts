@@ -1,7 +1,7 @@
 // The runtime's container capacity: one slot per container (starting, ready, being removed, or a
 // stem cell), shared by all actions of one runtime. A pool takes a slot before it starts a
 // container and gives it back once the container is gone; a pool that wants one while none is
-// free waits in line, and the slot policy (engine.ts: stem cells first, then preempt.ts's
+// free waits in line, and the slot policy (capacity.ts: stem cells first, then preempt.ts's
 // victim choice) may free one by removing an idle container elsewhere. Also the bound on the bytes
 // all queues of the runtime may hold. No Docker here: unit-tested with fakes.
 

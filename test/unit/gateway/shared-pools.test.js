@@ -16,7 +16,7 @@ function fakeEngine() {
       return {
         containers: 1,
         invoke: async (params) => ({ ranIn: pool, params }),
-        close: async () => log.closed.push(pool),
+        close: async (opts) => log.closed.push(opts ? `${pool} (${opts.wait})` : pool),
       };
     },
   };
@@ -36,6 +36,16 @@ describe('SharedPools: the gateway API and the action nodes share one pool per a
     await api.close();
     assert.deepEqual(engine.log.closed, [], "closing the API's view leaves the node's pool alone");
     assert.equal((await node.invoke({})).ranIn, 'n1:hello');
+  });
+
+  it("a node's close options reach its pool, through the activation recorder too (a redeploy waits for its containers to stop, not to be removed)", async () => {
+    const engine = fakeEngine();
+    const { ActivationStore } = require('../../../dist/lib/activations/store');
+    const { recording } = require('../../../dist/lib/activations/record');
+    const pools = new SharedPools(recording(engine, new ActivationStore({ maxRecords: 10 })));
+    const node = await pools.nodes.provision('n1', doc('hello'), {});
+    await node.close({ wait: 'stopped' });
+    assert.deepEqual(engine.log.closed, ['n1:hello (stopped)']);
   });
 
   it('an action no node runs (or with other code) gets a pool of its own, made once, at the first call', async () => {

@@ -57,7 +57,7 @@ describe('local: Docker calls are cancelled at their bound', function () {
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('the health probe of a hanging engine says down, then probes on by itself with at most one connection open', async () => {
-    const health = new DockerHealth(target, new Docker(target.options), { changed() {}, down() {}, back() {} });
+    const health = new DockerHealth(target, new Docker(target.options));
     let most = 0;
     const sample = setInterval(() => (most = Math.max(most, engine.open.size)), 10);
     try {

@@ -1,6 +1,6 @@
 'use strict';
 // One action's pool (lib/local/pool.ts) with fake containers handed out as stem cells, real slots
-// and a fake engine around them: queueing, growth to capacity, overload, replacement and close
+// and a fake capacity and engine around them: queueing, growth to capacity, overload, replacement and close
 // without Docker.
 
 const assert = require('node:assert/strict');
@@ -51,15 +51,29 @@ function setup({ capacity = 2, queueLimit = 10, hold = false } = {}) {
   const slots = new Slots(capacity, 1000, { evict: () => false });
   const doc = { namespace: 'guest', name: 'echo', exec: { kind: 'nodejs:20' } };
   const plan = containerPlan(doc);
-  const cells = {
-    // Every new container is a "stem cell" the fake makes on a slot of its own.
-    take: () => (slots.take() ? fakeContainer(log) : undefined),
+  // The runtime's capacity (lib/local/capacity.ts PoolCapacity) over real slots, without eviction:
+  // every new container is a "stem cell" the fake makes on a slot of its own.
+  const queue = new QueueBytes(1 << 20);
+  const cell = () => (slots.take() ? fakeContainer(log) : undefined);
+  const owner = {
+    capacity,
+    holdQueued: (action, bytes) => (queue.hold(bytes) ? undefined : new Error(`queue bytes full for ${action}`)),
+    releaseQueued: (bytes) => queue.release(bytes),
+    joined: () => undefined,
+    cell,
     replenish: () => undefined,
+    room: () => {
+      const c = cell();
+      return c ? { cell: c } : undefined;
+    },
+    reserve: (pool, patienceMs) => slots.reserve(pool, patienceMs),
+    waitFor: (pool) => slots.waitFor(pool),
+    containerIdle: () => (slots.wanted ? slots.rebalance() : undefined),
+    containerGone: (removal) => (removal ? slots.releaseAfter(removal) : slots.release()),
+    left: (pool) => slots.forget(pool),
   };
   const deps = {
-    slots,
-    queue: new QueueBytes(1 << 20),
-    cells,
+    capacity: owner,
     health: { downError: undefined },
     containers: {},
     maxPayload: 1 << 20,
