@@ -2,14 +2,14 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ActivationStore, summaryOf } from '../activations/store';
 import { OpenWhiskNodeError } from '../errors';
-import { formatBytes, InFlight, jsonBytes } from '../in-flight';
+import { formatBytes, InFlight } from '../in-flight';
 import { isEntityName } from '../names';
 import type { ActionDoc, ActionRef, Activation, InvokeOptions } from '../types';
 import { asHop, MAX_HOPS, parseVia, VIA_HEADER } from './context';
 import { actionEntry, apiInfo, DEFAULT_VERSION, type GatewayEntities, type ListedAction, type ListedPackage, packageDoc, packageEntry, platformInfo, ruleDoc, triggerDoc, triggerEntry, underNamespace } from './entities';
 import { type AuthFailureBounds, AuthFailures, knownHost, listedHost } from './guard';
 import { CONTENT_TYPE as METRICS_TYPE } from '../metrics';
-import { checkNames, decodeSegment, err, failedBeforeRun, failureOf, HttpError, newId, NOT_FOUND, paging, readParams, type Reply, sameOrigin, send } from './reply';
+import { checkNames, decodeSegment, err, failedBeforeRun, failureOf, HttpError, newId, NOT_FOUND, paging, readBody, type Reply, sameOrigin, send } from './reply';
 
 export { failureOf, HttpError } from './reply';
 
@@ -73,8 +73,10 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export class GatewayApi {
   private inflight = 0;
   private readonly keyDigests: Buffer[];
-  /** Digests of the Authorization headers of the keys in their usual spelling. */
-  private readonly headerDigests: Buffer[];
+  /** The Authorization headers of the keys in their usual spelling ("Basic " + base64), as bytes. */
+  private readonly headers: Buffer[];
+  /** knownHost's answers by Host header and local address (bounded): a client sends the same ones on every request. */
+  private readonly hostSeen = new Map<string, boolean>();
   private readonly maxInflight: number;
   private readonly blockingMs: number;
   private readonly bodyMs: number;
@@ -88,7 +90,7 @@ export class GatewayApi {
     this.hosts = new Set((o.hosts ?? []).map((h) => listedHost(h)).filter((h): h is string => !!h));
     this.failures = new AuthFailures(o.authFailures);
     this.keyDigests = o.keys.map(digest);
-    this.headerDigests = o.keys.map((k) => digest(`Basic ${Buffer.from(k, 'utf8').toString('base64')}`));
+    this.headers = o.keys.map((k) => Buffer.from(`Basic ${Buffer.from(k, 'utf8').toString('base64')}`, 'utf8'));
     this.maxInflight = o.maxInflight ?? 256;
     this.blockingMs = o.blockingMs ?? 60000;
     this.bodyMs = o.bodyMs ?? 10000;
@@ -112,6 +114,14 @@ export class GatewayApi {
       }
     }
     send(res, reply);
+    // What the answer need not wait for (keeping the record): done once it is written, before any other request is read.
+    if (reply.after) {
+      try {
+        reply.after();
+      } catch {
+        /* the store reports its own failures */
+      }
+    }
   }
 
   /** The key check, after the client's tries: past them, 429 until its window ends, whatever key it sends. */
@@ -134,11 +144,12 @@ export class GatewayApi {
   private checkKey(req: IncomingMessage): void {
     const h = req.headers.authorization;
     if (!h) throw new HttpError(401, 'The resource requires authentication, which was not supplied with the request');
-    // The header as clients send it ("Basic " + base64 of the key): one digest, compared in constant time.
+    // The header as clients send it ("Basic " + base64 of the key): its bytes compared in constant time
+    // (a header of another length differs at once: that tells only the length of the usual spelling).
     if (h.length < 1024) {
-      const d = digest(h);
+      const given = Buffer.from(h, 'utf8');
       let hit = false;
-      for (const k of this.headerDigests) if (timingSafeEqual(k, d)) hit = true;
+      for (const k of this.headers) if (k.length === given.length && timingSafeEqual(k, given)) hit = true;
       if (hit) return;
     }
     const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(h);
@@ -148,6 +159,19 @@ export class GatewayApi {
     if (!ok) throw new HttpError(401, 'The supplied authentication is invalid');
   }
 
+  /** guard.ts knownHost, remembered for the last few hundred Host headers and local addresses seen. */
+  private knownHost(host: string | undefined, local: string | undefined): boolean {
+    if (host === undefined || host.length > 300) return knownHost(host, local, this.hosts);
+    const k = `${local ?? ''} ${host}`;
+    let ok = this.hostSeen.get(k);
+    if (ok === undefined) {
+      ok = knownHost(host, local, this.hosts);
+      if (this.hostSeen.size >= 256) this.hostSeen.clear();
+      this.hostSeen.set(k, ok);
+    }
+    return ok;
+  }
+
   private namespaceOf(ns: string): void {
     if (ns !== '_' && ns !== this.o.namespace) throw new HttpError(403, 'The supplied authentication is not authorized to access this resource.');
   }
@@ -155,7 +179,7 @@ export class GatewayApi {
   private async route(req: IncomingMessage, rawPath: string): Promise<Reply> {
     // A request for another name (a page whose own name was rebound to this address): the Origin check
     // below would pass, as the page's Origin is that name too.
-    if (!knownHost(req.headers.host, req.socket?.localAddress, this.hosts)) {
+    if (!this.knownHost(req.headers.host, req.socket?.localAddress)) {
       req.resume();
       const h = String(req.headers.host ?? '').slice(0, 100);
       throw new HttpError(421, `This gateway's OpenWhisk API does not answer for the host '${h}' (Misdirected Request). If clients reach it by that name or address, add it to the API's host names in the openwhisk-runtime config node.`);
@@ -352,7 +376,7 @@ export class GatewayApi {
       const path = [...via, this.o.instanceId].map((s) => s.slice(0, 8)).join(' → ');
       throw new HttpError(508, `Gateway loop refused: this invocation has already passed through this gateway (${path}). Check the burst targets of the gateways' runtimes.`);
     }
-    const params = await readParams(req, this.o.maxBody, this.bodyMs);
+    const { params, bytes } = await readBody(req, this.o.maxBody, this.bodyMs);
     const blocking = q.get('blocking') === 'true';
     const resultOnly = q.get('result') === 'true';
     let wait = this.blockingMs;
@@ -362,7 +386,6 @@ export class GatewayApi {
       wait = t;
     }
     // Every activation started here counts until it is done, also after its 202: OpenWhisk's concurrent-invocations throttle.
-    const bytes = jsonBytes(params);
     if (!this.work.take(bytes)) throw this.busy(bytes);
     const activationId = newId();
     const received = Date.now();
@@ -370,36 +393,36 @@ export class GatewayApi {
     // Answered 202 (non-blocking): it waits in line for a container as OpenWhisk queues it, within the blocking window's length.
     const opts: InvokeOptions = { via: [...via, this.o.instanceId], activationId, capacityWaitMs: blocking ? undefined : this.blockingMs };
     const running = this.o.invoke(ref, params, opts).then(
-      (a) => this.finish(a, activationId),
+      (a) => asHop({ ...a, activationId }, this.o.instanceId),
       (e: unknown) => {
         const act = e instanceof OpenWhiskNodeError ? e.activation : undefined;
-        if (act) return this.finish(act, activationId);
+        if (act) return asHop({ ...act, activationId }, this.o.instanceId);
         throw e;
       },
     );
     const done = () => this.work.release(bytes);
     running.then(done, done);
+    // Kept in the store once done, when the client is not answered with it (202).
+    const keepLater = () => running.then((a) => this.keep(a), (e) => this.recordFailure(ref, activationId, received, e));
     if (!blocking) {
-      running.catch((e) => this.recordFailure(ref, activationId, received, e));
+      keepLater();
       return { status: 202, body: { activationId }, headers: idHeader };
     }
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), wait)));
-    let outcome: Activation | 'late';
+    let outcome: Activation | undefined;
     try {
-      outcome = await Promise.race([running, late]);
+      outcome = await within(running, wait);
     } catch (e) {
       throw failureOf(e);
-    } finally {
-      clearTimeout(timer);
     }
-    if (outcome === 'late') {
-      running.catch((e) => this.recordFailure(ref, activationId, received, e));
+    if (!outcome) {
+      keepLater();
       return { status: 202, body: { activationId }, headers: idHeader };
     }
     const a = outcome;
     const status = a.response.success ? 200 : a.response.status === 'whisk internal error' ? 500 : 502;
-    return { status, body: resultOnly ? a.response.result : a, headers: idHeader };
+    // The record is complete (logs included: the engine resolves once they are in); it is kept right after the
+    // answer is written, before this process reads another request, so a client's next request finds it.
+    return { status, body: resultOnly ? a.response.result : a, headers: idHeader, after: () => this.keep(a) };
   }
 
   /**
@@ -424,10 +447,29 @@ export class GatewayApi {
     return new HttpError(429, `Too many concurrent requests in flight (count: ${w.count}, allowed: ${w.maxCount}): ${detail}. Retry later.`);
   }
 
-  /** The activation as this gateway answers it, under the id the client was given, kept in the store. */
-  private finish(a: Activation, activationId: string): Activation {
-    const out = asHop({ ...a, activationId }, this.o.instanceId);
-    this.o.store.add(out);
-    return out;
+  /** The activation as this gateway answered it (under the id the client was given), kept in the store. */
+  private keep(a: Activation): void {
+    try {
+      this.o.store.add(a);
+    } catch {
+      /* the store reports its own write failures */
+    }
   }
+}
+
+/** `running`'s value, or undefined when it takes longer than `ms`; rejects as `running` does. */
+function within<T>(running: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise<T | undefined>((resolve, reject) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    running.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
 }

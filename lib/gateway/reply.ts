@@ -15,6 +15,8 @@ export interface Reply {
   headers?: Record<string, string>;
   /** A body that is not JSON, sent as it is with this Content-Type. */
   text?: { type: string; body: string };
+  /** Work the answer need not wait for (keeping the activation's record): run once it is written. */
+  after?: () => void;
 }
 
 export const NOT_FOUND = 'The requested resource does not exist.';
@@ -29,8 +31,11 @@ export class HttpError extends Error {
 /** 32 lowercase hex characters, as OpenWhisk's ids (randomUUID draws from a cached entropy pool). */
 export const newId = () => randomUUID().replace(/-/g, '');
 
-/** The invoke's parameters: a JSON object of at most `max` bytes, arriving within `bodyMs`. */
-export function readParams(req: IncomingMessage, max: number, bodyMs: number): Promise<Record<string, unknown>> {
+/**
+ * The invoke's parameters: a JSON object of at most `max` bytes, arriving within `bodyMs`, and its size in bytes
+ * (as received; as JSON when a parser before the API read them).
+ */
+export function readBody(req: IncomingMessage, max: number, bodyMs: number): Promise<{ params: Record<string, unknown>; bytes: number }> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > max) {
     req.resume();
@@ -41,11 +46,12 @@ export function readParams(req: IncomingMessage, max: number, bodyMs: number): P
   const pre = req as IncomingMessage & { _body?: boolean; body?: unknown };
   if (pre._body || pre.readableEnded) {
     const v = pre.body;
-    if (v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0 && !(Number(declared) > 2))) return Promise.resolve({});
+    if (v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0 && !(Number(declared) > 2))) return Promise.resolve({ params: {}, bytes: 2 });
     if (type && !/^application\/json\b/i.test(type)) return Promise.reject(new HttpError(415, "The request's Content-Type is not supported. Expected: application/json"));
     if (!v || typeof v !== 'object' || Array.isArray(v) || Buffer.isBuffer(v)) return Promise.reject(new HttpError(400, 'The request content was malformed: the parameters must be a JSON object.'));
-    if (Buffer.byteLength(JSON.stringify(v)) > max) return Promise.reject(new HttpError(413, `The request content was too large (more than the maximum of ${max} bytes).`));
-    return Promise.resolve(v as Record<string, unknown>);
+    const bytes = Buffer.byteLength(JSON.stringify(v));
+    if (bytes > max) return Promise.reject(new HttpError(413, `The request content was too large (more than the maximum of ${max} bytes).`));
+    return Promise.resolve({ params: v as Record<string, unknown>, bytes });
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -56,7 +62,8 @@ export function readParams(req: IncomingMessage, max: number, bodyMs: number): P
       done = true;
       clearTimeout(timer);
       if (e) reject(e);
-      else resolve(v as Record<string, unknown>);
+      // An empty body counts as "{}".
+      else resolve({ params: v as Record<string, unknown>, bytes: Math.max(size, 2) });
     };
     const timer = setTimeout(() => {
       finish(new HttpError(408, 'The request body did not arrive in time.'));

@@ -5,6 +5,7 @@
 // API on the runtime's own port (a listener of its own, without Node-RED's HTTP stack in front).
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const http = require('node:http');
 const net = require('node:net');
 const path = require('node:path');
 const openwhisk = require('openwhisk');
@@ -189,6 +190,38 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
         headers: { ...(key ? { authorization: `Basic ${Buffer.from(key).toString('base64')}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
       }).then(async (res) => ({ status: res.status, body: await res.json() }));
+    // A result-only answer is written before its record is kept (right after it, before another request is
+    // read): a client that asks for the record at once, on the same keep-alive connection, gets it complete.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const raw = (method, p, body) => new Promise((resolve, reject) => {
+      const text = body === undefined ? undefined : JSON.stringify(body);
+      const req = http.request({ host: '127.0.0.1', port: ownPort, agent, method, path: p, headers: { authorization: `Basic ${Buffer.from(KEY).toString('base64')}`, ...(text ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {}) } }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+      });
+      req.setTimeout(30000, () => req.destroy(new Error('no answer in 30 s')));
+      req.on('error', reject);
+      req.end(text);
+    });
+    try {
+      for (const name of ['Dee', 'Eve', 'Flo']) {
+        const answered = await raw('POST', '/api/v1/namespaces/_/actions/edge/hello?blocking=true&result=true', { name });
+        assert.equal(answered.status, 200);
+        assert.deepEqual(answered.body, { greeting: `Hello ${name}`, site: 'plant-1' });
+        const id = answered.headers['x-openwhisk-activation-id'];
+        assert.match(id, /^[0-9a-f]{32}$/);
+        const rec = await raw('GET', `/api/v1/namespaces/_/activations/${id}`);
+        assert.equal(rec.status, 200, JSON.stringify(rec.body));
+        assert.equal(rec.body.activationId, id);
+        assert.deepEqual(rec.body.response.result, answered.body);
+        assert.ok(rec.body.logs.some((l) => new RegExp(`stdout: hello ${name}`).test(l)), JSON.stringify(rec.body.logs));
+        assert.deepEqual(rec.body.annotations.find((k) => k.key === 'hops').value, [{ gateway: gatewayId(inst, 'rt'), where: 'local' }]);
+        assert.equal(rec.body.annotations.find((k) => k.key === 'path').value, 'guest/edge/hello');
+      }
+    } finally {
+      agent.destroy();
+    }
     assert.equal((await at('/api/v1/namespaces', { key: '' })).status, 401);
     assert.equal((await at('/api/v1/namespaces', { key: `${KEY.split(':')[0]}:wrong` })).status, 401);
     assert.equal((await at('/api/v1/namespaces', { key: TIGHT_KEY })).status, 401);
