@@ -82,7 +82,11 @@ async function main() {
   for (const [name, side] of Object.entries(SIDES)) urls[name] = await start(side);
   const run = async (name) => {
     const t0 = process.hrtime.bigint();
-    const res = await request(`${urls[name]}/run`, { value: { image, ...SIDES[name].params }, action_name: '/facedemo/detect-faces', activation_id: 'b'.repeat(32) });
+    const res = await request(`${urls[name]}/run`, {
+      value: { image, ...SIDES[name].params },
+      action_name: '/facedemo/detect-faces',
+      activation_id: 'b'.repeat(32),
+    });
     const rtt = Number(process.hrtime.bigint() - t0) / 1e6;
     if (res.status !== 200 || res.body.error) throw new Error(`${name}: ${res.status} ${JSON.stringify(res.body)}`);
     return { rtt, result: res.body };
@@ -116,25 +120,36 @@ async function main() {
     };
   }
   const ratio = Number((summary.wasm.roundTripMsP50 / summary.native.roundTripMsP50).toFixed(2));
-  const hamming = summary.native.hash[0] && summary.wasm.hash[0]
-    ? [...(BigInt(`0x${summary.native.hash[0]}`) ^ BigInt(`0x${summary.wasm.hash[0]}`)).toString(2)].filter((b) => b === '1').length
-    : null;
+  const hamming =
+    summary.native.hash[0] && summary.wasm.hash[0]
+      ? [...(BigInt(`0x${summary.native.hash[0]}`) ^ BigInt(`0x${summary.wasm.hash[0]}`)).toString(2)].filter((b) => b === '1').length
+      : null;
   const out = {
-    date: new Date().toISOString(), tag: TAG, rounds: ROUNDS, perRound: PER_ROUND, samplesPerSide: ROUNDS * PER_ROUND,
-    ...summary, wasmOverNativeRoundTrip: ratio, hashHammingNativeVsWasm: hamming,
+    date: new Date().toISOString(),
+    tag: TAG,
+    rounds: ROUNDS,
+    perRound: PER_ROUND,
+    samplesPerSide: ROUNDS * PER_ROUND,
+    ...summary,
+    wasmOverNativeRoundTrip: ratio,
+    hashHammingNativeVsWasm: hamming,
     fullOverCoarseToFineDetect: Number((summary['native-full'].detectMsP50 / summary.native.detectMsP50).toFixed(2)),
   };
   console.log('| side | image | detect ms p50 / p90 (action) | /run round trip ms p50 / p90 | face box (IoU with fixture) |');
   console.log('|---|---|---|---|---|');
   for (const name of Object.keys(SIDES)) {
     const s = summary[name];
-    console.log(`| ${name} | ${s.image} | ${s.detectMsP50} / ${s.detectMsP90} | ${s.roundTripMsP50} / ${s.roundTripMsP90} | ` +
-      `${s.faces.map((f) => `${f.x},${f.y} ${f.w}×${f.h} (${f.iou})`).join('; ')} |`);
+    console.log(
+      `| ${name} | ${s.image} | ${s.detectMsP50} / ${s.detectMsP90} | ${s.roundTripMsP50} / ${s.roundTripMsP90} | ` +
+        `${s.faces.map((f) => `${f.x},${f.y} ${f.w}×${f.h} (${f.iou})`).join('; ')} |`,
+    );
   }
-  console.log(`\nWebAssembly / native round trip (p50): ${ratio}×; native detect p50 ${summary.native.detectMsP50} ms ` +
-    `(target ≤ ${TARGET_NATIVE_MS} ms: ${summary.native.detectMsP50 <= TARGET_NATIVE_MS ? 'PASS' : 'MISS'}); ` +
-    `dHash Hamming distance native vs WebAssembly: ${hamming} bits; full-resolution search / coarse-to-fine ` +
-    `(native detect p50): ${out.fullOverCoarseToFineDetect}×`);
+  console.log(
+    `\nWebAssembly / native round trip (p50): ${ratio}×; native detect p50 ${summary.native.detectMsP50} ms ` +
+      `(target ≤ ${TARGET_NATIVE_MS} ms: ${summary.native.detectMsP50 <= TARGET_NATIVE_MS ? 'PASS' : 'MISS'}); ` +
+      `dHash Hamming distance native vs WebAssembly: ${hamming} bits; full-resolution search / coarse-to-fine ` +
+      `(native detect p50): ${out.fullOverCoarseToFineDetect}×`,
+  );
   if (TAG === 'latest') {
     fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
     fs.writeFileSync(path.join(__dirname, 'results', 'face-native.json'), `${JSON.stringify(out, null, 2)}\n`);

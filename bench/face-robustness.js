@@ -18,7 +18,9 @@ const path = require('node:path');
 const Module = require('node:module');
 
 const ROOT = path.resolve(__dirname, '..');
-process.env.NODE_PATH = [path.join(ROOT, 'runtimes', 'face-identify', 'node_modules'), path.join(ROOT, 'runtimes', 'face-detection', 'node_modules')].join(path.delimiter);
+process.env.NODE_PATH = [path.join(ROOT, 'runtimes', 'face-identify', 'node_modules'), path.join(ROOT, 'runtimes', 'face-detection', 'node_modules')].join(
+  path.delimiter,
+);
 Module.Module._initPaths(); // the actions require('sharp') etc. as in their images, through NODE_PATH
 process.env.FACE_CASCADE = process.env.FACE_CASCADE || '/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml';
 
@@ -53,9 +55,14 @@ async function faceApiOwn() {
     const { data, info } = await sharp(image).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     const t = tf.tensor3d(Float32Array.from(data), [info.height, info.width, 3]);
     try {
-      const r = await faceapi.detectSingleFace(t, new faceapi.SsdMobilenetv1Options({ minConfidence: 0.1 })).withFaceLandmarks().withFaceDescriptor();
+      const r = await faceapi
+        .detectSingleFace(t, new faceapi.SsdMobilenetv1Options({ minConfidence: 0.1 }))
+        .withFaceLandmarks()
+        .withFaceDescriptor();
       return r ? r.descriptor : null;
-    } finally { t.dispose(); }
+    } finally {
+      t.dispose();
+    }
   };
 }
 
@@ -68,28 +75,40 @@ async function main() {
     for (const who of ['astronaut', 'hopper']) {
       pics[who] = [(await scene(who, { face, ...WHERE[who] })).image, (await scene(who, { face, ...WHERE[who], ...CHANGED })).image];
     }
-    for (const [name, describe] of [['ours', ours], ["face-api's own", theirs]]) {
+    for (const [name, describe] of [
+      ['ours', ours],
+      ["face-api's own", theirs],
+    ]) {
       const d = {};
       for (const who of ['astronaut', 'hopper']) d[who] = [await describe(pics[who][0]), await describe(pics[who][1])];
       const cross = [0, 1].flatMap((i) => [0, 1].map((j) => dist(d.astronaut[i], d.hopper[j])));
-      console.log(`| ${face} px | ${name} | ${fmt(dist(...d.astronaut))} | ${fmt(dist(...d.hopper))} | ${fmt(Math.min(...cross))} / ${fmt(Math.max(...cross))} |`);
+      console.log(
+        `| ${face} px | ${name} | ${fmt(dist(...d.astronaut))} | ${fmt(dist(...d.hopper))} | ${fmt(Math.min(...cross))} / ${fmt(Math.max(...cross))} |`,
+      );
     }
   }
   const all = {};
   for (const who of ['astronaut', 'hopper']) {
     const pictures = [photo(who), ...Object.values(await variants(who))];
-    for (const face of [32, 40, 60]) pictures.push((await scene(who, { face, ...WHERE[who] })).image, (await scene(who, { face, ...WHERE[who], ...CHANGED })).image);
+    for (const face of [32, 40, 60])
+      pictures.push((await scene(who, { face, ...WHERE[who] })).image, (await scene(who, { face, ...WHERE[who], ...CHANGED })).image);
     all[who] = (await Promise.all(pictures.map(ours))).filter(Boolean);
   }
   const same = [];
-  for (const who of ['astronaut', 'hopper']) for (let i = 0; i < all[who].length; i++) for (let j = i + 1; j < all[who].length; j++) same.push(dist(all[who][i], all[who][j]));
+  for (const who of ['astronaut', 'hopper'])
+    for (let i = 0; i < all[who].length; i++) for (let j = i + 1; j < all[who].length; j++) same.push(dist(all[who][i], all[who][j]));
   const diff = all.astronaut.flatMap((a) => all.hopper.map((h) => dist(a, h)));
   const q = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))].toFixed(3);
-  console.log(`\nours, every pair of ${all.astronaut.length} + ${all.hopper.length} pictures: same person ${same.length} pairs, median ${q(same, 0.5)}, max ${q(same, 1)}, ` +
-    `over 0.6: ${same.filter((d) => d > 0.6).length}; different people ${diff.length} pairs, min ${q(diff, 0)}, median ${q(diff, 0.5)}, at most 0.6: ${diff.filter((d) => d <= 0.6).length}`);
+  console.log(
+    `\nours, every pair of ${all.astronaut.length} + ${all.hopper.length} pictures: same person ${same.length} pairs, median ${q(same, 0.5)}, max ${q(same, 1)}, ` +
+      `over 0.6: ${same.filter((d) => d > 0.6).length}; different people ${diff.length} pairs, min ${q(diff, 0)}, median ${q(diff, 0.5)}, at most 0.6: ${diff.filter((d) => d <= 0.6).length}`,
+  );
 }
 
-main().then(() => process.exit(0), (err) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -115,12 +115,23 @@ async function identifyPhase() {
       cpuMsPerFace: { p50: median(cpu), p90: percentile(cpu, 90) },
       stagesMsPerFaceP50: Object.fromEntries(Object.entries(parts).map(([k, xs]) => [k, median(xs)])),
     };
-    console.log(`  ${batch} face(s) per call, per face p50: ${Object.entries(parts).map(([k, xs]) => `${k} ${fmt(median(xs))} ms`).join(', ')}`);
-    rows.push([`${batch} face(s) per call`, `${fmt(median(inAction))} / ${fmt(percentile(inAction, 90))} ms`, `${fmt(median(cpu))} / ${fmt(percentile(cpu, 90))} ms`,
-      `${fmt(median(wall))} / ${fmt(percentile(wall, 90))} ms`, median(inAction) <= 60 ? 'PASS (≤ 60 ms)' : 'MISS (≤ 60 ms)']);
+    console.log(
+      `  ${batch} face(s) per call, per face p50: ${Object.entries(parts)
+        .map(([k, xs]) => `${k} ${fmt(median(xs))} ms`)
+        .join(', ')}`,
+    );
+    rows.push([
+      `${batch} face(s) per call`,
+      `${fmt(median(inAction))} / ${fmt(percentile(inAction, 90))} ms`,
+      `${fmt(median(cpu))} / ${fmt(percentile(cpu, 90))} ms`,
+      `${fmt(median(wall))} / ${fmt(percentile(wall, 90))} ms`,
+      median(inAction) <= 60 ? 'PASS (≤ 60 ms)' : 'MISS (≤ 60 ms)',
+    ]);
   }
-  console.log(`\nIdentification per face crop, warm (${n} calls each; knowledge base 20 people / 40 descriptors; crops ${crops.length} distinct, ` +
-    `${Math.round(median(crops.map((c) => c.crop.length)) / 1024)} KB base64 median)`);
+  console.log(
+    `\nIdentification per face crop, warm (${n} calls each; knowledge base 20 people / 40 descriptors; crops ${crops.length} distinct, ` +
+      `${Math.round(median(crops.map((c) => c.crop.length)) / 1024)} KB base64 median)`,
+  );
   console.log(markdownTable(['', 'in the action p50 / p90', 'CPU time in the action p50 / p90', '/run round trip p50 / p90', 'target (in the action)'], rows));
   return results;
 }
@@ -136,7 +147,9 @@ async function stagesPhase() {
   const { scene } = require('../test/support/faces');
   const catalog = new ManifestCatalog(path.join(ROOT, 'examples', 'manifest.yaml'));
   const doc = (n) => catalog.getAction({ namespace: 'guest', name: `facedemo/${n}` });
-  const [native, wasm, crop, identify] = await Promise.all(['detect-faces-native', 'detect-faces', 'crop-faces', 'identify-face'].map(async (n) => start(await doc(n))));
+  const [native, wasm, crop, identify] = await Promise.all(
+    ['detect-faces-native', 'detect-faces', 'crop-faces', 'identify-face'].map(async (n) => start(await doc(n))),
+  );
   const vga = (await scene('astronaut', { face: 32, x: 300, y: 200 })).image.toString('base64');
   const hd = (await scene('astronaut', { width: 1920, height: 1080, face: 32, x: 1200, y: 600 })).image.toString('base64');
   const found = await native({ image: vga });
@@ -145,23 +158,40 @@ async function stagesPhase() {
   const enrol = (await identify({ faces: crops })).faces[0].descriptor;
   const other = Buffer.from(enrol, 'base64');
   for (let k = 0; k < 128; k++) other.writeFloatLE(-other.readFloatLE(k * 4), k * 4);
-  const known = [{ name: 'A', descriptors: [enrol] }, { name: 'B', descriptors: [other.toString('base64')] }];
+  const known = [
+    { name: 'A', descriptors: [enrol] },
+    { name: 'B', descriptors: [other.toString('base64')] },
+  ];
   const n = SUFFIX ? 3 : QUICK ? 8 : 30;
   const series = {};
   const add = (k, v) => (series[k] = series[k] || []).push(v);
   const warm = SUFFIX ? 1 : 3;
-  for (let i = 0; i < n + warm; i++) { // warm-up rounds, then n, the sides in turn
+  for (let i = 0; i < n + warm; i++) {
+    // warm-up rounds, then n, the sides in turn
     const keep = i >= warm;
-    for (const [name, det] of [['native', native], ['wasm', wasm]]) {
+    for (const [name, det] of [
+      ['native', native],
+      ['wasm', wasm],
+    ]) {
       const a = await det({ image: vga });
       const b = await det({ image: hd });
       if (a.faces.length !== 1 || b.faces.length !== 1) throw new Error(`${name}: ${a.faces.length} / ${b.faces.length} faces`);
-      if (keep) { add(`detect ${name} 640×480`, a.ms); add(`detect ${name} 1920×1080`, b.ms); }
+      if (keep) {
+        add(`detect ${name} 640×480`, a.ms);
+        add(`detect ${name} 1920×1080`, b.ms);
+      }
     }
     const c = await crop({ image: vga, faces: found.faces });
     const id = await identify({ faces: c.faces, known });
-    if (keep) { add('crop 640×480, one face', c.ms); add('identify, per face', id.ms); add('identify, CPU time per face', id.stages.cpu); }
-    for (const [name, det] of [['native', native], ['wasm', wasm]]) {
+    if (keep) {
+      add('crop 640×480, one face', c.ms);
+      add('identify, per face', id.ms);
+      add('identify, CPU time per face', id.stages.cpu);
+    }
+    for (const [name, det] of [
+      ['native', native],
+      ['wasm', wasm],
+    ]) {
       const t = process.hrtime.bigint();
       const d = await det({ image: vga });
       const cc = await crop({ image: vga, faces: d.faces });
@@ -170,11 +200,27 @@ async function stagesPhase() {
       if (keep) add(`end to end, ${name} detection (3 /run round trips)`, Number(process.hrtime.bigint() - t) / 1e6);
     }
   }
-  const target = { 'detect native 640×480': 40, 'detect wasm 640×480': 40, 'detect native 1920×1080': 150, 'detect wasm 1920×1080': 150,
-    'crop 640×480, one face': 15, 'identify, per face': 60, 'end to end, native detection (3 /run round trips)': 250, 'end to end, wasm detection (3 /run round trips)': 250 };
-  const rows = Object.entries(series).map(([k, xs]) => [k, `${fmt(median(xs))} / ${fmt(percentile(xs, 90))} ms`,
-    target[k] === undefined ? '' : `${median(xs) <= target[k] ? 'PASS' : 'MISS'} (≤ ${target[k]} ms p50)`]);
-  console.log(`\nStages, warm${SUFFIX ? `, :${SUFFIX} images (emulated: a sanity check, not its speed)` : ''} (${n} rounds; one face of ~32 px; load ${os.loadavg().map((x) => fmt(x, 1)).join(' ')})`);
+  const target = {
+    'detect native 640×480': 40,
+    'detect wasm 640×480': 40,
+    'detect native 1920×1080': 150,
+    'detect wasm 1920×1080': 150,
+    'crop 640×480, one face': 15,
+    'identify, per face': 60,
+    'end to end, native detection (3 /run round trips)': 250,
+    'end to end, wasm detection (3 /run round trips)': 250,
+  };
+  const rows = Object.entries(series).map(([k, xs]) => [
+    k,
+    `${fmt(median(xs))} / ${fmt(percentile(xs, 90))} ms`,
+    target[k] === undefined ? '' : `${median(xs) <= target[k] ? 'PASS' : 'MISS'} (≤ ${target[k]} ms p50)`,
+  ]);
+  console.log(
+    `\nStages, warm${SUFFIX ? `, :${SUFFIX} images (emulated: a sanity check, not its speed)` : ''} (${n} rounds; one face of ~32 px; load ${os
+      .loadavg()
+      .map((x) => fmt(x, 1))
+      .join(' ')})`,
+  );
   console.log(markdownTable(['stage', 'p50 / p90', 'target'], rows));
   return Object.fromEntries(Object.entries(series).map(([k, xs]) => [k, { p50: median(xs), p90: percentile(xs, 90) }]));
 }
@@ -186,10 +232,18 @@ async function dashboardPhase() {
   fs.mkdirSync(watch);
   if (!process.env.NODE_RED_PATH) process.env.NODE_RED_PATH = require.resolve('node-red', { paths: [ROOT] });
   const red = await startNodeRed({ env: { LEON_FACES_KB: path.join(dir, 'knowledge.json'), LEON_FACES_WATCH: watch } });
-  const browser = await launchBrowser({ skip() { throw new Error('Chromium missing'); } });
+  const browser = await launchBrowser({
+    skip() {
+      throw new Error('Chromium missing');
+    },
+  });
   try {
     const flow = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', 'face-detection.json'), 'utf8'));
-    const res = await fetch(`${red.url}/flows`, { method: 'POST', headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify(flow) });
+    const res = await fetch(`${red.url}/flows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify(flow),
+    });
     if (res.status !== 204) throw new Error(`deploy: ${res.status} ${await res.text()}`);
     await until('the dashboard', async () => (await fetch(`${red.url}/dashboard/faces`)).status === 200, 60000);
     const page = await browser.browser.newPage({ viewport: { width: 1280, height: 1100 } });
@@ -201,7 +255,8 @@ async function dashboardPhase() {
     const stages = { read: [], detect: [], crop: [], identify: [], total: [], shown: [] };
     const n = QUICK ? 4 : 20;
     let first;
-    for (let i = -2; i < n; i++) { // two warm-up images (cold containers, model load)
+    for (let i = -2; i < n; i++) {
+      // two warm-up images (cold containers, model load)
       const [name, data] = pool[(i + 2) % pool.length];
       const file = `${i + 2}-${name}${name.includes('.') ? '' : '.png'}`;
       const t = Date.now();
@@ -215,12 +270,21 @@ async function dashboardPhase() {
       for (const k of ['read', 'detect', 'crop', 'identify', 'total']) stages[k].push(ms[k]);
       stages.shown.push(shown);
     }
-    const rows = Object.entries(stages).map(([k, xs]) => [k === 'shown' ? 'drop → shown in the browser' : k, `${fmt(median(xs))} ms`, `${fmt(percentile(xs, 90))} ms`]);
+    const rows = Object.entries(stages).map(([k, xs]) => [
+      k === 'shown' ? 'drop → shown in the browser' : k,
+      `${fmt(median(xs))} ms`,
+      `${fmt(percentile(xs, 90))} ms`,
+    ]);
     console.log(`\nEnd to end per image on the dashboard (Node-RED ${red.version}, ${n} images after 2 warm-up images; one face each)`);
     console.log(markdownTable(['stage', 'p50', 'p90'], rows));
     console.log(`first image after deploy (cold containers and models): ${JSON.stringify(first)}`);
     await page.close();
-    return { nodeRed: red.version, images: n, first, stages: Object.fromEntries(Object.entries(stages).map(([k, xs]) => [k, { p50: median(xs), p90: percentile(xs, 90) }])) };
+    return {
+      nodeRed: red.version,
+      images: n,
+      first,
+      stages: Object.fromEntries(Object.entries(stages).map(([k, xs]) => [k, { p50: median(xs), p90: percentile(xs, 90) }])),
+    };
   } finally {
     await browser.close();
     await red.stop();

@@ -47,12 +47,13 @@ function resetEngine() {
   fs.rmSync(watchDir, { recursive: true, force: true });
 }
 
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
   });
-});
 
 async function main() {
   resetEngine();
@@ -80,7 +81,10 @@ async function main() {
     const dropped = Date.now();
     fs.copyFileSync(path.join(root, 'test', 'fixtures', 'faces', 'astronaut.png'), path.join(watchDir, 'astronaut.png'));
     for (;;) {
-      const ctx = await fetch(`http://127.0.0.1:${port}/context/flow/face.tab`).then((r) => r.json(), () => ({}));
+      const ctx = await fetch(`http://127.0.0.1:${port}/context/flow/face.tab`).then(
+        (r) => r.json(),
+        () => ({}),
+      );
       if (String((ctx.memory ?? ctx).history?.msg ?? '').includes('astronaut.png')) break;
       if (Date.now() - dropped > 300000) throw new Error('the photo was not processed within 5 minutes');
       await new Promise((r) => setTimeout(r, 100));
@@ -90,7 +94,16 @@ async function main() {
     const { chromium } = require('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
@@ -101,7 +114,9 @@ async function main() {
       await browser.close();
     }
     const s = (ms) => `${(ms / 1000).toFixed(1)} s`;
-    console.log(`\nfirst run: images built ${s(at.images)}, editor up ${s(at.editor)}, the dropped photo processed ${s(at.processed)} (${s(at.processedAfterDrop)} after the drop), on the dashboard ${s(at.face)}`);
+    console.log(
+      `\nfirst run: images built ${s(at.images)}, editor up ${s(at.editor)}, the dropped photo processed ${s(at.processed)} (${s(at.processedAfterDrop)} after the drop), on the dashboard ${s(at.face)}`,
+    );
     fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
     fs.writeFileSync(path.join(__dirname, 'results', 'first-run.json'), JSON.stringify({ date: new Date().toISOString(), ms: at }, null, 2) + '\n');
   } finally {

@@ -39,7 +39,9 @@ const MANIFEST = 'packages:\n  bench:\n    actions:\n      noop:\n        functi
 
 /** bench/lib/hop.js in a child process (Node-RED's Node), forwarding to the container on `port`; resolves its port and the child. */
 function startHop(port) {
-  const child = spawn(require('../scripts/node22').find() || process.execPath, [path.join(__dirname, 'lib', 'hop.js'), String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(require('../scripts/node22').find() || process.execPath, [path.join(__dirname, 'lib', 'hop.js'), String(port)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`hop.js exited (${code})`)));
@@ -50,11 +52,16 @@ function startHop(port) {
 function hopCall(agent, port, n) {
   const body = JSON.stringify({ n });
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, agent, method: 'POST', path: '/', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(Buffer.concat(chunks))) : reject(new Error(`hop: HTTP ${res.statusCode} ${Buffer.concat(chunks)}`))));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, agent, method: 'POST', path: '/', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve(JSON.parse(Buffer.concat(chunks))) : reject(new Error(`hop: HTTP ${res.statusCode} ${Buffer.concat(chunks)}`)),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -75,15 +82,27 @@ function floorCall(agent, port) {
 function gatewayCall(agent, port, n, prefix = '/openwhisk/bench') {
   const body = JSON.stringify({ n });
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1', port, agent, method: 'POST',
-      path: `${prefix}/api/v1/namespaces/_/actions/bench/noop?blocking=true&result=true`,
-      headers: { authorization: `Basic ${Buffer.from(KEY).toString('base64')}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(Buffer.concat(chunks))) : reject(new Error(`gateway: HTTP ${res.statusCode} ${Buffer.concat(chunks)}`))));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        agent,
+        method: 'POST',
+        path: `${prefix}/api/v1/namespaces/_/actions/bench/noop?blocking=true&result=true`,
+        headers: {
+          authorization: `Basic ${Buffer.from(KEY).toString('base64')}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve(JSON.parse(Buffer.concat(chunks))) : reject(new Error(`gateway: HTTP ${res.statusCode} ${Buffer.concat(chunks)}`)),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -97,7 +116,21 @@ async function main() {
   try {
     await red.start();
     await red.deploy([
-      { id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: 'manifest.yaml', service: '', images: `nodejs:*=${IMAGE}`, capacity: 1, queue: 100, serveApi: true, apiPath: 'bench', apiListen: `127.0.0.1:${own}`, credentials: { apiKey: KEY } },
+      {
+        id: 'rt',
+        type: 'openwhisk-runtime',
+        mode: 'local',
+        source: 'manifest',
+        manifest: 'manifest.yaml',
+        service: '',
+        images: `nodejs:*=${IMAGE}`,
+        capacity: 1,
+        queue: 100,
+        serveApi: true,
+        apiPath: 'bench',
+        apiListen: `127.0.0.1:${own}`,
+        credentials: { apiKey: KEY },
+      },
     ]);
     inst = fs.readFileSync(path.join(red.userDir, '.leon-openwhisk', 'instance-id'), 'utf8').trim();
     const gw = createAgent();
@@ -106,9 +139,24 @@ async function main() {
     // Its own agent: the setup below takes about the listener's 5 s keep-alive, and a request sent on a
     // socket as the server closes it fails (ECONNRESET), a race of the bench's making.
     const first = createAgent();
-    await until('the API to run the action', () => gatewayCall(first, own, 0, '').then(() => true, () => false), 60000);
+    await until(
+      'the API to run the action',
+      () =>
+        gatewayCall(first, own, 0, '').then(
+          () => true,
+          () => false,
+        ),
+      60000,
+    );
     first.destroy();
-    const bare = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': 'gateway', 'io.leon-edge.instance': inst }, { name: 'noop', main: 'main', code: NOOP, binary: false, env: {} }, {}, ISOLATION_NETWORK);
+    const bare = await bareDeploy(
+      docker,
+      IMAGE,
+      { 'io.leon-edge.bench': 'gateway', 'io.leon-edge.instance': inst },
+      { name: 'noop', main: 'main', code: NOOP, binary: false, env: {} },
+      {},
+      ISOLATION_NETWORK,
+    );
     const port = bare.port;
     hop = await startHop(port);
     const hopAgent = createAgent();
@@ -116,11 +164,12 @@ async function main() {
     // A keep-alive socket closed by the other end while idle is retried once on a new one.
     // A failed call is counted and reported (never hidden), and the call made again once.
     const failures = { direct: [], hop: [], gateway: [], mounted: [] };
-    const retry = (label, f) => (n) => f(n).catch((e) => {
-      failures[label].push(e.code || e.message.slice(0, 120));
-      process.stderr.write(`${label}: ${e.code || e.message.slice(0, 200)} (retried) at ${new Date().toISOString()}\n`);
-      return f(n);
-    });
+    const retry = (label, f) => (n) =>
+      f(n).catch((e) => {
+        failures[label].push(e.code || e.message.slice(0, 120));
+        process.stderr.write(`${label}: ${e.code || e.message.slice(0, 200)} (retried) at ${new Date().toISOString()}\n`);
+        return f(n);
+      });
     const sides = {
       direct: retry('direct', (n) => runDirect(direct, port, { n }, action)),
       hop: retry('hop', (n) => hopCall(hopAgent, hop.port, n)),
@@ -180,29 +229,85 @@ async function main() {
     const rows = [
       ['direct /run p50 / p99 (ms)', `${fmt(p('direct', 50))} / ${fmt(p('direct', 99))}`, '', ''],
       ['one bare HTTP hop (bench/lib/hop.js) p50 / p99 (ms)', `${fmt(p('hop', 50))} / ${fmt(p('hop', 99))}`, '', ''],
-      ['through the API\'s own port p50 / p99 (ms)', `${fmt(p('gateway', 50))} / ${fmt(p('gateway', 99))}`, '', ''],
-      ['through Node-RED\'s server (/openwhisk/<path>) p50 / p99 (ms)', `${fmt(p('mounted', 50))} / ${fmt(p('mounted', 99))}`, '', ''],
-      ['Node-RED\'s own HTTP stack: a 404 on the same server, p50 (ms)', fmt(percentile(floor, 50)), '', ''],
+      ["through the API's own port p50 / p99 (ms)", `${fmt(p('gateway', 50))} / ${fmt(p('gateway', 99))}`, '', ''],
+      ["through Node-RED's server (/openwhisk/<path>) p50 / p99 (ms)", `${fmt(p('mounted', 50))} / ${fmt(p('mounted', 99))}`, '', ''],
+      ["Node-RED's own HTTP stack: a 404 on the same server, p50 (ms)", fmt(percentile(floor, 50)), '', ''],
       ['added by one bare hop, p50 (ms): the floor of any gateway here', fmt(addedHop50), '(reported)', ''],
       ['added by the API on its own port, p50 (ms)', fmt(added50), '(reported)', ''],
       ['the API on its own port beyond the bare hop, p50 (ms)', fmt(overHop), '≤ 0.15', overHop <= 0.15 ? 'PASS' : 'MISS'],
-      ['added by the API on Node-RED\'s server, p50 (ms)', fmt(addedMounted50), '(reported)', ''],
-      ['Node-RED\'s server p50 vs own port p50 + Node-RED\'s 404 p50 (ms)', `${fmt(p('mounted', 50))} vs ${fmt(mountedLimit)}`, '≤', p('mounted', 50) <= mountedLimit ? 'PASS' : 'MISS'],
-      ['throughput direct / bare hop / own port / Node-RED\'s server (inv/s)', `${fmt(median(tp.direct))} / ${fmt(median(tp.hop))} / ${fmt(median(tp.gateway))} / ${fmt(median(tp.mounted))}`, '', ''],
-      ['failed calls direct / bare hop / own port / Node-RED\'s server (retried once)', `${failures.direct.length} / ${failures.hop.length} / ${failures.gateway.length} / ${failures.mounted.length}`, '0', failed === 0 ? 'PASS' : 'MISS'],
+      ["added by the API on Node-RED's server, p50 (ms)", fmt(addedMounted50), '(reported)', ''],
+      [
+        "Node-RED's server p50 vs own port p50 + Node-RED's 404 p50 (ms)",
+        `${fmt(p('mounted', 50))} vs ${fmt(mountedLimit)}`,
+        '≤',
+        p('mounted', 50) <= mountedLimit ? 'PASS' : 'MISS',
+      ],
+      [
+        "throughput direct / bare hop / own port / Node-RED's server (inv/s)",
+        `${fmt(median(tp.direct))} / ${fmt(median(tp.hop))} / ${fmt(median(tp.gateway))} / ${fmt(median(tp.mounted))}`,
+        '',
+        '',
+      ],
+      [
+        "failed calls direct / bare hop / own port / Node-RED's server (retried once)",
+        `${failures.direct.length} / ${failures.hop.length} / ${failures.gateway.length} / ${failures.mounted.length}`,
+        '0',
+        failed === 0 ? 'PASS' : 'MISS',
+      ],
       ['throughput through one bare hop / direct', `${fmt(ratioHop * 100, 0)} %`, '(reported)', ''],
       ['throughput on its own port / direct', `${fmt(ratio * 100, 0)} %`, '(reported)', ''],
       ['throughput on its own port / through the bare hop', `${fmt(ofHop * 100, 0)} %`, '≥ 95 %', ofHop >= 0.95 ? 'PASS' : 'MISS'],
-      ['throughput on Node-RED\'s server / direct', `${fmt(ratioMounted * 100, 0)} %`, '(reported)', ''],
+      ["throughput on Node-RED's server / direct", `${fmt(ratioMounted * 100, 0)} %`, '(reported)', ''],
     ];
-    console.log(`\nGateway API vs direct /run, warm no-op, ${lat.direct.length} calls per side in ${ROUNDS} interleaved rounds (Node-RED ${require(path.join(root, 'node_modules/node-red/package.json')).version}, node ${process.version} client)\n`);
+    console.log(
+      `\nGateway API vs direct /run, warm no-op, ${lat.direct.length} calls per side in ${ROUNDS} interleaved rounds (Node-RED ${require(path.join(root, 'node_modules/node-red/package.json')).version}, node ${process.version} client)\n`,
+    );
     console.log(markdownTable(['figure', 'measured', 'target', ''], rows));
     fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true });
-    fs.writeFileSync(path.join(__dirname, 'results', 'gateway.json'), JSON.stringify({ when: new Date().toISOString(), quick: QUICK, loadavg1: os.loadavg()[0], latencyMs: { direct: { p50: p('direct', 50), p99: p('direct', 99) }, gateway: { p50: p('gateway', 50), p99: p('gateway', 99) }, mounted: { p50: p('mounted', 50), p99: p('mounted', 99) }, hop: { p50: p('hop', 50), p99: p('hop', 99) }, addedP50: added50, addedMountedP50: addedMounted50, addedHopP50: addedHop50, overHopP50: overHop, nodeRed404P50: notFound50, mountedLimitP50: mountedLimit }, throughput: { direct: median(tp.direct), gateway: median(tp.gateway), mounted: median(tp.mounted), hop: median(tp.hop), ratio, ratioMounted, ratioHop, ofHop }, failures }, null, 2));
+    fs.writeFileSync(
+      path.join(__dirname, 'results', 'gateway.json'),
+      JSON.stringify(
+        {
+          when: new Date().toISOString(),
+          quick: QUICK,
+          loadavg1: os.loadavg()[0],
+          latencyMs: {
+            direct: { p50: p('direct', 50), p99: p('direct', 99) },
+            gateway: { p50: p('gateway', 50), p99: p('gateway', 99) },
+            mounted: { p50: p('mounted', 50), p99: p('mounted', 99) },
+            hop: { p50: p('hop', 50), p99: p('hop', 99) },
+            addedP50: added50,
+            addedMountedP50: addedMounted50,
+            addedHopP50: addedHop50,
+            overHopP50: overHop,
+            nodeRed404P50: notFound50,
+            mountedLimitP50: mountedLimit,
+          },
+          throughput: {
+            direct: median(tp.direct),
+            gateway: median(tp.gateway),
+            mounted: median(tp.mounted),
+            hop: median(tp.hop),
+            ratio,
+            ratioMounted,
+            ratioHop,
+            ofHop,
+          },
+          failures,
+        },
+        null,
+        2,
+      ),
+    );
   } finally {
     if (hop) hop.child.kill();
     await red.destroy();
-    if (inst) for (const c of await docker.listContainers({ all: true, filters: { label: [`io.leon-edge.instance=${inst}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    if (inst)
+      for (const c of await docker.listContainers({ all: true, filters: { label: [`io.leon-edge.instance=${inst}`] } }))
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
   }
 }
 

@@ -220,9 +220,19 @@ async function phaseLatency(action = 'noop', tag = 'lat') {
   const again = st(samples.again);
   const floor = st(samples.floor);
   return {
-    node, direct: dir, again, floor, addedP50: node.p50 - dir.p50, addedP99: node.p99 - dir.p99,
-    aaP50: again.p50 - dir.p50, aaP99: again.p99 - dir.p99, floorP50: floor.p50 - dir.p50, floorP99: floor.p99 - dir.p99,
-    rounds: ROUNDS, perRound: PER, spies: KEEP_SPIES,
+    node,
+    direct: dir,
+    again,
+    floor,
+    addedP50: node.p50 - dir.p50,
+    addedP99: node.p99 - dir.p99,
+    aaP50: again.p50 - dir.p50,
+    aaP99: again.p99 - dir.p99,
+    floorP50: floor.p50 - dir.p50,
+    floorP99: floor.p99 - dir.p99,
+    rounds: ROUNDS,
+    perRound: PER,
+    spies: KEEP_SPIES,
   };
 }
 
@@ -240,7 +250,10 @@ async function phaseStore() {
   const on = ids('ston');
   const off = ids('stoff');
   // One Catch node for both (the test helper registers the catch type once per flow node).
-  const f = [...flow(on, 'noop', { capacity: 1 }), ...flow(off, 'noop', { capacity: 1 }).filter((x) => x.id !== off.c && x.id !== off.caught && x.id !== off.floor)];
+  const f = [
+    ...flow(on, 'noop', { capacity: 1 }),
+    ...flow(off, 'noop', { capacity: 1 }).filter((x) => x.id !== off.c && x.id !== off.caught && x.id !== off.floor),
+  ];
   f.find((x) => x.id === off.rt).activations = '0';
   helper.settings({ userDir });
   loaded = true;
@@ -248,7 +261,10 @@ async function phaseStore() {
   for (const id of [on, off]) await waitReady(helper.getNode(id.a));
   dropHelperSpies(on);
   dropHelperSpies(off);
-  const ports = { on: new NodePort(helper.getNode(on.a), helper.getNode(on.out), helper.getNode(on.caught)), off: new NodePort(helper.getNode(off.a), helper.getNode(off.out), helper.getNode(on.caught)) };
+  const ports = {
+    on: new NodePort(helper.getNode(on.a), helper.getNode(on.out), helper.getNode(on.caught)),
+    off: new NodePort(helper.getNode(off.a), helper.getNode(off.out), helper.getNode(on.caught)),
+  };
   const send = async (side, n) => {
     const m = await ports[side].send({ n });
     if (m.payload.n !== n) throw new Error(`${side}: wrong reply`);
@@ -287,7 +303,18 @@ async function phaseInline() {
   const inl = ids('ininl');
   // One runtime, two nodes: the catalog's noop and the same code written in the node (one Catch node).
   const f = flow(cat, 'noop', { capacity: 2 });
-  f.push({ id: inl.a, type: 'openwhisk-action', runtime: cat.rt, source: 'inline', action: '', kind: 'nodejs:20', code: ACTIONS.noop, namespace: '', params: [], wires: [[inl.out]] });
+  f.push({
+    id: inl.a,
+    type: 'openwhisk-action',
+    runtime: cat.rt,
+    source: 'inline',
+    action: '',
+    kind: 'nodejs:20',
+    code: ACTIONS.noop,
+    namespace: '',
+    params: [],
+    wires: [[inl.out]],
+  });
   f.push({ id: inl.out, type: 'helper' });
   helper.settings({ userDir });
   loaded = true;
@@ -295,7 +322,10 @@ async function phaseInline() {
   for (const a of [cat.a, inl.a]) await waitReady(helper.getNode(a));
   dropHelperSpies(cat);
   dropHelperSpies(inl);
-  const ports = { catalog: new NodePort(helper.getNode(cat.a), helper.getNode(cat.out), helper.getNode(cat.caught)), inline: new NodePort(helper.getNode(inl.a), helper.getNode(inl.out), helper.getNode(cat.caught)) };
+  const ports = {
+    catalog: new NodePort(helper.getNode(cat.a), helper.getNode(cat.out), helper.getNode(cat.caught)),
+    inline: new NodePort(helper.getNode(inl.a), helper.getNode(inl.out), helper.getNode(cat.caught)),
+  };
   const send = async (side, n) => {
     const m = await ports[side].send({ n });
     if (m.payload.n !== n) throw new Error(`${side}: wrong reply`);
@@ -366,7 +396,14 @@ async function phaseInlineDeploy() {
   const bare = async (code) => {
     const marks = {};
     const t0 = performance.now();
-    const c = await bareDeploy(docker, IMAGE, { 'io.leon-edge.bench': RUN }, initBody(doc(code), runContext(identityOf(doc(code)), 60000, undefined), {}).value, marks, BARE_NETWORK);
+    const c = await bareDeploy(
+      docker,
+      IMAGE,
+      { 'io.leon-edge.bench': RUN },
+      initBody(doc(code), runContext(identityOf(doc(code)), 60000, undefined), {}).value,
+      marks,
+      BARE_NETWORK,
+    );
     const full = performance.now() - t0;
     await docker.getContainer(c.id).remove({ force: true, v: true });
     return { full, init: marks.inited - marks.listening };
@@ -379,7 +416,18 @@ async function phaseInlineDeploy() {
   const viaNode = async (k) => {
     await cellReady();
     const nid = `${base.a}i${k}`;
-    const node = { id: nid, type: 'openwhisk-action', runtime: base.rt, source: 'inline', action: '', kind: 'nodejs:20', code: codeOf(k), namespace: '', params: [], wires: [[base.out]] };
+    const node = {
+      id: nid,
+      type: 'openwhisk-action',
+      runtime: base.rt,
+      source: 'inline',
+      action: '',
+      kind: 'nodejs:20',
+      code: codeOf(k),
+      namespace: '',
+      params: [],
+      wires: [[base.out]],
+    };
     const m = { t0: performance.now() };
     rec.current = m;
     let result;
@@ -429,16 +477,22 @@ async function phaseInlineDeploy() {
   }
   // Where the time goes: each mark's median, ms after the deploy call.
   const keys = [...new Set(r.marks.flatMap((m) => Object.keys(m)))].filter((k) => k !== 't0');
-  const marks = Object.fromEntries(
-    keys
-      .map((k) => [k, median(r.marks.filter((m) => m[k] !== undefined).map((m) => m[k] - m.t0))])
-      .sort((a, b) => a[1] - b[1]),
-  );
+  const marks = Object.fromEntries(keys.map((k) => [k, median(r.marks.filter((m) => m[k] !== undefined).map((m) => m[k] - m.t0))]).sort((a, b) => a[1] - b[1]));
   const cellsTaken = r.marks.filter((m) => m.cell !== undefined).length;
   if (cellsTaken !== r.marks.length) log(`inline-deploy: only ${cellsTaken} of ${r.marks.length} samples took a stem cell`);
   // Also the median of the per-round ratios (each deploy ÷ the /init run next to it): a drift of the machine's load cancels out of each pair.
   const pairRatio = median(r.node.map((x, i) => x / r.init[i]));
-  return { reps: REPS, node: median(r.node), init: median(r.init), full: median(r.full), ratio: median(r.node) / median(r.init), pairRatio, marks, cellsTaken, runs: r };
+  return {
+    reps: REPS,
+    node: median(r.node),
+    init: median(r.init),
+    full: median(r.full),
+    ratio: median(r.node) / median(r.init),
+    pairRatio,
+    marks,
+    cellsTaken,
+    runs: r,
+  };
 }
 
 // ---- --profile: where the added latency goes -------------------------------------------------------
@@ -569,7 +623,10 @@ async function profileDeploy() {
 
 function profileTable(P) {
   const rows = [];
-  for (const [side, stages] of [['node', P.node], ['direct', P.direct]]) {
+  for (const [side, stages] of [
+    ['node', P.node],
+    ['direct', P.direct],
+  ]) {
     for (const [name, s] of Object.entries(stages)) rows.push([side, name, fmt(s.p50), fmt(s.p90), fmt(s.p99), fmt(s.mean)]);
   }
   return (
@@ -579,8 +636,18 @@ function profileTable(P) {
     markdownTable(
       ['side', 'marks'],
       [
-        ['node', Object.entries(P.deploy.node).map(([k, v]) => `${k} ${fmt(v, k === 'probes' ? 0 : 0)}`).join(' · ')],
-        ['bare', Object.entries(P.deploy.bare).map(([k, v]) => `${k} ${fmt(v, 0)}`).join(' · ')],
+        [
+          'node',
+          Object.entries(P.deploy.node)
+            .map(([k, v]) => `${k} ${fmt(v, k === 'probes' ? 0 : 0)}`)
+            .join(' · '),
+        ],
+        [
+          'bare',
+          Object.entries(P.deploy.bare)
+            .map(([k, v]) => `${k} ${fmt(v, 0)}`)
+            .join(' · '),
+        ],
       ],
     )
   );
@@ -656,7 +723,17 @@ async function phaseThroughput() {
     // The ratio is the median of the per-round ratios (node round i ÷ direct round i, run back to
     // back): a slow drift of the machine's load cancels out of each pair.
     const ratio = median(r.node.map((x, i) => x / r.direct[i]));
-    out.push({ containers: N, messagesPerRound: M, rounds: ROUNDS, node, direct: dir, ratio, ratioOfMedians: node / dir, nodeRounds: r.node, directRounds: r.direct });
+    out.push({
+      containers: N,
+      messagesPerRound: M,
+      rounds: ROUNDS,
+      node,
+      direct: dir,
+      ratio,
+      ratioOfMedians: node / dir,
+      nodeRounds: r.node,
+      directRounds: r.direct,
+    });
   }
   return out;
 }
@@ -712,7 +789,12 @@ const HOLD_CODE = 'function main(p) { return p.hold ? new Promise((r) => setTime
 async function phaseCells() {
   const REPS = QUICK ? 3 : 8;
   const doc = (name, code = HOLD_CODE, version = '0.0.1') => ({ namespace: 'guest', name, version, exec: { kind: 'nodejs:20', code, binary: false } });
-  const catalog = { getAction: async () => { throw new Error('not used'); }, runtimeImages: async () => ({}) };
+  const catalog = {
+    getAction: async () => {
+      throw new Error('not used');
+    },
+    runtimeImages: async () => ({}),
+  };
   const e = new LocalEngine({ instanceId: instanceId(userDir), runtimeId: `b${RUN}cells`, imageOverrides: { 'nodejs:*': IMAGE }, capacity: 4, stemCells: 1 });
   const cellReady = async () => {
     const until = Date.now() + 60000;
@@ -817,7 +899,9 @@ async function phasePayload() {
   const out = [];
   for (const size of sizes) {
     // {"data":"…"} of `bytes` bytes of JSON; base64 text, like an image sent as a string.
-    const data = randomBytes(Math.ceil(size.bytes * 0.75)).toString('base64').slice(0, size.bytes - 11);
+    const data = randomBytes(Math.ceil(size.bytes * 0.75))
+      .toString('base64')
+      .slice(0, size.bytes - 11);
     const viaNode = async () => {
       const m = await port.send({ data });
       if (m.payload.data.length !== data.length) throw new Error('node: wrong echo');
@@ -895,18 +979,62 @@ function report(results) {
   const rows = [];
   const L = results.latency;
   if (L && !L.error) {
-    rows.push(['1. warm invocation p50', `${fmt(L.node.p50)} ms`, `${fmt(L.direct.p50)} ms`, `${signed(L.addedP50)} ms`, 'added p50 < 0.5 ms', verdict(L.addedP50 < 0.5)]);
-    rows.push(['1. warm invocation p99', `${fmt(L.node.p99)} ms`, `${fmt(L.direct.p99)} ms`, `${signed(L.addedP99)} ms`, 'added p99 ≤ 0.3 ms', verdict(L.addedP99 <= 0.3)]);
-    if (L.again) rows.push(['1. A/A control: the direct side run twice, p50 / p99', `${fmt(L.again.p50)} / ${fmt(L.again.p99)} ms`, `${fmt(L.direct.p50)} / ${fmt(L.direct.p99)} ms`, `${signed(L.aaP50)} / ${signed(L.aaP99)} ms`, '(noise: identical sides)', '']);
-    if (L.floor) rows.push(['1. floor: a bare Node-RED node around the direct client, p50 / p99', `${fmt(L.floor.p50)} / ${fmt(L.floor.p99)} ms`, `${fmt(L.direct.p50)} / ${fmt(L.direct.p99)} ms`, `${signed(L.floorP50)} / ${signed(L.floorP99)} ms`, '(Node-RED itself)', '']);
+    rows.push([
+      '1. warm invocation p50',
+      `${fmt(L.node.p50)} ms`,
+      `${fmt(L.direct.p50)} ms`,
+      `${signed(L.addedP50)} ms`,
+      'added p50 < 0.5 ms',
+      verdict(L.addedP50 < 0.5),
+    ]);
+    rows.push([
+      '1. warm invocation p99',
+      `${fmt(L.node.p99)} ms`,
+      `${fmt(L.direct.p99)} ms`,
+      `${signed(L.addedP99)} ms`,
+      'added p99 ≤ 0.3 ms',
+      verdict(L.addedP99 <= 0.3),
+    ]);
+    if (L.again)
+      rows.push([
+        '1. A/A control: the direct side run twice, p50 / p99',
+        `${fmt(L.again.p50)} / ${fmt(L.again.p99)} ms`,
+        `${fmt(L.direct.p50)} / ${fmt(L.direct.p99)} ms`,
+        `${signed(L.aaP50)} / ${signed(L.aaP99)} ms`,
+        '(noise: identical sides)',
+        '',
+      ]);
+    if (L.floor)
+      rows.push([
+        '1. floor: a bare Node-RED node around the direct client, p50 / p99',
+        `${fmt(L.floor.p50)} / ${fmt(L.floor.p99)} ms`,
+        `${fmt(L.direct.p50)} / ${fmt(L.direct.p99)} ms`,
+        `${signed(L.floorP50)} / ${signed(L.floorP99)} ms`,
+        '(Node-RED itself)',
+        '',
+      ]);
   }
   const P = results.python;
   if (P && !P.error) {
-    rows.push(['1. Python: warm invocation p50', `${fmt(P.node.p50)} ms`, `${fmt(P.direct.p50)} ms`, `${signed(P.addedP50)} ms`, 'added p50 ≤ 0.1 ms', verdict(P.addedP50 <= 0.1)]);
+    rows.push([
+      '1. Python: warm invocation p50',
+      `${fmt(P.node.p50)} ms`,
+      `${fmt(P.direct.p50)} ms`,
+      `${signed(P.addedP50)} ms`,
+      'added p50 ≤ 0.1 ms',
+      verdict(P.addedP50 <= 0.1),
+    ]);
     rows.push(['1. Python: warm invocation p99', `${fmt(P.node.p99)} ms`, `${fmt(P.direct.p99)} ms`, `${signed(P.addedP99)} ms`, '(reported)', '']);
   }
   for (const t of (results.throughput && !results.throughput.error && results.throughput) || []) {
-    rows.push([`2. throughput, ${t.containers} container${t.containers > 1 ? 's' : ''} (5 ms action)`, `${fmt(t.node, 0)} msg/s`, `${fmt(t.direct, 0)} msg/s`, `${fmt(t.ratio * 100, 0)} %`, '≥ 70 % of direct', verdict(t.ratio >= 0.7)]);
+    rows.push([
+      `2. throughput, ${t.containers} container${t.containers > 1 ? 's' : ''} (5 ms action)`,
+      `${fmt(t.node, 0)} msg/s`,
+      `${fmt(t.direct, 0)} msg/s`,
+      `${fmt(t.ratio * 100, 0)} %`,
+      '≥ 70 % of direct',
+      verdict(t.ratio >= 0.7),
+    ]);
   }
   const D = results.deploy;
   if (D && !D.error) {
@@ -914,36 +1042,113 @@ function report(results) {
   }
   for (const p of (results.payload && !results.payload.error && results.payload) || []) {
     const target = p.size === '1 MB' ? 'p50 < 20 ms' : '(reported)';
-    rows.push([`4. round trip ${p.size} (echo) p50 / p99`, `${fmt(p.node.p50)} / ${fmt(p.node.p99)} ms`, `${fmt(p.direct.p50)} / ${fmt(p.direct.p99)} ms`, `${signed(p.node.p50 - p.direct.p50)} ms`, target, p.size === '1 MB' ? verdict(p.node.p50 < 20) : '']);
+    rows.push([
+      `4. round trip ${p.size} (echo) p50 / p99`,
+      `${fmt(p.node.p50)} / ${fmt(p.node.p99)} ms`,
+      `${fmt(p.direct.p50)} / ${fmt(p.direct.p99)} ms`,
+      `${signed(p.node.p50 - p.direct.p50)} ms`,
+      target,
+      p.size === '1 MB' ? verdict(p.node.p50 < 20) : '',
+    ]);
   }
   const M = results.memory;
   if (M && !M.error) {
     const mb = (b) => `${fmt(b / 1048576)} MB`;
-    rows.push([`5. memory, ${M.count} local action nodes: RSS`, `${mb(M.after.rss)}`, `${mb(M.before.rss)} (empty flow)`, `${signed((M.after.rss - M.before.rss) / 1048576)} MB`, '< 20 MB added', verdict(M.after.rss - M.before.rss < 20 * 1048576)]);
-    rows.push([`5. memory, ${M.count} local action nodes: JS heap`, `${mb(M.after.heapUsed)}`, `${mb(M.before.heapUsed)} (empty flow)`, `${signed((M.after.heapUsed - M.before.heapUsed) / 1048576)} MB`, '< 20 MB added', verdict(M.after.heapUsed - M.before.heapUsed < 20 * 1048576)]);
+    rows.push([
+      `5. memory, ${M.count} local action nodes: RSS`,
+      `${mb(M.after.rss)}`,
+      `${mb(M.before.rss)} (empty flow)`,
+      `${signed((M.after.rss - M.before.rss) / 1048576)} MB`,
+      '< 20 MB added',
+      verdict(M.after.rss - M.before.rss < 20 * 1048576),
+    ]);
+    rows.push([
+      `5. memory, ${M.count} local action nodes: JS heap`,
+      `${mb(M.after.heapUsed)}`,
+      `${mb(M.before.heapUsed)} (empty flow)`,
+      `${signed((M.after.heapUsed - M.before.heapUsed) / 1048576)} MB`,
+      '< 20 MB added',
+      verdict(M.after.heapUsed - M.before.heapUsed < 20 * 1048576),
+    ]);
   }
   const C = results.cells;
   if (C && !C.error) {
     const m = C.medians;
-    rows.push(['6. scale-up: waiting message → its result (median)', `${fmt(m.scaleUp, 1)} ms`, `${fmt(m.init, 1)} ms (one /init)`, `${fmt(m.scaleUp / m.init, 2)}x`, '≤ 1.5x one /init', verdict(m.scaleUp <= 1.5 * m.init)]);
-    rows.push(['6. cold start of a msg.action action (median)', `${fmt(m.cold, 1)} ms`, `${fmt(m.init, 1)} ms (one /init)`, `${fmt(m.cold / m.init, 2)}x`, '≤ 1.5x one /init', verdict(m.cold <= 1.5 * m.init)]);
-    rows.push(['6. … of which: provisioned (stem cell taken, /init) / first /run', `${fmt(m.coldProvision, 1)} / ${fmt(m.coldRun, 1)} ms`, '', '', '(reported)', '']);
-    rows.push(['6. redeploy of a changed action → ready (median)', `${fmt(m.redeploy, 0)} ms`, `${fmt(m.full, 0)} ms (docker run + /init)`, `${fmt(m.redeploy / m.full, 2)}x`, '≤ 0.2x bare', verdict(m.redeploy <= 0.2 * m.full)]);
-    rows.push(['6. … of which: old node closed (its container removed in the background) / new one ready', `${fmt(m.redeployClose, 0)} / ${fmt(m.redeployProvision, 1)} ms`, '', `${fmt(m.redeployProvision / m.full, 2)}x`, '(reported)', '']);
+    rows.push([
+      '6. scale-up: waiting message → its result (median)',
+      `${fmt(m.scaleUp, 1)} ms`,
+      `${fmt(m.init, 1)} ms (one /init)`,
+      `${fmt(m.scaleUp / m.init, 2)}x`,
+      '≤ 1.5x one /init',
+      verdict(m.scaleUp <= 1.5 * m.init),
+    ]);
+    rows.push([
+      '6. cold start of a msg.action action (median)',
+      `${fmt(m.cold, 1)} ms`,
+      `${fmt(m.init, 1)} ms (one /init)`,
+      `${fmt(m.cold / m.init, 2)}x`,
+      '≤ 1.5x one /init',
+      verdict(m.cold <= 1.5 * m.init),
+    ]);
+    rows.push([
+      '6. … of which: provisioned (stem cell taken, /init) / first /run',
+      `${fmt(m.coldProvision, 1)} / ${fmt(m.coldRun, 1)} ms`,
+      '',
+      '',
+      '(reported)',
+      '',
+    ]);
+    rows.push([
+      '6. redeploy of a changed action → ready (median)',
+      `${fmt(m.redeploy, 0)} ms`,
+      `${fmt(m.full, 0)} ms (docker run + /init)`,
+      `${fmt(m.redeploy / m.full, 2)}x`,
+      '≤ 0.2x bare',
+      verdict(m.redeploy <= 0.2 * m.full),
+    ]);
+    rows.push([
+      '6. … of which: old node closed (its container removed in the background) / new one ready',
+      `${fmt(m.redeployClose, 0)} / ${fmt(m.redeployProvision, 1)} ms`,
+      '',
+      `${fmt(m.redeployProvision / m.full, 2)}x`,
+      '(reported)',
+      '',
+    ]);
   }
   const S = results.store;
   if (S && !S.error) {
-    rows.push(['7. activation store on (default, 200 kept) vs off: warm p50', `${fmt(S.on.p50)} ms`, `${fmt(S.off.p50)} ms (off)`, `${signed(S.addedP50)} ms`, 'added p50 ≤ 0.1 ms', verdict(S.addedP50 <= 0.1)]);
+    rows.push([
+      '7. activation store on (default, 200 kept) vs off: warm p50',
+      `${fmt(S.on.p50)} ms`,
+      `${fmt(S.off.p50)} ms (off)`,
+      `${signed(S.addedP50)} ms`,
+      'added p50 ≤ 0.1 ms',
+      verdict(S.addedP50 <= 0.1),
+    ]);
     rows.push(['7. … p99', `${fmt(S.on.p99)} ms`, `${fmt(S.off.p99)} ms (off)`, `${signed(S.addedP99)} ms`, '(reported)', '']);
   }
   const I = results.inline;
   if (I && !I.error) {
-    rows.push(['8. inline code vs the same code from the catalog: warm p50', `${fmt(I.inline.p50)} ms`, `${fmt(I.catalog.p50)} ms (catalog)`, `${signed(I.addedP50)} ms`, 'no difference beyond noise (|added| ≤ 0.1 ms)', verdict(Math.abs(I.addedP50) <= 0.1)]);
+    rows.push([
+      '8. inline code vs the same code from the catalog: warm p50',
+      `${fmt(I.inline.p50)} ms`,
+      `${fmt(I.catalog.p50)} ms (catalog)`,
+      `${signed(I.addedP50)} ms`,
+      'no difference beyond noise (|added| ≤ 0.1 ms)',
+      verdict(Math.abs(I.addedP50) <= 0.1),
+    ]);
     rows.push(['8. … p99', `${fmt(I.inline.p99)} ms`, `${fmt(I.catalog.p99)} ms (catalog)`, `${signed(I.addedP99)} ms`, '(reported)', '']);
   }
   const ID = results['inline-deploy'];
   if (ID && !ID.error) {
-    rows.push(['9. new inline action node: deploy → first result (median)', `${fmt(ID.node, 1)} ms`, `${fmt(ID.init, 1)} ms (one /init)`, `${fmt(ID.ratio, 2)}x (per round ${fmt(ID.pairRatio, 2)}x)`, '≤ 1.5x one /init', verdict(ID.ratio <= 1.5)]);
+    rows.push([
+      '9. new inline action node: deploy → first result (median)',
+      `${fmt(ID.node, 1)} ms`,
+      `${fmt(ID.init, 1)} ms (one /init)`,
+      `${fmt(ID.ratio, 2)}x (per round ${fmt(ID.pairRatio, 2)}x)`,
+      '≤ 1.5x one /init',
+      verdict(ID.ratio <= 1.5),
+    ]);
     const mk = ID.marks;
     const at = (k) => (mk[k] === undefined ? '?' : fmt(mk[k], 1));
     rows.push([
@@ -988,7 +1193,12 @@ async function dockerWentAway(restartsBefore) {
   if (reachable && !dockerDown && dockerRestarts === restartsBefore) return false;
   log('Docker went away (someone restarted dockerd): waiting for it, then running the phase again');
   for (let i = 0; i < 120; i++) {
-    if (await docker.ping().then(() => true, () => false)) {
+    if (
+      await docker.ping().then(
+        () => true,
+        () => false,
+      )
+    ) {
       await sleep(3000);
       return true;
     }
@@ -1024,7 +1234,9 @@ function cleanup() {
         break;
       } catch (err) {
         if (attempt >= 15) {
-          log(`cleanup: Docker unreachable (${err.message}); remove leftovers with: ${labels.map((l) => `docker rm -f $(docker ps -aq --filter label=${l})`).join('; ')}`);
+          log(
+            `cleanup: Docker unreachable (${err.message}); remove leftovers with: ${labels.map((l) => `docker rm -f $(docker ps -aq --filter label=${l})`).join('; ')}`,
+          );
           break;
         }
         await sleep(2000);
@@ -1057,9 +1269,12 @@ async function main() {
       await sleep(2000);
     }
   }
-  await docker.getImage(IMAGE).inspect().catch(() => {
-    throw new Error(`image ${IMAGE} missing: run bash runtimes/build.sh`);
-  });
+  await docker
+    .getImage(IMAGE)
+    .inspect()
+    .catch(() => {
+      throw new Error(`image ${IMAGE} missing: run bash runtimes/build.sh`);
+    });
   // The engine creates the isolation network on first use; the bare side may come first.
   const probe = new LocalEngine({ instanceId: `bench-net-${RUN}`, runtimeId: 'bench-net', capacity: 1 });
   await probe.start();
@@ -1069,9 +1284,12 @@ async function main() {
   ow = await startOpenWhiskServer();
   for (const [name, code] of Object.entries(ACTIONS)) ow.putAction('guest', name, { exec: { kind: 'nodejs:20', code } });
   if (want('python') || PROFILE_PY) {
-    await docker.getImage(PY_IMAGE).inspect().catch(() => {
-      throw new Error(`image ${PY_IMAGE} missing: run bash runtimes/build.sh`);
-    });
+    await docker
+      .getImage(PY_IMAGE)
+      .inspect()
+      .catch(() => {
+        throw new Error(`image ${PY_IMAGE} missing: run bash runtimes/build.sh`);
+      });
     for (const [name, code] of Object.entries(PY_ACTIONS)) ow.putAction('guest', name, { exec: { kind: 'python:3.11', code } });
   }
   await helper.startServer();
@@ -1118,7 +1336,10 @@ async function main() {
     date: new Date().toISOString(),
     commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim(),
     // dist/ is what ran: built from the working tree, which may differ from the commit.
-    uncommittedSources: spawnSync('git', ['status', '--porcelain', '--', 'lib', 'nodes'], { cwd: root, encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean),
+    uncommittedSources: spawnSync('git', ['status', '--porcelain', '--', 'lib', 'nodes'], { cwd: root, encoding: 'utf8' })
+      .stdout.trim()
+      .split('\n')
+      .filter(Boolean),
     node: process.version,
     nodeRed: nodeRedVersion(),
     cpus: os.cpus().length,
@@ -1135,7 +1356,9 @@ async function main() {
     seconds: Math.round((performance.now() - t00) / 1000),
   };
   const table = report(results);
-  console.log(`\n## Local mode benchmark (${env.date}, Node ${env.node}, Node-RED ${env.nodeRed}, ${env.cpus} CPUs, Docker ${env.docker}; load ${env.loadavg1.join(' → ')}, ${env.otherContainersAtStart} other containers running)\n`);
+  console.log(
+    `\n## Local mode benchmark (${env.date}, Node ${env.node}, Node-RED ${env.nodeRed}, ${env.cpus} CPUs, Docker ${env.docker}; load ${env.loadavg1.join(' → ')}, ${env.otherContainersAtStart} other containers running)\n`,
+  );
   console.log(table);
   if (results.profile && !results.profile.error) console.log(`\n### --profile: one warm message, stage by stage\n\n${profileTable(results.profile)}`);
   const failed = Object.values(results).some((r) => r && r.error);

@@ -147,7 +147,16 @@ function flow(owUrl) {
   const action = (name) => ({ id: ID[name], type: 'openwhisk-action', runtime: ID.rt, action: `soak/${name}`, namespace: '', params: [], wires: [[ID.out]] });
   return [
     { id: ID.svc, type: 'openwhisk-service', api: owUrl },
-    { id: ID.rt, type: 'openwhisk-runtime', mode: 'local', service: ID.svc, images: `nodejs:*=${IMAGE}`, capacity: CAPACITY, queue: QUEUE, stemCells: STEM_CELLS },
+    {
+      id: ID.rt,
+      type: 'openwhisk-runtime',
+      mode: 'local',
+      service: ID.svc,
+      images: `nodejs:*=${IMAGE}`,
+      capacity: CAPACITY,
+      queue: QUEUE,
+      stemCells: STEM_CELLS,
+    },
     ...ACTIONS.map(action),
     { id: ID.out, type: 'helper' },
     { id: ID.catch, type: 'catch', scope: null, uncaught: false, wires: [[ID.caught]] },
@@ -280,28 +289,40 @@ async function main() {
     let hostileTurn = 0;
     every(5000, () => send('hostile', HOSTILE_MODES[hostileTurn++ % HOSTILE_MODES.length]));
     // bursts above capacity
-    every(20000, () => {
-      for (let i = 0; i < 150; i++) send('slow', { ms: 300 });
-      for (let i = 0; i < 150; i++) send('fast', {});
-      for (let i = 0; i < 30; i++) send('flaky', { kind: pick(['ok', 'app', 'crash']) });
-    }, 10000);
+    every(
+      20000,
+      () => {
+        for (let i = 0; i < 150; i++) send('slow', { ms: 300 });
+        for (let i = 0; i < 150; i++) send('fast', {});
+        for (let i = 0; i < 30; i++) send('flaky', { kind: pick(['ok', 'app', 'crash']) });
+      },
+      10000,
+    );
     // OOM now and then
-    every(45000, () => {
-      stats.faults.oomSent++;
-      send('hog', { hog: true });
-    }, 30000);
+    every(
+      45000,
+      () => {
+        stats.faults.oomSent++;
+        send('hog', { hog: true });
+      },
+      30000,
+    );
     // docker kill of a random container of this run (busy or idle)
-    every(25000, safe('docker kill', async () => {
-      if (ctl.down) return;
-      const list = await ourContainers(false);
-      if (list.length === 0) return;
-      const c = pick(list);
-      const node = c.Labels[LABELS.node];
-      const action = ACTIONS.find((a) => ID[a] === node) || node;
-      await docker.getContainer(c.Id).kill();
-      stats.faults.kills.push({ t: elapsed(), action });
-      log(`docker kill ${c.Names[0]} (${action})`);
-    }), 15000);
+    every(
+      25000,
+      safe('docker kill', async () => {
+        if (ctl.down) return;
+        const list = await ourContainers(false);
+        if (list.length === 0) return;
+        const c = pick(list);
+        const node = c.Labels[LABELS.node];
+        const action = ACTIONS.find((a) => ID[a] === node) || node;
+        await docker.getContainer(c.Id).kill();
+        stats.faults.kills.push({ t: elapsed(), action });
+        log(`docker kill ${c.Names[0]} (${action})`);
+      }),
+      15000,
+    );
     // dockerd stop/start, once
     if (dockerd.pid) {
       timers.push(
@@ -321,19 +342,32 @@ async function main() {
       );
     }
     // samples
-    every(5000, safe('sample', async () => {
-      const m = process.memoryUsage();
-      let containers = null;
-      if (!ctl.down) containers = (await ourContainers(false).catch(() => null))?.length ?? null;
-      if (containers !== null) stats.maxContainers = Math.max(stats.maxContainers, containers);
-      stats.maxRss = Math.max(stats.maxRss, m.rss);
-      stats.maxHeap = Math.max(stats.maxHeap, m.heapUsed);
-      stats.samples.push({ t: elapsed(), in: stats.in, results: stats.results, errors: stats.errors, pending: pending.size, containers, rss: m.rss, heap: m.heapUsed, health: engine.health.state });
-    }));
+    every(
+      5000,
+      safe('sample', async () => {
+        const m = process.memoryUsage();
+        let containers = null;
+        if (!ctl.down) containers = (await ourContainers(false).catch(() => null))?.length ?? null;
+        if (containers !== null) stats.maxContainers = Math.max(stats.maxContainers, containers);
+        stats.maxRss = Math.max(stats.maxRss, m.rss);
+        stats.maxHeap = Math.max(stats.maxHeap, m.heapUsed);
+        stats.samples.push({
+          t: elapsed(),
+          in: stats.in,
+          results: stats.results,
+          errors: stats.errors,
+          pending: pending.size,
+          containers,
+          rss: m.rss,
+          heap: m.heapUsed,
+          health: engine.health.state,
+        });
+      }),
+    );
     every(60000, () => log(`in ${stats.in}, results ${stats.results}, errors ${stats.errors} ${JSON.stringify(stats.byCode)}, pending ${pending.size}`));
 
     await sleep(DURATION);
-    for (const t of timers) clearInterval(t), clearTimeout(t);
+    for (const t of timers) (clearInterval(t), clearTimeout(t));
     timers.length = 0;
     while (ctl.down) await sleep(200); // a dockerd restart in progress finishes first
     log(`load stopped; waiting for ${pending.size} messages in flight`);
@@ -342,7 +376,7 @@ async function main() {
     stats.drainMs = Date.now() - d0;
     finished = true;
   } finally {
-    for (const t of timers) clearInterval(t), clearTimeout(t);
+    for (const t of timers) (clearInterval(t), clearTimeout(t));
     if (ctl.down || !(await ctl.up())) {
       if (dockerd && dockerd.argv) await ctl.start().catch((err) => log(`could not start dockerd: ${err.message}`));
     }
@@ -356,7 +390,14 @@ async function main() {
     const left = await ourContainers(true).catch(() => []);
     stats.leftover = left.length;
     stats.leftoverNames = left.map((c) => `${c.Names[0]} (${c.State})`);
-    await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    await Promise.all(
+      left.map((c) =>
+        docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined),
+      ),
+    );
     fs.rmSync(userDir, { recursive: true, force: true });
     stats.finished = finished;
   }
@@ -379,7 +420,9 @@ function report() {
   const lines = [];
   lines.push(`## Soak: ${MINUTES} min of mixed load under faults — ${ok ? 'PASS' : 'FAIL'}`);
   lines.push('');
-  lines.push(`Node ${process.versions.node}, Node-RED ${stats.nodeRed} via node-red-node-test-helper, runtime capacity ${CAPACITY}, queue ${QUEUE}, seed ${SEED}.`);
+  lines.push(
+    `Node ${process.versions.node}, Node-RED ${stats.nodeRed} via node-red-node-test-helper, runtime capacity ${CAPACITY}, queue ${QUEUE}, seed ${SEED}.`,
+  );
   lines.push('');
   lines.push('| figure | value |');
   lines.push('|---|---|');
@@ -394,7 +437,9 @@ function report() {
   lines.push(`| docker kills | ${stats.faults.kills.length} |`);
   lines.push(`| OOM messages sent / reported as "exhausted its memory" | ${stats.faults.oomSent} / ${stats.oomReported} |`);
   const d = stats.faults.dockerd;
-  lines.push(`| dockerd stop/start | ${d ? `at ${(d.at / 1000).toFixed(0)} s: stop ${d.stopMs} ms, down ${d.downMs} ms, start ${d.startMs} ms` : `not done (${dockerd && dockerd.why})`} |`);
+  lines.push(
+    `| dockerd stop/start | ${d ? `at ${(d.at / 1000).toFixed(0)} s: stop ${d.stopMs} ms, down ${d.downMs} ms, start ${d.startMs} ms` : `not done (${dockerd && dockerd.why})`} |`,
+  );
   lines.push(`| engine health changes | ${stats.health.map((h) => `${(h.t / 1000).toFixed(0)} s ${h.state}`).join(', ') || 'none'} |`);
   lines.push(`| max messages in flight | ${stats.maxPending} |`);
   lines.push(`| max containers (sampled) | ${stats.maxContainers} (capacity ${CAPACITY}) |`);
@@ -443,7 +488,15 @@ function report() {
     byAction: Object.fromEntries(
       ACTIONS.map((a) => {
         const s = stats.byAction[a];
-        return [a, { in: s.in, results: s.results, errors: s.errors, latencyMs: { p50: quantile(s.latency, 0.5), p99: quantile(s.latency, 0.99), max: s.latency.length ? Math.max(...s.latency) : null } }];
+        return [
+          a,
+          {
+            in: s.in,
+            results: s.results,
+            errors: s.errors,
+            latencyMs: { p50: quantile(s.latency, 0.5), p99: quantile(s.latency, 0.99), max: s.latency.length ? Math.max(...s.latency) : null },
+          },
+        ];
       }),
     ),
     samples: stats.samples,

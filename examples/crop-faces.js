@@ -27,7 +27,10 @@ async function main(params) {
   let pixels;
   try {
     // Decoded once (RGB), then every face is cut from the pixels: no decode per face.
-    pixels = await sharp(Buffer.from(data.replace(/^data:[^,]*,/, ''), 'base64')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    pixels = await sharp(Buffer.from(data.replace(/^data:[^,]*,/, ''), 'base64'))
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
   } catch (e) {
     return { error: `input is not a PNG/JPEG image (${e.message})` };
   }
@@ -39,10 +42,13 @@ async function main(params) {
     .sort((a, b) => b.w * b.h - a.w * a.h); // the largest faces first when there are too many
   const faces = [];
   for (const b of boxes.slice(0, maxFaces)) {
-    const x0 = Math.max(0, Math.round(b.x - margin * b.w)), y0 = Math.max(0, Math.round(b.y - margin * b.h));
-    const x1 = Math.min(width, Math.round(b.x + b.w + margin * b.w)), y1 = Math.min(height, Math.round(b.y + b.h + margin * b.h));
+    const x0 = Math.max(0, Math.round(b.x - margin * b.w)),
+      y0 = Math.max(0, Math.round(b.y - margin * b.h));
+    const x1 = Math.min(width, Math.round(b.x + b.w + margin * b.w)),
+      y1 = Math.min(height, Math.round(b.y + b.h + margin * b.h));
     const scale = b.w > size ? size / b.w : 1;
-    const w = Math.max(1, Math.round((x1 - x0) * scale)), h = Math.max(1, Math.round((y1 - y0) * scale));
+    const w = Math.max(1, Math.round((x1 - x0) * scale)),
+      h = Math.max(1, Math.round((y1 - y0) * scale));
     let crop = sharp(pixels.data, { raw: { width, height, channels } }).extract({ left: x0, top: y0, width: x1 - x0, height: y1 - y0 });
     if (scale !== 1) crop = crop.resize(w, h, { kernel: 'lanczos3', fit: 'fill' });
     const jpeg = await crop.jpeg({ quality, chromaSubsampling: '4:4:4' }).toBuffer();

@@ -10,38 +10,52 @@ const sharp = require('sharp');
 sharp.concurrency(1); // the action's container has one job
 sharp.cache(false);
 
-const CASCADES = [process.env.FACE_CASCADE, '/opt/face-detect/haarcascade_frontalface_default.xml',
-  '/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml'];
+const CASCADES = [
+  process.env.FACE_CASCADE,
+  '/opt/face-detect/haarcascade_frontalface_default.xml',
+  '/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml',
+];
 let detector; // Promise of {cv, classifier}, kept for warm activations
 
 function loadDetector() {
-  detector = detector || new Promise((resolve, reject) => {
-    const file = CASCADES.find((f) => f && fs.existsSync(f));
-    if (!file) return reject(new Error('Haar cascade not found (set FACE_CASCADE)'));
-    const cv = require('@techstark/opencv-js'); // a thenable that never settles: do not await it
-    const ready = () => {
-      cv.FS_createDataFile('/', 'cascade.xml', fs.readFileSync(file), true, false, false);
-      const classifier = new cv.CascadeClassifier();
-      if (!classifier.load('cascade.xml')) return reject(new Error(`cannot load cascade ${file}`));
-      resolve({ cv, classifier }); // never resolve with cv itself (thenable)
-    };
-    if (cv.Mat) ready(); else cv.onRuntimeInitialized = ready;
-  });
+  detector =
+    detector ||
+    new Promise((resolve, reject) => {
+      const file = CASCADES.find((f) => f && fs.existsSync(f));
+      if (!file) return reject(new Error('Haar cascade not found (set FACE_CASCADE)'));
+      const cv = require('@techstark/opencv-js'); // a thenable that never settles: do not await it
+      const ready = () => {
+        cv.FS_createDataFile('/', 'cascade.xml', fs.readFileSync(file), true, false, false);
+        const classifier = new cv.CascadeClassifier();
+        if (!classifier.load('cascade.xml')) return reject(new Error(`cannot load cascade ${file}`));
+        resolve({ cv, classifier }); // never resolve with cv itself (thenable)
+      };
+      if (cv.Mat) ready();
+      else cv.onRuntimeInitialized = ready;
+    });
   return detector;
 }
 loadDetector().catch(() => {}); // start at /init: the first activation then finds OpenCV (nearly) ready
 
 // The face's grey levels scaled to 9x8 pixels (INTER_AREA), as detect-faces.py: bit = left > right.
 function dhash(cv, gray, { x, y, w, h }) {
-  const roi = gray.roi(new cv.Rect(x, y, w, h)), f = new cv.Mat(), small = new cv.Mat();
+  const roi = gray.roi(new cv.Rect(x, y, w, h)),
+    f = new cv.Mat(),
+    small = new cv.Mat();
   try {
     roi.convertTo(f, cv.CV_32F);
     cv.resize(f, small, new cv.Size(9, 8), 0, 0, cv.INTER_AREA);
     const px = small.data32F;
     let bits = '';
     for (let r = 0; r < 8; r++) for (let c = 0; c < 8; c++) bits += px[r * 9 + c] > px[r * 9 + c + 1] ? '1' : '0';
-    return BigInt('0b' + bits).toString(16).padStart(16, '0');
-  } finally { roi.delete(); f.delete(); small.delete(); }
+    return BigInt('0b' + bits)
+      .toString(16)
+      .padStart(16, '0');
+  } finally {
+    roi.delete();
+    f.delete();
+    small.delete();
+  }
 }
 
 function iou(a, b) {
@@ -62,9 +76,14 @@ function search(cv, classifier, mat, scaleFactor, neighbours, lo, hi) {
   try {
     classifier.detectMultiScale(mat, found, scaleFactor, neighbours, 0, new cv.Size(lo, lo), new cv.Size(hi, hi));
     const out = [];
-    for (let i = 0; i < found.size(); i++) { const r = found.get(i); out.push({ x: r.x, y: r.y, w: r.width, h: r.height }); }
+    for (let i = 0; i < found.size(); i++) {
+      const r = found.get(i);
+      out.push({ x: r.x, y: r.y, w: r.width, h: r.height });
+    }
     return out;
-  } finally { found.delete(); }
+  } finally {
+    found.delete();
+  }
 }
 
 // Haar cascade detection, coarse to fine: faces are found on a copy scaled the smallest face wanted
@@ -75,20 +94,31 @@ function search(cv, classifier, mat, scaleFactor, neighbours, lo, hi) {
 // full-resolution search. With the default 30 px, this costs about half of a full-resolution search from
 // 30 px and finds the same faces (bench/README.md).
 function detect(cv, classifier, gray, wanted) {
-  const width = gray.cols, height = gray.rows, mf = minFace(width, height, wanted), s = 25.5 / mf;
+  const width = gray.cols,
+    height = gray.rows,
+    mf = minFace(width, height, wanted),
+    s = 25.5 / mf;
   if (s >= 0.95) return search(cv, classifier, gray, 1.1, 5, mf, 0);
   const small = new cv.Mat();
   let coarse;
   try {
     cv.resize(gray, small, new cv.Size(Math.max(24, Math.trunc(width * s + 0.5)), Math.max(24, Math.trunc(height * s + 0.5))), 0, 0, cv.INTER_AREA);
     coarse = search(cv, classifier, small, 1.2, 2, 24, 0);
-  } finally { small.delete(); }
+  } finally {
+    small.delete();
+  }
   const out = [];
   for (const c of coarse) {
-    const x = c.x / s, y = c.y / s, w = c.w / s, m = 0.35 * w;
-    const x0 = Math.max(0, Math.trunc(x - m)), y0 = Math.max(0, Math.trunc(y - m));
-    const x1 = Math.min(width, Math.trunc(x + w + m)), y1 = Math.min(height, Math.trunc(y + w + m));
-    const lo = Math.max(24, Math.trunc(w * 0.75)), hi = Math.trunc(w * 1.35) + 1;
+    const x = c.x / s,
+      y = c.y / s,
+      w = c.w / s,
+      m = 0.35 * w;
+    const x0 = Math.max(0, Math.trunc(x - m)),
+      y0 = Math.max(0, Math.trunc(y - m));
+    const x1 = Math.min(width, Math.trunc(x + w + m)),
+      y1 = Math.min(height, Math.trunc(y + w + m));
+    const lo = Math.max(24, Math.trunc(w * 0.75)),
+      hi = Math.trunc(w * 1.35) + 1;
     if (x1 - x0 < lo || y1 - y0 < lo) continue;
     const roi = gray.roi(new cv.Rect(x0, y0, x1 - x0, y1 - y0));
     try {
@@ -96,7 +126,9 @@ function detect(cv, classifier, gray, wanted) {
         const box = { x: f.x + x0, y: f.y + y0, w: f.w, h: f.h };
         if (!out.some((o) => iou(box, o) > 0.5)) out.push(box);
       }
-    } finally { roi.delete(); }
+    } finally {
+      roi.delete();
+    }
   }
   return out;
 }
@@ -114,16 +146,24 @@ async function main(params) {
     return { error: `input is not a PNG/JPEG image (${e.message})` };
   }
   let cv, classifier;
-  try { ({ cv, classifier } = await loadDetector()); } catch (e) { return { error: `face detector unavailable: ${e.message}` }; }
+  try {
+    ({ cv, classifier } = await loadDetector());
+  } catch (e) {
+    return { error: `face detector unavailable: ${e.message}` };
+  }
   const { width, height } = image.info;
-  const rgb = new cv.Mat(height, width, cv.CV_8UC3), gray = new cv.Mat();
+  const rgb = new cv.Mat(height, width, cv.CV_8UC3),
+    gray = new cv.Mat();
   try {
     rgb.data.set(image.data);
     cv.cvtColor(rgb, gray, cv.COLOR_RGB2GRAY);
     const faces = detect(cv, classifier, gray, params.minFace);
     for (const f of faces) f.hash = dhash(cv, gray, f);
     return { faces, width, height, ms: Date.now() - t0 };
-  } finally { rgb.delete(); gray.delete(); }
+  } finally {
+    rgb.delete();
+    gray.delete();
+  }
 }
 
 module.exports.main = main;

@@ -24,20 +24,22 @@ const MAX_DESCRIPTORS = 5000;
 let models; // Promise of {tf, faceapi}, kept for warm activations
 
 function loadModels() {
-  models = models || (async () => {
-    const tf = require('@tensorflow/tfjs');
-    const wasm = require('@tensorflow/tfjs-backend-wasm');
-    const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
-    const wasmDir = process.env.TFJS_WASM_DIR || path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
-    wasm.setWasmPaths(wasmDir.endsWith('/') ? wasmDir : `${wasmDir}/`, false); // local files, never a CDN
-    await tf.setBackend('wasm');
-    await tf.ready();
-    tf.enableProdMode(); // no per-op debug checks
-    const dir = process.env.FACE_MODELS || path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'model');
-    await faceapi.nets.faceLandmark68Net.loadFromDisk(dir);
-    await faceapi.nets.faceRecognitionNet.loadFromDisk(dir);
-    return { tf, faceapi };
-  })();
+  models =
+    models ||
+    (async () => {
+      const tf = require('@tensorflow/tfjs');
+      const wasm = require('@tensorflow/tfjs-backend-wasm');
+      const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
+      const wasmDir = process.env.TFJS_WASM_DIR || path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+      wasm.setWasmPaths(wasmDir.endsWith('/') ? wasmDir : `${wasmDir}/`, false); // local files, never a CDN
+      await tf.setBackend('wasm');
+      await tf.ready();
+      tf.enableProdMode(); // no per-op debug checks
+      const dir = process.env.FACE_MODELS || path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'model');
+      await faceapi.nets.faceLandmark68Net.loadFromDisk(dir);
+      await faceapi.nets.faceRecognitionNet.loadFromDisk(dir);
+      return { tf, faceapi };
+    })();
   return models;
 }
 loadModels().catch(() => {}); // start at /init: the first activation then finds the models (nearly) ready
@@ -55,14 +57,17 @@ async function describe({ tf, faceapi }, bitmap, inner, stages) {
     const marks = await faceapi.nets.faceLandmark68Net.detectLandmarks(face);
     stages.landmarks += Date.now() - t;
     const shift = (ps) => ps.map((p) => ({ x: p.x + inner.x, y: p.y + inner.y }));
-    const left = mean(shift(marks.getLeftEye())), right = mean(shift(marks.getRightEye())), mouth = mean(shift(marks.getMouth()));
+    const left = mean(shift(marks.getLeftEye())),
+      right = mean(shift(marks.getRightEye())),
+      mouth = mean(shift(marks.getMouth()));
     const angle = Math.atan2(right.y - left.y, right.x - left.x);
     const centre = mean([left, right, mouth]);
     const toMouth = (p) => Math.hypot(mouth.x - p.x, mouth.y - p.y);
     const side = (toMouth(left) + toMouth(right)) / 2 / 0.45;
     const level = tf.image.rotateWithOffset(image, angle, 0, [centre.x / width, centre.y / height]);
     tensors.push(level);
-    const x1 = centre.x - 0.5 * side, y1 = centre.y - 0.43 * side;
+    const x1 = centre.x - 0.5 * side,
+      y1 = centre.y - 0.43 * side;
     const chip = tf.image.cropAndResize(level, [[y1 / height, x1 / width, (y1 + side) / height, (x1 + side) / width]], [0], [150, 150]);
     tensors.push(chip);
     const squeezed = chip.squeeze([0]);
@@ -119,11 +124,15 @@ async function main(params) {
   const stages = { decode: 0, landmarks: 0, descriptor: 0, cpu: 0 };
   const cpu0 = process.cpuUsage();
   for (const f of params.faces) {
-    if (!f || typeof f.crop !== 'string' || f.crop.length > MAX_CROP_CHARS) return { error: `each face needs {crop: <base64 JPEG/PNG> of at most ${MAX_CROP_CHARS} characters}` };
+    if (!f || typeof f.crop !== 'string' || f.crop.length > MAX_CROP_CHARS)
+      return { error: `each face needs {crop: <base64 JPEG/PNG> of at most ${MAX_CROP_CHARS} characters}` };
     let img;
     const t = Date.now();
     try {
-      const { data, info } = await sharp(Buffer.from(f.crop.replace(/^data:[^,]*,/, ''), 'base64')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const { data, info } = await sharp(Buffer.from(f.crop.replace(/^data:[^,]*,/, ''), 'base64'))
+        .removeAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
       img = { width: info.width, height: info.height, data };
     } catch (e) {
       return { error: `a face crop is not a PNG/JPEG image (${e.message})` };
@@ -131,7 +140,8 @@ async function main(params) {
     stages.decode += Date.now() - t;
     const { width, height } = img;
     const i = f.inner || {};
-    const x = Math.min(width - 1, Math.max(0, Math.round(Number(i.x) || 0))), y = Math.min(height - 1, Math.max(0, Math.round(Number(i.y) || 0)));
+    const x = Math.min(width - 1, Math.max(0, Math.round(Number(i.x) || 0))),
+      y = Math.min(height - 1, Math.max(0, Math.round(Number(i.y) || 0)));
     const inner = { x, y, w: Math.min(width - x, Math.round(Number(i.w) || width)), h: Math.min(height - y, Math.round(Number(i.h) || height)) };
     if (inner.w < 16 || inner.h < 16) return { error: `a face box of ${inner.w}x${inner.h} pixels is too small to identify` };
     const v = await describe(m, img, inner, stages);
@@ -143,7 +153,10 @@ async function main(params) {
     if (best) best.distance = Math.round(best.distance * 1000) / 1000;
     const match = !best || best.distance > threshold ? 'unknown' : best.distance > certain ? 'uncertain' : 'known';
     faces.push({
-      x: f.x, y: f.y, w: f.w, h: f.h,
+      x: f.x,
+      y: f.y,
+      w: f.w,
+      h: f.h,
       name: match === 'unknown' ? 'unknown' : best.name,
       match,
       distance: best ? best.distance : null,

@@ -2,7 +2,7 @@
 function main(params) {
   const f = Number(params.fahrenheit !== undefined ? params.fahrenheit : params.payload);
   if (!Number.isFinite(f)) return { error: 'to-celsius needs a numeric {fahrenheit} (or payload)' };
-  return { value: Math.round(((f - 32) * 5 / 9) * 10) / 10, unit: 'C' };
+  return { value: Math.round((((f - 32) * 5) / 9) * 10) / 10, unit: 'C' };
 }
 
 module.exports.main = main;

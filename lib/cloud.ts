@@ -33,7 +33,11 @@ export class CloudInvoker implements Invocable {
   /** Actions' time limits (ms) as the catalog gave them at deploy: they bound the polling after a 202. */
   private readonly timeouts = new Map<string, number>();
 
-  constructor(private readonly service: OpenWhiskService, private readonly defaultRef?: ActionRef, opts: CloudInvokerOptions = {}) {
+  constructor(
+    private readonly service: OpenWhiskService,
+    private readonly defaultRef?: ActionRef,
+    opts: CloudInvokerOptions = {},
+  ) {
     this.opts = { pollStartMs: 200, pollMaxMs: 2000, pollLimitMs: 5 * 60_000 + STORE_MARGIN_MS, ...opts };
   }
 
@@ -52,7 +56,9 @@ export class CloudInvoker implements Invocable {
     const bound = this.service.blockingWindowMs + this.service.requestMs;
     let reply: Activation | { activationId: string };
     try {
-      reply = await this.service.bounded(bound, (b) => this.service.rest.invoke(ref.namespace || '_', ref.name, params, { ...b, headers: this.service.invokeHeaders(opts) }));
+      reply = await this.service.bounded(bound, (b) =>
+        this.service.rest.invoke(ref.namespace || '_', ref.name, params, { ...b, headers: this.service.invokeHeaders(opts) }),
+      );
     } catch (err) {
       if (err instanceof NoAnswer) {
         throw new OpenWhiskNodeError(

@@ -34,15 +34,24 @@ const bad = (message: string, short: string) => new OpenWhiskNodeError('config',
 
 /** "flow.avg, global.limit" (commas or new lines) → the declared keys; throws naming the bad entry. */
 export function parseContextKeys(text: unknown): ContextKey[] {
-  const entries = String(text ?? '').split(/[\s,]+/).map((e) => e.trim()).filter(Boolean);
+  const entries = String(text ?? '')
+    .split(/[\s,]+/)
+    .map((e) => e.trim())
+    .filter(Boolean);
   if (entries.length > MAX_CONTEXT_KEYS) {
-    throw bad(`The node declares ${entries.length} context keys; an action may use at most ${MAX_CONTEXT_KEYS}: keep one object under fewer keys.`, 'too many keys');
+    throw bad(
+      `The node declares ${entries.length} context keys; an action may use at most ${MAX_CONTEXT_KEYS}: keep one object under fewer keys.`,
+      'too many keys',
+    );
   }
   const out: ContextKey[] = [];
   for (const e of entries) {
     const m = /^(flow|global)\.(.+)$/.exec(e);
     if (!m || !KEY.test(m[2])) {
-      throw bad(`Context key '${e.slice(0, 80)}' is not valid: write flow.<name> or global.<name> (a name of letters, digits, '_', '$' or '-').`, 'bad context key');
+      throw bad(
+        `Context key '${e.slice(0, 80)}' is not valid: write flow.<name> or global.<name> (a name of letters, digits, '_', '$' or '-').`,
+        'bad context key',
+      );
     }
     if (!out.some((k) => k.scope === m[1] && k.key === m[2])) out.push({ scope: m[1] as Scope, key: m[2] });
   }
@@ -63,7 +72,11 @@ export function contextParam(keys: ContextKey[], read: (k: ContextKey) => unknow
   try {
     size = jsonSize(out);
   } catch (err) {
-    throw new OpenWhiskNodeError('input', `The declared context cannot be sent to the action as JSON (${(err as Error).message}): keep plain data under the declared keys.`, { short: 'context not JSON' });
+    throw new OpenWhiskNodeError(
+      'input',
+      `The declared context cannot be sent to the action as JSON (${(err as Error).message}): keep plain data under the declared keys.`,
+      { short: 'context not JSON' },
+    );
   }
   if (size > MAX_CONTEXT_BYTES) {
     const sizes = keys.map((k) => ({ k, n: out[k.scope]?.[k.key] === undefined ? 0 : jsonSize(out[k.scope]?.[k.key]) })).sort((a, b) => b.n - a.n);
@@ -89,17 +102,29 @@ export function takeUpdates(result: unknown, keys: ContextKey[], actionName: str
   delete r[CONTEXT_FIELD];
   const shape = `return ${CONTEXT_FIELD}: {flow: {key: value}, global: {key: value}} (null deletes a key)`;
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new OpenWhiskNodeError('developer_error', `Action '${actionName}' returned ${CONTEXT_FIELD} that is not an object: ${shape}. No context was changed.`, { short: 'bad context' });
+    throw new OpenWhiskNodeError(
+      'developer_error',
+      `Action '${actionName}' returned ${CONTEXT_FIELD} that is not an object: ${shape}. No context was changed.`,
+      { short: 'bad context' },
+    );
   }
   const size = jsonSize(raw);
   if (size > MAX_CONTEXT_BYTES) {
-    throw new OpenWhiskNodeError('developer_error', `Action '${actionName}' returned ${size} bytes of context updates; at most ${MAX_CONTEXT_BYTES} are applied at once: write less, or keep large data elsewhere. No context was changed.`, { short: 'context too large' });
+    throw new OpenWhiskNodeError(
+      'developer_error',
+      `Action '${actionName}' returned ${size} bytes of context updates; at most ${MAX_CONTEXT_BYTES} are applied at once: write less, or keep large data elsewhere. No context was changed.`,
+      { short: 'context too large' },
+    );
   }
   const updates: ContextUpdate[] = [];
   const undeclared: string[] = [];
   for (const [scope, values] of Object.entries(raw)) {
     if ((scope !== 'flow' && scope !== 'global') || !values || typeof values !== 'object' || Array.isArray(values)) {
-      throw new OpenWhiskNodeError('developer_error', `Action '${actionName}' returned ${CONTEXT_FIELD}.${scope.slice(0, 40)}: ${shape}. No context was changed.`, { short: 'bad context' });
+      throw new OpenWhiskNodeError(
+        'developer_error',
+        `Action '${actionName}' returned ${CONTEXT_FIELD}.${scope.slice(0, 40)}: ${shape}. No context was changed.`,
+        { short: 'bad context' },
+      );
     }
     for (const [key, value] of Object.entries(values as Record<string, unknown>)) {
       if (!keys.some((k) => k.scope === scope && k.key === key)) undeclared.push(`${scope}.${key}`);

@@ -47,14 +47,20 @@ export async function deployInline(service: OpenWhiskService, ref: ActionRef, sp
       await service.bounded(service.requestMs, (b) => service.rest.putPackage(ns, pkg, b));
     } catch (err) {
       // 409: the package exists (the action did not): go on.
-      if ((err as { statusCode?: number }).statusCode !== 409) throw deployFailure(apiFailure(err, `package '${pkg}'`, service.host), ref, service, `creating its package '${pkg}'`);
+      if ((err as { statusCode?: number }).statusCode !== 409)
+        throw deployFailure(apiFailure(err, `package '${pkg}'`, service.host), ref, service, `creating its package '${pkg}'`);
     }
   }
   const doc = inlineDoc(spec, ref);
   let stored: ActionDoc;
   try {
     stored = await service.bounded(service.requestMs, (b) =>
-      service.rest.putAction(ns, ref.name, { exec: { kind: spec.kind, code: spec.code, main: spec.main }, limits: doc.limits, ...(spec.parameters ? { parameters: spec.parameters } : {}) }, b),
+      service.rest.putAction(
+        ns,
+        ref.name,
+        { exec: { kind: spec.kind, code: spec.code, main: spec.main }, limits: doc.limits, ...(spec.parameters ? { parameters: spec.parameters } : {}) },
+        b,
+      ),
     );
   } catch (err) {
     throw deployFailure(err, ref, service, current ? `updating its ${changed.join(', ')}` : 'creating it');

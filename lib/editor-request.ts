@@ -17,7 +17,7 @@ export interface RequestProblem {
 
 type Headers = Record<string, string | string[] | undefined>;
 
-const first = (v: string | string[] | undefined): string => (Array.isArray(v) ? v[0] ?? '' : v ?? '').trim();
+const first = (v: string | string[] | undefined): string => (Array.isArray(v) ? (v[0] ?? '') : (v ?? '')).trim();
 
 /** An origin as browsers send it ("https://host[:port]"), or undefined when it is none. */
 function originOf(text: string): string | undefined {

@@ -12,16 +12,7 @@ import type { Activation } from './types';
  * - overload: the queue in front of the containers is full
  * - input: the message cannot be turned into parameters
  */
-export type ErrorCode =
-  | 'application_error'
-  | 'developer_error'
-  | 'timeout'
-  | 'http'
-  | 'unreachable'
-  | 'docker'
-  | 'config'
-  | 'overload'
-  | 'input';
+export type ErrorCode = 'application_error' | 'developer_error' | 'timeout' | 'http' | 'unreachable' | 'docker' | 'config' | 'overload' | 'input';
 
 /**
  * Why something failed, where code paths must tell failures apart (retry, health, bursting). Code
@@ -134,9 +125,5 @@ export function activationFailure(activation: Activation, actionName: string): O
       activation,
     });
   }
-  return new OpenWhiskNodeError(
-    'developer_error',
-    `Action '${actionName}' failed (${response.status}): ${text}`,
-    { short: 'action failed', activation },
-  );
+  return new OpenWhiskNodeError('developer_error', `Action '${actionName}' failed (${response.status}): ${text}`, { short: 'action failed', activation });
 }

@@ -7,7 +7,10 @@ export class InFlight {
   private n = 0;
   private held = 0;
 
-  constructor(readonly maxCount: number, readonly maxBytes: number) {}
+  constructor(
+    readonly maxCount: number,
+    readonly maxBytes: number,
+  ) {}
 
   get count(): number {
     return this.n;

@@ -42,7 +42,10 @@ function whole(v: unknown, dflt: number, what: string, min: number, max: number)
   if (v === undefined || v === null || v === '') return dflt;
   const n = typeof v === 'number' ? v : Number(String(v).trim());
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw bad(`The inline action's ${what} must be a whole number from ${min} to ${max}, not '${String(v)}': set it in the openwhisk-action node.`, `bad ${what.split(' ')[0]}`);
+    throw bad(
+      `The inline action's ${what} must be a whole number from ${min} to ${max}, not '${String(v)}': set it in the openwhisk-action node.`,
+      `bad ${what.split(' ')[0]}`,
+    );
   }
   return n;
 }
@@ -55,12 +58,19 @@ export function inlineSpec(cfg: InlineConfig): InlineSpec {
   }
   const main = typeof cfg.main === 'string' && cfg.main.trim() ? cfg.main.trim() : INLINE_DEFAULTS.main;
   if (!/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/.test(main) || main.length > 128) {
-    throw bad(`The inline action's entry point '${main.slice(0, 128)}' is not a function name: write the name of the function to run (default 'main').`, 'bad entry point');
+    throw bad(
+      `The inline action's entry point '${main.slice(0, 128)}' is not a function name: write the name of the function to run (default 'main').`,
+      'bad entry point',
+    );
   }
   const code = typeof cfg.code === 'string' ? cfg.code : '';
-  if (!code.trim()) throw bad('The inline action has no code: write it in the openwhisk-action node (a function main(params) that returns an object).', 'no code');
+  if (!code.trim())
+    throw bad('The inline action has no code: write it in the openwhisk-action node (a function main(params) that returns an object).', 'no code');
   if (code.length > MAX_INLINE_CODE) {
-    throw bad(`The inline action's code has ${code.length} characters, more than the ${MAX_INLINE_CODE} an inline action may have: put larger code in a manifest or an OpenWhisk service and choose "from the catalog".`, 'code too large');
+    throw bad(
+      `The inline action's code has ${code.length} characters, more than the ${MAX_INLINE_CODE} an inline action may have: put larger code in a manifest or an OpenWhisk service and choose "from the catalog".`,
+      'code too large',
+    );
   }
   return {
     kind,

@@ -38,7 +38,8 @@ abstract class Family<S> {
 
   constructor(o: FamilyOptions) {
     if (!NAME.test(o.name)) throw new Error(`metric name '${o.name}' is not a Prometheus name`);
-    for (const l of o.labelNames ?? []) if (!LABEL.test(l) || l.startsWith('__') || l === 'le') throw new Error(`label name '${l}' of metric '${o.name}' is not allowed`);
+    for (const l of o.labelNames ?? [])
+      if (!LABEL.test(l) || l.startsWith('__') || l === 'le') throw new Error(`label name '${l}' of metric '${o.name}' is not allowed`);
     this.name = o.name;
     this.help = o.help;
     this.labelNames = o.labelNames ?? [];
@@ -114,7 +115,10 @@ export class Counter extends Family<{ v: number }> {
 /** A gauge read at the scrape: `collect` gives the label sets and their values now. */
 export class Gauge extends Family<{ v: number }> {
   readonly type = 'gauge' as const;
-  constructor(o: FamilyOptions, private readonly collect: () => Iterable<[Labels, number]>) {
+  constructor(
+    o: FamilyOptions,
+    private readonly collect: () => Iterable<[Labels, number]>,
+  ) {
     super(o);
   }
 

@@ -72,7 +72,11 @@ export function bypassesProxy(url: string, env: NodeJS.ProcessEnv = process.env)
   if (!list) return false;
   return list.split(/[\s,]+/).some((pattern) => {
     if (!pattern) return false;
-    const source = pattern.replace(/^\./, '*').split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*');
+    const source = pattern
+      .replace(/^\./, '*')
+      .split('*')
+      .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*');
     return new RegExp(source).test(url);
   });
 }
@@ -142,7 +146,10 @@ class TunnelAgent extends https.Agent {
       connect.destroy();
       done(err);
     };
-    const timer = setTimeout(() => fail(new Error(`no tunnel through the proxy ${this.proxy.host} to ${authority} within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => fail(new Error(`no tunnel through the proxy ${this.proxy.host} to ${authority} within ${CONNECT_TIMEOUT_MS / 1000} s`)),
+      CONNECT_TIMEOUT_MS,
+    );
     connect.once('connect', (res, socket) => {
       if (settled) {
         socket.destroy();
@@ -239,7 +246,9 @@ export class HttpClient {
       };
       const req = (secure ? https : http).request(options, (res) => {
         const status = res.statusCode ?? 0;
-        const encoding = String(res.headers['content-encoding'] ?? '').trim().toLowerCase();
+        const encoding = String(res.headers['content-encoding'] ?? '')
+          .trim()
+          .toLowerCase();
         if (encoding && encoding !== 'identity') {
           drop(new ReplyRefused('encoding', r.limitBytes));
           return;

@@ -98,7 +98,10 @@ export function isActivation(v: unknown): v is Activation {
  * second line: no such path is ever sent with the key.
  */
 export class UnsafePath extends Error {
-  constructor(readonly part: string, what: string) {
+  constructor(
+    readonly part: string,
+    what: string,
+  ) {
     super(`'${part.length > 80 ? `${part.slice(0, 80)}…` : part}' cannot be part of the path of ${what}: an OpenWhisk name is never empty, "." or ".."`);
     this.name = 'UnsafePath';
   }
@@ -112,7 +115,10 @@ function segment(part: string, what: string): string {
 
 /** "pkg/name" → "pkg/name" with each segment checked and encoded. */
 function entityPath(name: string, what: string): string {
-  return String(name).split('/').map((p) => segment(p, what)).join('/');
+  return String(name)
+    .split('/')
+    .map((p) => segment(p, what))
+    .join('/');
 }
 
 function nsPath(namespace: string, what: string): string {
@@ -143,17 +149,34 @@ export class OpenWhiskRest {
   private request(
     method: 'GET' | 'POST' | 'PUT',
     path: string,
-    options: { qs?: Record<string, string | number | boolean>; body?: unknown; signal: AbortSignal; headers?: Record<string, string>; limit?: 'code' | 'other' },
+    options: {
+      qs?: Record<string, string | number | boolean>;
+      body?: unknown;
+      signal: AbortSignal;
+      headers?: Record<string, string>;
+      limit?: 'code' | 'other';
+    },
   ): Promise<unknown> {
     // The path must land exactly below the API's base URL.
     const url = new URL(path, this.base);
     if (path !== '/' && url.href !== `${this.base}${path}`) return Promise.reject(new UnsafePath(path, 'a request'));
     for (const [k, v] of Object.entries(options.qs ?? {})) url.searchParams.set(k, String(v));
-    return this.http.request({ method, url, body: options.body, headers: options.headers, signal: options.signal, limitBytes: this.limits[options.limit ?? 'other'] });
+    return this.http.request({
+      method,
+      url,
+      body: options.body,
+      headers: options.headers,
+      signal: options.signal,
+      limitBytes: this.limits[options.limit ?? 'other'],
+    });
   }
 
   async getAction(namespace: string, name: string, code: boolean, call: RestCall): Promise<ActionDoc> {
-    const doc = await this.request('GET', `${nsPath(namespace, `action '${name}'`)}/actions/${entityPath(name, `action '${name}'`)}`, { qs: { code }, signal: call.signal, limit: code ? 'code' : 'other' });
+    const doc = await this.request('GET', `${nsPath(namespace, `action '${name}'`)}/actions/${entityPath(name, `action '${name}'`)}`, {
+      qs: { code },
+      signal: call.signal,
+      limit: code ? 'code' : 'other',
+    });
     if (!isActionDoc(doc)) throw new BadReply(`GET action '${name}'`);
     return doc;
   }
@@ -175,7 +198,10 @@ export class OpenWhiskRest {
 
   /** Create a package with no parameters (PUT …/packages/{name}, no overwrite: an existing one answers 409). */
   async putPackage(namespace: string, name: string, call: RestCall): Promise<void> {
-    const doc = await this.request('PUT', `${nsPath(namespace, `package '${name}'`)}/packages/${segment(name, `package '${name}'`)}`, { body: {}, signal: call.signal });
+    const doc = await this.request('PUT', `${nsPath(namespace, `package '${name}'`)}/packages/${segment(name, `package '${name}'`)}`, {
+      body: {},
+      signal: call.signal,
+    });
     if (!isObject(doc) || typeof doc.name !== 'string') throw new BadReply(`PUT package '${name}'`);
   }
 
@@ -197,7 +223,11 @@ export class OpenWhiskRest {
   }
 
   async getActivation(namespace: string, activationId: string, call: RestCall): Promise<Activation> {
-    const a = await this.request('GET', `${nsPath(namespace, `activation ${activationId}`)}/activations/${segment(activationId, `activation ${activationId}`)}`, { signal: call.signal });
+    const a = await this.request(
+      'GET',
+      `${nsPath(namespace, `activation ${activationId}`)}/activations/${segment(activationId, `activation ${activationId}`)}`,
+      { signal: call.signal },
+    );
     if (!isActivation(a)) throw new BadReply(`GET activation ${activationId}`);
     return a;
   }
@@ -218,7 +248,14 @@ export class OpenWhiskRest {
         }
       }
       const binary = isObject(a.exec) && typeof a.exec.binary === 'boolean' ? a.exec.binary : undefined;
-      out.push({ namespace: a.namespace, name: a.name, kind, ...entityFields(a), ...(Object.keys(limits).length ? { limits } : {}), ...(binary !== undefined ? { binary } : {}) });
+      out.push({
+        namespace: a.namespace,
+        name: a.name,
+        kind,
+        ...entityFields(a),
+        ...(Object.keys(limits).length ? { limits } : {}),
+        ...(binary !== undefined ? { binary } : {}),
+      });
     }
     return out;
   }
@@ -253,7 +290,10 @@ export class OpenWhiskRest {
    * trigger is active (nothing is recorded then: resolves with no id).
    */
   async fireTrigger(namespace: string, name: string, params: Record<string, unknown>, call: RestCall): Promise<{ activationId?: string }> {
-    const reply = await this.request('POST', `${nsPath(namespace, `trigger '${name}'`)}/triggers/${segment(name, `trigger '${name}'`)}`, { body: params, signal: call.signal });
+    const reply = await this.request('POST', `${nsPath(namespace, `trigger '${name}'`)}/triggers/${segment(name, `trigger '${name}'`)}`, {
+      body: params,
+      signal: call.signal,
+    });
     if (reply === undefined || reply === null || reply === '') return {};
     if (isObject(reply) && (reply.activationId === undefined || typeof reply.activationId === 'string')) {
       return typeof reply.activationId === 'string' ? { activationId: reply.activationId } : {};

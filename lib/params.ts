@@ -58,7 +58,11 @@ export function invocationParams(nodeParams: Record<string, unknown>, payload: u
       if (Array.isArray(payload)) return { ...nodeParams, payload };
       return { ...nodeParams, ...(payload as Record<string, unknown>) };
     default:
-      throw new OpenWhiskNodeError('input', `msg.payload of type ${typeof payload} cannot be sent to an action: use an object, a string, a number, a boolean or a Buffer.`, { short: 'bad payload' });
+      throw new OpenWhiskNodeError(
+        'input',
+        `msg.payload of type ${typeof payload} cannot be sent to an action: use an object, a string, a number, a boolean or a Buffer.`,
+        { short: 'bad payload' },
+      );
   }
 }
 
@@ -66,7 +70,11 @@ export function invocationParams(nodeParams: Record<string, unknown>, payload: u
 export function parseActionName(action: string, namespace: string): { namespace: string; name: string } {
   const parsed = parseName(action);
   if (!parsed) {
-    throw new OpenWhiskNodeError('config', `Action name '${clip(action)}' is not valid: use "action", "package/action" or "/namespace/[package/]action", where ${ENTITY_NAME_RULE}.`, { short: 'bad action name' });
+    throw new OpenWhiskNodeError(
+      'config',
+      `Action name '${clip(action)}' is not valid: use "action", "package/action" or "/namespace/[package/]action", where ${ENTITY_NAME_RULE}.`,
+      { short: 'bad action name' },
+    );
   }
   return { namespace: parsed.namespace ?? checkNamespace(namespace, 'bad action name'), name: parsed.name };
 }
@@ -75,7 +83,11 @@ export function parseActionName(action: string, namespace: string): { namespace:
 export function checkNamespace(namespace: string, short = 'bad namespace'): string {
   const ns = String(namespace ?? '').trim() || '_';
   if (!isEntityName(ns)) {
-    throw new OpenWhiskNodeError('config', `Namespace '${clip(ns)}' is not valid: a namespace is one OpenWhisk name (${ENTITY_NAME_RULE}), or "_" for the key's own.`, { short });
+    throw new OpenWhiskNodeError(
+      'config',
+      `Namespace '${clip(ns)}' is not valid: a namespace is one OpenWhisk name (${ENTITY_NAME_RULE}), or "_" for the key's own.`,
+      { short },
+    );
   }
   return ns;
 }

@@ -73,9 +73,10 @@ const BURSTABLE = new Set(['overload', 'unreachable', 'docker']);
 /** A message the local runtime cannot take, and its burst target no more either (BurstLimit). */
 function burstFull(limit: BurstLimit, bytes: number, local: OpenWhiskNodeError): OpenWhiskNodeError {
   const f = limit.inFlight;
-  const why = f.count >= f.maxCount
-    ? `${f.count} messages are already on their way there (at most ${f.maxCount} at once)`
-    : `the messages already on their way there hold ${formatBytes(f.bytes)} of parameters, and this one's ${formatBytes(bytes)} would pass the ${formatBytes(f.maxBytes)} it sends at once`;
+  const why =
+    f.count >= f.maxCount
+      ? `${f.count} messages are already on their way there (at most ${f.maxCount} at once)`
+      : `the messages already on their way there hold ${formatBytes(f.bytes)} of parameters, and this one's ${formatBytes(bytes)} would pass the ${formatBytes(f.maxBytes)} it sends at once`;
   return new OpenWhiskNodeError(
     'overload',
     `The local runtime '${limit.runtime}' cannot run this message (${local.short}) and cannot burst it to the cloud either: ${why}. ` +
@@ -87,7 +88,11 @@ function burstFull(limit: BurstLimit, bytes: number, local: OpenWhiskNodeError):
 
 /** The first line of an action's words, cut for a ring. */
 function firstLine(text: string): string {
-  const line = text.split('\n').map((l) => l.trim()).find((l) => l) ?? '';
+  const line =
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l) ?? '';
   return line.length > RING_QUOTE_CHARS ? `${line.slice(0, RING_QUOTE_CHARS - 1)}…` : line;
 }
 
@@ -245,7 +250,10 @@ export class ActionRunner {
   /** `opts`: what the caller gives this invocation (the gateway API: the id it answered with, a wait for capacity, the via list). */
   async invoke(params: Record<string, unknown>, ref: ActionRef | undefined, opts?: InvokeOptions): Promise<Activation> {
     if (this.closed) throw new OpenWhiskNodeError('config', 'The node is closing.', { reason: 'closed' });
-    if (!ref) throw new OpenWhiskNodeError('config', 'No action to invoke: set the action in the node, or send msg.action when the node leaves it empty.', { short: 'no action' });
+    if (!ref)
+      throw new OpenWhiskNodeError('config', 'No action to invoke: set the action in the node, or send msg.action when the node leaves it empty.', {
+        short: 'no action',
+      });
     this.dispatch({ type: 'invoke-start' });
     let failure: Failure | undefined;
     /** Where it went: the observer's 'where' (a burst is one once it was sent to the burst target). */
@@ -346,6 +354,13 @@ export class ActionRunner {
     this.local.clear();
     // A redeployed node's successor need not wait for Docker to remove the old containers: they keep
     // their capacity slots until gone, and the runtime's close (and its crash sweep) still removes them.
-    await Promise.all(handles.map((p) => p.then((h) => h.close({ wait: 'stopped' }), () => undefined)));
+    await Promise.all(
+      handles.map((p) =>
+        p.then(
+          (h) => h.close({ wait: 'stopped' }),
+          () => undefined,
+        ),
+      ),
+    );
   }
 }

@@ -62,7 +62,9 @@ export function instanceId(userDir: string | undefined): string {
   try {
     id = readId(file) ?? createId(file);
   } catch (err) {
-    throw new Error(`cannot keep this Node-RED instance's id in ${file} (${(err as Error).message}); the user directory must be writable by Node-RED`, { cause: err });
+    throw new Error(`cannot keep this Node-RED instance's id in ${file} (${(err as Error).message}); the user directory must be writable by Node-RED`, {
+      cause: err,
+    });
   }
   ids.set(file, id);
   return id;

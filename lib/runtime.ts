@@ -122,7 +122,11 @@ export function createRuntime(config: RuntimeConfig, host: RuntimeHost): Runtime
   const { serviceNode, userDir } = host;
   const service = (): OpenWhiskService => {
     if (!serviceNode) {
-      throw new OpenWhiskNodeError('config', 'The openwhisk-runtime has no openwhisk-service: choose one in its config (it is the catalog of actions, and in cloud mode where they run).', { short: 'no service' });
+      throw new OpenWhiskNodeError(
+        'config',
+        'The openwhisk-runtime has no openwhisk-service: choose one in its config (it is the catalog of actions, and in cloud mode where they run).',
+        { short: 'no service' },
+      );
     }
     return usableService(serviceNode);
   };
@@ -184,7 +188,10 @@ export function createRuntime(config: RuntimeConfig, host: RuntimeHost): Runtime
       engine.on('notice', (text: string) => host.warn(text));
       void engine.start().catch(() => undefined);
     } catch (err) {
-      configError ??= err instanceof OpenWhiskNodeError ? err : new OpenWhiskNodeError('config', `Invalid local runtime settings: ${(err as Error).message}`, { short: 'bad config' });
+      configError ??=
+        err instanceof OpenWhiskNodeError
+          ? err
+          : new OpenWhiskNodeError('config', `Invalid local runtime settings: ${(err as Error).message}`, { short: 'bad config' });
     }
   }
 
@@ -195,21 +202,23 @@ export function createRuntime(config: RuntimeConfig, host: RuntimeHost): Runtime
   // The namespace the API's key owns: its records are kept apart from those of any other namespace.
   const namespace = apiNamespace(config.apiNamespace);
   const persisted = !!(config.serveApi && userDir && isEntityName(namespace));
-  const store = local && keep > 0
-    ? new ActivationStore({
-        file: persisted ? activationFile(userDir!, host.id, namespace) : undefined,
-        maxCount: keep,
-        maxBytes: mb(config.activationsMB),
-        onError: (err) => host.warn(err.message),
-        runtime: host.id,
-        // No API reads them: a bounded preview of each is enough for the sidebar.
-        preview: !config.serveApi,
-      })
-    : undefined;
+  const store =
+    local && keep > 0
+      ? new ActivationStore({
+          file: persisted ? activationFile(userDir!, host.id, namespace) : undefined,
+          maxCount: keep,
+          maxBytes: mb(config.activationsMB),
+          onError: (err) => host.warn(err.message),
+          runtime: host.id,
+          // No API reads them: a bounded preview of each is enough for the sidebar.
+          preview: !config.serveApi,
+        })
+      : undefined;
   // What the runtime's nodes ran in the cloud (cloud mode, bursts): the last 200, in memory, for the sidebar only.
-  const cloudStore = !local || keep > 0
-    ? new ActivationStore({ maxCount: Math.min(keep || 200, 200), maxBytes: 2 * 1048576, runtime: host.id, where: 'cloud', preview: true })
-    : undefined;
+  const cloudStore =
+    !local || keep > 0
+      ? new ActivationStore({ maxCount: Math.min(keep || 200, 200), maxBytes: 2 * 1048576, runtime: host.id, where: 'cloud', preview: true })
+      : undefined;
   const unlist = feed.register({ id: host.id, name: config.name || '', mode, stores: [store, cloudStore].filter((x) => x !== undefined), persisted });
 
   // The engine as the nodes get it: recording each activation in the store (the sidebar's, the API's).

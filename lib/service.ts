@@ -32,9 +32,13 @@ export const DEFAULT_BLOCKING_WINDOW_MS = 60000;
 /** Normalises an API host the way users type it: "host:3233", "https://host/api/v1/" → "https://host". */
 export function normaliseApiHost(api: string): string {
   let url = (api ?? '').trim();
-  if (!url) throw new OpenWhiskNodeError('config', 'The OpenWhisk service has no API host: set it in the openwhisk-service config node.', { short: 'no API host' });
+  if (!url)
+    throw new OpenWhiskNodeError('config', 'The OpenWhisk service has no API host: set it in the openwhisk-service config node.', { short: 'no API host' });
   if (!/^https?:\/\//i.test(url)) url = `https://${url}`;
-  url = url.replace(/\/+$/, '').replace(/\/api\/v1$/i, '').replace(/\/+$/, '');
+  url = url
+    .replace(/\/+$/, '')
+    .replace(/\/api\/v1$/i, '')
+    .replace(/\/+$/, '');
   try {
     new URL(url);
   } catch {
@@ -52,7 +56,6 @@ export interface EntityList {
   /** The namespace's triggers, by name. */
   triggers: { name: string }[];
 }
-
 
 /** What every REST call takes: its bound, as a signal (see OpenWhiskRest). */
 export interface Bounded {
@@ -100,10 +103,14 @@ export function apiFailure(err: unknown, what: string, host: string): OpenWhiskN
   const refused = replyRefused(err);
   if (refused) {
     const sent = refused.reason === 'size' ? `more than ${formatMB(refused.limitBytes)} MB in its reply` : 'a compressed reply (not asked for)';
-    return new OpenWhiskNodeError('http', `OpenWhisk at ${host} sent ${sent} for ${what}; the reply was dropped. Check that the API host in the openwhisk-service config node is an OpenWhisk API (not a proxy or another server).`, {
-      short: 'bad reply',
-      cause: err,
-    });
+    return new OpenWhiskNodeError(
+      'http',
+      `OpenWhisk at ${host} sent ${sent} for ${what}; the reply was dropped. Check that the API host in the openwhisk-service config node is an OpenWhisk API (not a proxy or another server).`,
+      {
+        short: 'bad reply',
+        cause: err,
+      },
+    );
   }
   if (err instanceof BadReply) {
     return new OpenWhiskNodeError('http', `OpenWhisk at ${host} answered the request for ${what} with something else: ${err.message}.`, {
@@ -114,20 +121,48 @@ export function apiFailure(err: unknown, what: string, host: string): OpenWhiskN
   switch (status) {
     case undefined: {
       const cause = e.message ?? String(err);
-      return new OpenWhiskNodeError('unreachable', `Cannot reach the OpenWhisk API at ${host} for ${what}: ${cause}. Check the API host in the openwhisk-service config node and the network.`, { short: 'unreachable', cause: err });
+      return new OpenWhiskNodeError(
+        'unreachable',
+        `Cannot reach the OpenWhisk API at ${host} for ${what}: ${cause}. Check the API host in the openwhisk-service config node and the network.`,
+        { short: 'unreachable', cause: err },
+      );
     }
     case 401:
-      return new OpenWhiskNodeError('http', `OpenWhisk at ${host} rejected the key for ${what} (401)${suffix}. Check the auth key ("uuid:key") in the openwhisk-service config node.`, { short: 'unauthorized', statusCode: status, cause: err });
+      return new OpenWhiskNodeError(
+        'http',
+        `OpenWhisk at ${host} rejected the key for ${what} (401)${suffix}. Check the auth key ("uuid:key") in the openwhisk-service config node.`,
+        { short: 'unauthorized', statusCode: status, cause: err },
+      );
     case 403:
-      return new OpenWhiskNodeError('http', `The key is not allowed to access ${what} on ${host} (403)${suffix}. Check the namespace and the key's permissions.`, { short: 'forbidden', statusCode: status, cause: err });
+      return new OpenWhiskNodeError(
+        'http',
+        `The key is not allowed to access ${what} on ${host} (403)${suffix}. Check the namespace and the key's permissions.`,
+        { short: 'forbidden', statusCode: status, cause: err },
+      );
     case 404:
-      return new OpenWhiskNodeError('http', `${what} was not found on ${host} (404). Check the namespace and the action name (packaged actions are "package/action").`, { short: 'not found', statusCode: status, cause: err });
+      return new OpenWhiskNodeError(
+        'http',
+        `${what} was not found on ${host} (404). Check the namespace and the action name (packaged actions are "package/action").`,
+        { short: 'not found', statusCode: status, cause: err },
+      );
     case 413:
-      return new OpenWhiskNodeError('http', `The parameters for ${what} are too large for ${host} (413)${suffix}. OpenWhisk accepts at most 1 MB of parameters: send a reference instead of the data.`, { short: 'too large', statusCode: status, cause: err });
+      return new OpenWhiskNodeError(
+        'http',
+        `The parameters for ${what} are too large for ${host} (413)${suffix}. OpenWhisk accepts at most 1 MB of parameters: send a reference instead of the data.`,
+        { short: 'too large', statusCode: status, cause: err },
+      );
     case 429:
-      return new OpenWhiskNodeError('http', `OpenWhisk at ${host} is throttling ${what} (429)${suffix}. Slow the flow down (e.g. a delay node in rate-limit mode) or raise the namespace's limits.`, { short: 'throttled', statusCode: status, cause: err });
+      return new OpenWhiskNodeError(
+        'http',
+        `OpenWhisk at ${host} is throttling ${what} (429)${suffix}. Slow the flow down (e.g. a delay node in rate-limit mode) or raise the namespace's limits.`,
+        { short: 'throttled', statusCode: status, cause: err },
+      );
     default:
-      return new OpenWhiskNodeError('http', `OpenWhisk at ${host} answered HTTP ${status} for ${what}${suffix}.`, { short: `HTTP ${status}`, statusCode: status, cause: err });
+      return new OpenWhiskNodeError('http', `OpenWhisk at ${host} answered HTTP ${status} for ${what}${suffix}.`, {
+        short: `HTTP ${status}`,
+        statusCode: status,
+        cause: err,
+      });
   }
 }
 
@@ -230,11 +265,7 @@ export class OpenWhiskService implements Catalog {
   async list(namespace = '_'): Promise<EntityList> {
     try {
       const [actions, packages, triggers] = await this.bounded(this.requestMs, (b) =>
-        Promise.all([
-          this.rest.listActions(namespace, 200, b),
-          this.rest.listPackages(namespace, 200, b),
-          this.rest.listTriggers(namespace, 200, b),
-        ]),
+        Promise.all([this.rest.listActions(namespace, 200, b), this.rest.listPackages(namespace, 200, b), this.rest.listTriggers(namespace, 200, b)]),
       );
       const acts = actions.map(({ namespace: ns, name, ...rest }) => {
         const pkg = ns.split('/')[1];

@@ -132,7 +132,7 @@ export function reduceRing(state: RingState, ev: RingEvent): Reduced {
       return readyOrError(next);
     }
     case 'health': {
-      const problem = ev.state === 'ok' ? undefined : ev.short ?? `docker ${ev.state}`;
+      const problem = ev.state === 'ok' ? undefined : (ev.short ?? `docker ${ev.state}`);
       const next = { ...state, engineProblem: problem };
       if (next.inflight > 0) return { state: next };
       if (problem) return shown(next, { phase: 'error', detail: problem });

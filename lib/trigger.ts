@@ -34,7 +34,11 @@ export function parseTriggerName(name: string, namespace = ''): TriggerRef {
   if (parsed?.namespace !== undefined && !parsed.name.includes('/')) return { namespace: parsed.namespace, name: parsed.name };
   if (parsed && parsed.namespace === undefined && !parsed.name.includes('/')) return { namespace: checkNamespace(namespace, 'bad trigger'), name: parsed.name };
   const shown = text.length > 80 ? `${text.slice(0, 80)}…` : text;
-  throw new OpenWhiskNodeError('config', `'${shown}' is not a trigger name: triggers are "name" or "/namespace/name" (they are never in a package), where ${ENTITY_NAME_RULE}.`, { short: 'bad trigger' });
+  throw new OpenWhiskNodeError(
+    'config',
+    `'${shown}' is not a trigger name: triggers are "name" or "/namespace/name" (they are never in a package), where ${ENTITY_NAME_RULE}.`,
+    { short: 'bad trigger' },
+  );
 }
 
 const fqn = (ref: TriggerRef) => `/${ref.namespace || '_'}/${ref.name}`;
@@ -47,14 +51,22 @@ export async function fireInCloud(service: OpenWhiskService, ref: TriggerRef, pa
   } catch (err) {
     const status = (err as { statusCode?: number }).statusCode;
     if (status === 404) {
-      throw new OpenWhiskNodeError('http', `Trigger '${fqn(ref)}' was not found on ${service.host} (404). Check the trigger name and the namespace (create it with "wsk trigger create ${ref.name}").`, {
-        short: 'not found',
-        statusCode: 404,
-        cause: err,
-      });
+      throw new OpenWhiskNodeError(
+        'http',
+        `Trigger '${fqn(ref)}' was not found on ${service.host} (404). Check the trigger name and the namespace (create it with "wsk trigger create ${ref.name}").`,
+        {
+          short: 'not found',
+          statusCode: 404,
+          cause: err,
+        },
+      );
     }
     if (err instanceof NoAnswer) {
-      throw new OpenWhiskNodeError('timeout', `The OpenWhisk API at ${service.host} did not answer the firing of trigger '${fqn(ref)}' within ${formatSeconds(err.ms)}: the trigger may or may not have fired.`, { short: 'no answer', cause: err });
+      throw new OpenWhiskNodeError(
+        'timeout',
+        `The OpenWhisk API at ${service.host} did not answer the firing of trigger '${fqn(ref)}' within ${formatSeconds(err.ms)}: the trigger may or may not have fired.`,
+        { short: 'no answer', cause: err },
+      );
     }
     throw apiFailure(err, `trigger '${fqn(ref)}'`, service.host);
   }
@@ -67,7 +79,11 @@ export async function checkCloudTrigger(service: OpenWhiskService, ref: TriggerR
     await service.bounded(service.requestMs, (b) => service.rest.getTrigger(ref.namespace || '_', ref.name, b));
   } catch (err) {
     if ((err as { statusCode?: number }).statusCode === 404) {
-      throw new OpenWhiskNodeError('http', `Trigger '${fqn(ref)}' was not found on ${service.host} (404). Check the trigger name and the namespace.`, { short: 'not found', statusCode: 404, cause: err });
+      throw new OpenWhiskNodeError('http', `Trigger '${fqn(ref)}' was not found on ${service.host} (404). Check the trigger name and the namespace.`, {
+        short: 'not found',
+        statusCode: 404,
+        cause: err,
+      });
     }
     throw apiFailure(err, `trigger '${fqn(ref)}'`, service.host);
   }
@@ -146,7 +162,10 @@ export class LocalTriggers {
           const e = err as OpenWhiskNodeError;
           if (e.activation) {
             // The action ran and failed: its invocation was accepted, its own activation says how it failed.
-            return { log: { statusCode: 0, success: true, activationId: e.activation.activationId, ...ids }, activation: withRule(e.activation, ids.rule, activationId) };
+            return {
+              log: { statusCode: 0, success: true, activationId: e.activation.activationId, ...ids },
+              activation: withRule(e.activation, ids.rule, activationId),
+            };
           }
           return { log: { statusCode: STATUS_CODE[e.code] ?? 3, success: false, error: e.message, ...ids } };
         }

@@ -42,11 +42,7 @@ export interface ActionDoc {
   updated?: number;
 }
 
-export type ActivationStatus =
-  | 'success'
-  | 'application error'
-  | 'action developer error'
-  | 'whisk internal error';
+export type ActivationStatus = 'success' | 'application error' | 'action developer error' | 'whisk internal error';
 
 export interface ActivationResponse {
   status: ActivationStatus;

@@ -105,11 +105,18 @@ export = function (RED: NodeAPI) {
     const writeContext = (updates: ContextUpdate[]): Promise<unknown> =>
       Promise.all(
         updates.map(
-          (u) => new Promise<void>((resolve, reject) => scopeOf(u).set(u.key, u.value, store as string, (err?: Error | null) => (err ? reject(contextFailure(u, err)) : resolve()))),
+          (u) =>
+            new Promise<void>((resolve, reject) =>
+              scopeOf(u).set(u.key, u.value, store as string, (err?: Error | null) => (err ? reject(contextFailure(u, err)) : resolve())),
+            ),
         ),
       );
     const contextFailure = (k: ContextKey, err: Error) =>
-      new OpenWhiskNodeError('config', `The context store${store ? ` '${store}'` : ''} failed on ${k.scope}.${k.key}: ${err.message}. Check the contextStorage setting in settings.js.`, { short: 'context failed' });
+      new OpenWhiskNodeError(
+        'config',
+        `The context store${store ? ` '${store}'` : ''} failed on ${k.scope}.${k.key}: ${err.message}. Check the contextStorage setting in settings.js.`,
+        { short: 'context failed' },
+      );
     const warnedUndeclared = new Set<string>();
     const inline = config.source === 'inline' || legacy;
 
@@ -125,7 +132,12 @@ export = function (RED: NodeAPI) {
       if (inline) {
         spec = inlineSpec(legacy ? ({ kind: 'nodejs:default', code: config.func } as InlineConfig) : (config as InlineConfig));
         if (legacy) spec.parameters = Object.entries(nodeParams).map(([key, value]) => ({ key, value }));
-        if (legacy && !configuredAction) throw new OpenWhiskNodeError('config', 'The old node deploys its code ("Allow Edits") but names no action: set the Action in the openwhisk-action node.', { short: 'no action' });
+        if (legacy && !configuredAction)
+          throw new OpenWhiskNodeError(
+            'config',
+            'The old node deploys its code ("Allow Edits") but names no action: set the Action in the openwhisk-action node.',
+            { short: 'no action' },
+          );
         defaultRef = inlineRef(configuredAction, configuredNamespace, node.id);
       } else {
         defaultRef = configuredAction ? parseActionName(configuredAction, configuredNamespace) : undefined;
@@ -142,7 +154,11 @@ export = function (RED: NodeAPI) {
             try {
               deployTo = runtime.cloudService();
             } catch (err) {
-              throw new OpenWhiskNodeError('config', `"Deploy to OpenWhisk" is ticked but the runtime has no usable openwhisk-service: ${(err as Error).message}`, { short: 'no service' });
+              throw new OpenWhiskNodeError(
+                'config',
+                `"Deploy to OpenWhisk" is ticked but the runtime has no usable openwhisk-service: ${(err as Error).message}`,
+                { short: 'no service' },
+              );
             }
           }
         } else target = runtime.target();
@@ -167,7 +183,9 @@ export = function (RED: NodeAPI) {
         const d = await deployInline(svc, ref, s);
         own?.update(inlineDoc(s, ref, d.version));
         if (d.outcome !== 'unchanged') {
-          node.log(`Deployed the inline action '/${ref.namespace}/${ref.name}' to ${svc.host}: ${d.outcome}${d.changed.length ? ` (${d.changed.join(', ')})` : ''}, version ${d.version}.`);
+          node.log(
+            `Deployed the inline action '/${ref.namespace}/${ref.name}' to ${svc.host}: ${d.outcome}${d.changed.length ? ` (${d.changed.join(', ')})` : ''}, version ${d.version}.`,
+          );
         }
         return { version: d.version, timeoutMs: s.limits.timeout };
       };

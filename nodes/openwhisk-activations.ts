@@ -45,7 +45,11 @@ export = function (RED: NodeAPI) {
     const d = feed.detail(String(req.params.runtime), String(req.params.id));
     res.set('Cache-Control', 'no-store');
     if (!d) {
-      res.status(404).json({ error: 'No such activation in this runtime (it may have been dropped: the runtime keeps its latest ones only, and none after a redeploy unless it serves the OpenWhisk API).', code: 'not-found' });
+      res.status(404).json({
+        error:
+          'No such activation in this runtime (it may have been dropped: the runtime keeps its latest ones only, and none after a redeploy unless it serves the OpenWhisk API).',
+        code: 'not-found',
+      });
       return;
     }
     res.json(d);

@@ -76,32 +76,32 @@ export = function (RED: NodeAPI) {
   // JSON requests only (lib/editor-request.ts: other web pages can reach the admin API).
   // Only a manifest file in the user directory or this package's examples is read (size-capped,
   // asynchronously); errors name the path and the rule, never the content of a file that is not one.
-  RED.httpAdmin.post(
-    '/leon-openwhisk/manifest/entities',
-    RED.auth.needsPermission('openwhisk-runtime.write'),
-    async (req: Request, res: Response) => {
-      const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')), editorOrigins(readSetting(RED.settings, 'openwhiskServiceEditorOrigins', 'openwhiskEditorOrigins')));
-      if (problem) {
-        res.status(problem.status).json({ error: problem.error, code: problem.code });
-        return;
-      }
-      const body = (req.body ?? {}) as { manifest?: unknown };
-      try {
-        const userDir = RED.settings.userDir as string | undefined;
-        const file = await locateManifest(typeof body.manifest === 'string' ? body.manifest : '', userDir);
-        const manifest = new ManifestCatalog(file);
-        const entities = await manifest.list();
-        res.json({
-          namespace: manifest.namespace,
-          actions: entities.map((e) => ({ name: e.name, kind: e.kind })),
-          packages: [...new Set(entities.map((e) => e.package).filter(Boolean))].map((name) => ({ name, binding: false })),
-          // The trigger node's picker.
-          triggers: (await manifest.listTriggers()).map((t) => ({ name: t.name })),
-        });
-      } catch (err) {
-        const known = err instanceof OpenWhiskNodeError;
-        res.status(400).json({ error: known ? err.message : 'Cannot read the manifest.', code: known ? err.code : 'config' });
-      }
-    },
-  );
+  RED.httpAdmin.post('/leon-openwhisk/manifest/entities', RED.auth.needsPermission('openwhisk-runtime.write'), async (req: Request, res: Response) => {
+    const problem = editorRequestProblem(
+      req.headers,
+      Boolean(req.is('application/json')),
+      editorOrigins(readSetting(RED.settings, 'openwhiskServiceEditorOrigins', 'openwhiskEditorOrigins')),
+    );
+    if (problem) {
+      res.status(problem.status).json({ error: problem.error, code: problem.code });
+      return;
+    }
+    const body = (req.body ?? {}) as { manifest?: unknown };
+    try {
+      const userDir = RED.settings.userDir as string | undefined;
+      const file = await locateManifest(typeof body.manifest === 'string' ? body.manifest : '', userDir);
+      const manifest = new ManifestCatalog(file);
+      const entities = await manifest.list();
+      res.json({
+        namespace: manifest.namespace,
+        actions: entities.map((e) => ({ name: e.name, kind: e.kind })),
+        packages: [...new Set(entities.map((e) => e.package).filter(Boolean))].map((name) => ({ name, binding: false })),
+        // The trigger node's picker.
+        triggers: (await manifest.listTriggers()).map((t) => ({ name: t.name })),
+      });
+    } catch (err) {
+      const known = err instanceof OpenWhiskNodeError;
+      res.status(400).json({ error: known ? err.message : 'Cannot read the manifest.', code: known ? err.code : 'config' });
+    }
+  });
 };

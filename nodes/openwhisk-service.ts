@@ -34,7 +34,8 @@ const EARLIER_NAMES: Record<string, string> = {
 /** Why an action's code cannot be edited here (undefined when it can): inline code is plain code of a kind it offers. */
 function notEditable(doc: ActionDoc): string | undefined {
   const kind = String(doc.exec?.kind ?? '');
-  if (kind === 'blackbox') return `'${doc.name}' is a blackbox action: its code is its Docker image (${String(doc.exec.image ?? '?')}), which cannot be edited here.`;
+  if (kind === 'blackbox')
+    return `'${doc.name}' is a blackbox action: its code is its Docker image (${String(doc.exec.image ?? '?')}), which cannot be edited here.`;
   if (kind === 'sequence') return `'${doc.name}' is a sequence: it has no code of its own, only its components.`;
   if (doc.exec?.binary) return `'${doc.name}' is a zip archive (binary code): unpack it and edit its files, or keep running it from the catalog.`;
   if (!/^(nodejs|python):/.test(kind)) return `'${doc.name}' is of kind ${kind}: code written here is Node.js or Python only.`;
@@ -77,7 +78,11 @@ export = function (RED: NodeAPI) {
    * undefined) when it cannot be used.
    */
   function serviceFor(req: Request, res: Response): { service: OpenWhiskService; body: Record<string, unknown> } | undefined {
-    const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')), editorOrigins(readSetting(RED.settings, 'openwhiskServiceEditorOrigins', 'openwhiskEditorOrigins')));
+    const problem = editorRequestProblem(
+      req.headers,
+      Boolean(req.is('application/json')),
+      editorOrigins(readSetting(RED.settings, 'openwhiskServiceEditorOrigins', 'openwhiskEditorOrigins')),
+    );
     if (problem) {
       res.status(problem.status).json({ error: problem.error, code: problem.code });
       return undefined;
@@ -94,14 +99,23 @@ export = function (RED: NodeAPI) {
     }
     if (str(body.key)) {
       // A key typed in the dialog goes with the dialog's host.
-      return { service: new OpenWhiskService({ api: str(body.api) || deployed?.api || '', key: str(body.key), insecure: body.insecure === true, timeouts: timeouts() }), body };
+      return {
+        service: new OpenWhiskService({
+          api: str(body.api) || deployed?.api || '',
+          key: str(body.key),
+          insecure: body.insecure === true,
+          timeouts: timeouts(),
+        }),
+        body,
+      };
     }
     if (deployed) {
       if (deployed.configError) throw deployed.configError;
       const insecure = body.insecure === undefined ? deployed.insecure : body.insecure === true;
       if (!sameHost(str(body.api) || deployed.api, deployed.api) || insecure !== deployed.insecure) {
         res.status(409).json({
-          error: 'The API host or the TLS setting differs from the deployed service: type the auth key again in the openwhisk-service dialog (a stored key is only sent to its own host).',
+          error:
+            'The API host or the TLS setting differs from the deployed service: type the auth key again in the openwhisk-service dialog (a stored key is only sent to its own host).',
           code: 'key-needed',
         });
         return undefined;

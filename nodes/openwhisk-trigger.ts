@@ -20,9 +20,7 @@ interface TriggerDef extends NodeDef {
 
 type TriggerMsg = NodeMessageInFlow & { trigger?: unknown; namespace?: unknown; data?: unknown; activations?: unknown };
 
-type Firer =
-  | { mode: 'cloud'; service: OpenWhiskService }
-  | { mode: 'local'; triggers: LocalTriggers };
+type Firer = { mode: 'cloud'; service: OpenWhiskService } | { mode: 'local'; triggers: LocalTriggers };
 
 export = function (RED: NodeAPI) {
   const t = (key: string, vars?: Record<string, string | number>) => RED._(`openwhisk-trigger.${key}`, vars);
@@ -48,7 +46,12 @@ export = function (RED: NodeAPI) {
         if (!runtime) throw new OpenWhiskNodeError('config', t('errors.no-runtime'), { short: 'no runtime' });
         const target = runtime.target();
         if (target.mode === 'local' && target.catalog instanceof ManifestCatalog) {
-          firer = { mode: 'local', triggers: new LocalTriggers(node.id, target.catalog, target, (r) => status({ fill: 'red', shape: 'ring', text: String(r.detail ?? t('status.error')) })) };
+          firer = {
+            mode: 'local',
+            triggers: new LocalTriggers(node.id, target.catalog, target, (r) =>
+              status({ fill: 'red', shape: 'ring', text: String(r.detail ?? t('status.error')) }),
+            ),
+          };
         } else {
           // A local runtime whose catalog is the service: the trigger and its rules live there, and
           // OpenWhisk runs the rules' actions itself; the node fires it through that service.
@@ -122,7 +125,11 @@ export = function (RED: NodeAPI) {
             if (firing.trigger) msg.data = firing.trigger;
             if (firing.activations) msg.activations = firing.activations;
             if (inflight === 0) {
-              status(firing.activationId ? { fill: 'green', shape: 'dot', text: `${where} · ${t('status.fired')}` } : { fill: 'yellow', shape: 'dot', text: t('status.no-active-rule') });
+              status(
+                firing.activationId
+                  ? { fill: 'green', shape: 'dot', text: `${where} · ${t('status.fired')}` }
+                  : { fill: 'yellow', shape: 'dot', text: t('status.no-active-rule') },
+              );
             }
             try {
               send(msg);

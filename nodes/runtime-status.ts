@@ -23,14 +23,19 @@ const within = <T>(p: Promise<T>, ms: number): Promise<T | undefined> =>
 
 export function registerRuntimeStatus(RED: NodeAPI): void {
   RED.httpAdmin.post('/leon-openwhisk/runtime/status', RED.auth.needsPermission('openwhisk-runtime.write'), async (req: Request, res: Response) => {
-    const problem = editorRequestProblem(req.headers, Boolean(req.is('application/json')), editorOrigins((RED.settings as unknown as Record<string, unknown>).openwhiskEditorOrigins));
+    const problem = editorRequestProblem(
+      req.headers,
+      Boolean(req.is('application/json')),
+      editorOrigins((RED.settings as unknown as Record<string, unknown>).openwhiskEditorOrigins),
+    );
     if (problem) {
       res.status(problem.status).json({ error: problem.error, code: problem.code });
       return;
     }
     const body = (req.body ?? {}) as Record<string, unknown>;
     const str = (v: unknown, max = 4096) => (typeof v === 'string' ? v.slice(0, max) : '');
-    const list = (v: unknown, n: number) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x.length > 0 && x.length <= 256).slice(0, n) : []);
+    const list = (v: unknown, n: number) =>
+      Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x.length > 0 && x.length <= 256).slice(0, n) : [];
     let overrides: Record<string, string>;
     let platform: string | undefined;
     try {

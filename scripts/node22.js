@@ -56,7 +56,10 @@ function find() {
   if (process.env.LEON_NODE22) {
     const bin = path.resolve(process.env.LEON_NODE22);
     const v = fs.existsSync(bin) ? versionOf(bin) : null;
-    if (!v || !isNode22(v)) throw new Error(`LEON_NODE22=${process.env.LEON_NODE22} is not a Node 22.9+ binary (${v ? `it is ${v}` : 'it does not run'}): point it at one, or unset it to fetch Node ${VERSION}`);
+    if (!v || !isNode22(v))
+      throw new Error(
+        `LEON_NODE22=${process.env.LEON_NODE22} is not a Node 22.9+ binary (${v ? `it is ${v}` : 'it does not run'}): point it at one, or unset it to fetch Node ${VERSION}`,
+      );
     return bin;
   }
   if (isNode22(process.version)) return process.execPath;
@@ -84,13 +87,20 @@ function ensure() {
       shell: process.platform === 'win32',
     });
     if (res.error || res.status !== 0) {
-      const why = res.error ? res.error.message : res.signal ? `killed by ${res.signal} (timeout ${INSTALL_TIMEOUT_MS / 60000} min)` : `exit code ${res.status}`;
-      throw new Error(`could not install Node ${VERSION} for the Node-RED 5 tests (npm install ${spec}: ${why}). ` +
-        `Check that the npm registry is reachable, or set LEON_NODE22 to a Node 22.9+ binary.`);
+      const why = res.error
+        ? res.error.message
+        : res.signal
+          ? `killed by ${res.signal} (timeout ${INSTALL_TIMEOUT_MS / 60000} min)`
+          : `exit code ${res.status}`;
+      throw new Error(
+        `could not install Node ${VERSION} for the Node-RED 5 tests (npm install ${spec}: ${why}). ` +
+          `Check that the npm registry is reachable, or set LEON_NODE22 to a Node 22.9+ binary.`,
+      );
     }
     const bin = binaryIn(tmp);
     const v = bin && versionOf(bin);
-    if (!v || !isNode22(v)) throw new Error(`npm installed ${spec} into ${tmp} but its node binary ${bin ? `reports ${v}` : 'is missing'}: remove ${cacheDir()} and try again`);
+    if (!v || !isNode22(v))
+      throw new Error(`npm installed ${spec} into ${tmp} but its node binary ${bin ? `reports ${v}` : 'is missing'}: remove ${cacheDir()} and try again`);
     try {
       fs.renameSync(tmp, final);
     } catch (err) {

@@ -103,7 +103,11 @@ async function main() {
     cwd: root,
     // The face example's settings (its tab's environment reads them): the demo's knowledge base (who the face
     // example knows) lives beside its flows, and the watched folder is demo/images.
-    env: { ...process.env, LEON_FACES_KB: process.env.LEON_FACES_KB || path.join(userDir, 'leon-faces-knowledge.json'), LEON_FACES_WATCH: process.env.LEON_FACES_WATCH || imagesDir },
+    env: {
+      ...process.env,
+      LEON_FACES_KB: process.env.LEON_FACES_KB || path.join(userDir, 'leon-faces-knowledge.json'),
+      LEON_FACES_WATCH: process.env.LEON_FACES_WATCH || imagesDir,
+    },
     stdio: ['inherit', 'pipe', 'inherit'],
   });
   let announced = false;

@@ -39,7 +39,8 @@ function run(label, bin, args, env = {}) {
 function testFiles(dir) {
   const abs = path.join(root, 'test', dir);
   if (!fs.existsSync(abs)) return [];
-  return fs.readdirSync(abs, { recursive: true })
+  return fs
+    .readdirSync(abs, { recursive: true })
     .filter((f) => f.endsWith('.test.js'))
     .map((f) => path.posix.join('test', dir, f.split(path.sep).join('/')))
     .sort();
@@ -49,7 +50,9 @@ const GROUPS = ['unit', 'node-red', 'docker', 'faults', 'browser', 'pack'];
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((g) => !GROUPS.includes(g));
 if (unknown.length) {
-  console.error(`✗ unknown test group ${unknown.map((g) => `'${g}'`).join(', ')}: the groups are ${GROUPS.join(', ')} (test/nodes is now test/node-red and test/docker/node-red, test/integration test/docker, test/e2e test/browser)`);
+  console.error(
+    `✗ unknown test group ${unknown.map((g) => `'${g}'`).join(', ')}: the groups are ${GROUPS.join(', ')} (test/nodes is now test/node-red and test/docker/node-red, test/integration test/docker, test/e2e test/browser)`,
+  );
   process.exit(2);
 }
 const want = (s) => wanted.length === 0 || wanted.includes(s);

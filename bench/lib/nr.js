@@ -66,7 +66,10 @@ function nodeRedVersion() {
 function statusHistory(node) {
   const spy = node.status;
   if (!spy || typeof spy.getCalls !== 'function') return [];
-  return spy.getCalls().filter((c) => c.thisValue === node).map((c) => c.args[0]);
+  return spy
+    .getCalls()
+    .filter((c) => c.thisValue === node)
+    .map((c) => c.args[0]);
 }
 
 /**

@@ -78,9 +78,24 @@ function instrumentDeploy() {
       return after && r && typeof r.then === 'function' ? r.then((v) => (after(v), v)) : r;
     };
   };
-  wrap(LocalEngine.prototype, 'doStart', () => mark('engineStart'), () => mark('engineStarted'));
-  wrap(ActionContainer.prototype, 'create', () => mark('create'), () => mark('created'));
-  wrap(ActionContainer.prototype, 'init', () => mark('init'), () => mark('inited'));
+  wrap(
+    LocalEngine.prototype,
+    'doStart',
+    () => mark('engineStart'),
+    () => mark('engineStarted'),
+  );
+  wrap(
+    ActionContainer.prototype,
+    'create',
+    () => mark('create'),
+    () => mark('created'),
+  );
+  wrap(
+    ActionContainer.prototype,
+    'init',
+    () => mark('init'),
+    () => mark('inited'),
+  );
   wrap(
     http,
     'probe',
@@ -96,8 +111,20 @@ function instrumentDeploy() {
   // rec.current unset and so leaves no marks).
   const Docker = require('dockerode');
   const Container = require('dockerode/lib/container');
-  for (const m of ['ping', 'version', 'info', 'listContainers', 'createContainer']) wrap(Docker.prototype, m, () => mark(`${m}>`), () => mark(`${m}<`));
-  for (const m of ['attach', 'start', 'inspect']) wrap(Container.prototype, m, () => mark(`${m}>`), () => mark(`${m}<`));
+  for (const m of ['ping', 'version', 'info', 'listContainers', 'createContainer'])
+    wrap(
+      Docker.prototype,
+      m,
+      () => mark(`${m}>`),
+      () => mark(`${m}<`),
+    );
+  for (const m of ['attach', 'start', 'inspect'])
+    wrap(
+      Container.prototype,
+      m,
+      () => mark(`${m}>`),
+      () => mark(`${m}<`),
+    );
   rec.restore = () => wraps.forEach((f) => f());
   return rec;
 }
@@ -138,8 +165,18 @@ function instrumentInlineDeploy() {
   };
   // The node's constructor starts its runner last: Node-RED's deploy has reached the new node.
   wrap(ActionRunner.prototype, 'start', () => mark('node'));
-  wrap(InlineCatalog.prototype, 'getAction', () => mark('catalog>'), () => mark('catalog<'));
-  wrap(ImageChooser.prototype, 'prepare', () => mark('image>'), () => mark('image<'));
+  wrap(
+    InlineCatalog.prototype,
+    'getAction',
+    () => mark('catalog>'),
+    () => mark('catalog<'),
+  );
+  wrap(
+    ImageChooser.prototype,
+    'prepare',
+    () => mark('image>'),
+    () => mark('image<'),
+  );
   wrap(StemCells.prototype, 'take', undefined, (c) => c && mark('cell'));
   wrap(LocalEngine.prototype, 'provision', undefined, () => mark('provisioned'));
   wrap(ActionRunner.prototype, 'dispatch', (a) => a[0] && a[0].type === 'provision-ready' && mark('ready'));

@@ -51,7 +51,11 @@ export class RowPublisher {
   private timer?: NodeJS.Timeout;
   private last = 0;
 
-  constructor(private readonly publish: Publish, private readonly everyMs = PUBLISH_MS, private readonly maxRows = PUBLISH_ROWS) {}
+  constructor(
+    private readonly publish: Publish,
+    private readonly everyMs = PUBLISH_MS,
+    private readonly maxRows = PUBLISH_ROWS,
+  ) {}
 
   push(row: ActivationRow): void {
     this.queue.push(row);

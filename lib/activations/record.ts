@@ -14,7 +14,8 @@ import type { ActivationStore } from './store';
  */
 export function recording(engine: Provisioner, store: ActivationStore): Provisioner {
   return {
-    provision: async (nodeId, action, catalog, onStatus, opts) => recordingHandle(await engine.provision(nodeId, action, catalog, onStatus, opts), store, nodeId),
+    provision: async (nodeId, action, catalog, onStatus, opts) =>
+      recordingHandle(await engine.provision(nodeId, action, catalog, onStatus, opts), store, nodeId),
     on: engine.on ? (event, listener) => engine.on!(event, listener) : undefined,
     off: engine.off ? (event, listener) => engine.off!(event, listener) : undefined,
   };

@@ -184,7 +184,14 @@ export class ActivationStore {
     if (old) this.remove(old);
     // Only a store with a file has lines to write (queueLine: in memory only, they would pile up).
     this.queueLine(json);
-    const e: Entry = { id: a.activationId, name: String(a.name ?? ''), path: pathOf(a), start: Number(a.start) || Date.now(), json, row: rowOf(a, this.opts.runtime ?? '', this.opts.where) };
+    const e: Entry = {
+      id: a.activationId,
+      name: String(a.name ?? ''),
+      path: pathOf(a),
+      start: Number(a.start) || Date.now(),
+      json,
+      row: rowOf(a, this.opts.runtime ?? '', this.opts.where),
+    };
     if (cutResult) e.cutResult = true;
     if (cutLogs) e.cutLogs = true;
     if (extra?.params !== undefined) {
@@ -397,7 +404,14 @@ export class ActivationStore {
       try {
         const a = JSON.parse(line) as Activation;
         if (a && typeof a.activationId === 'string') {
-          const e: Entry = { id: a.activationId, name: String(a.name ?? ''), path: pathOf(a), start: Number(a.start) || 0, json: line, row: rowOf(a, this.opts.runtime ?? '', this.opts.where) };
+          const e: Entry = {
+            id: a.activationId,
+            name: String(a.name ?? ''),
+            path: pathOf(a),
+            start: Number(a.start) || 0,
+            json: line,
+            row: rowOf(a, this.opts.runtime ?? '', this.opts.where),
+          };
           const old = this.byId.get(e.id);
           if (old) this.remove(old);
           this.entries.push(e);

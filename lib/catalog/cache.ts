@@ -61,7 +61,6 @@ export function identityOf(ref: ActionRef, doc: ActionDoc): string | undefined {
   return askedPkg && !askedPkg.includes('/') ? `${own} via /${askedNs}/${askedPkg}` : undefined;
 }
 
-
 /**
  * What the cache folder holds, for the byte bound: every file under v3/ with its size and age, and
  * where each .ref file leads. One per folder in this process (every runtime's CachedCatalog shares
@@ -234,7 +233,12 @@ export class CachedCatalog implements Catalog {
   private legacyPruned = false;
 
   /** `service` identifies the catalog (see serviceIdentity); defaults to its location. */
-  constructor(private readonly inner: Catalog, private readonly dir: string, service: string = inner.location, opts: CacheOptions = {}) {
+  constructor(
+    private readonly inner: Catalog,
+    private readonly dir: string,
+    service: string = inner.location,
+    opts: CacheOptions = {},
+  ) {
     this.serviceKey = hash(service, 16);
     this.maxBytes = opts.maxBytes !== undefined && Number.isFinite(opts.maxBytes) && opts.maxBytes > 0 ? opts.maxBytes : DEFAULT_CACHE_BYTES;
     this.ledger = ledgerOf(path.resolve(dir));
@@ -257,10 +261,14 @@ export class CachedCatalog implements Catalog {
       if (!catalogUnreachable(err)) throw err;
       const copy = await this.load(ref);
       if (!copy) {
-        throw new OpenWhiskNodeError('unreachable', `${(err as Error).message} No cached copy of '/${ref.namespace}/${ref.name}' either: deploy once while the catalog is reachable.`, {
-          short: 'unreachable',
-          cause: err,
-        });
+        throw new OpenWhiskNodeError(
+          'unreachable',
+          `${(err as Error).message} No cached copy of '/${ref.namespace}/${ref.name}' either: deploy once while the catalog is reachable.`,
+          {
+            short: 'unreachable',
+            cause: err,
+          },
+        );
       }
       this.cached.add(copy);
       return copy;

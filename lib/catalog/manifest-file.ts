@@ -44,9 +44,14 @@ export class ManifestError extends OpenWhiskNodeError {
   }
 
   /** A problem at `keyPath` of the manifest's `source`: the line of its key (with `preferValue`, of its value). */
-  static at(file: string, source: YamlSource | undefined, problem: string, keyPath: KeyPath,
-    opts: { preferValue?: boolean; cause?: unknown } = {}): ManifestError {
-    const pos = opts.preferValue ? source?.valueAt(keyPath) ?? source?.nearest(keyPath) : source?.nearest(keyPath);
+  static at(
+    file: string,
+    source: YamlSource | undefined,
+    problem: string,
+    keyPath: KeyPath,
+    opts: { preferValue?: boolean; cause?: unknown } = {},
+  ): ManifestError {
+    const pos = opts.preferValue ? (source?.valueAt(keyPath) ?? source?.nearest(keyPath)) : source?.nearest(keyPath);
     return new ManifestError(file, problem, pos, keyPath, opts.cause);
   }
 }
@@ -65,8 +70,7 @@ interface Refusal {
   short: string;
 }
 
-const refuse = (file: string, { problem, short }: Refusal) =>
-  new OpenWhiskNodeError('config', `Manifest ${file}: ${problem}`, { short });
+const refuse = (file: string, { problem, short }: Refusal) => new OpenWhiskNodeError('config', `Manifest ${file}: ${problem}`, { short });
 
 const notRegular: Refusal = { problem: 'not a regular file', short: 'bad manifest' };
 const tooLarge: Refusal = { problem: `larger than ${MANIFEST_MAX_BYTES / 1048576} MB: not a manifest`, short: 'manifest too large' };
@@ -211,15 +215,16 @@ export function readManifestSource(file: string): YamlSource {
   } catch (err) {
     if (err instanceof YamlBudgetError) {
       const pos = err.line ? { line: err.line, column: err.column ?? 1 } : undefined;
-      const problem = err.bound === 'recursive'
-        ? 'a YAML alias (*name) inside the value its anchor (&name) names: a recursive structure, which no manifest ' +
-          'needs; write the value out instead of the alias'
-        : err.aliases
-          ? `too large with its YAML aliases expanded: ${err.reason} (an alias *name counts as the whole value of its ` +
-            `anchor &name; a manifest may hold at most ${MANIFEST_MAX_NODES} values and ${MANIFEST_MAX_TEXT / 1048576} MB ` +
-            'of text counted so). Write shared values out, or put large data in a file the action reads'
-          : `too large: ${err.reason} (a manifest may hold at most ${MANIFEST_MAX_NODES} values and ` +
-            `${MANIFEST_MAX_TEXT / 1048576} MB of text). Put large data in a file the action reads`;
+      const problem =
+        err.bound === 'recursive'
+          ? 'a YAML alias (*name) inside the value its anchor (&name) names: a recursive structure, which no manifest ' +
+            'needs; write the value out instead of the alias'
+          : err.aliases
+            ? `too large with its YAML aliases expanded: ${err.reason} (an alias *name counts as the whole value of its ` +
+              `anchor &name; a manifest may hold at most ${MANIFEST_MAX_NODES} values and ${MANIFEST_MAX_TEXT / 1048576} MB ` +
+              'of text counted so). Write shared values out, or put large data in a file the action reads'
+            : `too large: ${err.reason} (a manifest may hold at most ${MANIFEST_MAX_NODES} values and ` +
+              `${MANIFEST_MAX_TEXT / 1048576} MB of text). Put large data in a file the action reads`;
       throw new ManifestError(file, problem, pos, undefined, err);
     }
     if (err instanceof YamlSyntaxError) {
@@ -274,10 +279,13 @@ export function reservedPart(rel: string): string | undefined {
 }
 
 const reserved = (given: string, why: string, real?: string) =>
-  new FunctionFileError(`function file '${given}' is refused: ${why}` + (real ? ` (it resolves to ${real})` : '') +
-    ". Names beginning with '.', node_modules, .json files and settings.js are never read as action code (in the " +
-    "Node-RED user directory they are its settings, flows, credentials and their key): keep each manifest and its " +
-    'code in a folder of their own, <userDir>/manifests/<name>/');
+  new FunctionFileError(
+    `function file '${given}' is refused: ${why}` +
+      (real ? ` (it resolves to ${real})` : '') +
+      ". Names beginning with '.', node_modules, .json files and settings.js are never read as action code (in the " +
+      'Node-RED user directory they are its settings, flows, credentials and their key): keep each manifest and its ' +
+      'code in a folder of their own, <userDir>/manifests/<name>/',
+  );
 
 const realOrSelf = (p: string): string => {
   try {
@@ -309,9 +317,11 @@ export function checkFunctionFile(given: string, folder: string): { real: string
     throw new FunctionFileError(`function file '${given}' not found (looked for ${path.resolve(folder, given)})`);
   }
   if (!within(real, [root])) {
-    throw new FunctionFileError(`function file '${given}' is outside the manifest's folder ${root}` +
-      (real !== given ? ` (it resolves to ${real})` : '') +
-      '; only files in that folder or below are read: put the code next to the manifest');
+    throw new FunctionFileError(
+      `function file '${given}' is outside the manifest's folder ${root}` +
+        (real !== given ? ` (it resolves to ${real})` : '') +
+        '; only files in that folder or below are read: put the code next to the manifest',
+    );
   }
   // ... and where it really is (a symlink in the folder may lead to .config.runtime.json).
   const realWhy = reservedPart(path.relative(root, real));
@@ -344,8 +354,8 @@ async function openedPath(fd: number): Promise<string | undefined> {
  * and not reserved; elsewhere `real` must still resolve to itself and be the very file opened.
  */
 async function checkOpened(given: string, root: string, real: string, fd: number, opened: fs.Stats): Promise<void> {
-  const changed = () => new FunctionFileError(`function file '${given}' changed while it was being opened (a folder on its way ` +
-    'was replaced); it is not read');
+  const changed = () =>
+    new FunctionFileError(`function file '${given}' changed while it was being opened (a folder on its way ` + 'was replaced); it is not read');
   const where = await openedPath(fd);
   if (where === undefined) {
     let now: fs.Stats;
@@ -360,8 +370,10 @@ async function checkOpened(given: string, root: string, real: string, fd: number
     return;
   }
   if (!within(where, [root])) {
-    throw new FunctionFileError(`function file '${given}' is outside the manifest's folder ${root} (it resolves to ${where}` +
-      ' when opened: a folder on its way was replaced by a symlink); only files in that folder or below are read');
+    throw new FunctionFileError(
+      `function file '${given}' is outside the manifest's folder ${root} (it resolves to ${where}` +
+        ' when opened: a folder on its way was replaced by a symlink); only files in that folder or below are read',
+    );
   }
   const why = reservedPart(path.relative(root, where));
   if (why) throw reserved(given, why, where);

@@ -16,13 +16,28 @@ export interface Report {
 
 const PARAM_TYPES: Record<string, unknown> = { string: '', integer: 0, float: 0, boolean: false, json: {} };
 const PARAM_TYPE_ALIASES: Record<string, string> = {
-  int: 'integer', int8: 'integer', int16: 'integer', int32: 'integer', int64: 'integer', bool: 'boolean',
-  float32: 'float', float64: 'float', map: 'json',
+  int: 'integer',
+  int8: 'integer',
+  int16: 'integer',
+  int32: 'integer',
+  int64: 'integer',
+  bool: 'boolean',
+  float32: 'float',
+  float64: 'float',
+  map: 'json',
 };
 const PARAM_KEYS = new Set(['type', 'description', 'value', 'required', 'default', 'status', 'schema', 'properties']);
 const LIMIT_KEYS: Record<string, keyof ActionLimits | null> = {
-  timeout: 'timeout', memorySize: 'memory', memoryLimit: 'memory', memory: 'memory', logSize: 'logs',
-  logs: 'logs', concurrentActivations: null, userInvocationRate: null, codeSize: null, parameterSize: null,
+  timeout: 'timeout',
+  memorySize: 'memory',
+  memoryLimit: 'memory',
+  memory: 'memory',
+  logSize: 'logs',
+  logs: 'logs',
+  concurrentActivations: null,
+  userInvocationRate: null,
+  codeSize: null,
+  parameterSize: null,
 };
 /** Below these wskdeploy drops the limit (with a warning) and the platform default applies. */
 const LIMIT_MINIMUM: Partial<Record<keyof ActionLimits, number>> = { timeout: LIMIT_RANGES.timeout.min, memory: LIMIT_RANGES.memory.min };
@@ -33,7 +48,7 @@ export function interpolateEnv(value: string, env: NodeJS.ProcessEnv = process.e
     return env[value.slice(1)] ?? '';
   }
   if (!value.includes('${')) return value;
-  return value.replace(/\$?\$\{([^{}]*)\}/g, (m, name: string) => (m.startsWith('$$') ? `\${${name}}` : env[name] ?? ''));
+  return value.replace(/\$?\$\{([^{}]*)\}/g, (m, name: string) => (m.startsWith('$$') ? `\${${name}}` : (env[name] ?? '')));
 }
 
 function interpolateDeep(value: unknown): unknown {
@@ -62,11 +77,12 @@ export function resolveInputs(inputs: unknown, where: KeyPath, report: Report): 
     if (report.warn && isMap(raw)) {
       const unknown = Object.keys(raw).filter((k) => !PARAM_KEYS.has(k));
       if (unknown.length === Object.keys(raw).length) {
-        report.warn(`parameter '${key}' is a mapping without type/value: wskdeploy deploys it as "" ` +
-          `(write {type: json, value: {...}} for an object)`, [...where, key]);
+        report.warn(`parameter '${key}' is a mapping without type/value: wskdeploy deploys it as "" ` + `(write {type: json, value: {...}} for an object)`, [
+          ...where,
+          key,
+        ]);
       } else if (unknown.length) {
-        report.warn(`parameter '${key}': unknown key(s) ${unknown.join(', ')} (known: ${[...PARAM_KEYS].join(', ')})`,
-          [...where, key, unknown[0]]);
+        report.warn(`parameter '${key}': unknown key(s) ${unknown.join(', ')} (known: ${[...PARAM_KEYS].join(', ')})`, [...where, key, unknown[0]]);
       }
     }
     out.push({ key, value: resolveParam(key, raw, [...where, key], report) });
@@ -88,8 +104,7 @@ function resolveParam(key: string, raw: unknown, where: KeyPath, report: Report)
     const t = String(raw.type);
     type = PARAM_TYPE_ALIASES[t] ?? t;
     if (!Object.prototype.hasOwnProperty.call(PARAM_TYPES, type)) {
-      throw report.fail(`parameter '${key}' has an unknown type '${t}' (known: ${Object.keys(PARAM_TYPES).join(', ')})`,
-        [...where, 'type']);
+      throw report.fail(`parameter '${key}' has an unknown type '${t}' (known: ${Object.keys(PARAM_TYPES).join(', ')})`, [...where, 'type']);
     }
   }
   let value = raw.value !== undefined && raw.value !== null ? raw.value : raw.default;
@@ -97,8 +112,7 @@ function resolveParam(key: string, raw: unknown, where: KeyPath, report: Report)
   if (value instanceof Date) value = value.toISOString();
   const valueKey = raw.value !== undefined && raw.value !== null ? 'value' : 'default';
   const mismatch = (expected: string) =>
-    report.fail(`parameter '${key}' is declared '${type}' but its ${valueKey} is ${describe(value)} (expected ${expected})`,
-      [...where, valueKey]);
+    report.fail(`parameter '${key}' is declared '${type}' but its ${valueKey} is ${describe(value)} (expected ${expected})`, [...where, valueKey]);
   switch (type) {
     case 'string':
       if (typeof value === 'string') return interpolateEnv(value);
@@ -169,15 +183,17 @@ export function checkLimits(name: string, limits: unknown, where: KeyPath, repor
       continue;
     }
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-      throw report.fail(`action '${name}': limit '${key}' must be a whole number (${key === 'timeout' ? 'milliseconds' : 'MB'}), not ${describe(value)}`,
-        [...where, key], true);
+      throw report.fail(
+        `action '${name}': limit '${key}' must be a whole number (${key === 'timeout' ? 'milliseconds' : 'MB'}), not ${describe(value)}`,
+        [...where, key],
+        true,
+      );
     }
     const field = LIMIT_KEYS[key];
     if (field === null) {
       report.warn(`action '${name}': limit '${key}' cannot be set per action (wskdeploy ignores it)`, [...where, key]);
     } else if (value < (LIMIT_MINIMUM[field] ?? 0)) {
-      report.warn(`action '${name}': limit '${key}' below ${LIMIT_MINIMUM[field]} is dropped (as wskdeploy does); the default applies`,
-        [...where, key]);
+      report.warn(`action '${name}': limit '${key}' below ${LIMIT_MINIMUM[field]} is dropped (as wskdeploy does); the default applies`, [...where, key]);
     }
     if (key === 'memoryLimit' || key === 'memory') {
       report.warn(`action '${name}': wskdeploy only knows 'memorySize'; '${key}' is used here but ignored by wskdeploy`, [...where, key]);

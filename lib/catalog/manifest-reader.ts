@@ -26,8 +26,17 @@ import { describe, isMap, type KeyPath, type YamlSource } from './yaml-source';
 export const DEFAULT_PACKAGE = 'default';
 /** File extension → runtime family (wskdeploy picks the family's default kind). */
 const EXTENSION_FAMILY: Record<string, string> = {
-  js: 'nodejs', py: 'python', java: 'java', jar: 'java', swift: 'swift', php: 'php', rb: 'ruby', go: 'go',
-  rs: 'rust', cs: 'dotnet', bal: 'ballerina',
+  js: 'nodejs',
+  py: 'python',
+  java: 'java',
+  jar: 'java',
+  swift: 'swift',
+  php: 'php',
+  rb: 'ruby',
+  go: 'go',
+  rs: 'rust',
+  cs: 'dotnet',
+  bal: 'ballerina',
 };
 const KNOWN_FAMILIES = new Set([...Object.values(EXTENSION_FAMILY), 'blackbox']);
 const RUNTIME_FORMAT = /^([a-z][a-z0-9]*)(?:[:@]([A-Za-z0-9][A-Za-z0-9._-]*))?$/;
@@ -37,14 +46,55 @@ const NATIVE_IMAGE = 'openwhisk/dockerskeleton';
 // Keys wskdeploy knows (parsers/yamlparser.go); others are reported as warnings, not errors, because
 // wskdeploy ignores them.
 const TOP_KEYS = new Set(['packages', 'project']);
-const PROJECT_KEYS = new Set(['name', 'namespace', 'credential', 'apiHost', 'apigwAccessToken', 'version',
-  'packages', 'config', 'inputs']);
-const PACKAGE_KEYS = new Set(['name', 'version', 'license', 'public', 'repositories', 'dependencies', 'namespace',
-  'credential', 'apiHost', 'apigwAccessToken', 'actions', 'triggers', 'feeds', 'rules', 'inputs', 'sequences',
-  'description', 'annotations', 'apis']);
-const ACTION_KEYS = new Set(['location', 'version', 'function', 'code', 'runtime', 'kind', 'namespace', 'credential',
-  'exposedUrl', 'web-export', 'web', 'main', 'docker', 'native', 'conductor', 'limits', 'inputs', 'outputs',
-  'description', 'annotations', 'include', 'exclude', 'raw-http', 'final', 'feed']);
+const PROJECT_KEYS = new Set(['name', 'namespace', 'credential', 'apiHost', 'apigwAccessToken', 'version', 'packages', 'config', 'inputs']);
+const PACKAGE_KEYS = new Set([
+  'name',
+  'version',
+  'license',
+  'public',
+  'repositories',
+  'dependencies',
+  'namespace',
+  'credential',
+  'apiHost',
+  'apigwAccessToken',
+  'actions',
+  'triggers',
+  'feeds',
+  'rules',
+  'inputs',
+  'sequences',
+  'description',
+  'annotations',
+  'apis',
+]);
+const ACTION_KEYS = new Set([
+  'location',
+  'version',
+  'function',
+  'code',
+  'runtime',
+  'kind',
+  'namespace',
+  'credential',
+  'exposedUrl',
+  'web-export',
+  'web',
+  'main',
+  'docker',
+  'native',
+  'conductor',
+  'limits',
+  'inputs',
+  'outputs',
+  'description',
+  'annotations',
+  'include',
+  'exclude',
+  'raw-http',
+  'final',
+  'feed',
+]);
 const TRIGGER_KEYS = new Set(['inputs', 'annotations', 'feed', 'source', 'description']);
 const RULE_KEYS = new Set(['trigger', 'action', 'rule', 'description', 'annotations']);
 const SEQUENCE_KEYS = new Set(['actions', 'web', 'web-export', 'annotations', 'description']);
@@ -237,8 +287,7 @@ class ManifestReader {
     if (fn !== undefined) {
       const rel = interpolateEnv(fn).trim();
       if (/^https?:\/\//i.test(rel)) {
-        throw this.fail(`action '${name}': remote functions (${rel}) are not supported; download the file next to the manifest`,
-          [...at, fnKey]);
+        throw this.fail(`action '${name}': remote functions (${rel}) are not supported; download the file next to the manifest`, [...at, fnKey]);
       }
       // Only a regular file of at most 48 MB in the manifest's folder, none of Node-RED's own (checked again when it is read).
       try {
@@ -261,8 +310,7 @@ class ManifestReader {
     if (docker !== undefined || def.native === true) {
       image = def.native === true && docker === undefined ? NATIVE_IMAGE : interpolateEnv(docker as string).trim();
       if (!IMAGE_FORMAT.test(image)) {
-        throw this.fail(`action '${name}': '${image}' is not a Docker image name (like leon-edge/face-detect:latest)`,
-          [...at, 'docker'], true);
+        throw this.fail(`action '${name}': '${image}' is not a Docker image name (like leon-edge/face-detect:latest)`, [...at, 'docker'], true);
       }
       kind = 'blackbox';
     } else if (runtime !== undefined) {
@@ -291,8 +339,7 @@ class ManifestReader {
   private kindOf(name: string, runtime: string, where: KeyPath): string {
     const m = RUNTIME_FORMAT.exec(runtime);
     if (!m) {
-      throw this.fail(`action '${name}': runtime '${runtime}' is not of the form <language>:<version> (e.g. nodejs:20, python:3.11)`,
-        where, true);
+      throw this.fail(`action '${name}': runtime '${runtime}' is not of the form <language>:<version> (e.g. nodejs:20, python:3.11)`, where, true);
     }
     const [, family, version] = m;
     if (family === 'blackbox') {
@@ -316,11 +363,14 @@ class ManifestReader {
       if (typeof def.actions === 'string') list = def.actions.split(',');
       else if (Array.isArray(def.actions) && def.actions.every((a) => typeof a === 'string')) list = def.actions as string[];
       else throw this.fail(`sequence '${name}' needs 'actions: "a, b"' (a comma-separated string), not ${describe(def.actions)}`, [...at, 'actions']);
-      const components = list.map((a) => a.trim()).filter(Boolean).map((a) => {
-        if (a.startsWith(`${DEFAULT_PACKAGE}/`)) return a.slice(DEFAULT_PACKAGE.length + 1);
-        if (a.startsWith('/') || a.includes('/')) return a;
-        return pkg === DEFAULT_PACKAGE ? a : `${pkg}/${a}`;
-      });
+      const components = list
+        .map((a) => a.trim())
+        .filter(Boolean)
+        .map((a) => {
+          if (a.startsWith(`${DEFAULT_PACKAGE}/`)) return a.slice(DEFAULT_PACKAGE.length + 1);
+          if (a.startsWith('/') || a.includes('/')) return a;
+          return pkg === DEFAULT_PACKAGE ? a : `${pkg}/${a}`;
+        });
       if (components.length === 0) throw this.fail(`sequence '${name}' has no actions`, [...at, 'actions']);
       if (def.annotations !== undefined && def.annotations !== null && !isMap(def.annotations)) {
         throw this.fail(`sequence '${name}': 'annotations' must be a mapping`, [...at, 'annotations']);
@@ -341,7 +391,8 @@ class ManifestReader {
       if (this.triggers.has(name)) throw this.fail(`trigger '${name}' is defined twice (trigger names are unique in the namespace)`, at);
       this.unknownKeys(def, TRIGGER_KEYS, at, 'trigger');
       const feed = this.optionalString(def, 'feed', at) ?? this.optionalString(def, 'source', at);
-      if (feed) this.warn(`trigger '${name}': its feed '${feed}' is not run locally; the flow fires the trigger`, [...at, def.feed !== undefined ? 'feed' : 'source']);
+      if (feed)
+        this.warn(`trigger '${name}': its feed '${feed}' is not run locally; the flow fires the trigger`, [...at, def.feed !== undefined ? 'feed' : 'source']);
       const parameters = resolveInputs(def.inputs, [...at, 'inputs'], this.report);
       this.triggers.set(name, { name, path: at, parameters, feed: feed ? interpolateEnv(feed) : undefined });
     }
@@ -371,8 +422,11 @@ class ManifestReader {
   private checkRules(): void {
     for (const rule of this.rules.values()) {
       if (!this.triggers.has(rule.trigger)) {
-        throw this.fail(`rule '${rule.name}': trigger '${rule.trigger}' is not defined in this manifest (declare it under 'triggers:')`,
-          [...rule.path, 'trigger'], true);
+        throw this.fail(
+          `rule '${rule.name}': trigger '${rule.trigger}' is not defined in this manifest (declare it under 'triggers:')`,
+          [...rule.path, 'trigger'],
+          true,
+        );
       }
       if (!rule.action.startsWith('/') && !this.entries.has(rule.action)) {
         throw this.fail(`rule '${rule.name}': action '${rule.action}' is not defined in this manifest`, [...rule.path, 'action'], true);

@@ -9,9 +9,7 @@ import * as path from 'path';
 import { OpenWhiskNodeError } from '../errors';
 import { parseName } from '../names';
 import type { ActionDoc, ActionRef, Catalog, KeyValue } from '../types';
-import {
-  checkFunctionFile, FunctionFileError, ManifestError, manifestStamp, noManifestGiven, readFunctionFile, readManifestSource,
-} from './manifest-file';
+import { checkFunctionFile, FunctionFileError, ManifestError, manifestStamp, noManifestGiven, readFunctionFile, readManifestSource } from './manifest-file';
 import { annotationsOf, limitsOf, mergeParams, resolveInputs } from './manifest-params';
 import { type ActionEntry, DEFAULT_PACKAGE, type Entry, type Manifest, readManifest, type TriggerEntry } from './manifest-reader';
 
@@ -117,9 +115,12 @@ export class ManifestCatalog implements Catalog {
     if (n.startsWith('/')) n = n.split('/').filter(Boolean).slice(1).join('/');
     if (!manifest.triggers.has(n)) {
       const known = [...manifest.triggers.keys()].sort();
-      throw new OpenWhiskNodeError('config', `Trigger '${n}' not found in manifest ${this.location}` +
-        (known.length ? ` (it declares ${known.map((k) => `'${k}'`).join(', ')})` : " (it declares no 'triggers:')"),
-      { short: 'not found', statusCode: 404 });
+      throw new OpenWhiskNodeError(
+        'config',
+        `Trigger '${n}' not found in manifest ${this.location}` +
+          (known.length ? ` (it declares ${known.map((k) => `'${k}'`).join(', ')})` : " (it declares no 'triggers:')"),
+        { short: 'not found', statusCode: 404 },
+      );
     }
     return this.trigger(manifest, n);
   }

@@ -7,8 +7,7 @@ import { constructFromEvents, EVENT_ID, getScalarValue, parseEvents, type Event 
 export type KeyPath = (string | number)[];
 
 /** A YAML mapping as loaded (js-yaml loads timestamps as Dates, which are values, not mappings). */
-export const isMap = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
+export const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
 
 /** A loaded value for an error message: what it is, and a scalar's value. */
 export const describe = (v: unknown): string =>
@@ -231,10 +230,8 @@ function checkBudget(src: string, events: readonly Event[], budget: YamlBudget):
   let text = 0;
   let aliases = false;
   let starts: number[] | undefined;
-  const at = (offset: number | undefined) =>
-    typeof offset === 'number' && offset >= 0 ? toPosition((starts ??= lineStarts(src)), offset) : undefined;
-  const anchorOf = (ev: { anchorStart: number; anchorEnd: number }) =>
-    ev.anchorStart >= 0 ? src.slice(ev.anchorStart, ev.anchorEnd) : undefined;
+  const at = (offset: number | undefined) => (typeof offset === 'number' && offset >= 0 ? toPosition((starts ??= lineStarts(src)), offset) : undefined);
+  const anchorOf = (ev: { anchorStart: number; anchorEnd: number }) => (ev.anchorStart >= 0 ? src.slice(ev.anchorStart, ev.anchorEnd) : undefined);
   // Each open collection sums its own children; a closed one adds its total (itself included) to its parent.
   const add = (n: number, t: number, ev: Event, child = true) => {
     nodes += n;
@@ -323,9 +320,7 @@ export function parseYamlSource(src: string, filename: string, budget?: YamlBudg
   } catch (err) {
     if (err instanceof YamlBudgetError || err instanceof YamlSyntaxError) throw err;
     const e = err as { reason?: string; message?: string; mark?: { line?: number; column?: number; snippet?: string | null } };
-    const mark = e.mark && typeof e.mark.line === 'number'
-      ? { line: e.mark.line + 1, column: (e.mark.column ?? 0) + 1 }
-      : undefined;
+    const mark = e.mark && typeof e.mark.line === 'number' ? { line: e.mark.line + 1, column: (e.mark.column ?? 0) + 1 } : undefined;
     throw new YamlSyntaxError(e.reason || e.message || String(err), mark, e.mark?.snippet ?? undefined);
   }
   let offsets = new Map<string, Offsets>();

@@ -6,10 +6,38 @@ import { formatBytes, InFlight } from '../in-flight';
 import { isEntityName } from '../names';
 import type { ActionDoc, ActionRef, Activation, InvokeOptions } from '../types';
 import { asHop, MAX_HOPS, parseVia, VIA_HEADER } from './context';
-import { actionEntry, apiInfo, DEFAULT_VERSION, type GatewayEntities, type ListedAction, type ListedPackage, packageDoc, packageEntry, platformInfo, ruleDoc, triggerDoc, triggerEntry, underNamespace } from './entities';
+import {
+  actionEntry,
+  apiInfo,
+  DEFAULT_VERSION,
+  type GatewayEntities,
+  type ListedAction,
+  type ListedPackage,
+  packageDoc,
+  packageEntry,
+  platformInfo,
+  ruleDoc,
+  triggerDoc,
+  triggerEntry,
+  underNamespace,
+} from './entities';
 import { type AuthFailureBounds, AuthFailures, knownHost, listedHost } from './guard';
 import { CONTENT_TYPE as METRICS_TYPE } from '../metrics';
-import { checkNames, decodeSegment, err, failedBeforeRun, failureOf, HttpError, newId, NOT_FOUND, paging, readBody, type Reply, sameOrigin, send } from './reply';
+import {
+  checkNames,
+  decodeSegment,
+  err,
+  failedBeforeRun,
+  failureOf,
+  HttpError,
+  newId,
+  NOT_FOUND,
+  paging,
+  readBody,
+  type Reply,
+  sameOrigin,
+  send,
+} from './reply';
 
 export { failureOf, HttpError } from './reply';
 
@@ -182,7 +210,10 @@ export class GatewayApi {
     if (!this.knownHost(req.headers.host, req.socket?.localAddress)) {
       req.resume();
       const h = String(req.headers.host ?? '').slice(0, 100);
-      throw new HttpError(421, `This gateway's OpenWhisk API does not answer for the host '${h}' (Misdirected Request). If clients reach it by that name or address, add it to the API's host names in the openwhisk-runtime config node.`);
+      throw new HttpError(
+        421,
+        `This gateway's OpenWhisk API does not answer for the host '${h}' (Misdirected Request). If clients reach it by that name or address, add it to the API's host names in the openwhisk-runtime config node.`,
+      );
     }
     // Another origin's web page: browsers send Origin; this API answers no CORS (docs/gateway-api.md, Browsers).
     const origin = req.headers.origin;
@@ -374,7 +405,10 @@ export class GatewayApi {
     if (via.includes(this.o.instanceId) || via.length > MAX_HOPS) {
       req.resume();
       const path = [...via, this.o.instanceId].map((s) => s.slice(0, 8)).join(' → ');
-      throw new HttpError(508, `Gateway loop refused: this invocation has already passed through this gateway (${path}). Check the burst targets of the gateways' runtimes.`);
+      throw new HttpError(
+        508,
+        `Gateway loop refused: this invocation has already passed through this gateway (${path}). Check the burst targets of the gateways' runtimes.`,
+      );
     }
     const { params, bytes } = await readBody(req, this.o.maxBody, this.bodyMs);
     const blocking = q.get('blocking') === 'true';
@@ -403,7 +437,11 @@ export class GatewayApi {
     const done = () => this.work.release(bytes);
     running.then(done, done);
     // Kept in the store once done, when the client is not answered with it (202).
-    const keepLater = () => running.then((a) => this.keep(a), (e) => this.recordFailure(ref, activationId, received, e));
+    const keepLater = () =>
+      running.then(
+        (a) => this.keep(a),
+        (e) => this.recordFailure(ref, activationId, received, e),
+      );
     if (!blocking) {
       keepLater();
       return { status: 202, body: { activationId }, headers: idHeader };
@@ -441,9 +479,10 @@ export class GatewayApi {
   /** The 429 of an invoke beyond maxActivations, with OpenWhisk's text for its concurrent-invocations throttle. */
   private busy(bytes: number): HttpError {
     const w = this.work;
-    const detail = w.count >= w.maxCount
-      ? 'activations started through this API are still running'
-      : `the activations still running hold ${formatBytes(w.bytes)} of parameters; with this one's ${formatBytes(bytes)} they would pass ${formatBytes(w.maxBytes)}`;
+    const detail =
+      w.count >= w.maxCount
+        ? 'activations started through this API are still running'
+        : `the activations still running hold ${formatBytes(w.bytes)} of parameters; with this one's ${formatBytes(bytes)} they would pass ${formatBytes(w.maxBytes)}`;
     return new HttpError(429, `Too many concurrent requests in flight (count: ${w.count}, allowed: ${w.maxCount}): ${detail}. Retry later.`);
   }
 

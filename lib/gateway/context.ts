@@ -12,7 +12,10 @@ export function parseVia(value: string | string[] | undefined): string[] | undef
   if (value === undefined) return [];
   const text = Array.isArray(value) ? value.join(',') : value;
   if (text.length > 40 * (MAX_HOPS + 2)) return undefined;
-  const ids = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const ids = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (ids.some((id) => !/^[0-9a-f]{8,64}$/.test(id))) return undefined;
   return ids;
 }

@@ -56,7 +56,9 @@ export const DEFAULT_VERSION = '0.0.1';
 
 /** "ns[/pkg]" with the API's namespace as its root. */
 export function underNamespace(ns: string, catalogNamespace: string): string {
-  const pkg = String(catalogNamespace ?? '').split('/').filter(Boolean)[1];
+  const pkg = String(catalogNamespace ?? '')
+    .split('/')
+    .filter(Boolean)[1];
   return pkg ? `${ns}/${pkg}` : ns;
 }
 
@@ -108,7 +110,13 @@ export function packageDoc(ns: string, p: ListedPackage, actions: ListedAction[]
 }
 
 export function triggerEntry(ns: string, t: ListedTrigger): Record<string, unknown> {
-  const entry: Record<string, unknown> = { namespace: ns, name: t.name, version: t.version ?? DEFAULT_VERSION, publish: false, annotations: t.annotations ?? [] };
+  const entry: Record<string, unknown> = {
+    namespace: ns,
+    name: t.name,
+    version: t.version ?? DEFAULT_VERSION,
+    publish: false,
+    annotations: t.annotations ?? [],
+  };
   if (t.updated !== undefined) entry.updated = t.updated;
   return entry;
 }

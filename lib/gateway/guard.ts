@@ -39,7 +39,7 @@ const log2Choose = (n: number, k: number): number => {
 export function secretBits(secret: string): number {
   const c = [...secret].slice(0, SECRET_CHARS);
   let effective = 0;
-  for (let i = 0; i < c.length; ) {
+  for (let i = 0; i < c.length;) {
     let longest = 0;
     for (let j = 0; j < i; j++) {
       let l = 0;
@@ -94,7 +94,8 @@ export function checkApiKey(key: string | undefined): string {
   const k = String(key ?? '').trim();
   const m = /^([^:\s]+):(\S+)$/.exec(k);
   if (!m) throw new Error(`the API needs a key of the form "uuid:key" (in the runtime config node): ${HOW_TO_MAKE_A_KEY}`);
-  if (published(m[2])) throw new Error(`the API key's part after ":" is (or is built on) that of a default key published with OpenWhisk, which anyone has: ${HOW_TO_MAKE_A_KEY}`);
+  if (published(m[2]))
+    throw new Error(`the API key's part after ":" is (or is built on) that of a default key published with OpenWhisk, which anyone has: ${HOW_TO_MAKE_A_KEY}`);
   const bits = secretBits(m[2]);
   if (bits < KEY_FLOOR_BITS) {
     throw new Error(
@@ -111,7 +112,9 @@ export function checkApiKey(key: string | undefined): string {
  * `a` is not an address.
  */
 export function canonicalAddress(a: string | undefined): string | undefined {
-  let s = String(a ?? '').trim().toLowerCase();
+  let s = String(a ?? '')
+    .trim()
+    .toLowerCase();
   if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1);
   if (s.includes(':')) {
     s = s.replace(/%.*$/, '');
@@ -138,7 +141,9 @@ export function canonicalAddress(a: string | undefined): string | undefined {
  * lowercase without a final dot; without port or brackets; undefined when malformed.
  */
 export function hostName(header: string | undefined): string | undefined {
-  const h = String(header ?? '').trim().toLowerCase();
+  const h = String(header ?? '')
+    .trim()
+    .toLowerCase();
   const m = /^(\[[0-9a-f:.]+(?:%(?:25)?[a-z0-9._~-]+)?\]|[a-z0-9._-]+)(?::\d{1,5})?$/.exec(h);
   if (!m) return undefined;
   const ip = canonicalAddress(m[1].replace(/%25/, '%'));

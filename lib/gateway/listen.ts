@@ -77,7 +77,14 @@ export function listenGateway(api: GatewayApi, at: ListenAddress, bounds: { firs
   });
   return new Promise((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'the port is in use' : err.code === 'EADDRNOTAVAIL' ? 'no such local address' : err.code === 'EACCES' ? 'permission denied' : err.message;
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'the port is in use'
+          : err.code === 'EADDRNOTAVAIL'
+            ? 'no such local address'
+            : err.code === 'EACCES'
+              ? 'permission denied'
+              : err.message;
       reject(new Error(`cannot listen on ${at.host}:${at.port}: ${why}`));
     };
     server.once('error', failed);

@@ -57,7 +57,10 @@ export class RuntimeMetrics {
   private readonly bursts;
 
   /** `engine`: the local engine's snapshot now (undefined without one: its gauges are left out). */
-  constructor(private readonly engine: () => EngineSnapshot | undefined, private readonly maxActions = MAX_ACTIONS) {
+  constructor(
+    private readonly engine: () => EngineSnapshot | undefined,
+    private readonly maxActions = MAX_ACTIONS,
+  ) {
     const r = this.registry;
     const series = maxActions * 40;
     this.activations = r.counter({
@@ -80,7 +83,7 @@ export class RuntimeMetrics {
     });
     this.duration = r.histogram({
       name: `${PREFIX}activation_duration_seconds`,
-      help: 'Duration of the activations that ran (the activation record\'s duration), by action.',
+      help: "Duration of the activations that ran (the activation record's duration), by action.",
       labelNames: ['action'],
       maxSeries: maxActions + 1,
     });
@@ -92,20 +95,33 @@ export class RuntimeMetrics {
     });
     const snap = () => this.engine();
     r.gauge({ name: `${PREFIX}queue_depth`, help: 'Messages waiting for a container, by action.', labelNames: ['action'], maxSeries: maxActions + 1 }, () =>
-      (snap()?.pools ?? []).map((p): [Labels, number] => [{ action: this.admit(p.action) }, p.queued]));
-    r.gauge({ name: `${PREFIX}containers`, help: 'Containers of the runtime by state (stem_cell: started without code; idle and busy: initialised).', labelNames: ['state'] }, () => {
-      const s = snap();
-      if (!s) return [];
-      const n = new Map<string, number>(STATES.map((x) => [STATE_LABEL[x] ?? x, 0]));
-      for (const c of s.containers) {
-        const k = STATE_LABEL[c.state] ?? c.state;
-        if (n.has(k)) n.set(k, (n.get(k) ?? 0) + 1);
-      }
-      return [...n].map(([state, v]): [Labels, number] => [{ state }, v]);
-    });
+      (snap()?.pools ?? []).map((p): [Labels, number] => [{ action: this.admit(p.action) }, p.queued]),
+    );
+    r.gauge(
+      {
+        name: `${PREFIX}containers`,
+        help: 'Containers of the runtime by state (stem_cell: started without code; idle and busy: initialised).',
+        labelNames: ['state'],
+      },
+      () => {
+        const s = snap();
+        if (!s) return [];
+        const n = new Map<string, number>(STATES.map((x) => [STATE_LABEL[x] ?? x, 0]));
+        for (const c of s.containers) {
+          const k = STATE_LABEL[c.state] ?? c.state;
+          if (n.has(k)) n.set(k, (n.get(k) ?? 0) + 1);
+        }
+        return [...n].map(([state, v]): [Labels, number] => [{ state }, v]);
+      },
+    );
     r.gauge({ name: `${PREFIX}stem_cells`, help: 'Stem cells: ready to be handed over, or being started.', labelNames: ['state'] }, () => {
       const s = snap();
-      return s ? [[{ state: 'ready' }, s.cells.ready], [{ state: 'starting' }, s.cells.starting]] : [];
+      return s
+        ? [
+            [{ state: 'ready' }, s.cells.ready],
+            [{ state: 'starting' }, s.cells.starting],
+          ]
+        : [];
     });
     r.gauge({ name: `${PREFIX}capacity`, help: 'Containers the runtime may run at once.' }, () => {
       const s = snap();
@@ -115,10 +131,17 @@ export class RuntimeMetrics {
       const s = snap();
       return s ? [[{}, s.used]] : [];
     });
-    r.gauge({ name: `${PREFIX}docker_health`, help: 'The Docker engine as the runtime sees it: 1 for the current state (ok, degraded: no room for a container, down: unreachable), 0 for the others.', labelNames: ['state'] }, () => {
-      const s = snap();
-      return s ? HEALTH.map((h): [Labels, number] => [{ state: h }, s.health.state === h ? 1 : 0]) : [];
-    });
+    r.gauge(
+      {
+        name: `${PREFIX}docker_health`,
+        help: 'The Docker engine as the runtime sees it: 1 for the current state (ok, degraded: no room for a container, down: unreachable), 0 for the others.',
+        labelNames: ['state'],
+      },
+      () => {
+        const s = snap();
+        return s ? HEALTH.map((h): [Labels, number] => [{ state: h }, s.health.state === h ? 1 : 0]) : [];
+      },
+    );
   }
 
   /** The runner's observer for invocations coming from `source`. */

@@ -23,7 +23,11 @@ export const NOT_FOUND = 'The requested resource does not exist.';
 export const LIST_MAX = 200;
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers?: Record<string, string>) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers?: Record<string, string>,
+  ) {
     super(message);
   }
 }
@@ -46,9 +50,12 @@ export function readBody(req: IncomingMessage, max: number, bodyMs: number): Pro
   const pre = req as IncomingMessage & { _body?: boolean; body?: unknown };
   if (pre._body || pre.readableEnded) {
     const v = pre.body;
-    if (v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0 && !(Number(declared) > 2))) return Promise.resolve({ params: {}, bytes: 2 });
-    if (type && !/^application\/json\b/i.test(type)) return Promise.reject(new HttpError(415, "The request's Content-Type is not supported. Expected: application/json"));
-    if (!v || typeof v !== 'object' || Array.isArray(v) || Buffer.isBuffer(v)) return Promise.reject(new HttpError(400, 'The request content was malformed: the parameters must be a JSON object.'));
+    if (v === undefined || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0 && !(Number(declared) > 2)))
+      return Promise.resolve({ params: {}, bytes: 2 });
+    if (type && !/^application\/json\b/i.test(type))
+      return Promise.reject(new HttpError(415, "The request's Content-Type is not supported. Expected: application/json"));
+    if (!v || typeof v !== 'object' || Array.isArray(v) || Buffer.isBuffer(v))
+      return Promise.reject(new HttpError(400, 'The request content was malformed: the parameters must be a JSON object.'));
     const bytes = Buffer.byteLength(JSON.stringify(v));
     if (bytes > max) return Promise.reject(new HttpError(413, `The request content was too large (more than the maximum of ${max} bytes).`));
     return Promise.resolve({ params: v as Record<string, unknown>, bytes });
@@ -82,19 +89,20 @@ export function readBody(req: IncomingMessage, max: number, bodyMs: number): Pro
     req.on('error', () => finish(new HttpError(400, 'The request body could not be read.')));
     req.on('end', () => {
       if (size === 0) return finish(undefined, {});
-      if (type && !/^application\/json\b/i.test(type)) return finish(new HttpError(415, "The request's Content-Type is not supported. Expected: application/json"));
+      if (type && !/^application\/json\b/i.test(type))
+        return finish(new HttpError(415, "The request's Content-Type is not supported. Expected: application/json"));
       let v: unknown;
       try {
         v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       } catch {
         return finish(new HttpError(400, 'The request content was malformed: the body is not JSON.'));
       }
-      if (!v || typeof v !== 'object' || Array.isArray(v)) return finish(new HttpError(400, 'The request content was malformed: the parameters must be a JSON object.'));
+      if (!v || typeof v !== 'object' || Array.isArray(v))
+        return finish(new HttpError(400, 'The request content was malformed: the parameters must be a JSON object.'));
       finish(undefined, v as Record<string, unknown>);
     });
   });
 }
-
 
 export function err(status: number, error: string): Reply {
   return { status, body: { error }, own: true };

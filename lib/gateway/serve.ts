@@ -74,7 +74,11 @@ export function apiNamespace(text: string | undefined): string {
 }
 
 /** The catalog's actions, packages, triggers and rules as the API lists them: a manifest's, else the service's. */
-function listings(catalog: () => Catalog, service: () => OpenWhiskService, namespace: string): { listActions: () => Promise<ListedAction[]>; entities: GatewayEntities } {
+function listings(
+  catalog: () => Catalog,
+  service: () => OpenWhiskService,
+  namespace: string,
+): { listActions: () => Promise<ListedAction[]>; entities: GatewayEntities } {
   const manifest = () => {
     const c = catalog();
     return c instanceof ManifestCatalog ? c : undefined;
@@ -84,15 +88,27 @@ function listings(catalog: () => Catalog, service: () => OpenWhiskService, names
       const m = manifest();
       if (m) {
         // Each as its GET gives it (same version, limits, annotations), without reading the code.
-        return Promise.all((await m.list()).map(async (e) => {
-          const pkgNs = e.package ? `${namespace}/${e.package}` : namespace;
-          try {
-            const d = await m.getAction({ namespace: '_', name: e.name }, { code: false });
-            return { namespace: pkgNs, name: d.name, kind: d.exec.kind, version: d.version, binary: d.exec.binary, limits: d.limits, annotations: d.annotations, publish: d.publish, updated: d.updated };
-          } catch {
-            return { namespace: pkgNs, name: e.action, kind: e.kind };
-          }
-        }));
+        return Promise.all(
+          (await m.list()).map(async (e) => {
+            const pkgNs = e.package ? `${namespace}/${e.package}` : namespace;
+            try {
+              const d = await m.getAction({ namespace: '_', name: e.name }, { code: false });
+              return {
+                namespace: pkgNs,
+                name: d.name,
+                kind: d.exec.kind,
+                version: d.version,
+                binary: d.exec.binary,
+                limits: d.limits,
+                annotations: d.annotations,
+                publish: d.publish,
+                updated: d.updated,
+              };
+            } catch {
+              return { namespace: pkgNs, name: e.action, kind: e.kind };
+            }
+          }),
+        );
       }
       const list = await service().list();
       return list.actions.map(({ name, ...a }) => {
@@ -104,17 +120,38 @@ function listings(catalog: () => Catalog, service: () => OpenWhiskService, names
       listPackages: async () => {
         const m = manifest();
         if (m) return m.listPackages();
-        return (await service().list()).packages.map((p) => ({ name: p.name, version: p.version, publish: p.publish, annotations: p.annotations, updated: p.updated, binding: p.bound }));
+        return (await service().list()).packages.map((p) => ({
+          name: p.name,
+          version: p.version,
+          publish: p.publish,
+          annotations: p.annotations,
+          updated: p.updated,
+          binding: p.bound,
+        }));
       },
       getPackage: async (name) => {
         const m = manifest();
         if (m) return (await m.listPackages()).find((p) => p.name === name);
         const p = await service().getPackage(name);
-        return { name: p.name, version: p.version, publish: p.publish, annotations: p.annotations, updated: p.updated, binding: p.bound, parameters: p.parameters };
+        return {
+          name: p.name,
+          version: p.version,
+          publish: p.publish,
+          annotations: p.annotations,
+          updated: p.updated,
+          binding: p.bound,
+          parameters: p.parameters,
+        };
       },
       // Triggers and rules are a manifest's: a service's live in the cloud, not on this gateway.
-      listTriggers: async () => (await manifest()?.listTriggers() ?? []).map((t) => ({ name: t.name, parameters: t.parameters, annotations: t.feed ? [{ key: 'feed', value: t.feed }] : [] })),
-      listRules: async () => (await manifest()?.listTriggers() ?? []).flatMap((t) => t.rules.map((r) => ({ name: r.name, trigger: t.name, action: r.action, status: r.status }))),
+      listTriggers: async () =>
+        ((await manifest()?.listTriggers()) ?? []).map((t) => ({
+          name: t.name,
+          parameters: t.parameters,
+          annotations: t.feed ? [{ key: 'feed', value: t.feed }] : [],
+        })),
+      listRules: async () =>
+        ((await manifest()?.listTriggers()) ?? []).flatMap((t) => t.rules.map((r) => ({ name: r.name, trigger: t.name, action: r.action, status: r.status }))),
     },
   };
 }
@@ -138,7 +175,12 @@ export function serveApi(config: ApiConfig, parts: ApiParts, host: ApiHost): Ser
   const metrics = new RuntimeMetrics(() => parts.localEngine?.snapshot());
   // The action nodes' and the API's pools: the API runs an action in a node's pool of it, if any.
   const pools = new SharedPools(parts.engine);
-  const runner = new ActionRunner(`${parts.runtimeId}-api`, { ...parts.target, engine: pools.api, observe: metrics.observer('api') }, undefined, () => undefined);
+  const runner = new ActionRunner(
+    `${parts.runtimeId}-api`,
+    { ...parts.target, engine: pools.api, observe: metrics.observer('api') },
+    undefined,
+    () => undefined,
+  );
   const api = new GatewayApi({
     namespace,
     keys: [key],

@@ -34,113 +34,113 @@ export class SharedPools {
 
   private nodesProvisioner(): Provisioner {
     return {
-    provision: async (nodeId, action, catalog, onStatus) => {
-      const key = poolKey(action);
-      const provisioning = this.engine.provision(nodeId, action, catalog, onStatus);
-      const pending = this.coming.get(key) ?? new Set<Promise<Invocable>>();
-      this.coming.set(key, pending);
-      pending.add(provisioning);
-      let h: Invocable;
-      try {
-        h = await provisioning;
-      } finally {
-        pending.delete(provisioning);
-        if (pending.size === 0) this.coming.delete(key);
-      }
-      const set = this.live.get(key) ?? new Set<Invocable>();
-      this.live.set(key, set);
-      set.add(h);
-      return {
-        get containers() {
-          return h.containers;
-        },
-        invoke: (params, ref, opts) => h.invoke(params, ref, opts),
-        close: (opts) => {
-          set.delete(h);
-          if (set.size === 0) this.live.delete(key);
-          return h.close(opts);
-        },
-      };
-    },
-    on: this.engine.on ? (event, listener) => this.engine.on!(event, listener) : undefined,
-    off: this.engine.off ? (event, listener) => this.engine.off!(event, listener) : undefined,
+      provision: async (nodeId, action, catalog, onStatus) => {
+        const key = poolKey(action);
+        const provisioning = this.engine.provision(nodeId, action, catalog, onStatus);
+        const pending = this.coming.get(key) ?? new Set<Promise<Invocable>>();
+        this.coming.set(key, pending);
+        pending.add(provisioning);
+        let h: Invocable;
+        try {
+          h = await provisioning;
+        } finally {
+          pending.delete(provisioning);
+          if (pending.size === 0) this.coming.delete(key);
+        }
+        const set = this.live.get(key) ?? new Set<Invocable>();
+        this.live.set(key, set);
+        set.add(h);
+        return {
+          get containers() {
+            return h.containers;
+          },
+          invoke: (params, ref, opts) => h.invoke(params, ref, opts),
+          close: (opts) => {
+            set.delete(h);
+            if (set.size === 0) this.live.delete(key);
+            return h.close(opts);
+          },
+        };
+      },
+      on: this.engine.on ? (event, listener) => this.engine.on!(event, listener) : undefined,
+      off: this.engine.off ? (event, listener) => this.engine.off!(event, listener) : undefined,
     };
   }
 
   private apiProvisioner(): Provisioner {
     return {
-    provision: async (nodeId: string, action: ActionDoc, catalog: Catalog) => {
-      const key = poolKey(action);
-      let own: Promise<Invocable> | undefined;
-      let ownHandle: Invocable | undefined;
-      /** Calls running in the API's own pool; a retired pool closes when they are done. */
-      let ownCalls = 0;
-      let retired: Invocable | undefined;
-      let closed = false;
-      const closeRetired = () => {
-        if (!retired || ownCalls > 0) return;
-        const h = retired;
-        retired = undefined;
-        void h.close().catch(() => undefined);
-      };
-      const nodePool = (): Invocable | undefined => {
-        for (const h of this.live.get(key) ?? []) return h;
-        return undefined;
-      };
-      const ownPool = (capacityWaitMs: number | undefined): Promise<Invocable> =>
-        // An activation already answered 202 waits in line for a container; a blocking one fails at once (429).
-        (own ??= this.engine.provision(nodeId, action, catalog, undefined, { capacityWaitMs }).then(
-          (h) => (ownHandle = h),
-          (err: unknown) => {
-            own = undefined; // asked again at the next call
-            throw err;
+      provision: async (nodeId: string, action: ActionDoc, catalog: Catalog) => {
+        const key = poolKey(action);
+        let own: Promise<Invocable> | undefined;
+        let ownHandle: Invocable | undefined;
+        /** Calls running in the API's own pool; a retired pool closes when they are done. */
+        let ownCalls = 0;
+        let retired: Invocable | undefined;
+        let closed = false;
+        const closeRetired = () => {
+          if (!retired || ownCalls > 0) return;
+          const h = retired;
+          retired = undefined;
+          void h.close().catch(() => undefined);
+        };
+        const nodePool = (): Invocable | undefined => {
+          for (const h of this.live.get(key) ?? []) return h;
+          return undefined;
+        };
+        const ownPool = (capacityWaitMs: number | undefined): Promise<Invocable> =>
+          // An activation already answered 202 waits in line for a container; a blocking one fails at once (429).
+          (own ??= this.engine.provision(nodeId, action, catalog, undefined, { capacityWaitMs }).then(
+            (h) => (ownHandle = h),
+            (err: unknown) => {
+              own = undefined; // asked again at the next call
+              throw err;
+            },
+          ));
+        const target = (capacityWaitMs: number | undefined): Invocable | Promise<Invocable> => {
+          const shared = nodePool();
+          if (shared) {
+            if (ownHandle) {
+              // A node runs it (again): its pool serves the API too, and the API's own one gives its capacity
+              // back once the calls running in it are done.
+              retired = ownHandle;
+              ownHandle = undefined;
+              own = undefined;
+              closeRetired();
+            }
+            return shared;
+          }
+          const nodeComing = own ? undefined : this.coming.get(key)?.values().next().value;
+          // A node's pool on its way: look again once it is provisioned or failed (another node's may be on its way,
+          // or the node closed meanwhile); a pool of the API's own only when no node's pool is there or coming.
+          const again = () => target(capacityWaitMs);
+          if (nodeComing) return nodeComing.then(again, again);
+          return ownPool(capacityWaitMs);
+        };
+        return {
+          get containers() {
+            return (nodePool() ?? ownHandle)?.containers ?? 0;
           },
-        ));
-      const target = (capacityWaitMs: number | undefined): Invocable | Promise<Invocable> => {
-        const shared = nodePool();
-        if (shared) {
-          if (ownHandle) {
-            // A node runs it (again): its pool serves the API too, and the API's own one gives its capacity
-            // back once the calls running in it are done.
-            retired = ownHandle;
-            ownHandle = undefined;
-            own = undefined;
-            closeRetired();
-          }
-          return shared;
-        }
-        const nodeComing = own ? undefined : this.coming.get(key)?.values().next().value;
-        // A node's pool on its way: look again once it is provisioned or failed (another node's may be on its way,
-        // or the node closed meanwhile); a pool of the API's own only when no node's pool is there or coming.
-        const again = () => target(capacityWaitMs);
-        if (nodeComing) return nodeComing.then(again, again);
-        return ownPool(capacityWaitMs);
-      };
-      return {
-        get containers() {
-          return (nodePool() ?? ownHandle)?.containers ?? 0;
-        },
-        invoke: async (params: Record<string, unknown> | unknown[], ref?: ActionRef, opts?: InvokeOptions): Promise<Activation> => {
-          const t = target(opts?.capacityWaitMs);
-          if (!(t instanceof Promise)) return t.invoke(params, ref, opts);
-          ownCalls++;
-          try {
-            return await (await t).invoke(params, ref, opts);
-          } finally {
-            ownCalls--;
-            closeRetired();
-          }
-        },
-        close: async () => {
-          if (closed) return;
-          closed = true;
-          const h = await own?.catch(() => undefined);
-          await Promise.all([h?.close(), retired?.close()]);
-        },
-      };
-    },
-    on: this.nodes.on,
-    off: this.nodes.off,
+          invoke: async (params: Record<string, unknown> | unknown[], ref?: ActionRef, opts?: InvokeOptions): Promise<Activation> => {
+            const t = target(opts?.capacityWaitMs);
+            if (!(t instanceof Promise)) return t.invoke(params, ref, opts);
+            ownCalls++;
+            try {
+              return await (await t).invoke(params, ref, opts);
+            } finally {
+              ownCalls--;
+              closeRetired();
+            }
+          },
+          close: async () => {
+            if (closed) return;
+            closed = true;
+            const h = await own?.catch(() => undefined);
+            await Promise.all([h?.close(), retired?.close()]);
+          },
+        };
+      },
+      on: this.nodes.on,
+      off: this.nodes.off,
     };
   }
 }

@@ -133,20 +133,28 @@ export async function createContainer(h: ContainerEnv, plan: ContainerPlan, chec
     check();
     if (!h.docker.network && h.docker.isolationNetwork) hostConfig.NetworkMode = h.docker.isolationNetwork;
     try {
-      const created = await bounded((abortSignal) => h.registry.creation(h.docker.api.createContainer({
-        name,
-        Image: plan.image,
-        Env: plan.env,
-        Labels: plan.labels,
-        Tty: false,
-        OpenStdin: false,
-        AttachStdin: false,
-        AttachStdout: true,
-        AttachStderr: true,
-        ExposedPorts: { '8080/tcp': {} },
-        HostConfig: hostConfig,
-        abortSignal,
-      })), h.limits.startTimeout, h.docker.target, `creating a container for ${plan.id.qualified}`);
+      const created = await bounded(
+        (abortSignal) =>
+          h.registry.creation(
+            h.docker.api.createContainer({
+              name,
+              Image: plan.image,
+              Env: plan.env,
+              Labels: plan.labels,
+              Tty: false,
+              OpenStdin: false,
+              AttachStdin: false,
+              AttachStdout: true,
+              AttachStderr: true,
+              ExposedPorts: { '8080/tcp': {} },
+              HostConfig: hostConfig,
+              abortSignal,
+            }),
+          ),
+        h.limits.startTimeout,
+        h.docker.target,
+        `creating a container for ${plan.id.qualified}`,
+      );
       return { id: created.id, name };
     } catch (err) {
       if (dockerStatus(err) === 409 && attempt < 3) {
@@ -179,7 +187,12 @@ export async function launchFailure(health: ContainerHealth, err: unknown): Prom
 
 /** Rename a container (a stem cell handed over); whether Docker did (a name in use or a slow engine: no matter, the pool knows which action it runs). */
 export function renameContainer(h: ContainerEnv, id: string, name: string, label: string): Promise<boolean> {
-  return bounded((abortSignal) => h.docker.api.getContainer(id).rename({ name, abortSignal }), h.limits.startTimeout, h.docker.target, `renaming ${label}`).then(
+  return bounded(
+    (abortSignal) => h.docker.api.getContainer(id).rename({ name, abortSignal }),
+    h.limits.startTimeout,
+    h.docker.target,
+    `renaming ${label}`,
+  ).then(
     () => true,
     () => false,
   );
@@ -188,7 +201,12 @@ export function renameContainer(h: ContainerEnv, id: string, name: string, label
 /** How a stopped container exited, for an error message: " (exit code 1, killed: out of memory)", or '' when it cannot be inspected. */
 export async function exitState(h: ContainerEnv, id: string, label: string): Promise<string> {
   try {
-    const info = await bounded((abortSignal) => h.docker.api.getContainer(id).inspect({ abortSignal }), INSPECT_BOUND_MS, h.docker.target, `inspecting ${label}`);
+    const info = await bounded(
+      (abortSignal) => h.docker.api.getContainer(id).inspect({ abortSignal }),
+      INSPECT_BOUND_MS,
+      h.docker.target,
+      `inspecting ${label}`,
+    );
     const s = info.State;
     return s ? ` (exit code ${s.ExitCode}${s.OOMKilled ? ', killed: out of memory' : ''}${s.Error ? `, ${s.Error}` : ''})` : '';
   } catch {

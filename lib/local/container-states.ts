@@ -36,7 +36,8 @@ export type ContainerState =
 export type CodeState = 'started' | 'initializing' | 'ready';
 
 /** The full state: a suspended or detached container also says where its code is. */
-export type Machine = { readonly state: Exclude<ContainerState, 'suspended' | 'detached'> } | { readonly state: 'suspended' | 'detached'; readonly resume: CodeState };
+export type Machine =
+  { readonly state: Exclude<ContainerState, 'suspended' | 'detached'> } | { readonly state: 'suspended' | 'detached'; readonly resume: CodeState };
 
 /** What happens to a container. */
 export type ContainerEvent =
@@ -76,7 +77,9 @@ const refuse = 'refuse' as const;
 
 type Row = Partial<Record<ContainerEvent, (m: Machine) => Step | typeof refuse>>;
 
-const go = (state: Exclude<ContainerState, 'suspended' | 'detached'>, touch = false) => (): Step => ({ to: { state }, touch });
+const go =
+  (state: Exclude<ContainerState, 'suspended' | 'detached'>, touch = false) =>
+  (): Step => ({ to: { state }, touch });
 const hold = (state: 'suspended' | 'detached', resume: CodeState, touch = false): Step => ({ to: { state, resume }, touch });
 const ignore = (): Step => 'ignore';
 const resumeOf = (m: Machine): CodeState => ('resume' in m ? m.resume : 'started');

@@ -13,7 +13,19 @@ import type Docker from 'dockerode';
 import { OpenWhiskNodeError } from '../errors';
 import { bounded, dockerStatus, translateDockerError } from './docker';
 import { hasCode, retired, step, type ContainerEvent, type ContainerState, type Machine } from './container-states';
-import { INSPECT_BOUND_MS, addressOf, containerName, createContainer, exitState, isolationGone, launchFailure, missingNetwork, renameContainer, type ContainerEnv, type ContainerPlan } from './container-setup';
+import {
+  INSPECT_BOUND_MS,
+  addressOf,
+  containerName,
+  createContainer,
+  exitState,
+  isolationGone,
+  launchFailure,
+  missingNetwork,
+  renameContainer,
+  type ContainerEnv,
+  type ContainerPlan,
+} from './container-setup';
 import { ProxyClient, closedError, type LossCause, type RunOutcome } from './proxy-client';
 
 export { closedError, containerName };
@@ -160,9 +172,10 @@ export class ActionContainer {
     // After its first run has had the CPU (a Docker call is not free on a small gateway).
     const name = containerName(plan.nodeId, plan.id.path, this.env.registry.nextSeq());
     setTimeout(() => {
-      if (!retired(this.state)) void renameContainer(this.env, this.id, name, this.label).then((ok) => {
-        if (ok) this.name = name;
-      });
+      if (!retired(this.state))
+        void renameContainer(this.env, this.id, name, this.label).then((ok) => {
+          if (ok) this.name = name;
+        });
     }, 100).unref();
   }
 
@@ -214,7 +227,12 @@ export class ActionContainer {
     this.detachStream();
     this.client.abortAll('retry');
     try {
-      await bounded((abortSignal) => h.docker.api.getContainer(this.id).remove({ force: true, v: true, abortSignal }), h.limits.startTimeout, h.docker.target, `removing ${this.label}`);
+      await bounded(
+        (abortSignal) => h.docker.api.getContainer(this.id).remove({ force: true, v: true, abortSignal }),
+        h.limits.startTimeout,
+        h.docker.target,
+        `removing ${this.label}`,
+      );
     } catch (err) {
       if (dockerStatus(err) !== 404) throw translateDockerError(err, h.docker.target, `removing ${this.label}`);
     }
@@ -243,13 +261,23 @@ export class ActionContainer {
     const h = this.env;
     this.check();
     try {
-      await bounded((abortSignal) => h.docker.api.getContainer(this.id).start({ abortSignal }), h.limits.startTimeout, h.docker.target, `starting ${this.label}`);
+      await bounded(
+        (abortSignal) => h.docker.api.getContainer(this.id).start({ abortSignal }),
+        h.limits.startTimeout,
+        h.docker.target,
+        `starting ${this.label}`,
+      );
     } catch (err) {
       throw missingNetwork(h.docker, err) ?? translateDockerError(err, h.docker.target, `starting ${this.label}`);
     }
     let info: Docker.ContainerInspectInfo;
     try {
-      info = await bounded((abortSignal) => h.docker.api.getContainer(this.id).inspect({ abortSignal }), h.limits.startTimeout, h.docker.target, `inspecting ${this.label}`);
+      info = await bounded(
+        (abortSignal) => h.docker.api.getContainer(this.id).inspect({ abortSignal }),
+        h.limits.startTimeout,
+        h.docker.target,
+        `inspecting ${this.label}`,
+      );
     } catch (err) {
       throw translateDockerError(err, h.docker.target, `inspecting ${this.label}`);
     }
@@ -369,7 +397,12 @@ export class ActionContainer {
     for (let i = 0; i < 10 && !this.exited; i++) await sleep(20);
     if (!(await this.env.health.reachable())) return 'engine';
     try {
-      const info = await bounded((abortSignal) => this.env.docker.api.getContainer(this.id).inspect({ abortSignal }), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
+      const info = await bounded(
+        (abortSignal) => this.env.docker.api.getContainer(this.id).inspect({ abortSignal }),
+        INSPECT_BOUND_MS,
+        this.env.docker.target,
+        `inspecting ${this.label}`,
+      );
       return info.State?.OOMKilled === true ? 'oom' : 'exited';
     } catch (err) {
       const e = translateDockerError(err, this.env.docker.target, `inspecting ${this.label}`);
@@ -389,7 +422,12 @@ export class ActionContainer {
     if (this.state !== 'detached') return;
     let running = false;
     try {
-      const info = await bounded((abortSignal) => this.env.docker.api.getContainer(this.id).inspect({ abortSignal }), INSPECT_BOUND_MS, this.env.docker.target, `inspecting ${this.label}`);
+      const info = await bounded(
+        (abortSignal) => this.env.docker.api.getContainer(this.id).inspect({ abortSignal }),
+        INSPECT_BOUND_MS,
+        this.env.docker.target,
+        `inspecting ${this.label}`,
+      );
       running = info.State?.Running === true;
     } catch (err) {
       const e = translateDockerError(err, this.env.docker.target, `inspecting ${this.label}`);
@@ -412,11 +450,9 @@ export class ActionContainer {
   /** An error saying the container exited while doing `what`, with its exit state and logs. */
   async exitedError(what: string): Promise<OpenWhiskNodeError> {
     const state = await exitState(this.env, this.id, this.label);
-    return new OpenWhiskNodeError(
-      'developer_error',
-      `${this.label} (image '${this.plan.image}') ${what}${state}. ${this.client.logsSection()}`,
-      { short: 'container exited' },
-    );
+    return new OpenWhiskNodeError('developer_error', `${this.label} (image '${this.plan.image}') ${what}${state}. ${this.client.logsSection()}`, {
+      short: 'container exited',
+    });
   }
 
   /**
@@ -438,7 +474,12 @@ export class ActionContainer {
     next.promise = (async () => {
       if (id) {
         try {
-          await bounded((abortSignal) => this.env.docker.api.getContainer(id).remove({ force: true, v: true, abortSignal }), this.env.limits.startTimeout, this.env.docker.target, `removing ${this.label}`);
+          await bounded(
+            (abortSignal) => this.env.docker.api.getContainer(id).remove({ force: true, v: true, abortSignal }),
+            this.env.limits.startTimeout,
+            this.env.docker.target,
+            `removing ${this.label}`,
+          );
         } catch (err) {
           const s = dockerStatus(err);
           // 404: gone already; 409: removal already in progress.

@@ -53,11 +53,10 @@ function fromUrl(spec: string, env: NodeJS.ProcessEnv): DockerTarget {
         options.cert = fs.readFileSync(path.join(p, 'cert.pem'));
         options.key = fs.readFileSync(path.join(p, 'key.pem'));
       } catch (e) {
-        throw new OpenWhiskNodeError(
-          'config',
-          `Cannot read the Docker TLS certificates in DOCKER_CERT_PATH=${p}: ${(e as Error).message}`,
-          { short: 'docker TLS', cause: e },
-        );
+        throw new OpenWhiskNodeError('config', `Cannot read the Docker TLS certificates in DOCKER_CERT_PATH=${p}: ${(e as Error).message}`, {
+          short: 'docker TLS',
+          cause: e,
+        });
       }
     }
     return { options, description: `${tls ? 'https' : 'tcp'}://${u.host}`, remoteHost };
@@ -175,8 +174,7 @@ export function noRoom(message: string): NoRoom | undefined {
       short: SHORT_OF_REASON['no-memory'],
       what: 'is out of memory',
       todo:
-        "Lower the runtime's capacity or the actions' memory limits, or stop other containers or programs on the gateway, " +
-        'then send the message again.',
+        "Lower the runtime's capacity or the actions' memory limits, or stop other containers or programs on the gateway, " + 'then send the message again.',
     };
   }
   if (/resource temporarily unavailable|EAGAIN|too many open files|EMFILE/i.test(message)) {
@@ -189,7 +187,6 @@ export function noRoom(message: string): NoRoom | undefined {
   }
   return undefined;
 }
-
 
 const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE']);
 
@@ -208,10 +205,7 @@ export function translateDockerError(err: unknown, target: DockerTarget, doing: 
     );
   }
   if (code && UNREACHABLE.has(code)) {
-    const hint =
-      code === 'ENOENT' && target.socketPath
-        ? ` (no socket at ${target.socketPath})`
-        : '';
+    const hint = code === 'ENOENT' && target.socketPath ? ` (no socket at ${target.socketPath})` : '';
     return new OpenWhiskNodeError(
       'unreachable',
       `Cannot reach the Docker engine at ${target.description}${hint}: ${e.message ?? code}. Is dockerd running? ` +
@@ -222,11 +216,11 @@ export function translateDockerError(err: unknown, target: DockerTarget, doing: 
   const msg = dockerMessage(err);
   const room = noRoom(msg);
   if (room) {
-    return new OpenWhiskNodeError(
-      'docker',
-      `The Docker host at ${target.description} ${room.what}: Docker refused ${doing}: ${msg}. ${room.todo}`,
-      { reason: room.reason, cause: err, statusCode: dockerStatus(err) },
-    );
+    return new OpenWhiskNodeError('docker', `The Docker host at ${target.description} ${room.what}: Docker refused ${doing}: ${msg}. ${room.todo}`, {
+      reason: room.reason,
+      cause: err,
+      statusCode: dockerStatus(err),
+    });
   }
   if (/port is already allocated|address already in use/i.test(msg)) {
     return new OpenWhiskNodeError(
@@ -332,7 +326,8 @@ export async function ensureImage(
   const todo =
     kind === 'blackbox'
       ? `Build or load the image on this Docker host (docker build -t ${image} … / docker load), or fix the action's image name.`
-      : ownImageHint ?? `Build or load it on this Docker host (docker build -t ${image} … / docker load), or set an image override in the runtime config for kind '${kind}'.`;
+      : (ownImageHint ??
+        `Build or load it on this Docker host (docker build -t ${image} … / docker load), or set an image override in the runtime config for kind '${kind}'.`);
   let info: Docker.ImageInspectInfo | undefined;
   // dockerode 5's Image.inspect takes no abortSignal: these two calls are bounded, not cancelled.
   try {

@@ -135,8 +135,13 @@ export class LocalEngine extends EventEmitter implements Provisioner {
     });
     this.images = new ImageChooser(this.opts.imageOverrides ?? {});
     this.recovery = new Recovery({
-      docker: this.docker, target: this.target, agent: this.agent, engineId: this.engineId, boundMs: s.startTimeout,
-      containers: this.containers, capacity: this.capacity,
+      docker: this.docker,
+      target: this.target,
+      agent: this.agent,
+      engineId: this.engineId,
+      boundMs: s.startTimeout,
+      containers: this.containers,
+      capacity: this.capacity,
       liveRestoreIs: (v) => (ctx.liveRestore = v ?? ctx.liveRestore),
       stopped: () => health.current.state === 'down' || this.isClosed,
     });
@@ -275,7 +280,13 @@ export class LocalEngine extends EventEmitter implements Provisioner {
    * start one warm container, wait for the port, /init once. A sequence provisions each component
    * (fetched from `catalog`). Resolves once the action can run without a cold start.
    */
-  async provision(nodeId: string, action: ActionDoc, catalog: Catalog, onStatus?: (s: ProvisionStatus) => void, opts: ProvisionOptions = {}): Promise<LocalAction> {
+  async provision(
+    nodeId: string,
+    action: ActionDoc,
+    catalog: Catalog,
+    onStatus?: (s: ProvisionStatus) => void,
+    opts: ProvisionOptions = {},
+  ): Promise<LocalAction> {
     await this.start();
     if (this.isClosed) throw closedError(`Provisioning '${identityOf(action).qualified}'`);
     const status = (s: ProvisionStatus) => {

@@ -81,10 +81,7 @@ export function postJson(
         resolve(reply as HttpReply);
       }
     };
-    const timer = setTimeout(
-      () => finish(new HttpCallError('timeout', `no reply to POST ${path} within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => finish(new HttpCallError('timeout', `no reply to POST ${path} within ${timeoutMs} ms`)), timeoutMs);
     if (onHandle) {
       onHandle({ abort: (reason) => finish(new HttpCallError('aborted', reason)) });
     }
@@ -92,11 +89,13 @@ export function postJson(
       // The reply comes from untrusted code: never hold more of it than the limit. A declared length
       // past it fails at once; an undeclared one (chunked) as soon as the bytes read pass it.
       const tooLarge = (length: number, head: string) =>
-        finish(new HttpCallError('too_large', `the reply to POST ${path} is over ${maxReplyBytes} bytes`, undefined, {
-          length,
-          limit: maxReplyBytes,
-          head: head.slice(0, HEAD_CHARS),
-        }));
+        finish(
+          new HttpCallError('too_large', `the reply to POST ${path} is over ${maxReplyBytes} bytes`, undefined, {
+            length,
+            limit: maxReplyBytes,
+            head: head.slice(0, HEAD_CHARS),
+          }),
+        );
       const declared = Number(res.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxReplyBytes) {
         tooLarge(declared, '');
@@ -108,7 +107,12 @@ export function postJson(
         if (settled) return;
         bytes += c.length;
         if (bytes > maxReplyBytes) {
-          tooLarge(bytes, Buffer.concat(chunks.length ? chunks : [c]).subarray(0, HEAD_CHARS * 4).toString('utf8'));
+          tooLarge(
+            bytes,
+            Buffer.concat(chunks.length ? chunks : [c])
+              .subarray(0, HEAD_CHARS * 4)
+              .toString('utf8'),
+          );
           return;
         }
         chunks.push(c);

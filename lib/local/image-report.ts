@@ -55,7 +55,13 @@ function archTag(platform: string): string {
 }
 
 /** The exact command (or override line) that gets `image` for `kind` onto an engine of `enginePlatform`, built for `platform`. */
-export function buildCommand(kind: string, image: string | undefined, platform: string | undefined, enginePlatform: string | undefined, source?: ImageSource): string | undefined {
+export function buildCommand(
+  kind: string,
+  image: string | undefined,
+  platform: string | undefined,
+  enginePlatform: string | undefined,
+  source?: ImageSource,
+): string | undefined {
   const cross = !!platform && !!enginePlatform && platform !== enginePlatform;
   const flag = cross ? ` --platform ${platform}` : '';
   if (image) {
@@ -84,7 +90,13 @@ export function buildCommand(kind: string, image: string | undefined, platform: 
  * Resolves and inspects the images of `kinds`. `platform`: the runtime's field ('' = the engine's own).
  * Never throws: an engine that cannot be reached is reported in engineError, each kind as 'unknown'.
  */
-export async function reportImages(docker: Docker, target: DockerTarget, kinds: string[], overrides: Record<string, string>, platform: string | undefined): Promise<ImageReport> {
+export async function reportImages(
+  docker: Docker,
+  target: DockerTarget,
+  kinds: string[],
+  overrides: Record<string, string>,
+  platform: string | undefined,
+): Promise<ImageReport> {
   let enginePlatform: string | undefined;
   let engineError: string | undefined;
   try {
@@ -96,36 +108,38 @@ export async function reportImages(docker: Docker, target: DockerTarget, kinds: 
   const want = platform || enginePlatform;
   const unique = [...new Set(kinds.filter((k) => typeof k === 'string' && k && k !== 'sequence'))].slice(0, MAX_KINDS);
   const chooser = new ImageChooser(overrides);
-  const out = await Promise.all(unique.map(async (kind): Promise<KindImage> => {
-    let image: string | undefined;
-    let source: ImageSource | undefined;
-    try {
-      ({ image, source } = resolveImage({ kind }, overrides));
-      // As the runtime chooses (provision.ts): this package's image when the engine has it, before OpenWhisk's.
-      if (!engineError && want) {
-        const [os, arch] = want.split('/');
-        const engine = { docker, target, platform: { os, arch }, hasReady: () => false, noteFailure: () => undefined };
-        ({ image, source } = await chooser.choose({ namespace: '_', name: 'kind', exec: { kind } }, NO_CATALOG, engine));
+  const out = await Promise.all(
+    unique.map(async (kind): Promise<KindImage> => {
+      let image: string | undefined;
+      let source: ImageSource | undefined;
+      try {
+        ({ image, source } = resolveImage({ kind }, overrides));
+        // As the runtime chooses (provision.ts): this package's image when the engine has it, before OpenWhisk's.
+        if (!engineError && want) {
+          const [os, arch] = want.split('/');
+          const engine = { docker, target, platform: { os, arch }, hasReady: () => false, noteFailure: () => undefined };
+          ({ image, source } = await chooser.choose({ namespace: '_', name: 'kind', exec: { kind } }, NO_CATALOG, engine));
+        }
+      } catch (err) {
+        return { kind, state: 'unknown', error: (err as Error).message, build: buildCommand(kind, undefined, want, enginePlatform) };
       }
-    } catch (err) {
-      return { kind, state: 'unknown', error: (err as Error).message, build: buildCommand(kind, undefined, want, enginePlatform) };
-    }
-    const build = buildCommand(kind, image, want, enginePlatform, source);
-    if (engineError) return { kind, image, source, state: 'unknown', build };
-    let info: Docker.ImageInspectInfo | undefined;
-    try {
-      info = await bounded(() => docker.getImage(image).inspect(), BOUND_MS, target, `inspecting image '${image}'`);
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return { kind, image, source, state: 'missing', build };
-      return { kind, image, source, state: 'unknown', build, error: translateDockerError(err, target, `inspecting image '${image}'`).message };
-    }
-    const os = String(info.Os ?? '').toLowerCase();
-    const arch = normaliseArch(info.Architecture);
-    const variant = (info as { Variant?: string }).Variant;
-    const imagePlatform = [os || '?', arch || '?', ...(variant ? [variant] : [])].join('/');
-    const [wos, warch] = (want ?? '').split('/');
-    const fits = !want || ((!os || os === wos) && (!arch || arch === normaliseArch(warch)));
-    return { kind, image, source, state: fits ? 'present' : 'wrong-platform', imagePlatform, build };
-  }));
+      const build = buildCommand(kind, image, want, enginePlatform, source);
+      if (engineError) return { kind, image, source, state: 'unknown', build };
+      let info: Docker.ImageInspectInfo | undefined;
+      try {
+        info = await bounded(() => docker.getImage(image).inspect(), BOUND_MS, target, `inspecting image '${image}'`);
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return { kind, image, source, state: 'missing', build };
+        return { kind, image, source, state: 'unknown', build, error: translateDockerError(err, target, `inspecting image '${image}'`).message };
+      }
+      const os = String(info.Os ?? '').toLowerCase();
+      const arch = normaliseArch(info.Architecture);
+      const variant = (info as { Variant?: string }).Variant;
+      const imagePlatform = [os || '?', arch || '?', ...(variant ? [variant] : [])].join('/');
+      const [wos, warch] = (want ?? '').split('/');
+      const fits = !want || ((!os || os === wos) && (!arch || arch === normaliseArch(warch)));
+      return { kind, image, source, state: fits ? 'present' : 'wrong-platform', imagePlatform, build };
+    }),
+  );
   return { enginePlatform, platform: want, kinds: out, engineError };
 }

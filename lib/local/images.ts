@@ -143,11 +143,7 @@ function pick(map: Record<string, string> | undefined, key: string): string | un
  * Resolve the image for an action's exec. Throws OpenWhiskNodeError('config') for an unknown kind
  * or a blackbox action without an image.
  */
-export function resolveImage(
-  exec: ActionExec,
-  overrides: Record<string, string> = {},
-  manifest: Record<string, string> = {},
-): ResolvedImage {
+export function resolveImage(exec: ActionExec, overrides: Record<string, string> = {}, manifest: Record<string, string> = {}): ResolvedImage {
   const kind = exec.kind;
   if (!kind || typeof kind !== 'string') {
     throw new OpenWhiskNodeError('config', 'The action has no exec.kind: cannot choose a runtime image.', {
@@ -176,9 +172,7 @@ export function resolveImage(
   if (fromManifest) return { image: fromManifest, kind: resolved, family, source: 'manifest' };
   const builtin = BUILTIN_RUNTIMES[family]?.[resolved];
   if (builtin) return { image: builtin.image, kind: resolved, family, source: 'builtin' };
-  const known = [
-    ...new Set([...Object.values(BUILTIN_RUNTIMES).flatMap((f) => Object.keys(f)), ...Object.keys(manifest)]),
-  ].sort();
+  const known = [...new Set([...Object.values(BUILTIN_RUNTIMES).flatMap((f) => Object.keys(f)), ...Object.keys(manifest)])].sort();
   throw new OpenWhiskNodeError(
     'config',
     `Unsupported action kind '${kind}': no runtime image is known for it. Known kinds: ${known.join(', ')}. ` +

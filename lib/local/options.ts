@@ -192,7 +192,6 @@ function positiveInt(v: unknown, dflt: number, allowZero = false): number {
   return i > 0 || (allowZero && i === 0) ? i : dflt;
 }
 
-
 /** An engine needs to know its Node-RED instance and its runtime config node (its containers are labelled with both). */
 export function checkIds(opts: LocalEngineOptions): void {
   if (!opts || typeof opts.instanceId !== 'string' || opts.instanceId.trim() === '') {

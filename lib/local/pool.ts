@@ -15,16 +15,7 @@ import type { ProvisionStatus } from '../status';
 import type { ActionRef, Activation, ActivationResponse, CloseOptions } from '../types';
 import { ActionContainer, closedError, takesWork, type ContainerEnv, type ContainerPlan } from './container';
 import type { IdleView, PoolCapacity, PoolMember } from './capacity';
-import {
-  Messages,
-  buildActivation,
-  applicationError,
-  developerError,
-  mapRunResponse,
-  mergeParams,
-  runBodyJson,
-  runContext,
-} from './protocol';
+import { Messages, buildActivation, applicationError, developerError, mapRunResponse, mergeParams, runBodyJson, runContext } from './protocol';
 import type { LocalAction } from './action';
 
 /** A pool's collaborators: the runtime's capacity (slots, stem cells, queue bytes), the engine's health, the container environment. */
@@ -96,8 +87,7 @@ export class PoolAction implements LocalAction {
 
   /** Provision: one container created, started and initialised before the first message. */
   async warm(onStatus?: (s: ProvisionStatus) => void, capacityWaitMs?: number): Promise<void> {
-    const phase = (p: 'starting' | 'initializing') =>
-      onStatus?.({ phase: p, detail: p === 'starting' ? this.image : this.name, action: this.name });
+    const phase = (p: 'starting' | 'initializing') => onStatus?.({ phase: p, detail: p === 'starting' ? this.image : this.name, action: this.name });
     const cell = this.deps.capacity.cell(this.plan);
     if (!cell) await this.deps.capacity.reserve(this.member, capacityWaitMs);
     const c = cell ?? new ActionContainer(this.deps.containers, this.plan);

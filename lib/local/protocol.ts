@@ -30,8 +30,7 @@ export const Messages = {
   /** A reply over the result limit; `head` is its beginning (a few hundred characters at most, may be empty). */
   truncatedResponse(length: number, limit: number, head: string): string {
     return (
-      `The action produced a response that exceeded the allowed length: ${length} > ${limit} bytes.` +
-      (head ? ` The truncated response was: ${head}` : '')
+      `The action produced a response that exceeded the allowed length: ${length} > ${limit} bytes.` + (head ? ` The truncated response was: ${head}` : '')
     );
   },
 } as const;
@@ -184,11 +183,7 @@ export function runContext(id: ActionIdentity, timeout: number, apiKey: string |
 }
 
 /** The /init body. `code` is omitted when absent; `binary` is exec.binary, never re-guessed. */
-export function initBody(
-  doc: ActionDoc,
-  ctx: RunContext,
-  initParams: Record<string, unknown>,
-): { value: Record<string, unknown> } {
+export function initBody(doc: ActionDoc, ctx: RunContext, initParams: Record<string, unknown>): { value: Record<string, unknown> } {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(initParams)) env[k] = envString(v);
   for (const [k, v] of Object.entries(ctx)) {

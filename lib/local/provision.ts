@@ -7,7 +7,17 @@ import type Docker from 'dockerode';
 import type { ActionDoc, Catalog } from '../types';
 import type { ContainerPlan } from './container';
 import { ensureImage, hasImage, type DockerTarget, type EnginePlatform } from './docker';
-import { NOT_BUILT, PACKAGE_RUNTIMES, STEM_CELL_SAFE_LABEL, familyOf, packageImage, platformTag, resolveImage, supportsConcurrency, type ResolvedImage } from './images';
+import {
+  NOT_BUILT,
+  PACKAGE_RUNTIMES,
+  STEM_CELL_SAFE_LABEL,
+  familyOf,
+  packageImage,
+  platformTag,
+  resolveImage,
+  supportsConcurrency,
+  type ResolvedImage,
+} from './images';
 import { LABELS, cpuShares } from './options';
 import type { LocalAction } from './action';
 import { apiKeyAllowed, effectiveLimits, identityOf, parseQualifiedName, splitParams } from './protocol';
@@ -131,7 +141,10 @@ export class ImageChooser {
       engine.noteFailure(err);
       if (err instanceof OpenWhiskNodeError && err.short === 'image missing') {
         const delay = held ? Math.min(held.delay * 2, PULL_RETRY_MAX_MS) : PULL_RETRY_FIRST_MS;
-        const again = new OpenWhiskNodeError(err.code, `${err.message} (Not pulled again for ${Math.round(delay / 1000)} s.)`, { short: err.short, cause: err });
+        const again = new OpenWhiskNodeError(err.code, `${err.message} (Not pulled again for ${Math.round(delay / 1000)} s.)`, {
+          short: err.short,
+          cause: err,
+        });
         this.failedPulls.set(resolved.image, { until: Date.now() + delay, delay, err: again });
         throw withContext(again, `Action '${identityOf(doc).qualified}'`);
       }

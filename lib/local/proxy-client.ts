@@ -189,11 +189,10 @@ export class ProxyClient {
     if (reply.status !== 200) {
       const said = initFailureMessage(reply.body);
       const logs = await this.settledLogs();
-      throw new OpenWhiskNodeError(
-        'developer_error',
-        `Action '${plan.id.qualified}' failed to initialize (HTTP ${reply.status}): ${clip(said)} ${logs}`,
-        { short: 'init failed', detail: clip(initReason(said, logs), 200) },
-      );
+      throw new OpenWhiskNodeError('developer_error', `Action '${plan.id.qualified}' failed to initialize (HTTP ${reply.status}): ${clip(said)} ${logs}`, {
+        short: 'init failed',
+        detail: clip(initReason(said, logs), 200),
+      });
     }
     return { ms: Date.now() - t0 };
   }
@@ -225,11 +224,7 @@ export class ProxyClient {
       // activation broke it (concurrency > 1) → 'dropped', as the platform sees a dead container.
       // An oversized reply was cut off mid-stream: the container is still busy writing it, so it
       // is replaced rather than given the next message.
-      failure =
-        e.kind === 'timeout' ? 'timeout'
-        : e.kind === 'too_large' ? 'too_large'
-        : e.kind === 'aborted' && e.message === 'closed' ? 'closed'
-        : 'dropped';
+      failure = e.kind === 'timeout' ? 'timeout' : e.kind === 'too_large' ? 'too_large' : e.kind === 'aborted' && e.message === 'closed' ? 'closed' : 'dropped';
       if (e.kind === 'too_large') oversize = e.oversize;
     }
     let logs: string[];
@@ -282,7 +277,10 @@ const GENERIC_INIT = /failed to generate or locate a binary|Cannot start action|
  * when that is generic (the Python runtime says "see logs"), the last stderr line that is no stack frame.
  */
 export function initReason(said: string, logs: string): string {
-  const own = said.replace(/^Initialization has failed due to:\s*/, '').split('\n')[0].trim();
+  const own = said
+    .replace(/^Initialization has failed due to:\s*/, '')
+    .split('\n')[0]
+    .trim();
   if (own && !GENERIC_INIT.test(own)) return own;
   const lines = logs
     .split('\n')

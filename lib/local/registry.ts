@@ -94,7 +94,12 @@ export class Containers implements ContainerRegistry {
         const c = inUse.get(info.Id);
         if (c) return retired(c.state) ? c.remove().catch(() => undefined) : undefined;
         if (info.Created > young) return undefined;
-        return bounded((abortSignal) => docker.getContainer(info.Id).remove({ force: true, v: true, abortSignal }), boundMs, target, 'removing a container').catch(() => undefined);
+        return bounded(
+          (abortSignal) => docker.getContainer(info.Id).remove({ force: true, v: true, abortSignal }),
+          boundMs,
+          target,
+          'removing a container',
+        ).catch(() => undefined);
       }),
     );
   }

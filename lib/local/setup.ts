@@ -22,7 +22,12 @@ export async function connect(docker: Docker, target: DockerTarget, platform: st
 /** Whether the daemon runs with live-restore; undefined when it cannot be read. */
 export async function readLiveRestore(docker: Docker, target: DockerTarget): Promise<boolean | undefined> {
   try {
-    const info: { LiveRestoreEnabled?: unknown } = await bounded((abortSignal) => engineQueries(docker).info({ abortSignal }), PING_TIMEOUT_MS, target, 'reading the engine info');
+    const info: { LiveRestoreEnabled?: unknown } = await bounded(
+      (abortSignal) => engineQueries(docker).info({ abortSignal }),
+      PING_TIMEOUT_MS,
+      target,
+      'reading the engine info',
+    );
     return info.LiveRestoreEnabled === true;
   } catch {
     return undefined;
@@ -65,14 +70,15 @@ async function findOrCreateIsolation(docker: Docker, target: DockerTarget): Prom
     if (found.length === 0) {
       try {
         await bounded(
-          (abortSignal) => docker.createNetwork({
-            Name: ISOLATION_NETWORK,
-            Driver: 'bridge',
-            CheckDuplicate: true,
-            Options: { 'com.docker.network.bridge.enable_icc': 'false' },
-            Labels: { [LABELS.managed]: 'true' },
-            abortSignal,
-          }),
+          (abortSignal) =>
+            docker.createNetwork({
+              Name: ISOLATION_NETWORK,
+              Driver: 'bridge',
+              CheckDuplicate: true,
+              Options: { 'com.docker.network.bridge.enable_icc': 'false' },
+              Labels: { [LABELS.managed]: 'true' },
+              abortSignal,
+            }),
           PING_TIMEOUT_MS,
           target,
           where,
@@ -93,7 +99,9 @@ async function findOrCreateIsolation(docker: Docker, target: DockerTarget): Prom
     }
     // Best effort: a duplicate another process still uses (its containers joined it by id) is refused
     // by the engine while it has endpoints, and goes at a later start.
-    await Promise.all(extra.map((n) => bounded((abortSignal) => docker.getNetwork(n.Id).remove({ abortSignal }), PING_TIMEOUT_MS, target, where).catch(() => undefined)));
+    await Promise.all(
+      extra.map((n) => bounded((abortSignal) => docker.getNetwork(n.Id).remove({ abortSignal }), PING_TIMEOUT_MS, target, where).catch(() => undefined)),
+    );
     return keep.Id;
   } catch (err) {
     if (err instanceof OpenWhiskNodeError) throw err;
@@ -159,10 +167,12 @@ export async function sweepLeftovers(
   const stale = list.filter((c) => c.Labels?.[LABELS.instance] === instanceId && !alive(c.Labels?.[LABELS.engine] ?? ''));
   await Promise.all(
     stale.map((c) =>
-      bounded((abortSignal) => docker.getContainer(c.Id).remove({ force: true, v: true, abortSignal }), boundMs, target, 'removing a leftover container').catch((err: unknown) => {
-        const s = dockerStatus(err);
-        if (s !== 404 && s !== 409) throw translateDockerError(err, target, `removing leftover container ${c.Names?.[0] ?? c.Id}`);
-      }),
+      bounded((abortSignal) => docker.getContainer(c.Id).remove({ force: true, v: true, abortSignal }), boundMs, target, 'removing a leftover container').catch(
+        (err: unknown) => {
+          const s = dockerStatus(err);
+          if (s !== 404 && s !== 409) throw translateDockerError(err, target, `removing leftover container ${c.Names?.[0] ?? c.Id}`);
+        },
+      ),
     ),
   );
   return stale.length;
@@ -176,7 +186,14 @@ export function listOwn(docker: Docker, engineId: string, abortSignal?: AbortSig
 /** Remove every container with this engine's label (best effort): the last sweep at close. */
 export async function removeOwn(docker: Docker, engineId: string): Promise<void> {
   const left = await listOwn(docker, engineId).catch((): Docker.ContainerInfo[] => []);
-  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  await Promise.all(
+    left.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => undefined),
+    ),
+  );
 }
 
 /** How containers are reached, learnt at start (engine.ts; DockerContext in container.ts). */

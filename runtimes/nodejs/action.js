@@ -45,8 +45,7 @@ function loadPlainCode(code, main) {
   }
   const mod = { exports: {} };
   const initialExports = mod.exports;
-  const body = `${code}\n;try { return ${main}; } catch (e) {\n` +
-    `  if (e && e.name === 'ReferenceError') { return undefined; }\n  throw e;\n}`;
+  const body = `${code}\n;try { return ${main}; } catch (e) {\n` + `  if (e && e.name === 'ReferenceError') { return undefined; }\n  throw e;\n}`;
   // The action's source is the code the platform asked us to run: evaluating it is the job.
   const factory = new Function('module', 'exports', 'require', '__filename', '__dirname', body);
   const filename = path.join(process.cwd(), 'action.js');
@@ -81,8 +80,9 @@ async function requireOrImport(target) {
 async function loadZip(base64, main) {
   const archive = Buffer.from(base64, 'base64');
   if (archive.length >= 2 && archive.readUInt16LE(0) === GZIP_MAGIC) {
-    throw new InitFailure('There was an error uncompressing the action archive. The file type is unsupported: ' +
-      'this runtime takes zip archives only, not tar.gz.');
+    throw new InitFailure(
+      'There was an error uncompressing the action archive. The file type is unsupported: ' + 'this runtime takes zip archives only, not tar.gz.',
+    );
   }
   if (archive.length < 4 || archive.readUInt32LE(0) !== ZIP_MAGIC) {
     throw new InitFailure('There was an error uncompressing the action archive. The file type is unsupported');
@@ -103,8 +103,7 @@ async function loadZip(base64, main) {
     throw new InitFailure('There was an error uncompressing the action Zip archive.', { cause: err });
   }
   process.chdir(dir);
-  if (file === undefined && !fs.existsSync(path.join(dir, 'package.json')) &&
-      !fs.existsSync(path.join(dir, 'index.js'))) {
+  if (file === undefined && !fs.existsSync(path.join(dir, 'package.json')) && !fs.existsSync(path.join(dir, 'index.js'))) {
     throw new InitFailure('Zipped actions must contain either package.json or index.js at the root.');
   }
   const mod = await requireOrImport(file === undefined ? dir : path.join(dir, file));

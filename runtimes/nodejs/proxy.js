@@ -64,9 +64,10 @@ const failure = (code, message) => reply(code, { error: message });
 
 /** Ends the activation's logs on both streams; resolves once both writes are flushed. */
 function writeSentinels(text = SENTINEL) {
-  const write = (stream) => new Promise((resolve) => {
-    stream.write(text, () => resolve());
-  });
+  const write = (stream) =>
+    new Promise((resolve) => {
+      stream.write(text, () => resolve());
+    });
   const both = Promise.all([write(process.stdout), write(process.stderr)]);
   if (text !== '') {
     logBytes = 0;
@@ -111,9 +112,7 @@ async function init(message) {
   setInitEnv(value.env);
   try {
     const main = hasMain ? value.main : 'main';
-    userMain = hasCode
-      ? await loadAction({ code: value.code, main, binary: value.binary === true })
-      : await loadActionFile(DEFAULT_ACTION, main);
+    userMain = hasCode ? await loadAction({ code: value.code, main, binary: value.binary === true }) : await loadActionFile(DEFAULT_ACTION, main);
     setStatus('ready');
     return reply(200, { OK: true });
   } catch (err) {
@@ -241,7 +240,10 @@ function refusal(req) {
   if (h.origin !== undefined || h['sec-fetch-site'] !== undefined || h['sec-fetch-mode'] !== undefined) {
     return FROM_A_BROWSER;
   }
-  const type = String(h['content-type'] || '').split(';')[0].trim().toLowerCase();
+  const type = String(h['content-type'] || '')
+    .split(';')[0]
+    .trim()
+    .toLowerCase();
   return type === 'application/json' ? undefined : NOT_JSON;
 }
 

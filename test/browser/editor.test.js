@@ -38,7 +38,8 @@ describe('the editor in a real browser (Chromium)', function () {
   // is renamed after its action when handed over.
   const containersOfNode = async (nodeId) =>
     (await docker.listContainers({ all: true, filters: { label: ['io.leon-edge.managed=true'] } })).filter((c) =>
-      c.Names.some((x) => x.startsWith(`/leon_${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}_`))).length;
+      c.Names.some((x) => x.startsWith(`/leon_${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}_`)),
+    ).length;
   // Without the runtime's stem cell (label io.leon-edge.stemcell): it is no action's container.
   const actionContainers = async (label) =>
     (await docker.listContainers({ all: true, filters: { label: [label] } })).filter((c) => !c.Labels['io.leon-edge.stemcell']).length;
@@ -76,7 +77,8 @@ describe('the editor in a real browser (Chromium)', function () {
     await page.screenshot({ path: file }).catch(() => {});
     console.log(`      screenshot of the failure: ${path.relative(env.ROOT, file)}`);
     await ui.closeTrays(page).catch(() => {}); // let the next test start from the workspace
-    if (dockerWatch && dockerWatch.lost()) console.log(`      !!! the Docker engine went away during the run (${dockerWatch.lost()}): something else stopped or restarted dockerd`);
+    if (dockerWatch && dockerWatch.lost())
+      console.log(`      !!! the Docker engine went away during the run (${dockerWatch.lost()}): something else stopped or restarted dockerd`);
     if (nr) console.log(`      --- Node-RED log (tail) ---\n${nr.log().split('\n').slice(-40).join('\n')}`);
   });
 
@@ -89,7 +91,10 @@ describe('the editor in a real browser (Chromium)', function () {
       // Containers of this Node-RED instance that its close did not remove (a failed run): never anyone else's.
       try {
         for (const c of await docker.listContainers({ all: true, filters: { label: [`io.leon-edge.instance=${instance}`] } })) {
-          await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+          await docker
+            .getContainer(c.Id)
+            .remove({ force: true })
+            .catch(() => {});
         }
       } catch (err) {
         console.log(`      (could not look for leftover containers: ${err.message})`);
@@ -118,11 +123,16 @@ describe('the editor in a real browser (Chromium)', function () {
     assert.deepEqual(await ui.visibleFields(page), ['name', 'mode', 'service']);
     await page.locator('#node-config-input-mode').selectOption('local');
     let fields = await ui.visibleFields(page);
-    for (const f of ['source', 'service', 'docker', 'images', 'platform', 'network', 'capacity', 'queue']) assert.ok(fields.includes(f), `${f} shown in local mode: ${fields}`);
+    for (const f of ['source', 'service', 'docker', 'images', 'platform', 'network', 'capacity', 'queue'])
+      assert.ok(fields.includes(f), `${f} shown in local mode: ${fields}`);
     // Platform: the engine's own by default, else one of the three the images are built for.
     assert.equal(await page.locator('#node-config-input-platform').inputValue(), '');
-    assert.deepEqual(await page.locator('#node-config-input-platform option').evaluateAll((os) => os.map((o) => o.value)),
-      ['', 'linux/amd64', 'linux/arm64', 'linux/arm/v7']);
+    assert.deepEqual(await page.locator('#node-config-input-platform option').evaluateAll((os) => os.map((o) => o.value)), [
+      '',
+      'linux/amd64',
+      'linux/arm64',
+      'linux/arm/v7',
+    ]);
     assert.ok(!fields.includes('manifest'), `no manifest field with the service as catalog: ${fields}`);
     await page.locator('#node-config-input-source').selectOption('manifest');
     assert.ok((await ui.visibleFields(page)).includes('manifest'));
@@ -172,13 +182,40 @@ describe('the editor in a real browser (Chromium)', function () {
     assert.equal(await ui.nodeLabel(page, ids.action), 'hello (local)');
     assert.equal(await page.evaluate((id) => RED.nodes.node(id).valid, ids.action), true);
     assert.match(await page.locator(`${ui.NODE(ids.action)} g.red-ui-flow-node-error`).getAttribute('class'), /\bhide\b/);
-    const saved = await page.evaluate((id) => { const n = RED.nodes.node(id); return { action: n.action, params: n.params, runtime: n.runtime }; }, ids.action);
+    const saved = await page.evaluate((id) => {
+      const n = RED.nodes.node(id);
+      return { action: n.action, params: n.params, runtime: n.runtime };
+    }, ids.action);
     assert.deepEqual(saved.params, [{ key: 'site', value: 'edge-1' }]);
     ids.runtime = saved.runtime;
 
     // inject and debug come from the import dialog; the wires are drawn with the mouse.
-    const inject = { id: 'e2e00000000inject', type: 'inject', name: 'ask', props: [{ p: 'payload' }], payload: '{"name":"Leon"}', payloadType: 'json', repeat: '', once: false, x: 0, y: 0, wires: [] };
-    const debug = { id: 'e2e000000000debug', type: 'debug', name: 'result', active: true, tosidebar: true, console: false, complete: 'payload', targetType: 'msg', x: 460, y: 0, wires: [] };
+    const inject = {
+      id: 'e2e00000000inject',
+      type: 'inject',
+      name: 'ask',
+      props: [{ p: 'payload' }],
+      payload: '{"name":"Leon"}',
+      payloadType: 'json',
+      repeat: '',
+      once: false,
+      x: 0,
+      y: 0,
+      wires: [],
+    };
+    const debug = {
+      id: 'e2e000000000debug',
+      type: 'debug',
+      name: 'result',
+      active: true,
+      tosidebar: true,
+      console: false,
+      complete: 'payload',
+      targetType: 'msg',
+      x: 460,
+      y: 0,
+      wires: [],
+    };
     await ui.importFlow(page, [inject, debug], 200, 300);
     ids.inject = inject.id;
     ids.debug = debug.id;
@@ -205,7 +242,9 @@ describe('the editor in a real browser (Chromium)', function () {
     assert.match(msgs[0].payload, /greeting: "Hello, Leon!"/);
     assert.match(msgs[0].payload, /site: "edge-1"/);
     await ui.waitStatus(page, ids.action, /^ready \(1\)$/, 30000).catch(async (err) => {
-      throw new Error(`${err.message}; texts shown: ${JSON.stringify(await statuses.svg(ids.action))}; containers: ${await containers(`io.leon-edge.runtime=${ids.runtime}`)}`);
+      throw new Error(
+        `${err.message}; texts shown: ${JSON.stringify(await statuses.svg(ids.action))}; containers: ${await containers(`io.leon-edge.runtime=${ids.runtime}`)}`,
+      );
     });
     assert.ok(inOrder(await statuses.svg(ids.action), ['invoking', 'ready (1)']), JSON.stringify(await statuses.svg(ids.action)));
     assert.equal(ow.invocations.length, 0, 'local mode never invokes in the cloud');
@@ -262,8 +301,14 @@ describe('the editor in a real browser (Chromium)', function () {
     const paramsBox = await page.locator('#node-input-params-container').boundingBox();
     const formBox = await page.locator('#dialog-form').boundingBox();
     const where = JSON.stringify({ msgBox, actionBox, paramsBox, formBox });
-    assert.ok(msgBox.y >= actionBox.y + actionBox.height - 1 && msgBox.y + msgBox.height <= paramsBox.y, `between the action field and the parameters: ${where}`);
-    assert.ok(Math.abs(msgBox.x - actionBox.x) <= 2 && msgBox.x + msgBox.width <= formBox.x + formBox.width, `aligned with the field, inside the form: ${where}`);
+    assert.ok(
+      msgBox.y >= actionBox.y + actionBox.height - 1 && msgBox.y + msgBox.height <= paramsBox.y,
+      `between the action field and the parameters: ${where}`,
+    );
+    assert.ok(
+      Math.abs(msgBox.x - actionBox.x) <= 2 && msgBox.x + msgBox.width <= formBox.x + formBox.width,
+      `aligned with the field, inside the form: ${where}`,
+    );
     await shot('action-wrong-key.png');
 
     // Fix the key through the pencils: the list fills.
@@ -278,7 +323,7 @@ describe('the editor in a real browser (Chromium)', function () {
     await ui.closeNode(page, 'delete');
   });
 
-  it('asks for the key again when the service\'s API host is changed in the editor (a stored key only goes to its own host)', async () => {
+  it("asks for the key again when the service's API host is changed in the editor (a stored key only goes to its own host)", async () => {
     // The service is deployed (first test): the editor holds no key for it, only its id.
     await ui.openNode(page, ids.action);
     await ui.openConfig(page, 'node-input', 'runtime', 'edit', '#node-config-input-mode');
@@ -312,30 +357,41 @@ describe('the editor in a real browser (Chromium)', function () {
     rec.on('connection', () => seen.push({ connection: true }));
     await new Promise((r) => rec.listen(0, '127.0.0.1', r));
     const recUrl = `http://127.0.0.1:${rec.address().port}`;
-    const evil = http.createServer((req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>evil</title>
+    const evil = http.createServer((req, res) =>
+      res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>evil</title>
       <form id="f" method="POST" action="${nr.url}/leon-openwhisk/entities"><input name="service" value="${service}"><input name="api" value="${recUrl}"></form>
-      <form id="m" method="POST" action="${nr.url}/leon-openwhisk/manifest/entities"><input name="manifest" value="/etc/passwd"></form>`));
+      <form id="m" method="POST" action="${nr.url}/leon-openwhisk/manifest/entities"><input name="manifest" value="/etc/passwd"></form>`),
+    );
     await new Promise((r) => evil.listen(0, '127.0.0.1', r));
     const hostile = await browser.browser.newPage();
     try {
       await hostile.goto(`http://127.0.0.1:${evil.address().port}/`);
-      const got = await hostile.evaluate(async ({ nrUrl, service, recUrl }) => {
-        const out = {};
-        const attempt = async (name, url, init) => {
-          try {
-            const r = await fetch(url, { method: 'POST', ...init });
-            out[name] = init.mode === 'no-cors' ? 'sent' : `${r.status} ${await r.text()}`;
-          } catch (e) {
-            out[name] = `blocked: ${e.message}`;
-          }
-        };
-        const body = JSON.stringify({ service, api: recUrl, namespace: '_' });
-        await attempt('json', `${nrUrl}/leon-openwhisk/entities`, { headers: { 'content-type': 'application/json' }, body });
-        await attempt('text', `${nrUrl}/leon-openwhisk/entities`, { mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body });
-        await attempt('manifest', `${nrUrl}/leon-openwhisk/manifest/entities`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ manifest: '/etc/passwd' }) });
-        await attempt('list', `${nrUrl}/leon-openwhisk/manifest/entities`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ manifest: 'examples/manifest.yaml' }) });
-        return out;
-      }, { nrUrl: nr.url, service, recUrl });
+      const got = await hostile.evaluate(
+        async ({ nrUrl, service, recUrl }) => {
+          const out = {};
+          const attempt = async (name, url, init) => {
+            try {
+              const r = await fetch(url, { method: 'POST', ...init });
+              out[name] = init.mode === 'no-cors' ? 'sent' : `${r.status} ${await r.text()}`;
+            } catch (e) {
+              out[name] = `blocked: ${e.message}`;
+            }
+          };
+          const body = JSON.stringify({ service, api: recUrl, namespace: '_' });
+          await attempt('json', `${nrUrl}/leon-openwhisk/entities`, { headers: { 'content-type': 'application/json' }, body });
+          await attempt('text', `${nrUrl}/leon-openwhisk/entities`, { mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body });
+          await attempt('manifest', `${nrUrl}/leon-openwhisk/manifest/entities`, {
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ manifest: '/etc/passwd' }),
+          });
+          await attempt('list', `${nrUrl}/leon-openwhisk/manifest/entities`, {
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ manifest: 'examples/manifest.yaml' }),
+          });
+          return out;
+        },
+        { nrUrl: nr.url, service, recUrl },
+      );
       // Node-RED 4.1 answers every origin's CORS preflight, so there the JSON request arrives and is refused
       // by the endpoint (403); Node-RED 5 sends no CORS headers, so the browser itself stops it.
       for (const k of ['json', 'manifest', 'list']) {
@@ -369,7 +425,10 @@ describe('the editor in a real browser (Chromium)', function () {
     await ui.waitHelp(page, 'openwhisk action');
     let help = await ui.helpContent(page);
     for (const h of ['Inputs', 'Outputs', 'Details']) assert.ok(help.headings.includes(h), `help has ${h}: ${JSON.stringify(help.headings)}`);
-    assert.deepEqual(help.lists, [['payload', 'action', 'namespace'], ['payload', 'data']]);
+    assert.deepEqual(help.lists, [
+      ['payload', 'action', 'namespace'],
+      ['payload', 'data'],
+    ]);
     assert.match(help.text, /\{payload: value\}/);
     assert.match(help.text, /activationId/);
     assert.equal(help.stray, null, 'no property-list syntax left as text');
@@ -402,9 +461,33 @@ describe('the editor in a real browser (Chromium)', function () {
       { id: n('rtlocal'), type: 'openwhisk-runtime', name: 'edge', mode: 'local', service, images: LOCAL_IMAGES, capacity: 2, queue: 10 },
       { id: n('rtfail'), type: 'openwhisk-runtime', name: 'edge 2', mode: 'local', service, images: LOCAL_IMAGES, capacity: 4, queue: 10 },
       { id: n('rtnoimg'), type: 'openwhisk-runtime', name: 'no image', mode: 'local', service, images: 'nodejs:*=leon-edge/no-such-image:latest' },
-      { id: n('burst'), type: 'inject', name: 'burst', props: [{ p: 'payload' }], payload: '{"ms":1500}', payloadType: 'json', repeat: '', once: false, x: 0, y: 0, wires: [[n('slow')]] },
+      {
+        id: n('burst'),
+        type: 'inject',
+        name: 'burst',
+        props: [{ p: 'payload' }],
+        payload: '{"ms":1500}',
+        payloadType: 'json',
+        repeat: '',
+        once: false,
+        x: 0,
+        y: 0,
+        wires: [[n('slow')]],
+      },
       { id: n('slow'), type: 'openwhisk-action', runtime: n('rtlocal'), action: 'slow', params: [], x: 240, y: 0, wires: [[]] },
-      { id: n('fail'), type: 'inject', name: 'fail', props: [{ p: 'payload' }], payload: '{}', payloadType: 'json', repeat: '', once: false, x: 0, y: 60, wires: [[n('fails')]] },
+      {
+        id: n('fail'),
+        type: 'inject',
+        name: 'fail',
+        props: [{ p: 'payload' }],
+        payload: '{}',
+        payloadType: 'json',
+        repeat: '',
+        once: false,
+        x: 0,
+        y: 60,
+        wires: [[n('fails')]],
+      },
       { id: n('fails'), type: 'openwhisk-action', runtime: n('rtfail'), action: 'fails', params: [], x: 240, y: 60, wires: [[]] },
       { id: n('noimg'), type: 'openwhisk-action', runtime: n('rtnoimg'), action: 'hello', params: [], x: 240, y: 120, wires: [[]] },
       { id: n('nope'), type: 'openwhisk-action', runtime: n('rtlocal'), action: 'no-such-action', params: [], x: 240, y: 180, wires: [[]] },

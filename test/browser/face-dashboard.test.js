@@ -24,10 +24,16 @@ describe('face-detection example on the dashboard (real browser)', function () {
   before(async function () {
     checkBuild();
     const docker = await requireDockerImage(this);
-    for (const [image, script] of [['leon-edge/face-detect:latest', 'face-detection'], ['leon-edge/face-identify:latest', 'face-identify']]) {
-      await docker.getImage(image).inspect().catch(() => {
-        throw new Error(`image ${image} missing: run bash runtimes/${script}/build.sh`);
-      });
+    for (const [image, script] of [
+      ['leon-edge/face-detect:latest', 'face-detection'],
+      ['leon-edge/face-identify:latest', 'face-identify'],
+    ]) {
+      await docker
+        .getImage(image)
+        .inspect()
+        .catch(() => {
+          throw new Error(`image ${image} missing: run bash runtimes/${script}/build.sh`);
+        });
     }
     browser = await launchBrowser(this);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-faces-e2e-'));
@@ -98,7 +104,10 @@ describe('face-detection example on the dashboard (real browser)', function () {
     await page.getByText('1 face(s): Eileen Collins').waitFor();
     assert.deepEqual(await show('hall-hopper.jpg', (await scene('hopper', { ...changed, x: 100, y: 300 })).image), ['unknown']);
     assert.deepEqual(await show('hopper.jpg', photo('hopper')), ['unknown']);
-    await page.getByRole('cell', { name: /^unknown \(nearest Eileen Collins, 0\.\d+\)$/ }).first().waitFor(); // two rows: both pictures of Grace Hopper
+    await page
+      .getByRole('cell', { name: /^unknown \(nearest Eileen Collins, 0\.\d+\)$/ })
+      .first()
+      .waitFor(); // two rows: both pictures of Grace Hopper
     await page.getByText(/^Unknown · nearest Eileen Collins at 0\.\d+$/).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Name this face' }).count(), 1, 'Grace Hopper can be named');
     fs.mkdirSync(SCREENSHOTS, { recursive: true });

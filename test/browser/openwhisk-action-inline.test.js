@@ -38,12 +38,29 @@ describe('inline code in the action node, in a real browser (Chromium)', functio
     page.on('pageerror', (err) => console.log(`      [page error] ${err.message}`));
     await ui.openEditor(page, nr.url);
     // A local runtime with no catalog at all, an inject, the action node (from the catalog, as dropped) and a debug node.
-    await ui.importFlow(page, [
-      { id: id('rt'), type: 'openwhisk-runtime', name: 'local, no catalog', mode: 'local', source: 'none', capacity: 2, queue: 10 },
-      { id: id('in'), type: 'inject', name: 'reading', props: [{ p: 'payload' }], repeat: '', once: false, payload: '{"value":21}', payloadType: 'json', x: 120, y: 100, wires: [[id('act')]] },
-      { id: id('act'), type: 'openwhisk-action', name: '', runtime: id('rt'), action: '', namespace: '', params: [], x: 320, y: 100, wires: [[id('dbg')]] },
-      { id: id('dbg'), type: 'debug', name: 'result', active: true, tosidebar: true, complete: 'payload', targetType: 'msg', x: 520, y: 100, wires: [] },
-    ], 400, 300);
+    await ui.importFlow(
+      page,
+      [
+        { id: id('rt'), type: 'openwhisk-runtime', name: 'local, no catalog', mode: 'local', source: 'none', capacity: 2, queue: 10 },
+        {
+          id: id('in'),
+          type: 'inject',
+          name: 'reading',
+          props: [{ p: 'payload' }],
+          repeat: '',
+          once: false,
+          payload: '{"value":21}',
+          payloadType: 'json',
+          x: 120,
+          y: 100,
+          wires: [[id('act')]],
+        },
+        { id: id('act'), type: 'openwhisk-action', name: '', runtime: id('rt'), action: '', namespace: '', params: [], x: 320, y: 100, wires: [[id('dbg')]] },
+        { id: id('dbg'), type: 'debug', name: 'result', active: true, tosidebar: true, complete: 'payload', targetType: 'msg', x: 520, y: 100, wires: [] },
+      ],
+      400,
+      300,
+    );
   });
 
   after(async () => {
@@ -100,7 +117,11 @@ describe('inline code in the action node, in a real browser (Chromium)', functio
   });
 
   it('Python: the same node switched to python:3.11', async () => {
-    await writeCode('python:3.11', 'import sys\n\ndef main(args):\n    return {"tripled": args["value"] * 3, "python": sys.version.split()[0]}\n', 'inline-editor-python.png');
+    await writeCode(
+      'python:3.11',
+      'import sys\n\ndef main(args):\n    return {"tripled": args["value"] * 3, "python": sys.version.split()[0]}\n',
+      'inline-editor-python.png',
+    );
     await ui.deploy(page);
     await ui.waitStatus(page, id('act'), /ready/);
     const msg = await injectAndRead(2);
@@ -108,7 +129,7 @@ describe('inline code in the action node, in a real browser (Chromium)', functio
     assert.match(msg.payload, /python: "3\.11\./);
   });
 
-  it('a syntax error shows on the node with the action\'s words', async () => {
+  it("a syntax error shows on the node with the action's words", async () => {
     await writeCode('nodejs:20', 'function main(params) {\n  return { ok: true \n}\n');
     await ui.deploy(page);
     const st = await ui.waitStatus(page, id('act'), /init failed/);
@@ -147,7 +168,19 @@ describe('Fetch from OpenWhisk in the inline editor, in a real browser (Chromium
       { id: id('ftab'), type: 'tab', label: 'fetch' },
       { id: id('fsvc'), type: 'openwhisk-service', name: 'stand-in', api: `${ow.url}/api/v1`, credentials: { key: ow.key('guest') } },
       { id: id('frt'), type: 'openwhisk-runtime', name: 'cloud', mode: 'cloud', service: id('fsvc') },
-      { id: id('fact'), z: id('ftab'), type: 'openwhisk-action', name: '', runtime: id('frt'), action: '', namespace: '', params: [], x: 320, y: 100, wires: [[]] },
+      {
+        id: id('fact'),
+        z: id('ftab'),
+        type: 'openwhisk-action',
+        name: '',
+        runtime: id('frt'),
+        action: '',
+        namespace: '',
+        params: [],
+        x: 320,
+        y: 100,
+        wires: [[]],
+      },
     ];
     const res = await fetch(`${nr.url}/flows`, {
       method: 'POST',
@@ -180,10 +213,14 @@ describe('Fetch from OpenWhisk in the inline editor, in a real browser (Chromium
     await ui.fillField(page, '#node-input-action', name);
     await page.evaluate(() => (document.querySelector('#leon-ow-fetch-status').textContent = ''));
     await page.locator('#leon-ow-fetch').click();
-    const h = await page.waitForFunction(() => {
-      const t = document.querySelector('#leon-ow-fetch-status').textContent;
-      return t && !/^Fetching/.test(t) && t;
-    }, null, { timeout: 30000 });
+    const h = await page.waitForFunction(
+      () => {
+        const t = document.querySelector('#leon-ow-fetch-status').textContent;
+        return t && !/^Fetching/.test(t) && t;
+      },
+      null,
+      { timeout: 30000 },
+    );
     return h.jsonValue();
   }
 
@@ -198,7 +235,7 @@ describe('Fetch from OpenWhisk in the inline editor, in a real browser (Chromium
       concurrency: document.querySelector('#node-input-concurrency').value,
     }));
 
-  it('loads an existing action\'s code, kind, entry point and limits into the editor; a blackbox or a sequence says why not', async () => {
+  it("loads an existing action's code, kind, entry point and limits into the editor; a blackbox or a sequence says why not", async () => {
     await ui.openNode(page, id('fact'));
     await page.locator('#node-input-source').selectOption('inline');
     await page.locator('#leon-ow-code-editor').waitFor({ state: 'visible' });
@@ -213,7 +250,10 @@ describe('Fetch from OpenWhisk in the inline editor, in a real browser (Chromium
     const got = await dialog();
     assert.equal(got.code, CODE);
     assert.match(got.shown, /const celsius = \(params\.f - 32\) \/ 1\.8;/, 'the code editor shows the fetched code');
-    assert.deepEqual({ kind: got.kind, main: got.main, memory: got.memory, timeout: got.timeout, concurrency: got.concurrency }, { kind: 'nodejs:22', main: 'handler', memory: '512', timeout: '30', concurrency: '1' });
+    assert.deepEqual(
+      { kind: got.kind, main: got.main, memory: got.memory, timeout: got.timeout, concurrency: got.concurrency },
+      { kind: 'nodejs:22', main: 'handler', memory: '512', timeout: '30', concurrency: '1' },
+    );
 
     // Refused with the reason; what the editor holds stays as it was.
     assert.equal(await fetchAction('boxed'), "'boxed' is a blackbox action: its code is its Docker image (example/echo:1), which cannot be edited here.");

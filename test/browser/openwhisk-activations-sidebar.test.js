@@ -25,24 +25,36 @@ describe('the OpenWhisk sidebar tab in a real browser (Chromium)', function () {
   /** Requests the page made for the activation list (not for one record). */
   let listRequests = 0;
 
-  const rows = () => page.evaluate((sel) => [...document.querySelectorAll(sel)].map((r) => ({
-    id: r.getAttribute('data-id'),
-    action: r.querySelector('.leon-ow-acts-action').textContent,
-    node: r.querySelector('.leon-ow-acts-node').textContent,
-    where: r.querySelector('.leon-ow-acts-where').textContent,
-    start: (r.querySelector('.leon-ow-acts-start') || {}).textContent || '',
-    failed: r.classList.contains('leon-ow-acts-failed'),
-    duration: r.querySelector('.leon-ow-acts-duration').textContent,
-  })), ROW);
-  const waitRows = (what, fn) => page.waitForFunction(({ sel, src }) => {
-    const list = [...document.querySelectorAll(sel)].map((r) => ({
-      action: r.querySelector('.leon-ow-acts-action').textContent,
-      failed: r.classList.contains('leon-ow-acts-failed'),
-    }));
-    return new Function('rows', `return (${src})(rows)`)(list);
-  }, { sel: ROW, src: fn.toString() }, { timeout: 60000 }).catch(async (err) => {
-    throw new Error(`the sidebar never showed ${what}: ${JSON.stringify(await rows())} (${err.message.split('\n')[0]})`);
-  });
+  const rows = () =>
+    page.evaluate(
+      (sel) =>
+        [...document.querySelectorAll(sel)].map((r) => ({
+          id: r.getAttribute('data-id'),
+          action: r.querySelector('.leon-ow-acts-action').textContent,
+          node: r.querySelector('.leon-ow-acts-node').textContent,
+          where: r.querySelector('.leon-ow-acts-where').textContent,
+          start: (r.querySelector('.leon-ow-acts-start') || {}).textContent || '',
+          failed: r.classList.contains('leon-ow-acts-failed'),
+          duration: r.querySelector('.leon-ow-acts-duration').textContent,
+        })),
+      ROW,
+    );
+  const waitRows = (what, fn) =>
+    page
+      .waitForFunction(
+        ({ sel, src }) => {
+          const list = [...document.querySelectorAll(sel)].map((r) => ({
+            action: r.querySelector('.leon-ow-acts-action').textContent,
+            failed: r.classList.contains('leon-ow-acts-failed'),
+          }));
+          return new Function('rows', `return (${src})(rows)`)(list);
+        },
+        { sel: ROW, src: fn.toString() },
+        { timeout: 60000 },
+      )
+      .catch(async (err) => {
+        throw new Error(`the sidebar never showed ${what}: ${JSON.stringify(await rows())} (${err.message.split('\n')[0]})`);
+      });
   const shot = async (name) => {
     await ui.waitNotificationsGone(page);
     await page.mouse.move(300, 745);
@@ -50,7 +62,10 @@ describe('the OpenWhisk sidebar tab in a real browser (Chromium)', function () {
     fs.mkdirSync(shotDir, { recursive: true });
     // The sidebar only: a small picture of what the user reads there.
     const box = await page.locator('.leon-ow-acts').boundingBox();
-    await page.screenshot({ path: path.join(shotDir, name), clip: { x: Math.max(0, box.x - 4), y: Math.max(0, box.y - 40), width: Math.min(box.width + 8, 520), height: Math.min(box.height + 44, 760) } });
+    await page.screenshot({
+      path: path.join(shotDir, name),
+      clip: { x: Math.max(0, box.x - 4), y: Math.max(0, box.y - 40), width: Math.min(box.width + 8, 520), height: Math.min(box.height + 44, 760) },
+    });
   };
 
   before(async function () {
@@ -60,7 +75,10 @@ describe('the OpenWhisk sidebar tab in a real browser (Chromium)', function () {
     browser = await env.launchBrowser(this);
     ow = await env.startCatalog();
     ow.putAction('guest', 'chatty', {
-      exec: { kind: 'nodejs:20', code: 'function main(p) { console.log("reading " + p.n); if (p.long) console.log("x".repeat(5000)); return { n: p.n, twice: p.n * 2 }; }' },
+      exec: {
+        kind: 'nodejs:20',
+        code: 'function main(p) { console.log("reading " + p.n); if (p.long) console.log("x".repeat(5000)); return { n: p.n, twice: p.n * 2 }; }',
+      },
     });
     nr = await env.startNodeRed();
     instance = require(path.join(env.ROOT, 'dist', 'lib', 'runtime-config.js')).instanceId(nr.userDir);
@@ -73,10 +91,60 @@ describe('the OpenWhisk sidebar tab in a real browser (Chromium)', function () {
       { id: n('tab2'), type: 'tab', label: 'alarms' },
       { id: n('svc'), type: 'openwhisk-service', name: 'test server', api: `${ow.url}/api/v1`, credentials: { key: ow.key('guest') } },
       { id: n('rt'), type: 'openwhisk-runtime', name: 'edge', mode: 'local', service: n('svc'), images: `nodejs:*=${env.IMAGE}`, capacity: 2, queue: 10 },
-      { id: n('inj'), z: n('tab1'), type: 'inject', name: 'reading', props: [{ p: 'payload' }], payload: '{"n":3}', payloadType: 'json', repeat: '', once: false, x: 120, y: 80, wires: [[n('chatty')]] },
-      { id: n('long'), z: n('tab1'), type: 'inject', name: 'long log', props: [{ p: 'payload' }], payload: '{"n":4,"long":true}', payloadType: 'json', repeat: '', once: false, x: 120, y: 140, wires: [[n('chatty')]] },
-      { id: n('chatty'), z: n('tab1'), type: 'openwhisk-action', name: 'read sensor', runtime: n('rt'), action: 'chatty', params: [], x: 340, y: 80, wires: [[]] },
-      { id: n('injf'), z: n('tab2'), type: 'inject', name: 'check', props: [{ p: 'payload' }], payload: '{}', payloadType: 'json', repeat: '', once: false, x: 120, y: 80, wires: [[n('fails')]] },
+      {
+        id: n('inj'),
+        z: n('tab1'),
+        type: 'inject',
+        name: 'reading',
+        props: [{ p: 'payload' }],
+        payload: '{"n":3}',
+        payloadType: 'json',
+        repeat: '',
+        once: false,
+        x: 120,
+        y: 80,
+        wires: [[n('chatty')]],
+      },
+      {
+        id: n('long'),
+        z: n('tab1'),
+        type: 'inject',
+        name: 'long log',
+        props: [{ p: 'payload' }],
+        payload: '{"n":4,"long":true}',
+        payloadType: 'json',
+        repeat: '',
+        once: false,
+        x: 120,
+        y: 140,
+        wires: [[n('chatty')]],
+      },
+      {
+        id: n('chatty'),
+        z: n('tab1'),
+        type: 'openwhisk-action',
+        name: 'read sensor',
+        runtime: n('rt'),
+        action: 'chatty',
+        params: [],
+        x: 340,
+        y: 80,
+        wires: [[]],
+      },
+      {
+        id: n('injf'),
+        z: n('tab2'),
+        type: 'inject',
+        name: 'check',
+        props: [{ p: 'payload' }],
+        payload: '{}',
+        payloadType: 'json',
+        repeat: '',
+        once: false,
+        x: 120,
+        y: 80,
+        wires: [[n('fails')]],
+      },
       { id: n('fails'), z: n('tab2'), type: 'openwhisk-action', name: 'alarm', runtime: n('rt'), action: 'fails', params: [], x: 340, y: 80, wires: [[]] },
     ];
     const res = await fetch(`${nr.url}/flows`, {
@@ -111,7 +179,10 @@ describe('the OpenWhisk sidebar tab in a real browser (Chromium)', function () {
     if (docker && instance) {
       // Containers of this Node-RED instance that its close did not remove (a failed run): never anyone else's.
       for (const c of await docker.listContainers({ all: true, filters: { label: [`io.leon-edge.instance=${instance}`] } }).catch(() => [])) {
-        await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => {});
       }
     }
     if (ow) await ow.stop();
@@ -215,7 +286,10 @@ describe('the OpenWhisk sidebar tab in a real browser (Chromium)', function () {
     assert.equal(list.status, 200);
     const body = await list.json();
     assert.equal(body.rows.length, 5);
-    assert.deepEqual(body.runtimes.map((r) => [r.id, r.name, r.mode, r.persisted]), [[n('rt'), 'edge', 'local', false]]);
+    assert.deepEqual(
+      body.runtimes.map((r) => [r.id, r.name, r.mode, r.persisted]),
+      [[n('rt'), 'edge', 'local', false]],
+    );
     for (const url of ['/leon-openwhisk/activations', `/leon-openwhisk/activations/${n('rt')}/${body.rows[0].id}`]) {
       const res = await fetch(`${nr.url}${url}`, { headers: { 'sec-fetch-site': 'cross-site' } });
       assert.equal(res.status, 403, url);

@@ -77,10 +77,14 @@ describe('openwhisk-trigger in a real Node-RED', function () {
     assert.equal(firing.namespace, 'guest');
     // The old node's "Allow Edits" params ride along with every firing; the payload (the action's result) over them.
     assert.deepEqual(firing.params, { source: 'node-red', greeting: 'Hello, Ada!', site: null });
-    await env.until('the rule ran its action', async () => ow.invocations.some((i) => i.rule === 'guest/onGreeted' && ow.activations.has(i.activationId)), 10000);
+    await env.until(
+      'the rule ran its action',
+      async () => ow.invocations.some((i) => i.rule === 'guest/onGreeted' && ow.activations.has(i.activationId)),
+      10000,
+    );
   });
 
-  it('the trigger node\'s edit dialog: an old node shows its service; a new one needs a runtime; params are saved', async function () {
+  it("the trigger node's edit dialog: an old node shows its service; a new one needs a runtime; params are saved", async function () {
     browser = await env.launchBrowser(this);
     page = await browser.browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('pageerror', (err) => console.log(`      [page error] ${err.message}`));
@@ -130,14 +134,17 @@ describe('openwhisk-trigger in a real Node-RED', function () {
     await row.locator('.node-input-param-key').fill('level');
     await row.locator('.red-ui-typedInput-input').fill('high');
     await ui.closeNode(page);
-    const saved = await page.evaluate((id) => { const n = RED.nodes.node(id); return { trigger: n.trigger, params: n.params, valid: n.valid, runtime: !!n.runtime }; }, id);
+    const saved = await page.evaluate((id) => {
+      const n = RED.nodes.node(id);
+      return { trigger: n.trigger, params: n.params, valid: n.valid, runtime: !!n.runtime };
+    }, id);
     assert.deepEqual(saved, { trigger: 'greeted', params: [{ key: 'level', value: 'high' }], valid: true, runtime: true });
     assert.equal(await ui.nodeLabel(page, id), 'greeted (cloud)');
     await ui.deploy(page);
     await ui.waitStatus(page, id, /cloud · ready/, 30000);
   });
 
-  it('the runtime dialog tells which images are on the engine and what builds the missing one; the trigger picker lists the manifest\'s triggers', async function () {
+  it("the runtime dialog tells which images are on the engine and what builds the missing one; the trigger picker lists the manifest's triggers", async function () {
     await ui.filterPalette(page, 'openwhisk trigger', 'openwhisk-trigger');
     const id = await ui.dragFromPalette(page, 'openwhisk-trigger', 420, 360);
     await ui.openNode(page, id);
@@ -165,7 +172,10 @@ describe('openwhisk-trigger in a real Node-RED', function () {
     }
     await ui.closeConfig(page, '#node-input-trigger');
     await page.locator('#leon-ow-trigger-refresh').click();
-    await page.locator('#leon-ow-trigger-status').filter({ hasText: /trigger\(s\)/ }).waitFor({ timeout: 20000 });
+    await page
+      .locator('#leon-ow-trigger-status')
+      .filter({ hasText: /trigger\(s\)/ })
+      .waitFor({ timeout: 20000 });
     const triggers = await page.locator('#leon-ow-triggers option').evaluateAll((os) => os.map((o) => o.value));
     assert.ok(triggers.includes('sensor-reading'), JSON.stringify(triggers));
     await ui.closeNode(page, 'cancel');

@@ -65,7 +65,18 @@ const settings = (uiHost) =>
 
 const flows = (allowOpenAdmin) => [
   { id: 'tab', type: 'tab', label: 'probe' },
-  { id: 'rt', type: 'openwhisk-runtime', name: 'local', mode: 'local', service: '', source: 'manifest', manifest: 'manifest.yaml', images: `nodejs:*=${IMAGE}`, stemCells: 0, allowOpenAdmin },
+  {
+    id: 'rt',
+    type: 'openwhisk-runtime',
+    name: 'local',
+    mode: 'local',
+    service: '',
+    source: 'manifest',
+    manifest: 'manifest.yaml',
+    images: `nodejs:*=${IMAGE}`,
+    stemCells: 0,
+    allowOpenAdmin,
+  },
   { id: 'in', z: 'tab', type: 'http in', url: '/probe', method: 'post', wires: [['act']] },
   { id: 'act', z: 'tab', type: 'openwhisk-action', runtime: 'rt', action: 'probe/probe', params: [], wires: [['out']] },
   { id: 'caught', z: 'tab', type: 'catch', scope: ['act'], wires: [['why']] },
@@ -78,63 +89,72 @@ async function post(red, body) {
   return { status: res.status, body: await res.json() };
 }
 
-for (const version of [5, 4]) describe(`actions and the gateway's own Node-RED ${version} (real Docker)`, function () {
-  this.timeout(180000);
-  let red;
+for (const version of [5, 4])
+  describe(`actions and the gateway's own Node-RED ${version} (real Docker)`, function () {
+    this.timeout(180000);
+    let red;
 
-  before(async function () {
-    await requireDocker(this);
-    await requireImage(this, IMAGE);
-    red = await createRed({ version, files: { 'settings.js': settings('0.0.0.0'), 'manifest.yaml': manifest, 'probe.js': probe } });
-  });
+    before(async function () {
+      await requireDocker(this);
+      await requireImage(this, IMAGE);
+      red = await createRed({ version, files: { 'settings.js': settings('0.0.0.0'), 'manifest.yaml': manifest, 'probe.js': probe } });
+    });
 
-  after(async () => {
-    if (red) await red.destroy();
-  });
+    after(async () => {
+      if (red) await red.destroy();
+    });
 
-  it('listening on every interface without adminAuth: no container starts, the message reaches Catch saying what to do', async () => {
-    await red.start();
-    await red.deploy(flows(false));
-    const { status, body } = await post(red, { port: red.port });
-    assert.equal(status, 500);
-    assert.match(body.error, /Local actions are off: Node-RED's admin API listens on all interfaces \(uiHost 0\.0\.0\.0\) without adminAuth/);
-    assert.match(body.error, /Set adminAuth in settings\.js/);
-    const inst = `io.leon-edge.instance=${fs.readFileSync(instanceIdFile(red.userDir), 'utf8').trim()}`;
-    assert.deepEqual(await containersWith(inst), [], 'no container was started');
-  });
+    it('listening on every interface without adminAuth: no container starts, the message reaches Catch saying what to do', async () => {
+      await red.start();
+      await red.deploy(flows(false));
+      const { status, body } = await post(red, { port: red.port });
+      assert.equal(status, 500);
+      assert.match(body.error, /Local actions are off: Node-RED's admin API listens on all interfaces \(uiHost 0\.0\.0\.0\) without adminAuth/);
+      assert.match(body.error, /Set adminAuth in settings\.js/);
+      const inst = `io.leon-edge.instance=${fs.readFileSync(instanceIdFile(red.userDir), 'utf8').trim()}`;
+      assert.deepEqual(await containersWith(inst), [], 'no container was started');
+    });
 
-  it('the threat is real: with the opt-out ticked, the action gets 200 from the admin API at the bridge address', async () => {
-    await red.deploy(flows(true));
-    const { status, body } = await until('the probe to run', async () => {
-      const r = await post(red, { port: red.port });
-      return r.status === 200 && r;
-    }, 60000);
-    assert.equal(status, 200);
-    assert.equal(body.reached, true, JSON.stringify(body));
-    assert.match(body.status, /^HTTP\/1\.1 200/);
-  });
+    it('the threat is real: with the opt-out ticked, the action gets 200 from the admin API at the bridge address', async () => {
+      await red.deploy(flows(true));
+      const { status, body } = await until(
+        'the probe to run',
+        async () => {
+          const r = await post(red, { port: red.port });
+          return r.status === 200 && r;
+        },
+        60000,
+      );
+      assert.equal(status, 200);
+      assert.equal(body.reached, true, JSON.stringify(body));
+      assert.match(body.status, /^HTTP\/1\.1 200/);
+    });
 
-  it('on loopback only (uiHost 127.0.0.1): actions run and cannot reach it; their root is read-only, /tmp bounded, no new privileges', async () => {
-    await red.stop();
-    fs.writeFileSync(path.join(red.userDir, 'settings.js'), settings('127.0.0.1'));
-    fs.writeFileSync(path.join(red.userDir, 'flows.json'), JSON.stringify(flows(false)));
-    await red.start();
-    const { status, body } = await until('the probe to run', async () => {
-      const r = await post(red, { port: red.port });
-      return r.status === 200 && r;
-    }, 60000);
-    assert.equal(status, 200, JSON.stringify(body));
-    assert.equal(body.reached, false, JSON.stringify(body));
-    assert.deepEqual((await post(red, { mode: 'write-root' })).body, { wrote: false, code: 'EROFS' });
-    // Its settings, while it runs (filling /tmp below may end it, and its replacement may not be there yet).
-    const [c] = (await containersWith('io.leon-edge.managed=true')).filter((x) => x.Labels['io.leon-edge.node'] === 'act');
-    const info = await docker.getContainer(c.Id).inspect();
-    assert.deepEqual(info.HostConfig.SecurityOpt, ['no-new-privileges']);
-    assert.equal(info.HostConfig.ReadonlyRootfs, true);
-    // /tmp lives in the container's memory: filling it ends in ENOSPC at the action's memory limit, or
-    // the action is aborted for its memory, never on the Docker host's disk.
-    const filled = (await post(red, { mode: 'fill-tmp' })).body;
-    assert.ok((filled.mb <= 128 && filled.code) || /exhausted its memory/.test(filled.error), `at most the memory limit in /tmp: ${JSON.stringify(filled)}`);
-    assert.deepEqual((await post(red, { port: red.port })).status, 200, 'the next message works');
+    it('on loopback only (uiHost 127.0.0.1): actions run and cannot reach it; their root is read-only, /tmp bounded, no new privileges', async () => {
+      await red.stop();
+      fs.writeFileSync(path.join(red.userDir, 'settings.js'), settings('127.0.0.1'));
+      fs.writeFileSync(path.join(red.userDir, 'flows.json'), JSON.stringify(flows(false)));
+      await red.start();
+      const { status, body } = await until(
+        'the probe to run',
+        async () => {
+          const r = await post(red, { port: red.port });
+          return r.status === 200 && r;
+        },
+        60000,
+      );
+      assert.equal(status, 200, JSON.stringify(body));
+      assert.equal(body.reached, false, JSON.stringify(body));
+      assert.deepEqual((await post(red, { mode: 'write-root' })).body, { wrote: false, code: 'EROFS' });
+      // Its settings, while it runs (filling /tmp below may end it, and its replacement may not be there yet).
+      const [c] = (await containersWith('io.leon-edge.managed=true')).filter((x) => x.Labels['io.leon-edge.node'] === 'act');
+      const info = await docker.getContainer(c.Id).inspect();
+      assert.deepEqual(info.HostConfig.SecurityOpt, ['no-new-privileges']);
+      assert.equal(info.HostConfig.ReadonlyRootfs, true);
+      // /tmp lives in the container's memory: filling it ends in ENOSPC at the action's memory limit, or
+      // the action is aborted for its memory, never on the Docker host's disk.
+      const filled = (await post(red, { mode: 'fill-tmp' })).body;
+      assert.ok((filled.mb <= 128 && filled.code) || /exhausted its memory/.test(filled.error), `at most the memory limit in /tmp: ${JSON.stringify(filled)}`);
+      assert.deepEqual((await post(red, { port: red.port })).status, 200, 'the next message works');
+    });
   });
-});

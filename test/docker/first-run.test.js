@@ -32,7 +32,14 @@ const ACTION = {
   annotations: [],
   limits: { timeout: 60000, memory: 128, logs: 10, concurrency: 1 },
 };
-const catalog = { async getAction() { throw new Error('not used'); }, async runtimeImages() { return {}; } };
+const catalog = {
+  async getAction() {
+    throw new Error('not used');
+  },
+  async runtimeImages() {
+    return {};
+  },
+};
 
 const isolationNetworks = async () => (await docker.listNetworks({ filters: { name: [ISOLATION_NETWORK] } })).filter((n) => n.Name === ISOLATION_NETWORK);
 const ours = (instance) => docker.listContainers({ all: true, filters: { label: [`${LABELS.instance}=${instance}`] } });
@@ -40,7 +47,14 @@ const ours = (instance) => docker.listContainers({ all: true, filters: { label: 
 /** The engine as a user's first run finds it: none of the package's containers or isolation networks. */
 async function freshEngine() {
   const managed = await docker.listContainers({ all: true, filters: { label: [`${LABELS.managed}=true`] } });
-  await Promise.all(managed.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  await Promise.all(
+    managed.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => undefined),
+    ),
+  );
   for (const n of await isolationNetworks()) await docker.getNetwork(n.Id).remove();
   assert.deepEqual(await isolationNetworks(), [], 'no isolation network before the test');
 }
@@ -107,12 +121,17 @@ describe('first run on a fresh Docker engine', function () {
     const instance = `${RUN}-one`;
     const started = [0, 1, 2].map((i) => new LocalEngine({ instanceId: instance, runtimeId: `rt-${i}`, imageOverrides: { 'nodejs:*': IMAGE }, stemCells: 0 }));
     engines.push(...started);
-    const results = await Promise.all(started.map(async (e, i) => {
-      await e.start();
-      const a = await e.provision(`node-${i}`, ACTION, catalog);
-      return (await a.invoke({ who: `runtime ${i}` })).response.result;
-    }));
-    assert.deepEqual(results.map((r) => r.hello), ['runtime 0', 'runtime 1', 'runtime 2']);
+    const results = await Promise.all(
+      started.map(async (e, i) => {
+        await e.start();
+        const a = await e.provision(`node-${i}`, ACTION, catalog);
+        return (await a.invoke({ who: `runtime ${i}` })).response.result;
+      }),
+    );
+    assert.deepEqual(
+      results.map((r) => r.hello),
+      ['runtime 0', 'runtime 1', 'runtime 2'],
+    );
     const nets = await isolationNetworks();
     assert.equal(nets.length, 1, `one isolation network, found ${nets.map((n) => n.Id.slice(0, 12)).join(', ')}`);
     assert.equal(nets[0].Options['com.docker.network.bridge.enable_icc'], 'false');
@@ -125,8 +144,15 @@ describe('first run on a fresh Docker engine', function () {
     for (const k of kids) k.child.stdin.write('go\n'); // both start within the same millisecond or so
     const outs = await Promise.all(kids.map((k) => k.result));
     for (const [i, out] of outs.entries()) {
-      assert.deepEqual(out.map((r) => r.error), [undefined, undefined], `process ${i}: ${JSON.stringify(out)}`);
-      assert.deepEqual(out.map((r) => r.result.hello), ['runtime 0', 'runtime 1']);
+      assert.deepEqual(
+        out.map((r) => r.error),
+        [undefined, undefined],
+        `process ${i}: ${JSON.stringify(out)}`,
+      );
+      assert.deepEqual(
+        out.map((r) => r.result.hello),
+        ['runtime 0', 'runtime 1'],
+      );
     }
     // Each process removed the duplicates it could; one left with its endpoints gone goes now.
     const e = new LocalEngine({ instanceId: `${RUN}-c`, runtimeId: 'rt-c', imageOverrides: { 'nodejs:*': IMAGE }, stemCells: 0 });
@@ -138,9 +164,13 @@ describe('first run on a fresh Docker engine', function () {
 
   it('an engine that already has duplicate isolation networks (an earlier race) is repaired, not reported', async () => {
     await freshEngine();
-    const dup = () => docker.createNetwork({
-      Name: ISOLATION_NETWORK, Driver: 'bridge', Options: { 'com.docker.network.bridge.enable_icc': 'false' }, Labels: { [LABELS.managed]: 'true' },
-    });
+    const dup = () =>
+      docker.createNetwork({
+        Name: ISOLATION_NETWORK,
+        Driver: 'bridge',
+        Options: { 'com.docker.network.bridge.enable_icc': 'false' },
+        Labels: { [LABELS.managed]: 'true' },
+      });
     const first = await dup();
     await sleep(5);
     await dup();
@@ -150,7 +180,11 @@ describe('first run on a fresh Docker engine', function () {
     const a = await e.provision('node-dup', ACTION, catalog);
     assert.equal((await a.invoke({ who: 'after the race' })).response.result.hello, 'after the race');
     const nets = await isolationNetworks();
-    assert.deepEqual(nets.map((n) => n.Id), [first.id], 'the oldest is kept');
+    assert.deepEqual(
+      nets.map((n) => n.Id),
+      [first.id],
+      'the oldest is kept',
+    );
   });
 
   it('the isolation network removed by hand while the runtime runs is made again at the next container', async () => {
@@ -182,14 +216,17 @@ describe('first run on a fresh Docker engine', function () {
         const body = Buffer.concat(chunks);
         const isCell = req.method === 'POST' && /\/containers\/create/.test(req.url) && Boolean(JSON.parse(body.toString() || '{}').Labels?.[LABELS.cell]);
         const forward = () => {
-          const up = http.request({ socketPath: '/var/run/docker.sock', path: req.url, method: req.method, headers: { ...req.headers, 'content-length': body.length } }, (ur) => {
-            if (isCell) answered();
-            if (closing && req.method === 'GET' && /\/containers\/json/.test(req.url)) ur.on('end', listedWhileClosing);
-            res.on('error', () => undefined);
-            res.writeHead(ur.statusCode, ur.headers);
-            res.flushHeaders();
-            ur.pipe(res);
-          });
+          const up = http.request(
+            { socketPath: '/var/run/docker.sock', path: req.url, method: req.method, headers: { ...req.headers, 'content-length': body.length } },
+            (ur) => {
+              if (isCell) answered();
+              if (closing && req.method === 'GET' && /\/containers\/json/.test(req.url)) ur.on('end', listedWhileClosing);
+              res.on('error', () => undefined);
+              res.writeHead(ur.statusCode, ur.headers);
+              res.flushHeaders();
+              ur.pipe(res);
+            },
+          );
           up.on('error', (e) => res.destroy(e));
           up.end(body);
         };
@@ -218,9 +255,17 @@ describe('first run on a fresh Docker engine', function () {
       assert.equal(await exited, 0);
       await createAnswered;
       await sleep(200); // nothing of the runtime is left to remove it now
-      assert.deepEqual((await ours(instance)).map((c) => `${c.Names[0]} ${c.State}`), [], 'nothing left after close');
+      assert.deepEqual(
+        (await ours(instance)).map((c) => `${c.Names[0]} ${c.State}`),
+        [],
+        'nothing left after close',
+      );
     } finally {
-      for (const c of await ours(instance)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      for (const c of await ours(instance))
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
@@ -237,7 +282,16 @@ describe('first run on a fresh Docker engine', function () {
     const apiPorts = [];
     try {
       for (const red of reds) {
-        for (const f of ['manifest.yaml', 'hello.js', 'to-celsius.js', 'threshold.js', 'detect-faces.js', 'detect-faces.py', 'crop-faces.js', 'identify-face.js']) {
+        for (const f of [
+          'manifest.yaml',
+          'hello.js',
+          'to-celsius.js',
+          'threshold.js',
+          'detect-faces.js',
+          'detect-faces.py',
+          'crop-faces.js',
+          'identify-face.js',
+        ]) {
           fs.copyFileSync(path.join(ROOT, 'examples', f), path.join(red.userDir, f));
         }
         const apiPort = await freePort();
@@ -245,10 +299,29 @@ describe('first run on a fresh Docker engine', function () {
         const flows = [
           { id: 'tab', type: 'tab', label: 'first run' },
           {
-            id: 'rt-a', type: 'openwhisk-runtime', name: 'local a', mode: 'local', service: '', source: 'manifest', manifest: 'examples/manifest.yaml', images: `nodejs:*=${IMAGE}`,
-            serveApi: true, apiPath: 'first', apiListen: `127.0.0.1:${apiPort}`, credentials: { apiKey: KEY },
+            id: 'rt-a',
+            type: 'openwhisk-runtime',
+            name: 'local a',
+            mode: 'local',
+            service: '',
+            source: 'manifest',
+            manifest: 'examples/manifest.yaml',
+            images: `nodejs:*=${IMAGE}`,
+            serveApi: true,
+            apiPath: 'first',
+            apiListen: `127.0.0.1:${apiPort}`,
+            credentials: { apiKey: KEY },
           },
-          { id: 'rt-b', type: 'openwhisk-runtime', name: 'local b', mode: 'local', service: '', source: 'manifest', manifest: 'manifest.yaml', images: `nodejs:*=${IMAGE}` },
+          {
+            id: 'rt-b',
+            type: 'openwhisk-runtime',
+            name: 'local b',
+            mode: 'local',
+            service: '',
+            source: 'manifest',
+            manifest: 'manifest.yaml',
+            images: `nodejs:*=${IMAGE}`,
+          },
           ...['a', 'b'].flatMap((x) => [
             { id: `in-${x}`, z: 'tab', type: 'http in', url: `/hello-${x}`, method: 'get', wires: [[`act-${x}`]] },
             { id: `act-${x}`, z: 'tab', type: 'openwhisk-action', runtime: `rt-${x}`, action: 'facedemo/hello', params: [], wires: [[`out-${x}`]] },
@@ -262,10 +335,14 @@ describe('first run on a fresh Docker engine', function () {
       await Promise.all(reds.map((red) => red.deploy(red.flows)));
       for (const [i, red] of reds.entries()) {
         for (const x of ['a', 'b']) {
-          const answer = await until(`${red.url}/hello-${x} to answer`, async () => {
-            const res = await fetch(`${red.url}/hello-${x}?name=${x}`).catch(() => undefined);
-            return res && res.status === 200 && res.json();
-          }, 60000).catch((err) => assert.fail(`${err.message}\n${red.out}`));
+          const answer = await until(
+            `${red.url}/hello-${x} to answer`,
+            async () => {
+              const res = await fetch(`${red.url}/hello-${x}?name=${x}`).catch(() => undefined);
+              return res && res.status === 200 && res.json();
+            },
+            60000,
+          ).catch((err) => assert.fail(`${err.message}\n${red.out}`));
           assert.deepEqual(answer, { payload: `Hello, ${x}!` });
         }
         const res = await fetch(`http://127.0.0.1:${apiPorts[i]}/api/v1/namespaces/_/actions/facedemo/hello?blocking=true&result=true`, {
@@ -275,9 +352,11 @@ describe('first run on a fresh Docker engine', function () {
         });
         assert.equal(res.status, 200, await res.clone().text());
         assert.deepEqual(await res.json(), { payload: 'Hello, API!' });
-        const list = await fetch(`http://127.0.0.1:${apiPorts[i]}/api/v1/namespaces/_/activations?limit=5`, { headers: { authorization: `Basic ${Buffer.from(KEY).toString('base64')}` } });
+        const list = await fetch(`http://127.0.0.1:${apiPorts[i]}/api/v1/namespaces/_/activations?limit=5`, {
+          headers: { authorization: `Basic ${Buffer.from(KEY).toString('base64')}` },
+        });
         assert.equal(list.status, 200);
-        assert.ok((await list.json()).length >= 2, 'the new activation store holds the action node\'s and the API\'s activations');
+        assert.ok((await list.json()).length >= 2, "the new activation store holds the action node's and the API's activations");
         assert.doesNotMatch(red.out, /ambiguous|\[error\]/i);
       }
       assert.equal((await isolationNetworks()).length, 1);

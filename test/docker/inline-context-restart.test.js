@@ -46,7 +46,20 @@ for (const version of [4, 5]) {
         { id: 'svc', type: 'openwhisk-service', api: ow.url, credentials: { key: ow.key('guest') } },
         { id: 'rt', type: 'openwhisk-runtime', mode: 'cloud', service: 'svc' },
         { id: 'in', z: 'tab', type: 'http in', url: '/count', method: 'get', wires: [['a']] },
-        { id: 'a', z: 'tab', type: 'openwhisk-action', runtime: 'rt', source: 'inline', action: `counter${version}`, kind: 'nodejs:20', code: COUNTER, context: 'flow.count', contextStore: 'disk', params: [], wires: [['res']] },
+        {
+          id: 'a',
+          z: 'tab',
+          type: 'openwhisk-action',
+          runtime: 'rt',
+          source: 'inline',
+          action: `counter${version}`,
+          kind: 'nodejs:20',
+          code: COUNTER,
+          context: 'flow.count',
+          contextStore: 'disk',
+          params: [],
+          wires: [['res']],
+        },
         { id: 'res', z: 'tab', type: 'http response', wires: [] },
       ]);
       assert.deepEqual([await count(), await count()], [1, 2]);
@@ -75,7 +88,12 @@ for (const version of [4, 5]) {
     after(async () => {
       if (red) await red.destroy();
       // A clean stop removes the containers; after a failure, whatever this Node-RED left.
-      if (inst) for (const c of await containersWith(`io.leon-edge.instance=${inst}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      if (inst)
+        for (const c of await containersWith(`io.leon-edge.instance=${inst}`))
+          await docker
+            .getContainer(c.Id)
+            .remove({ force: true })
+            .catch(() => undefined);
     });
 
     const count = async () => {
@@ -89,7 +107,20 @@ for (const version of [4, 5]) {
         { id: 'tabl', type: 'tab', label: 'count locally' },
         { id: 'rtl', type: 'openwhisk-runtime', mode: 'local', source: 'none', images: `nodejs:*=${IMAGE}`, capacity: 2, queue: 10 },
         { id: 'inl', z: 'tabl', type: 'http in', url: '/count', method: 'get', wires: [['al']] },
-        { id: 'al', z: 'tabl', type: 'openwhisk-action', runtime: 'rtl', source: 'inline', action: '', kind: 'nodejs:20', code: COUNTER, context: 'flow.count', contextStore: 'disk', params: [], wires: [['resl']] },
+        {
+          id: 'al',
+          z: 'tabl',
+          type: 'openwhisk-action',
+          runtime: 'rtl',
+          source: 'inline',
+          action: '',
+          kind: 'nodejs:20',
+          code: COUNTER,
+          context: 'flow.count',
+          contextStore: 'disk',
+          params: [],
+          wires: [['resl']],
+        },
         { id: 'resl', z: 'tabl', type: 'http response', wires: [] },
       ]);
       assert.deepEqual([await count(), await count()], [1, 2]);

@@ -18,11 +18,20 @@ const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const redJs = path.join(path.dirname(require.resolve('node-red/package.json', { paths: [root] })), 'red.js');
 const node22 = require('../../scripts/node22');
 
-
-
 const flows = [
   { id: 'tab1', type: 'tab', label: 'local' },
-  { id: 'rt', type: 'openwhisk-runtime', name: 'local', mode: 'local', service: '', source: 'manifest', manifest: 'examples/manifest.yaml', images: `nodejs:*=${IMAGE}`, capacity: 2, queue: 10 },
+  {
+    id: 'rt',
+    type: 'openwhisk-runtime',
+    name: 'local',
+    mode: 'local',
+    service: '',
+    source: 'manifest',
+    manifest: 'examples/manifest.yaml',
+    images: `nodejs:*=${IMAGE}`,
+    capacity: 2,
+    queue: 10,
+  },
   { id: 'hello', z: 'tab1', type: 'openwhisk-action', runtime: 'rt', action: 'facedemo/hello', params: [], wires: [[]] },
 ];
 
@@ -46,7 +55,11 @@ describe('two Node-REDs with the same hostname and user-directory path (separate
   after(async () => {
     for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     for (const id of Object.values(ids)) {
-      for (const c of await containersWith(`io.leon-edge.instance=${id}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      for (const c of await containersWith(`io.leon-edge.instance=${id}`))
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
     }
     for (const d of [shared, ...Object.values(backing)]) fs.rmSync(d, { recursive: true, force: true });
   });
@@ -56,7 +69,9 @@ describe('two Node-REDs with the same hostname and user-directory path (separate
     const port = await freePort();
     const node = node22.find() || process.execPath;
     const script = 'mount --bind "$1" "$2" && exec "$3" "$4" -u "$2" -p "$5"';
-    const proc = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', volume, shared, node, redJs, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', volume, shared, node, redJs, String(port)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     procs.push(proc);
     let out = '';
     proc.stdout.on('data', (d) => (out += d));
@@ -75,7 +90,7 @@ describe('two Node-REDs with the same hostname and user-directory path (separate
     const a = await startRed(backing.a);
     ids.a = idIn(backing.a);
     await warm(ids.a);
-    assert.deepEqual(fs.readdirSync(shared), [], 'the host\'s folder at that path stays empty: each Node-RED saw its own volume');
+    assert.deepEqual(fs.readdirSync(shared), [], "the host's folder at that path stays empty: each Node-RED saw its own volume");
     a.kill('SIGKILL'); // a crash: its container stays behind
     await exited(a);
     const left = await containersOf(ids.a);
@@ -88,11 +103,19 @@ describe('two Node-REDs with the same hostname and user-directory path (separate
     assert.notEqual(ids.b, ids.a);
     await warm(ids.b);
     // B's start swept its own leftovers (none): A's crashed container is still there.
-    assert.deepEqual((await containersOf(ids.a)).map((c) => c.Id), leftover, 'the other Node-RED\'s container survives');
+    assert.deepEqual(
+      (await containersOf(ids.a)).map((c) => c.Id),
+      leftover,
+      "the other Node-RED's container survives",
+    );
     b.kill('SIGINT');
     await exited(b);
     assert.deepEqual(await containersOf(ids.b), [], 'a clean stop removes its own containers');
-    assert.deepEqual((await containersOf(ids.a)).map((c) => c.Id), leftover, 'and only its own');
+    assert.deepEqual(
+      (await containersOf(ids.a)).map((c) => c.Id),
+      leftover,
+      'and only its own',
+    );
 
     // A restarts on its volume: the same id, so it sweeps what its crash left and starts a new one.
     const again = await startRed(backing.a);

@@ -22,10 +22,10 @@ const NR_IMAGE = 'leon-edge/test-node-red:4.1';
 const NODE_RED_VERSION = require(path.join(root, 'node_modules', 'node-red-v4', 'package.json')).version;
 const SOCKET = '/var/run/docker.sock';
 
-
 function run(cmd, args, opts = {}) {
   const res = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 180000, ...opts });
-  if (res.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${res.status ?? res.signal}): ${res.error?.message ?? ''}${res.stderr || res.stdout}`);
+  if (res.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} failed (${res.status ?? res.signal}): ${res.error?.message ?? ''}${res.stderr || res.stdout}`);
   return res.stdout;
 }
 
@@ -40,18 +40,40 @@ async function buildNodeRedImage() {
     const tarball = path.join(ctx, path.basename(packed));
     const dockerfile = path.join(root, 'test', 'support', 'node-red-image', 'Dockerfile');
     const baseId = (await docker.getImage(BASE).inspect()).Id;
-    const fingerprint = crypto.createHash('sha256')
-      .update(fs.readFileSync(tarball)).update(fs.readFileSync(dockerfile)).update(NODE_RED_VERSION).update(baseId)
-      .digest('hex').slice(0, 16);
-    const existing = await docker.getImage(NR_IMAGE).inspect().catch(() => undefined);
+    const fingerprint = crypto
+      .createHash('sha256')
+      .update(fs.readFileSync(tarball))
+      .update(fs.readFileSync(dockerfile))
+      .update(NODE_RED_VERSION)
+      .update(baseId)
+      .digest('hex')
+      .slice(0, 16);
+    const existing = await docker
+      .getImage(NR_IMAGE)
+      .inspect()
+      .catch(() => undefined);
     if (existing?.Config?.Labels?.['leon-edge.test.fingerprint'] === fingerprint) return;
 
     const app = path.join(ctx, 'app');
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'leon-node-red-image', private: true }));
     // From the host's npm cache when it holds these versions (npm ci of this repo put node-red 4.1 there).
-    run('npm', ['install', '--prefer-offline', '--omit=optional', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund',
-      '--no-package-lock', `node-red@${NODE_RED_VERSION}`, tarball], { cwd: app });
+    run(
+      'npm',
+      [
+        'install',
+        '--prefer-offline',
+        '--omit=optional',
+        '--omit=dev',
+        '--ignore-scripts',
+        '--no-audit',
+        '--no-fund',
+        '--no-package-lock',
+        `node-red@${NODE_RED_VERSION}`,
+        tarball,
+      ],
+      { cwd: app },
+    );
     fs.rmSync(tarball);
     fs.copyFileSync(dockerfile, path.join(ctx, 'Dockerfile'));
     run('docker', ['build', '--network', 'none', '-q', '--label', `leon-edge.test.fingerprint=${fingerprint}`, '-t', NR_IMAGE, ctx]);
@@ -79,14 +101,33 @@ module.exports.main = main;
 function flow(network) {
   return [
     { id: 'tab1', type: 'tab', label: 'edge' },
-    { id: 'rt', type: 'openwhisk-runtime', name: 'in a container', mode: 'local', service: '', source: 'manifest', manifest: 'manifest.yaml',
-      images: `nodejs:*=${ACTION_IMAGE}`, network, capacity: 2, queue: 10,
+    {
+      id: 'rt',
+      type: 'openwhisk-runtime',
+      name: 'in a container',
+      mode: 'local',
+      service: '',
+      source: 'manifest',
+      manifest: 'manifest.yaml',
+      images: `nodejs:*=${ACTION_IMAGE}`,
+      network,
+      capacity: 2,
+      queue: 10,
       // Node-RED in a container listens on every interface, here without adminAuth: the test's own action only.
-      allowOpenAdmin: true },
+      allowOpenAdmin: true,
+    },
     { id: 'req', z: 'tab1', type: 'http in', url: '/where', method: 'post', x: 100, y: 40, wires: [['act']] },
     { id: 'act', z: 'tab1', type: 'openwhisk-action', runtime: 'rt', action: 'edge/where', params: [], x: 300, y: 40, wires: [['res']] },
     { id: 'failed', z: 'tab1', type: 'catch', scope: ['act'], x: 100, y: 100, wires: [['why']] },
-    { id: 'why', z: 'tab1', type: 'function', func: 'msg.statusCode = 500; msg.payload = { error: msg.error.message }; return msg;', x: 300, y: 100, wires: [['res']] },
+    {
+      id: 'why',
+      z: 'tab1',
+      type: 'function',
+      func: 'msg.statusCode = 500; msg.payload = { error: msg.error.message }; return msg;',
+      x: 300,
+      y: 100,
+      wires: [['res']],
+    },
     { id: 'res', z: 'tab1', type: 'http response', statusCode: '', headers: {}, x: 500, y: 40 },
   ];
 }
@@ -99,7 +140,7 @@ async function logsOf(container) {
   return Buffer.concat(parts).toString('utf8');
 }
 
-describe('Node-RED in a container with the Docker socket mounted (LEON\'s topology)', function () {
+describe("Node-RED in a container with the Docker socket mounted (LEON's topology)", function () {
   this.timeout(240000);
   let userDir;
   let network;
@@ -119,8 +160,10 @@ describe('Node-RED in a container with the Docker socket mounted (LEON\'s topolo
     network = `leon-nr-test-${tag}`;
     await docker.createNetwork({ Name: network, Driver: 'bridge', Labels: { 'io.leon-edge.test': 'node-red-container' } });
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-nr-data-'));
-    fs.writeFileSync(path.join(userDir, 'settings.js'),
-      'module.exports = { uiHost: "0.0.0.0", uiPort: 1880, flowFile: "flows.json", credentialSecret: "test", editorTheme: { tours: false } };\n');
+    fs.writeFileSync(
+      path.join(userDir, 'settings.js'),
+      'module.exports = { uiHost: "0.0.0.0", uiPort: 1880, flowFile: "flows.json", credentialSecret: "test", editorTheme: { tours: false } };\n',
+    );
     fs.writeFileSync(path.join(userDir, 'manifest.yaml'), manifest);
     fs.writeFileSync(path.join(userDir, 'where.js'), action);
     fs.writeFileSync(path.join(userDir, 'flows.json'), '[]');
@@ -142,10 +185,17 @@ describe('Node-RED in a container with the Docker socket mounted (LEON\'s topolo
     await red.start();
     const info = await red.inspect();
     url = `http://127.0.0.1:${info.NetworkSettings.Ports['1880/tcp'][0].HostPort}`;
-    await until('Node-RED\'s admin API', async () => {
-      if (!(await red.inspect()).State.Running) throw new Error(`the Node-RED container exited:\n${await logsOf(red)}`);
-      return fetch(`${url}/flows`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
-    }, 60000);
+    await until(
+      "Node-RED's admin API",
+      async () => {
+        if (!(await red.inspect()).State.Running) throw new Error(`the Node-RED container exited:\n${await logsOf(red)}`);
+        return fetch(`${url}/flows`, { signal: AbortSignal.timeout(2000) }).then(
+          (r) => r.ok,
+          () => false,
+        );
+      },
+      60000,
+    );
   });
 
   afterEach(async function () {
@@ -154,13 +204,24 @@ describe('Node-RED in a container with the Docker socket mounted (LEON\'s topolo
 
   after(async () => {
     if (red) await red.remove({ force: true }).catch(() => undefined);
-    if (inst) for (const c of await containersWith(`io.leon-edge.instance=${inst}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    if (inst)
+      for (const c of await containersWith(`io.leon-edge.instance=${inst}`))
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
     if (network) {
       // Anything of ours still on the network, even if the instance id was never read.
       for (const c of await docker.listContainers({ all: true, filters: { network: [network], label: ['io.leon-edge.managed=true'] } })) {
-        await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
       }
-      await docker.getNetwork(network).remove().catch(() => undefined);
+      await docker
+        .getNetwork(network)
+        .remove()
+        .catch(() => undefined);
     }
     if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
   });
@@ -179,10 +240,14 @@ describe('Node-RED in a container with the Docker socket mounted (LEON\'s topolo
     assert.equal(res.status, 204, await res.text());
     // The id this Node-RED labels its containers with, kept in its user directory (the mounted /data).
     inst = await until('the instance id', () => fs.existsSync(instanceIdFile(userDir)) && fs.readFileSync(instanceIdFile(userDir), 'utf8').trim(), 30000);
-    const [warm] = await until('a warm action container', async () => {
-      const list = (await ours()).filter((c) => c.State === 'running');
-      return list.length ? list : undefined;
-    }, 60000);
+    const [warm] = await until(
+      'a warm action container',
+      async () => {
+        const list = (await ours()).filter((c) => c.State === 'running');
+        return list.length ? list : undefined;
+      },
+      60000,
+    );
 
     const answer = await fetch(`${url}/where`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"Pi"}' });
     const body = await answer.json();
@@ -204,9 +269,19 @@ describe('Node-RED in a container with the Docker socket mounted (LEON\'s topolo
     await red.stop({ t: 20 }); // SIGTERM to Node-RED, as `docker stop` and a gateway's shutdown send it
     const state = (await red.inspect()).State;
     assert.equal(state.ExitCode, 0, `Node-RED exited with ${state.ExitCode}`);
-    assert.deepEqual((await ours()).map((c) => c.Names[0]), []);
-    assert.deepEqual((await containersWith('io.leon-edge.managed=true')).filter((c) => c.Labels['io.leon-edge.instance'] === inst), []);
+    assert.deepEqual(
+      (await ours()).map((c) => c.Names[0]),
+      [],
+    );
+    assert.deepEqual(
+      (await containersWith('io.leon-edge.managed=true')).filter((c) => c.Labels['io.leon-edge.instance'] === inst),
+      [],
+    );
     const attached = (await docker.getNetwork(network).inspect()).Containers ?? {};
-    assert.deepEqual(Object.values(attached).map((c) => c.Name), [], 'nothing is left on the network');
+    assert.deepEqual(
+      Object.values(attached).map((c) => c.Name),
+      [],
+      'nothing is left on the network',
+    );
   });
 });

@@ -15,12 +15,21 @@ const root = path.resolve(__dirname, '..', '..');
 const { instanceIdFile } = require('../../dist/lib/runtime-config');
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 
-
-
 function flows(suffix) {
   return [
     { id: 'tab1', type: 'tab', label: 'local' },
-    { id: 'rt', type: 'openwhisk-runtime', name: 'local', mode: 'local', service: '', source: 'manifest', manifest: 'examples/manifest.yaml', images: `nodejs:*=${IMAGE}`, capacity: 4, queue: 10 },
+    {
+      id: 'rt',
+      type: 'openwhisk-runtime',
+      name: 'local',
+      mode: 'local',
+      service: '',
+      source: 'manifest',
+      manifest: 'examples/manifest.yaml',
+      images: `nodejs:*=${IMAGE}`,
+      capacity: 4,
+      queue: 10,
+    },
     { id: `hello${suffix}`, z: 'tab1', type: 'openwhisk-action', runtime: 'rt', action: 'facedemo/hello', params: [], wires: [[]] },
     { id: `thr${suffix}`, z: 'tab1', type: 'openwhisk-action', runtime: 'rt', action: 'facedemo/threshold', params: [], wires: [[]] },
   ];
@@ -47,7 +56,12 @@ describe('a real Node-RED process with local actions', function () {
   after(async () => {
     if (red && red.exitCode === null) red.kill('SIGKILL');
     if (foreign) await foreign.remove({ force: true }).catch(() => undefined);
-    if (inst) for (const c of await containersWith(`io.leon-edge.instance=${inst}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    if (inst)
+      for (const c of await containersWith(`io.leon-edge.instance=${inst}`))
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
     if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
   });
 
@@ -81,10 +95,14 @@ describe('a real Node-RED process with local actions', function () {
       });
       assert.equal(res.status, 204, await res.text());
     }
-    await until('the last deploy to be ready', async () => {
-      const list = await ours();
-      return list.length === 2 && list.every((c) => /-20$/.test(c.Labels['io.leon-edge.node']));
-    }, 60000);
+    await until(
+      'the last deploy to be ready',
+      async () => {
+        const list = await ours();
+        return list.length === 2 && list.every((c) => /-20$/.test(c.Labels['io.leon-edge.node']));
+      },
+      60000,
+    );
     const all = await ours();
     assert.equal(all.length, 2, all.map((c) => c.Names[0]).join());
   });
@@ -92,15 +110,21 @@ describe('a real Node-RED process with local actions', function () {
   it('removes every container when Node-RED stops', async () => {
     red.kill('SIGINT');
     await until('Node-RED to exit', () => red.exitCode !== null, 30000);
-    assert.deepEqual((await everything()).map((c) => c.Names[0]), []);
+    assert.deepEqual(
+      (await everything()).map((c) => c.Names[0]),
+      [],
+    );
   });
 
-  it('sweeps what a crashed run left at the next start, and nothing of anyone else\'s', async () => {
+  it("sweeps what a crashed run left at the next start, and nothing of anyone else's", async () => {
     fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows('-crash')));
     await startRed();
     // The two actions warm and the stem cell started after them (it comes 100 ms after a hand-over; a
     // listing taken before it would miss it).
-    await until('warm containers and the stem cell', async () => (await running()).length === 2 && (await everything()).some((c) => c.Labels['io.leon-edge.stemcell']));
+    await until(
+      'warm containers and the stem cell',
+      async () => (await running()).length === 2 && (await everything()).some((c) => c.Labels['io.leon-edge.stemcell']),
+    );
     red.kill('SIGKILL'); // a crash: no close handlers run
     await until('Node-RED to die', () => red.exitCode !== null || red.signalCode !== null);
     const before = (await everything()).map((c) => c.Id).sort();
@@ -108,11 +132,15 @@ describe('a real Node-RED process with local actions', function () {
     assert.equal(left.length, 2, `a crash leaves the action containers behind: ${left.map((c) => c.Names[0]).join()}`);
     assert.ok(before.length > left.length, 'and the stem cell');
     await startRed();
-    await until('the leftovers to be swept and new ones warm', async () => {
-      const now = await ours();
-      return now.length === 2 && now.every((c) => c.State === 'running') && (await everything()).every((c) => !before.includes(c.Id));
-    }, 60000);
-    assert.ok(await foreign.inspect(), 'the other instance\'s container is untouched');
+    await until(
+      'the leftovers to be swept and new ones warm',
+      async () => {
+        const now = await ours();
+        return now.length === 2 && now.every((c) => c.State === 'running') && (await everything()).every((c) => !before.includes(c.Id));
+      },
+      60000,
+    );
+    assert.ok(await foreign.inspect(), "the other instance's container is untouched");
     red.kill('SIGINT');
     await until('Node-RED to exit', () => red.exitCode !== null, 30000);
   });

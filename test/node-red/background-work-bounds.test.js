@@ -69,13 +69,28 @@ describe('bounds on background work: the gateway API and bursting (real Node-RED
       nodes,
       [
         { id: 'svc', type: 'openwhisk-service', api: ow.url },
-        { id: 'rt', type: 'openwhisk-runtime', mode: 'local', service: 'svc', docker: NO_DOCKER, burst: true, serveApi: true, apiPath: 'gw', apiListen: `127.0.0.1:${port}` },
+        {
+          id: 'rt',
+          type: 'openwhisk-runtime',
+          mode: 'local',
+          service: 'svc',
+          docker: NO_DOCKER,
+          burst: true,
+          serveApi: true,
+          apiPath: 'gw',
+          apiListen: `127.0.0.1:${port}`,
+        },
       ],
       { svc: { key: ow.key('guest') }, rt: { apiKey: API_KEY } },
     );
     const base = `http://127.0.0.1:${port}/api/v1/namespaces/_`;
     const auth = { Authorization: `Basic ${Buffer.from(API_KEY).toString('base64')}` };
-    await until('the API listening', () => request(`${base}/actions`, undefined, 'GET', auth).then((r) => r.status === 200, () => false));
+    await until('the API listening', () =>
+      request(`${base}/actions`, undefined, 'GET', auth).then(
+        (r) => r.status === 200,
+        () => false,
+      ),
+    );
 
     // 0.9 MB each: the API keeps at most 4 × max payload (8 MB) = 32 MB of parameters in work.
     const body = (n) => ({ n, blob: 'x'.repeat(0.9 * MiB) });

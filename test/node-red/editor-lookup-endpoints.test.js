@@ -22,10 +22,12 @@ function startRecorder() {
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"nothing here","code":"x"}');
   });
   srv.on('connection', () => seen.connections++);
-  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => {
-    const { port } = srv.address();
-    resolve({ url: `http://127.0.0.1:${port}`, port, seen, stop: () => new Promise((r) => srv.close(r)) });
-  }));
+  return new Promise((resolve) =>
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      resolve({ url: `http://127.0.0.1:${port}`, port, seen, stop: () => new Promise((r) => srv.close(r)) });
+    }),
+  );
 }
 
 const decode = (auth) => Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString('utf8');
@@ -69,7 +71,11 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
       { id: 'svc', type: 'openwhisk-service', api: ow.url, insecure: false, credentials: { key: STORED_KEY } },
       { id: 'inj', type: 'inject', z: 'tab', props: [], repeat: '', once: false, wires: [] },
     ];
-    const res = await fetch(`${nr.url}/flows`, { method: 'POST', headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify(flows) });
+    const res = await fetch(`${nr.url}/flows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify(flows),
+    });
     assert.equal(res.status, 204, await res.text());
     // The user directory of a gateway: a manifest, a non-manifest .yaml with a secret, tricks.
     const u = nr.userDir;
@@ -112,7 +118,7 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
     assert.equal(rec.seen.connections, 0, JSON.stringify(rec.seen));
   });
 
-  it('serves only the editor\'s own page: a request a browser marks as from another site gets 403', async () => {
+  it("serves only the editor's own page: a request a browser marks as from another site gets 403", async () => {
     const crossSite = [
       { origin: 'http://evil.example' },
       { origin: 'null' },
@@ -127,7 +133,10 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
       { origin: 'http://nodered.example' }, // another scheme is another origin
     ];
     for (const headers of crossSite) {
-      for (const [url, body] of [[entities(), { service: 'svc', api: rec.url }], [manifest(), { manifest: 'examples/manifest.yaml' }]]) {
+      for (const [url, body] of [
+        [entities(), { service: 'svc', api: rec.url }],
+        [manifest(), { manifest: 'examples/manifest.yaml' }],
+      ]) {
         const r = await post(url, body, 'json', headers);
         assert.equal(r.status, 403, `${JSON.stringify(headers)} ${url}: ${r.text}`);
         assert.match(r.json.error, /another site/);
@@ -135,7 +144,13 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
       }
     }
     // The editor's own requests: same origin, or through the proxy that settings.js names (whatever it forwards).
-    const sameOrigin = [{ 'sec-fetch-site': 'same-origin', origin: nr.url }, { origin: nr.url }, { origin: 'https://nodered.example' }, { origin: 'https://nodered.example', 'x-forwarded-host': 'other.example' }, {}];
+    const sameOrigin = [
+      { 'sec-fetch-site': 'same-origin', origin: nr.url },
+      { origin: nr.url },
+      { origin: 'https://nodered.example' },
+      { origin: 'https://nodered.example', 'x-forwarded-host': 'other.example' },
+      {},
+    ];
     for (const headers of sameOrigin) {
       const r = await post(manifest(), { manifest: 'examples/manifest.yaml' }, 'json', headers);
       assert.equal(r.status, 200, `${JSON.stringify(headers)}: ${r.text}`);
@@ -172,13 +187,20 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
     for (const api of [ow.url, `${ow.url}/api/v1/`, undefined]) {
       const r = await post(entities(), { service: 'svc', api, insecure: false, namespace: '_' }, 'json');
       assert.equal(r.status, 200, `${api}: ${r.text}`);
-      assert.deepEqual(r.json.actions.map((a) => a.name), ['boxed', 'hello', 'zipped']);
-      assert.deepEqual(r.json.triggers.map((t) => t.name), ['alarm', 'reading'], 'the trigger picker of a service');
+      assert.deepEqual(
+        r.json.actions.map((a) => a.name),
+        ['boxed', 'hello', 'zipped'],
+      );
+      assert.deepEqual(
+        r.json.triggers.map((t) => t.name),
+        ['alarm', 'reading'],
+        'the trigger picker of a service',
+      );
     }
     assert.equal(rec.seen.connections, 0);
   });
 
-  it('fetches an action\'s code for the inline editor; says why not for a blackbox or a zip; the same guards', async () => {
+  it("fetches an action's code for the inline editor; says why not for a blackbox or a zip; the same guards", async () => {
     const code = () => `${nr.url}/leon-openwhisk/action-code`;
     const r = await post(code(), { service: 'svc', api: ow.url, insecure: false, namespace: '_', name: 'hello' }, 'json');
     assert.equal(r.status, 200, r.text);
@@ -200,7 +222,7 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
     assert.equal(rec.seen.connections, 0);
   });
 
-  it('a key typed in the dialog goes with the dialog\'s host: that key, never the stored one', async () => {
+  it("a key typed in the dialog goes with the dialog's host: that key, never the stored one", async () => {
     const r = await post(entities(), { service: 'svc', api: rec.url, key: TYPED_KEY, namespace: '_' }, 'json');
     assert.notEqual(r.status, 200);
     assert.ok(rec.seen.requests.length > 0, 'the lookup reached the typed host');
@@ -241,7 +263,10 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
     assert.deepEqual(mine.json.actions, [{ name: 'mine/hi', kind: 'nodejs:20' }]);
     const examples = await post(manifest(), { manifest: 'examples/manifest.yaml' }, 'json');
     assert.equal(examples.status, 200, examples.text);
-    assert.ok(examples.json.actions.some((a) => a.name === 'facedemo/hello'), examples.text);
+    assert.ok(
+      examples.json.actions.some((a) => a.name === 'facedemo/hello'),
+      examples.text,
+    );
     // Node-RED is still answering (nothing blocked its event loop).
     assert.equal((await fetch(`${nr.url}/settings`)).status, 200);
   });

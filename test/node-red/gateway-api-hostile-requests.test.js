@@ -17,23 +17,35 @@ const SECRET = 'function main() { return { secret: "OTHER-NAMESPACE-SECRET" }; }
 function call(base, path, { method = 'GET', key = API_KEY, headers = {}, body, localAddress } = {}) {
   const u = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = http.request({
-      host: u.hostname, port: u.port, method, path, localAddress, agent: false,
-      headers: { ...(key ? { authorization: `Basic ${Buffer.from(key).toString('base64')}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => {
-        let json;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode, headers: res.headers, text, json });
-      });
-    });
+    const req = http.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        method,
+        path,
+        localAddress,
+        agent: false,
+        headers: {
+          ...(key ? { authorization: `Basic ${Buffer.from(key).toString('base64')}` } : {}),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...headers,
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          let json;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode, headers: res.headers, text, json });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
@@ -49,28 +61,67 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
     { id: 'tab', type: 'tab', label: 't' },
     { id: 'svc', type: 'openwhisk-service', api: ow.url, insecure: false, credentials: { key: CLOUD_KEY } },
     {
-      id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'service', service: 'svc', docker: 'unix:///nonexistent/leon-test-docker.sock',
-      serveApi: true, apiPath: 'gw', apiNamespace: 'guest', apiHosts: 'gateway.test, 203.0.113.7', credentials: { apiKey: API_KEY },
+      id: 'rt',
+      type: 'openwhisk-runtime',
+      mode: 'local',
+      source: 'service',
+      service: 'svc',
+      docker: 'unix:///nonexistent/leon-test-docker.sock',
+      serveApi: true,
+      apiPath: 'gw',
+      apiNamespace: 'guest',
+      apiHosts: 'gateway.test, 203.0.113.7',
+      credentials: { apiKey: API_KEY },
     },
     // A runtime whose API key is far too weak: its API stays off.
     {
-      id: 'rtweak', type: 'openwhisk-runtime', mode: 'local', source: 'service', service: 'svc', docker: 'unix:///nonexistent/leon-test-docker.sock',
-      serveApi: true, apiPath: 'weak', apiNamespace: 'guest', credentials: { apiKey: 'a:b' },
+      id: 'rtweak',
+      type: 'openwhisk-runtime',
+      mode: 'local',
+      source: 'service',
+      service: 'svc',
+      docker: 'unix:///nonexistent/leon-test-docker.sock',
+      serveApi: true,
+      apiPath: 'weak',
+      apiNamespace: 'guest',
+      credentials: { apiKey: 'a:b' },
     },
     // A runtime whose own settings cannot work (a platform no image is built for): its API stays off too.
     {
-      id: 'rtbroken', type: 'openwhisk-runtime', mode: 'local', source: 'service', service: 'svc', docker: 'unix:///nonexistent/leon-test-docker.sock',
-      platform: 'sparc/v9', serveApi: true, apiPath: 'broken', apiNamespace: 'guest', credentials: { apiKey: API_KEY },
+      id: 'rtbroken',
+      type: 'openwhisk-runtime',
+      mode: 'local',
+      source: 'service',
+      service: 'svc',
+      docker: 'unix:///nonexistent/leon-test-docker.sock',
+      platform: 'sparc/v9',
+      serveApi: true,
+      apiPath: 'broken',
+      apiNamespace: 'guest',
+      credentials: { apiKey: API_KEY },
     },
     { id: 'rtc', type: 'openwhisk-runtime', mode: 'cloud', service: 'svc' },
     // msg.action / msg.trigger from an HTTP request: errors reach the Catch node with the original msg.
     { id: 'in', z: 'tab', type: 'http in', url: '/go', method: 'post', wires: [['prep']] },
-    { id: 'prep', z: 'tab', type: 'function', func: 'msg.action = msg.payload.action; msg.trigger = msg.payload.trigger; msg.namespace = msg.payload.namespace; msg.marker = "original"; msg.payload = {}; return msg.trigger ? [null, msg] : [msg, null];', outputs: 2, wires: [['act'], ['trig']] },
+    {
+      id: 'prep',
+      z: 'tab',
+      type: 'function',
+      func: 'msg.action = msg.payload.action; msg.trigger = msg.payload.trigger; msg.namespace = msg.payload.namespace; msg.marker = "original"; msg.payload = {}; return msg.trigger ? [null, msg] : [msg, null];',
+      outputs: 2,
+      wires: [['act'], ['trig']],
+    },
     { id: 'act', z: 'tab', type: 'openwhisk-action', runtime: 'rtc', action: '', params: [], wires: [['ok']] },
     { id: 'trig', z: 'tab', type: 'openwhisk-trigger', runtime: 'rtc', trigger: '', params: [], wires: [['ok']] },
     { id: 'ok', z: 'tab', type: 'function', func: 'msg.payload = { result: msg.payload }; return msg;', wires: [['out']] },
     { id: 'c', z: 'tab', type: 'catch', scope: ['act', 'trig'], uncaught: false, wires: [['bad']] },
-    { id: 'bad', z: 'tab', type: 'function', func: 'msg.statusCode = 500; msg.payload = { error: msg.error.message, marker: msg.marker }; return msg;', wires: [['out']] },
+    {
+      id: 'bad',
+      z: 'tab',
+      type: 'function',
+      func: 'msg.statusCode = 500; msg.payload = { error: msg.error.message, marker: msg.marker }; return msg;',
+      wires: [['out']],
+    },
     { id: 'out', z: 'tab', type: 'http response', statusCode: '', headers: {} },
   ];
 
@@ -85,7 +136,11 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
     ow.putTrigger('guest', 'tick', {});
     ow.server.on('request', (req) => seen.push(`${req.method} ${req.url}`));
     nr = await env.startNodeRed();
-    const res = await fetch(`${nr.url}/flows`, { method: 'POST', headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify(flows()) });
+    const res = await fetch(`${nr.url}/flows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify(flows()),
+    });
     assert.equal(res.status, 204, await res.text());
     // The API is up once it answers (the runtime's Docker engine is missing: only the catalog answers).
     await env.until('the gateway API', async () => (await call(nr.url, api('/api/v1/namespaces'))).status === 200);
@@ -138,8 +193,11 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
 
   it('msg.action, msg.namespace and msg.trigger with dot segments fail at the node, naming them, with the original msg', async () => {
     const from = seen.length;
-    const go = (payload) => fetch(`${nr.url}/go`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) })
-      .then(async (r) => ({ status: r.status, body: await r.json() }));
+    const go = (payload) =>
+      fetch(`${nr.url}/go`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) }).then(async (r) => ({
+        status: r.status,
+        body: await r.json(),
+      }));
     for (const [payload, re] of [
       [{ action: '../secret' }, /Action name '\.\.\/secret' is not valid/],
       [{ action: '/_/../secret' }, /Action name '\/_\/\.\.\/secret' is not valid/],
@@ -154,7 +212,7 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
       assert.match(r.body.error, re, JSON.stringify(payload));
       assert.equal(r.body.marker, 'original', 'Catch got the original msg');
     }
-    assert.deepEqual(strays(from), [], 'nothing went to a path outside the key\'s own actions and triggers');
+    assert.deepEqual(strays(from), [], "nothing went to a path outside the key's own actions and triggers");
     // A valid msg.action still runs.
     const ok = await go({ action: 'hello' });
     assert.equal(ok.status, 200, JSON.stringify(ok));
@@ -165,15 +223,27 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
     const port = new URL(nr.url).port;
     for (const host of [`evil.example:${port}`, 'evil.example', `gateway.test.evil.example:${port}`, `app.localhost:${port}`, '203.0.113.8']) {
       for (const method of ['GET', 'POST']) {
-        const r = await call(nr.url, api(`/api/v1/namespaces/_/actions/hello${method === 'POST' ? '?blocking=true' : ''}`), { method, body: method === 'POST' ? {} : undefined, headers: { host, origin: `http://${host}` } });
+        const r = await call(nr.url, api(`/api/v1/namespaces/_/actions/hello${method === 'POST' ? '?blocking=true' : ''}`), {
+          method,
+          body: method === 'POST' ? {} : undefined,
+          headers: { host, origin: `http://${host}` },
+        });
         assert.equal(r.status, 421, `${method} ${host}: ${r.text}`);
         assert.match(r.json.error, /does not answer for the host .*Misdirected Request/);
         assert.doesNotMatch(r.text, /hello": ?true|"exec"/);
       }
     }
     // A listed address (the one clients use behind NAT or a published port), and loopback in any spelling.
-    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `gateway.test:${port}`, 'gateway.test', `203.0.113.7:${port}`,
-      `[0:0:0:0:0:0:0:1]:${port}`, `[::ffff:127.0.0.1]:${port}`, `[::ffff:7f00:1]:${port}`]) {
+    for (const host of [
+      `127.0.0.1:${port}`,
+      `localhost:${port}`,
+      `gateway.test:${port}`,
+      'gateway.test',
+      `203.0.113.7:${port}`,
+      `[0:0:0:0:0:0:0:1]:${port}`,
+      `[::ffff:127.0.0.1]:${port}`,
+      `[::ffff:7f00:1]:${port}`,
+    ]) {
       const r = await call(nr.url, api('/api/v1/namespaces'), { headers: { host } });
       assert.equal(r.status, 200, `${host}: ${r.text}`);
     }
@@ -202,22 +272,36 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
         assert.ok(Number(r.headers['retry-after']) <= 60);
       }
     }
-    assert.deepEqual([...statuses], [[401, 10], [429, 990]]);
+    assert.deepEqual(
+      [...statuses],
+      [
+        [401, 10],
+        [429, 990],
+      ],
+    );
     const right = await call(nr.url, api('/api/v1/namespaces'), { localAddress: '127.0.0.2' });
     assert.equal(right.status, 429, 'the right key from that client is refused as well: a refusal must not tell a hit');
     assert.equal((await call(nr.url, api('/api/v1/namespaces'), { localAddress: '127.0.0.3' })).status, 200);
   });
 
-  it('the editor\'s lookup refuses a namespace that is not a name, before asking anyone', async () => {
+  it("the editor's lookup refuses a namespace that is not a name, before asking anyone", async () => {
     const from = seen.length;
     for (const namespace of ['..', '.', 'a/b', '../otherns']) {
-      const r = await fetch(`${nr.url}/leon-openwhisk/entities`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ service: 'svc', api: ow.url, namespace }) });
+      const r = await fetch(`${nr.url}/leon-openwhisk/entities`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ service: 'svc', api: ow.url, namespace }),
+      });
       const body = await r.json();
       assert.equal(r.status, 400, `${namespace}: ${JSON.stringify(body)}`);
       assert.match(body.error, /Namespace '.*' is not valid/);
     }
     assert.deepEqual(seen.slice(from), []);
-    const ok = await fetch(`${nr.url}/leon-openwhisk/entities`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ service: 'svc', api: ow.url, namespace: '_' }) });
+    const ok = await fetch(`${nr.url}/leon-openwhisk/entities`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ service: 'svc', api: ow.url, namespace: '_' }),
+    });
     assert.equal(ok.status, 200);
   });
 });

@@ -39,7 +39,15 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
   let nr;
   let ow;
   const runtime = (id, extra) => ({
-    id, type: 'openwhisk-runtime', mode: 'local', service: 'svc', docker: NO_DOCKER, serveApi: true, apiNamespace: 'guest', credentials: { apiKey: API_KEY }, ...extra,
+    id,
+    type: 'openwhisk-runtime',
+    mode: 'local',
+    service: 'svc',
+    docker: NO_DOCKER,
+    serveApi: true,
+    apiNamespace: 'guest',
+    credentials: { apiKey: API_KEY },
+    ...extra,
   });
   const flows = (ns = 'guest') => [
     { id: 'tab', type: 'tab', label: 't' },
@@ -51,7 +59,11 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
   ];
   const client = (p) => openwhisk({ apihost: `${nr.url}/openwhisk/${p}`, api_key: API_KEY });
   const deploy = async (f) => {
-    const res = await fetch(`${nr.url}/flows`, { method: 'POST', headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' }, body: JSON.stringify(f) });
+    const res = await fetch(`${nr.url}/flows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'Node-RED-Deployment-Type': 'full' },
+      body: JSON.stringify(f),
+    });
     assert.equal(res.status, 204, await res.text());
   };
 
@@ -66,7 +78,12 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
     fs.writeFileSync(path.join(nr.userDir, 'manifest.yaml'), MANIFEST);
     fs.writeFileSync(path.join(nr.userDir, 'sort.js'), 'function main(p) { return p; }\n');
     await deploy(flows());
-    const up = async (p) => (await client(p).namespaces.list().catch(() => [])).length === 1;
+    const up = async (p) =>
+      (
+        await client(p)
+          .namespaces.list()
+          .catch(() => [])
+      ).length === 1;
     await env.until('the gateway APIs', async () => (await up('s')) && (await up('m')));
   });
 
@@ -79,7 +96,10 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
     if (this.currentTest.state === 'failed' && nr) console.log(nr.log().split('\n').slice(-30).join('\n'));
   });
 
-  for (const [p, version, timeout] of [['m', '0.0.7', 3000], ['s', '0.0.1', 4000]]) {
+  for (const [p, version, timeout] of [
+    ['m', '0.0.7', 3000],
+    ['s', '0.0.1', 4000],
+  ]) {
     it(`lists a packaged action as OpenWhisk does, and what the list gives can be fetched by its name (${p === 'm' ? 'manifest' : 'service'})`, async () => {
       const c = client(p);
       const list = await c.actions.list();
@@ -88,7 +108,10 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
       assert.equal(sort.namespace, 'guest/utils');
       assert.equal(sort.version, version);
       assert.equal(sort.exec.kind, 'nodejs:20');
-      assert.deepEqual(sort.annotations.filter((a) => a.key === 'exec'), [{ key: 'exec', value: 'nodejs:20' }]);
+      assert.deepEqual(
+        sort.annotations.filter((a) => a.key === 'exec'),
+        [{ key: 'exec', value: 'nodejs:20' }],
+      );
       assert.equal(sort.limits.timeout, timeout);
       assert.equal(typeof sort.updated, 'number');
       const doc = await c.actions.get({ name: `/${sort.namespace}/${sort.name}`, code: false });
@@ -96,12 +119,21 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
       assert.equal(doc.namespace, sort.namespace);
       // namespaces.get() lists actions, packages, triggers and rules: none of them fails.
       const all = await c.namespaces.get();
-      assert.deepEqual(all.packages.map((x) => [x.namespace, x.name]), [['guest', 'utils']]);
+      assert.deepEqual(
+        all.packages.map((x) => [x.namespace, x.name]),
+        [['guest', 'utils']],
+      );
       const pkg = await c.packages.get({ name: 'utils' });
       assert.deepEqual(pkg.parameters, [{ key: 'site', value: p === 'm' ? 'plant-1' : 'plant-2' }]);
       assert.ok(pkg.actions.some((a) => a.name === 'sort'));
-      assert.deepEqual(all.triggers.map((x) => x.name), p === 'm' ? ['tick'] : []);
-      assert.deepEqual(all.rules.map((x) => x.name), p === 'm' ? ['on-tick'] : []);
+      assert.deepEqual(
+        all.triggers.map((x) => x.name),
+        p === 'm' ? ['tick'] : [],
+      );
+      assert.deepEqual(
+        all.rules.map((x) => x.name),
+        p === 'm' ? ['on-tick'] : [],
+      );
       // Read-only: a write is 405 in the controller's shape.
       await assert.rejects(c.packages.update({ name: 'utils' }), (e) => e.statusCode === 405);
       await assert.rejects(c.actions.delete({ name: 'echo' }), (e) => e.statusCode === 405);
@@ -114,8 +146,14 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
     const { activationId: a } = await c.actions.invoke({ name: 'echo' });
     const { activationId: b } = await c.actions.invoke({ name: 'utils/echo' });
     await env.until('both records', async () => (await c.activations.list()).length === 2);
-    assert.deepEqual((await c.activations.list({ name: 'echo' })).map((x) => x.activationId), [a]);
-    assert.deepEqual((await c.activations.list({ name: 'utils/echo' })).map((x) => x.activationId), [b]);
+    assert.deepEqual(
+      (await c.activations.list({ name: 'echo' })).map((x) => x.activationId),
+      [a],
+    );
+    assert.deepEqual(
+      (await c.activations.list({ name: 'utils/echo' })).map((x) => x.activationId),
+      [b],
+    );
     // A record of a failure before the run (no engine) is shaped as the action's own records.
     const failed = await c.activations.get({ name: b });
     assert.equal(failed.response.status, 'whisk internal error');
@@ -158,14 +196,25 @@ describe('a runtime that cannot serve its API says why on its status', function 
     ];
     await helper.load(nodes, flow, { rt1: { apiKey: API_KEY }, rt2: { apiKey: 'a:b' } });
     const proto = Object.getPrototypeOf(helper.getNode('rt1'));
-    const statusOf = (id) => proto.status.getCalls().filter((c) => c.thisValue.id === id).map((c) => c.args[0]);
-    const errorsOf = (id) => proto.error.getCalls().filter((c) => c.thisValue.id === id).map((c) => String(c.args[0]));
+    const statusOf = (id) =>
+      proto.status
+        .getCalls()
+        .filter((c) => c.thisValue.id === id)
+        .map((c) => c.args[0]);
+    const errorsOf = (id) =>
+      proto.error
+        .getCalls()
+        .filter((c) => c.thisValue.id === id)
+        .map((c) => String(c.args[0]));
     for (const id of ['rt1', 'rt2']) {
       const s = statusOf(id).pop();
       assert.ok(s, `${id} has a status`);
       assert.equal(s.fill, 'red');
       assert.match(s.text, /^API off: /);
-      assert.ok(errorsOf(id).some((e) => /The OpenWhisk API of this runtime is off: /.test(e)), errorsOf(id).join('\n'));
+      assert.ok(
+        errorsOf(id).some((e) => /The OpenWhisk API of this runtime is off: /.test(e)),
+        errorsOf(id).join('\n'),
+      );
     }
   });
 });

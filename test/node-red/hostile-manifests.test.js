@@ -18,8 +18,22 @@ const NO_DOCKER = 'unix:///nonexistent/leon-openwhisk-test-docker.sock';
 function laughs() {
   const names = 'abcdefghi'.split('');
   const lines = [`a: &a [${Array(9).fill('"lol"').join(', ')}]`];
-  for (let i = 1; i < 9; i++) lines.push(`${names[i]}: &${names[i]} [${Array(9).fill(`*${names[i - 1]}`).join(', ')}]`);
-  lines.push('packages:', '  demo:', '    inputs:', '      lol: *i', '    actions:', '      hello:', '        function: hello.js', '        runtime: nodejs:20');
+  for (let i = 1; i < 9; i++)
+    lines.push(
+      `${names[i]}: &${names[i]} [${Array(9)
+        .fill(`*${names[i - 1]}`)
+        .join(', ')}]`,
+    );
+  lines.push(
+    'packages:',
+    '  demo:',
+    '    inputs:',
+    '      lol: *i',
+    '    actions:',
+    '      hello:',
+    '        function: hello.js',
+    '        runtime: nodejs:20',
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -114,7 +128,7 @@ describe('hostile manifests on a real Node-RED', function () {
     assert.deepEqual(mine.json.actions, [{ name: 'mine/hi', kind: 'nodejs:20' }]);
   });
 
-  it('billion laughs as a deployed runtime\'s catalog: the action node says why, Node-RED stays up, and restarts', async () => {
+  it("billion laughs as a deployed runtime's catalog: the action node says why, Node-RED stays up, and restarts", async () => {
     const before = peakRss(nr.pid);
     const flows = [
       { id: 'tab', type: 'tab', label: 't' },
@@ -140,7 +154,7 @@ describe('hostile manifests on a real Node-RED', function () {
     assert.equal(mine.status, 200, mine.text);
   });
 
-  describe('function files outside the manifest\'s folder', function () {
+  describe("function files outside the manifest's folder", function () {
     let gw;
     before(() => {
       // A manifest in its own folder of the user directory; a secret next to that folder, and a big file.
@@ -153,7 +167,13 @@ describe('hostile manifests on a real Node-RED', function () {
       fs.truncateSync(path.join(gw, 'big.js'), 48 * MiB + 1);
       const one = (fn) => `packages:\n  demo:\n    actions:\n      a:\n        function: ${JSON.stringify(fn)}\n        runtime: nodejs:20\n`;
       fs.writeFileSync(path.join(gw, 'manifest.yaml'), one('a.js'));
-      for (const [name, fn] of [['abs', '/etc/passwd'], ['dotdot', '../secret.js'], ['link', 'link.js'], ['zero', '/dev/zero'], ['big', 'big.js']]) {
+      for (const [name, fn] of [
+        ['abs', '/etc/passwd'],
+        ['dotdot', '../secret.js'],
+        ['link', 'link.js'],
+        ['zero', '/dev/zero'],
+        ['big', 'big.js'],
+      ]) {
         fs.writeFileSync(path.join(gw, `${name}.yaml`), one(fn));
       }
     });
@@ -169,7 +189,11 @@ describe('hostile manifests on a real Node-RED', function () {
       for (const [name, fn, re] of cases) {
         const r = await lookup(nr, `gw/${name}.yaml`);
         assert.equal(r.status, 400, `${name}: ${r.text}`);
-        assert.match(r.json.error, new RegExp(`^Manifest .*/gw/${name}\\.yaml:5:\\d+: action 'a': function file '${fn.replace(/[./]/g, '\\$&')}' ${re.source}`), name);
+        assert.match(
+          r.json.error,
+          new RegExp(`^Manifest .*/gw/${name}\\.yaml:5:\\d+: action 'a': function file '${fn.replace(/[./]/g, '\\$&')}' ${re.source}`),
+          name,
+        );
         assert.doesNotMatch(r.text, /root:|TOP-SECRET/);
       }
       const ok = await lookup(nr, 'gw/manifest.yaml');
@@ -177,10 +201,18 @@ describe('hostile manifests on a real Node-RED', function () {
       assert.ok(await alive(nr));
     });
 
-    it('the runtime\'s OpenWhisk API never serves such a file as action code: at deploy, nor when it is swapped in later', async () => {
+    it("the runtime's OpenWhisk API never serves such a file as action code: at deploy, nor when it is swapped in later", async () => {
       const runtime = (id, manifest, apiPath) => ({
-        id, type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest, docker: NO_DOCKER,
-        serveApi: true, apiPath, apiNamespace: 'guest', credentials: { apiKey: KEY },
+        id,
+        type: 'openwhisk-runtime',
+        mode: 'local',
+        source: 'manifest',
+        manifest,
+        docker: NO_DOCKER,
+        serveApi: true,
+        apiPath,
+        apiNamespace: 'guest',
+        credentials: { apiKey: KEY },
       });
       await deploy(nr, [
         { id: 'tab', type: 'tab', label: 't' },
@@ -199,7 +231,10 @@ describe('hostile manifests on a real Node-RED', function () {
       const out = await getAction(nr, 'gwout', 'demo/a');
       assert.notEqual(out.status, 200, out.text);
       assert.doesNotMatch(out.text, /TOP-SECRET/);
-      await waitForLog(nr, /\[openwhisk-action:act-out\] Manifest .*dotdot\.yaml:5:\d+: action 'a': function file '\.\.\/secret\.js' is outside the manifest's folder/);
+      await waitForLog(
+        nr,
+        /\[openwhisk-action:act-out\] Manifest .*dotdot\.yaml:5:\d+: action 'a': function file '\.\.\/secret\.js' is outside the manifest's folder/,
+      );
 
       // The file is replaced by a symlink to the secret after the deploy: the API answers an error.
       fs.rmSync(path.join(gw, 'a.js'));
@@ -211,7 +246,7 @@ describe('hostile manifests on a real Node-RED', function () {
     });
   });
 
-  describe('a manifest in the user directory itself: Node-RED\'s own files are not action code', function () {
+  describe("a manifest in the user directory itself: Node-RED's own files are not action code", function () {
     // What a real Node-RED keeps there by now (the deploys above saved flows with credentials), and this
     // package's activation records.
     const OWN = [
@@ -223,8 +258,11 @@ describe('hostile manifests on a real Node-RED', function () {
     ];
     const one = (fn) => `packages:\n  demo:\n    actions:\n      a:\n        function: ${JSON.stringify(fn)}\n        runtime: nodejs:20\n`;
     /** The content of the user directory's own files that exist, none of which may appear in an answer. */
-    const contents = () => OWN.map(([, fn]) => path.join(nr.userDir, fn)).filter((f) => fs.existsSync(f))
-      .map((f) => fs.readFileSync(f, 'utf8').trim()).filter((c) => c.length > 8);
+    const contents = () =>
+      OWN.map(([, fn]) => path.join(nr.userDir, fn))
+        .filter((f) => fs.existsSync(f))
+        .map((f) => fs.readFileSync(f, 'utf8').trim())
+        .filter((c) => c.length > 8);
     before(() => {
       fs.mkdirSync(path.join(nr.userDir, '.leon-openwhisk', 'activations'), { recursive: true });
       fs.writeFileSync(path.join(nr.userDir, '.leon-openwhisk', 'activations', 'x.jsonl'), `{"note":"${SECRET}"}\n`);
@@ -232,13 +270,19 @@ describe('hostile manifests on a real Node-RED', function () {
     });
 
     it('the editor lookup refuses each, naming the manifest, its line, the action and the path; a code file next to a manifest there works', async () => {
-      assert.ok(fs.existsSync(path.join(nr.userDir, 'flows_cred.json')) && fs.existsSync(path.join(nr.userDir, '.config.runtime.json')),
-        'Node-RED has written its credentials and their key');
+      assert.ok(
+        fs.existsSync(path.join(nr.userDir, 'flows_cred.json')) && fs.existsSync(path.join(nr.userDir, '.config.runtime.json')),
+        'Node-RED has written its credentials and their key',
+      );
       const secrets = contents();
       for (const [name, fn, re] of OWN) {
         const r = await lookup(nr, `own-${name}.yaml`);
         assert.equal(r.status, 400, `${name}: ${r.text}`);
-        assert.match(r.json.error, new RegExp(`^Manifest .*/own-${name}\\.yaml:5:\\d+: action 'a': function file '${fn.replace(/[./]/g, '\\$&')}' ${re.source}`), name);
+        assert.match(
+          r.json.error,
+          new RegExp(`^Manifest .*/own-${name}\\.yaml:5:\\d+: action 'a': function file '${fn.replace(/[./]/g, '\\$&')}' ${re.source}`),
+          name,
+        );
         assert.match(r.json.error, /keep each manifest and its code in a folder of their own/);
         for (const c of secrets) assert.ok(!r.text.includes(c), `${name}: the answer holds a file's content`);
         assert.doesNotMatch(r.text, /TOP-SECRET/);
@@ -248,10 +292,18 @@ describe('hostile manifests on a real Node-RED', function () {
       assert.deepEqual(ok.json.actions, [{ name: 'mine/hi', kind: 'nodejs:20' }]);
     });
 
-    it('the runtime\'s OpenWhisk API never serves them; it serves the code file next to a manifest in the user directory', async () => {
+    it("the runtime's OpenWhisk API never serves them; it serves the code file next to a manifest in the user directory", async () => {
       const runtime = (id, manifest, apiPath) => ({
-        id, type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest, docker: NO_DOCKER,
-        serveApi: true, apiPath, apiNamespace: 'guest', credentials: { apiKey: KEY },
+        id,
+        type: 'openwhisk-runtime',
+        mode: 'local',
+        source: 'manifest',
+        manifest,
+        docker: NO_DOCKER,
+        serveApi: true,
+        apiPath,
+        apiNamespace: 'guest',
+        credentials: { apiKey: KEY },
       });
       await deploy(nr, [
         { id: 'tab', type: 'tab', label: 't' },
@@ -273,7 +325,10 @@ describe('hostile manifests on a real Node-RED', function () {
         assert.notEqual(r.status, 200, `${apiPath}: ${r.text}`);
         for (const c of secrets) assert.ok(!r.text.includes(c), `${apiPath}: the answer holds a file's content`);
       }
-      await waitForLog(nr, /\[openwhisk-action:act-ud\] Manifest .*own-cred\.yaml:5:\d+: action 'a': function file 'flows_cred\.json' is refused: it is a \.json file/);
+      await waitForLog(
+        nr,
+        /\[openwhisk-action:act-ud\] Manifest .*own-cred\.yaml:5:\d+: action 'a': function file 'flows_cred\.json' is refused: it is a \.json file/,
+      );
       assert.ok(await alive(nr));
     });
   });

@@ -20,10 +20,11 @@ function silentServer() {
     server.listen(0, '127.0.0.1', () =>
       resolve({
         url: `http://127.0.0.1:${server.address().port}`,
-        stop: () => new Promise((r) => {
-          for (const s of sockets) s.destroy();
-          server.close(() => r());
-        }),
+        stop: () =>
+          new Promise((r) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => r());
+          }),
       }),
     );
   });
@@ -36,7 +37,12 @@ const FLOW = [
 ];
 
 /** The warnings Node-RED logged that mention `text`. */
-const warnings = (text) => helper.log().args.map((a) => a[0]).filter((m) => m && m.level === 30 && String(m.msg).includes(text)).map((m) => String(m.msg));
+const warnings = (text) =>
+  helper
+    .log()
+    .args.map((a) => a[0])
+    .filter((m) => m && m.level === 30 && String(m.msg).includes(text))
+    .map((m) => String(m.msg));
 
 describe('settings.js entries (real Node-RED)', function () {
   this.timeout(30000);
@@ -63,7 +69,7 @@ describe('settings.js entries (real Node-RED)', function () {
     return Date.now() - t0;
   }
 
-  it('openwhiskServiceRequestTimeout bounds the service\'s requests, and nothing is deprecated', async () => {
+  it("openwhiskServiceRequestTimeout bounds the service's requests, and nothing is deprecated", async () => {
     await start({ openwhiskServiceRequestTimeout: 1 });
     const ms = await lookupMs();
     assert.ok(ms >= 900 && ms < 5000, `gave up after ${ms} ms (default: 10 s)`);
@@ -89,9 +95,8 @@ describe('settings.js entries (real Node-RED)', function () {
     assert.match(w[0], /ignored.*openwhiskServiceRequestTimeout/);
   });
 
-  it('openwhiskServiceEditorOrigins admits a proxy\'s origin to both editor lookups; the earlier name too, with one note', async () => {
-    const fromProxy = (path, body) =>
-      helper.request().post(path).set('Origin', 'https://nodered.example').send(body);
+  it("openwhiskServiceEditorOrigins admits a proxy's origin to both editor lookups; the earlier name too, with one note", async () => {
+    const fromProxy = (path, body) => helper.request().post(path).set('Origin', 'https://nodered.example').send(body);
     await start({});
     assert.equal((await fromProxy('/leon-openwhisk/entities', { service: 'nope' })).status, 403);
     assert.equal((await fromProxy('/leon-openwhisk/manifest/entities', { manifest: 'x.yaml' })).status, 403);
@@ -126,7 +131,13 @@ describe('settings.js entries (real Node-RED)', function () {
 
   it('the types register their settings under names Node-RED accepts (no warning about them)', async () => {
     await start({});
-    const bad = helper.log().args.map((a) => a[0]).filter((m) => m && m.level <= 30 && /openwhisk-(service|runtime)/.test(String(m.msg)));
-    assert.deepEqual(bad.map((m) => m.msg), []);
+    const bad = helper
+      .log()
+      .args.map((a) => a[0])
+      .filter((m) => m && m.level <= 30 && /openwhisk-(service|runtime)/.test(String(m.msg)));
+    assert.deepEqual(
+      bad.map((m) => m.msg),
+      [],
+    );
   });
 });

@@ -8,13 +8,15 @@ const { helper, nodes, nextMessage, callsOf } = require('../support/nr');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { feed } = require(path.join(__dirname, '..', '..', 'dist', 'lib', 'activations', 'feed'));
 
-describe('openwhisk-action: records for the sidebar, log lines to Node-RED\'s log', function () {
+describe("openwhisk-action: records for the sidebar, log lines to Node-RED's log", function () {
   this.timeout(20000);
   let ow;
 
   before(async () => {
     ow = await startOpenWhiskServer({ blockingWaitMs: 60000 });
-    ow.putAction('guest', 'chatty', { exec: { kind: 'nodejs:20', code: 'function main(p) { for (let i = 0; i < (p.lines || 1); i++) console.log("line " + i); return { n: p.n }; }' } });
+    ow.putAction('guest', 'chatty', {
+      exec: { kind: 'nodejs:20', code: 'function main(p) { for (let i = 0; i < (p.lines || 1); i++) console.log("line " + i); return { n: p.n }; }' },
+    });
     ow.putAction('guest', 'fail', { exec: { kind: 'nodejs:20', code: 'function main() { return { error: "sensor offline" }; }' } });
   });
   after(async () => ow && ow.stop());
@@ -36,7 +38,7 @@ describe('openwhisk-action: records for the sidebar, log lines to Node-RED\'s lo
   const creds = () => ({ svc: { key: ow.key('guest') } });
   const logLines = (node) => callsOf(node, 'log').map((c) => String(c.args[0]));
 
-  it('keeps the cloud activations of a runtime\'s nodes, each naming its node, failed ones too', async () => {
+  it("keeps the cloud activations of a runtime's nodes, each naming its node, failed ones too", async () => {
     await helper.load(nodes, flow(), creds());
     const got = nextMessage(helper.getNode('out'));
     helper.getNode('a').receive({ payload: { n: 7 } });
@@ -44,9 +46,18 @@ describe('openwhisk-action: records for the sidebar, log lines to Node-RED\'s lo
     const caught = nextMessage(helper.getNode('caught'));
     helper.getNode('f').receive({ payload: {} });
     await caught;
-    assert.deepEqual(feed.list().find((r) => r.id === 'rt'), { id: 'rt', name: 'cloudy', mode: 'cloud', kept: 2, maxCount: 200, persisted: false });
+    assert.deepEqual(
+      feed.list().find((r) => r.id === 'rt'),
+      { id: 'rt', name: 'cloudy', mode: 'cloud', kept: 2, maxCount: 200, persisted: false },
+    );
     const rows = feed.rows({ runtime: 'rt' });
-    assert.deepEqual(rows.map((r) => [r.node, r.action, r.where, r.status]), [['f', '/guest/fail', 'cloud', 'application error'], ['a', '/guest/chatty', 'cloud', 'success']]);
+    assert.deepEqual(
+      rows.map((r) => [r.node, r.action, r.where, r.status]),
+      [
+        ['f', '/guest/fail', 'cloud', 'application error'],
+        ['a', '/guest/chatty', 'cloud', 'success'],
+      ],
+    );
     const d = feed.detail('rt', msg.data.activationId);
     assert.deepEqual(d.params, { n: 7 });
     assert.deepEqual(d.result, { n: 7 });
@@ -55,7 +66,10 @@ describe('openwhisk-action: records for the sidebar, log lines to Node-RED\'s lo
     assert.ok(!msg.data.annotations.some((k) => k.key === 'node'));
     // A closed runtime is no longer listed.
     await helper.unload();
-    assert.equal(feed.list().find((r) => r.id === 'rt'), undefined);
+    assert.equal(
+      feed.list().find((r) => r.id === 'rt'),
+      undefined,
+    );
   });
 
   it('writes log lines to Node-RED\'s log only when "Logs" is ticked, at most 20 a second', async () => {
@@ -63,7 +77,11 @@ describe('openwhisk-action: records for the sidebar, log lines to Node-RED\'s lo
     let got = nextMessage(helper.getNode('out'));
     helper.getNode('a').receive({ payload: { n: 1 } });
     await got;
-    assert.deepEqual(logLines(helper.getNode('a')).filter((l) => /line/.test(l)), [], 'off by default');
+    assert.deepEqual(
+      logLines(helper.getNode('a')).filter((l) => /line/.test(l)),
+      [],
+      'off by default',
+    );
     await helper.unload();
     await helper.load(nodes, flow({ logs: true }), creds());
     got = nextMessage(helper.getNode('out'));

@@ -11,14 +11,26 @@ describe('openwhisk-action in cloud mode (test OpenWhisk server, real openwhisk 
 
   before(async () => {
     ow = await startOpenWhiskServer({ blockingWaitMs: 60000 });
-    ow.putPackage('guest', 'tools', { parameters: [{ key: 'from', value: 'package' }, { key: 'level', value: 'package' }] });
+    ow.putPackage('guest', 'tools', {
+      parameters: [
+        { key: 'from', value: 'package' },
+        { key: 'level', value: 'package' },
+      ],
+    });
     ow.putAction('guest', 'hello', { exec: { kind: 'nodejs:20', code: HELLO }, parameters: [{ key: 'name', value: 'World' }] });
     ow.putAction('guest', 'tools/echo', {
       exec: { kind: 'nodejs:20', code: 'function main(p) { return { params: p }; }' },
-      parameters: [{ key: 'level', value: 'action' }, { key: 'action', value: 'action' }, { key: 'node', value: 'action' }, { key: 'msg', value: 'action' }],
+      parameters: [
+        { key: 'level', value: 'action' },
+        { key: 'action', value: 'action' },
+        { key: 'node', value: 'action' },
+        { key: 'msg', value: 'action' },
+      ],
     });
     ow.putAction('guest', 'fail', { exec: { kind: 'nodejs:20', code: 'function main() { return { error: "sensor offline" }; }' } });
-    ow.putAction('guest', 'slow', { exec: { kind: 'nodejs:20', code: 'function main(p) { return new Promise(r => setTimeout(() => r({ done: p.n }), 300)); }' } });
+    ow.putAction('guest', 'slow', {
+      exec: { kind: 'nodejs:20', code: 'function main(p) { return new Promise(r => setTimeout(() => r({ done: p.n }), 300)); }' },
+    });
   });
   after(async () => ow && ow.stop());
   beforeEach(() => helper.startServer());
@@ -50,7 +62,10 @@ describe('openwhisk-action in cloud mode (test OpenWhisk server, real openwhisk 
     assert.equal(msg.topic, 'kept');
     assert.match(msg.data.activationId, /^[0-9a-f]{32}$/);
     assert.equal(msg.data.response.status, 'success');
-    assert.ok(msg.data.logs.some((l) => /stdout: hi Edge/.test(l)), 'logs carried in msg.data');
+    assert.ok(
+      msg.data.logs.some((l) => /stdout: hi Edge/.test(l)),
+      'logs carried in msg.data',
+    );
     await waitForStatus(helper.getNode('a'), (s) => s.fill === 'green');
   });
 
@@ -61,7 +76,13 @@ describe('openwhisk-action in cloud mode (test OpenWhisk server, real openwhisk 
   });
 
   it('merges parameters: package < action defaults < node params < message', async () => {
-    const f = flow('tools/echo', { params: [{ key: 'node', value: 'node' }, { key: 'msg', value: 'node' }, { key: 'zero', value: 0 }] });
+    const f = flow('tools/echo', {
+      params: [
+        { key: 'node', value: 'node' },
+        { key: 'msg', value: 'node' },
+        { key: 'zero', value: 0 },
+      ],
+    });
     await helper.load(nodes, f, creds());
     const got = nextMessage(helper.getNode('out'));
     helper.getNode('a').receive({ payload: { msg: 'message' } });
@@ -73,7 +94,12 @@ describe('openwhisk-action in cloud mode (test OpenWhisk server, real openwhisk 
     await helper.load(nodes, flow('tools/echo'), creds());
     const a = helper.getNode('a');
     const out = helper.getNode('out');
-    for (const [input, expected] of [['text', 'text'], [42, 42], [false, false], [Buffer.from('hi'), Buffer.from('hi').toString('base64')]]) {
+    for (const [input, expected] of [
+      ['text', 'text'],
+      [42, 42],
+      [false, false],
+      [Buffer.from('hi'), Buffer.from('hi').toString('base64')],
+    ]) {
       const got = nextMessage(out);
       a.receive({ payload: input });
       assert.deepEqual((await got).payload.params.payload, expected);
@@ -89,7 +115,7 @@ describe('openwhisk-action in cloud mode (test OpenWhisk server, real openwhisk 
     await helper.load(nodes, flow('hello'), creds());
     const got2 = nextMessage(helper.getNode('out'));
     helper.getNode('a').receive({ action: 'fail', payload: { name: 'Node' } });
-    assert.equal((await got2).payload.payload, 'Hello, Node!', 'the node\'s action wins over msg.action');
+    assert.equal((await got2).payload.payload, 'Hello, Node!', "the node's action wins over msg.action");
   });
 
   it('sends an application error to Catch with the original msg and the activation, and the next message works', async () => {
@@ -170,7 +196,18 @@ describe('openwhisk-action in cloud mode (test OpenWhisk server, real openwhisk 
     // openwhisk-action with func/edit fields and params, and no runtime.
     const legacy = [
       { id: 'svc', type: 'openwhisk-service', name: 'my openwhisk', api: `${ow.url}/api/v1` },
-      { id: 'a', type: 'openwhisk-action', name: '', func: '', namespace: 'guest', action: 'hello', params: [{ key: 'name', value: 'Legacy' }], service: 'svc', edit: false, wires: [['out']] },
+      {
+        id: 'a',
+        type: 'openwhisk-action',
+        name: '',
+        func: '',
+        namespace: 'guest',
+        action: 'hello',
+        params: [{ key: 'name', value: 'Legacy' }],
+        service: 'svc',
+        edit: false,
+        wires: [['out']],
+      },
       { id: 'out', type: 'helper' },
     ];
     await helper.load(nodes, legacy, creds());
@@ -187,7 +224,10 @@ describe('openwhisk-action in cloud mode (test OpenWhisk server, real openwhisk 
       const res = await helper.request().post('/leon-openwhisk/entities').send({ service: 'svc' }).expect(200);
       const names = res.body.actions.map((a) => a.name);
       assert.ok(names.includes('hello') && names.includes('tools/echo'), names.join());
-      assert.deepEqual(res.body.packages.map((p) => p.name), ['tools']);
+      assert.deepEqual(
+        res.body.packages.map((p) => p.name),
+        ['tools'],
+      );
     });
 
     it('answers a wrong key with a clear error instead of an empty list', async () => {

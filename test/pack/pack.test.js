@@ -80,12 +80,15 @@ describe('npm pack tarball in a plain Node-RED user directory', function () {
     }
     const bcrypt = require(require.resolve('bcryptjs', { paths: [path.dirname(redJs)] }));
     const hash = bcrypt.hashSync('secret', 8);
-    fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = {
+    fs.writeFileSync(
+      path.join(userDir, 'settings.js'),
+      `module.exports = {
       uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: 'test',
       adminAuth: { type: 'credentials', users: [
         { username: 'admin', password: '${hash}', permissions: '*' },
         { username: 'viewer', password: '${hash}', permissions: 'read' } ] },
-      logging: { console: { level: 'info' } }, editorTheme: { tours: false } };`);
+      logging: { console: { level: 'info' } }, editorTheme: { tours: false } };`,
+    );
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     red = spawn(process.execPath, [redJs, '-u', userDir, '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -117,16 +120,25 @@ describe('npm pack tarball in a plain Node-RED user directory', function () {
   it('is packed from a checkout without dist/: the tarball holds the built nodes', () => {
     const files = packed.files.map((f) => f.path);
     for (const t of ['service', 'runtime', 'action', 'trigger']) {
-      assert.ok(files.includes(`dist/nodes/openwhisk-${t}.js`), `dist/nodes/openwhisk-${t}.js in the tarball: ${files.filter((f) => f.startsWith('dist/')).join(', ') || 'no dist/ at all'}`);
+      assert.ok(
+        files.includes(`dist/nodes/openwhisk-${t}.js`),
+        `dist/nodes/openwhisk-${t}.js in the tarball: ${files.filter((f) => f.startsWith('dist/')).join(', ') || 'no dist/ at all'}`,
+      );
       assert.ok(files.includes(`dist/nodes/openwhisk-${t}.html`), `dist/nodes/openwhisk-${t}.html in the tarball`);
     }
   });
 
   it("README.md's relative links and images (the page npmjs.com shows) lead to files the tarball holds", () => {
     const files = new Set(packed.files.map((f) => f.path));
-    const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8').replace(/^```[^\n]*\n[\s\S]*?^```$/gm, '').replace(/`[^`\n]*`/g, '');
+    const readme = fs
+      .readFileSync(path.join(root, 'README.md'), 'utf8')
+      .replace(/^```[^\n]*\n[\s\S]*?^```$/gm, '')
+      .replace(/`[^`\n]*`/g, '');
     const targets = [...readme.matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]).filter((t) => !/^[a-z][a-z0-9+.-]*:/i.test(t) && !t.startsWith('#'));
-    assert.ok(targets.some((t) => t.startsWith('docs/')), `README.md links into docs/: ${targets.join(', ')}`);
+    assert.ok(
+      targets.some((t) => t.startsWith('docs/')),
+      `README.md links into docs/: ${targets.join(', ')}`,
+    );
     const missing = targets.map((t) => t.split('#')[0]).filter((t) => !files.has(path.posix.normalize(t)));
     assert.deepEqual(missing, [], `README.md links to files the tarball lacks (package.json "files")`);
   });
@@ -139,7 +151,10 @@ describe('npm pack tarball in a plain Node-RED user directory', function () {
     const ours = sets.filter((s) => s.module === PKG);
     const types = ours.flatMap((s) => s.types).sort();
     assert.deepEqual(types, ['openwhisk-action', 'openwhisk-runtime', 'openwhisk-service', 'openwhisk-trigger']);
-    assert.ok(ours.every((s) => s.enabled && !s.err), JSON.stringify(ours));
+    assert.ok(
+      ours.every((s) => s.enabled && !s.err),
+      JSON.stringify(ours),
+    );
     assert.ok(!fs.existsSync(path.join(userDir, 'node_modules', 'typescript')), 'dev dependencies are not installed');
   });
 
@@ -188,14 +203,25 @@ describe('npm pack tarball in a plain Node-RED user directory', function () {
 
   it('ships what the face example needs to run from the installed package: the build scripts of its images and sample pictures', () => {
     const pkg = path.join(userDir, 'node_modules', '@leon-edge', 'node-red-openwhisk');
-    for (const f of ['runtimes/build.sh', 'runtimes/face-detection/build.sh', 'runtimes/face-identify/build.sh', 'runtimes/base/npm-platform.sh',
-      'runtimes/face-identify/package-lock.json', 'examples/face-detection.json', 'examples/sample-faces/grace_hopper.jpg', 'examples/sample-faces/astronaut-small.jpg']) {
+    for (const f of [
+      'runtimes/build.sh',
+      'runtimes/face-detection/build.sh',
+      'runtimes/face-identify/build.sh',
+      'runtimes/base/npm-platform.sh',
+      'runtimes/face-identify/package-lock.json',
+      'examples/face-detection.json',
+      'examples/sample-faces/grace_hopper.jpg',
+      'examples/sample-faces/astronaut-small.jpg',
+    ]) {
       assert.ok(fs.existsSync(path.join(pkg, f)), `${f} is in the package`);
     }
     // The flow's folder and knowledge base file are its settings (the tab's environment), not fixed paths.
     const flow = JSON.parse(fs.readFileSync(path.join(pkg, 'examples', 'face-detection.json'), 'utf8'));
     assert.equal(flow.find((n) => n.type === 'watch').files, '${LEON_FACES_WATCH}');
-    assert.deepEqual(flow.find((n) => n.type === 'tab').env.map((e) => e.name), ['LEON_FACES_WATCH', 'LEON_FACES_KB']);
+    assert.deepEqual(
+      flow.find((n) => n.type === 'tab').env.map((e) => e.name),
+      ['LEON_FACES_WATCH', 'LEON_FACES_KB'],
+    );
   });
 
   it('checks permissions on the admin endpoint: none → 401, read-only → 401, admin → answered', async () => {

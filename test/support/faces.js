@@ -54,9 +54,12 @@ async function scene(who, { width = 640, height = 480, face = 32, x = 300, y = 2
   const bg = new Jimp({ width, height, color: 0x808080ff });
   const d = bg.bitmap.data;
   for (let i = 0; i < d.length; i += 4) {
-    const px = (i / 4) % width, py = Math.floor(i / 4 / width);
+    const px = (i / 4) % width,
+      py = Math.floor(i / 4 / width);
     const v = 110 + 50 * Math.sin(px / 37) * Math.cos(py / 53);
-    d[i] = v; d[i + 1] = v * 0.9; d[i + 2] = v * 0.8;
+    d[i] = v;
+    d[i + 1] = v * 0.9;
+    d[i + 2] = v * 0.8;
   }
   bg.composite(portrait, Math.round(x - box.x * k), Math.round(y - box.y * k));
   let out = { x, y, w: face, h: face };
@@ -67,8 +70,11 @@ async function scene(who, { width = 640, height = 480, face = 32, x = 300, y = 2
   if (rotate) {
     const { width: w0, height: h0 } = bg.bitmap;
     bg.rotate(rotate); // about the centre; the picture grows to hold the rotated one
-    const a = (-rotate * Math.PI) / 180, cx = out.x + out.w / 2 - w0 / 2, cy = out.y + out.h / 2 - h0 / 2;
-    const nx = cx * Math.cos(a) - cy * Math.sin(a) + bg.bitmap.width / 2, ny = cx * Math.sin(a) + cy * Math.cos(a) + bg.bitmap.height / 2;
+    const a = (-rotate * Math.PI) / 180,
+      cx = out.x + out.w / 2 - w0 / 2,
+      cy = out.y + out.h / 2 - h0 / 2;
+    const nx = cx * Math.cos(a) - cy * Math.sin(a) + bg.bitmap.width / 2,
+      ny = cx * Math.sin(a) + cy * Math.cos(a) + bg.bitmap.height / 2;
     out = { ...out, x: Math.round(nx - out.w / 2), y: Math.round(ny - out.h / 2) };
   }
   if (brightness !== 1) bg.brightness(brightness);

@@ -7,25 +7,29 @@ const http = require('node:http');
 function request(url, body, method = 'POST', headers = {}) {
   const data = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = http.request(url, {
-      method,
-      agent: false,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data), ...headers },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = text;
-        }
-        // The headers are there to read, not enumerable: tests compare {status, body} whole.
-        resolve(Object.defineProperty({ status: res.statusCode, body: parsed }, 'headers', { value: res.headers }));
-      });
-    });
+    const req = http.request(
+      url,
+      {
+        method,
+        agent: false,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data), ...headers },
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            parsed = text;
+          }
+          // The headers are there to read, not enumerable: tests compare {status, body} whole.
+          resolve(Object.defineProperty({ status: res.statusCode, body: parsed }, 'headers', { value: res.headers }));
+        });
+      },
+    );
     req.on('error', reject);
     req.end(data);
   });

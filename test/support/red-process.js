@@ -31,7 +31,10 @@ const until = async (what, pred, ms = 30000) => {
 
 /** A Node-RED user directory: settings (loopback only, this package on nodesDir) and a flow file. */
 function writeUserDir(userDir, flows = []) {
-  fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = { uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: 'test', nodesDir: [${JSON.stringify(root)}], editorTheme: { tours: false } };`);
+  fs.writeFileSync(
+    path.join(userDir, 'settings.js'),
+    `module.exports = { uiHost: '127.0.0.1', flowFile: 'flows.json', credentialSecret: 'test', nodesDir: [${JSON.stringify(root)}], editorTheme: { tours: false } };`,
+  );
   fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify(flows));
 }
 
@@ -56,7 +59,11 @@ async function createRed({ version = 5, files = {} } = {}) {
       red.proc.stdout.on('data', (d) => (red.out += d));
       red.proc.stderr.on('data', (d) => (red.out += d));
       const proc = red.proc;
-      await until(`Node-RED ${version} to start its flows`, () => /Started flows/.test(red.out) || (proc.exitCode !== null && Promise.reject(new Error(red.out))), 60000);
+      await until(
+        `Node-RED ${version} to start its flows`,
+        () => /Started flows/.test(red.out) || (proc.exitCode !== null && Promise.reject(new Error(red.out))),
+        60000,
+      );
     },
     async deploy(flows) {
       const started = () => (red.out.match(/Started flows/g) || []).length;

@@ -13,8 +13,15 @@ const { ActivationStore } = require('../../dist/lib/activations/store');
 
 const MiB = 1024 * 1024;
 const activation = (name, result) => ({
-  activationId: 'a'.repeat(32), namespace: 'guest', name, start: 1, end: 2, duration: 1,
-  response: { status: 'success', success: true, result }, logs: [], annotations: [],
+  activationId: 'a'.repeat(32),
+  namespace: 'guest',
+  name,
+  start: 1,
+  end: 2,
+  duration: 1,
+  response: { status: 'success', success: true, result },
+  logs: [],
+  annotations: [],
 });
 
 /** Lets the event loop turn until `pred` holds (nothing here waits for a timer or the network). */
@@ -38,7 +45,11 @@ function gates() {
 }
 
 describe('the burst limit of a local runtime', () => {
-  const catalog = { location: 'fake', getAction: async (ref) => ({ namespace: 'guest', name: ref.name, exec: { kind: 'nodejs:20' } }), runtimeImages: async () => ({}) };
+  const catalog = {
+    location: 'fake',
+    getAction: async (ref) => ({ namespace: 'guest', name: ref.name, exec: { kind: 'nodejs:20' } }),
+    runtimeImages: async () => ({}),
+  };
   /** The local queue is full: every message is for the burst target. */
   const full = Object.assign(new EventEmitter(), {
     provision: async () => ({
@@ -53,7 +64,9 @@ describe('the burst limit of a local runtime', () => {
   function setup() {
     const cloud = gates();
     const service = {
-      host: 'https://cloud.test', blockingWindowMs: 60000, requestMs: 10000,
+      host: 'https://cloud.test',
+      blockingWindowMs: 60000,
+      requestMs: 10000,
       invokeHeaders: () => ({}),
       bounded: (ms, fn) => fn({ signal: new AbortController().signal }),
       rest: { invoke: (ns, name, params) => cloud.hold(activation(name, { n: params.n })) },
@@ -73,13 +86,20 @@ describe('the burst limit of a local runtime', () => {
 
   it('sends at most 64 messages at once: the next one fails as overload naming the runtime, and once they are done the next one goes', async () => {
     const { r, cloud } = setup();
-    const { failed, running } = await send(r, cloud, Array.from({ length: 66 }, (_, n) => ({ n })));
+    const { failed, running } = await send(
+      r,
+      cloud,
+      Array.from({ length: 66 }, (_, n) => ({ n })),
+    );
     assert.equal(cloud.pending, 64);
     assert.equal(failed.length, 2);
     for (const e of failed) {
       assert.equal(e.code, 'overload');
       assert.equal(e.short, 'burst full');
-      assert.match(e.message, /^The local runtime 'rt-edge' cannot run this message \(queue full\) and cannot burst it to the cloud either: 64 messages are already on their way there \(at most 64 at once\)\. The message was not sent\. Send messages more slowly/);
+      assert.match(
+        e.message,
+        /^The local runtime 'rt-edge' cannot run this message \(queue full\) and cannot burst it to the cloud either: 64 messages are already on their way there \(at most 64 at once\)\. The message was not sent\. Send messages more slowly/,
+      );
     }
     cloud.release();
     await Promise.all(running);
@@ -98,12 +118,19 @@ describe('the burst limit of a local runtime', () => {
     const size = Buffer.byteLength(JSON.stringify({ n: 10, blob }));
     const fits = Math.floor((64 * MiB) / size);
     assert.ok(fits < 64);
-    const { failed, running } = await send(r, cloud, Array.from({ length: fits + 3 }, (_, i) => ({ n: 10 + i, blob })));
+    const { failed, running } = await send(
+      r,
+      cloud,
+      Array.from({ length: fits + 3 }, (_, i) => ({ n: 10 + i, blob })),
+    );
     assert.equal(cloud.pending, fits);
     assert.equal(failed.length, 3);
     for (const e of failed) {
       assert.equal(e.code, 'overload');
-      assert.match(e.message, /the messages already on their way there hold 6\d(\.\d)? MB of parameters, and this one's 3 MB would pass the 64 MB it sends at once/);
+      assert.match(
+        e.message,
+        /the messages already on their way there hold 6\d(\.\d)? MB of parameters, and this one's 3 MB would pass the 64 MB it sends at once/,
+      );
     }
     // Small messages still fit in what is left.
     const small = await send(r, cloud, [{ n: 1 }]);
@@ -115,21 +142,30 @@ describe('the burst limit of a local runtime', () => {
   });
 });
 
-describe('the gateway API\'s activations in work', () => {
+describe("the gateway API's activations in work", () => {
   const KEY = '11111111-2222-4333-8444-555555555555:unit-key';
   const headers = { authorization: `Basic ${Buffer.from(KEY).toString('base64')}`, 'content-type': 'application/json' };
 
   async function serve(opts) {
     const runs = gates();
     const api = new GatewayApi({
-      namespace: 'guest', keys: [KEY], instanceId: 'abcdef0123456789abcdef0123456789', store: new ActivationStore(), maxBody: 1024,
+      namespace: 'guest',
+      keys: [KEY],
+      instanceId: 'abcdef0123456789abcdef0123456789',
+      store: new ActivationStore(),
+      maxBody: 1024,
       invoke: (ref, params) => runs.hold(activation(ref.name, params)),
-      getAction: async () => ({}), listActions: async () => [],
+      getAction: async () => ({}),
+      listActions: async () => [],
       ...opts,
     });
     const l = await listenGateway(api, { host: '127.0.0.1', port: 0 });
     const invoke = async (query, body = {}) => {
-      const res = await fetch(`http://127.0.0.1:${l.address.port}/api/v1/namespaces/_/actions/a?${query}`, { method: 'POST', headers, body: JSON.stringify(body) });
+      const res = await fetch(`http://127.0.0.1:${l.address.port}/api/v1/namespaces/_/actions/a?${query}`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(body),
+      });
       return { status: res.status, body: await res.json() };
     };
     return { runs, invoke, close: () => l.close() };
@@ -144,7 +180,10 @@ describe('the gateway API\'s activations in work', () => {
       assert.equal(runs.pending, 2);
       const refused = await invoke('blocking=false');
       assert.equal(refused.status, 429);
-      assert.match(refused.body.error, /^Too many concurrent requests in flight \(count: 2, allowed: 2\): activations started through this API are still running\. Retry later\.$/);
+      assert.match(
+        refused.body.error,
+        /^Too many concurrent requests in flight \(count: 2, allowed: 2\): activations started through this API are still running\. Retry later\.$/,
+      );
       assert.match(refused.body.code, /^[0-9a-f]{32}$/);
       assert.equal((await invoke('blocking=true')).status, 429);
       assert.equal(runs.pending, 2, 'nothing more started');
@@ -165,7 +204,10 @@ describe('the gateway API\'s activations in work', () => {
       assert.equal((await invoke('blocking=false', body)).status, 202);
       const refused = await invoke('blocking=false', body);
       assert.equal(refused.status, 429);
-      assert.match(refused.body.error, /^Too many concurrent requests in flight \(count: 2, allowed: 256\): the activations still running hold 222 bytes of parameters; with this one's 111 bytes they would pass 250 bytes\. Retry later\.$/);
+      assert.match(
+        refused.body.error,
+        /^Too many concurrent requests in flight \(count: 2, allowed: 256\): the activations still running hold 222 bytes of parameters; with this one's 111 bytes they would pass 250 bytes\. Retry later\.$/,
+      );
       assert.equal((await invoke('blocking=false', {})).status, 202, 'a small one still fits');
       runs.release();
     } finally {

@@ -10,24 +10,27 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 function docFiles(root) {
   const docs = path.join(root, 'docs');
-  const inDocs = fs.existsSync(docs) ? fs.readdirSync(docs).filter((f) => f.endsWith('.md')).map((f) => path.join('docs', f)) : [];
+  const inDocs = fs.existsSync(docs)
+    ? fs
+        .readdirSync(docs)
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => path.join('docs', f))
+    : [];
   return ['README.md', 'ARCHITECTURE.md', 'CONTRIBUTING.md', 'bench/README.md', ...inDocs].filter((f) => fs.existsSync(path.join(root, f)));
 }
 
 /** The text without fenced code blocks and inline code spans: links there are examples, not links. */
 function prose(text) {
-  return text
-    .replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '')
-    .replace(/(`+)[\s\S]*?\1/g, '');
+  return text.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '').replace(/(`+)[\s\S]*?\1/g, '');
 }
 
 /** Inline links and images: [text](target) and ![alt](target "title"); <img src="…"> too. */
 function links(text) {
   const out = [];
   const md = /!?\[(?:[^\]\\]|\\.)*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g;
-  for (let m; (m = md.exec(text)); ) out.push(m[1]);
+  for (let m; (m = md.exec(text));) out.push(m[1]);
   const img = /<img\b[^>]*\bsrc="([^"]+)"/gi;
-  for (let m; (m = img.exec(text)); ) out.push(m[1]);
+  for (let m; (m = img.exec(text));) out.push(m[1]);
   return out;
 }
 
@@ -41,7 +44,10 @@ function anchors(text) {
       .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
       .replace(/<[^>]+>/g, '')
       .replace(/[`*]/g, '');
-    const base = words.toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '').replace(/ /g, '-');
+    const base = words
+      .toLowerCase()
+      .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
+      .replace(/ /g, '-');
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     out.add(n === 0 ? base : `${base}-${n}`);

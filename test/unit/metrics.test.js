@@ -7,7 +7,10 @@ const { RuntimeMetrics, UNKNOWN_ACTION } = require('../../dist/lib/gateway/opera
 const { OpenWhiskNodeError } = require('../../dist/lib/errors');
 
 const activation = (path, status, extra = []) => ({
-  activationId: 'a'.repeat(32), name: path.split('/').pop(), namespace: 'guest', duration: 20,
+  activationId: 'a'.repeat(32),
+  name: path.split('/').pop(),
+  namespace: 'guest',
+  duration: 20,
   response: { status, success: status === 'success', result: {} },
   annotations: [{ key: 'path', value: path }, { key: 'kind', value: 'nodejs:20' }, ...extra],
 });
@@ -35,7 +38,10 @@ describe('metrics registry', () => {
     h.observe({ action: 'a' }, 0.05);
     h.observe({ action: 'a' }, 0.5);
     h.observe({ action: 'a' }, 5);
-    assert.match(r.expose(), /d_seconds_bucket\{action="a",le="0.1"\} 1\nd_seconds_bucket\{action="a",le="1"\} 2\nd_seconds_bucket\{action="a",le="\+Inf"\} 3\nd_seconds_sum\{action="a"\} 5.55\nd_seconds_count\{action="a"\} 3\n/);
+    assert.match(
+      r.expose(),
+      /d_seconds_bucket\{action="a",le="0.1"\} 1\nd_seconds_bucket\{action="a",le="1"\} 2\nd_seconds_bucket\{action="a",le="\+Inf"\} 3\nd_seconds_sum\{action="a"\} 5.55\nd_seconds_count\{action="a"\} 3\n/,
+    );
   });
 });
 

@@ -9,7 +9,15 @@ const { OpenWhiskService } = require('../../dist/lib/service');
 const { OpenWhiskRest, REPLY_LIMITS } = require('../../dist/lib/openwhisk-rest');
 const { loopbackServer } = require('../support/loopback-server');
 
-const action = (name, extra = {}) => ({ name, namespace: 'guest', version: '0.0.1', exec: { kind: 'nodejs:20', ...extra }, limits: {}, annotations: [], parameters: [] });
+const action = (name, extra = {}) => ({
+  name,
+  namespace: 'guest',
+  version: '0.0.1',
+  exec: { kind: 'nodejs:20', ...extra },
+  limits: {},
+  annotations: [],
+  parameters: [],
+});
 
 /** A loopback API host; `reply(req, res)` decides what each request gets. */
 const host = loopbackServer;
@@ -60,7 +68,10 @@ describe('replies from the API host are bounded', function () {
     const svc = new OpenWhiskService({ api: api.url, key: 'uuid:key', timeouts: { requestMs: 20000 } });
     mode = 'endless';
     const before = process.memoryUsage().rss;
-    const err = await svc.getAction({ namespace: 'guest', name: 'hello' }, false).then(() => assert.fail('resolved'), (e) => e);
+    const err = await svc.getAction({ namespace: 'guest', name: 'hello' }, false).then(
+      () => assert.fail('resolved'),
+      (e) => e,
+    );
     assert.match(err.message, /OpenWhisk at http:\/\/127\.0\.0\.1:\d+ sent more than 16 MB in its reply for action '\/guest\/hello'; the reply was dropped/);
     assert.match(err.message, /openwhisk-service config node/);
     assert.equal(err.short, 'bad reply');
@@ -78,7 +89,10 @@ describe('replies from the API host are bounded', function () {
     const svc = new OpenWhiskService({ api: api.url, key: 'uuid:key', timeouts: { requestMs: 20000 } });
     mode = 'gzip-bomb';
     const before = process.memoryUsage().rss;
-    const err = await svc.getAction({ namespace: 'guest', name: 'hello' }, true).then(() => assert.fail('resolved'), (e) => e);
+    const err = await svc.getAction({ namespace: 'guest', name: 'hello' }, true).then(
+      () => assert.fail('resolved'),
+      (e) => e,
+    );
     assert.match(err.message, /sent a compressed reply \(not asked for\) for action '\/guest\/hello'; the reply was dropped/);
     assert.ok(process.memoryUsage().rss - before < 48 * 1024 * 1024, 'nothing was inflated');
     mode = 'ok';
@@ -111,7 +125,9 @@ describe('replies from the API host are bounded', function () {
         step++;
         if (step === 1) {
           // 100 with no reason phrase, then a gzip reply.
-          sock.write(`HTTP/1.1 100\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: ${small.length}\r\n\r\n`);
+          sock.write(
+            `HTTP/1.1 100\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: ${small.length}\r\n\r\n`,
+          );
           sock.write(small);
         } else if (step === 2) {
           const body = JSON.stringify(action('hello'));
@@ -131,7 +147,11 @@ describe('replies from the API host are bounded', function () {
     await new Promise((r) => raw.listen(0, '127.0.0.1', r));
     try {
       const svc = new OpenWhiskService({ api: `http://127.0.0.1:${raw.address().port}`, key: 'uuid:key', timeouts: { requestMs: 5000 } });
-      const get = () => svc.getAction({ namespace: 'guest', name: 'hello' }, false).then(() => 'resolved', (e) => e.message);
+      const get = () =>
+        svc.getAction({ namespace: 'guest', name: 'hello' }, false).then(
+          () => 'resolved',
+          (e) => e.message,
+        );
       assert.match(await get(), /sent a compressed reply \(not asked for\)/);
       assert.equal(await get(), 'resolved');
       await new Promise((r) => setTimeout(r, 150));

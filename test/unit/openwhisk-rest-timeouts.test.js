@@ -26,10 +26,11 @@ function silentServer(port = 0) {
       resolve({
         url: `http://127.0.0.1:${server.address().port}`,
         accepted: () => accepted,
-        stop: () => new Promise((r) => {
-          for (const s of sockets) s.destroy();
-          server.close(() => r());
-        }),
+        stop: () =>
+          new Promise((r) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => r());
+          }),
       }),
     ),
   );

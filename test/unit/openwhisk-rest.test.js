@@ -16,10 +16,22 @@ const { OpenWhiskRest } = require('../../dist/lib/openwhisk-rest');
 const { apiFailure } = require('../../dist/lib/service');
 const { loopbackServer } = require('../support/loopback-server');
 
-const doc = (name) => ({ name, namespace: 'guest', version: '0.0.1', exec: { kind: 'nodejs:20', code: 'function main(p) { return p; }' }, limits: {}, annotations: [], parameters: [] });
+const doc = (name) => ({
+  name,
+  namespace: 'guest',
+  version: '0.0.1',
+  exec: { kind: 'nodejs:20', code: 'function main(p) { return p; }' },
+  limits: {},
+  annotations: [],
+  parameters: [],
+});
 const MB = 1024 * 1024;
 const call = (ms = 10000) => ({ signal: AbortSignal.timeout(ms) });
-const failure = (p, host) => p.then(() => assert.fail('resolved'), (e) => apiFailure(e, "action '/guest/hello'", host));
+const failure = (p, host) =>
+  p.then(
+    () => assert.fail('resolved'),
+    (e) => apiFailure(e, "action '/guest/hello'", host),
+  );
 
 /** Resolves when `test()` holds, polling; fails after `ms`. */
 async function until(test, ms, what) {
@@ -107,16 +119,24 @@ describe('the REST client over HTTP', function () {
       seen.headers = req.headers;
       seen.url = req.url;
       req.on('data', (c) => (body += c));
-      req.on('end', () => res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Too many requests in the last minute', code: 'x1' })));
+      req.on('end', () =>
+        res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Too many requests in the last minute', code: 'x1' })),
+      );
     };
-    const err = await rest.invoke('guest', 'hello', { a: 1 }, call()).then(() => assert.fail('resolved'), (e) => e);
+    const err = await rest.invoke('guest', 'hello', { a: 1 }, call()).then(
+      () => assert.fail('resolved'),
+      (e) => e,
+    );
     assert.equal(err.statusCode, 429);
     assert.equal(err.error.error, 'Too many requests in the last minute');
     assert.equal(seen.headers.authorization, `Basic ${Buffer.from('uuid:key').toString('base64')}`);
     assert.match(seen.headers['content-type'], /^application\/json(;|$)/);
     assert.equal(seen.url, '/api/v1/namespaces/guest/actions/hello?blocking=true');
     assert.deepEqual(JSON.parse(body), { a: 1 });
-    assert.match(apiFailure(err, "action '/guest/hello'", api.url).message, /is throttling action '\/guest\/hello' \(429\) \(Too many requests in the last minute\)/);
+    assert.match(
+      apiFailure(err, "action '/guest/hello'", api.url).message,
+      /is throttling action '\/guest\/hello' \(429\) \(Too many requests in the last minute\)/,
+    );
   });
 
   describe('a proxy from the environment', () => {
@@ -172,7 +192,25 @@ describe('the REST client over HTTP', function () {
     before(async function () {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rest-tls-'));
       try {
-        execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore', timeout: 20000 });
+        execFileSync(
+          'openssl',
+          [
+            'req',
+            '-x509',
+            '-newkey',
+            'rsa:2048',
+            '-nodes',
+            '-days',
+            '1',
+            '-subj',
+            '/CN=127.0.0.1',
+            '-keyout',
+            path.join(dir, 'key.pem'),
+            '-out',
+            path.join(dir, 'cert.pem'),
+          ],
+          { stdio: 'ignore', timeout: 20000 },
+        );
       } catch (e) {
         throw new Error(`this test makes a self-signed certificate with openssl, which failed (${e.message}): install openssl`, { cause: e });
       }

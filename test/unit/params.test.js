@@ -8,8 +8,16 @@ const { loopbackServer } = require('../support/loopback-server');
 const { parseImageOverrides, parsePlatform, resolveManifestPath } = require('../../dist/lib/runtime-config');
 
 describe('parameters and names', () => {
-  it('turns the node\'s {key, value} list into an object, ignoring blank keys, keeping falsy values', () => {
-    assert.deepEqual(paramsObject([{ key: 'a', value: 0 }, { key: ' ', value: 1 }, { key: 'b', value: false }, { key: 'c', value: '' }]), { a: 0, b: false, c: '' });
+  it("turns the node's {key, value} list into an object, ignoring blank keys, keeping falsy values", () => {
+    assert.deepEqual(
+      paramsObject([
+        { key: 'a', value: 0 },
+        { key: ' ', value: 1 },
+        { key: 'b', value: false },
+        { key: 'c', value: '' },
+      ]),
+      { a: 0, b: false, c: '' },
+    );
   });
 
   it('merges an object payload over the node params, and wraps anything else as {payload}', () => {
@@ -35,7 +43,25 @@ describe('parameters and names', () => {
       assert.deepEqual(parseActionName(ok, ''), { namespace: '_', name: ok }, ok);
     }
     assert.deepEqual(parseActionName('/whisk.system/utils/echo', ''), { namespace: 'whisk.system', name: 'utils/echo' });
-    for (const bad of ['..', '.', '../secret', 'pkg/..', '/_/../secret', '/../x', 'pkg//x', 'x/', '.hidden', '-x', 'a /b', 'a\\b', 'a%2Fb', 'a?b', 'a#b', 'é', 'a'.repeat(257)]) {
+    for (const bad of [
+      '..',
+      '.',
+      '../secret',
+      'pkg/..',
+      '/_/../secret',
+      '/../x',
+      'pkg//x',
+      'x/',
+      '.hidden',
+      '-x',
+      'a /b',
+      'a\\b',
+      'a%2Fb',
+      'a?b',
+      'a#b',
+      'é',
+      'a'.repeat(257),
+    ]) {
       assert.throws(() => parseActionName(bad, ''), /is not valid/, bad);
     }
     assert.throws(() => parseActionName('hello', '..'), /Namespace '\.\.' is not valid/);
@@ -56,7 +82,9 @@ describe('parameters and names', () => {
     const seen = [];
     const srv = await loopbackServer((req, res) => {
       seen.push(req.url);
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ namespace: 'guest', name: 'x', exec: { kind: 'nodejs:20' }, activationId: 'a', response: { success: true } }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ namespace: 'guest', name: 'x', exec: { kind: 'nodejs:20' }, activationId: 'a', response: { success: true } }));
     });
     try {
       const rest = new OpenWhiskRest(srv.url, 'u:k', false);
@@ -104,7 +132,7 @@ describe('parameters and names', () => {
     assert.throws(() => parseImageOverrides('nodejs:20 x'), /not of the form kind=image/);
   });
 
-  it('takes the runtime\'s platform: empty for the engine\'s own, else amd64, arm64 or arm/v7 only', () => {
+  it("takes the runtime's platform: empty for the engine's own, else amd64, arm64 or arm/v7 only", () => {
     assert.equal(parsePlatform(''), undefined);
     assert.equal(parsePlatform(undefined), undefined);
     assert.equal(parsePlatform(' linux/arm64 '), 'linux/arm64');
@@ -126,7 +154,10 @@ describe('parameters and names', () => {
       fs.mkdirSync(path.join(userDir, 'examples'));
       fs.writeFileSync(path.join(userDir, 'examples', 'manifest.yaml'), 'packages: {}\n');
       assert.equal(resolveManifestPath('examples/manifest.yaml', userDir), fs.realpathSync(path.join(userDir, 'examples', 'manifest.yaml')));
-      assert.equal(resolveManifestPath(path.join(userDir, 'examples', 'manifest.yaml'), userDir), fs.realpathSync(path.join(userDir, 'examples', 'manifest.yaml')));
+      assert.equal(
+        resolveManifestPath(path.join(userDir, 'examples', 'manifest.yaml'), userDir),
+        fs.realpathSync(path.join(userDir, 'examples', 'manifest.yaml')),
+      );
     } finally {
       fs.rmSync(userDir, { recursive: true, force: true });
     }

@@ -17,7 +17,11 @@ function fakeEngine(provision) {
   };
   return e;
 }
-const catalog = { location: 'fake', getAction: async (ref) => ({ namespace: ref.namespace, name: ref.name, exec: { kind: 'nodejs:20' } }), runtimeImages: async () => ({}) };
+const catalog = {
+  location: 'fake',
+  getAction: async (ref) => ({ namespace: ref.namespace, name: ref.name, exec: { kind: 'nodejs:20' } }),
+  runtimeImages: async () => ({}),
+};
 const handle = { containers: 1, invoke: async () => ({}), close: async () => undefined };
 const tick = () => new Promise((r) => setTimeout(r, 10));
 
@@ -29,7 +33,10 @@ function runner(engine, ref) {
 
 describe('runner status across Docker health changes', () => {
   it('a node with no action of its own stays idle when the engine recovers', async () => {
-    const { r, last } = runner(fakeEngine(async () => handle), undefined);
+    const { r, last } = runner(
+      fakeEngine(async () => handle),
+      undefined,
+    );
     await r.start();
     assert.equal(last().phase, 'idle');
     r.target.engine.emit('health', { state: 'down', short: 'docker unreachable' });
@@ -89,8 +96,15 @@ describe('runner status across Docker health changes', () => {
   it("closing the node does not wait for Docker to remove its containers (close({ wait: 'stopped' }))", async () => {
     const closes = [];
     // A handle whose containers are never removed: only a close that does not wait for that returns.
-    const h = { containers: 1, invoke: async () => ({}), close: (opts) => (closes.push(opts), opts?.wait === 'stopped' ? Promise.resolve() : new Promise(() => undefined)) };
-    const { r } = runner(fakeEngine(async () => h), { namespace: 'guest', name: 'a' });
+    const h = {
+      containers: 1,
+      invoke: async () => ({}),
+      close: (opts) => (closes.push(opts), opts?.wait === 'stopped' ? Promise.resolve() : new Promise(() => undefined)),
+    };
+    const { r } = runner(
+      fakeEngine(async () => h),
+      { namespace: 'guest', name: 'a' },
+    );
     await r.start();
     await r.close();
     assert.deepEqual(closes, [{ wait: 'stopped' }]);

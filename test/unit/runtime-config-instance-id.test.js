@@ -13,7 +13,10 @@ const { instanceId, instanceIdFile } = require(MODULE);
 
 /** instanceId(dir) computed by a fresh Node process: what a restarted Node-RED would get. */
 async function inNewProcess(dir) {
-  const { stdout } = await promisify(execFile)(process.execPath, ['-e', `process.stdout.write(require(${JSON.stringify(MODULE)}).instanceId(${JSON.stringify(dir)}))`]);
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    '-e',
+    `process.stdout.write(require(${JSON.stringify(MODULE)}).instanceId(${JSON.stringify(dir)}))`,
+  ]);
   return stdout;
 }
 

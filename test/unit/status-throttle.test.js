@@ -54,7 +54,11 @@ describe('status ring throttle', () => {
   it('a clock that goes back does not hold the waiting change back (at most one interval)', async () => {
     let clock = 1e9;
     const shown = [];
-    const t = new StatusThrottle((v) => shown.push(v), { burst: 1, everyMs: 20 }, () => clock);
+    const t = new StatusThrottle(
+      (v) => shown.push(v),
+      { burst: 1, everyMs: 20 },
+      () => clock,
+    );
     t.push('a');
     clock -= 3600e3; // set back an hour
     t.push('error');

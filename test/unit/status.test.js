@@ -29,15 +29,25 @@ describe('status reducer', () => {
       { type: 'phase', phase: 'initializing', detail: '/guest/a' },
       { type: 'phase', phase: 'ready', detail: 1 },
     ]);
-    assert.deepEqual(r.shown.map((s) => s.phase), ['fetching', 'pulling', 'starting', 'initializing']);
+    assert.deepEqual(
+      r.shown.map((s) => s.phase),
+      ['fetching', 'pulling', 'starting', 'initializing'],
+    );
     assert.deepEqual(r.effects, ['count']);
     const after = feed([{ type: 'count', n: 1 }], r.state);
     assert.deepEqual(after.last, { phase: 'ready', detail: 1 });
   });
 
   it('the same count is not shown twice in a row, a new one is', () => {
-    const r = feed([{ type: 'count', n: 1 }, { type: 'count', n: 1 }, { type: 'count', n: 2 }]);
-    assert.deepEqual(r.shown, [{ phase: 'ready', detail: 1 }, { phase: 'ready', detail: 2 }]);
+    const r = feed([
+      { type: 'count', n: 1 },
+      { type: 'count', n: 1 },
+      { type: 'count', n: 2 },
+    ]);
+    assert.deepEqual(r.shown, [
+      { phase: 'ready', detail: 1 },
+      { phase: 'ready', detail: 2 },
+    ]);
   });
 
   it('invocations show the in-flight count; the last one settling asks for the count', () => {
@@ -53,7 +63,12 @@ describe('status reducer', () => {
   });
 
   it('a failed invocation shows its error until a success; a count meanwhile shows nothing', () => {
-    const r = feed([{ type: 'invoke-start' }, { type: 'invoke-end', failure: { short: 'timeout', fromEngine: false } }, { type: 'count', n: 1 }, { type: 'tick', provisioned: true }]);
+    const r = feed([
+      { type: 'invoke-start' },
+      { type: 'invoke-end', failure: { short: 'timeout', fromEngine: false } },
+      { type: 'count', n: 1 },
+      { type: 'tick', provisioned: true },
+    ]);
     assert.deepEqual(r.last, { phase: 'error', detail: 'timeout' });
     assert.deepEqual(r.effects, []);
     const ok = feed([{ type: 'invoke-start' }, { type: 'invoke-end' }, { type: 'count', n: 1 }], r.state);
@@ -92,8 +107,15 @@ describe('status reducer', () => {
     });
 
     it('a provisioned node shows the outage, then its container count again', () => {
-      const r = feed([{ type: 'count', n: 1 }, local({ state: 'down', short: 'docker unreachable', provisioned: true }), local({ state: 'ok', provisioned: true })]);
-      assert.deepEqual(r.shown.map((s) => s.phase), ['ready', 'error']);
+      const r = feed([
+        { type: 'count', n: 1 },
+        local({ state: 'down', short: 'docker unreachable', provisioned: true }),
+        local({ state: 'ok', provisioned: true }),
+      ]);
+      assert.deepEqual(
+        r.shown.map((s) => s.phase),
+        ['ready', 'error'],
+      );
       assert.deepEqual(r.effects, ['count']);
       assert.deepEqual(feed([{ type: 'count', n: 1 }], r.state).last, { phase: 'ready', detail: 1 }, 'shown again after the error');
     });
@@ -101,7 +123,13 @@ describe('status reducer', () => {
     it('a health change while messages run changes nothing on the ring; ticks count only when healthy', () => {
       const r = feed([{ type: 'invoke-start' }, local({ state: 'down', short: 'docker unreachable', provisioned: true })]);
       assert.equal(r.shown.length, 1);
-      const idle = feed([{ type: 'invoke-end', failure: { short: 'docker unreachable', fromEngine: true } }, { type: 'tick', provisioned: true }], r.state);
+      const idle = feed(
+        [
+          { type: 'invoke-end', failure: { short: 'docker unreachable', fromEngine: true } },
+          { type: 'tick', provisioned: true },
+        ],
+        r.state,
+      );
       assert.deepEqual(idle.effects, []);
       const healthy = feed([local({ state: 'ok', provisioned: true }), { type: 'tick', provisioned: true }], idle.state);
       assert.deepEqual(healthy.effects, ['count', 'count']);

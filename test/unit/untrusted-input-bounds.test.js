@@ -57,7 +57,10 @@ describe('bounds: log lines', () => {
       f.stdout.write(`${S}\n`);
       f.stderr.write(`${S}\n`);
       assert.equal(frame.done, true, `k=${k}: both sentinels seen`);
-      assert.deepEqual(frame.lines.map((l) => l.length - l.indexOf(': ') - 2), [MAX_LINE_CHARS - k]);
+      assert.deepEqual(
+        frame.lines.map((l) => l.length - l.indexOf(': ') - 2),
+        [MAX_LINE_CHARS - k],
+      );
       const next = f.begin();
       f.stdout.write(`second\n${S}\n`);
       f.stderr.write(`${S}\n`);
@@ -82,7 +85,10 @@ describe('bounds: log lines', () => {
     const tail = f.tail(30, 4096);
     assert.ok(tail.join('\n').length <= 4096);
     assert.ok(tail.length >= 1 && tail.length <= 30);
-    assert.ok(tail.every((l) => l.length <= 520), 'each quoted line is clipped');
+    assert.ok(
+      tail.every((l) => l.length <= 520),
+      'each quoted line is clipped',
+    );
     for (let i = 0; i < 100; i++) f.stderr.write(`short ${i}\n`);
     assert.equal(f.tail(30, 4096).length, 30);
   });
@@ -154,7 +160,10 @@ describe('bounds: replies from a container (postJson)', () => {
   });
 
   it('stops reading a chunked reply as soon as it passes the limit', async () => {
-    const err = await postJson(agent, '127.0.0.1', srv.port, '/chunked', '{}', 10000, undefined, MiB).then(() => assert.fail('resolved'), (e) => e);
+    const err = await postJson(agent, '127.0.0.1', srv.port, '/chunked', '{}', 10000, undefined, MiB).then(
+      () => assert.fail('resolved'),
+      (e) => e,
+    );
     assert.equal(err.kind, 'too_large');
     assert.ok(err.oversize.length > MiB && err.oversize.length <= MiB + 64 * 1024, `read ${err.oversize.length}`);
     assert.equal(err.oversize.limit, MiB);
@@ -163,7 +172,10 @@ describe('bounds: replies from a container (postJson)', () => {
 
   it('refuses a declared Content-Length over the limit without waiting for the body', async () => {
     const t0 = Date.now();
-    const err = await postJson(agent, '127.0.0.1', srv.port, '/declared', '{}', 10000, undefined, MiB).then(() => assert.fail('resolved'), (e) => e);
+    const err = await postJson(agent, '127.0.0.1', srv.port, '/declared', '{}', 10000, undefined, MiB).then(
+      () => assert.fail('resolved'),
+      (e) => e,
+    );
     assert.equal(err.kind, 'too_large');
     assert.equal(err.oversize.length, 1024 * MiB);
     assert.ok(Date.now() - t0 < 5000);
@@ -202,9 +214,13 @@ describe('bounds: container settings', () => {
     assert.equal(cpuShares(512, 1), 1024, 'never more than a whole share');
   });
 
-  it("refuses Docker networks that would share another namespace with action code", () => {
+  it('refuses Docker networks that would share another namespace with action code', () => {
     for (const bad of ['host', 'none', 'container:nodered', 'Container:abc', 'bad name', '-x']) {
-      assert.throws(() => checkNetwork(bad), (e) => e.code === 'config' && e.short === 'bad network', bad);
+      assert.throws(
+        () => checkNetwork(bad),
+        (e) => e.code === 'config' && e.short === 'bad network',
+        bad,
+      );
     }
     assert.equal(checkNetwork(' leon-net '), 'leon-net');
     assert.equal(checkNetwork(''), '');
@@ -231,9 +247,14 @@ describe('bounds: a cloud result nested too deep', () => {
   it('fails as a developer error with the activation kept, instead of reaching Node-RED', async () => {
     const ow = await startOpenWhiskServer();
     try {
-      ow.putAction('guest', 'deep', { exec: { kind: 'nodejs:20', code: 'function main() { let o = {}; for (let i = 0; i < 1000; i++) o = { a: o }; return o; }' } });
+      ow.putAction('guest', 'deep', {
+        exec: { kind: 'nodejs:20', code: 'function main() { let o = {}; for (let i = 0; i < 1000; i++) o = { a: o }; return o; }' },
+      });
       const inv = new CloudInvoker(new OpenWhiskService({ api: ow.url, key: ow.key('guest') }));
-      const err = await inv.invoke({}, { namespace: 'guest', name: 'deep' }).then(() => assert.fail('resolved'), (e) => e);
+      const err = await inv.invoke({}, { namespace: 'guest', name: 'deep' }).then(
+        () => assert.fail('resolved'),
+        (e) => e,
+      );
       assert.equal(err.code, 'developer_error');
       assert.match(err.message, /nested more than 200 levels deep/);
       assert.match(err.activation.activationId, /^[0-9a-f]{32}$/);

@@ -14,7 +14,17 @@ async function openEditor(page, url) {
     try {
       await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 60000 });
       await page.waitForSelector('.red-ui-palette-node[data-palette-type="openwhisk-action"]', { state: 'attached', timeout: 60000 });
-      await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.getType('openwhisk-action') && RED.workspaces.active() && document.getElementById(RED.workspaces.active()) !== undefined && document.querySelector('#red-ui-workspace-chart svg'), null, { timeout: 60000 });
+      await page.waitForFunction(
+        () =>
+          window.RED &&
+          RED.nodes &&
+          RED.nodes.getType('openwhisk-action') &&
+          RED.workspaces.active() &&
+          document.getElementById(RED.workspaces.active()) !== undefined &&
+          document.querySelector('#red-ui-workspace-chart svg'),
+        null,
+        { timeout: 60000 },
+      );
       return;
     } catch (err) {
       // Chromium aborts loads with ERR_NETWORK_CHANGED when Docker adds or removes a network interface.
@@ -74,16 +84,18 @@ async function dragFromPalette(page, type, x, y) {
   await page.mouse.move(chart.x + x, chart.y + y, { steps: 15 });
   await page.mouse.up();
   let added;
-  await page.waitForFunction(
-    ({ type, before }) => {
-      const ids = [];
-      RED.nodes.eachNode((n) => {
-        if (n.type === type && !before.includes(n.id)) ids.push(n.id);
-      });
-      return ids.length === 1 && ids[0];
-    },
-    { type, before: [...before] },
-  ).then(async (h) => (added = await h.jsonValue()));
+  await page
+    .waitForFunction(
+      ({ type, before }) => {
+        const ids = [];
+        RED.nodes.eachNode((n) => {
+          if (n.type === type && !before.includes(n.id)) ids.push(n.id);
+        });
+        return ids.length === 1 && ids[0];
+      },
+      { type, before: [...before] },
+    )
+    .then(async (h) => (added = await h.jsonValue()));
   await page.locator(NODE(added)).waitFor();
   return added;
 }
@@ -104,7 +116,10 @@ async function importFlow(page, nodes, x, y) {
   await page.mouse.move(box.x + x - 20, box.y + y - 20);
   await page.mouse.move(box.x + x, box.y + y, { steps: 5 });
   await page.mouse.click(box.x + x, box.y + y);
-  await page.waitForFunction((ids) => ids.every((id) => document.getElementById(id)), nodes.filter((n) => n.x !== undefined).map((n) => n.id));
+  await page.waitForFunction(
+    (ids) => ids.every((id) => document.getElementById(id)),
+    nodes.filter((n) => n.x !== undefined).map((n) => n.id),
+  );
 }
 
 async function portCenter(page, id, kind) {
@@ -121,13 +136,16 @@ async function wire(page, from, to) {
   await page.mouse.move((a.x + b.x) / 2, (a.y + b.y) / 2, { steps: 10 });
   await page.mouse.move(b.x, b.y, { steps: 10 });
   await page.mouse.up();
-  await page.waitForFunction(({ from, to }) => {
-    let found = false;
-    RED.nodes.eachLink((l) => {
-      if (l.source.id === from && l.target.id === to) found = true;
-    });
-    return found;
-  }, { from, to });
+  await page.waitForFunction(
+    ({ from, to }) => {
+      let found = false;
+      RED.nodes.eachLink((l) => {
+        if (l.source.id === from && l.target.id === to) found = true;
+      });
+      return found;
+    },
+    { from, to },
+  );
 }
 
 /** Opens a node's edit tray by double-clicking it. */
@@ -157,10 +175,15 @@ async function closeConfig(page, parentField, button = 'ok') {
 
 /** The fields the open config tray shows (ids without the node-config-input- prefix), in form order. */
 function visibleFields(page) {
-  return page.evaluate(() => [...document.querySelectorAll('#node-config-dialog-edit-form [id^="node-config-input-"]')]
-    .filter((e) => /^(INPUT|SELECT|TEXTAREA)$/.test(e.tagName) && e.type !== 'hidden' && !/-btn-/.test(e.id))
-    .filter((e) => { const row = e.closest('.form-row'); return row && row.offsetParent !== null && getComputedStyle(row).display !== 'none'; })
-    .map((e) => e.id.replace(/^node-config-input-/, '')));
+  return page.evaluate(() =>
+    [...document.querySelectorAll('#node-config-dialog-edit-form [id^="node-config-input-"]')]
+      .filter((e) => /^(INPUT|SELECT|TEXTAREA)$/.test(e.tagName) && e.type !== 'hidden' && !/-btn-/.test(e.id))
+      .filter((e) => {
+        const row = e.closest('.form-row');
+        return row && row.offsetParent !== null && getComputedStyle(row).display !== 'none';
+      })
+      .map((e) => e.id.replace(/^node-config-input-/, '')),
+  );
 }
 
 /** Cancels every open edit tray (after a failed step), innermost first. */
@@ -181,13 +204,17 @@ async function deploy(page) {
   for (let attempt = 1; ; attempt++) {
     await page.evaluate(() => document.querySelectorAll('.red-ui-notification').forEach((n) => n.classList.add('leon-seen')));
     await page.locator('#red-ui-header-button-deploy').click();
-    const outcome = await page.waitForFunction(() => {
-      const confirm = document.querySelector('#red-ui-deploy-dialog-confirm-deploy-deploy');
-      if (confirm && confirm.offsetParent !== null) return `the editor asks to confirm the deploy: ${confirm.closest('.red-ui-notification').innerText}`;
-      const failed = [...document.querySelectorAll('.red-ui-notification-error:not(.leon-seen)')].find((n) => /Deploy failed/.test(n.textContent));
-      if (failed) return `failed: ${failed.textContent}`;
-      return !RED.nodes.dirty() && 'deployed';
-    }, null, { timeout: 60000 });
+    const outcome = await page.waitForFunction(
+      () => {
+        const confirm = document.querySelector('#red-ui-deploy-dialog-confirm-deploy-deploy');
+        if (confirm && confirm.offsetParent !== null) return `the editor asks to confirm the deploy: ${confirm.closest('.red-ui-notification').innerText}`;
+        const failed = [...document.querySelectorAll('.red-ui-notification-error:not(.leon-seen)')].find((n) => /Deploy failed/.test(n.textContent));
+        if (failed) return `failed: ${failed.textContent}`;
+        return !RED.nodes.dirty() && 'deployed';
+      },
+      null,
+      { timeout: 60000 },
+    );
     const result = await outcome.jsonValue();
     if (result === 'deployed') return;
     if (/^failed: .*no response/.test(result) && attempt < 3) continue;
@@ -197,23 +224,28 @@ async function deploy(page) {
 
 /** Waits until the edit trays stop moving (they slide in and out), for steady screenshots. */
 async function settle(page) {
-  await page.evaluate(() => new Promise((resolve) => {
-    let last = '';
-    let same = 0;
-    const start = performance.now();
-    const tick = () => {
-      const now = [...document.querySelectorAll('.red-ui-tray')].map((t) => JSON.stringify(t.getBoundingClientRect())).join('|');
-      same = now === last ? same + 1 : 0;
-      last = now;
-      if (same >= 5 || performance.now() - start > 5000) resolve();
-      else requestAnimationFrame(tick);
-    };
-    requestAnimationFrame(tick);
-  }));
+  await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        let last = '';
+        let same = 0;
+        const start = performance.now();
+        const tick = () => {
+          const now = [...document.querySelectorAll('.red-ui-tray')].map((t) => JSON.stringify(t.getBoundingClientRect())).join('|');
+          same = now === last ? same + 1 : 0;
+          last = now;
+          if (same >= 5 || performance.now() - start > 5000) resolve();
+          else requestAnimationFrame(tick);
+        };
+        requestAnimationFrame(tick);
+      }),
+  );
 }
 
 async function waitNotificationsGone(page) {
-  await page.waitForFunction(() => ![...document.querySelectorAll('.red-ui-notification')].some((n) => n.offsetParent !== null), null, { timeout: 15000 }).catch(() => {});
+  await page
+    .waitForFunction(() => ![...document.querySelectorAll('.red-ui-notification')].some((n) => n.offsetParent !== null), null, { timeout: 15000 })
+    .catch(() => {});
 }
 
 /** What the user reads under a node: {text, cls} of its status (cls e.g. red-ui-flow-node-status-dot-green). */
@@ -229,16 +261,18 @@ function status(page, id) {
 }
 
 async function waitStatus(page, id, re, timeout = 120000) {
-  await page.waitForFunction(
-    ({ sel, src }) => {
-      const t = document.querySelector(`${sel} text.red-ui-flow-node-status-label`);
-      return t && new RegExp(src).test(t.textContent);
-    },
-    { sel: NODE(id), src: re.source },
-    { timeout },
-  ).catch(async (err) => {
-    throw new Error(`status of ${id} never matched ${re}: last ${JSON.stringify(await status(page, id))} (${err.message.split('\n')[0]})`);
-  });
+  await page
+    .waitForFunction(
+      ({ sel, src }) => {
+        const t = document.querySelector(`${sel} text.red-ui-flow-node-status-label`);
+        return t && new RegExp(src).test(t.textContent);
+      },
+      { sel: NODE(id), src: re.source },
+      { timeout },
+    )
+    .catch(async (err) => {
+      throw new Error(`status of ${id} never matched ${re}: last ${JSON.stringify(await status(page, id))} (${err.message.split('\n')[0]})`);
+    });
   return status(page, id);
 }
 
@@ -260,10 +294,16 @@ async function recordStatuses(page) {
         if (m.addedNodes.length === 0 && label.childNodes.length === 0) rec.svg.push({ id: g && g.id, text: '' });
       }
     }).observe(document.getElementById('red-ui-workspace-chart'), { childList: true, subtree: true });
-    RED.comms.subscribe('status/#', (topic, msg) => rec.comms.push({ id: topic.split('/')[1], fill: msg && msg.fill, shape: msg && msg.shape, text: msg && msg.text }));
+    RED.comms.subscribe('status/#', (topic, msg) =>
+      rec.comms.push({ id: topic.split('/')[1], fill: msg && msg.fill, shape: msg && msg.shape, text: msg && msg.text }),
+    );
   });
   return {
-    reset: () => page.evaluate(() => { window.__leonStatus.svg = []; window.__leonStatus.comms = []; }),
+    reset: () =>
+      page.evaluate(() => {
+        window.__leonStatus.svg = [];
+        window.__leonStatus.comms = [];
+      }),
     svg: (id) => page.evaluate((id) => window.__leonStatus.svg.filter((s) => s.id === id).map((s) => s.text), id),
     comms: (id) => page.evaluate((id) => window.__leonStatus.comms.filter((s) => s.id === id), id),
   };
@@ -278,26 +318,38 @@ async function fieldError(page, selector) {
   // The editor re-validates on change events, some of them deferred (a config select is refreshed
   // ~50 ms after its tray closes): wait until the field's state has been the same for 500 ms.
   const token = `${selector}#${Date.now()}#${Math.random()}`;
-  await page.waitForFunction(({ sel, token }) => {
-    const el = document.querySelector(sel);
-    const now = `${el && el.classList.contains('input-error')}`;
-    const w = (window.__leonFieldState = window.__leonFieldState || {});
-    if (!w[token] || w[token].v !== now) w[token] = { v: now, t: Date.now() };
-    return Date.now() - w[token].t >= 500;
-  }, { sel: selector, token }, { polling: 100 });
+  await page.waitForFunction(
+    ({ sel, token }) => {
+      const el = document.querySelector(sel);
+      const now = `${el && el.classList.contains('input-error')}`;
+      const w = (window.__leonFieldState = window.__leonFieldState || {});
+      if (!w[token] || w[token].v !== now) w[token] = { v: now, t: Date.now() };
+      return Date.now() - w[token].t >= 500;
+    },
+    { sel: selector, token },
+    { polling: 100 },
+  );
   if (!/\binput-error\b/.test((await input.getAttribute('class')) || '')) return null;
   // A tooltip still showing from an earlier hover (e.g. the tray's title) is not this field's message.
   await page.evaluate(() => {
     for (const e of document.querySelectorAll('.red-ui-popover')) if (e.offsetParent !== null) e.setAttribute('data-leon-stale', '1');
   });
   await input.hover();
-  const tip = await page.waitForFunction(() => {
-    const p = [...document.querySelectorAll('.red-ui-popover')].find((e) => e.offsetParent !== null && !e.hasAttribute('data-leon-stale') && e.textContent.trim());
-    return p && p.textContent.trim();
-  }, null, { timeout: 10000 });
+  const tip = await page.waitForFunction(
+    () => {
+      const p = [...document.querySelectorAll('.red-ui-popover')].find(
+        (e) => e.offsetParent !== null && !e.hasAttribute('data-leon-stale') && e.textContent.trim(),
+      );
+      return p && p.textContent.trim();
+    },
+    null,
+    { timeout: 10000 },
+  );
   const text = await tip.jsonValue();
   await page.locator('.red-ui-tray-titlebar').last().hover();
-  await page.waitForFunction(() => ![...document.querySelectorAll('.red-ui-popover')].some((e) => e.offsetParent !== null), null, { timeout: 10000 }).catch(() => {});
+  await page
+    .waitForFunction(() => ![...document.querySelectorAll('.red-ui-popover')].some((e) => e.offsetParent !== null), null, { timeout: 10000 })
+    .catch(() => {});
   return text;
 }
 
@@ -313,11 +365,15 @@ async function fillField(page, selector, value) {
  */
 async function waitActionStatus(page, re, timeout = 30000) {
   for (let attempt = 1; ; attempt++) {
-    const h = await page.waitForFunction((src) => {
-      const t = document.querySelector('#leon-ow-action-status').textContent;
-      if (new RegExp(src).test(t)) return { ok: true, t };
-      return /^Cannot list actions: (error|timeout)$/.test(t) && { ok: false, t };
-    }, re.source, { timeout });
+    const h = await page.waitForFunction(
+      (src) => {
+        const t = document.querySelector('#leon-ow-action-status').textContent;
+        if (new RegExp(src).test(t)) return { ok: true, t };
+        return /^Cannot list actions: (error|timeout)$/.test(t) && { ok: false, t };
+      },
+      re.source,
+      { timeout },
+    );
     const { ok, t } = await h.jsonValue();
     if (ok) return t;
     if (attempt >= 3) throw new Error(`the action list failed: ${t}`);
@@ -357,20 +413,28 @@ const HELP = () => [...document.querySelectorAll('.red-ui-help')].find((e) => e.
 
 /** Waits until the help panel shows a topic titled `title`. */
 async function waitHelp(page, title) {
-  await page.waitForFunction(({ help, title }) => {
-    const el = new Function(`return (${help})()`)();
-    const h = el && el.querySelector('h1, h2');
-    return h && h.textContent.trim() === title;
-  }, { help: HELP.toString(), title });
+  await page.waitForFunction(
+    ({ help, title }) => {
+      const el = new Function(`return (${help})()`)();
+      const h = el && el.querySelector('h1, h2');
+      return h && h.textContent.trim() === title;
+    },
+    { help: HELP.toString(), title },
+  );
 }
 
 /** Clicks a node in the help sidebar's table of contents (expanding this module's entry if needed). */
 async function openHelpTopic(page, label) {
   const toc = page.locator('.red-ui-sidebar-help-toc').locator('visible=true').first();
   const exact = (t) => new RegExp(`^\\s*${t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\s*$`);
-  const item = toc.locator('.red-ui-treeList-label .red-ui-node-label').filter({ hasText: exact(label) }).first();
+  const item = toc
+    .locator('.red-ui-treeList-label .red-ui-node-label')
+    .filter({ hasText: exact(label) })
+    .first();
   if (!(await item.isVisible())) {
-    const module = toc.locator('.red-ui-treeList-label').filter({ has: page.locator('.red-ui-treeList-label-text').filter({ hasText: exact('@leon-edge/node-red-openwhisk') }) });
+    const module = toc
+      .locator('.red-ui-treeList-label')
+      .filter({ has: page.locator('.red-ui-treeList-label-text').filter({ hasText: exact('@leon-edge/node-red-openwhisk') }) });
     await module.first().locator('.red-ui-treeList-icon').first().click();
   }
   await item.scrollIntoViewIfNeeded();
@@ -399,12 +463,14 @@ function helpContent(page) {
 
 /** The debug sidebar's messages: [{name, topic, payload}] (payload = the text the user reads). */
 function debugMessages(page) {
-  return page.evaluate(() => [...document.querySelectorAll('.red-ui-debug-content .red-ui-debug-msg')].map((m) => ({
-    name: (m.querySelector('.red-ui-debug-msg-name') || {}).textContent || '',
-    topic: (m.querySelector('.red-ui-debug-msg-topic') || {}).textContent || '',
-    payload: ((m.querySelector('.red-ui-debug-msg-payload') || {}).textContent || '').replace(/\s+/g, ' ').trim(),
-    error: m.classList.contains('red-ui-debug-msg-level-20'),
-  })));
+  return page.evaluate(() =>
+    [...document.querySelectorAll('.red-ui-debug-content .red-ui-debug-msg')].map((m) => ({
+      name: (m.querySelector('.red-ui-debug-msg-name') || {}).textContent || '',
+      topic: (m.querySelector('.red-ui-debug-msg-topic') || {}).textContent || '',
+      payload: ((m.querySelector('.red-ui-debug-msg-payload') || {}).textContent || '').replace(/\s+/g, ' ').trim(),
+      error: m.classList.contains('red-ui-debug-msg-level-20'),
+    })),
+  );
 }
 
 async function waitDebugCount(page, n, timeout = 60000) {
@@ -426,6 +492,37 @@ function nodeLabel(page, id) {
 }
 
 module.exports = {
-  NODE, openEditor, nodeIds, configIds, filterPalette, dragFromPalette, importFlow, wire, openNode, closeNode, openConfig, closeConfig, closeTrays, visibleFields,
-  deploy, settle, waitNotificationsGone, fieldError, fillField, waitActionStatus, status, waitStatus, recordStatuses, clickInject, showSidebar, hideSidebarSection, waitHelp, openHelpTopic, helpContent, debugMessages, waitDebugCount, expandDebugMessage, nodeLabel,
+  NODE,
+  openEditor,
+  nodeIds,
+  configIds,
+  filterPalette,
+  dragFromPalette,
+  importFlow,
+  wire,
+  openNode,
+  closeNode,
+  openConfig,
+  closeConfig,
+  closeTrays,
+  visibleFields,
+  deploy,
+  settle,
+  waitNotificationsGone,
+  fieldError,
+  fillField,
+  waitActionStatus,
+  status,
+  waitStatus,
+  recordStatuses,
+  clickInject,
+  showSidebar,
+  hideSidebarSection,
+  waitHelp,
+  openHelpTopic,
+  helpContent,
+  debugMessages,
+  waitDebugCount,
+  expandDebugMessage,
+  nodeLabel,
 };

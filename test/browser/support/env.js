@@ -47,7 +47,10 @@ function nodeBinaryFor(major) {
   const [maj, min] = process.versions.node.split('.').map(Number);
   if (major >= 5 && (maj < 22 || (maj === 22 && min < 9))) {
     const bin = node22.find();
-    if (!bin) throw new Error(`Node-RED ${major} needs Node >= 22.9 and Node 22 is not installed: run node scripts/node22.js (or the tests through node scripts/test.js)`);
+    if (!bin)
+      throw new Error(
+        `Node-RED ${major} needs Node >= 22.9 and Node 22 is not installed: run node scripts/node22.js (or the tests through node scripts/test.js)`,
+      );
     return bin;
   }
   return process.execPath;
@@ -146,10 +149,15 @@ async function startNodeRed(opts = {}) {
     const exit = new Promise((resolve) => proc.once('exit', (code, signal) => resolve((exited = { code, signal }))));
     const url = `http://127.0.0.1:${port}`;
     try {
-      await until(`Node-RED ${nr.version} on ${url}`, async () => {
-        if (exited) throw new Error(`Node-RED exited (${JSON.stringify(exited)})`);
-        return /Started flows|Server now running/.test(output) && (await get(`${url}/settings`)).status === 200;
-      }, 60000, 250);
+      await until(
+        `Node-RED ${nr.version} on ${url}`,
+        async () => {
+          if (exited) throw new Error(`Node-RED exited (${JSON.stringify(exited)})`);
+          return /Started flows|Server now running/.test(output) && (await get(`${url}/settings`)).status === 200;
+        },
+        60000,
+        250,
+      );
     } catch (err) {
       proc.kill('SIGKILL');
       await exit;
@@ -206,8 +214,14 @@ async function launchBrowser(ctx) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync',
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
     ],
   });
   return { browser, close: () => browser.close().catch(() => {}) };
@@ -254,5 +268,15 @@ async function watchDocker(docker) {
 }
 
 module.exports = {
-  ROOT, IMAGE, SCREENSHOTS, CI, checkBuild, startNodeRed, startCatalog, launchBrowser, requireDockerImage, watchDocker, until,
+  ROOT,
+  IMAGE,
+  SCREENSHOTS,
+  CI,
+  checkBuild,
+  startNodeRed,
+  startCatalog,
+  launchBrowser,
+  requireDockerImage,
+  watchDocker,
+  until,
 };

@@ -33,12 +33,32 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     { id: 'tab', type: 'tab', label: 'gateway' },
     { id: 'svc', type: 'openwhisk-service', api: ow.url, credentials: { key: ow.key('guest') } },
     {
-      id: 'rt', type: 'openwhisk-runtime', mode: 'local', service: 'svc', images: `nodejs:*=${IMAGE}`, capacity: 3, queue: 10,
-      maxPayload: 0.01, serveApi: true, apiPath: 'gw', apiNamespace: 'guest', apiListen: String(ownPort), credentials: { apiKey: KEY },
+      id: 'rt',
+      type: 'openwhisk-runtime',
+      mode: 'local',
+      service: 'svc',
+      images: `nodejs:*=${IMAGE}`,
+      capacity: 3,
+      queue: 10,
+      maxPayload: 0.01,
+      serveApi: true,
+      apiPath: 'gw',
+      apiNamespace: 'guest',
+      apiListen: String(ownPort),
+      credentials: { apiKey: KEY },
     },
     {
-      id: 'rt2', type: 'openwhisk-runtime', mode: 'local', service: 'svc', images: `nodejs:*=${IMAGE}`, capacity: 1, queue: 0,
-      serveApi: true, apiPath: 'tight', apiListen: `127.0.0.1:${taken.address().port}`, credentials: { apiKey: TIGHT_KEY },
+      id: 'rt2',
+      type: 'openwhisk-runtime',
+      mode: 'local',
+      service: 'svc',
+      images: `nodejs:*=${IMAGE}`,
+      capacity: 1,
+      queue: 0,
+      serveApi: true,
+      apiPath: 'tight',
+      apiListen: `127.0.0.1:${taken.address().port}`,
+      credentials: { apiKey: TIGHT_KEY },
     },
     // A flow that runs the same action through an action node: its activation lands in the same store.
     { id: 'in', z: 'tab', type: 'http in', url: '/hello', method: 'post', wires: [['act']] },
@@ -57,9 +77,16 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     await requireImage(this, IMAGE);
     ow = await startOpenWhiskServer();
     ow.putPackage('guest', 'edge', { parameters: [{ key: 'site', value: 'plant-1' }] });
-    ow.putAction('guest', 'edge/hello', { exec: { kind: 'nodejs:20', code: 'function main(p) { console.log("hello", p.name); return { greeting: "Hello " + (p.name || "stranger"), site: p.site }; }' } });
+    ow.putAction('guest', 'edge/hello', {
+      exec: {
+        kind: 'nodejs:20',
+        code: 'function main(p) { console.log("hello", p.name); return { greeting: "Hello " + (p.name || "stranger"), site: p.site }; }',
+      },
+    });
     ow.putAction('guest', 'broken', { exec: { kind: 'nodejs:20', code: 'function main() { return { error: "bad reading" }; }' } });
-    ow.putAction('guest', 'slow', { exec: { kind: 'nodejs:20', code: 'function main(p) { return new Promise((r) => setTimeout(() => r({ slept: p.ms }), p.ms)); }' } });
+    ow.putAction('guest', 'slow', {
+      exec: { kind: 'nodejs:20', code: 'function main(p) { return new Promise((r) => setTimeout(() => r({ slept: p.ms }), p.ms)); }' },
+    });
     ownPort = await freePort();
     taken = await new Promise((resolve) => {
       const s = net.createServer().listen(0, '127.0.0.1', () => resolve(s));
@@ -72,7 +99,12 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
 
   after(async () => {
     if (red) await red.destroy();
-    if (inst) for (const c of await containersWith(`io.leon-edge.instance=${inst}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    if (inst)
+      for (const c of await containersWith(`io.leon-edge.instance=${inst}`))
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
     if (ow) await ow.stop();
     if (taken) taken.close();
   });
@@ -83,7 +115,10 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     assert.match(a.activationId, /^[0-9a-f]{32}$/);
     assert.equal(a.response.status, 'success');
     assert.deepEqual(a.response.result, { greeting: 'Hello Ada', site: 'plant-1' });
-    assert.ok(a.logs.some((l) => /stdout: hello Ada/.test(l)), JSON.stringify(a.logs));
+    assert.ok(
+      a.logs.some((l) => /stdout: hello Ada/.test(l)),
+      JSON.stringify(a.logs),
+    );
     assert.deepEqual(a.annotations.find((k) => k.key === 'hops').value, [{ gateway: gatewayId(inst, 'rt'), where: 'local' }]);
 
     const r = await ow1.actions.invoke({ name: 'edge/hello', params: { name: 'Bo' }, blocking: true, result: true });
@@ -109,7 +144,7 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     assert.deepEqual(await ow1.activations.list({ name: 'hello' }), []);
   });
 
-  it('lists and gets actions from the runtime\'s catalog, and lists the namespace', async () => {
+  it("lists and gets actions from the runtime's catalog, and lists the namespace", async () => {
     const c = client();
     const names = (await c.actions.list()).map((x) => `${x.namespace}/${x.name}`).sort();
     assert.deepEqual(names, ['guest/broken', 'guest/edge/hello', 'guest/slow']);
@@ -135,7 +170,11 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
   const raw = (p, { method = 'GET', key = KEY, body, headers = {} } = {}) =>
     fetch(`${api()}${p}`, {
       method,
-      headers: { ...(key ? { authorization: `Basic ${Buffer.from(key).toString('base64')}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+      headers: {
+        ...(key ? { authorization: `Basic ${Buffer.from(key).toString('base64')}` } : {}),
+        ...(body ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     }).then(async (res) => ({ status: res.status, headers: res.headers, body: await res.json() }));
 
@@ -163,9 +202,12 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     const page = await raw('/api/v1/namespaces/_/actions/edge/hello?blocking=true', { method: 'POST', body: {}, headers: { origin: 'http://evil.example' } });
     assert.equal(page.status, 403);
     // Beyond the runtime's queue: 429, as OpenWhisk throttles.
-    const tight = (body) => fetch(`${red.url}/openwhisk/tight/api/v1/namespaces/_/actions/slow?blocking=true`, {
-      method: 'POST', headers: { authorization: `Basic ${Buffer.from(TIGHT_KEY).toString('base64')}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
-    });
+    const tight = (body) =>
+      fetch(`${red.url}/openwhisk/tight/api/v1/namespaces/_/actions/slow?blocking=true`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(TIGHT_KEY).toString('base64')}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     const first = tight({ ms: 3000 });
     await new Promise((r) => setTimeout(r, 1500)); // provisioned and running
     const second = await tight({ ms: 10 });
@@ -174,7 +216,7 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     assert.equal((await first).status, 200);
   });
 
-  it('serves the same API on the runtime\'s own port, with the same keys, bounds and store', async () => {
+  it("serves the same API on the runtime's own port, with the same keys, bounds and store", async () => {
     const own = openwhisk({ apihost: `http://127.0.0.1:${ownPort}`, api_key: KEY });
     const r = await own.actions.invoke({ name: 'edge/hello', params: { name: 'Own' }, blocking: true });
     assert.deepEqual(r.response.result, { greeting: 'Hello Own', site: 'plant-1' });
@@ -187,23 +229,41 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     const at = (p, { method = 'GET', key = KEY, body, headers = {} } = {}) =>
       fetch(`http://127.0.0.1:${ownPort}${p}`, {
         method,
-        headers: { ...(key ? { authorization: `Basic ${Buffer.from(key).toString('base64')}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+        headers: {
+          ...(key ? { authorization: `Basic ${Buffer.from(key).toString('base64')}` } : {}),
+          ...(body ? { 'content-type': 'application/json' } : {}),
+          ...headers,
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       }).then(async (res) => ({ status: res.status, body: await res.json() }));
     // A result-only answer is written before its record is kept (right after it, before another request is
     // read): a client that asks for the record at once, on the same keep-alive connection, gets it complete.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const raw = (method, p, body) => new Promise((resolve, reject) => {
-      const text = body === undefined ? undefined : JSON.stringify(body);
-      const req = http.request({ host: '127.0.0.1', port: ownPort, agent, method, path: p, headers: { authorization: `Basic ${Buffer.from(KEY).toString('base64')}`, ...(text ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {}) } }, (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+    const raw = (method, p, body) =>
+      new Promise((resolve, reject) => {
+        const text = body === undefined ? undefined : JSON.stringify(body);
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port: ownPort,
+            agent,
+            method,
+            path: p,
+            headers: {
+              authorization: `Basic ${Buffer.from(KEY).toString('base64')}`,
+              ...(text ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } : {}),
+            },
+          },
+          (res) => {
+            const chunks = [];
+            res.on('data', (c) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+          },
+        );
+        req.setTimeout(30000, () => req.destroy(new Error('no answer in 30 s')));
+        req.on('error', reject);
+        req.end(text);
       });
-      req.setTimeout(30000, () => req.destroy(new Error('no answer in 30 s')));
-      req.on('error', reject);
-      req.end(text);
-    });
     try {
       for (const name of ['Dee', 'Eve', 'Flo']) {
         const answered = await raw('POST', '/api/v1/namespaces/_/actions/edge/hello?blocking=true&result=true', { name });
@@ -215,7 +275,10 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
         assert.equal(rec.status, 200, JSON.stringify(rec.body));
         assert.equal(rec.body.activationId, id);
         assert.deepEqual(rec.body.response.result, answered.body);
-        assert.ok(rec.body.logs.some((l) => new RegExp(`stdout: hello ${name}`).test(l)), JSON.stringify(rec.body.logs));
+        assert.ok(
+          rec.body.logs.some((l) => new RegExp(`stdout: hello ${name}`).test(l)),
+          JSON.stringify(rec.body.logs),
+        );
         assert.deepEqual(rec.body.annotations.find((k) => k.key === 'hops').value, [{ gateway: gatewayId(inst, 'rt'), where: 'local' }]);
         assert.equal(rec.body.annotations.find((k) => k.key === 'path').value, 'guest/edge/hello');
       }
@@ -228,7 +291,10 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     // The key in another spelling of the header (lowercase scheme) is still the key.
     const lower = await fetch(`http://127.0.0.1:${ownPort}/api/v1/namespaces`, { headers: { authorization: `basic ${Buffer.from(KEY).toString('base64')}` } });
     assert.equal(lower.status, 200);
-    assert.equal((await at('/api/v1/namespaces/_/actions/edge/hello?blocking=true', { method: 'POST', body: {}, headers: { origin: 'http://evil.example' } })).status, 403);
+    assert.equal(
+      (await at('/api/v1/namespaces/_/actions/edge/hello?blocking=true', { method: 'POST', body: {}, headers: { origin: 'http://evil.example' } })).status,
+      403,
+    );
     const big = await at('/api/v1/namespaces/_/actions/edge/hello?blocking=true', { method: 'POST', body: { blob: 'x'.repeat(20000) } });
     assert.equal(big.status, 413);
     assert.match(big.body.code, /^[0-9a-f]{32}$/);
@@ -237,12 +303,22 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
 
     // A port another program holds: that runtime says so, and its API stays on Node-RED's path.
     assert.match(red.out, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${taken.address().port}: the port is in use`));
-    const tightNs = await fetch(`${red.url}/openwhisk/tight/api/v1/namespaces`, { headers: { authorization: `Basic ${Buffer.from(TIGHT_KEY).toString('base64')}` } });
+    const tightNs = await fetch(`${red.url}/openwhisk/tight/api/v1/namespaces`, {
+      headers: { authorization: `Basic ${Buffer.from(TIGHT_KEY).toString('base64')}` },
+    });
     assert.equal(tightNs.status, 200);
 
     // A full redeploy: the old runtime frees the port before the new one listens on it.
     await red.deploy(flows());
-    await until('the own port after a redeploy', () => at('/api/v1/namespaces').then((x) => x.status === 200, () => false), 30000);
+    await until(
+      'the own port after a redeploy',
+      () =>
+        at('/api/v1/namespaces').then(
+          (x) => x.status === 200,
+          () => false,
+        ),
+      30000,
+    );
     assert.doesNotMatch(red.out, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${ownPort}`));
   });
 
@@ -250,7 +326,10 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     const res = await fetch(`${red.url}/hello`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Flow' }) });
     const { payload, data } = await res.json();
     assert.deepEqual(payload, { greeting: 'Hello Flow', site: 'plant-1' });
-    assert.deepEqual(data.annotations.filter((k) => k.key === 'where' || k.key === 'hops'), [{ key: 'where', value: 'local' }]);
+    assert.deepEqual(
+      data.annotations.filter((k) => k.key === 'where' || k.key === 'hops'),
+      [{ key: 'where', value: 'local' }],
+    );
     const stored = await client().activations.get({ name: data.activationId });
     assert.deepEqual(stored.response, data.response);
     assert.deepEqual(stored.logs, data.logs);
@@ -261,7 +340,11 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     await red.stop();
     const file = path.join(red.userDir, '.leon-openwhisk', 'activations', 'rt~guest.jsonl'); // one file per API namespace
     assert.equal(fs.statSync(file).mode & 0o777, 0o600, 'owner-only');
-    assert.deepEqual(fs.readdirSync(path.join(red.userDir, '.leon-openwhisk', 'activations')).filter((f) => f.startsWith('rt3')), [], 'a runtime without the API keeps no records');
+    assert.deepEqual(
+      fs.readdirSync(path.join(red.userDir, '.leon-openwhisk', 'activations')).filter((f) => f.startsWith('rt3')),
+      [],
+      'a runtime without the API keeps no records',
+    );
     await red.start();
     await until('the API to be back', async () => (await raw('/api/v1/namespaces')).status === 200);
     const after = (await client().activations.list({ limit: 200 })).map((x) => x.activationId);

@@ -75,19 +75,32 @@ const FILES = {
   'echo.js': 'function main(p) { console.log("echo " + JSON.stringify(p)); return p; }\n',
   'shout.js': 'function main(p) { return { text: String(p.text || "").toUpperCase() }; }\n',
   'step-parse.js': 'function main(p) { return { words: String(p.text || "").split(/\\s+/).filter(Boolean), fail: p.fail === true }; }\n',
-  'step-check.js': 'function main(p) { if (p.fail) return { error: "step-check refused the words (fail: true)" }; return { words: p.words, count: p.words.length }; }\n',
+  'step-check.js':
+    'function main(p) { if (p.fail) return { error: "step-check refused the words (fail: true)" }; return { words: p.words, count: p.words.length }; }\n',
   'step-format.js': 'function main(p) { return { summary: p.count + " words: " + p.words.join(" ") }; }\n',
   'sleep.js': 'function main(p) { const ms = Number(p.ms) || 0; return new Promise((r) => setTimeout(() => r({ slept: ms }), ms)); }\n',
 };
 
 /** The catalog's actions as `${namespace}/${name}` of their list entries. */
 const ACTIONS = [
-  'guest/facedemo/echo', 'guest/facedemo/hello', 'guest/pipeline', 'guest/shout', 'guest/sleep', 'guest/step-check', 'guest/step-format', 'guest/step-parse',
+  'guest/facedemo/echo',
+  'guest/facedemo/hello',
+  'guest/pipeline',
+  'guest/shout',
+  'guest/sleep',
+  'guest/step-check',
+  'guest/step-format',
+  'guest/step-parse',
 ];
 /** Seven distinct actions (no sequence) for the capacity-4 runtime, and a parameter each. */
 const SEVEN = [
-  ['facedemo/hello', { name: 'Ada' }], ['facedemo/echo', { n: 1 }], ['shout', { text: 'hi' }], ['step-parse', { text: 'a b' }],
-  ['step-check', { words: ['a'] }], ['step-format', { count: 1, words: ['a'] }], ['sleep', { ms: 1 }],
+  ['facedemo/hello', { name: 'Ada' }],
+  ['facedemo/echo', { n: 1 }],
+  ['shout', { text: 'hi' }],
+  ['step-parse', { text: 'a b' }],
+  ['step-check', { words: ['a'] }],
+  ['step-format', { count: 1, words: ['a'] }],
+  ['sleep', { ms: 1 }],
 ];
 
 describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real Docker, both ways in)', function () {
@@ -102,8 +115,19 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
     { id: 'tab', type: 'tab', label: 'clients' },
     ...Object.entries(RUNTIMES).map(([id, o]) => ({
       // A node id equal to another property's value ('ow') would read as a config node reference to itself.
-      id: `rt-${id}`, type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: 'manifest.yaml', images: `nodejs:*=${IMAGE}`,
-      serveApi: true, apiPath: id, apiNamespace: NS, apiListen: String(ports[id]), credentials: { apiKey: KEY }, queue: 10, ...o,
+      id: `rt-${id}`,
+      type: 'openwhisk-runtime',
+      mode: 'local',
+      source: 'manifest',
+      manifest: 'manifest.yaml',
+      images: `nodejs:*=${IMAGE}`,
+      serveApi: true,
+      apiPath: id,
+      apiNamespace: NS,
+      apiListen: String(ports[id]),
+      credentials: { apiKey: KEY },
+      queue: 10,
+      ...o,
     })),
   ];
 
@@ -118,7 +142,15 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
       for (const way of WAYS) {
         for (const id of Object.keys(RUNTIMES)) {
           const c = way.client(id);
-          await until(`the API of runtime '${id}' on ${way.name}`, () => c.namespaces.list().then((l) => l.length === 1, () => false), 30000);
+          await until(
+            `the API of runtime '${id}' on ${way.name}`,
+            () =>
+              c.namespaces.list().then(
+                (l) => l.length === 1,
+                () => false,
+              ),
+            30000,
+          );
         }
       }
     } catch (e) {
@@ -129,7 +161,12 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
 
   after(async () => {
     if (red) await red.destroy();
-    if (inst) for (const c of await containersWith(`io.leon-edge.instance=${inst}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    if (inst)
+      for (const c of await containersWith(`io.leon-edge.instance=${inst}`))
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
   });
 
   afterEach(function () {
@@ -199,22 +236,33 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         assert.match(a.activationId, ID);
         assert.equal(a.response.success, true);
         assert.deepEqual(a.response.result, { n: 1, site: 'plant-1' });
-        assert.ok(a.logs.some((l) => l.includes('echo {"site":"plant-1","n":1}') || l.includes('echo {"n":1,"site":"plant-1"}')), JSON.stringify(a.logs));
+        assert.ok(
+          a.logs.some((l) => l.includes('echo {"site":"plant-1","n":1}') || l.includes('echo {"n":1,"site":"plant-1"}')),
+          JSON.stringify(a.logs),
+        );
         assert.deepEqual(await c.actions.invoke({ name: 'shout', params: { text: 'ada' }, blocking: true, result: true }), { text: 'ADA' });
 
         const { activationId } = await c.actions.invoke({ name: 'facedemo/echo', params: { n: 2 } });
         assert.match(activationId, ID);
-        const rec = await until('the non-blocking activation', () => c.activations.get({ name: activationId }).catch((e) => {
-          if (e.statusCode !== 404) throw e;
-          return undefined;
-        }), 30000);
+        const rec = await until(
+          'the non-blocking activation',
+          () =>
+            c.activations.get({ name: activationId }).catch((e) => {
+              if (e.statusCode !== 404) throw e;
+              return undefined;
+            }),
+          30000,
+        );
         assert.equal(rec.activationId, activationId);
         assert.equal(rec.name, 'echo');
         assert.deepEqual(rec.response.result, { n: 2, site: 'plant-1' });
         assert.deepEqual(await c.activations.result({ name: activationId }), rec.response);
         const { logs } = await c.activations.logs({ name: activationId });
         assert.deepEqual(logs, rec.logs);
-        assert.ok(logs.some((l) => l.includes('echo')), JSON.stringify(logs));
+        assert.ok(
+          logs.some((l) => l.includes('echo')),
+          JSON.stringify(logs),
+        );
         // The other spellings of the id the client takes.
         assert.equal((await c.activations.get(activationId)).activationId, activationId);
         assert.equal((await c.activations.get({ activationId })).activationId, activationId);
@@ -233,7 +281,10 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         assert.deepEqual(ids(await c.activations.list({ name: 'echo', since })), []);
         assert.deepEqual(ids(await c.activations.list({ name: 'shout', since })), [shout.activationId]);
         assert.deepEqual(ids(await c.activations.list({ since, upto: echo.start })), [echo.activationId]);
-        assert.deepEqual(ids(await c.activations.list({ upto: since - 1, limit: 200 })).filter((i) => i === echo.activationId || i === shout.activationId), []);
+        assert.deepEqual(
+          ids(await c.activations.list({ upto: since - 1, limit: 200 })).filter((i) => i === echo.activationId || i === shout.activationId),
+          [],
+        );
         assert.deepEqual(await c.activations.list({ since, count: true }), { activations: 2 });
         // Summaries by default, whole records with docs.
         const [summary] = await c.activations.list({ name: 'shout', since });
@@ -248,7 +299,10 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         assert.ok(all.length >= 2 && all.length <= 30, String(all.length));
         for (const r of all) assert.equal(r.namespace, NS, JSON.stringify(r));
         const got = await Promise.all(all.map((r) => c.activations.get({ activation: r.activationId })));
-        assert.deepEqual(got.map((g) => g.activationId), ids(all));
+        assert.deepEqual(
+          got.map((g) => g.activationId),
+          ids(all),
+        );
         const logs = await Promise.all(all.map((r) => c.activations.logs({ activation: r.activationId })));
         assert.ok(logs.every((l) => Array.isArray(l.logs)));
         const results = await Promise.all(all.map((r) => c.activations.result({ activation: r.activationId })));
@@ -262,16 +316,28 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         for (const ns of names) {
           const all = await c.namespaces.get({ namespace: ns });
           assert.deepEqual(all.actions.map((a) => `${a.namespace}/${a.name}`).sort(), ACTIONS);
-          assert.deepEqual(all.packages.map((p) => [p.namespace, p.name]), [[NS, 'facedemo']]);
-          assert.deepEqual(all.triggers.map((t) => [t.namespace, t.name]), [[NS, 'reading']]);
-          assert.deepEqual(all.rules.map((r) => [r.namespace, r.name]), [[NS, 'greet-on-reading']]);
+          assert.deepEqual(
+            all.packages.map((p) => [p.namespace, p.name]),
+            [[NS, 'facedemo']],
+          );
+          assert.deepEqual(
+            all.triggers.map((t) => [t.namespace, t.name]),
+            [[NS, 'reading']],
+          );
+          assert.deepEqual(
+            all.rules.map((r) => [r.namespace, r.name]),
+            [[NS, 'greet-on-reading']],
+          );
         }
       });
 
       it('packages, triggers and rules: list and get, 404 for one that does not exist', async () => {
         const c = ow();
         for (const list of [await c.packages.list(), await c.packages.list({ namespace: NS })]) {
-          assert.deepEqual(list.map((p) => [p.namespace, p.name, p.binding]), [[NS, 'facedemo', false]]);
+          assert.deepEqual(
+            list.map((p) => [p.namespace, p.name, p.binding]),
+            [[NS, 'facedemo', false]],
+          );
         }
         const pkg = await c.packages.get({ name: 'facedemo' });
         assert.equal(pkg.namespace, NS);
@@ -280,7 +346,10 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         await assert.rejects(c.packages.get({ name: 'glorfindel' }), (e) => e.statusCode === 404);
 
         for (const list of [await c.triggers.list(), await c.triggers.list({ namespace: NS })]) {
-          assert.deepEqual(list.map((t) => [t.namespace, t.name]), [[NS, 'reading']]);
+          assert.deepEqual(
+            list.map((t) => [t.namespace, t.name]),
+            [[NS, 'reading']],
+          );
         }
         const t = await c.triggers.get({ name: 'reading' });
         assert.equal(t.namespace, NS);
@@ -290,7 +359,10 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         await assert.rejects(c.triggers.get({ name: 'glorfindel' }), (e) => e.statusCode === 404);
 
         for (const list of [await c.rules.list(), await c.rules.list({ namespace: NS })]) {
-          assert.deepEqual(list.map((r) => [r.namespace, r.name]), [[NS, 'greet-on-reading']]);
+          assert.deepEqual(
+            list.map((r) => [r.namespace, r.name]),
+            [[NS, 'greet-on-reading']],
+          );
         }
         const r = await c.rules.get({ name: 'greet-on-reading' });
         assert.equal(r.namespace, NS);
@@ -310,7 +382,10 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
           assert.match(id, ID);
           parts.push(await c.activations.get({ name: id }));
         }
-        assert.deepEqual(parts.map((p) => p.name), ['step-parse', 'step-check', 'step-format']);
+        assert.deepEqual(
+          parts.map((p) => p.name),
+          ['step-parse', 'step-check', 'step-format'],
+        );
         for (const p of parts) {
           assert.equal(p.cause, seq.activationId, JSON.stringify(p));
           assert.equal(p.response.success, true);
@@ -353,7 +428,10 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
           'rules.create': () => c.rules.create({ name: 'random_rule_test', action: 'facedemo/hello', trigger: 'reading' }),
         };
         for (const [what, call] of Object.entries(writes)) {
-          const e = await call().then((x) => assert.fail(`${what} answered ${JSON.stringify(x)}`), (x) => x);
+          const e = await call().then(
+            (x) => assert.fail(`${what} answered ${JSON.stringify(x)}`),
+            (x) => x,
+          );
           assert.equal(e.statusCode, 405, `${what}: ${e.message}`);
           assert.match(e.error.error, /^HTTP method not allowed, supported methods: GET/, what);
           assert.match(e.error.code, ID, what);
@@ -365,7 +443,11 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
 
       it("upstream's scenarios for what this gateway does not implement: the client gets the API's error, never a hang or a 500", async () => {
         const c = ow();
-        const status = (p) => p.then((x) => assert.fail(`answered ${JSON.stringify(x)}`), (e) => e.statusCode);
+        const status = (p) =>
+          p.then(
+            (x) => assert.fail(`answered ${JSON.stringify(x)}`),
+            (e) => e.statusCode,
+          );
         // feeds.test.js: a feed is an action of /whisk.system, another namespace (a flow fires the triggers).
         assert.equal(await status(c.feeds.create({ feedName: '/whisk.system/alarms/alarm', trigger: `/${NS}/reading`, params: { cron: '* * * * *' } })), 403);
         // actions.test.js "invoke action with fully-qualified name" runs /whisk.system/utils/sort: another namespace too.
@@ -391,8 +473,12 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
           const file = path.join(dir, 'example.cjs');
           fs.writeFileSync(file, code);
           const out = await new Promise((resolve, reject) => {
-            execFile(process.execPath, [file], { cwd: dir, timeout: 30000, env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') } }, (err, stdout, stderr) =>
-              err ? reject(new Error(`node example.cjs: ${err.message}\n${stderr}`)) : resolve(stdout));
+            execFile(
+              process.execPath,
+              [file],
+              { cwd: dir, timeout: 30000, env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') } },
+              (err, stdout, stderr) => (err ? reject(new Error(`node example.cjs: ${err.message}\n${stderr}`)) : resolve(stdout)),
+            );
           });
           assert.match(out, /Hello, Ada!/);
         } finally {
@@ -400,7 +486,7 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         }
       });
 
-      it("the wsk examples and read commands, as the REST calls wsk makes", async () => {
+      it('the wsk examples and read commands, as the REST calls wsk makes', async () => {
         // wsk action invoke facedemo/hello -p name Ada --result
         const inv = await rest('POST', '/namespaces/_/actions/facedemo/hello?blocking=true&result=true', { name: 'Ada' });
         assert.deepEqual(inv, { status: 200, body: { payload: 'Hello, Ada!' } });
@@ -416,7 +502,10 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         assert.deepEqual([res.status, res.success, res.result], ['success', true, { payload: 'Hello, Ada!' }]);
         // wsk activation get --last; wsk activation list --full
         const last = await rest('GET', '/namespaces/_/activations?limit=1&skip=0');
-        assert.deepEqual(last.body.map((a) => a.activationId), [id]);
+        assert.deepEqual(
+          last.body.map((a) => a.activationId),
+          [id],
+        );
         const full = await rest('GET', '/namespaces/_/activations?limit=30&skip=0&docs=true');
         assert.deepEqual(full.body[0].response.result, { payload: 'Hello, Ada!' });
         // wsk action list, wsk action get facedemo/hello (with and without --summary's code)
@@ -439,7 +528,10 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         assert.deepEqual(wskList, { actions: ACTIONS, packages: [`${NS}/facedemo`], triggers: [`${NS}/reading`], rules: [`${NS}/greet-on-reading`] });
         assert.equal((await rest('GET', '/namespaces/_/rules/greet-on-reading')).body.status, 'active');
         // wsk package list; wsk package get facedemo
-        assert.deepEqual((await rest('GET', '/namespaces/_/packages?limit=30&skip=0')).body.map((p) => p.name), ['facedemo']);
+        assert.deepEqual(
+          (await rest('GET', '/namespaces/_/packages?limit=30&skip=0')).body.map((p) => p.name),
+          ['facedemo'],
+        );
         assert.deepEqual((await rest('GET', '/namespaces/_/packages/facedemo')).body.actions.map((a) => a.name).sort(), ['echo', 'hello']);
         // wsk action invoke without --result or --blocking: 202 and an id.
         const nb = await rest('POST', '/namespaces/_/actions/facedemo/hello', { name: 'Bo' });
@@ -460,13 +552,23 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
       it('capacity 1 with one action busy: an activation answered 202 waits for the container (OpenWhisk queues it); a blocking one answers 429, not 500', async () => {
         const c = way.client('one');
         // Actions this way has not used on runtime `one` yet (the other way runs the same test on the same runtime).
-        const [[queued, queuedParams, queuedResult], [refused, refusedParams]] = way === WAYS[0]
-          ? [['shout', { text: 'hi' }, { text: 'HI' }], ['facedemo/hello', { name: 'Ada' }]]
-          : [['step-parse', { text: 'a b' }, { words: ['a', 'b'], fail: false }], ['facedemo/echo', { n: 1 }]];
+        const [[queued, queuedParams, queuedResult], [refused, refusedParams]] =
+          way === WAYS[0]
+            ? [
+                ['shout', { text: 'hi' }, { text: 'HI' }],
+                ['facedemo/hello', { name: 'Ada' }],
+              ]
+            : [
+                ['step-parse', { text: 'a b' }, { words: ['a', 'b'], fail: false }],
+                ['facedemo/echo', { n: 1 }],
+              ];
         const { activationId: sleepId } = await c.actions.invoke({ name: 'sleep', params: { ms: 5000 } });
         // The sleep holds the only container: the runtime's metrics count it busy.
         const busyNow = async () => {
-          const res = await fetch(`${way.base('one')}/metrics`, { headers: { authorization: `Basic ${Buffer.from(KEY).toString('base64')}` }, signal: AbortSignal.timeout(10000) });
+          const res = await fetch(`${way.base('one')}/metrics`, {
+            headers: { authorization: `Basic ${Buffer.from(KEY).toString('base64')}` },
+            signal: AbortSignal.timeout(10000),
+          });
           return /^openwhisk_gateway_containers\{state="busy"\} 1$/m.test(await res.text());
         };
         await until('the sleep running in the only container', busyNow, 30000);

@@ -134,8 +134,17 @@ describe('operators: /ping and /metrics (real Node-RED, real Docker)', function 
       { id: 'tab', type: 'tab', label: 'operators' },
       { id: 'svc', type: 'openwhisk-service', api: ow.url, credentials: { key: ow.key('guest') } },
       {
-        id: 'rt', type: 'openwhisk-runtime', mode: 'local', service: 'svc', images: `nodejs:*=${IMAGE}`, capacity: 3, queue: 10,
-        serveApi: true, apiPath: 'ops', apiListen: String(ownPort), credentials: { apiKey: KEY },
+        id: 'rt',
+        type: 'openwhisk-runtime',
+        mode: 'local',
+        service: 'svc',
+        images: `nodejs:*=${IMAGE}`,
+        capacity: 3,
+        queue: 10,
+        serveApi: true,
+        apiPath: 'ops',
+        apiListen: String(ownPort),
+        credentials: { apiKey: KEY },
       },
       { id: 'in', z: 'tab', type: 'http in', url: '/hello', method: 'post', wires: [['act']] },
       { id: 'act', z: 'tab', type: 'openwhisk-action', runtime: 'rt', action: 'edge/hello', params: [], wires: [['out']] },
@@ -143,16 +152,25 @@ describe('operators: /ping and /metrics (real Node-RED, real Docker)', function 
     ]);
     inst = fs.readFileSync(path.join(red.userDir, '.leon-openwhisk', 'instance-id'), 'utf8').trim();
     // The action node's container is up before messages come (its status says ready).
-    await until('the action node to be provisioned', async () => (await containersWith('io.leon-edge.node=act', `io.leon-edge.instance=${inst}`)).length > 0, 60000);
+    await until(
+      'the action node to be provisioned',
+      async () => (await containersWith('io.leon-edge.node=act', `io.leon-edge.instance=${inst}`)).length > 0,
+      60000,
+    );
   });
 
   after(async () => {
     if (red) await red.destroy();
-    if (inst) for (const c of await containersWith(`io.leon-edge.instance=${inst}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    if (inst)
+      for (const c of await containersWith(`io.leon-edge.instance=${inst}`))
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
     if (ow) await ow.stop();
   });
 
-  it('answers /ping without a key, on Node-RED\'s path and on the own port', async () => {
+  it("answers /ping without a key, on Node-RED's path and on the own port", async () => {
     for (const url of [`${red.url}/openwhisk/ops/ping`, `http://127.0.0.1:${ownPort}/ping`]) {
       const res = await fetch(url);
       assert.equal(res.status, 200, url);
@@ -175,12 +193,20 @@ describe('operators: /ping and /metrics (real Node-RED, real Docker)', function 
     const N = 4;
     const M = 3;
     for (let i = 0; i < N; i++) {
-      const res = await fetch(`${red.url}/hello`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: `flow-${i}` }) });
+      const res = await fetch(`${red.url}/hello`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `flow-${i}` }),
+      });
       assert.equal(res.status, 200);
       assert.equal((await res.json()).greeting, `Hello flow-${i}`);
     }
     const invoke = (name, base = `http://127.0.0.1:${ownPort}`) =>
-      fetch(`${base}/api/v1/namespaces/_/actions/${name}?blocking=true`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: '{}' });
+      fetch(`${base}/api/v1/namespaces/_/actions/${name}?blocking=true`, {
+        method: 'POST',
+        headers: { ...auth(), 'content-type': 'application/json' },
+        body: '{}',
+      });
     for (let i = 0; i < M; i++) assert.equal((await invoke('edge/hello', i % 2 ? `${red.url}/openwhisk/ops` : undefined)).status, 200);
     assert.equal((await invoke('broken')).status, 502);
     // A name no catalog knows: 404, and no series of its own.
@@ -229,8 +255,11 @@ describe('operators: /ping and /metrics (real Node-RED, real Docker)', function 
 
   it('tells the runtime dialog which image each kind resolves to, whether the engine has it, and what builds it', async () => {
     const status = (body, headers = {}) =>
-      fetch(`${red.url}/leon-openwhisk/runtime/status`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
-        .then(async (res) => ({ status: res.status, body: await res.json() }));
+      fetch(`${red.url}/leon-openwhisk/runtime/status`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      }).then(async (res) => ({ status: res.status, body: await res.json() }));
     // The deployed runtime with the dialog's overrides: one present image, one that does not exist.
     const r = await status({ id: 'rt', images: `nodejs:*=${IMAGE}\npython:3.11=leon-edge/no-such-runtime:1`, actions: ['edge/hello'] });
     assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -244,7 +273,10 @@ describe('operators: /ping and /metrics (real Node-RED, real Docker)', function 
     // Its containers, capacity and Docker health.
     assert.equal(r.body.runtime.health.state, 'ok');
     assert.equal(r.body.runtime.capacity, 3);
-    assert.ok(r.body.runtime.containers.some((c) => c.action === 'guest/edge/hello' && (c.state === 'ready' || c.state === 'busy')), JSON.stringify(r.body.runtime));
+    assert.ok(
+      r.body.runtime.containers.some((c) => c.action === 'guest/edge/hello' && (c.state === 'ready' || c.state === 'busy')),
+      JSON.stringify(r.body.runtime),
+    );
     // Another platform than the engine's: the image on the engine is the wrong one, and the command names the platform.
     const other = r.body.images.enginePlatform === 'linux/arm64' ? 'linux/amd64' : 'linux/arm64';
     const cross = await status({ id: 'rt', images: `nodejs:*=${IMAGE}`, platform: other });

@@ -31,19 +31,39 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
     { id: 'tab', type: 'tab', label: name },
     { id: 'next', type: 'openwhisk-service', api: burstTo, credentials: { key: burstKey } },
     {
-      id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: 'manifest.yaml', service: 'next', burst: true,
-      images: `nodejs:*=${IMAGE}`, capacity: 1, queue: 0, serveApi: true, apiPath: name, credentials: { apiKey: key },
+      id: 'rt',
+      type: 'openwhisk-runtime',
+      mode: 'local',
+      source: 'manifest',
+      manifest: 'manifest.yaml',
+      service: 'next',
+      burst: true,
+      images: `nodejs:*=${IMAGE}`,
+      capacity: 1,
+      queue: 0,
+      serveApi: true,
+      apiPath: name,
+      credentials: { apiKey: key },
     },
     { id: 'in', z: 'tab', type: 'http in', url: '/go', method: 'post', wires: [['act']] },
     { id: 'act', z: 'tab', type: 'openwhisk-action', runtime: 'rt', action: 'tiers/slow', params: [], wires: [['ok']] },
     { id: 'ok', z: 'tab', type: 'function', func: 'msg.payload = { result: msg.payload, data: msg.data }; return msg;', wires: [['out']] },
     { id: 'c', z: 'tab', type: 'catch', scope: ['act'], uncaught: false, wires: [['bad']] },
-    { id: 'bad', z: 'tab', type: 'function', func: 'msg.statusCode = 500; msg.payload = { error: msg.error.message, code: msg.error.code }; return msg;', wires: [['out']] },
+    {
+      id: 'bad',
+      z: 'tab',
+      type: 'function',
+      func: 'msg.statusCode = 500; msg.payload = { error: msg.error.message, code: msg.error.code }; return msg;',
+      wires: [['out']],
+    },
     { id: 'out', z: 'tab', type: 'http response', statusCode: '', headers: {} },
   ];
 
-  const go = (red, n) => fetch(`${red.url}/go`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n }) })
-    .then(async (r) => ({ status: r.status, body: await r.json() }));
+  const go = (red, n) =>
+    fetch(`${red.url}/go`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n }) }).then(async (r) => ({
+      status: r.status,
+      body: await r.json(),
+    }));
   const ann = (data, key) => data.annotations.find((k) => k.key === key)?.value;
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   // Ready = the gateway ran the action in its own container (its API's record says so in its first hop;
@@ -51,7 +71,9 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
   const ready = async (red) => {
     for (let i = 0; i < 300; i++) {
       const r = await fetch(`${red.url}/openwhisk/${red.name}/api/v1/namespaces/_/actions/tiers/slow?blocking=true`, {
-        method: 'POST', headers: { authorization: `Basic ${Buffer.from(red.key).toString('base64')}`, 'content-type': 'application/json' }, body: '{"n":0}',
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(red.key).toString('base64')}`, 'content-type': 'application/json' },
+        body: '{"n":0}',
       }).catch(() => undefined);
       const record = r && r.status === 200 ? await r.json() : undefined;
       if (record && ann(record, 'hops')?.[0]?.where === 'local') return;
@@ -62,7 +84,10 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
   // Wait until message n is running in one of `red`'s own containers (its log says so).
   const startedOn = async (red, n) => {
     for (const c of await containersWith(`io.leon-edge.instance=${instances[red.name]}`)) {
-      const log = await docker.getContainer(c.Id).logs({ stdout: true, stderr: false }).catch(() => Buffer.alloc(0));
+      const log = await docker
+        .getContainer(c.Id)
+        .logs({ stdout: true, stderr: false })
+        .catch(() => Buffer.alloc(0));
       if (log.toString('latin1').includes(`start ${n}\n`)) return true;
     }
     return false;
@@ -77,7 +102,9 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
     for (const r of [a, b]) if (r !== red && (await startedOn(r, n))) elsewhere.push(r.name);
     const mine = await containersWith(`io.leon-edge.instance=${instances[red.name]}`);
     const tail = (r) => `--- Node-RED ${r.name}, last lines ---\n${r.out.split('\n').slice(-40).join('\n')}`;
-    throw new Error(`message ${n} never started on gateway ${red.name} within 30 s (started on: ${elsewhere.join(', ') || 'no gateway'}; ${red.name} has ${mine.length} container(s): ${mine.map((c) => c.State).join(', ')})\n${tail(a)}\n${tail(b)}`);
+    throw new Error(
+      `message ${n} never started on gateway ${red.name} within 30 s (started on: ${elsewhere.join(', ') || 'no gateway'}; ${red.name} has ${mine.length} container(s): ${mine.map((c) => c.State).join(', ')})\n${tail(a)}\n${tail(b)}`,
+    );
   };
 
   before(async function () {
@@ -96,7 +123,12 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
 
   after(async () => {
     for (const r of [a, b]) if (r) await r.destroy();
-    for (const id of Object.values(instances)) for (const c of await containersWith(`io.leon-edge.instance=${id}`)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    for (const id of Object.values(instances))
+      for (const c of await containersWith(`io.leon-edge.instance=${id}`))
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
     if (ow) await ow.stop();
   });
 
@@ -117,7 +149,10 @@ describe('gateway tiers: A full → B, B full → cloud, loops refused (two real
     const third = go(a, 3);
     const [r1, r2, r3] = await Promise.all([first, second, third]);
     for (const r of [r1, r2, r3]) assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.deepEqual([r1, r2, r3].map((r) => r.body.result), [{ n: 1 }, { n: 2 }, { n: 3 }]);
+    assert.deepEqual(
+      [r1, r2, r3].map((r) => r.body.result),
+      [{ n: 1 }, { n: 2 }, { n: 3 }],
+    );
 
     assert.equal(ann(r1.body.data, 'where'), 'local');
     assert.equal(ann(r1.body.data, 'hops'), undefined);

@@ -62,7 +62,14 @@ const ofNode = (nodeId) => ours([`${LABELS.node}=${nodeId}`]);
 
 async function removeByLabel(label) {
   const list = await containersOf([label]);
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    list.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
 }
 
 const annotation = (a, key) => a.annotations.find((x) => x.key === key)?.value;
@@ -101,7 +108,10 @@ function actionDoc(name, over = {}) {
     publish: false,
     exec: { kind: 'nodejs:20', code: CODE, binary: false },
     parameters: [],
-    annotations: [{ key: 'exec', value: 'nodejs:20' }, { key: 'provide-api-key', value: false }],
+    annotations: [
+      { key: 'exec', value: 'nodejs:20' },
+      { key: 'provide-api-key', value: false },
+    ],
     limits: { timeout: 60000, memory: 128, logs: 10, concurrency: 1 },
     ...over,
   };
@@ -195,13 +205,15 @@ async function loadOtherArchImage(engineArch) {
   const arch = engineArch === 'arm64' ? 'amd64' : 'arm64';
   const layer = tar({ 'hello.txt': 'not runnable here\n' });
   const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
-  const config = Buffer.from(JSON.stringify({
-    architecture: arch,
-    os: 'linux',
-    config: { Cmd: ['/nothing'] },
-    rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] },
-    history: [{ created_by: 'local-engine.test.js' }],
-  }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: arch,
+      os: 'linux',
+      config: { Cmd: ['/nothing'] },
+      rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] },
+      history: [{ created_by: 'local-engine.test.js' }],
+    }),
+  );
   const configName = `${sha(config)}.json`;
   const archive = tar({
     [configName]: config,
@@ -266,9 +278,18 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
     await Promise.all(engines.map((e) => e.close().catch(() => undefined)));
     await removeByLabel(`${LABELS.instance}=${INSTANCE}`).catch(() => undefined);
     await removeByLabel(`${LABELS.instance}=${FOREIGN}`).catch(() => undefined);
-    await docker.getImage(OTHER_ARCH_IMAGE).remove({ force: true }).catch(() => undefined);
-    await docker.getImage(CRASH_IMAGE).remove({ force: true }).catch(() => undefined);
-    await docker.getNetwork('leon-itest-net').remove().catch(() => undefined);
+    await docker
+      .getImage(OTHER_ARCH_IMAGE)
+      .remove({ force: true })
+      .catch(() => undefined);
+    await docker
+      .getImage(CRASH_IMAGE)
+      .remove({ force: true })
+      .catch(() => undefined);
+    await docker
+      .getNetwork('leon-itest-net')
+      .remove()
+      .catch(() => undefined);
   });
 
   describe('plain actions', () => {
@@ -420,7 +441,10 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       assert.equal(err.activation.response.status, 'application error');
       assert.deepEqual(err.activation.response.result, { error: { message: 'bad input', field: 'x' } });
       assert.match(err.message, /bad input/);
-      assert.deepEqual((await ofNode('node-hello')).map((c) => c.Id), before);
+      assert.deepEqual(
+        (await ofNode('node-hello')).map((c) => c.Id),
+        before,
+      );
       const ok = await hello.invoke({ name: 'again' });
       assert.equal(annotation(ok, 'initTime'), undefined, 'same warm container');
       // a rejected Promise is an application error too (the proxy answers 200 {error})
@@ -499,7 +523,7 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       }
     });
 
-    it('/init failure: developer error with the action\'s own message and its logs; container removed', async () => {
+    it("/init failure: developer error with the action's own message and its logs; container removed", async () => {
       const doc = actionDoc('/guest/broken', {
         exec: { kind: 'nodejs:20', code: 'console.log("loading broken"); function main( { return {} }' },
       });
@@ -543,7 +567,7 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       const tag = { x64: 'amd64', arm64: 'arm64', arm: 'armv7' }[process.arch];
       const ours = await e.provision('node-ours', own, ownCat);
       try {
-        assert.equal(ours.image, `leon-edge/action-nodejs-v20:${tag}`, 'ours before the service\'s runtimes list');
+        assert.equal(ours.image, `leon-edge/action-nodejs-v20:${tag}`, "ours before the service's runtimes list");
       } finally {
         await ours.close();
       }
@@ -702,7 +726,10 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
         assert.equal(results.length, 8);
         assert.ok(results.every((r) => r.response.success));
         assert.ok(took >= 4 * 300 - 50, `8 × 300 ms on 2 containers takes ≥ 4 rounds (took ${took})`);
-        assert.ok(results.some((r) => annotation(r, 'waitTime') >= 250), 'some waited in the queue');
+        assert.ok(
+          results.some((r) => annotation(r, 'waitTime') >= 250),
+          'some waited in the queue',
+        );
         assert.equal(act.containers, 2);
         assert.ok(max <= 2, `never more than capacity (saw ${max})`);
         assert.equal(act.queued, 0);
@@ -857,8 +884,7 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
     });
 
     it('start() sweeps leftovers of this instance only, never other instances or live engines', async () => {
-      const mk = (labels) =>
-        docker.createContainer({ Image: NODE_IMAGE, Labels: { [LABELS.managed]: 'true', ...labels } });
+      const mk = (labels) => docker.createContainer({ Image: NODE_IMAGE, Labels: { [LABELS.managed]: 'true', ...labels } });
       const leftover = await mk({ [LABELS.instance]: INSTANCE, [LABELS.engine]: 'crashed-engine', [LABELS.node]: 'sweep-left' });
       const foreign = await mk({ [LABELS.instance]: FOREIGN, [LABELS.engine]: 'crashed-engine', [LABELS.node]: 'sweep-foreign' });
       const doc = actionDoc('/guest/sibling');
@@ -884,7 +910,11 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       try {
         const [c] = await ofNode('node-net');
         assert.deepEqual(Object.keys(c.NetworkSettings.Networks), ['leon-itest-net']);
-        assert.deepEqual(c.Ports.filter((p) => p.PublicPort), [], 'nothing published');
+        assert.deepEqual(
+          c.Ports.filter((p) => p.PublicPort),
+          [],
+          'nothing published',
+        );
         assert.equal((await act.invoke({ name: 'net' })).response.result.params.name, 'net');
         // a killed container on a network (no TCP reset) still fails fast
         const running = act.invoke({ mode: 'sleep', ms: 10000 });
@@ -909,17 +939,14 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       try {
         const [c] = await ofNode('node.inspect');
         const info = await docker.getContainer(c.Id).inspect();
-        assert.deepEqual(
-          Object.fromEntries(Object.entries(info.Config.Labels).filter(([k]) => k.startsWith('io.leon-edge.') && k !== LABELS.engine)),
-          {
-            [LABELS.managed]: 'true',
-            [LABELS.instance]: INSTANCE,
-            [LABELS.runtime]: 'rt-test',
-            [LABELS.node]: 'node.inspect',
-            [LABELS.action]: '/guest/pkg/inspected',
-            [LABELS.version]: '0.0.7',
-          },
-        );
+        assert.deepEqual(Object.fromEntries(Object.entries(info.Config.Labels).filter(([k]) => k.startsWith('io.leon-edge.') && k !== LABELS.engine)), {
+          [LABELS.managed]: 'true',
+          [LABELS.instance]: INSTANCE,
+          [LABELS.runtime]: 'rt-test',
+          [LABELS.node]: 'node.inspect',
+          [LABELS.action]: '/guest/pkg/inspected',
+          [LABELS.version]: '0.0.7',
+        });
         assert.match(info.Name, /^\/leon_node\.inspect_guest_pkg_inspected_\d+$/);
         assert.equal(info.Config.Tty, false);
         assert.equal(info.HostConfig.Memory, 192 * 1024 * 1024);
@@ -955,8 +982,13 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
           for (let i = 0; i < 1500; i++) {
             let t = process.hrtime.bigint();
             const body = JSON.stringify({
-              value: { i }, namespace: 'guest', action_name: '/guest/fast', action_version: '0.0.7',
-              activation_id: crypto.randomUUID().replace(/-/g, ''), transaction_id: 't', deadline: String(Date.now() + 60000),
+              value: { i },
+              namespace: 'guest',
+              action_name: '/guest/fast',
+              action_version: '0.0.7',
+              activation_id: crypto.randomUUID().replace(/-/g, ''),
+              transaction_id: 't',
+              deadline: String(Date.now() + 60000),
             });
             JSON.parse((await postJson(agent, '127.0.0.1', port, '/run', body, 60000)).body);
             direct.push(Number(process.hrtime.bigint() - t) / 1e6);

@@ -22,7 +22,14 @@ function engine(opts = {}) {
   return e;
 }
 function doc(name, over = {}) {
-  return { namespace: 'guest', name, version: '0.0.1', exec: { kind: 'nodejs:20', code: CODE }, limits: { timeout: 60000, memory: 256, logs: 10, concurrency: 1 }, ...over };
+  return {
+    namespace: 'guest',
+    name,
+    version: '0.0.1',
+    exec: { kind: 'nodejs:20', code: CODE },
+    limits: { timeout: 60000, memory: 256, logs: 10, concurrency: 1 },
+    ...over,
+  };
 }
 const catalog = (docs) => ({
   location: 'in-test catalog',
@@ -54,7 +61,12 @@ describe('local runtime bounds (real Docker)', function () {
     const act = await e.provision('node-slow', d, catalog([d]));
     const blob = 'x'.repeat(60 * 1024);
     const busy = act.invoke({ ms: 1500, n: 0 });
-    const waiting = Array.from({ length: 12 }, (_, i) => act.invoke({ n: i + 1, blob }).then((a) => a.response.result.n, (err) => err));
+    const waiting = Array.from({ length: 12 }, (_, i) =>
+      act.invoke({ n: i + 1, blob }).then(
+        (a) => a.response.result.n,
+        (err) => err,
+      ),
+    );
     const settled = await Promise.all(waiting);
     await busy;
     const refused = settled.filter((r) => r instanceof Error);
@@ -62,7 +74,10 @@ describe('local runtime bounds (real Docker)', function () {
     assert.ok(ran.length >= 7 && ran.length <= 8, `${ran.length} messages fit in 512 KB`);
     assert.equal(refused.length + ran.length, 12);
     assert.equal(refused[0].code, 'overload');
-    assert.match(refused[0].message, /overloaded: the messages waiting in the local runtime \(all its actions together\) already hold more than .* of the 0\.5 MB it keeps for waiting messages/);
+    assert.match(
+      refused[0].message,
+      /overloaded: the messages waiting in the local runtime \(all its actions together\) already hold more than .* of the 0\.5 MB it keeps for waiting messages/,
+    );
     // Once the queue has drained, messages are accepted again.
     assert.equal((await act.invoke({ n: 99, blob })).response.result.n, 99);
     await act.close();
@@ -85,12 +100,20 @@ describe('local runtime bounds (real Docker)', function () {
   });
 
   it("isolates action containers from each other by default; a runtime's own network is the user's choice", async () => {
-    const probeDoc = { namespace: 'guest', name: 'probe', version: '1', exec: { kind: 'blackbox', image: HOSTILE_IMAGE }, limits: { timeout: 10000, memory: 256, logs: 10, concurrency: 1 } };
+    const probeDoc = {
+      namespace: 'guest',
+      name: 'probe',
+      version: '1',
+      exec: { kind: 'blackbox', image: HOSTILE_IMAGE },
+      limits: { timeout: 10000, memory: 256, logs: 10, concurrency: 1 },
+    };
     const victimDoc = doc('victim');
     const ipOf = async (nodeId) => {
       const [info] = await docker.listContainers({ filters: { label: [`${LABELS.node}=${nodeId}`, `${LABELS.instance}=${INSTANCE}`] } });
       const c = await docker.getContainer(info.Id).inspect();
-      return Object.values(c.NetworkSettings.Networks).map((n) => n.IPAddress).find(Boolean);
+      return Object.values(c.NetworkSettings.Networks)
+        .map((n) => n.IPAddress)
+        .find(Boolean);
     };
     // Default: the isolation network, inter-container traffic off.
     const e = engine({ capacity: 2 });
@@ -122,10 +145,19 @@ describe('local runtime bounds (real Docker)', function () {
 
   it('ends a run that never answers at the time limit, replaces the container, and serves the next message', async () => {
     const e = engine({ capacity: 2 });
-    const d = { namespace: 'guest', name: 'hang', version: '1', exec: { kind: 'blackbox', image: HOSTILE_IMAGE }, limits: { timeout: 1000, memory: 256, logs: 10, concurrency: 1 } };
+    const d = {
+      namespace: 'guest',
+      name: 'hang',
+      version: '1',
+      exec: { kind: 'blackbox', image: HOSTILE_IMAGE },
+      limits: { timeout: 1000, memory: 256, logs: 10, concurrency: 1 },
+    };
     const act = await e.provision('node-hang', d, catalog([d]));
     try {
-      const err = await act.invoke({ mode: 'hang' }).then(() => assert.fail('resolved'), (x) => x);
+      const err = await act.invoke({ mode: 'hang' }).then(
+        () => assert.fail('resolved'),
+        (x) => x,
+      );
       assert.equal(err.code, 'timeout');
       assert.match(err.message, /exceeded its time limits of 1000 milliseconds/);
       const next = await act.invoke({ mode: 'ok', n: 5 });

@@ -35,7 +35,14 @@ function doc(name, memory = 256, version = '0.0.1') {
     limits: { timeout: 60000, memory, logs: 10, concurrency: 1 },
   };
 }
-const catalog = { async getAction() { throw new Error('not used'); }, async runtimeImages() { return {}; } };
+const catalog = {
+  async getAction() {
+    throw new Error('not used');
+  },
+  async runtimeImages() {
+    return {};
+  },
+};
 
 function engine(opts = {}) {
   const e = new LocalEngine({ instanceId: INSTANCE, runtimeId: 'rt-cells', imageOverrides: { 'nodejs:*': IMAGE }, stemCells: 1, ...opts });
@@ -72,7 +79,15 @@ describe('stem cells (real Docker engine)', function () {
       if (process.env.CI === 'true') throw new Error(`${msg} (CI=true: failing instead of skipping)`, { cause: err });
       this.skip();
     }
-    if (!(await docker.getImage(IMAGE).inspect().then(() => true, () => false))) {
+    if (
+      !(await docker
+        .getImage(IMAGE)
+        .inspect()
+        .then(
+          () => true,
+          () => false,
+        ))
+    ) {
       execFileSync('bash', [path.join(ROOT, 'runtimes', 'build.sh')], { stdio: 'inherit' });
     }
   });
@@ -84,7 +99,11 @@ describe('stem cells (real Docker engine)', function () {
 
   after(async function () {
     await Promise.all(engines.map((e) => e.close().catch(() => undefined)));
-    for (const c of await list([])) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    for (const c of await list([]))
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
   });
 
   it('an image without the stemcell-safe label gets no cell (a page in the browser could /init a waiting one)', async () => {
@@ -94,11 +113,13 @@ describe('stem cells (real Docker engine)', function () {
       { context: path.join(ROOT, 'test', 'support', 'unsafe-image'), src: ['Dockerfile'] },
       { t: UNSAFE, buildargs: JSON.stringify({ BASE: IMAGE }) },
     );
-    await new Promise((resolve, reject) => docker.modem.followProgress(build, (err, out) => {
-      const failed = err || out.find((o) => o.error);
-      if (failed) reject(new Error(`building ${UNSAFE}: ${failed.message || failed.error}`));
-      else resolve();
-    }));
+    await new Promise((resolve, reject) =>
+      docker.modem.followProgress(build, (err, out) => {
+        const failed = err || out.find((o) => o.error);
+        if (failed) reject(new Error(`building ${UNSAFE}: ${failed.message || failed.error}`));
+        else resolve();
+      }),
+    );
     const e = engine({ capacity: 4, imageOverrides: { 'nodejs:*': UNSAFE } });
     const a = await e.provision('node-a', doc('a'), catalog);
     assert.equal((await a.invoke({ n: 1 })).response.success, true);
@@ -128,7 +149,7 @@ describe('stem cells (real Docker engine)', function () {
     assert.equal(r.response.success, true);
     const ids = new Set((await cellsOnDocker()).map((c) => c.Id));
     assert.ok(ids.has(cell.Id), 'the handed-over container keeps its (immutable) cell label');
-    assert.equal(await initMarkers(cell.Id), 1, 'it got exactly one /init, with b\'s code');
+    assert.equal(await initMarkers(cell.Id), 1, "it got exactly one /init, with b's code");
     const renamed = await until('the rename after its action', async () => {
       const info = await docker.getContainer(cell.Id).inspect();
       return /node-b/.test(info.Name) && info.Name;
@@ -151,7 +172,10 @@ describe('stem cells (real Docker engine)', function () {
     const quick = await a.invoke({ n: 2 });
     assert.ok(Date.now() - t0 < 1500, 'the waiting message ran in the new container, not after the held one');
     assert.equal(quick.response.success, true);
-    assert.ok(quick.annotations.some((x) => x.key === 'initTime'), 'its first activation reports the /init');
+    assert.ok(
+      quick.annotations.some((x) => x.key === 'initTime'),
+      'its first activation reports the /init',
+    );
     await held;
     assert.equal(a.containers, 2);
     await a.close();
@@ -233,11 +257,24 @@ describe('stem cells (real Docker engine)', function () {
     await again.close();
     const other = await e.provision('node-shape', doc('shape', 128, '0.0.3'), catalog);
     // Cells waiting (not handed over: still named as cells): only the 128 MB shape's, once 256 MB's has lingered 1.5 s.
-    await until('only cells of the shape in use', async () => {
-      const plans = (await cellsOnDocker()).filter((c) => c.Names[0].includes('stemcell'));
-      const info = (await Promise.all(plans.map((c) => docker.getContainer(c.Id).inspect().catch(() => undefined)))).filter(Boolean);
-      return info.length === 1 && info[0].HostConfig.Memory === 128 * 1024 * 1024;
-    }, 15000);
+    await until(
+      'only cells of the shape in use',
+      async () => {
+        const plans = (await cellsOnDocker()).filter((c) => c.Names[0].includes('stemcell'));
+        const info = (
+          await Promise.all(
+            plans.map((c) =>
+              docker
+                .getContainer(c.Id)
+                .inspect()
+                .catch(() => undefined),
+            ),
+          )
+        ).filter(Boolean);
+        return info.length === 1 && info[0].HostConfig.Memory === 128 * 1024 * 1024;
+      },
+      15000,
+    );
     await other.close();
   });
 

@@ -28,7 +28,11 @@ describe('the example flows', () => {
     }
     for (const f of SMALL) {
       const runtimes = load(f).filter((n) => n.type === 'openwhisk-runtime' && n.mode === 'local');
-      assert.deepEqual(runtimes.map((n) => n.id), [SHARED], f);
+      assert.deepEqual(
+        runtimes.map((n) => n.id),
+        [SHARED],
+        f,
+      );
     }
   });
 

@@ -15,8 +15,10 @@ const { photo, variants } = require('../../support/faces');
 const astronaut = () => photo('astronaut');
 
 function iou(a, b) {
-  const x1 = Math.max(a.x, b.x), y1 = Math.max(a.y, b.y);
-  const x2 = Math.min(a.x + a.w, b.x + b.w), y2 = Math.min(a.y + a.h, b.y + b.h);
+  const x1 = Math.max(a.x, b.x),
+    y1 = Math.max(a.y, b.y);
+  const x2 = Math.min(a.x + a.w, b.x + b.w),
+    y2 = Math.min(a.y + a.h, b.y + b.h);
   const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
   return inter / (a.w * a.h + b.w * b.h - inter);
 }
@@ -37,7 +39,14 @@ describe('face-detection example flow (real Node-RED, real Docker)', function ()
   this.timeout(120000);
   let dir;
   let kbDir;
-  const extra = [coreNode('common/90-comment.js'), coreNode('common/20-inject.js'), coreNode('common/21-debug.js'), coreNode('function/10-function.js'), coreNode('storage/23-watch.js'), coreNode('storage/10-file.js')];
+  const extra = [
+    coreNode('common/90-comment.js'),
+    coreNode('common/20-inject.js'),
+    coreNode('common/21-debug.js'),
+    coreNode('function/10-function.js'),
+    coreNode('storage/23-watch.js'),
+    coreNode('storage/10-file.js'),
+  ];
 
   before(async function () {
     await requireDocker(this);
@@ -181,7 +190,10 @@ describe('face-detection example flow (real Node-RED, real Docker)', function ()
       assert.deepEqual(res.people, []);
     }
     assert.match((await kb({ topic: 'enrol', payload: { face: 'forged-id', name: 'Mallory' } })).error, /no longer on the page/);
-    assert.match((await kb({ topic: 'enrol', payload: { face, descriptor: 'AAAA', name: 'José María O\'Neil-Núñez (Jr.)' } })).note, /^Named José María O'Neil-Núñez \(Jr\.\)/);
+    assert.match(
+      (await kb({ topic: 'enrol', payload: { face, descriptor: 'AAAA', name: "José María O'Neil-Núñez (Jr.)" } })).note,
+      /^Named José María O'Neil-Núñez \(Jr\.\)/,
+    );
   });
 
   it('bounds the knowledge base: with 100 people nobody new is taken, an existing person still gets photos (at most 5)', async () => {

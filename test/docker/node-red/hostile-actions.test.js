@@ -121,7 +121,13 @@ describe('hostile actions in local mode (real Node-RED, real Docker)', function 
   });
 
   it('fails a small result nested 10,000 levels deep instead of crashing Node-RED when it copies the message', async () => {
-    await helper.load(nodes, flow('hostile').map((n) => (n.id === 'a' ? { ...n, wires: [['out', 'out2']] } : n)).concat({ id: 'out2', type: 'helper' }), creds());
+    await helper.load(
+      nodes,
+      flow('hostile')
+        .map((n) => (n.id === 'a' ? { ...n, wires: [['out', 'out2']] } : n))
+        .concat({ id: 'out2', type: 'helper' }),
+      creds(),
+    );
     const a = helper.getNode('a');
     await waitForStatus(a, (s) => s.fill === 'green', 30000);
     const caught = nextMessage(helper.getNode('caught'), 30000);

@@ -83,7 +83,9 @@ describe('edge survival: offline catalog cache and bursting (real Node-RED, real
   it('bursts to the cloud when the local queue is full, and msg.data says where each message ran', async () => {
     const ow = await startOpenWhiskServer();
     try {
-      ow.putAction('guest', 'slow', { exec: { kind: 'nodejs:20', code: 'function main(p) { return new Promise(r => setTimeout(() => r({ n: p.n }), 400)); }' } });
+      ow.putAction('guest', 'slow', {
+        exec: { kind: 'nodejs:20', code: 'function main(p) { return new Promise(r => setTimeout(() => r({ n: p.n }), 400)); }' },
+      });
       await helper.load(nodes, flow(ow, 'slow', { capacity: 1, queue: 1, burst: true }), { svc: { key: ow.key('guest') } });
       const a = helper.getNode('a');
       await waitForStatus(a, (s) => s.fill === 'green', 30000);

@@ -30,7 +30,17 @@ describe('openwhisk-action with inline code on a local runtime with no catalog (
   function flow(inline) {
     return [
       { id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'none', capacity: 2, queue: 10 },
-      { id: 'a', type: 'openwhisk-action', runtime: 'rt', source: 'inline', action: '', namespace: '', params: [{ key: 'unit', value: 'C' }], wires: [['out']], ...inline },
+      {
+        id: 'a',
+        type: 'openwhisk-action',
+        runtime: 'rt',
+        source: 'inline',
+        action: '',
+        namespace: '',
+        params: [{ key: 'unit', value: 'C' }],
+        wires: [['out']],
+        ...inline,
+      },
       { id: 'out', type: 'helper' },
       { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
       { id: 'caught', type: 'helper' },
@@ -49,7 +59,10 @@ describe('openwhisk-action with inline code on a local runtime with no catalog (
     assert.equal(msg.payload.doubled, 42);
     assert.equal(msg.payload.unit, 'C');
     assert.match(msg.payload.node, /^v20\./);
-    assert.ok(msg.data.logs.some((l) => /stdout: got 21/.test(l)), JSON.stringify(msg.data.logs));
+    assert.ok(
+      msg.data.logs.some((l) => /stdout: got 21/.test(l)),
+      JSON.stringify(msg.data.logs),
+    );
     assert.equal(msg.data.name, 'a', 'the action is named after the node');
   });
 
@@ -66,7 +79,7 @@ describe('openwhisk-action with inline code on a local runtime with no catalog (
     assert.match(msg.payload.python, /^3\.11\./);
   });
 
-  it('shows a syntax error on the ring and in the log with the action\'s message, and sends messages to Catch', async () => {
+  it("shows a syntax error on the ring and in the log with the action's message, and sends messages to Catch", async () => {
     await helper.load(nodes, flow({ kind: 'nodejs:20', code: 'function main(p) {\n  return { ok: true \n}\n' }));
     const a = helper.getNode('a');
     const st = await waitForStatus(a, (s) => s.fill === 'red', 60000);
@@ -79,7 +92,7 @@ describe('openwhisk-action with inline code on a local runtime with no catalog (
     assert.match(msg.error.message, /SyntaxError/);
   });
 
-  it('shows a Python syntax error on the ring with the interpreter\'s words', async () => {
+  it("shows a Python syntax error on the ring with the interpreter's words", async () => {
     await helper.load(nodes, flow({ kind: 'python:3.11', code: 'def main(args:\n    return {}\n' }));
     const st = await waitForStatus(helper.getNode('a'), (s) => s.fill === 'red', 60000);
     assert.match(st.text, /^init failed: '\(' was never closed/, st.text);
@@ -90,7 +103,10 @@ describe('openwhisk-action with inline code on a local runtime with no catalog (
     const a = helper.getNode('a');
     const st = await waitForStatus(a, (s) => s.fill === 'red');
     assert.equal(st.text, 'no catalog');
-    assert.match(errorsOf(a).join('\n'), /has no catalog \(Catalog: none\): it runs only code written in the action nodes\. Set the node's Code to "written here"/);
+    assert.match(
+      errorsOf(a).join('\n'),
+      /has no catalog \(Catalog: none\): it runs only code written in the action nodes\. Set the node's Code to "written here"/,
+    );
   });
 
   it('refuses a node with no code, saying what to write', async () => {
@@ -211,7 +227,7 @@ describe('openwhisk-action with inline code deployed to OpenWhisk (the API stand
     assert.equal(ow.invocations.length, before, 'it ran locally');
   });
 
-  it('shows a refused key on the ring and in the log, and messages go to Catch with the service\'s message', async () => {
+  it("shows a refused key on the ring and in the log, and messages go to Catch with the service's message", async () => {
     const a = await deploy({ action: 'refused', code: V1 }, 'nobody:wrong');
     const st = await waitForStatus(a, (s) => s.fill === 'red');
     assert.equal(st.text, 'unauthorized');
@@ -272,7 +288,20 @@ describe('openwhisk-action and Node-RED context (declared keys in _context, upda
       { id: 'tab', type: 'tab' },
       { id: 'svc', type: 'openwhisk-service', api: ow.url },
       { ...rt, id: 'rt', service: 'svc' },
-      { id: 'a', z: 'tab', type: 'openwhisk-action', runtime: 'rt', source: 'inline', action: 'counter', kind: 'nodejs:20', code: COUNTER, context: 'flow.count, global.limit\nglobal.last', params: [], wires: [['out']], ...extra },
+      {
+        id: 'a',
+        z: 'tab',
+        type: 'openwhisk-action',
+        runtime: 'rt',
+        source: 'inline',
+        action: 'counter',
+        kind: 'nodejs:20',
+        code: COUNTER,
+        context: 'flow.count, global.limit\nglobal.last',
+        params: [],
+        wires: [['out']],
+        ...extra,
+      },
       { id: 'out', z: 'tab', type: 'helper' },
     ];
   }
@@ -297,7 +326,9 @@ describe('openwhisk-action and Node-RED context (declared keys in _context, upda
     assert.equal(a.context().flow.get('count'), 3);
     assert.equal(a.context().global.get('last'), 'm3');
     assert.equal(a.context().flow.get('stray'), undefined);
-    const warned = require('../../support/nr').callsOf(a, 'warn').map((c) => String(c.args[0]));
+    const warned = require('../../support/nr')
+      .callsOf(a, 'warn')
+      .map((c) => String(c.args[0]));
     assert.equal(warned.filter((w) => /context key flow\.stray, which the node does not declare/.test(w)).length, 1, 'warned once');
   });
 
@@ -312,7 +343,11 @@ describe('openwhisk-action and Node-RED context (declared keys in _context, upda
       '    return {"avg": avg, "_context": {"flow": {"window": window}}}',
     ].join('\n');
     await helper.startServer();
-    await helper.load(nodes, flow({ type: 'openwhisk-runtime', mode: 'local', capacity: 1, queue: 4 }, { kind: 'python:3.11', action: '', code, context: 'flow.window' }), creds());
+    await helper.load(
+      nodes,
+      flow({ type: 'openwhisk-runtime', mode: 'local', capacity: 1, queue: 4 }, { kind: 'python:3.11', action: '', code, context: 'flow.window' }),
+      creds(),
+    );
     await waitForStatus(helper.getNode('a'), (s) => s.fill === 'green' || s.fill === 'red', 60000);
     const avgs = [];
     for (const value of [3, 6, 9, 12]) avgs.push((await send({ value })).payload.avg);
@@ -328,7 +363,15 @@ describe('openwhisk-action and Node-RED context (declared keys in _context, upda
     assert.match(errorsOf(helper.getNode('a')).join('\n'), /'session\.x' is not valid: write flow\.<name> or global\.<name>/);
     await helper.unload();
 
-    await helper.load(nodes, [...flow({ type: 'openwhisk-runtime', mode: 'cloud' }), { id: 'c', z: 'tab', type: 'catch', scope: null, uncaught: false, wires: [['caught']] }, { id: 'caught', z: 'tab', type: 'helper' }], creds());
+    await helper.load(
+      nodes,
+      [
+        ...flow({ type: 'openwhisk-runtime', mode: 'cloud' }),
+        { id: 'c', z: 'tab', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
+        { id: 'caught', z: 'tab', type: 'helper' },
+      ],
+      creds(),
+    );
     const a = helper.getNode('a');
     await waitForStatus(a, (s) => s.fill === 'green');
     a.context().global.set('limit', 'x'.repeat(70 * 1024));
@@ -342,7 +385,10 @@ describe('the inline examples run as imported', function () {
   this.timeout(90000);
   const example = (f) => JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'examples', f), 'utf8'));
   /** The example's OpenWhisk nodes and config, its output debug node replaced by a test helper. */
-  const runnable = (flow, out) => flow.filter((n) => ['tab', 'openwhisk-action', 'openwhisk-runtime', 'openwhisk-service'].includes(n.type)).concat([{ id: out, z: flow[0].id, type: 'helper' }]);
+  const runnable = (flow, out) =>
+    flow
+      .filter((n) => ['tab', 'openwhisk-action', 'openwhisk-runtime', 'openwhisk-service'].includes(n.type))
+      .concat([{ id: out, z: flow[0].id, type: 'helper' }]);
   let ow;
   beforeEach(() => helper.startServer());
   afterEach(async () => {
@@ -365,7 +411,10 @@ describe('the inline examples run as imported', function () {
       a.receive({ payload });
       out.push((await got).payload);
     }
-    assert.deepEqual(out.map((p) => p.glitch), [false, false, false, false, false, true, false, false]);
+    assert.deepEqual(
+      out.map((p) => p.glitch),
+      [false, false, false, false, false, true, false, false],
+    );
     assert.equal(out[7].average, 21.58);
     assert.deepEqual(a.context().flow.get('window'), [20.9, 21.8, 22.1, 21.7, 21.4]);
   });

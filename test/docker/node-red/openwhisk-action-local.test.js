@@ -20,10 +20,21 @@ describe('openwhisk-action in local mode (real Docker)', function () {
     await requireDocker(this);
     await requireImage(this, IMAGE);
     ow = await startOpenWhiskServer();
-    ow.putPackage('guest', 'edge', { parameters: [{ key: 'site', value: 'plant-1' }, { key: 'unit', value: 'pkg' }] });
+    ow.putPackage('guest', 'edge', {
+      parameters: [
+        { key: 'site', value: 'plant-1' },
+        { key: 'unit', value: 'pkg' },
+      ],
+    });
     ow.putAction('guest', 'edge/threshold', {
-      exec: { kind: 'nodejs:20', code: 'function main(p) { console.log("checking", p.value); return { alert: p.value > p.limit, site: p.site, unit: p.unit, limit: p.limit }; }' },
-      parameters: [{ key: 'limit', value: 10 }, { key: 'unit', value: 'C' }],
+      exec: {
+        kind: 'nodejs:20',
+        code: 'function main(p) { console.log("checking", p.value); return { alert: p.value > p.limit, site: p.site, unit: p.unit, limit: p.limit }; }',
+      },
+      parameters: [
+        { key: 'limit', value: 10 },
+        { key: 'unit', value: 'C' },
+      ],
     });
     ow.putAction('guest', 'broken', { exec: { kind: 'nodejs:20', code: 'function main() { return { error: "bad reading" }; }' } });
   });
@@ -61,7 +72,10 @@ describe('openwhisk-action in local mode (real Docker)', function () {
     assert.equal(msg.topic, 't');
     assert.match(msg.data.activationId, /^[0-9a-f]{32}$/);
     assert.equal(msg.data.response.status, 'success');
-    assert.ok(msg.data.logs.some((l) => /stdout: checking 25/.test(l)), JSON.stringify(msg.data.logs));
+    assert.ok(
+      msg.data.logs.some((l) => /stdout: checking 25/.test(l)),
+      JSON.stringify(msg.data.logs),
+    );
   });
 
   it('sends an application error to Catch, and the next message works', async () => {
@@ -102,20 +116,23 @@ describe('openwhisk-action on a local runtime with a manifest: each Node.js kind
     await requireImage(this, IMAGE22);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-node22-'));
     fs.writeFileSync(path.join(dir, 'version.js'), 'function main() { return { node: process.version }; }\n');
-    fs.writeFileSync(path.join(dir, 'manifest.yaml'), [
-      'packages:',
-      '  versions:',
-      '    actions:',
-      '      node22:',
-      '        function: version.js',
-      '        runtime: nodejs:22',
-      '      node20:',
-      '        function: version.js',
-      '        runtime: nodejs:20',
-      '      plain:', // no runtime: nodejs:default, from the .js file
-      '        function: version.js',
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      path.join(dir, 'manifest.yaml'),
+      [
+        'packages:',
+        '  versions:',
+        '    actions:',
+        '      node22:',
+        '        function: version.js',
+        '        runtime: nodejs:22',
+        '      node20:',
+        '        function: version.js',
+        '        runtime: nodejs:20',
+        '      plain:', // no runtime: nodejs:default, from the .js file
+        '        function: version.js',
+        '',
+      ].join('\n'),
+    );
   });
   after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
   beforeEach(() => helper.startServer());
@@ -125,13 +142,18 @@ describe('openwhisk-action on a local runtime with a manifest: each Node.js kind
     helper.settings({});
   });
 
-  it('runs nodejs:22 and nodejs:default on Node 22 and nodejs:20 on Node 20 (the runtime config\'s usual image pair)', async () => {
+  it("runs nodejs:22 and nodejs:default on Node 22 and nodejs:20 on Node 20 (the runtime config's usual image pair)", async () => {
     const names = ['node22', 'node20', 'plain'];
     helper.settings({ userDir: dir }); // a manifest is read only from the user directory (or the examples)
     await helper.load(nodes, [
       {
-        id: 'rt22', type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: path.join(dir, 'manifest.yaml'),
-        images: `nodejs:20=${IMAGE}\nnodejs:*=${IMAGE22}`, capacity: 3,
+        id: 'rt22',
+        type: 'openwhisk-runtime',
+        mode: 'local',
+        source: 'manifest',
+        manifest: path.join(dir, 'manifest.yaml'),
+        images: `nodejs:20=${IMAGE}\nnodejs:*=${IMAGE22}`,
+        capacity: 3,
       },
       ...names.flatMap((n) => [
         { id: `v-${n}`, type: 'openwhisk-action', runtime: 'rt22', action: `versions/${n}`, namespace: '', params: [], wires: [[`out-${n}`]] },

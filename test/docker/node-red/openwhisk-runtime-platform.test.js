@@ -54,7 +54,7 @@ function emulated(qemu) {
   }
 }
 
-describe('runtime Platform field: actions on the engine\'s platform and emulated ARM through deployed flows', function () {
+describe("runtime Platform field: actions on the engine's platform and emulated ARM through deployed flows", function () {
   this.timeout(10 * 60 * 1000);
   let ow;
   let host;
@@ -73,16 +73,23 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
       this.skip();
     }
     for (const image of [
-      'leon-edge/action-nodejs-v20:latest', 'leon-edge/action-python-v3.11:latest',
-      `leon-edge/action-nodejs-v20:${foreign.tag}`, `leon-edge/action-python-v3.11:${foreign.tag}`,
+      'leon-edge/action-nodejs-v20:latest',
+      'leon-edge/action-python-v3.11:latest',
+      `leon-edge/action-nodejs-v20:${foreign.tag}`,
+      `leon-edge/action-python-v3.11:${foreign.tag}`,
       `leon-edge/face-detect-native:${foreign.tag}`,
-    ]) await requireImage(this, image);
+    ])
+      await requireImage(this, image);
     ow = await startOpenWhiskServer();
     const limits = { timeout: 120000, memory: 256 };
     ow.putAction('guest', 'arch-node', { exec: { kind: 'nodejs:20', code: NODE_CODE }, limits });
     ow.putAction('guest', 'arch-python', { exec: { kind: 'python:3.11', code: PYTHON_CODE }, limits });
     ow.putAction('guest', 'detect-faces', {
-      exec: { kind: 'blackbox', image: `leon-edge/face-detect-native:${foreign.tag}`, code: fs.readFileSync(path.join(ROOT, 'examples', 'detect-faces.py'), 'utf8') },
+      exec: {
+        kind: 'blackbox',
+        image: `leon-edge/face-detect-native:${foreign.tag}`,
+        code: fs.readFileSync(path.join(ROOT, 'examples', 'detect-faces.py'), 'utf8'),
+      },
       limits: { timeout: 120000, memory: 512 },
     });
   });
@@ -96,7 +103,12 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
   const creds = () => ({ svc: { key: ow.key('guest') } });
   function runtime(id, platform, tag) {
     return {
-      id, type: 'openwhisk-runtime', mode: 'local', service: 'svc', platform, capacity: 3,
+      id,
+      type: 'openwhisk-runtime',
+      mode: 'local',
+      service: 'svc',
+      platform,
+      capacity: 3,
       images: `nodejs:*=leon-edge/action-nodejs-v20:${tag}\npython:*=leon-edge/action-python-v3.11:${tag}`,
     };
   }
@@ -110,7 +122,7 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
     return got;
   }
 
-  it('runs a Node.js and a Python action on the engine\'s platform (default) and on emulated ARM, in one flow', async () => {
+  it("runs a Node.js and a Python action on the engine's platform (default) and on emulated ARM, in one flow", async () => {
     const flow = [
       { id: 'svc', type: 'openwhisk-service', api: ow.url },
       runtime('rt-host', '', 'latest'),
@@ -137,13 +149,22 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
 
     const armNode = await ask(helper.getNode('arm-node'), { name: 'Pi' }, 60000);
     assert.deepEqual(armNode.payload, { arch: foreign.nodeArch, machine: foreign.machine, hello: 'Pi' });
-    assert.ok(armNode.data.logs.some((l) => l.includes(`node on ${foreign.nodeArch}`)), JSON.stringify(armNode.data.logs));
+    assert.ok(
+      armNode.data.logs.some((l) => l.includes(`node on ${foreign.nodeArch}`)),
+      JSON.stringify(armNode.data.logs),
+    );
     const armPy = await ask(helper.getNode('arm-py'), { name: 'Pi' }, 60000);
     assert.deepEqual(armPy.payload, { machine: foreign.machine, hello: 'Pi' });
-    assert.ok(armPy.data.logs.some((l) => l.includes(`python on ${foreign.machine}`)), JSON.stringify(armPy.data.logs));
+    assert.ok(
+      armPy.data.logs.some((l) => l.includes(`python on ${foreign.machine}`)),
+      JSON.stringify(armPy.data.logs),
+    );
 
     // The containers are the images of each runtime's platform.
-    for (const [id, want] of [['host-node', 'latest'], ['arm-py', foreign.tag]]) {
+    for (const [id, want] of [
+      ['host-node', 'latest'],
+      ['arm-py', foreign.tag],
+    ]) {
       const [c] = await containersWith(`io.leon-edge.node=${id}`, ownInstance());
       assert.ok(c, `a container for ${id}`);
       assert.match(c.Image, new RegExp(`:${want}$`), `${id} runs ${c.Image}`);
@@ -161,10 +182,32 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
     // A manifest: a service stores nodejs:default as its default kind, a manifest's action without a runtime is nodejs:default.
     const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'leon-platform-'));
     fs.writeFileSync(path.join(dir, 'version.js'), 'function main() { return { version: process.version, arch: process.arch }; }\n');
-    fs.writeFileSync(path.join(dir, 'manifest.yaml'), ['packages:', '  v:', '    actions:', '      v22:', '        function: version.js', '        runtime: nodejs:22', '      plain:', '        function: version.js', ''].join('\n'));
+    fs.writeFileSync(
+      path.join(dir, 'manifest.yaml'),
+      [
+        'packages:',
+        '  v:',
+        '    actions:',
+        '      v22:',
+        '        function: version.js',
+        '        runtime: nodejs:22',
+        '      plain:',
+        '        function: version.js',
+        '',
+      ].join('\n'),
+    );
     helper.settings({ userDir: dir }); // a manifest is read only from the user directory (or the examples)
     try {
-      const bare = (id, platform) => ({ id, type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: path.join(dir, 'manifest.yaml'), platform, capacity: 3, images: '' });
+      const bare = (id, platform) => ({
+        id,
+        type: 'openwhisk-runtime',
+        mode: 'local',
+        source: 'manifest',
+        manifest: path.join(dir, 'manifest.yaml'),
+        platform,
+        capacity: 3,
+        images: '',
+      });
       const flow = [
         bare('rt-a64', 'linux/arm64'),
         bare('rt-v7', 'linux/arm/v7'),
@@ -179,7 +222,11 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
         await waitForStatus(helper.getNode(id), (st) => st.fill === 'green' || st.fill === 'red', 180000);
         assert.equal(lastStatus(helper.getNode(id)).fill, 'green', `${id}: ${errorsOf(helper.getNode(id)).join('; ')}`);
       }
-      for (const [id, major, arch] of [['a64-22', 'v22.', 'arm64'], ['a64-def', 'v22.', 'arm64'], ['v7-def', 'v20.', 'arm']]) {
+      for (const [id, major, arch] of [
+        ['a64-22', 'v22.', 'arm64'],
+        ['a64-def', 'v22.', 'arm64'],
+        ['v7-def', 'v20.', 'arm'],
+      ]) {
         const m = await ask(helper.getNode(id), {}, 60000);
         assert.ok(m.payload.version.startsWith(major), `${id}: ${m.payload.version}`);
         assert.equal(m.payload.arch, arch);
@@ -187,14 +234,17 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
       const v722 = helper.getNode('v7-22');
       await waitForStatus(v722, (st) => st.fill === 'red', 180000);
       const errors = errorsOf(v722);
-      assert.ok(errors.some((e) => /no image for kind 'nodejs:22' on this platform: no maintained Node\.js 22 build exists for linux\/arm\/v7/.test(e)), errors.join('\n'));
+      assert.ok(
+        errors.some((e) => /no image for kind 'nodejs:22' on this platform: no maintained Node\.js 22 build exists for linux\/arm\/v7/.test(e)),
+        errors.join('\n'),
+      );
     } finally {
       helper.settings({});
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it('detects the astronaut\'s face natively on emulated ARM through a flow', async () => {
+  it("detects the astronaut's face natively on emulated ARM through a flow", async () => {
     const flow = [
       { id: 'svc', type: 'openwhisk-service', api: ow.url },
       runtime('rt-arm', foreign.platform, foreign.tag),
@@ -215,7 +265,7 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
     assert.ok(iou(r.faces[0], ASTRONAUT_FACE) > 0.5, JSON.stringify(r.faces[0]));
   });
 
-  it('refuses ARM images on a runtime left at the engine\'s own platform, naming both platforms', async () => {
+  it("refuses ARM images on a runtime left at the engine's own platform, naming both platforms", async () => {
     const flow = [
       { id: 'svc', type: 'openwhisk-service', api: ow.url },
       runtime('rt-host', '', foreign.tag),
@@ -226,7 +276,10 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
     const wrong = helper.getNode('wrong');
     await waitForStatus(wrong, (s) => s.fill === 'red', 60000);
     const errors = errorsOf(wrong);
-    assert.ok(errors.some((e) => e.includes(`built for ${foreign.platform}`) && /the Docker engine runs linux\//.test(e)), errors.join('\n'));
+    assert.ok(
+      errors.some((e) => e.includes(`built for ${foreign.platform}`) && /the Docker engine runs linux\//.test(e)),
+      errors.join('\n'),
+    );
     assert.equal((await containersWith('io.leon-edge.node=wrong')).length, 0);
   });
 
@@ -241,7 +294,10 @@ describe('runtime Platform field: actions on the engine\'s platform and emulated
     const bad = helper.getNode('bad');
     await waitForStatus(bad, (s) => s.fill === 'red', 20000);
     const errors = errorsOf(bad);
-    assert.ok(errors.some((e) => /platform 'linux\/s390x' is not one of linux\/amd64, linux\/arm64, linux\/arm\/v7/.test(e)), errors.join('\n'));
+    assert.ok(
+      errors.some((e) => /platform 'linux\/s390x' is not one of linux\/amd64, linux\/arm64, linux\/arm\/v7/.test(e)),
+      errors.join('\n'),
+    );
     assert.equal((await containersWith('io.leon-edge.node=bad')).length, 0);
   });
 });

@@ -28,7 +28,12 @@ describe('openwhisk-trigger in the cloud (test OpenWhisk server, real openwhisk 
   before(async () => {
     ow = await startOpenWhiskServer();
     ow.putAction('guest', 'record', { exec: { kind: 'nodejs:20', code: RECORD } });
-    ow.putTrigger('guest', 'reading', { parameters: [{ key: 'site', value: 'plant-1' }, { key: 'unit', value: 'trigger' }] });
+    ow.putTrigger('guest', 'reading', {
+      parameters: [
+        { key: 'site', value: 'plant-1' },
+        { key: 'unit', value: 'trigger' },
+      ],
+    });
     ow.putRule('guest', 'onReading', { trigger: '/_/reading', action: '/_/record' });
     ow.putTrigger('guest', 'idle');
     ow.putRule('guest', 'offRule', { trigger: 'idle', action: 'record', status: 'inactive' });
@@ -53,7 +58,16 @@ describe('openwhisk-trigger in the cloud (test OpenWhisk server, real openwhisk 
   const creds = (key) => ({ svc: { key: key || ow.key('guest') } });
 
   it('fires the trigger with msg.payload over the node params; its rule runs the action with the trigger params under them', async () => {
-    await helper.load(nodes, flow('reading', { params: [{ key: 'unit', value: 'node' }, { key: 'from', value: 'node' }] }), creds());
+    await helper.load(
+      nodes,
+      flow('reading', {
+        params: [
+          { key: 'unit', value: 'node' },
+          { key: 'from', value: 'node' },
+        ],
+      }),
+      creds(),
+    );
     const t = helper.getNode('t');
     await waitForStatus(t, (s) => s.fill === 'green');
     const got = nextMessage(helper.getNode('out'));
@@ -132,7 +146,7 @@ describe('openwhisk-trigger in the cloud (test OpenWhisk server, real openwhisk 
     assert.ok(shown <= bound, `${shown} status changes for ${N} messages in ${elapsed} ms (bound ${bound})`);
   });
 
-  it('msg.trigger and msg.namespace are used when the node leaves them empty (the old node\'s rule)', async () => {
+  it("msg.trigger and msg.namespace are used when the node leaves them empty (the old node's rule)", async () => {
     await helper.load(nodes, flow(''), creds());
     const t = helper.getNode('t');
     await waitForStatus(t, (s) => s.fill === 'grey');
@@ -140,7 +154,13 @@ describe('openwhisk-trigger in the cloud (test OpenWhisk server, real openwhisk 
     t.receive({ payload: 'text', trigger: 'reading', namespace: 'guest' });
     const msg = await got;
     assert.match(msg.payload.activationId, /^[0-9a-f]{32}$/);
-    assert.deepEqual(ow.firings.at(-1), { namespace: 'guest', name: 'reading', params: { payload: 'text' }, status: 202, activationId: msg.payload.activationId });
+    assert.deepEqual(ow.firings.at(-1), {
+      namespace: 'guest',
+      name: 'reading',
+      params: { payload: 'text' },
+      status: 202,
+      activationId: msg.payload.activationId,
+    });
   });
 
   it('a local runtime whose catalog is the service fires the trigger through that service', async () => {
@@ -159,7 +179,17 @@ describe('openwhisk-trigger in the cloud (test OpenWhisk server, real openwhisk 
   it('an old node-red-node-openwhisk trigger node (service, no runtime; params [{disabled}]) fires in cloud mode', async () => {
     const f = [
       { id: 'svc', type: 'openwhisk-service', name: '', api: `${ow.url}/api/v1` },
-      { id: 't', type: 'openwhisk-trigger', name: '', namespace: 'guest', trigger: 'reading', service: 'svc', params: [{ disabled: true }], edit: false, wires: [] },
+      {
+        id: 't',
+        type: 'openwhisk-trigger',
+        name: '',
+        namespace: 'guest',
+        trigger: 'reading',
+        service: 'svc',
+        params: [{ disabled: true }],
+        edit: false,
+        wires: [],
+      },
     ];
     await helper.load(nodes, f, creds());
     const t = helper.getNode('t');
@@ -181,31 +211,34 @@ describe('openwhisk-trigger on a local runtime with a manifest (real Docker)', f
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-trigger-'));
     fs.writeFileSync(path.join(dir, 'record.js'), 'function main(p) { console.log("rule ran"); return { seen: p }; }\n');
     fs.writeFileSync(path.join(dir, 'fail.js'), 'function main() { return { error: "sensor offline" }; }\n');
-    fs.writeFileSync(path.join(dir, 'manifest.yaml'), [
-      'packages:',
-      '  edge:',
-      '    actions:',
-      '      record:',
-      '        function: record.js',
-      '        runtime: nodejs:20',
-      '      fail:',
-      '        function: fail.js',
-      '        runtime: nodejs:20',
-      '    triggers:',
-      '      reading:',
-      '        inputs:',
-      '          site: plant-1',
-      '          unit: trigger',
-      '      lonely:',
-      '    rules:',
-      '      onReading:',
-      '        trigger: reading',
-      '        action: record',
-      '      alsoFail:',
-      '        trigger: reading',
-      '        action: fail',
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      path.join(dir, 'manifest.yaml'),
+      [
+        'packages:',
+        '  edge:',
+        '    actions:',
+        '      record:',
+        '        function: record.js',
+        '        runtime: nodejs:20',
+        '      fail:',
+        '        function: fail.js',
+        '        runtime: nodejs:20',
+        '    triggers:',
+        '      reading:',
+        '        inputs:',
+        '          site: plant-1',
+        '          unit: trigger',
+        '      lonely:',
+        '    rules:',
+        '      onReading:',
+        '        trigger: reading',
+        '        action: record',
+        '      alsoFail:',
+        '        trigger: reading',
+        '        action: fail',
+        '',
+      ].join('\n'),
+    );
   });
   after(() => dir && fs.rmSync(dir, { recursive: true, force: true }));
   beforeEach(() => helper.startServer());
@@ -217,7 +250,15 @@ describe('openwhisk-trigger on a local runtime with a manifest (real Docker)', f
   // A node id of its own: containers are counted by their node label on a Docker engine others may share.
   function flow(trigger) {
     return [
-      { id: 'rt', type: 'openwhisk-runtime', mode: 'local', source: 'manifest', manifest: path.join(dir, 'manifest.yaml'), images: `nodejs:*=${IMAGE}`, capacity: 4 },
+      {
+        id: 'rt',
+        type: 'openwhisk-runtime',
+        mode: 'local',
+        source: 'manifest',
+        manifest: path.join(dir, 'manifest.yaml'),
+        images: `nodejs:*=${IMAGE}`,
+        capacity: 4,
+      },
       { id: 'trig-local-t', type: 'openwhisk-trigger', runtime: 'rt', trigger, params: [{ key: 'unit', value: 'node' }], wires: [['out']] },
       { id: 'out', type: 'helper' },
       { id: 'c', type: 'catch', scope: null, uncaught: false, wires: [['caught']] },
@@ -225,7 +266,7 @@ describe('openwhisk-trigger on a local runtime with a manifest (real Docker)', f
     ];
   }
 
-  it('provisions the rules\' actions at deploy; firing runs each of them with trigger < node < message params', async () => {
+  it("provisions the rules' actions at deploy; firing runs each of them with trigger < node < message params", async () => {
     const userDir = dir;
     helper.settings({ userDir });
     await helper.load(nodes, flow('reading'));
@@ -241,10 +282,13 @@ describe('openwhisk-trigger on a local runtime with a manifest (real Docker)', f
     assert.equal(msg.data.name, 'reading');
     assert.deepEqual(msg.data.response.result, { unit: 'node', value: 30 });
     const logs = msg.data.logs.map((l) => JSON.parse(l));
-    assert.deepEqual(logs.map((l) => [l.rule, l.action, l.statusCode, l.success]), [
-      ['guest/alsoFail', 'guest/edge/fail', 0, true],
-      ['guest/onReading', 'guest/edge/record', 0, true],
-    ]);
+    assert.deepEqual(
+      logs.map((l) => [l.rule, l.action, l.statusCode, l.success]),
+      [
+        ['guest/alsoFail', 'guest/edge/fail', 0, true],
+        ['guest/onReading', 'guest/edge/record', 0, true],
+      ],
+    );
     assert.equal(msg.activations.length, 2);
     const rec = msg.activations.find((a) => a.name === 'record');
     assert.deepEqual(rec.response.result, { seen: { site: 'plant-1', unit: 'node', value: 30 } });

@@ -51,7 +51,12 @@ function iou(a, b) {
 
 function actionDoc(name, exec, limits = {}) {
   return {
-    namespace: 'guest', name, version: '0.0.1', publish: false, exec, parameters: [],
+    namespace: 'guest',
+    name,
+    version: '0.0.1',
+    publish: false,
+    exec,
+    parameters: [],
     annotations: [{ key: 'exec', value: exec.kind }],
     limits: { timeout: 120000, memory: 256, logs: 10, concurrency: 1, ...limits },
   };
@@ -157,8 +162,10 @@ for (const [suffix, target] of Object.entries(PLATFORMS)) {
       if (host !== target.arch) {
         const plain = engine(undefined, { 'nodejs:*': nodeImage });
         const doc = actionDoc('refused', { kind: 'nodejs:20', code: NODE_CODE, binary: false });
-        await assert.rejects(plain.provision('arm-refused', doc, catalogOf([doc])),
-          new RegExp(`built for linux/${target.arch} but the Docker engine runs linux/`));
+        await assert.rejects(
+          plain.provision('arm-refused', doc, catalogOf([doc])),
+          new RegExp(`built for linux/${target.arch} but the Docker engine runs linux/`),
+        );
       }
     });
 
@@ -174,11 +181,16 @@ for (const [suffix, target] of Object.entries(PLATFORMS)) {
         assert.match(a.response.result.machine, target.machine instanceof RegExp ? target.machine : new RegExp(`^${target.machine}$`));
         assert.match(a.response.result.node, /^v20\./);
         if (target.node20Min) {
-          assert.ok(versionAtLeast(a.response.result.node, target.node20Min),
-            `${nodeImage} runs Node ${a.response.result.node}, older than ${target.node20Min} (rebuild it: bash runtimes/build.sh --platform ${target.platform})`);
+          assert.ok(
+            versionAtLeast(a.response.result.node, target.node20Min),
+            `${nodeImage} runs Node ${a.response.result.node}, older than ${target.node20Min} (rebuild it: bash runtimes/build.sh --platform ${target.platform})`,
+          );
         }
         assert.equal(a.response.result.hello, 'Pi');
-        assert.ok(a.logs.some((l) => l.includes(`node on ${target.arch}`)), a.logs.join('\n'));
+        assert.ok(
+          a.logs.some((l) => l.includes(`node on ${target.arch}`)),
+          a.logs.join('\n'),
+        );
       } finally {
         await act.close();
       }
@@ -218,7 +230,10 @@ for (const [suffix, target] of Object.entries(PLATFORMS)) {
           assert.match(a.response.result.machine, target.machine instanceof RegExp ? target.machine : new RegExp(`^${target.machine}$`));
           assert.match(a.response.result.python, /^3\.\d+\.\d+$/);
           assert.equal(a.response.result.hello, 'Pi');
-          assert.ok(a.logs.some((l) => l.includes('python on ')), a.logs.join('\n'));
+          assert.ok(
+            a.logs.some((l) => l.includes('python on ')),
+            a.logs.join('\n'),
+          );
         } finally {
           await act.close();
         }
@@ -226,7 +241,7 @@ for (const [suffix, target] of Object.entries(PLATFORMS)) {
     });
 
     if (suffix === 'arm64') {
-      it('detects the astronaut\'s face natively (python3-opencv for arm64, examples/detect-faces.py)', async () => {
+      it("detects the astronaut's face natively (python3-opencv for arm64, examples/detect-faces.py)", async () => {
         const code = fs.readFileSync(path.join(ROOT, 'examples', 'detect-faces.py'), 'utf8');
         const doc = actionDoc('detect-faces', { kind: 'blackbox', image: faceImage, code, binary: false }, { memory: 512 });
         const t0 = Date.now();

@@ -106,7 +106,10 @@ describe('native face detection (examples/detect-faces.py) against the WebAssemb
       assert.ok(iou(a, b) > 0.9, `${name}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
       // The coarse-to-fine search finds the box of the full-resolution search (minFace 24), within a few pixels.
       // (From 24 px, the full-resolution search can also see a 26-px false face that the default 30 px skips.)
-      assert.ok(full.body.faces.some((f) => iou(a, f) > 0.8), `${name}: ${JSON.stringify(a)} vs full resolution ${JSON.stringify(full.body.faces)}`);
+      assert.ok(
+        full.body.faces.some((f) => iou(a, f) > 0.8),
+        `${name}: ${JSON.stringify(a)} vs full resolution ${JSON.stringify(full.body.faces)}`,
+      );
       // PNGs decode to the same grey levels in both; the JPEG does not quite (the native side decodes its grey
       // levels alone, the WebAssembly side converts sharp's colours to grey), so its boxes can differ by a few
       // pixels and its fingerprint by a few more bits.
@@ -133,7 +136,7 @@ describe('native face detection (examples/detect-faces.py) against the WebAssemb
     }
   });
 
-  it('minFace: 24 searches the whole picture at full resolution (the fixture\'s box); a minFace above the face finds none', async () => {
+  it("minFace: 24 searches the whole picture at full resolution (the fixture's box); a minFace above the face finds none", async () => {
     for (const side of [native, wasm]) {
       const full = await side.run({ image: astronaut, minFace: 24 });
       assert.equal(full.body.faces.length, 1, JSON.stringify(full.body));
@@ -144,10 +147,9 @@ describe('native face detection (examples/detect-faces.py) against the WebAssemb
     }
   });
 
-  it('takes the image as {payload}, as a data: URL and as a JSON\'d Buffer too', async () => {
+  it("takes the image as {payload}, as a data: URL and as a JSON'd Buffer too", async () => {
     const bytes = [...Buffer.from(astronaut, 'base64')];
-    for (const params of [{ payload: astronaut }, { image: `data:image/png;base64,${astronaut}` },
-      { payload: { type: 'Buffer', data: bytes } }]) {
+    for (const params of [{ payload: astronaut }, { image: `data:image/png;base64,${astronaut}` }, { payload: { type: 'Buffer', data: bytes } }]) {
       const res = await native.run(params);
       assert.equal(res.status, 200);
       assert.equal(res.body.faces.length, 1, JSON.stringify(res.body).slice(0, 200));

@@ -91,12 +91,13 @@ async function startAction(image, doc) {
     startMs: tInit - t0,
     initMs: done - tInit,
     totalMs: done - t0,
-    run: (params) => post(`${url}/run`, {
-      value: { ...defaults, ...params },
-      action_name: `/${doc.namespace}/${doc.name}`,
-      activation_id: 'f'.repeat(32),
-      deadline: String(Date.now() + (doc.limits?.timeout ?? 60000)),
-    }),
+    run: (params) =>
+      post(`${url}/run`, {
+        value: { ...defaults, ...params },
+        action_name: `/${doc.namespace}/${doc.name}`,
+        activation_id: 'f'.repeat(32),
+        deadline: String(Date.now() + (doc.limits?.timeout ?? 60000)),
+      }),
   };
 }
 
@@ -150,7 +151,7 @@ describe('LEON face pipeline in containers (examples/, leon-edge/face-detect)', 
     await Promise.all(all.map((c) => c.remove({ force: true }).catch(() => {})));
   });
 
-  it('finds the astronaut\'s face (IoU > 0.5 with 177,66,95,95), then fast when warm', async function () {
+  it("finds the astronaut's face (IoU > 0.5 with 177,66,95,95), then fast when warm", async function () {
     const cold = await detect.run({ image: astronaut });
     assert.equal(cold.status, 200, JSON.stringify(cold.body));
     const { faces, width, height } = cold.body;
@@ -169,8 +170,10 @@ describe('LEON face pipeline in containers (examples/, leon-edge/face-detect)', 
       assert.equal(res.body.faces.length, 1);
       warm.push(res.body.ms);
     }
-    console.log(`    detect-faces 512x512: first run ${cold.body.ms} ms; warm median ${median(warm)} ms in the action, ` +
-      `${median(wall)} ms per /run round trip (base64 PNG ${Math.round(astronaut.length / 1024)} KB)`);
+    console.log(
+      `    detect-faces 512x512: first run ${cold.body.ms} ms; warm median ${median(warm)} ms in the action, ` +
+        `${median(wall)} ms per /run round trip (base64 PNG ${Math.round(astronaut.length / 1024)} KB)`,
+    );
   });
 
   it('finds no face in a picture without one (a gradient)', async function () {

@@ -100,7 +100,12 @@ describe('face identification in containers (crop-faces, identify-face; leon-edg
 
   it('bounds what it sends: at most maxFaces crops (largest first), bad boxes dropped', async () => {
     const image = photo('astronaut').toString('base64');
-    const boxes = [{ x: 10, y: 10, w: 40, h: 40 }, { x: 177, y: 66, w: 95, h: 95 }, { x: 'a', y: 0, w: 5, h: 5 }, { x: 600, y: 600, w: 90, h: 90 }];
+    const boxes = [
+      { x: 10, y: 10, w: 40, h: 40 },
+      { x: 177, y: 66, w: 95, h: 95 },
+      { x: 'a', y: 0, w: 5, h: 5 },
+      { x: 600, y: 600, w: 90, h: 90 },
+    ];
     const res = await crop({ image, faces: boxes, maxFaces: 1 });
     assert.equal(res.faces.length, 1);
     assert.equal(res.faces[0].w, 95);
@@ -135,7 +140,11 @@ describe('face identification in containers (crop-faces, identify-face; leon-edg
     assert.equal(other.faces[0].name, 'unknown', JSON.stringify({ ...other.faces[0], descriptor: undefined }));
     assert.equal(other.faces[0].best.name, 'Eileen Collins'); // the nearest, reported with its distance
     assert.ok(other.faces[0].distance > 0.6, `${other.faces[0].distance}`);
-    console.log(`    distances to the enrolled astronaut: ${Object.entries(seen).map(([k, d]) => `${k} ${d}`).join(', ')}; Grace Hopper ${other.faces[0].distance}`);
+    console.log(
+      `    distances to the enrolled astronaut: ${Object.entries(seen)
+        .map(([k, d]) => `${k} ${d}`)
+        .join(', ')}; Grace Hopper ${other.faces[0].distance}`,
+    );
   });
 
   it('names a small face (40 px in a 640×480 scene) enrolled from one photo when the scene is rescaled 160 %, rotated 6° and darker; another person stays unknown', async () => {
@@ -160,7 +169,10 @@ describe('face identification in containers (crop-faces, identify-face; leon-edg
   it('names each of two enrolled people, and calls a match between certain and threshold uncertain', async () => {
     const a = (await pipeline(photo('astronaut'))).who.faces[0].descriptor;
     const h = (await pipeline(photo('hopper'))).who.faces[0].descriptor;
-    const known = [{ name: 'Eileen Collins', descriptors: [a] }, { name: 'Grace Hopper', descriptors: [h] }];
+    const known = [
+      { name: 'Eileen Collins', descriptors: [a] },
+      { name: 'Grace Hopper', descriptors: [h] },
+    ];
     const v = await variants('hopper');
     assert.deepEqual((await pipeline(v.mirror, known)).who.names, ['Grace Hopper']);
     assert.deepEqual((await pipeline(v.darker, known)).who.names, ['Grace Hopper']);

@@ -194,7 +194,7 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       proxy = await pending.plain;
     });
 
-    it('keeps an idle connection open past Node\'s default 5 s (a stem cell waits on the one its warm-up opened)', async () => {
+    it("keeps an idle connection open past Node's default 5 s (a stem cell waits on the one its warm-up opened)", async () => {
       const { port } = new URL(proxy.url);
       const socket = require('node:net').connect(Number(port), '127.0.0.1');
       let text = '';
@@ -239,7 +239,10 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
 
     it('initializes plain code: 200 {"OK":true}, and writes no sentinel', async () => {
       const res = await proxy.init({
-        name: 'plain', main: 'main', binary: false, code: PLAIN_CODE,
+        name: 'plain',
+        main: 'main',
+        binary: false,
+        code: PLAIN_CODE,
         env: { GREETING: 'hello', NUM: 5, OBJ: { a: 1 }, NIL: null },
       });
       assert.equal(res.status, 200);
@@ -292,9 +295,14 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
 
     it('sets every string key of /run except value as __OW_<KEY>', async () => {
       const context = {
-        namespace: 'guest', action_name: '/guest/pkg/plain', action_version: '0.0.1',
-        activation_id: '0123456789abcdef0123456789abcdef', transaction_id: 'tid-1',
-        deadline: '1893456000000', api_key: 'uuid:key', api_host: 'https://whisk.example',
+        namespace: 'guest',
+        action_name: '/guest/pkg/plain',
+        action_version: '0.0.1',
+        activation_id: '0123456789abcdef0123456789abcdef',
+        transaction_id: 'tid-1',
+        deadline: '1893456000000',
+        api_key: 'uuid:key',
+        api_host: 'https://whisk.example',
         retries: 3,
       };
       const res = await proxy.run({ mode: 'env' }, context);
@@ -370,8 +378,7 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
     });
 
     it('wrote exactly one sentinel per processed /run on each stream', async () => {
-      const logs = await proxy.logsWhen((l) =>
-        countSentinels(l.stdout) >= processedRuns && countSentinels(l.stderr) >= processedRuns);
+      const logs = await proxy.logsWhen((l) => countSentinels(l.stdout) >= processedRuns && countSentinels(l.stderr) >= processedRuns);
       assert.equal(countSentinels(logs.stdout), processedRuns);
       assert.equal(countSentinels(logs.stderr), processedRuns);
     });
@@ -426,8 +433,7 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       const proxy = await pending.zipFile;
       const code = zipBase64({
         'index.js': 'exports.main = () => ({ from: "index" });\n',
-        'helper.js': 'const util = require("./lib/util");\n' +
-          'exports.fn = (p) => ({ from: "helper.fn", x: util.x, cwd: process.cwd(), p });\n',
+        'helper.js': 'const util = require("./lib/util");\n' + 'exports.fn = (p) => ({ from: "helper.fn", x: util.x, cwd: process.cwd(), p });\n',
         'lib/util.js': 'exports.x = 42;\n',
       });
       const init = await proxy.init({ name: 'zipped', main: 'helper.fn', binary: true, code });
@@ -514,7 +520,7 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       assert.match(refused.body.error, /only for a runtime without an action/);
       assert.equal((await proxy.run({}, { activation_id: 'a2' })).status, 200);
       const logs = await proxy.logsWhen((l) => countSentinels(l.stdout) >= 2 && countSentinels(l.stderr) >= 2);
-      assert.equal(logs.stdout, `${SENTINEL}\n${SENTINEL}\n`, 'only the two activations\' sentinels');
+      assert.equal(logs.stdout, `${SENTINEL}\n${SENTINEL}\n`, "only the two activations' sentinels");
       assert.equal(logs.stderr, `${SENTINEL}\n${SENTINEL}\n`);
     });
 
@@ -531,12 +537,20 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
 
   // A web page in the user's browser can post to a container's loopback port without a preflight.
   describe('requests a web browser made', function () {
-    it('are refused on every route, load no code and log nothing; the engine\'s /init that follows is the first', async () => {
+    it("are refused on every route, load no code and log nothing; the engine's /init that follows is the first", async () => {
       const proxy = await pending.browser;
       const hostile = { value: { name: 'page', main: 'main', code: 'function main() { return { owned: true }; }' } };
       const attempts = [
         // A form post or a no-cors fetch from another site: text/plain, with Origin and Sec-Fetch-Site.
-        { headers: { 'Content-Type': 'text/plain;charset=UTF-8', Origin: 'https://attacker.example', 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'no-cors' }, status: 403 },
+        {
+          headers: {
+            'Content-Type': 'text/plain;charset=UTF-8',
+            Origin: 'https://attacker.example',
+            'Sec-Fetch-Site': 'cross-site',
+            'Sec-Fetch-Mode': 'no-cors',
+          },
+          status: 403,
+        },
         // A page whose name was rebound to 127.0.0.1 is same-origin: JSON needs no preflight then, but the marks are there.
         { headers: { Origin: 'http://rebound.example:8080', 'Sec-Fetch-Site': 'same-origin' }, status: 403 },
         { headers: { 'Sec-Fetch-Site': 'none' }, status: 403 },
@@ -555,7 +569,10 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       }
       await sleep(200);
       assert.deepEqual(await proxy.logs(), { stdout: '', stderr: '' });
-      assert.deepEqual(await proxy.init({ name: 'mine', main: 'main', code: 'function main(p) { return { mine: p.n }; }' }), { status: 200, body: { OK: true } });
+      assert.deepEqual(await proxy.init({ name: 'mine', main: 'main', code: 'function main(p) { return { mine: p.n }; }' }), {
+        status: 200,
+        body: { OK: true },
+      });
       assert.deepEqual((await proxy.run({ n: 1 })).body, { mine: 1 });
       // The JSON type may carry parameters.
       const res = await request(proxy.url, '/run', { value: { n: 2 } }, 'POST', { 'Content-Type': 'application/json; charset=utf-8' });
@@ -568,9 +585,15 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       const proxy = await pending.echo;
       const init = await proxy.init({ name: 'echo', main: 'main' });
       assert.deepEqual(init, { status: 200, body: { OK: true } });
-      const res = await proxy.run({ a: 1 }, {
-        namespace: 'guest', action_name: '/guest/echo', activation_id: 'abc123', api_key: 'uuid:key',
-      });
+      const res = await proxy.run(
+        { a: 1 },
+        {
+          namespace: 'guest',
+          action_name: '/guest/echo',
+          activation_id: 'abc123',
+          api_key: 'uuid:key',
+        },
+      );
       assert.equal(res.status, 200);
       assert.deepEqual(res.body.echo, { a: 1 });
       assert.equal(res.body.image, 'blackbox-echo');

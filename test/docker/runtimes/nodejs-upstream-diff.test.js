@@ -40,7 +40,9 @@ function upstreamScript() {
   const rel = ['shared', 'upstream', 'build-nodejs-reference.sh'];
   const roots = [ROOT];
   try {
-    const origin = execFileSync('git', ['-C', ROOT, 'remote', 'get-url', 'origin'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().replace(/\/\.git\/?$/, '');
+    const origin = execFileSync('git', ['-C', ROOT, 'remote', 'get-url', 'origin'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .trim()
+      .replace(/\/\.git\/?$/, '');
     if (path.isAbsolute(origin)) roots.push(origin);
   } catch {
     /* not a clone: the project's own folder only */
@@ -71,16 +73,20 @@ const parallel = (...steps) => ({ parallel: steps });
 function send(url, step) {
   const data = typeof step.body === 'string' ? step.body : step.body === undefined ? '' : JSON.stringify(step.body);
   return new Promise((resolve, reject) => {
-    const req = http.request(`${url}${step.path}`, {
-      method: step.method || 'POST',
-      agent: false,
-      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data), ...step.headers },
-    }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      `${url}${step.path}`,
+      {
+        method: step.method || 'POST',
+        agent: false,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data), ...step.headers },
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.setTimeout(60000, () => req.destroy(new Error(`no answer to ${step.path} within 60 s`)));
     req.on('error', reject);
     req.end(data);
@@ -106,11 +112,20 @@ async function play(image, c) {
 
 const ECHO = 'function main(args) {\n    return args\n}\n';
 const ECHO_LOGGING = "function main(args) {\n    console.log('hello stdout')\n    console.error('hello stderr')\n    return args\n}\n";
-const PACKAGE_JSON = JSON.stringify({
-  name: 'wskaction', version: '1.0.0', description: 'An OpenWhisk action as an npm package.', main: 'index.js',
-  author: 'info@openwhisk.org', license: 'Apache-2.0',
-}, null, 2);
-const GREETING = (from) => 'exports.main = function (args) {\n' +
+const PACKAGE_JSON = JSON.stringify(
+  {
+    name: 'wskaction',
+    version: '1.0.0',
+    description: 'An OpenWhisk action as an npm package.',
+    main: 'index.js',
+    author: 'info@openwhisk.org',
+    license: 'Apache-2.0',
+  },
+  null,
+  2,
+);
+const GREETING = (from) =>
+  'exports.main = function (args) {\n' +
   '  var name = typeof args["name"] === "string" ? args["name"] : "stranger";\n' +
   `  return { greeting: "Hello " + name + ", ${from}." };\n};\n`;
 const THOUGHT = '    x = " I took the one less traveled by, and that has made all the difference.";\n';
@@ -142,8 +157,28 @@ function main(p) {
   }
   return {};
 }`;
-const ERROR_MODES = ['custom', 'numeric-code', 'cause', 'nested', 'circular', 'shared', 'date', 'tojson', 'buffer',
-  'stream', 'top-buffer', 'function', 'arrow', 'string', 'number', 'zero', 'false', 'array', 'symbol-key', 'message-only'];
+const ERROR_MODES = [
+  'custom',
+  'numeric-code',
+  'cause',
+  'nested',
+  'circular',
+  'shared',
+  'date',
+  'tojson',
+  'buffer',
+  'stream',
+  'top-buffer',
+  'function',
+  'arrow',
+  'string',
+  'number',
+  'zero',
+  'false',
+  'array',
+  'symbol-key',
+  'message-only',
+];
 
 function tarGzBase64(files) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runtime-upstream-'));
@@ -171,17 +206,29 @@ const CASES = [
   },
   {
     name: 'unicode in source, input, logs and result',
-    steps: [init('function main(args) {\n    var str = args.delimiter + " ☃ " + args.delimiter;\n    console.log(str);\n    return { "winter": str };\n}'), run({ delimiter: '❄' })],
+    steps: [
+      init('function main(args) {\n    var str = args.delimiter + " ☃ " + args.delimiter;\n    console.log(str);\n    return { "winter": str };\n}'),
+      run({ delimiter: '❄' }),
+    ],
   },
   {
     name: 'environment variables of /init, there before the code loads',
-    steps: [init('const envargs = {\n    "SOME_VAR": process.env.SOME_VAR,\n    "ANOTHER_VAR": process.env.ANOTHER_VAR\n}\nfunction main(args) {\n    return envargs\n}', 'main', { SOME_VAR: 'xyz', ANOTHER_VAR: '' }), run({})],
+    steps: [
+      init(
+        'const envargs = {\n    "SOME_VAR": process.env.SOME_VAR,\n    "ANOTHER_VAR": process.env.ANOTHER_VAR\n}\nfunction main(args) {\n    return envargs\n}',
+        'main',
+        { SOME_VAR: 'xyz', ANOTHER_VAR: '' },
+      ),
+      run({}),
+    ],
   },
   {
     name: 'the activation context as __OW_ variables (the API host from the container environment)',
     env: ['__OW_API_HOST=xyz'],
     steps: [
-      init("function main(args) {\n  const e = process.env;\n  return { api_host: e['__OW_API_HOST'], api_key: e['__OW_API_KEY'], namespace: e['__OW_NAMESPACE'], action_name: e['__OW_ACTION_NAME'], action_version: e['__OW_ACTION_VERSION'], activation_id: e['__OW_ACTIVATION_ID'], deadline: e['__OW_DEADLINE'], retries: e['__OW_RETRIES'], value: e['__OW_VALUE'] };\n}"),
+      init(
+        "function main(args) {\n  const e = process.env;\n  return { api_host: e['__OW_API_HOST'], api_key: e['__OW_API_KEY'], namespace: e['__OW_NAMESPACE'], action_name: e['__OW_ACTION_NAME'], action_version: e['__OW_ACTION_VERSION'], activation_id: e['__OW_ACTIVATION_ID'], deadline: e['__OW_DEADLINE'], retries: e['__OW_RETRIES'], value: e['__OW_VALUE'] };\n}",
+      ),
       run({}, { api_key: 'abc', namespace: 'zzz', action_name: 'xxx', action_version: '0.0.1', activation_id: 'iii', deadline: '123', retries: 3 }),
       run({}, { activation_id: 'jjj', namespace: 'other' }),
     ],
@@ -195,57 +242,158 @@ const CASES = [
   { name: 'an application error', steps: [init(' function main(args) {\n     return { "error" : "sorry" };\n }\n'), run({})] },
   {
     name: 'the documentation examples (1)',
-    steps: [init(" function main(params) {\n     if (params.payload == 0) {\n         return;\n     } else if (params.payload == 1) {\n         return {payload: 'Hello, World!'}\n     } else if (params.payload == 2) {\n         return {error: 'payload must be 0 or 1'}\n     }\n }\n"),
-      run({ payload: 0 }), run({ payload: 1 }), run({ payload: 2 })],
+    steps: [
+      init(
+        " function main(params) {\n     if (params.payload == 0) {\n         return;\n     } else if (params.payload == 1) {\n         return {payload: 'Hello, World!'}\n     } else if (params.payload == 2) {\n         return {error: 'payload must be 0 or 1'}\n     }\n }\n",
+      ),
+      run({ payload: 0 }),
+      run({ payload: 1 }),
+      run({ payload: 2 }),
+    ],
   },
   {
     name: 'the documentation examples (2)',
-    steps: [init(' function main(params) {\n     if (params.payload) {\n         return new Promise(function(resolve, reject) {\n                setTimeout(function() { resolve({ done: true }); }, 100);\n             })\n     } else {\n         return {done: true};\n     }\n }\n'),
-      run({}), run({ payload: true })],
+    steps: [
+      init(
+        ' function main(params) {\n     if (params.payload) {\n         return new Promise(function(resolve, reject) {\n                setTimeout(function() { resolve({ done: true }); }, 100);\n             })\n     } else {\n         return {done: true};\n     }\n }\n',
+      ),
+      run({}),
+      run({ payload: true }),
+    ],
   },
-  { name: 'variables with no var declaration', steps: [init(" function main(params) {\n    greeting = 'hello, ' + params.payload + '!'\n    console.log(greeting);\n    return {payload: greeting}\n }\n"), run({ payload: 'test' })] },
+  {
+    name: 'variables with no var declaration',
+    steps: [
+      init(" function main(params) {\n    greeting = 'hello, ' + params.payload + '!'\n    console.log(greeting);\n    return {payload: greeting}\n }\n"),
+      run({ payload: 'test' }),
+    ],
+  },
   { name: 'a webpacked function (global.main)', steps: [init('function foo() {\n  return { bar: true }\n}\nglobal.main = foo\n'), { path: '/run', body: {} }] },
   { name: 'exports.main in a single file', steps: [init(' exports.main = function (params) {\n     return params\n }\n'), run({ payload: 'Hello exports!' })] },
-  { name: 'module.exports.main in a single file', steps: [init(' module.exports.main = function (params) {\n     return params\n }\n'), run({ payload: 'Hello exports!' })] },
-  { name: 'requiring a package that does not exist', steps: [init(" function main(args) {\n     require('.mildlyinvalidnameofanonexistentpackage');\n }\n"), run({})] },
-  { name: 'the openwhisk package', steps: [init(" function main(args) {\n     require('openwhisk');\n     return { \"result\": true }\n }\n"), run({})] },
-  { name: 'resolved promises', steps: [init(' function main(args) {\n     return new Promise(function(resolve, reject) {\n       setTimeout(function() { resolve({ done: true }); }, 100);\n    })\n }\n'), run({})] },
-  { name: 'rejected promises', steps: [init(' function main(args) {\n     return new Promise(function(resolve, reject) {\n       setTimeout(function() { reject({ done: true }); }, 100);\n    })\n }\n'), run({})] },
-  { name: 'rejected promises with no message', steps: [init(' function main(args) {\n     return new Promise(function (resolve, reject) {\n         reject();\n     });\n }'), run({})] },
-  { name: 'a large-ish action (500 kB of code)', steps: [init(` function main(args) {\n     var x = "hello";\n${THOUGHT.repeat(7000)}     x = "world";\n     return { "message" : x };\n }\n`), run({})] },
+  {
+    name: 'module.exports.main in a single file',
+    steps: [init(' module.exports.main = function (params) {\n     return params\n }\n'), run({ payload: 'Hello exports!' })],
+  },
+  {
+    name: 'requiring a package that does not exist',
+    steps: [init(" function main(args) {\n     require('.mildlyinvalidnameofanonexistentpackage');\n }\n"), run({})],
+  },
+  { name: 'the openwhisk package', steps: [init(' function main(args) {\n     require(\'openwhisk\');\n     return { "result": true }\n }\n'), run({})] },
+  {
+    name: 'resolved promises',
+    steps: [
+      init(
+        ' function main(args) {\n     return new Promise(function(resolve, reject) {\n       setTimeout(function() { resolve({ done: true }); }, 100);\n    })\n }\n',
+      ),
+      run({}),
+    ],
+  },
+  {
+    name: 'rejected promises',
+    steps: [
+      init(
+        ' function main(args) {\n     return new Promise(function(resolve, reject) {\n       setTimeout(function() { reject({ done: true }); }, 100);\n    })\n }\n',
+      ),
+      run({}),
+    ],
+  },
+  {
+    name: 'rejected promises with no message',
+    steps: [init(' function main(args) {\n     return new Promise(function (resolve, reject) {\n         reject();\n     });\n }'), run({})],
+  },
+  {
+    name: 'a large-ish action (500 kB of code)',
+    steps: [init(` function main(args) {\n     var x = "hello";\n${THOUGHT.repeat(7000)}     x = "world";\n     return { "message" : x };\n }\n`), run({})],
+  },
   { name: 'a zipped npm package', steps: [init(zipBase64({ 'package.json': PACKAGE_JSON, 'index.js': GREETING('from an npm package action') })), run({})] },
-  { name: 'a zipped package without package.json', steps: [init(zipBase64({ 'index.js': GREETING('from an npm package action without a package.json') })), run({})] },
-  { name: 'a zip with main in a file other than index.js', steps: [init(zipBase64({ 'other.js': GREETING('from other.niam').replace('exports.main', 'exports.niam') }), 'other.niam'), run({})] },
-  { name: 'a zip with a nested main', steps: [init(zipBase64({ 'other.js': 'exports.niam = { xyz: function (args) { return { greeting: "from nested main" }; } };\n' }), 'other.niam.xyz'), run({})] },
+  {
+    name: 'a zipped package without package.json',
+    steps: [init(zipBase64({ 'index.js': GREETING('from an npm package action without a package.json') })), run({})],
+  },
+  {
+    name: 'a zip with main in a file other than index.js',
+    steps: [init(zipBase64({ 'other.js': GREETING('from other.niam').replace('exports.main', 'exports.niam') }), 'other.niam'), run({})],
+  },
+  {
+    name: 'a zip with a nested main',
+    steps: [
+      init(zipBase64({ 'other.js': 'exports.niam = { xyz: function (args) { return { greeting: "from nested main" }; } };\n' }), 'other.niam.xyz'),
+      run({}),
+    ],
+  },
   {
     name: 'a zip with package.json whose entry point is overridden',
-    steps: [init(zipBase64({ 'package.json': PACKAGE_JSON, 'index.js': 'exports.main = function (args) { return { result: "it works" }; };\n', 'other.js': 'exports.niam = function (args) { return { result: "it should also work" }; };\n' }), 'other.niam'), run({})],
+    steps: [
+      init(
+        zipBase64({
+          'package.json': PACKAGE_JSON,
+          'index.js': 'exports.main = function (args) { return { result: "it works" }; };\n',
+          'other.js': 'exports.niam = function (args) { return { result: "it should also work" }; };\n',
+        }),
+        'other.niam',
+      ),
+      run({}),
+    ],
   },
   { name: 'an invalid zip (base64 text)', steps: [init('Q2VjaSBuJ2VzdCBwYXMgdW4gemlwLgo='), run({})] },
   { name: 'a valid zip that is not an action', steps: [init(zipBase64({ hello: ' Hello world!\n' })), run({})] },
-  { name: 'a zip with a non-default entry point', steps: [init(zipBase64({ 'package.json': PACKAGE_JSON, 'index.js': 'exports.niam = function (args) { return { result: "it works" }; };\n' }), 'niam'), run({})] },
+  {
+    name: 'a zip with a non-default entry point',
+    steps: [
+      init(zipBase64({ 'package.json': PACKAGE_JSON, 'index.js': 'exports.niam = function (args) { return { result: "it works" }; };\n' }), 'niam'),
+      run({}),
+    ],
+  },
   {
     name: 'the working directory of a zipped action',
-    steps: [init(zipBase64({ 'package.json': PACKAGE_JSON, 'test.txt': 'test text', 'index.js': "const fs = require('fs');\nexports.main = function (args) {\n  return { result1: fs.readFileSync('./test.txt').toString(), result2: __dirname === process.cwd() };\n};\n" })), run({})],
+    steps: [
+      init(
+        zipBase64({
+          'package.json': PACKAGE_JSON,
+          'test.txt': 'test text',
+          'index.js':
+            "const fs = require('fs');\nexports.main = function (args) {\n  return { result1: fs.readFileSync('./test.txt').toString(), result2: __dirname === process.cwd() };\n};\n",
+        }),
+      ),
+      run({}),
+    ],
   },
-  { name: 'default function parameters', steps: [init(' function main(args) {\n     let foo = 3;\n     return {isValid: (function (a, b = 2) {return a === 3 && b === 2;}(foo))};\n }\n'), run({})] },
+  {
+    name: 'default function parameters',
+    steps: [init(' function main(args) {\n     let foo = 3;\n     return {isValid: (function (a, b = 2) {return a === 3 && b === 2;}(foo))};\n }\n'), run({})],
+  },
   {
     name: 'npm packages of the user in the zip',
-    steps: [init(zipBase64({
-      'package.json': JSON.stringify({ name: 'test-action', version: '1.0.0', main: 'index.js', dependencies: { 'local-lib': '1.0.0' } }),
-      'index.js': "const lib = require('local-lib');\nexports.main = function () { return { message: lib.hello() }; };\n",
-      'node_modules/local-lib/package.json': JSON.stringify({ name: 'local-lib', version: '1.0.0', main: 'lib.js' }),
-      'node_modules/local-lib/lib.js': "exports.hello = () => 'hello local library';\n",
-    })), run({})],
+    steps: [
+      init(
+        zipBase64({
+          'package.json': JSON.stringify({ name: 'test-action', version: '1.0.0', main: 'index.js', dependencies: { 'local-lib': '1.0.0' } }),
+          'index.js': "const lib = require('local-lib');\nexports.main = function () { return { message: lib.hello() }; };\n",
+          'node_modules/local-lib/package.json': JSON.stringify({ name: 'local-lib', version: '1.0.0', main: 'lib.js' }),
+          'node_modules/local-lib/lib.js': "exports.hello = () => 'hello local library';\n",
+        }),
+      ),
+      run({}),
+    ],
   },
-  { name: 'async and await', steps: [init(" const util = require('util');\n const fs = require('fs');\n const stat = util.promisify(fs.stat);\n async function main() {\n   const stats = await stat('.');\n   return stats\n }\n"), run({})] },
+  {
+    name: 'async and await',
+    steps: [
+      init(
+        " const util = require('util');\n const fs = require('fs');\n const stat = util.promisify(fs.stat);\n async function main() {\n   const stats = await stat('.');\n   return stats\n }\n",
+      ),
+      run({}),
+    ],
+  },
   { name: 'errors thrown from async functions', steps: [init(' async function main() {\n   return a.b.c\n }\n'), run({})] },
   { name: 'errors the user throws from async functions', steps: [init(" async function main() {\n   throw new Error('app error')\n }\n"), run({})] },
   {
     name: 'concurrent activations (__OW_ALLOW_CONCURRENT=true)',
     env: ['__OW_ALLOW_CONCURRENT=true'],
     steps: [
-      init('global.count = 0;\nfunction main(args) {\n  global.count++;\n  console.log("interleave me");\n  return new Promise((resolve, reject) => {\n    const started = Date.now();\n    const check = () => global.count === 5 ? resolve({ args }) : Date.now() - started > 20000 ? reject("did not receive 5 activations within 20 s") : setTimeout(check, 20);\n    check();\n  });\n}\n'),
+      init(
+        'global.count = 0;\nfunction main(args) {\n  global.count++;\n  console.log("interleave me");\n  return new Promise((resolve, reject) => {\n    const started = Date.now();\n    const check = () => global.count === 5 ? resolve({ args }) : Date.now() - started > 20000 ? reject("did not receive 5 activations within 20 s") : setTimeout(check, 20);\n    check();\n  });\n}\n',
+      ),
       parallel(run({ arg1: 'value1' }), run({ arg2: 'value2' }), run({ arg3: 'value3' }), run({ arg4: 'value4' }), run({ arg5: 'value5' })),
     ],
   },
@@ -256,7 +404,10 @@ const CASES = [
   { name: 'main is missing', steps: [init('function other() { return {}; }\n'), run({})] },
   { name: 'a dotted main in plain code', steps: [init('const handlers = { go: (p) => ({ went: p.to }) };\n', 'handlers.go'), run({ to: 'x' })] },
   { name: 'a main that is an expression, not a name', steps: [init('function main() { return (p) => ({ called: p.x }); }\n', 'main()'), run({ x: 1 })] },
-  { name: 'a main that is not a string', steps: [initValue({ code: ECHO, main: 5 }), initValue({ code: 5, main: 'main' }), initValue({ main: 'main' }), init(ECHO), run({ ok: true })] },
+  {
+    name: 'a main that is not a string',
+    steps: [initValue({ code: ECHO, main: 5 }), initValue({ code: 5, main: 'main' }), initValue({ main: 'main' }), init(ECHO), run({ ok: true })],
+  },
   { name: 'code that throws while it loads', steps: [init("throw new TypeError('at load');\nfunction main() { return {}; }\n"), run({})] },
   { name: 'code that throws a string while it loads', steps: [init("throw 'at load';\nfunction main() { return {}; }\n"), run({})] },
   { name: 'a zipped main that is not a function', steps: [init(zipBase64({ 'index.js': 'exports.main = 42;\n' })), run({})] },
@@ -264,7 +415,10 @@ const CASES = [
   { name: 'a zipped main below a missing property', steps: [init(zipBase64({ 'index.js': 'exports.other = () => ({});\n' }), 'index.missing.deep'), run({})] },
   { name: 'a zipped module with a syntax error', steps: [init(zipBase64({ 'index.js': 'exports.main = function ( {\n' })), run({})] },
   { name: 'a zipped module that throws while it loads', steps: [init(zipBase64({ 'index.js': "throw new Error('module load');\n" })), run({})] },
-  { name: 'a corrupt zip (zip signature, then garbage)', steps: [init(Buffer.from('PK\u0003\u0004 this is not really a zip archive at all').toString('base64')), run({})] },
+  {
+    name: 'a corrupt zip (zip signature, then garbage)',
+    steps: [init(Buffer.from('PK\u0003\u0004 this is not really a zip archive at all').toString('base64')), run({})],
+  },
   { name: 'a binary that is neither zip nor tar.gz', steps: [init(Buffer.from('#!/bin/sh\necho binary\n').toString('base64')), run({})] },
   { name: 'a tar.gz archive', steps: [init(tarGzBase64({ 'index.js': 'exports.main = () => ({ from: "tar" });\n' })), run({})] },
   { name: 'a synchronous throw stops the container', steps: [init("function main() { throw new Error('boom'); }\n"), run({}), run({}), init(ECHO)] },
@@ -274,8 +428,19 @@ const CASES = [
   { name: 'a value that is not an object', steps: [init(ECHO), run('text'), run({ after: true })] },
   {
     name: 'results that are not objects',
-    steps: [init("function main(p) { return { string: 'text', number: 42, true: true, false: false, undefined: undefined, array: [1, 2, 3], empty: [], object: { a: 1 } }[p.kind]; }\n"),
-      run({ kind: 'string' }), run({ kind: 'number' }), run({ kind: 'true' }), run({ kind: 'false' }), run({ kind: 'undefined' }), run({ kind: 'array' }), run({ kind: 'empty' }), run({ kind: 'object' })],
+    steps: [
+      init(
+        "function main(p) { return { string: 'text', number: 42, true: true, false: false, undefined: undefined, array: [1, 2, 3], empty: [], object: { a: 1 } }[p.kind]; }\n",
+      ),
+      run({ kind: 'string' }),
+      run({ kind: 'number' }),
+      run({ kind: 'true' }),
+      run({ kind: 'false' }),
+      run({ kind: 'undefined' }),
+      run({ kind: 'array' }),
+      run({ kind: 'empty' }),
+      run({ kind: 'object' }),
+    ],
   },
   { name: 'a null result', steps: [init('function main() { return null; }\n'), run({}), run({})] },
   { name: 'a promise resolving to a non-object', steps: [init('async function main() { return 7; }\n'), run({}), run({})] },
@@ -283,15 +448,55 @@ const CASES = [
   { name: 'a circular result', steps: [init('function main() { const o = {}; o.o = o; return o; }\n'), run({}), run({})] },
   {
     name: '/init env values of every JSON type',
-    steps: [init("function main() { const e = process.env; return { S: e.S, N: e.N, O: e.O, A: e.A, NUL: e.NUL, T: e.T, ONE: e.ONE, F: e.F, Z: e.Z, E: e.E }; }\n", 'main',
-      { S: 's', N: 5, O: { a: [1] }, A: [1, 2], NUL: null, T: true, ONE: 1, F: false, Z: 0, E: '' }), run({})],
+    steps: [
+      init(
+        'function main() { const e = process.env; return { S: e.S, N: e.N, O: e.O, A: e.A, NUL: e.NUL, T: e.T, ONE: e.ONE, F: e.F, Z: e.Z, E: e.E }; }\n',
+        'main',
+        { S: 's', N: 5, O: { a: [1] }, A: [1, 2], NUL: null, T: true, ONE: 1, F: false, Z: 0, E: '' },
+      ),
+      run({}),
+    ],
   },
   { name: 'a rejected promise: every kind of reason', steps: [init(ERRORS), ...ERROR_MODES.map((mode) => run({ mode }))] },
   { name: 'a rejected reason with a null property', steps: [init("function main() { return Promise.reject({ reason: null, code: 'E' }); }\n"), run({})] },
-  { name: 'a zipped ES module', steps: [init(zipBase64({ 'package.json': JSON.stringify({ name: 'esm', type: 'module', main: 'index.js' }), 'index.js': 'export function main(p) { return { esm: true, p }; }\n' })), run({ a: 1 })] },
-  { name: 'unparsable JSON and empty bodies', steps: [{ path: '/init', body: '{"value": ' }, { path: '/run', body: '[1,' }, { path: '/init', body: '"text"' }, { path: '/init', body: '' }, { path: '/run', body: '' }, init(ECHO), run({ ok: 1 })] },
-  { name: 'unknown routes and methods', steps: [{ path: '/status', body: {} }, { path: '/init', method: 'GET' }, { path: '/run', method: 'PUT', body: {} }, { path: '/init?x=1', body: init(ECHO).body }, run({ q: 1 })] },
-  { name: 'a body that is not declared JSON', steps: [{ path: '/init', body: JSON.stringify(init(ECHO).body), headers: { 'Content-Type': 'text/plain' } }, init(ECHO), run({ a: 1 })] },
+  {
+    name: 'a zipped ES module',
+    steps: [
+      init(
+        zipBase64({
+          'package.json': JSON.stringify({ name: 'esm', type: 'module', main: 'index.js' }),
+          'index.js': 'export function main(p) { return { esm: true, p }; }\n',
+        }),
+      ),
+      run({ a: 1 }),
+    ],
+  },
+  {
+    name: 'unparsable JSON and empty bodies',
+    steps: [
+      { path: '/init', body: '{"value": ' },
+      { path: '/run', body: '[1,' },
+      { path: '/init', body: '"text"' },
+      { path: '/init', body: '' },
+      { path: '/run', body: '' },
+      init(ECHO),
+      run({ ok: 1 }),
+    ],
+  },
+  {
+    name: 'unknown routes and methods',
+    steps: [
+      { path: '/status', body: {} },
+      { path: '/init', method: 'GET' },
+      { path: '/run', method: 'PUT', body: {} },
+      { path: '/init?x=1', body: init(ECHO).body },
+      run({ q: 1 }),
+    ],
+  },
+  {
+    name: 'a body that is not declared JSON',
+    steps: [{ path: '/init', body: JSON.stringify(init(ECHO).body), headers: { 'Content-Type': 'text/plain' } }, init(ECHO), run({ a: 1 })],
+  },
 ];
 
 // ---------------------------------------------------------------------------------------------------------
@@ -308,8 +513,11 @@ FRAMES.label = 'stack frames';
 const ZIP_DIR = (s) => s.replace(/\/nodejsAction\/[A-Za-z0-9]{8}(?=\/)|\/tmp\/action-[A-Za-z0-9]{6}(?=\/)/g, '<action folder>');
 ZIP_DIR.label = 'action folder';
 /** Node's "Require stack:" lists the requiring files of each runtime (and console.error prints it as requireStack). */
-const REQUIRE_STACK = (s) => s.replace(/(?:\\n- \/(?:[^"\\]|\\[^n])*)+/g, '\\n- …').replace(/(?:\n- \/[^\n]*)+/g, '\n- …')
-  .replace(/requireStack: \[[^\]]*\]/g, 'requireStack: […]');
+const REQUIRE_STACK = (s) =>
+  s
+    .replace(/(?:\\n- \/(?:[^"\\]|\\[^n])*)+/g, '\\n- …')
+    .replace(/(?:\n- \/[^\n]*)+/g, '\n- …')
+    .replace(/requireStack: \[[^\]]*\]/g, 'requireStack: […]');
 REQUIRE_STACK.label = 'require stack';
 
 /** A file's stat: device, inode, link count and times are each container's own; compared by its keys and types. */
@@ -323,24 +531,48 @@ const INTERNAL_ERROR = { status: 500, text: '{"error":"Internal error."}' };
 const DIFFERENCES = {
   'the openwhisk package': {
     reason: 'no npm package is preinstalled besides adm-zip: a gateway may be offline, an action brings its own in its zip',
-    steps: { 1: { upstream: { status: 200, text: '{"result":true}' }, ours: { status: 502, text: /^\{"error":"An error has occurred: Error: Cannot find module 'openwhisk'\\nRequire stack:/ } } },
+    steps: {
+      1: {
+        upstream: { status: 200, text: '{"result":true}' },
+        ours: { status: 502, text: /^\{"error":"An error has occurred: Error: Cannot find module 'openwhisk'\\nRequire stack:/ },
+      },
+    },
     logs: { stderr: { upstream: S, ours: /^Error: Cannot find module 'openwhisk'\n[\s\S]*\nXXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\n$/ } },
   },
   'a tar.gz archive': {
     reason: 'zip archives only (the image has no tar); the message says so',
     steps: {
-      0: { upstream: { status: 200, text: '{"OK":true}' }, ours: { status: 502, text: '{"error":"Initialization has failed due to: There was an error uncompressing the action archive. The file type is unsupported: this runtime takes zip archives only, not tar.gz."}' } },
+      0: {
+        upstream: { status: 200, text: '{"OK":true}' },
+        ours: {
+          status: 502,
+          text: '{"error":"Initialization has failed due to: There was an error uncompressing the action archive. The file type is unsupported: this runtime takes zip archives only, not tar.gz."}',
+        },
+      },
       1: { upstream: { status: 200, text: '{"from":"tar"}' }, ours: NOT_INITIALIZED },
     },
-    logs: { stderr: { upstream: S, ours: `Error during initialization: There was an error uncompressing the action archive. The file type is unsupported: this runtime takes zip archives only, not tar.gz.\n${S}Internal system error: System not initialized.\n` } },
+    logs: {
+      stderr: {
+        upstream: S,
+        ours: `Error during initialization: There was an error uncompressing the action archive. The file type is unsupported: this runtime takes zip archives only, not tar.gz.\n${S}Internal system error: System not initialized.\n`,
+      },
+    },
   },
   'a main that is an expression, not a name': {
     reason: 'upstream evaluates main as an expression (any code: here it calls a function); ours takes a dotted name and never evaluates it',
     steps: {
-      0: { upstream: { status: 200, text: '{"OK":true}' }, ours: { status: 502, text: `{"error":"Initialization has failed due to: Action entrypoint 'main()' is not a valid name."}` } },
+      0: {
+        upstream: { status: 200, text: '{"OK":true}' },
+        ours: { status: 502, text: `{"error":"Initialization has failed due to: Action entrypoint 'main()' is not a valid name."}` },
+      },
       1: { upstream: { status: 200, text: '{"called":1}' }, ours: NOT_INITIALIZED },
     },
-    logs: { stderr: { upstream: S, ours: `Error during initialization: Action entrypoint 'main()' is not a valid name.\n${S}Internal system error: System not initialized.\n` } },
+    logs: {
+      stderr: {
+        upstream: S,
+        ours: `Error during initialization: Action entrypoint 'main()' is not a valid name.\n${S}Internal system error: System not initialized.\n`,
+      },
+    },
   },
   'a value that is not an object': {
     reason: 'the refused /run leaves ours ready (upstream stays "running" for good) and logs its message once, not with the prefix twice',
@@ -348,7 +580,8 @@ const DIFFERENCES = {
     logs: {
       stdout: { upstream: '', ours: S },
       stderr: {
-        upstream: "Internal system error: Internal system error: the argument must be a dictionary but has type 'string'.\nInternal system error: System not ready, status is running.\n",
+        upstream:
+          "Internal system error: Internal system error: the argument must be a dictionary but has type 'string'.\nInternal system error: System not ready, status is running.\n",
         ours: `Internal system error: the argument must be a dictionary but has type 'string'.\n${S}`,
       },
     },
@@ -361,18 +594,40 @@ const DIFFERENCES = {
   'a result JSON cannot serialize': {
     reason: 'ours answers 502 with the reason (upstream 500 "Internal error." and a log line that says nothing)',
     steps: {
-      1: { upstream: INTERNAL_ERROR, ours: { status: 502, text: '{"error":"The action result is not serializable to JSON: Do not know how to serialize a BigInt"}' } },
-      2: { upstream: INTERNAL_ERROR, ours: { status: 502, text: '{"error":"The action result is not serializable to JSON: Do not know how to serialize a BigInt"}' } },
+      1: {
+        upstream: INTERNAL_ERROR,
+        ours: { status: 502, text: '{"error":"The action result is not serializable to JSON: Do not know how to serialize a BigInt"}' },
+      },
+      2: {
+        upstream: INTERNAL_ERROR,
+        ours: { status: 502, text: '{"error":"The action result is not serializable to JSON: Do not know how to serialize a BigInt"}' },
+      },
     },
-    logs: { stderr: { upstream: `${S}[wrapEndpoint] invalid errored promise {}\n`.repeat(2), ours: /^(XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\nCannot serialize the action result: TypeError: Do not know how to serialize a BigInt\n(?: {4}at [^\n]*\n)+){2}$/ } },
+    logs: {
+      stderr: {
+        upstream: `${S}[wrapEndpoint] invalid errored promise {}\n`.repeat(2),
+        ours: /^(XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\nCannot serialize the action result: TypeError: Do not know how to serialize a BigInt\n(?: {4}at [^\n]*\n)+){2}$/,
+      },
+    },
   },
   'a circular result': {
     reason: 'ours answers 502 with the reason (upstream 500 "Internal error." and a log line that says nothing)',
     steps: {
-      1: { upstream: INTERNAL_ERROR, ours: { status: 502, text: /^\{"error":"The action result is not serializable to JSON: Converting circular structure to JSON/ } },
-      2: { upstream: INTERNAL_ERROR, ours: { status: 502, text: /^\{"error":"The action result is not serializable to JSON: Converting circular structure to JSON/ } },
+      1: {
+        upstream: INTERNAL_ERROR,
+        ours: { status: 502, text: /^\{"error":"The action result is not serializable to JSON: Converting circular structure to JSON/ },
+      },
+      2: {
+        upstream: INTERNAL_ERROR,
+        ours: { status: 502, text: /^\{"error":"The action result is not serializable to JSON: Converting circular structure to JSON/ },
+      },
     },
-    logs: { stderr: { upstream: `${S}[wrapEndpoint] invalid errored promise {}\n`.repeat(2), ours: /^(XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\nCannot serialize the action result: TypeError: Converting circular structure to JSON\n[\s\S]*){2}$/ } },
+    logs: {
+      stderr: {
+        upstream: `${S}[wrapEndpoint] invalid errored promise {}\n`.repeat(2),
+        ours: /^(XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX\nCannot serialize the action result: TypeError: Converting circular structure to JSON\n[\s\S]*){2}$/,
+      },
+    },
   },
   '/init env values of every JSON type': {
     reason: 'false and 0 become "false" and "0" as every other value becomes its text (upstream: "")',
@@ -385,15 +640,27 @@ const DIFFERENCES = {
   },
   'a rejected reason with a null property': {
     reason: "a null property stays null (upstream's serialize-error 9 fails on it and answers its own TypeError's message instead)",
-    steps: { 1: { upstream: { status: 200, text: `{"error":"Cannot read properties of null (reading 'pipe')"}` }, ours: { status: 200, text: '{"error":{"reason":null,"code":"E"}}' } } },
+    steps: {
+      1: {
+        upstream: { status: 200, text: `{"error":"Cannot read properties of null (reading 'pipe')"}` },
+        ours: { status: 200, text: '{"error":{"reason":null,"code":"E"}}' },
+      },
+    },
   },
   'unparsable JSON and empty bodies': {
-    reason: 'upstream prints "undefined" to stdout for each unparsable body (a property its error handler logs does not exist), into the next activation\'s logs; ours prints nothing',
+    reason:
+      'upstream prints "undefined" to stdout for each unparsable body (a property its error handler logs does not exist), into the next activation\'s logs; ours prints nothing',
     logs: { stdout: { upstream: `undefined\nundefined\nundefined\n${S}`, ours: S } },
   },
   'a body that is not declared JSON': {
-    reason: 'ours refuses a body that is not application/json with 415 (a web page can post text/plain to a loopback port without a preflight); upstream ignores the body',
-    steps: { 0: { upstream: { status: 403, text: '{"error":"Missing main/no code to execute."}' }, ours: { status: 415, text: '{"error":"The request body must be application/json."}' } } },
+    reason:
+      'ours refuses a body that is not application/json with 415 (a web page can post text/plain to a loopback port without a preflight); upstream ignores the body',
+    steps: {
+      0: {
+        upstream: { status: 403, text: '{"error":"Missing main/no code to execute."}' },
+        ours: { status: 415, text: '{"error":"The request body must be application/json."}' },
+      },
+    },
   },
   'async and await': { same: [STAT_VALUES] },
   'requiring a package that does not exist': { same: [FRAMES, REQUIRE_STACK] },
@@ -423,7 +690,10 @@ describe(`runtime images: ours (${OURS}) answers as upstream's (${UPSTREAM})`, f
   /** Plays a case on both images once; a test starts its own and the next few, so that they overlap. */
   const outcome = (c) => {
     if (!outcomes.has(c.name)) {
-      outcomes.set(c.name, Promise.allSettled([play(OURS, c), play(UPSTREAM, c)]).then(([ours, upstream]) => ({ ours, upstream })));
+      outcomes.set(
+        c.name,
+        Promise.allSettled([play(OURS, c), play(UPSTREAM, c)]).then(([ours, upstream]) => ({ ours, upstream })),
+      );
     }
     return outcomes.get(c.name);
   };
@@ -464,7 +734,10 @@ describe(`runtime images: ours (${OURS}) answers as upstream's (${UPSTREAM})`, f
   it('lists differences only for cases that exist', () => {
     const names = new Set(CASES.map((c) => c.name));
     assert.equal(names.size, CASES.length, 'case names are unique');
-    assert.deepEqual(Object.keys(DIFFERENCES).filter((n) => !names.has(n)), []);
+    assert.deepEqual(
+      Object.keys(DIFFERENCES).filter((n) => !names.has(n)),
+      [],
+    );
   });
 
   CASES.forEach((c, k) => {

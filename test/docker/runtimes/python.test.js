@@ -81,8 +81,7 @@ describe(`Python runtime image: OpenWhisk action interface (${PYTHON_IMAGE})`, f
     }
     const start = () => startProxy(docker, containers, PYTHON_IMAGE, { label: 'runtime-python', readyMs: 60000 });
     const starts = {};
-    for (const name of ['plain', 'named', 'zipNamed', 'zipFile', 'zipMissing', 'venv', 'venvInvalid', 'syntax',
-      'importFail', 'exit', 'browser']) {
+    for (const name of ['plain', 'named', 'zipNamed', 'zipFile', 'zipMissing', 'venv', 'venvInvalid', 'syntax', 'importFail', 'exit', 'browser']) {
       starts[name] = start();
     }
     await Promise.allSettled(Object.values(starts));
@@ -120,7 +119,10 @@ describe(`Python runtime image: OpenWhisk action interface (${PYTHON_IMAGE})`, f
 
     it('initializes plain code: 200 {"ok":true}, and writes no sentinel', async () => {
       const res = await proxy.init({
-        name: 'plain', main: 'main', binary: false, code: PLAIN_CODE,
+        name: 'plain',
+        main: 'main',
+        binary: false,
+        code: PLAIN_CODE,
         env: { GREETING: 'hello', NUM: 5, OBJ: { a: 1 }, NIL: null },
       });
       assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -161,9 +163,15 @@ describe(`Python runtime image: OpenWhisk action interface (${PYTHON_IMAGE})`, f
 
     it('sets every string key of /run except value as __OW_<KEY>, per activation', async () => {
       const context = (id) => ({
-        namespace: 'guest', action_name: '/guest/pkg/plain', action_version: '0.0.1',
-        activation_id: id, transaction_id: 'tid-1', deadline: '1893456000000',
-        api_key: 'uuid:key', api_host: 'https://whisk.example', retries: 3,
+        namespace: 'guest',
+        action_name: '/guest/pkg/plain',
+        action_version: '0.0.1',
+        activation_id: id,
+        transaction_id: 'tid-1',
+        deadline: '1893456000000',
+        api_key: 'uuid:key',
+        api_host: 'https://whisk.example',
+        retries: 3,
       });
       const first = await proxy.run({ mode: 'env' }, context('a'.repeat(32)));
       const second = await proxy.run({ mode: 'env' }, context('b'.repeat(32)));
@@ -237,12 +245,14 @@ describe(`Python runtime image: OpenWhisk action interface (${PYTHON_IMAGE})`, f
     it('serves overlapping /run requests one after the other', async () => {
       const code = await Promise.all([proxy.run({ n: 1 }), proxy.run({ n: 2 }), proxy.run({ n: 3 })]);
       processedRuns += 3;
-      assert.deepEqual(code.map((r) => r.body.n), [1, 2, 3]);
+      assert.deepEqual(
+        code.map((r) => r.body.n),
+        [1, 2, 3],
+      );
     });
 
     it('wrote exactly one sentinel per processed /run on each stream', async () => {
-      const logs = await proxy.logsWhen((l) =>
-        countSentinels(l.stdout) >= processedRuns && countSentinels(l.stderr) >= processedRuns);
+      const logs = await proxy.logsWhen((l) => countSentinels(l.stdout) >= processedRuns && countSentinels(l.stderr) >= processedRuns);
       assert.equal(countSentinels(logs.stdout), processedRuns);
       assert.equal(countSentinels(logs.stderr), processedRuns);
     });
@@ -250,7 +260,7 @@ describe(`Python runtime image: OpenWhisk action interface (${PYTHON_IMAGE})`, f
 
   // A web page in the user's browser can post to a container's loopback port without a preflight.
   describe('requests a web browser made', function () {
-    it('are refused on /init and /run, load no code and log nothing; the engine\'s /init that follows is the first', async () => {
+    it("are refused on /init and /run, load no code and log nothing; the engine's /init that follows is the first", async () => {
       const proxy = await pending.browser;
       const hostile = JSON.stringify({ value: { name: 'page', main: 'main', code: 'def main(args):\n  return {"owned": True}\n' } });
       const attempts = [
@@ -380,7 +390,9 @@ describe(`Python runtime image: OpenWhisk action interface (${PYTHON_IMAGE})`, f
     it('importing a package that is not there: 502 "Cannot start action", traceback on stderr', async () => {
       const proxy = await pending.importFail;
       const init = await proxy.init({
-        name: 'imp', main: 'main', code: 'import iamnotsupported\ndef main(args):\n    return { "error": "not reaching here" }\n',
+        name: 'imp',
+        main: 'main',
+        code: 'import iamnotsupported\ndef main(args):\n    return { "error": "not reaching here" }\n',
       });
       assert.equal(init.status, 502);
       assert.deepEqual(init.body, { error: 'Cannot start action. Check logs for details.' });

@@ -1,7 +1,26 @@
 'use strict';
 // The OpenWhisk API stand-in (index.js): /actions, and running activations (actions and sequences). Methods of OpenWhiskServer.
 
-const { MAX_PAYLOAD, MAX_WAIT, SEQUENCE_LIMIT, ACTIONS_PER_MINUTE, MSG, OwError, clone, isObject, newActivationId, newTid, nowPrecise, javaInstant, logLine, paramsToObject, getAnnotation, parseBool, parseListArgs, checkEntityName } = require('./common');
+const {
+  MAX_PAYLOAD,
+  MAX_WAIT,
+  SEQUENCE_LIMIT,
+  ACTIONS_PER_MINUTE,
+  MSG,
+  OwError,
+  clone,
+  isObject,
+  newActivationId,
+  newTid,
+  nowPrecise,
+  javaInstant,
+  logLine,
+  paramsToObject,
+  getAnnotation,
+  parseBool,
+  parseListArgs,
+  checkEntityName,
+} = require('./common');
 const { Container, processRunResponse, processInitResponse, extendedResponse } = require('./containers');
 
 class ActionRoutes {
@@ -21,7 +40,11 @@ class ActionRoutes {
       const { limit, skip, count } = parseListArgs(q, 'actions');
       const list = this._sorted((e) => e.type === 'action' && e.doc.namespace.split('/')[0] === ns);
       if (count) return this._send(ctx.res, 200, { actions: list.length });
-      return this._send(ctx.res, 200, list.slice(skip, skip + limit).map((e) => this._actionSummary(e.doc)));
+      return this._send(
+        ctx.res,
+        200,
+        list.slice(skip, skip + limit).map((e) => this._actionSummary(e.doc)),
+      );
     }
 
     // GET /actions/{pkg}/ lists the actions of a package or binding
@@ -34,7 +57,11 @@ class ActionRoutes {
       const path = `${pkg.namespace}/${pkg.name}`;
       const list = this._sorted((e) => e.type === 'action' && e.doc.namespace === path);
       if (count) return this._send(ctx.res, 200, { actions: list.length });
-      return this._send(ctx.res, 200, list.slice(skip, skip + limit).map((e) => this._actionSummary(e.doc)));
+      return this._send(
+        ctx.res,
+        200,
+        list.slice(skip, skip + limit).map((e) => this._actionSummary(e.doc)),
+      );
     }
 
     if (tail.length > 2) throw new OwError(404, MSG.routeNotFound);

@@ -62,10 +62,8 @@ const MSG = {
   invalidRunResponse: (s) => 'The action did not produce a valid JSON or JSON Array response' + (s ? `: ${s}` : '.'),
   truncatedResponse: (trunk, len, max) =>
     `The action produced a response that exceeded the allowed length: ${len} > ${max} bytes. The truncated response was: ${trunk}`,
-  invalidRuntime: (kind, kinds) =>
-    `The specified runtime '${kind}' is not supported by this platform. Valid values are: '${kinds.join("', '")}'.`,
-  runtimeDeprecated: (kind) =>
-    `The '${kind}' runtime is no longer supported. You may read and delete but not update or invoke this action.`,
+  invalidRuntime: (kind, kinds) => `The specified runtime '${kind}' is not supported by this platform. Valid values are: '${kinds.join("', '")}'.`,
+  runtimeDeprecated: (kind) => `The '${kind}' runtime is no longer supported. You may read and delete but not update or invoke this action.`,
   packageNameIsReserved: (name) => `Package name '${name}' is reserved.`,
   badNameFilter: (v) => `Parameter may be a 'simple' name or 'package-name/simple' name: ${v}`,
   badEpoch: (v) => `Parameter is not a valid value for epoch seconds: ${v}`,
@@ -137,7 +135,9 @@ const nowPrecise = () => performance.timeOrigin + performance.now();
 function rfc3339Nano(t) {
   const ms = Math.floor(t);
   const iso = new Date(ms).toISOString(); // yyyy-mm-ddThh:mm:ss.sssZ
-  const nanos = String(Math.floor((t - Math.floor(t / 1000) * 1000) * 1e6)).padStart(9, '0').slice(0, 9);
+  const nanos = String(Math.floor((t - Math.floor(t / 1000) * 1000) * 1e6))
+    .padStart(9, '0')
+    .slice(0, 9);
   const frac = nanos.replace(/0+$/, '');
   return iso.slice(0, 19) + (frac ? '.' + frac : '') + 'Z';
 }
@@ -270,4 +270,48 @@ function checkEntityName(name) {
   if (typeof name !== 'string' || !ENTITY_NAME_RE.test(name)) throw new OwError(400, MSG.entityNameIllegal);
 }
 
-module.exports = { GUEST_KEY, MB, MAX_PAYLOAD, MAX_PARAMETERS, MAX_CODE, MAX_RESULT, MAX_REQUEST_BODY, MAX_WAIT, MAX_LIST_LIMIT, DEFAULT_LIST_LIMIT, SEQUENCE_LIMIT, ACTIONS_PER_MINUTE, DEFAULT_LIMITS, LIMIT_RANGES, ENTITY_NAME_RE, SEMVER_RE, BASE64_RE, HEX32_RE, TID_CHARS, MSG, defaultRuntimes, OwError, clone, isObject, newActivationId, newTid, isBinaryCode, upPatch, nowPrecise, rfc3339Nano, javaInstant, logLine, mergeParams, paramsToObject, getAnnotation, removeKey, paramsJson, readParams, cleanStack, serializeError, parseBool, parseListArgs, checkEntityName };
+module.exports = {
+  GUEST_KEY,
+  MB,
+  MAX_PAYLOAD,
+  MAX_PARAMETERS,
+  MAX_CODE,
+  MAX_RESULT,
+  MAX_REQUEST_BODY,
+  MAX_WAIT,
+  MAX_LIST_LIMIT,
+  DEFAULT_LIST_LIMIT,
+  SEQUENCE_LIMIT,
+  ACTIONS_PER_MINUTE,
+  DEFAULT_LIMITS,
+  LIMIT_RANGES,
+  ENTITY_NAME_RE,
+  SEMVER_RE,
+  BASE64_RE,
+  HEX32_RE,
+  TID_CHARS,
+  MSG,
+  defaultRuntimes,
+  OwError,
+  clone,
+  isObject,
+  newActivationId,
+  newTid,
+  isBinaryCode,
+  upPatch,
+  nowPrecise,
+  rfc3339Nano,
+  javaInstant,
+  logLine,
+  mergeParams,
+  paramsToObject,
+  getAnnotation,
+  removeKey,
+  paramsJson,
+  readParams,
+  cleanStack,
+  serializeError,
+  parseBool,
+  parseListArgs,
+  checkEntityName,
+};

@@ -90,7 +90,7 @@ class Container {
             c.timers.delete(h);
             fn(...args);
           }),
-          ms
+          ms,
         );
         c.timers.add(h);
         return h;
@@ -100,7 +100,10 @@ class Container {
         clearTimeout(h);
       },
       setInterval(fn, ms, ...args) {
-        const h = setInterval(c.guard(() => fn(...args)), ms);
+        const h = setInterval(
+          c.guard(() => fn(...args)),
+          ms,
+        );
         c.intervals.add(h);
         return h;
       },
@@ -113,7 +116,7 @@ class Container {
           c.guard(() => {
             c.immediates.delete(h);
             fn(...args);
-          })
+          }),
         );
         c.immediates.add(h);
         return h;
@@ -251,7 +254,7 @@ class Container {
       Promise.resolve(result)
         .then(
           (value) => (value === undefined ? {} : value),
-          (error) => (error ? { error: serializeError(cleanStack(error)) } : { error: {} })
+          (error) => (error ? { error: serializeError(cleanStack(error)) } : { error: {} }),
         )
         .then((value) => {
           if (typeof value !== 'object') {

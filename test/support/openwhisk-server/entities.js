@@ -1,7 +1,26 @@
 'use strict';
 // The OpenWhisk API stand-in (index.js): the stored entities (actions, packages, triggers, rules): their documents, names and JSON. Methods of OpenWhiskServer.
 
-const { MAX_PARAMETERS, MAX_CODE, SEQUENCE_LIMIT, DEFAULT_LIMITS, LIMIT_RANGES, SEMVER_RE, MSG, OwError, isObject, isBinaryCode, upPatch, mergeParams, paramsToObject, getAnnotation, removeKey, paramsJson, readParams, checkEntityName } = require('./common');
+const {
+  MAX_PARAMETERS,
+  MAX_CODE,
+  SEQUENCE_LIMIT,
+  DEFAULT_LIMITS,
+  LIMIT_RANGES,
+  SEMVER_RE,
+  MSG,
+  OwError,
+  isObject,
+  isBinaryCode,
+  upPatch,
+  mergeParams,
+  paramsToObject,
+  getAnnotation,
+  removeKey,
+  paramsJson,
+  readParams,
+  checkEntityName,
+} = require('./common');
 
 class EntityMethods {
   // --- entities ---------------------------------------------------------------------------
@@ -52,7 +71,10 @@ class EntityMethods {
     }
     if (kind === 'sequence') {
       if (!Array.isArray(exec.components)) {
-        throw new OwError(400, MSG.malformedContent(exec.components === undefined ? "'components' must be defined for sequence kind" : "'components' must be an array"));
+        throw new OwError(
+          400,
+          MSG.malformedContent(exec.components === undefined ? "'components' must be defined for sequence kind" : "'components' must be an array"),
+        );
       }
       return { kind, components: exec.components.map((c) => this._parseFqn(c, userNs)) };
     }

@@ -32,7 +32,22 @@
  */
 
 const http = require('node:http');
-const { GUEST_KEY, MB, MAX_REQUEST_BODY, SEQUENCE_LIMIT, ACTIONS_PER_MINUTE, LIMIT_RANGES, MSG, defaultRuntimes, OwError, clone, isObject, newTid, upPatch, checkEntityName } = require('./common');
+const {
+  GUEST_KEY,
+  MB,
+  MAX_REQUEST_BODY,
+  SEQUENCE_LIMIT,
+  ACTIONS_PER_MINUTE,
+  LIMIT_RANGES,
+  MSG,
+  defaultRuntimes,
+  OwError,
+  clone,
+  isObject,
+  newTid,
+  upPatch,
+  checkEntityName,
+} = require('./common');
 
 // ------------------------------------------------------------------------------------------
 // the server
@@ -141,7 +156,8 @@ class OpenWhiskServer {
     const existing = this._entities.get(`${namespace}/${name}`);
     if (existing && existing.type !== 'trigger') throw new Error(`putTrigger: ${MSG.conformance}`);
     const doc = {
-      namespace, name,
+      namespace,
+      name,
       parameters: clone(trigger.parameters || (existing && existing.doc.parameters) || []),
       annotations: clone(trigger.annotations || []),
       version: existing ? upPatch(existing.doc.version) : '0.0.1',

@@ -26,7 +26,7 @@ class PackageRoutes {
           annotations: paramsJson(e.doc.annotations),
           updated: e.doc.updated,
           binding: e.doc.binding ? { ...e.doc.binding } : false,
-        }))
+        })),
       );
     }
     if (tail.length > 1) throw new OwError(404, MSG.routeNotFound);
@@ -73,7 +73,7 @@ class PackageRoutes {
           if (!parseBool('force', q.get('force'), false)) {
             throw new OwError(
               409,
-              `Package not empty (contains ${contents.length} ${contents.length === 1 ? 'entity' : 'entities'}). Set force param or delete package contents.`
+              `Package not empty (contains ${contents.length} ${contents.length === 1 ? 'entity' : 'entities'}). Set force param or delete package contents.`,
             );
           }
           for (const [k] of contents) this._entities.delete(k);

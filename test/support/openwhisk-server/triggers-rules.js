@@ -7,7 +7,16 @@ class TriggerRuleRoutes {
   // --- /triggers and /rules (apache/openwhisk Triggers.scala, Rules.scala) ----------------------
 
   _triggerJson(doc) {
-    const out = { namespace: doc.namespace, name: doc.name, version: doc.version, publish: false, parameters: clone(doc.parameters), annotations: clone(doc.annotations), limits: {}, updated: doc.updated };
+    const out = {
+      namespace: doc.namespace,
+      name: doc.name,
+      version: doc.version,
+      publish: false,
+      parameters: clone(doc.parameters),
+      annotations: clone(doc.annotations),
+      limits: {},
+      updated: doc.updated,
+    };
     const rules = this._rulesOf(doc.namespace, doc.name);
     if (rules.length) {
       out.rules = {};
@@ -17,7 +26,17 @@ class TriggerRuleRoutes {
   }
 
   _ruleJson(doc) {
-    return { namespace: doc.namespace, name: doc.name, version: doc.version, publish: false, annotations: [], status: doc.status, trigger: clone(doc.trigger), action: clone(doc.action), updated: doc.updated };
+    return {
+      namespace: doc.namespace,
+      name: doc.name,
+      version: doc.version,
+      publish: false,
+      annotations: [],
+      status: doc.status,
+      trigger: clone(doc.trigger),
+      action: clone(doc.action),
+      updated: doc.updated,
+    };
   }
 
   _rulesOf(namespace, trigger) {
@@ -28,7 +47,8 @@ class TriggerRuleRoutes {
   _entityRef(s, namespace) {
     const parts = String(s).replace(/^\//, '').split('/').filter(Boolean);
     const abs = String(s).startsWith('/');
-    if (parts.length === 0) throw new OwError(400, MSG.malformedContent('The fully qualified name of the entity must contain at least the namespace and the name of the entity.'));
+    if (parts.length === 0)
+      throw new OwError(400, MSG.malformedContent('The fully qualified name of the entity must contain at least the namespace and the name of the entity.'));
     if (!abs) return { path: parts.length > 1 ? `${namespace}/${parts.slice(0, -1).join('/')}` : namespace, name: parts[parts.length - 1] };
     let ns = parts[0] === '_' ? namespace : parts[0];
     return { path: [ns, ...parts.slice(1, -1)].join('/'), name: parts[parts.length - 1] };
@@ -52,7 +72,13 @@ class TriggerRuleRoutes {
       const { limit, skip, count } = parseListArgs(q, 'triggers');
       const list = this._sorted((e) => e.type === 'trigger' && e.doc.namespace === ns);
       if (count) return this._send(ctx.res, 200, { triggers: list.length });
-      return this._send(ctx.res, 200, list.slice(skip, skip + limit).map((e) => ({ namespace: ns, name: e.doc.name, version: e.doc.version, publish: false, annotations: clone(e.doc.annotations) })));
+      return this._send(
+        ctx.res,
+        200,
+        list
+          .slice(skip, skip + limit)
+          .map((e) => ({ namespace: ns, name: e.doc.name, version: e.doc.version, publish: false, annotations: clone(e.doc.annotations) })),
+      );
     }
     if (tail.length > 1) throw new OwError(404, MSG.routeNotFound);
     const name = tail[0];
@@ -120,18 +146,39 @@ class TriggerRuleRoutes {
           action.doc.exec.kind === 'sequence'
             ? this._invokeSequence(user, action, clone(args), { topmost: true, transStart: start })
             : this._invokePrimitive(user, action, clone(args), { transStart: start });
-        this.invocations.push({ namespace: nsOfAction, name: pkg.length ? `${pkg.join('/')}/${r.action.name}` : r.action.name, params: clone(args), blocking: false, result: false, activationId: id, status: 202, rule: ids.rule });
+        this.invocations.push({
+          namespace: nsOfAction,
+          name: pkg.length ? `${pkg.join('/')}/${r.action.name}` : r.action.name,
+          params: clone(args),
+          blocking: false,
+          result: false,
+          activationId: id,
+          status: 202,
+          rule: ids.rule,
+        });
         logs.push(JSON.stringify({ statusCode: 0, success: true, activationId: id, ...ids }));
       } catch (e) {
         const status = e instanceof OwError ? e.status : 500;
         logs.push(JSON.stringify({ statusCode: status >= 500 ? 3 : 1, success: false, error: e.message, ...ids }));
       }
     }
-    this._store({
-      activationId, namespace: user.namespace, name, subject: user.subject, version: existing.doc.version, publish: false,
-      start, end: 0, duration: 0, response: { status: 'success', statusCode: 0, success: true, result: clone(payload) || {} },
-      logs, annotations: [],
-    }, 0);
+    this._store(
+      {
+        activationId,
+        namespace: user.namespace,
+        name,
+        subject: user.subject,
+        version: existing.doc.version,
+        publish: false,
+        start,
+        end: 0,
+        duration: 0,
+        response: { status: 'success', statusCode: 0, success: true, result: clone(payload) || {} },
+        logs,
+        annotations: [],
+      },
+      0,
+    );
     return reply(202, { activationId }, { 'x-openwhisk-activation-id': activationId });
   }
 
@@ -141,7 +188,11 @@ class TriggerRuleRoutes {
     if (tail.length === 0 || (tail.length === 1 && tail[0] === '')) {
       if (method !== 'GET') throw new OwError(405, MSG.methodNotAllowed(['GET']));
       const list = this._sorted((e) => e.type === 'rule' && e.doc.namespace === ns);
-      return this._send(ctx.res, 200, list.map((e) => this._ruleJson(e.doc)));
+      return this._send(
+        ctx.res,
+        200,
+        list.map((e) => this._ruleJson(e.doc)),
+      );
     }
     if (tail.length > 1) throw new OwError(404, MSG.routeNotFound);
     const name = tail[0];

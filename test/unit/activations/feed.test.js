@@ -19,31 +19,79 @@ const act = (extra = {}) => ({
   duration: 10,
   response: { status: 'success', success: true, result: { ok: true } },
   logs: ['one', 'two'],
-  annotations: [{ key: 'path', value: 'guest/hello' }, { key: 'kind', value: 'nodejs:20' }],
+  annotations: [
+    { key: 'path', value: 'guest/hello' },
+    { key: 'kind', value: 'nodejs:20' },
+  ],
   ...extra,
 });
 
 describe('activation feed (the OpenWhisk sidebar)', () => {
   it('a row says which node ran what, where, cold or warm, how long and how it ended', () => {
     const s = new ActivationStore({ runtime: 'rt1' });
-    s.add(act({ annotations: [{ key: 'path', value: 'guest/pkg/a' }, { key: 'kind', value: 'nodejs:20' }, { key: 'initTime', value: 42 }, { key: 'node', value: 'n1' }] }));
-    s.add(act({ response: { status: 'application error', success: false, result: { error: 'x' } }, annotations: [{ key: 'kind', value: 'nodejs:20' }, { key: 'node', value: 'n2' }] }));
+    s.add(
+      act({
+        annotations: [
+          { key: 'path', value: 'guest/pkg/a' },
+          { key: 'kind', value: 'nodejs:20' },
+          { key: 'initTime', value: 42 },
+          { key: 'node', value: 'n1' },
+        ],
+      }),
+    );
+    s.add(
+      act({
+        response: { status: 'application error', success: false, result: { error: 'x' } },
+        annotations: [
+          { key: 'kind', value: 'nodejs:20' },
+          { key: 'node', value: 'n2' },
+        ],
+      }),
+    );
     const [warm, cold] = s.rows(10);
     assert.deepEqual(
-      { action: cold.action, node: cold.node, where: cold.where, cold: cold.cold, initTime: cold.initTime, status: cold.status, runtime: cold.runtime, duration: cold.duration },
+      {
+        action: cold.action,
+        node: cold.node,
+        where: cold.where,
+        cold: cold.cold,
+        initTime: cold.initTime,
+        status: cold.status,
+        runtime: cold.runtime,
+        duration: cold.duration,
+      },
       { action: '/guest/pkg/a', node: 'n1', where: 'local', cold: true, initTime: 42, status: 'success', runtime: 'rt1', duration: 10 },
     );
-    assert.deepEqual({ action: warm.action, node: warm.node, cold: warm.cold, status: warm.status }, { action: 'guest/hello', node: 'n2', cold: false, status: 'application error' });
+    assert.deepEqual(
+      { action: warm.action, node: warm.node, cold: warm.cold, status: warm.status },
+      { action: 'guest/hello', node: 'n2', cold: false, status: 'application error' },
+    );
     // A cloud store's records without a `where` annotation ran in the cloud; a burst says so.
     const c = new ActivationStore({ runtime: 'rt1', where: 'cloud', preview: true });
-    c.add(act({ annotations: [{ key: 'where', value: 'cloud' }, { key: 'burst', value: true }] }));
+    c.add(
+      act({
+        annotations: [
+          { key: 'where', value: 'cloud' },
+          { key: 'burst', value: true },
+        ],
+      }),
+    );
     c.add(act());
-    assert.deepEqual(c.rows(10).map((r) => [r.where, r.burst]), [['cloud', false], ['cloud', true]]);
+    assert.deepEqual(
+      c.rows(10).map((r) => [r.where, r.burst]),
+      [
+        ['cloud', false],
+        ['cloud', true],
+      ],
+    );
   });
 
   it('a preview store keeps each record bounded (16 KB of result, 200 lines of 1000 characters) and says what it cut', () => {
     const s = new ActivationStore({ preview: true, runtime: 'rt' });
-    const big = act({ response: { status: 'success', success: true, result: { text: 'y'.repeat(100000), list: Array.from({ length: 5000 }, (_, i) => i) } }, logs: Array.from({ length: 1000 }, (_, i) => `${i} ${'z'.repeat(i === 999 ? 3000 : 10)}`) });
+    const big = act({
+      response: { status: 'success', success: true, result: { text: 'y'.repeat(100000), list: Array.from({ length: 5000 }, (_, i) => i) } },
+      logs: Array.from({ length: 1000 }, (_, i) => `${i} ${'z'.repeat(i === 999 ? 3000 : 10)}`),
+    });
     s.add(big, { params: { secret: 'p'.repeat(20000), n: 1 } });
     const d = s.detail(big.activationId);
     assert.ok(JSON.stringify(d).length < 64 * 1024, `detail is ${JSON.stringify(d).length} bytes`);
@@ -67,7 +115,7 @@ describe('activation feed (the OpenWhisk sidebar)', () => {
     assert.equal(s.pending.length, 0);
   });
 
-  it('the feed lists every runtime\'s rows newest first, filters them, and stops listing a runtime once it closes', () => {
+  it("the feed lists every runtime's rows newest first, filters them, and stops listing a runtime once it closes", () => {
     const feed = new ActivationFeed();
     const a = new ActivationStore({ runtime: 'A' });
     const b = new ActivationStore({ runtime: 'B', where: 'cloud', preview: true });
@@ -75,8 +123,14 @@ describe('activation feed (the OpenWhisk sidebar)', () => {
     a.add(act({ annotations: [{ key: 'node', value: 'n1' }] }));
     b.add(act({ name: 'other', response: { status: 'action developer error', success: false, result: {} }, annotations: [{ key: 'node', value: 'n2' }] }));
     a.add(act({ annotations: [{ key: 'node', value: 'n1' }] }));
-    assert.deepEqual(feed.rows({}).map((r) => r.node), ['n1', 'n2', 'n1']);
-    assert.deepEqual(feed.rows({ status: 'failed' }).map((r) => r.action), ['guest/other']);
+    assert.deepEqual(
+      feed.rows({}).map((r) => r.node),
+      ['n1', 'n2', 'n1'],
+    );
+    assert.deepEqual(
+      feed.rows({ status: 'failed' }).map((r) => r.action),
+      ['guest/other'],
+    );
     assert.deepEqual(feed.rows({ node: 'n2' }).length, 1);
     assert.deepEqual(feed.rows({ action: 'OTH' }).length, 1);
     assert.deepEqual(feed.rows({ runtime: 'nope' }).length, 0);
@@ -97,7 +151,10 @@ describe('activation feed (the OpenWhisk sidebar)', () => {
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(sent.length, 1);
     assert.equal(sent[0].topic, TOPIC);
-    assert.deepEqual(sent[0].data.rows.map((r) => r.id), ['9', '8', '7']);
+    assert.deepEqual(
+      sent[0].data.rows.map((r) => r.id),
+      ['9', '8', '7'],
+    );
     assert.equal(sent[0].data.more, 7);
     p.push(row(10));
     p.push(row(11));
@@ -109,13 +166,16 @@ describe('activation feed (the OpenWhisk sidebar)', () => {
     p.close();
   });
 
-  it('records a node\'s activations with its id and parameters, and leaves the caller\'s object as it was', async () => {
+  it("records a node's activations with its id and parameters, and leaves the caller's object as it was", async () => {
     const s = new ActivationStore({ runtime: 'rt' });
     const a = act();
     const engine = { provision: async () => ({ containers: 1, invoke: async () => a, close: async () => undefined }) };
     const h = await recording(engine, s).provision('node-7', {}, {});
     assert.equal(await h.invoke({ n: 3 }), a);
-    assert.deepEqual(a.annotations.map((k) => k.key), ['path', 'kind']);
+    assert.deepEqual(
+      a.annotations.map((k) => k.key),
+      ['path', 'kind'],
+    );
     const d = s.detail(a.activationId);
     assert.equal(d.row.node, 'node-7');
     assert.deepEqual(d.params, { n: 3 });
@@ -135,8 +195,15 @@ describe('activation feed (the OpenWhisk sidebar)', () => {
   it('log lines: at most N a second per node, the rest counted and said once there is room', () => {
     let now = 0;
     const out = [];
-    const l = new LogLines((s) => out.push(s), 5, () => now);
-    l.add('hello', Array.from({ length: 12 }, (_, i) => `line ${i}`));
+    const l = new LogLines(
+      (s) => out.push(s),
+      5,
+      () => now,
+    );
+    l.add(
+      'hello',
+      Array.from({ length: 12 }, (_, i) => `line ${i}`),
+    );
     assert.deepEqual(out, ['hello: line 0', 'hello: line 1', 'hello: line 2', 'hello: line 3', 'hello: line 4']);
     now = 1000;
     l.add('hello', ['later', 'x'.repeat(2000)]);

@@ -25,20 +25,41 @@ describe('activation store', () => {
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-store-'))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('lists newest first, pages, filters by the action\'s path below the namespace', () => {
+  it("lists newest first, pages, filters by the action's path below the namespace", () => {
     const s = new ActivationStore();
     for (let i = 1; i <= 10; i++) s.add(act(i));
-    assert.deepEqual(s.list({ limit: 3 }).map((a) => a.response.result.i), [10, 9, 8]);
-    assert.deepEqual(s.list({ skip: 2, limit: 2 }).map((a) => a.response.result.i), [8, 7]);
-    assert.deepEqual(s.list({ name: 'pkg/odd', limit: 2 }).map((a) => a.response.result.i), [9, 7]);
-    assert.deepEqual(s.list({ name: 'pkg/even', limit: 1 }).map((a) => a.response.result.i), [10]);
+    assert.deepEqual(
+      s.list({ limit: 3 }).map((a) => a.response.result.i),
+      [10, 9, 8],
+    );
+    assert.deepEqual(
+      s.list({ skip: 2, limit: 2 }).map((a) => a.response.result.i),
+      [8, 7],
+    );
+    assert.deepEqual(
+      s.list({ name: 'pkg/odd', limit: 2 }).map((a) => a.response.result.i),
+      [9, 7],
+    );
+    assert.deepEqual(
+      s.list({ name: 'pkg/even', limit: 1 }).map((a) => a.response.result.i),
+      [10],
+    );
     // "odd" is an action outside any package: none of these.
     assert.deepEqual(s.list({ name: 'odd' }), []);
     s.add(act(11, { name: 'odd', annotations: [{ key: 'path', value: 'guest/odd' }] }));
-    assert.deepEqual(s.list({ name: 'odd' }).map((a) => a.response.result.i), [11]);
-    assert.deepEqual(s.list({ name: 'pkg/odd', limit: 1 }).map((a) => a.response.result.i), [9]);
+    assert.deepEqual(
+      s.list({ name: 'odd' }).map((a) => a.response.result.i),
+      [11],
+    );
+    assert.deepEqual(
+      s.list({ name: 'pkg/odd', limit: 1 }).map((a) => a.response.result.i),
+      [9],
+    );
     assert.deepEqual(s.list({ name: 'other/even' }), []);
-    assert.deepEqual(s.list({ since: 1008 }).map((a) => a.response.result.i), [11, 10, 9, 8]);
+    assert.deepEqual(
+      s.list({ since: 1008 }).map((a) => a.response.result.i),
+      [11, 10, 9, 8],
+    );
     assert.equal(summaryOf(s.get(act(3).activationId)).statusCode, 0);
     assert.equal(summaryOf(act(1, { response: { status: 'application error', success: false, result: {} } })).statusCode, 1);
   });
@@ -57,7 +78,10 @@ describe('activation store', () => {
     const byCount = new ActivationStore({ maxCount: 5 });
     for (let i = 1; i <= 12; i++) byCount.add(act(i));
     assert.equal(byCount.size, 5);
-    assert.deepEqual(byCount.list().map((a) => a.response.result.i), [12, 11, 10, 9, 8]);
+    assert.deepEqual(
+      byCount.list().map((a) => a.response.result.i),
+      [12, 11, 10, 9, 8],
+    );
     assert.equal(byCount.get(act(1).activationId), undefined);
 
     const byBytes = new ActivationStore({ maxBytes: 20000 });
@@ -92,7 +116,10 @@ describe('activation store', () => {
     assert.deepEqual(fs.readdirSync(path.dirname(file)), ['rt-1.jsonl'], 'no temporary file left');
     fs.appendFileSync(file, 'not json\n');
     const again = new ActivationStore({ file, maxCount: 3 });
-    assert.deepEqual(again.list().map((a) => a.response.result.i), [4, 3, 2]);
+    assert.deepEqual(
+      again.list().map((a) => a.response.result.i),
+      [4, 3, 2],
+    );
   });
 
   it('appends to its file and rewrites it before it holds twice its bounds', async () => {
@@ -104,7 +131,10 @@ describe('activation store', () => {
       const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
       assert.ok(lines <= 10, `${lines} lines after ${i} records`);
     }
-    assert.deepEqual(new ActivationStore({ file, maxCount: 5 }).list().map((a) => a.response.result.i), [60, 59, 58, 57, 56]);
+    assert.deepEqual(
+      new ActivationStore({ file, maxCount: 5 }).list().map((a) => a.response.result.i),
+      [60, 59, 58, 57, 56],
+    );
   });
 
   it('writes off the event loop: flush() returns before the file has the record, which a read already finds', async () => {
@@ -131,12 +161,19 @@ describe('activation store', () => {
     }
     await Promise.all(flushes);
     await s.close();
-    const ids = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).response.result.i);
-    assert.deepEqual(ids, Array.from({ length: 300 }, (_, k) => k + 1));
+    const ids = fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).response.result.i);
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 300 }, (_, k) => k + 1),
+    );
     assert.deepEqual(new ActivationStore({ file, maxCount: 400 }).list({ limit: 400 }), s.list({ limit: 400 }));
   });
 
-  it('bounds the lines waiting for the file: past the store\'s bounds they give way to one rewrite of the kept records', async () => {
+  it("bounds the lines waiting for the file: past the store's bounds they give way to one rewrite of the kept records", async () => {
     const file = activationFile(dir, 'rt-5');
     const s = new ActivationStore({ file, flushMs: 3600000, maxCount: 10 });
     s.add(act(0));
@@ -146,7 +183,10 @@ describe('activation store', () => {
     await s.close();
     const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
     assert.ok(lines.length <= 10, `${lines.length} lines in the file`);
-    assert.deepEqual(new ActivationStore({ file, maxCount: 10 }).list({ limit: 10 }).map((a) => a.response.result.i), [1000, 999, 998, 997, 996, 995, 994, 993, 992, 991]);
+    assert.deepEqual(
+      new ActivationStore({ file, maxCount: 10 }).list({ limit: 10 }).map((a) => a.response.result.i),
+      [1000, 999, 998, 997, 996, 995, 994, 993, 992, 991],
+    );
   });
 
   it('close() writes what waits, and a redeployed store on the same file reads it all', async () => {
@@ -156,7 +196,10 @@ describe('activation store', () => {
     await s.close();
     const again = new ActivationStore({ file });
     assert.equal(again.size, 20);
-    assert.deepEqual(again.list({ limit: 3 }).map((a) => a.response.result.i), [20, 19, 18]);
+    assert.deepEqual(
+      again.list({ limit: 3 }).map((a) => a.response.result.i),
+      [20, 19, 18],
+    );
   });
 
   it('count() equals the length of the list it stands for, with and without filters', () => {
@@ -164,7 +207,15 @@ describe('activation store', () => {
     for (let i = 1; i <= 80; i++) s.add(act(i));
     s.add(act(81, { name: 'odd', annotations: [{ key: 'path', value: 'guest/odd' }] }));
     const all = { limit: 1000 };
-    for (const q of [{}, { name: 'pkg/odd' }, { name: 'odd' }, { name: 'nope' }, { since: 1060 }, { upto: 1050 }, { name: 'pkg/even', since: 1040, upto: 1070 }]) {
+    for (const q of [
+      {},
+      { name: 'pkg/odd' },
+      { name: 'odd' },
+      { name: 'nope' },
+      { since: 1060 },
+      { upto: 1050 },
+      { name: 'pkg/even', since: 1040, upto: 1070 },
+    ]) {
       assert.equal(s.count(q), s.list({ ...q, ...all }).length, JSON.stringify(q));
     }
     assert.equal(s.count(), 50);
@@ -185,6 +236,9 @@ describe('activation store', () => {
     assert.equal(s.count(), 2);
     fs.rmSync(blocker);
     await s.flush();
-    assert.deepEqual(new ActivationStore({ file }).list().map((a) => a.response.result.i), [2, 1]);
+    assert.deepEqual(
+      new ActivationStore({ file }).list().map((a) => a.response.result.i),
+      [2, 1],
+    );
   });
 });

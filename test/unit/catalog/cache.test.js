@@ -30,14 +30,19 @@ function catalog(location) {
   };
 }
 
-const files = (dir) => fs.readdirSync(dir, { recursive: true }).map(String).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+const files = (dir) =>
+  fs
+    .readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((f) => fs.statSync(path.join(dir, f)).isFile())
+    .sort();
 
 describe('the on-disk catalog cache', () => {
   let dir;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-cache-test-'))));
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('never serves one service\'s code for another with the same namespace, action and version', async () => {
+  it("never serves one service's code for another with the same namespace, action and version", async () => {
     const a = catalog('https://ow-a.example');
     const b = catalog('https://ow-b.example');
     a.put('hello', 'code from A', '0.0.1');
@@ -97,7 +102,10 @@ describe('the on-disk catalog cache', () => {
     const a = catalog('https://ow.example');
     a.put('hello', 'new', '2');
     await new CachedCatalog(a, dir, 'svc').getAction({ namespace: 'guest', name: 'hello' });
-    assert.deepEqual(files(dir).filter((f) => !f.startsWith('v3/')), []);
+    assert.deepEqual(
+      files(dir).filter((f) => !f.startsWith('v3/')),
+      [],
+    );
   });
 
   it('keeps one copy of an action however many names lead to it: 20 names of a 1 MB action take 1 MB, not 20', async () => {
@@ -110,7 +118,8 @@ describe('the on-disk catalog cache', () => {
       online: true,
       async getAction(ref) {
         if (!this.online) throw new OpenWhiskNodeError('unreachable', 'Cannot reach the OpenWhisk API at https://ow.example.');
-        if (new URL(`namespaces/${ref.namespace}/actions/${ref.name}`, 'https://ow.example/api/v1/').pathname.endsWith('/actions/hello')) return structuredClone(hello);
+        if (new URL(`namespaces/${ref.namespace}/actions/${ref.name}`, 'https://ow.example/api/v1/').pathname.endsWith('/actions/hello'))
+          return structuredClone(hello);
         throw new OpenWhiskNodeError('http', 'not found', { statusCode: 404 });
       },
       async runtimeImages() {
@@ -118,7 +127,10 @@ describe('the on-disk catalog cache', () => {
       },
     };
     const c = new CachedCatalog(ow, dir, serviceIdentity(ow.location, 'u:k'));
-    const names = [{ namespace: '_', name: 'hello' }, { namespace: 'guest', name: 'hello' }];
+    const names = [
+      { namespace: '_', name: 'hello' },
+      { namespace: 'guest', name: 'hello' },
+    ];
     for (let i = 0; names.length < 20; i++) names.push({ namespace: '_', name: `p${i}/../hello` });
     for (const ref of names) assert.equal((await c.getAction(ref)).exec.code, code);
     const bytes = files(dir).reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
@@ -241,7 +253,10 @@ describe('the on-disk catalog cache', () => {
       assert.ok(synced >= 0 && synced < renamed, `fsync of ${tmp} before its rename: ${JSON.stringify(calls)}`);
     }
     const lastRename = calls.map((c) => c[0]).lastIndexOf('rename');
-    assert.ok(calls.slice(lastRename + 1).some((c) => c[0] === 'sync' && c[1] === dir), `the folder fsynced after the rename: ${JSON.stringify(calls)}`);
+    assert.ok(
+      calls.slice(lastRename + 1).some((c) => c[0] === 'sync' && c[1] === dir),
+      `the folder fsynced after the rename: ${JSON.stringify(calls)}`,
+    );
     assert.ok([1, 2].includes(JSON.parse(fs.readFileSync(file, 'utf8')).n));
     assert.deepEqual(fs.readdirSync(dir).sort(), ['entry.json', 'probe'], 'no temp file left');
   });
@@ -297,7 +312,10 @@ describe('the on-disk catalog cache', () => {
       a.put('three', '3'.repeat(400 * 1024), '1');
       await c.getAction({ namespace: 'guest', name: 'three' });
       assert.ok(!fs.existsSync(young), 'removed at the next store once a minute old');
-      assert.deepEqual(files(again).filter((f) => f.endsWith('.tmp')), []);
+      assert.deepEqual(
+        files(again).filter((f) => f.endsWith('.tmp')),
+        [],
+      );
       a.online = false;
       for (const name of ['two', 'three']) assert.equal((await c.getAction({ namespace: 'guest', name })).exec.code.length, 400 * 1024, name);
     } finally {

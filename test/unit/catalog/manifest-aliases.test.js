@@ -20,7 +20,12 @@ const HELLO = 'function main(p) { return { payload: `Hello, ${p.name}!` }; }\n';
 function laughs(levels, width, { asKey = false } = {}) {
   const names = 'abcdefghijklmnop'.split('');
   const lines = [`${names[0]}: &${names[0]} [${Array(width).fill('"lol"').join(', ')}]`];
-  for (let i = 1; i < levels; i++) lines.push(`${names[i]}: &${names[i]} [${Array(width).fill(`*${names[i - 1]}`).join(', ')}]`);
+  for (let i = 1; i < levels; i++)
+    lines.push(
+      `${names[i]}: &${names[i]} [${Array(width)
+        .fill(`*${names[i - 1]}`)
+        .join(', ')}]`,
+    );
   const last = `*${names[levels - 1]}`;
   lines.push('packages:', '  demo:', '    inputs:', asKey ? `      ? ${last}\n      : x` : `      lol: ${last}`);
   return `${lines.join('\n')}\n`;
@@ -94,7 +99,7 @@ describe('manifest YAML aliases: measured expanded, before anything is built', f
     });
   });
 
-  it('an alias inside its own anchor\'s value (a cycle every copy would follow forever) is refused with its line', async function () {
+  it("an alias inside its own anchor's value (a cycle every copy would follow forever) is refused with its line", async function () {
     const file = write('cycle.yaml', 'packages:\n  demo:\n    inputs:\n      x: &x [1, *x]\n');
     await assert.rejects(new ManifestCatalog(file).list(), (err) => {
       assert.match(err.message, /cycle\.yaml:4:\d+: a YAML alias \(\*name\) inside the value its anchor \(&name\) names: a recursive structure/);
@@ -105,27 +110,36 @@ describe('manifest YAML aliases: measured expanded, before anything is built', f
   });
 
   it('accepts aliases within the bounds, as wskdeploy does: shared inputs, and 10^4 expanded values', async function () {
-    const file = write('shared.yaml', [
-      'packages:',
-      '  demo:',
-      '    actions:',
-      '      a:',
-      '        function: hello.js',
-      '        runtime: nodejs:20',
-      '        inputs: &shared',
-      '          site: edge-1',
-      '          limit: 5',
-      '      b:',
-      '        function: hello.js',
-      '        runtime: nodejs:20',
-      '        inputs: *shared',
-      '',
-    ].join('\n'));
+    const file = write(
+      'shared.yaml',
+      [
+        'packages:',
+        '  demo:',
+        '    actions:',
+        '      a:',
+        '        function: hello.js',
+        '        runtime: nodejs:20',
+        '        inputs: &shared',
+        '          site: edge-1',
+        '          limit: 5',
+        '      b:',
+        '        function: hello.js',
+        '        runtime: nodejs:20',
+        '        inputs: *shared',
+        '',
+      ].join('\n'),
+    );
     const catalog = new ManifestCatalog(file);
     const b = await catalog.getAction({ namespace: '_', name: 'demo/b' });
-    assert.deepEqual(b.parameters, [{ key: 'site', value: 'edge-1' }, { key: 'limit', value: 5 }]);
+    assert.deepEqual(b.parameters, [
+      { key: 'site', value: 'edge-1' },
+      { key: 'limit', value: 5 },
+    ]);
     const many = new ManifestCatalog(write('many.yaml', laughs(4, 10)));
     assert.deepEqual(await many.list(), []);
-    assert.deepEqual(many.warnings().filter((w) => !/unknown top-level key/.test(w)), []);
+    assert.deepEqual(
+      many.warnings().filter((w) => !/unknown top-level key/.test(w)),
+      [],
+    );
   });
 });

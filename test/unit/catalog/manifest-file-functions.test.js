@@ -16,7 +16,7 @@ const SECRET = 'TOP-SECRET-OUTSIDE-THE-MANIFEST-FOLDER';
 const FUNCTION_MAX_BYTES = 48 * 1024 * 1024;
 const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-describe('manifest function files: confined to the manifest\'s folder, regular, at most 48 MB', function () {
+describe("manifest function files: confined to the manifest's folder, regular, at most 48 MB", function () {
   let base;
   let dir;
   let outside;
@@ -49,12 +49,16 @@ describe('manifest function files: confined to the manifest\'s folder, regular, 
   };
   const refused = async (fn, re, where = dir) => {
     const file = manifest(fn, where);
-    await assert.rejects(new ManifestCatalog(file).list(), (err) => {
-      assert.equal(err.code, 'config');
-      assert.match(err.message, new RegExp(`^Manifest ${esc(file)}:5:\\d+: action 'a': function file '${esc(fn)}' ${re.source}`));
-      assert.doesNotMatch(err.message, new RegExp(SECRET));
-      return true;
-    }, fn);
+    await assert.rejects(
+      new ManifestCatalog(file).list(),
+      (err) => {
+        assert.equal(err.code, 'config');
+        assert.match(err.message, new RegExp(`^Manifest ${esc(file)}:5:\\d+: action 'a': function file '${esc(fn)}' ${re.source}`));
+        assert.doesNotMatch(err.message, new RegExp(SECRET));
+        return true;
+      },
+      fn,
+    );
   };
 
   it('refuses an absolute path outside the folder (/etc/passwd, /dev/zero)', async () => {
@@ -107,14 +111,26 @@ describe('manifest function files: confined to the manifest\'s folder, regular, 
     fs.rmSync(swapped);
   });
 
-  describe('Node-RED\'s own files, when a manifest is in the user directory itself', function () {
+  describe("Node-RED's own files, when a manifest is in the user directory itself", function () {
     let ud;
     // What Node-RED (and this package) keeps in its user directory: settings, flows, their credentials
     // and the key that decrypts them, sessions, backups, installed nodes, the context store, activations.
     const OWN = [
-      '.config.runtime.json', '.config.users.json', '.sessions.json', '.flows.json.backup', 'flows.json', 'flows_cred.json',
-      'FLOWS_CRED.JSON', 'settings.js', 'package.json', 'package-lock.json', '.leon-openwhisk/activations/x.jsonl',
-      'node_modules/some-node/index.js', 'projects/p/flow_cred.json', 'context/global/global.json', '.git/config',
+      '.config.runtime.json',
+      '.config.users.json',
+      '.sessions.json',
+      '.flows.json.backup',
+      'flows.json',
+      'flows_cred.json',
+      'FLOWS_CRED.JSON',
+      'settings.js',
+      'package.json',
+      'package-lock.json',
+      '.leon-openwhisk/activations/x.jsonl',
+      'node_modules/some-node/index.js',
+      'projects/p/flow_cred.json',
+      'context/global/global.json',
+      '.git/config',
     ];
     before(() => {
       ud = path.join(base, 'userdir');
@@ -142,13 +158,23 @@ describe('manifest function files: confined to the manifest\'s folder, regular, 
         await refused(fn, why[fn] ?? /is refused: /, ud);
       }
       const file = manifest('flows_cred.json', ud);
-      await assert.rejects(new ManifestCatalog(file).list(),
-        /Names beginning with '\.', node_modules, \.json files and settings\.js are never read as action code .*keep each manifest and its code in a folder of their own, <userDir>\/manifests\/<name>\//);
+      await assert.rejects(
+        new ManifestCatalog(file).list(),
+        /Names beginning with '\.', node_modules, \.json files and settings\.js are never read as action code .*keep each manifest and its code in a folder of their own, <userDir>\/manifests\/<name>\//,
+      );
     });
 
     it('refuses a symlink that leads to one of them (a file, a folder), naming where it leads', async () => {
-      await refused('innocent.js', new RegExp(`is refused: '\\.config\\.runtime\\.json' begins with '\\.' \\(it resolves to ${esc(fs.realpathSync(ud))}/\\.config\\.runtime\\.json\\)`), ud);
-      await refused('records/activations/x.jsonl', /is refused: '\.leon-openwhisk' begins with '\.' \(it resolves to .*\/\.leon-openwhisk\/activations\/x\.jsonl\)/, ud);
+      await refused(
+        'innocent.js',
+        new RegExp(`is refused: '\\.config\\.runtime\\.json' begins with '\\.' \\(it resolves to ${esc(fs.realpathSync(ud))}/\\.config\\.runtime\\.json\\)`),
+        ud,
+      );
+      await refused(
+        'records/activations/x.jsonl',
+        /is refused: '\.leon-openwhisk' begins with '\.' \(it resolves to .*\/\.leon-openwhisk\/activations\/x\.jsonl\)/,
+        ud,
+      );
     });
 
     it('reads a code file next to the manifest, or in a folder below it', async () => {
@@ -223,7 +249,7 @@ describe('manifest function files: confined to the manifest\'s folder, regular, 
       assert.ok(state.swapped, 'the folder was swapped between the check and the open');
     };
 
-    it('to a folder outside the manifest\'s folder: refused, naming where the opened file is', async () => {
+    it("to a folder outside the manifest's folder: refused, naming where the opened file is", async () => {
       const state = swapAtOpen(path.join(outside, 'race'));
       await rejects(state, new RegExp(`is outside the manifest's folder .*\\(it resolves to ${esc(fs.realpathSync(outside))}/race/code\\.js when opened`));
     });

@@ -82,19 +82,27 @@ describe('manifest files: what is read, and from where', () => {
     fs.writeFileSync(path.join(userDir, 'tag.yaml'), 'a: !<TOP-SECRET{x}> 1\n');
     for (const name of ['alias.yaml', 'handle.yaml', 'tag.yaml']) {
       const cat = new ManifestCatalog(await locateManifest(name, userDir));
-      await assert.rejects(cat.list(), (err) => {
-        assert.match(err.message, new RegExp(`${name}:1:\\d+: YAML syntax error`));
-        assert.doesNotMatch(err.message, /TOP-?SECRET/);
-        return true;
-      }, name);
+      await assert.rejects(
+        cat.list(),
+        (err) => {
+          assert.match(err.message, new RegExp(`${name}:1:\\d+: YAML syntax error`));
+          assert.doesNotMatch(err.message, /TOP-?SECRET/);
+          return true;
+        },
+        name,
+      );
     }
     for (const name of ['notes.yaml', 'list.yml', 'config.yaml']) {
       const cat = new ManifestCatalog(await locateManifest(name, userDir));
-      await assert.rejects(cat.list(), (err) => {
-        assert.match(err.message, /not a wskdeploy manifest/);
-        assert.doesNotMatch(err.message, /TOP-SECRET|root:x/);
-        return true;
-      }, name);
+      await assert.rejects(
+        cat.list(),
+        (err) => {
+          assert.match(err.message, /not a wskdeploy manifest/);
+          assert.doesNotMatch(err.message, /TOP-SECRET|root:x/);
+          return true;
+        },
+        name,
+      );
     }
   });
 
@@ -106,7 +114,10 @@ describe('manifest files: what is read, and from where', () => {
     require('node:child_process').execFileSync('mkfifo', [fifo]);
     await assert.rejects(new ManifestCatalog(fifo).list(), /not a regular file/);
     const good = new ManifestCatalog(path.join(userDir, 'manifest.yaml'));
-    assert.deepEqual((await good.list()).map((e) => e.name), ['demo/hello']);
+    assert.deepEqual(
+      (await good.list()).map((e) => e.name),
+      ['demo/hello'],
+    );
   });
 
   it('keeps file:line errors for real manifests', async () => {

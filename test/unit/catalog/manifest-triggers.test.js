@@ -16,7 +16,11 @@ describe('ManifestCatalog triggers and rules', function () {
     return new ManifestCatalog(path.join(dir, 'manifest.yaml'));
   };
   after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
-  const failure = (p) => p.then(() => assert.fail('expected a rejection'), (e) => e);
+  const failure = (p) =>
+    p.then(
+      () => assert.fail('expected a rejection'),
+      (e) => e,
+    );
 
   const BASE = `packages:
   edge:
@@ -52,12 +56,24 @@ describe('ManifestCatalog triggers and rules', function () {
   it('reads triggers with their inputs and the rules naming them (actions resolved as wskdeploy does)', async () => {
     const m = manifest(BASE.replace('      quiet:\n', '      quiet:\n    rules:\n      inPkg:\n        trigger: reading\n        action: a\n'));
     const t = await m.getTrigger('reading');
-    assert.deepEqual(t.parameters, [{ key: 'site', value: 'plant-1' }, { key: 'limit', value: 10 }]);
-    assert.deepEqual(t.rules.map((r) => [r.name, r.action]), [
-      ['edgeRule', 'edge/a'], ['inPkg', 'edge/a'], ['sameName', '/guest/edge/a'], ['topRule', 'top'],
+    assert.deepEqual(t.parameters, [
+      { key: 'site', value: 'plant-1' },
+      { key: 'limit', value: 10 },
     ]);
+    assert.deepEqual(
+      t.rules.map((r) => [r.name, r.action]),
+      [
+        ['edgeRule', 'edge/a'],
+        ['inPkg', 'edge/a'],
+        ['sameName', '/guest/edge/a'],
+        ['topRule', 'top'],
+      ],
+    );
     assert.deepEqual((await m.getTrigger('/guest/quiet')).rules, []);
-    assert.deepEqual((await m.listTriggers()).map((x) => x.name), ['quiet', 'reading']);
+    assert.deepEqual(
+      (await m.listTriggers()).map((x) => x.name),
+      ['quiet', 'reading'],
+    );
     // Each rule's action is one getAction() finds.
     for (const r of t.rules) assert.ok((await m.getAction({ namespace: '_', name: r.action })).exec.code);
   });
@@ -81,6 +97,9 @@ describe('ManifestCatalog triggers and rules', function () {
 
   it('warns that a feed is not run locally', () => {
     const m = manifest(BASE.replace('      quiet:\n', '      quiet:\n        feed: /whisk.system/alarms/alarm\n'));
-    assert.ok(m.warnings().some((w) => /trigger 'quiet': its feed '\/whisk.system\/alarms\/alarm' is not run locally/.test(w)), m.warnings().join('\n'));
+    assert.ok(
+      m.warnings().some((w) => /trigger 'quiet': its feed '\/whisk.system\/alarms\/alarm' is not run locally/.test(w)),
+      m.warnings().join('\n'),
+    );
   });
 });

@@ -50,15 +50,28 @@ describe('ManifestCatalog', function () {
     it('lists the actions and sequences for an editor dropdown', async function () {
       const list = await catalog.list();
       const names = list.map((e) => e.name);
-      for (const n of ['facedemo/detect-faces', 'facedemo/crop-faces', 'facedemo/identify-face', 'facedemo/hello',
-        'facedemo/threshold', 'facedemo/sensor-alarm']) {
+      for (const n of [
+        'facedemo/detect-faces',
+        'facedemo/crop-faces',
+        'facedemo/identify-face',
+        'facedemo/hello',
+        'facedemo/threshold',
+        'facedemo/sensor-alarm',
+      ]) {
         assert.ok(names.includes(n), `${n} in ${names}`);
       }
       const detect = list.find((e) => e.name === 'facedemo/detect-faces');
-      assert.deepEqual({ ...detect, description: undefined }, {
-        name: 'facedemo/detect-faces', action: 'detect-faces', package: 'facedemo', kind: 'blackbox',
-        image: 'leon-edge/face-detect:latest', description: undefined,
-      });
+      assert.deepEqual(
+        { ...detect, description: undefined },
+        {
+          name: 'facedemo/detect-faces',
+          action: 'detect-faces',
+          package: 'facedemo',
+          kind: 'blackbox',
+          image: 'leon-edge/face-detect:latest',
+          description: undefined,
+        },
+      );
       assert.equal(list.find((e) => e.name === 'facedemo/sensor-alarm').kind, 'sequence');
       assert.deepEqual(catalog.warnings(), []);
     });
@@ -109,7 +122,10 @@ describe('ManifestCatalog', function () {
       assert.deepEqual(doc.parameters, [{ key: 'name', value: 'World' }]);
       const full = await other.getAction({ namespace: '_', name: '/edge/facedemo/threshold' });
       assert.equal(full.name, 'threshold');
-      assert.deepEqual(full.parameters, [{ key: 'threshold', value: 30 }, { key: 'direction', value: 'above' }]);
+      assert.deepEqual(full.parameters, [
+        { key: 'threshold', value: 30 },
+        { key: 'direction', value: 'above' },
+      ]);
     });
 
     it('knows no runtime images', async function () {
@@ -209,19 +225,27 @@ describe('ManifestCatalog', function () {
     it('puts the "default" package directly in the namespace', async function () {
       const dir = make({
         'hello.js': HELLO,
-        'manifest.yaml': 'packages:\n  default:\n    actions:\n      hi: {function: hello.js, runtime: "nodejs:20"}\n    sequences:\n      twice: {actions: "hi, hi"}\n',
+        'manifest.yaml':
+          'packages:\n  default:\n    actions:\n      hi: {function: hello.js, runtime: "nodejs:20"}\n    sequences:\n      twice: {actions: "hi, hi"}\n',
       });
       const c = new ManifestCatalog(path.join(dir, 'manifest.yaml'), 'ns');
       const doc = await c.getAction({ namespace: '_', name: 'hi' });
       assert.equal(doc.namespace, 'ns');
       assert.deepEqual((await c.getAction({ namespace: '_', name: 'twice' })).exec.components, ['/ns/hi', '/ns/hi']);
-      assert.deepEqual((await c.list()).map((e) => [e.name, e.package]), [['hi', ''], ['twice', '']]);
+      assert.deepEqual(
+        (await c.list()).map((e) => [e.name, e.package]),
+        [
+          ['hi', ''],
+          ['twice', ''],
+        ],
+      );
     });
 
     it('turns web: true into the web-export annotations and keeps user annotations', async function () {
       const dir = make({
         'hello.js': HELLO,
-        'manifest.yaml': 'packages:\n  w:\n    actions:\n      api:\n        function: hello.js\n        runtime: nodejs:20\n        web: true\n        annotations:\n          owner: edge-team\n',
+        'manifest.yaml':
+          'packages:\n  w:\n    actions:\n      api:\n        function: hello.js\n        runtime: nodejs:20\n        web: true\n        annotations:\n          owner: edge-team\n',
       });
       const doc = await new ManifestCatalog(path.join(dir, 'manifest.yaml')).getAction({ namespace: 'guest', name: 'w/api' });
       assert.deepEqual(doc.annotations, [
@@ -238,17 +262,27 @@ describe('ManifestCatalog', function () {
       const dir = make({ 'hello.js': HELLO, 'manifest.yaml': 'packages:\n  a:\n    actions:\n      one: {function: hello.js, runtime: "nodejs:20"}\n' });
       const file = path.join(dir, 'manifest.yaml');
       const c = new ManifestCatalog(file);
-      assert.deepEqual((await c.list()).map((e) => e.name), ['a/one']);
-      fs.writeFileSync(file, 'packages:\n  a:\n    actions:\n      one: {function: hello.js, runtime: "nodejs:20"}\n      two: {function: hello.js, runtime: "nodejs:20"}\n');
+      assert.deepEqual(
+        (await c.list()).map((e) => e.name),
+        ['a/one'],
+      );
+      fs.writeFileSync(
+        file,
+        'packages:\n  a:\n    actions:\n      one: {function: hello.js, runtime: "nodejs:20"}\n      two: {function: hello.js, runtime: "nodejs:20"}\n',
+      );
       const t = new Date(Date.now() + 5000);
       fs.utimesSync(file, t, t);
-      assert.deepEqual((await c.list()).map((e) => e.name), ['a/one', 'a/two']);
+      assert.deepEqual(
+        (await c.list()).map((e) => e.name),
+        ['a/one', 'a/two'],
+      );
     });
 
     it('warns (with the line) about keys wskdeploy ignores', async function () {
       const dir = make({
         'hello.js': HELLO,
-        'manifest.yaml': 'packages:\n  a:\n    actions:\n      one:\n        function: hello.js\n        runtime: nodejs:20\n        timeout: 5\n        limits:\n          memoryLimit: 256\n          timeout: 50\n        inputs:\n          obj: {a: 1}\n',
+        'manifest.yaml':
+          'packages:\n  a:\n    actions:\n      one:\n        function: hello.js\n        runtime: nodejs:20\n        timeout: 5\n        limits:\n          memoryLimit: 256\n          timeout: 50\n        inputs:\n          obj: {a: 1}\n',
       });
       const c = new ManifestCatalog(path.join(dir, 'manifest.yaml'));
       const doc = await c.getAction({ namespace: 'guest', name: 'a/one' });
@@ -291,13 +325,17 @@ describe('ManifestCatalog', function () {
     });
 
     it('names the line of an unknown parameter type', async function () {
-      const { err } = await errorOf('packages:\n  a:\n    actions:\n      one:\n        function: hello.js\n        inputs:\n          num:\n            type: strnig\n            value: x\n');
+      const { err } = await errorOf(
+        'packages:\n  a:\n    actions:\n      one:\n        function: hello.js\n        inputs:\n          num:\n            type: strnig\n            value: x\n',
+      );
       assert.equal(err.line, 8);
       assert.match(err.message, /parameter 'num' has an unknown type 'strnig'/);
     });
 
     it('names the line of a value that does not match its type', async function () {
-      const { err } = await errorOf('packages:\n  a:\n    actions:\n      one:\n        function: hello.js\n        inputs:\n          num: {type: integer, value: many}\n');
+      const { err } = await errorOf(
+        'packages:\n  a:\n    actions:\n      one:\n        function: hello.js\n        inputs:\n          num: {type: integer, value: many}\n',
+      );
       assert.equal(err.line, 7);
       assert.match(err.message, /parameter 'num' is declared 'integer' but its value is string "many"/);
     });

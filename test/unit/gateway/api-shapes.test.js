@@ -11,18 +11,31 @@ const KEY = '11111111-2222-4333-8444-555555555555:unit-key-for-the-shapes';
 const auth = { authorization: `Basic ${Buffer.from(KEY).toString('base64')}` };
 
 const SORT = {
-  namespace: 'guest/utils', name: 'sort', version: '0.0.3', exec: { kind: 'nodejs:20', code: 'x', binary: false },
-  limits: { timeout: 3000, memory: 128, logs: 10, concurrency: 1 }, annotations: [{ key: 'provide-api-key', value: false }], updated: 1700000000000, publish: false,
+  namespace: 'guest/utils',
+  name: 'sort',
+  version: '0.0.3',
+  exec: { kind: 'nodejs:20', code: 'x', binary: false },
+  limits: { timeout: 3000, memory: 128, logs: 10, concurrency: 1 },
+  annotations: [{ key: 'provide-api-key', value: false }],
+  updated: 1700000000000,
+  publish: false,
 };
 
 function record(id, name, path) {
   return {
-    activationId: id.padStart(32, '0'), namespace: 'guest', name, start: Number(id) * 10, end: Number(id) * 10 + 1, duration: 1,
-    response: { status: 'success', success: true, result: {} }, logs: [], annotations: [{ key: 'path', value: path }],
+    activationId: id.padStart(32, '0'),
+    namespace: 'guest',
+    name,
+    start: Number(id) * 10,
+    end: Number(id) * 10 + 1,
+    duration: 1,
+    response: { status: 'success', success: true, result: {} },
+    logs: [],
+    annotations: [{ key: 'path', value: path }],
   };
 }
 
-describe('the gateway API\'s answers as OpenWhisk shapes them', () => {
+describe("the gateway API's answers as OpenWhisk shapes them", () => {
   let l;
   let base;
   before(async () => {
@@ -45,7 +58,15 @@ describe('the gateway API\'s answers as OpenWhisk shapes them', () => {
         throw Object.assign(new Error('nope'), { statusCode: 404 });
       },
       listActions: async () => [
-        { namespace: 'guest/utils', name: 'sort', kind: 'nodejs:20', version: '0.0.3', limits: SORT.limits, annotations: SORT.annotations, updated: SORT.updated },
+        {
+          namespace: 'guest/utils',
+          name: 'sort',
+          kind: 'nodejs:20',
+          version: '0.0.3',
+          limits: SORT.limits,
+          annotations: SORT.annotations,
+          updated: SORT.updated,
+        },
         { namespace: 'guest', name: 'echo', kind: 'python:3.11' },
       ],
       entities: {
@@ -74,7 +95,10 @@ describe('the gateway API\'s answers as OpenWhisk shapes them', () => {
     assert.ok(sort, JSON.stringify(body));
     assert.equal(sort.namespace, 'acme/utils');
     assert.deepEqual(sort.exec, { kind: 'nodejs:20', binary: false });
-    assert.deepEqual(sort.annotations, [{ key: 'provide-api-key', value: false }, { key: 'exec', value: 'nodejs:20' }]);
+    assert.deepEqual(sort.annotations, [
+      { key: 'provide-api-key', value: false },
+      { key: 'exec', value: 'nodejs:20' },
+    ]);
     assert.deepEqual(sort.limits, SORT.limits);
     assert.equal(sort.updated, SORT.updated);
     assert.equal(sort.publish, false);
@@ -92,7 +116,8 @@ describe('the gateway API\'s answers as OpenWhisk shapes them', () => {
   });
 
   it('filters activations by the action\'s whole path: "echo" is not "utils/echo"; a longer name is refused', async () => {
-    const ids = async (name) => (await get(`/api/v1/namespaces/_/activations?name=${encodeURIComponent(name)}`)).body.map((a) => Number.parseInt(a.activationId, 16));
+    const ids = async (name) =>
+      (await get(`/api/v1/namespaces/_/activations?name=${encodeURIComponent(name)}`)).body.map((a) => Number.parseInt(a.activationId, 16));
     assert.deepEqual(await ids('echo'), [1]);
     assert.deepEqual(await ids('utils/echo'), [2]);
     assert.deepEqual(await ids('utils/sort'), [3]);
@@ -103,7 +128,7 @@ describe('the gateway API\'s answers as OpenWhisk shapes them', () => {
     assert.match(bad.body.error, /'simple' name or 'package-name\/simple' name: a\/b\/c/);
   });
 
-  it('serves the catalog\'s packages, triggers and rules read-only, so namespaces.get() and wsk list work', async () => {
+  it("serves the catalog's packages, triggers and rules read-only, so namespaces.get() and wsk list work", async () => {
     const pkgs = await get('/api/v1/namespaces/_/packages');
     assert.equal(pkgs.status, 200);
     assert.deepEqual(pkgs.body, [{ namespace: 'acme', name: 'utils', version: '0.0.1', publish: false, annotations: [], binding: false }]);
@@ -111,16 +136,31 @@ describe('the gateway API\'s answers as OpenWhisk shapes them', () => {
     assert.equal(pkg.status, 200);
     assert.deepEqual(pkg.body.parameters, [{ key: 'site', value: 'plant-1' }]);
     assert.deepEqual(pkg.body.binding, {});
-    assert.deepEqual(pkg.body.actions, [{ name: 'sort', version: '0.0.3', annotations: [{ key: 'provide-api-key', value: false }, { key: 'exec', value: 'nodejs:20' }] }]);
+    assert.deepEqual(pkg.body.actions, [
+      {
+        name: 'sort',
+        version: '0.0.3',
+        annotations: [
+          { key: 'provide-api-key', value: false },
+          { key: 'exec', value: 'nodejs:20' },
+        ],
+      },
+    ]);
     assert.deepEqual(pkg.body.feeds, []);
     assert.equal((await get('/api/v1/namespaces/_/packages/nope')).status, 404);
     const triggers = await get('/api/v1/namespaces/_/triggers');
-    assert.deepEqual(triggers.body.map((t) => [t.namespace, t.name]), [['acme', 'tick']]);
+    assert.deepEqual(
+      triggers.body.map((t) => [t.namespace, t.name]),
+      [['acme', 'tick']],
+    );
     const tick = await get('/api/v1/namespaces/_/triggers/tick');
     assert.deepEqual(tick.body.parameters, [{ key: 'every', value: 5 }]);
     assert.deepEqual(tick.body.rules, { 'acme/on-tick': { action: { path: 'acme/utils', name: 'sort' }, status: 'active' } });
     const rules = await get('/api/v1/namespaces/_/rules');
-    assert.deepEqual(rules.body.map((r) => [r.name, r.trigger, r.action, r.status]), [['on-tick', { path: 'acme', name: 'tick' }, { path: 'acme/utils', name: 'sort' }, 'active']]);
+    assert.deepEqual(
+      rules.body.map((r) => [r.name, r.trigger, r.action, r.status]),
+      [['on-tick', { path: 'acme', name: 'tick' }, { path: 'acme/utils', name: 'sort' }, 'active']],
+    );
     assert.equal((await get('/api/v1/namespaces/_/rules/on-tick')).body.status, 'active');
     assert.deepEqual((await get('/api/v1/namespaces/_/rules?count=true')).body, { rules: 1 });
     // Without a key: 401, as every entity.
@@ -144,13 +184,23 @@ describe('the gateway API\'s answers as OpenWhisk shapes them', () => {
     assert.equal(root.body.limits.max_action_duration, 300000);
   });
 
-  it('answers every write with 405 and the controller\'s error shape', async () => {
+  it("answers every write with 405 and the controller's error shape", async () => {
     for (const [method, p] of [
-      ['PUT', '/api/v1/namespaces/_/actions/echo'], ['DELETE', '/api/v1/namespaces/_/actions/utils/sort'], ['POST', '/api/v1/namespaces/_/actions'],
-      ['PUT', '/api/v1/namespaces/_/packages/utils'], ['DELETE', '/api/v1/namespaces/_/packages/utils'], ['POST', '/api/v1/namespaces/_/packages'],
-      ['PUT', '/api/v1/namespaces/_/triggers/tick'], ['DELETE', '/api/v1/namespaces/_/triggers/tick'], ['POST', '/api/v1/namespaces/_/triggers/tick'],
-      ['PUT', '/api/v1/namespaces/_/rules/on-tick'], ['DELETE', '/api/v1/namespaces/_/rules/on-tick'], ['POST', '/api/v1/namespaces/_/rules/on-tick'],
-      ['DELETE', '/api/v1/namespaces/_/activations'], ['POST', '/api/v1'], ['PUT', '/'],
+      ['PUT', '/api/v1/namespaces/_/actions/echo'],
+      ['DELETE', '/api/v1/namespaces/_/actions/utils/sort'],
+      ['POST', '/api/v1/namespaces/_/actions'],
+      ['PUT', '/api/v1/namespaces/_/packages/utils'],
+      ['DELETE', '/api/v1/namespaces/_/packages/utils'],
+      ['POST', '/api/v1/namespaces/_/packages'],
+      ['PUT', '/api/v1/namespaces/_/triggers/tick'],
+      ['DELETE', '/api/v1/namespaces/_/triggers/tick'],
+      ['POST', '/api/v1/namespaces/_/triggers/tick'],
+      ['PUT', '/api/v1/namespaces/_/rules/on-tick'],
+      ['DELETE', '/api/v1/namespaces/_/rules/on-tick'],
+      ['POST', '/api/v1/namespaces/_/rules/on-tick'],
+      ['DELETE', '/api/v1/namespaces/_/activations'],
+      ['POST', '/api/v1'],
+      ['PUT', '/'],
     ]) {
       const r = await fetch(`${base}${p}`, { method, headers: { ...auth, 'content-type': 'application/json' }, body: method === 'DELETE' ? undefined : '{}' });
       const body = await r.json();

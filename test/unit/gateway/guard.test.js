@@ -60,13 +60,23 @@ function request(port, path, { headers = {}, localAddress } = {}) {
   });
 }
 
-describe('the gateway API\'s guards', () => {
-  it('refuses weak and published keys at deploy, saying how to make one; takes OpenWhisk\'s form and 128 random bits', () => {
-    for (const weak of ['a:b', 'uuid:short', 'u:password123', 'u:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'u:0123456789abcdef0123456789abcdef01234567',
-      'b1a2c3d4-0000-4000-8000-000000000001:tight-key-0123456789', '0a0a0a0a-0000-4000-8000-00000000000a:gateway-a-secret-0123456789']) {
+describe("the gateway API's guards", () => {
+  it("refuses weak and published keys at deploy, saying how to make one; takes OpenWhisk's form and 128 random bits", () => {
+    for (const weak of [
+      'a:b',
+      'uuid:short',
+      'u:password123',
+      'u:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+      'u:0123456789abcdef0123456789abcdef01234567',
+      'b1a2c3d4-0000-4000-8000-000000000001:tight-key-0123456789',
+      '0a0a0a0a-0000-4000-8000-00000000000a:gateway-a-secret-0123456789',
+    ]) {
       assert.throws(() => checkApiKey(weak), /too weak to guess at: .* bits, at least 120 .*Generate/, weak);
     }
-    assert.throws(() => checkApiKey('23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP'), /default key published with OpenWhisk/);
+    assert.throws(
+      () => checkApiKey('23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXlPkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP'),
+      /default key published with OpenWhisk/,
+    );
     for (const bad of ['', 'nocolon', ':secret', 'u: spaced secret']) assert.throws(() => checkApiKey(bad), /form "uuid:key"/, bad);
     assert.equal(checkApiKey(` ${KEY} `), KEY);
     checkApiKey('u:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'); // openssl rand -hex 32
@@ -77,8 +87,19 @@ describe('the gateway API\'s guards', () => {
   });
 
   it('judges a secret by what a guesser has to try: a repeated word, pair or keyboard row is weak however long it is', () => {
-    for (const secret of ['password'.repeat(4), 'ab'.repeat(16), 'Password1'.repeat(3), '0a'.repeat(16), 'aZ'.repeat(11), 'qwertyuiop'.repeat(3),
-      'passwordpasswordpasswordpassword1', 'password1password2password3', 'Zq3'.repeat(22), '\u00e9'.repeat(40), 'abbaabababbbaaababbabaaabbbbabab']) {
+    for (const secret of [
+      'password'.repeat(4),
+      'ab'.repeat(16),
+      'Password1'.repeat(3),
+      '0a'.repeat(16),
+      'aZ'.repeat(11),
+      'qwertyuiop'.repeat(3),
+      'passwordpasswordpasswordpassword1',
+      'password1password2password3',
+      'Zq3'.repeat(22),
+      '\u00e9'.repeat(40),
+      'abbaabababbbaaababbabaaabbbbabab',
+    ]) {
       assert.throws(() => checkApiKey(`x:${secret}`), /too weak to guess at/, secret);
       assert.ok(secretBits(secret) < 80, `${secret}: ${secretBits(secret)}`);
     }
@@ -103,18 +124,62 @@ describe('the gateway API\'s guards', () => {
   });
 
   it('knows localhost and loopback addresses, the address a request reached, and the listed names and addresses; no other Host', () => {
-    const names = new Set(parseHostNames('gateway, Gateway.Local  10.1.2.3 203.0.113.7:1880, FD00:0::7, [2001:db8::0:1]:3233, fe80::1%eth0 ::ffff:198.51.100.4'));
+    const names = new Set(
+      parseHostNames('gateway, Gateway.Local  10.1.2.3 203.0.113.7:1880, FD00:0::7, [2001:db8::0:1]:3233, fe80::1%eth0 ::ffff:198.51.100.4'),
+    );
     assert.deepEqual([...names], ['gateway', 'gateway.local', '10.1.2.3', '203.0.113.7', 'fd00::7', '2001:db8::1', 'fe80::1', '198.51.100.4']);
-    for (const h of ['localhost', 'localhost:1880', 'LOCALHOST.', '127.0.0.1:3233', '127.1.2.3', '[::1]:3233', 'gateway:1880', 'gateway.local', '192.168.1.5:1880',
-      '[0:0:0:0:0:0:0:1]', '[::ffff:7f00:1]:1880', '[::ffff:127.0.0.1]', '[::FFFF:192.168.1.5]', '127.1', '2130706433']) {
+    for (const h of [
+      'localhost',
+      'localhost:1880',
+      'LOCALHOST.',
+      '127.0.0.1:3233',
+      '127.1.2.3',
+      '[::1]:3233',
+      'gateway:1880',
+      'gateway.local',
+      '192.168.1.5:1880',
+      '[0:0:0:0:0:0:0:1]',
+      '[::ffff:7f00:1]:1880',
+      '[::ffff:127.0.0.1]',
+      '[::FFFF:192.168.1.5]',
+      '127.1',
+      '2130706433',
+    ]) {
       assert.equal(knownHost(h, '::ffff:192.168.1.5', names), true, h);
     }
     // A listed address answers although the socket reports another one (NAT, port forwarding, a published container port).
-    for (const h of ['203.0.113.7', '203.0.113.7:1880', '[::ffff:203.0.113.7]', '10.1.2.3', '[fd00::0:7]:1880', '[2001:DB8:0:0:0:0:0:1]', '[fe80::1%25eth0]:1880', '[fe80::1]', '198.51.100.4']) {
+    for (const h of [
+      '203.0.113.7',
+      '203.0.113.7:1880',
+      '[::ffff:203.0.113.7]',
+      '10.1.2.3',
+      '[fd00::0:7]:1880',
+      '[2001:DB8:0:0:0:0:0:1]',
+      '[fe80::1%25eth0]:1880',
+      '[fe80::1]',
+      '198.51.100.4',
+    ]) {
       assert.equal(knownHost(h, '172.17.0.2', names), true, h);
     }
-    for (const h of ['evil.example', 'evil.example:1880', 'gateway.evil.example', '192.168.1.6', '[::2]', '', undefined, 'a b', 'gateway@evil',
-      'app.localhost', 'evil.localhost:1880', 'localhost.evil.example', '203.0.113.8', '[fe80::2%25eth0]', '1.2.3.4.5', 'gateway.123', '127.0.0.1.nip.io']) {
+    for (const h of [
+      'evil.example',
+      'evil.example:1880',
+      'gateway.evil.example',
+      '192.168.1.6',
+      '[::2]',
+      '',
+      undefined,
+      'a b',
+      'gateway@evil',
+      'app.localhost',
+      'evil.localhost:1880',
+      'localhost.evil.example',
+      '203.0.113.8',
+      '[fe80::2%25eth0]',
+      '1.2.3.4.5',
+      'gateway.123',
+      '127.0.0.1.nip.io',
+    ]) {
       assert.equal(knownHost(h, '192.168.1.5', names), false, String(h));
     }
     assert.equal(knownHost('[fe80::5%25eth0]', 'fe80::5%eth0', names), true, 'the address reached, with zone ids on both sides');
@@ -124,7 +189,7 @@ describe('the gateway API\'s guards', () => {
     for (const bad of ['gate/way', 'fe80::zz', 'gateway.123']) assert.throws(() => parseHostNames(bad), /not a host name/, bad);
   });
 
-  it('counts wrong keys per client in a window, a bounded table; IPv6 by address on the gateway\'s network, by /64 from other sites', () => {
+  it("counts wrong keys per client in a window, a bounded table; IPv6 by address on the gateway's network, by /64 from other sites", () => {
     let now = 0;
     const f = new AuthFailures({ tries: 3, windowMs: 1000, clients: 2, now: () => now });
     for (let i = 0; i < 3; i++) {
@@ -221,7 +286,8 @@ describe('the gateway API\'s guards', () => {
       now += 30_000;
       assert.equal((await from('127.0.0.2', KEY)).status, 200, 'the window is over');
       // Requests without any key are not guesses: they do not count.
-      for (let i = 0; i < 20; i++) assert.equal((await request(p, '/api/v1/namespaces', { localAddress: '127.0.0.4', headers: { host: `127.0.0.1:${p}` } })).status, 401);
+      for (let i = 0; i < 20; i++)
+        assert.equal((await request(p, '/api/v1/namespaces', { localAddress: '127.0.0.4', headers: { host: `127.0.0.1:${p}` } })).status, 401);
       assert.equal((await from('127.0.0.4', KEY)).status, 200);
     } finally {
       await l.close();

@@ -19,8 +19,15 @@ function api() {
     store: new ActivationStore(),
     maxBody: 1024,
     invoke: async (ref, params) => ({
-      activationId: 'x', namespace: 'guest', name: ref.name, start: 1, end: 2, duration: 1,
-      response: { status: 'success', success: true, result: { echo: params } }, logs: [], annotations: [],
+      activationId: 'x',
+      namespace: 'guest',
+      name: ref.name,
+      start: 1,
+      end: 2,
+      duration: 1,
+      response: { status: 'success', success: true, result: { echo: params } },
+      logs: [],
+      annotations: [],
     }),
     getAction: async () => {
       throw new Error('not in this test');
@@ -29,7 +36,7 @@ function api() {
   });
 }
 
-describe('the gateway API\'s own listener', () => {
+describe("the gateway API's own listener", () => {
   it('reads "[host:]port": a port alone is 127.0.0.1, empty is none, anything else is refused', () => {
     assert.equal(parseListen(''), undefined);
     assert.equal(parseListen('  '), undefined);
@@ -50,7 +57,9 @@ describe('the gateway API\'s own listener', () => {
       assert.equal(ns.status, 200);
       assert.deepEqual(await ns.json(), ['guest']);
       const inv = await fetch(`${base}/api/v1/namespaces/_/actions/echo?blocking=true&result=true`, {
-        method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: '{"a":1}',
+        method: 'POST',
+        headers: { ...auth(), 'content-type': 'application/json' },
+        body: '{"a":1}',
       });
       assert.equal(inv.status, 200);
       assert.deepEqual(await inv.json(), { echo: { a: 1 } });
@@ -60,7 +69,9 @@ describe('the gateway API\'s own listener', () => {
       assert.match((await wrong.json()).code, /^[0-9a-f]{32}$/);
       assert.equal((await fetch(`${base}/api/v1/namespaces`)).status, 401);
       const big = await fetch(`${base}/api/v1/namespaces/_/actions/echo?blocking=true`, {
-        method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ b: 'x'.repeat(2000) }),
+        method: 'POST',
+        headers: { ...auth(), 'content-type': 'application/json' },
+        body: JSON.stringify({ b: 'x'.repeat(2000) }),
       });
       assert.equal(big.status, 413);
       const page = await fetch(`${base}/api/v1/namespaces`, { headers: { ...auth(), origin: 'http://evil.example' } });
@@ -68,7 +79,10 @@ describe('the gateway API\'s own listener', () => {
       assert.equal((await fetch(`${base}/other`, { headers: auth() })).status, 404);
       // Query strings and encoded segments are read as before (URL parsing of its own).
       const list = await fetch(`${base}/api/v1/namespaces/_/actions?limit=1&skip=0`, { headers: auth() });
-      assert.deepEqual((await list.json()).map((a) => a.name), ['echo']);
+      assert.deepEqual(
+        (await list.json()).map((a) => a.name),
+        ['echo'],
+      );
       assert.equal((await fetch(`${base}/api/v1/namespaces/_/actions?limit=-1`, { headers: auth() })).status, 400);
       assert.equal((await fetch(`${base}/api/v1/namespaces/%E0%A4%A/actions`, { headers: auth() })).status, 400);
     } finally {
@@ -106,13 +120,16 @@ describe('the gateway API\'s own listener', () => {
       assert.equal(res.status, 200);
       // A kept-alive connection that has made its first request stays open past that first bound.
       const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      const get = () => new Promise((resolve, reject) => {
-        http.get({ host: '127.0.0.1', port: l.address.port, path: '/api/v1/namespaces', headers: auth(), agent }, (r) => {
-          const socket = r.socket;
-          r.resume();
-          r.on('end', () => resolve({ status: r.statusCode, socket }));
-        }).on('error', reject);
-      });
+      const get = () =>
+        new Promise((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port: l.address.port, path: '/api/v1/namespaces', headers: auth(), agent }, (r) => {
+              const socket = r.socket;
+              r.resume();
+              r.on('end', () => resolve({ status: r.statusCode, socket }));
+            })
+            .on('error', reject);
+        });
       const one = await get();
       await new Promise((r) => setTimeout(r, 600));
       const two = await get();

@@ -183,7 +183,7 @@ describe('SharedPools: the gateway API and the action nodes share one pool per a
     const pools = new SharedPools(engine);
     const api = await pools.api.provision('api', doc('hello'), {});
     assert.equal((await api.invoke({}, undefined, { capacityWaitMs: 60000, activationId: 'a'.repeat(32) })).id, 'a'.repeat(32));
-    assert.deepEqual(waits, [60000], 'the API\'s own pool is provisioned with the wait its first call was given');
+    assert.deepEqual(waits, [60000], "the API's own pool is provisioned with the wait its first call was given");
     const other = await pools.api.provision('api', doc('other'), {});
     await other.invoke({});
     assert.deepEqual(waits, [60000, undefined], 'a blocking call does not wait for capacity');

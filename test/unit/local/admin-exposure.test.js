@@ -7,7 +7,7 @@ const { exposedAdmin } = require('../../../dist/lib/local/admin-exposure');
 const login = { type: 'credentials', users: [{ username: 'admin', password: '$2b$08$x', permissions: '*' }] };
 
 describe('local: is the admin API open to action containers (admin-exposure.ts)', () => {
-  it('every interface (Node-RED\'s default uiHost, and any container) without adminAuth: open', () => {
+  it("every interface (Node-RED's default uiHost, and any container) without adminAuth: open", () => {
     assert.equal(exposedAdmin({ uiHost: '0.0.0.0' }, undefined), '0.0.0.0');
     assert.equal(exposedAdmin({}, '::'), '::');
     assert.equal(exposedAdmin({ uiHost: '192.168.1.10' }, undefined), '192.168.1.10');

@@ -78,7 +78,7 @@ async function until(what, cond, ms = 3000) {
 }
 
 describe('the owner of capacity (fake pools)', () => {
-  it('a first container gets the slot of another action\'s idle container: the least recently used surplus one, then its last one', async () => {
+  it("a first container gets the slot of another action's idle container: the least recently used surplus one, then its last one", async () => {
     const { cap } = owner({ capacity: 2 });
     const a = member(cap, 'a', [Date.now() - 5000, Date.now() - 1000]);
     assert.equal(cap.used, 2);
@@ -87,7 +87,7 @@ describe('the owner of capacity (fake pools)', () => {
     assert.deepEqual(a.removed, ['a1 evicted']);
     const c = member(cap, 'c');
     await cap.reserve(c);
-    assert.deepEqual(a.removed, ['a1 evicted', 'a2 evicted'], 'an action\'s last idle container gives way to a first one');
+    assert.deepEqual(a.removed, ['a1 evicted', 'a2 evicted'], "an action's last idle container gives way to a first one");
     assert.equal(cap.used, 2);
     cap.close();
   });
@@ -99,12 +99,12 @@ describe('the owner of capacity (fake pools)', () => {
     b.want = 1;
     cap.waitFor(b);
     await new Promise((r) => setImmediate(r));
-    assert.deepEqual(a.removed, [], 'a\'s only container stays');
+    assert.deepEqual(a.removed, [], "a's only container stays");
     assert.equal(b.containers.length, 1);
     cap.close();
   });
 
-  it('the maintenance timer removes a surplus container idle beyond the idle timeout and keeps the action\'s last one', async () => {
+  it("the maintenance timer removes a surplus container idle beyond the idle timeout and keeps the action's last one", async () => {
     const { cap, ticks } = owner({ capacity: 3, idleTimeout: 100 });
     const a = member(cap, 'a', [Date.now() - 1000, Date.now() - 2000]);
     await until('the idle removal', () => a.removed.length > 0);

@@ -75,8 +75,14 @@ describe('container state machine, per state (container-states.ts)', () => {
       runFailed: m('dead'),
       remove: m('removing'),
     });
-    assert.throws(() => step(m('ready'), 'initSent', 'container c1 of guest/echo'), (e) =>
-      e instanceof ContainerStateError && e.state === 'ready' && e.event === 'initSent' && /Internal error: container c1 of guest\/echo is in state 'ready', which does not take event 'initSent'/.test(e.message));
+    assert.throws(
+      () => step(m('ready'), 'initSent', 'container c1 of guest/echo'),
+      (e) =>
+        e instanceof ContainerStateError &&
+        e.state === 'ready' &&
+        e.event === 'initSent' &&
+        /Internal error: container c1 of guest\/echo is in state 'ready', which does not take event 'initSent'/.test(e.message),
+    );
   });
 
   it('suspended: the cause decides (kept by the engine → detached, else dead); an /init answering meanwhile makes it ready later', () => {

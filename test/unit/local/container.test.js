@@ -45,7 +45,10 @@ function fakeEnv(port, opts = {}) {
       start: async () => {
         if (docker.ambiguousOnce) {
           docker.ambiguousOnce = false;
-          throw Object.assign(new Error('(HTTP code 500) server error - network leon-openwhisk-isolated is ambiguous (2 matches found on name)'), { statusCode: 500, json: { message: 'network leon-openwhisk-isolated is ambiguous (2 matches found on name)' } });
+          throw Object.assign(new Error('(HTTP code 500) server error - network leon-openwhisk-isolated is ambiguous (2 matches found on name)'), {
+            statusCode: 500,
+            json: { message: 'network leon-openwhisk-isolated is ambiguous (2 matches found on name)' },
+          });
         }
         if (docker.portTakenOnce) {
           docker.portTakenOnce = false;
@@ -241,7 +244,10 @@ describe('local container states (fake Docker, loopback proxy)', () => {
     assert.equal(c.state, 'ready');
     assert.deepEqual(docker.removed, ['x1'], 'the first container was removed');
     assert.equal(c.id, 'x2');
-    assert.deepEqual(phases, [['starting', 'starting'], ['initializing', 'starting']]);
+    assert.deepEqual(phases, [
+      ['starting', 'starting'],
+      ['initializing', 'starting'],
+    ]);
     await c.remove();
   });
 
@@ -276,7 +282,10 @@ describe('local container states (fake Docker, loopback proxy)', () => {
     docker.running = false;
     docker.oom = true;
     const c = new ActionContainer(env, plan());
-    await assert.rejects(c.launch(), (e) => e.code === 'developer_error' && /failed to initialize: The action exhausted its memory and was aborted\./.test(e.message));
+    await assert.rejects(
+      c.launch(),
+      (e) => e.code === 'developer_error' && /failed to initialize: The action exhausted its memory and was aborted\./.test(e.message),
+    );
     assert.equal(c.state, 'gone');
     assert.equal(p.inits, 1);
   });

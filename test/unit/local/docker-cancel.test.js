@@ -78,7 +78,10 @@ describe('local: Docker calls are cancelled at their bound', function () {
   it('the sweeps of leftover and own containers give up at their bound and close their requests', async () => {
     const docker = new Docker(target.options);
     for (let i = 1; i <= 2; i++) {
-      await assert.rejects(sweepLeftovers(docker, target, 'inst', () => false, 200), /did not answer within 200 ms while listing leftover containers/);
+      await assert.rejects(
+        sweepLeftovers(docker, target, 'inst', () => false, 200),
+        /did not answer within 200 ms while listing leftover containers/,
+      );
       await assert.rejects(new Containers(() => false).sweepOwn(docker, target, 'eng', 200), /did not answer within 200 ms while listing containers/);
       assert.equal(await drained(engine), 0, `round ${i}: ${engine.open.size} connection(s) left open`);
     }

@@ -11,7 +11,9 @@ const errno = (code, message) => Object.assign(new Error(message ?? `connect ${c
 describe('local: Docker address and errors', () => {
   it('parses the Docker address setting', () => {
     assert.deepEqual(parseDockerTarget('', {}), {
-      options: {}, description: 'unix:///var/run/docker.sock (default)', socketPath: '/var/run/docker.sock',
+      options: {},
+      description: 'unix:///var/run/docker.sock (default)',
+      socketPath: '/var/run/docker.sock',
     });
     const env = parseDockerTarget('', { DOCKER_HOST: 'tcp://10.0.0.5:2375' });
     assert.deepEqual(env.options, {}, 'docker-modem reads DOCKER_HOST itself');
@@ -31,7 +33,10 @@ describe('local: Docker address and errors', () => {
     assert.equal(parseDockerTarget('https://h:2376', {}).options.protocol, 'https');
     assert.equal(parseDockerTarget('tcp://h', {}).options.port, 2375);
     assert.equal(parseDockerTarget('ssh://me@h', {}).options.protocol, 'ssh');
-    assert.throws(() => parseDockerTarget('ftp://h', {}), (e) => e instanceof OpenWhiskNodeError && e.code === 'config');
+    assert.throws(
+      () => parseDockerTarget('ftp://h', {}),
+      (e) => e instanceof OpenWhiskNodeError && e.code === 'config',
+    );
   });
 
   it('daemon down / socket missing → unreachable, "Is dockerd running?"', () => {

@@ -52,9 +52,14 @@ describe('local: engine health and "no room" errors', () => {
     );
     assert.equal(disk.code, 'docker');
     assert.equal(disk.short, 'docker: disk full');
-    assert.match(disk.message, /has no disk space left: Docker refused creating a container for \/guest\/x .*no space left on device\. Free disk space .*docker system prune/s);
+    assert.match(
+      disk.message,
+      /has no disk space left: Docker refused creating a container for \/guest\/x .*no space left on device\. Free disk space .*docker system prune/s,
+    );
     const mem = translateDockerError(
-      daemon('failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: fork/exec /proc/self/exe: cannot allocate memory: unknown'),
+      daemon(
+        'failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: fork/exec /proc/self/exe: cannot allocate memory: unknown',
+      ),
       t,
       'starting container leon_x',
     );
@@ -72,12 +77,21 @@ describe('local: engine health and "no room" errors', () => {
     const seen = [];
     e.on('health', (h) => seen.push(h));
     assert.equal(e.health.state, 'ok', 'optimistic until Docker has been asked');
-    const err = await e.start().then(() => assert.fail('start should fail'), (x) => x);
+    const err = await e.start().then(
+      () => assert.fail('start should fail'),
+      (x) => x,
+    );
     assert.equal(err.code, 'unreachable');
     assert.equal(e.health.state, 'down');
     assert.equal(e.health.short, 'docker unreachable');
-    assert.match(e.health.message, new RegExp(`^Cannot reach the Docker engine at unix://${sock.replace(/[/.]/g, '\\$&')}.*Is dockerd running\\?.*reconnects by itself`, 's'));
-    assert.deepEqual(seen.map((h) => h.state), ['down']);
+    assert.match(
+      e.health.message,
+      new RegExp(`^Cannot reach the Docker engine at unix://${sock.replace(/[/.]/g, '\\$&')}.*Is dockerd running\\?.*reconnects by itself`, 's'),
+    );
+    assert.deepEqual(
+      seen.map((h) => h.state),
+      ['down'],
+    );
     assert.match(e.downError.message, /Is dockerd running\?/);
 
     const server = await fakeDocker(sock);
@@ -85,7 +99,10 @@ describe('local: engine health and "no room" errors', () => {
       const t0 = Date.now();
       while (e.health.state !== 'ok' && Date.now() - t0 < 5000) await sleep(50);
       assert.equal(e.health.state, 'ok', 'the probe found the engine back within seconds');
-      assert.deepEqual(seen.map((h) => h.state), ['down', 'ok']);
+      assert.deepEqual(
+        seen.map((h) => h.state),
+        ['down', 'ok'],
+      );
       assert.equal(e.downError, undefined);
       await e.start(); // and start() now works without a new engine
     } finally {

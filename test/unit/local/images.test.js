@@ -2,13 +2,7 @@
 // Kind → image resolution of the local Docker runtime (lib/local/images.ts), no Docker needed.
 
 const assert = require('node:assert/strict');
-const {
-  resolveImage,
-  resolveDefaultKind,
-  familyOf,
-  supportsConcurrency,
-  BUILTIN_RUNTIMES,
-} = require('../../../dist/lib/local/images');
+const { resolveImage, resolveDefaultKind, familyOf, supportsConcurrency, BUILTIN_RUNTIMES } = require('../../../dist/lib/local/images');
 const { OpenWhiskNodeError } = require('../../../dist/lib/errors');
 
 function configError(fn, re) {
@@ -62,7 +56,7 @@ describe('local: image resolution', () => {
   });
 
   it('blackbox uses exec.image, before any override', () => {
-    const r = resolveImage({ kind: 'blackbox', image: 'me/echo:1' }, { 'blackbox': 'other', 'nodejs:*': 'x' });
+    const r = resolveImage({ kind: 'blackbox', image: 'me/echo:1' }, { blackbox: 'other', 'nodejs:*': 'x' });
     assert.deepEqual(r, { image: 'me/echo:1', kind: 'blackbox', family: 'blackbox', source: 'blackbox' });
     configError(() => resolveImage({ kind: 'blackbox' }), /no exec.image/);
   });
@@ -71,7 +65,10 @@ describe('local: image resolution', () => {
     const manifest = { 'nodejs:20': 'registry/ow/action-nodejs-v20:1.23.0', 'nodejs:18': 'registry/ow/action-nodejs-v18:1.23.0' };
     const overrides = { 'nodejs:20': 'local/node20:arm', 'nodejs:*': 'local/node:any' };
     assert.deepEqual(resolveImage({ kind: 'nodejs:20' }, overrides, manifest), {
-      image: 'local/node20:arm', kind: 'nodejs:20', family: 'nodejs', source: 'override',
+      image: 'local/node20:arm',
+      kind: 'nodejs:20',
+      family: 'nodejs',
+      source: 'override',
     });
     assert.equal(resolveImage({ kind: 'nodejs:18' }, overrides, manifest).image, 'local/node:any');
     assert.equal(resolveImage({ kind: 'nodejs:default' }, { 'nodejs:22': 'local/x' }).image, 'local/x');
@@ -79,7 +76,11 @@ describe('local: image resolution', () => {
     const pair = { 'nodejs:20': 'leon-edge/action-nodejs-v20:latest', 'nodejs:*': 'leon-edge/action-nodejs-v22:latest' };
     assert.equal(resolveImage({ kind: 'nodejs:20' }, pair).image, 'leon-edge/action-nodejs-v20:latest');
     for (const kind of ['nodejs:22', 'nodejs:default']) {
-      assert.deepEqual(resolveImage({ kind }, pair), { image: 'leon-edge/action-nodejs-v22:latest', kind: 'nodejs:22', family: 'nodejs', source: 'override' }, kind);
+      assert.deepEqual(
+        resolveImage({ kind }, pair),
+        { image: 'leon-edge/action-nodejs-v22:latest', kind: 'nodejs:22', family: 'nodejs', source: 'override' },
+        kind,
+      );
     }
     assert.equal(resolveImage({ kind: 'nodejs:default' }, { 'nodejs:default': 'local/d' }).image, 'local/d');
     // blank override values are ignored
@@ -101,7 +102,10 @@ describe('local: image resolution', () => {
   it('manifest (GET / of the API host) beats the built-in table', () => {
     const manifest = { 'python:3.11': 'openwhisk/action-python-v3.11:1.2.3', 'python:3.12': 'openwhisk/action-python-v3.12:nightly' };
     assert.deepEqual(resolveImage({ kind: 'python:3.11' }, {}, manifest), {
-      image: 'openwhisk/action-python-v3.11:1.2.3', kind: 'python:3.11', family: 'python', source: 'manifest',
+      image: 'openwhisk/action-python-v3.11:1.2.3',
+      kind: 'python:3.11',
+      family: 'python',
+      source: 'manifest',
     });
     // a kind newer than the built-in table
     assert.equal(resolveImage({ kind: 'python:3.12' }, {}, manifest).image, 'openwhisk/action-python-v3.12:nightly');

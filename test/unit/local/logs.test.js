@@ -183,6 +183,9 @@ describe('local: log framing', () => {
   it('recent() is a bounded ring', () => {
     const f = framer({ ringSize: 3 });
     f.stdout.write('1\n2\n3\n4\n');
-    assert.deepEqual(f.recent(), ['2', '3', '4'].map((n) => `${ISO} stdout: ${n}`));
+    assert.deepEqual(
+      f.recent(),
+      ['2', '3', '4'].map((n) => `${ISO} stdout: ${n}`),
+    );
   });
 });

@@ -34,10 +34,14 @@ function fakeContainer(log) {
           resolve(out);
         };
         const ok = () => answer({ reply: { status: 200, body: JSON.stringify({ echo: value }) }, logs: [], fatal: false });
-        if (log.hold) c.pending.push({ ok, crash: () => {
-          c.state = 'dead';
-          answer({ failure: 'dropped', logs: [], fatal: true });
-        } });
+        if (log.hold)
+          c.pending.push({
+            ok,
+            crash: () => {
+              c.state = 'dead';
+              answer({ failure: 'dropped', logs: [], fatal: true });
+            },
+          });
         else ok();
       });
     },
@@ -113,7 +117,10 @@ describe('pool of one action (fake containers)', () => {
     await tick();
     for (const c of log.made) while (c.pending.length) c.pending.shift().ok();
     const got = await Promise.all(results);
-    assert.deepEqual(got.map((a) => a.response.result.echo.i), [1, 2, 3, 4]);
+    assert.deepEqual(
+      got.map((a) => a.response.result.echo.i),
+      [1, 2, 3, 4],
+    );
   });
 
   it('a full queue fails the message as overload (queue full)', async () => {
@@ -121,7 +128,10 @@ describe('pool of one action (fake containers)', () => {
     await p.warm();
     const running = p.invoke({ i: 1 });
     const queued = p.invoke({ i: 2 });
-    const err = await p.invoke({ i: 3 }).then(() => undefined, (e) => e);
+    const err = await p.invoke({ i: 3 }).then(
+      () => undefined,
+      (e) => e,
+    );
     assert.equal(err.code, 'overload');
     assert.equal(err.short, 'queue full');
     log.hold = false;
@@ -135,7 +145,10 @@ describe('pool of one action (fake containers)', () => {
     await p.warm();
     const run = p.invoke({ i: 1 });
     log.made[0].pending.shift().crash();
-    const err = await run.then(() => undefined, (e) => e);
+    const err = await run.then(
+      () => undefined,
+      (e) => e,
+    );
     assert.equal(err.code, 'developer_error');
     await tick();
     assert.deepEqual(log.removed, [['c1', 'retired']]);
@@ -180,16 +193,33 @@ describe('pool of one action (fake containers)', () => {
   it('close rejects waiting messages as closed and removes the containers', async () => {
     const { p, log } = setup({ capacity: 1, hold: true });
     await p.warm();
-    const running = p.invoke({ i: 1 }).then(() => 'ran', (e) => e);
-    const waiting = p.invoke({ i: 2 }).then(() => 'ran', (e) => e);
+    const running = p.invoke({ i: 1 }).then(
+      () => 'ran',
+      (e) => e,
+    );
+    const waiting = p.invoke({ i: 2 }).then(
+      () => 'ran',
+      (e) => e,
+    );
     const closing = p.close();
     const err = await waiting;
     assert.equal(err.reason, 'closed');
     log.made[0].pending.shift().ok();
     await closing;
     await running;
-    assert.deepEqual(log.removed.map((r) => r[1]), ['closed']);
-    assert.equal((await p.invoke({}).then(() => undefined, (e) => e)).reason, 'closed');
+    assert.deepEqual(
+      log.removed.map((r) => r[1]),
+      ['closed'],
+    );
+    assert.equal(
+      (
+        await p.invoke({}).then(
+          () => undefined,
+          (e) => e,
+        )
+      ).reason,
+      'closed',
+    );
   });
 
   it("close({ wait: 'stopped' }) resolves before Docker has removed the containers; their slots stay taken until then", async () => {
@@ -202,8 +232,21 @@ describe('pool of one action (fake containers)', () => {
       return new Promise((r) => (finish = r));
     };
     await p.close({ wait: 'stopped' });
-    assert.deepEqual(log.removed.map((r) => r[1]), ['closed'], 'its removal has begun');
-    assert.equal((await p.invoke({}).then(() => undefined, (e) => e)).reason, 'closed', 'it takes no more work');
+    assert.deepEqual(
+      log.removed.map((r) => r[1]),
+      ['closed'],
+      'its removal has begun',
+    );
+    assert.equal(
+      (
+        await p.invoke({}).then(
+          () => undefined,
+          (e) => e,
+        )
+      ).reason,
+      'closed',
+      'it takes no more work',
+    );
     assert.equal(slots.used, 1, 'the container still counts against the capacity');
     assert.equal(slots.take(), false);
     let removed = false;

@@ -95,7 +95,7 @@ describe('local: container removal policy (preempt.ts)', () => {
       assert.deepEqual(refs(selectRemovals(v, 4, p, NOW)), ['b0']);
     });
 
-    it('surplus containers go before an action\'s last one, least recently used within each group', () => {
+    it("surplus containers go before an action's last one, least recently used within each group", () => {
       const p = policy({ capacity: 6, highWatermark: 0.5, lowWatermark: 0, idleTimeout: 1e9, warmTimeout: 0 });
       // a has 3 (all idle), b has 1 (idle the longest), c has 1
       const v = views({ a: [20, 40, 30], b: [500], c: [100] });
@@ -148,12 +148,12 @@ describe('local: container removal policy (preempt.ts)', () => {
   });
 
   describe('eviction for a pool that needs a slot now', () => {
-    it('takes an idle surplus container of another pool, least recently used, never the requester\'s own', () => {
+    it("takes an idle surplus container of another pool, least recently used, never the requester's own", () => {
       const v = views({ a: [10, 50], b: [30, 40], req: [100, 200] });
       assert.equal(pickVictim(v, 'req', false).ref, 'a1');
     });
 
-    it('a pool\'s last container only when allowed (the requester has none and messages wait)', () => {
+    it("a pool's last container only when allowed (the requester has none and messages wait)", () => {
       const v = views({ a: [10], b: [300], req: [] });
       assert.equal(pickVictim(v, 'req', false), undefined);
       assert.equal(pickVictim(v, 'req', true).ref, 'b0');

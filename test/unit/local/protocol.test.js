@@ -18,7 +18,10 @@ const doc = (over = {}) => ({
     { key: 'flag', value: true, init: true },
     { key: 'nothing', value: null, init: true },
   ],
-  annotations: [{ key: 'exec', value: 'nodejs:20' }, { key: 'provide-api-key', value: false }],
+  annotations: [
+    { key: 'exec', value: 'nodejs:20' },
+    { key: 'provide-api-key', value: false },
+  ],
   limits: { timeout: 5000, memory: 128, logs: 1, concurrency: 1 },
   ...over,
 });
@@ -26,7 +29,12 @@ const doc = (over = {}) => ({
 describe('local: protocol', () => {
   it('identity of a packaged and a plain action', () => {
     assert.deepEqual(p.identityOf(doc()), {
-      namespace: 'guest', pkg: 'pkg', name: 'hello', qualified: '/guest/pkg/hello', path: 'guest/pkg/hello', version: '0.0.3',
+      namespace: 'guest',
+      pkg: 'pkg',
+      name: 'hello',
+      qualified: '/guest/pkg/hello',
+      path: 'guest/pkg/hello',
+      version: '0.0.3',
     });
     const plain = p.identityOf({ namespace: 'guest', name: 'a' });
     assert.equal(plain.qualified, '/guest/a');
@@ -129,7 +137,11 @@ describe('local: protocol', () => {
     });
     for (const v of Object.values(body.value.env)) assert.equal(typeof v, 'string');
 
-    const zip = p.initBody(doc({ exec: { kind: 'nodejs:20', code: 'UEsDBA==', binary: true, main: 'hello' } }), p.runContext(p.identityOf(d), 1, undefined), {});
+    const zip = p.initBody(
+      doc({ exec: { kind: 'nodejs:20', code: 'UEsDBA==', binary: true, main: 'hello' } }),
+      p.runContext(p.identityOf(d), 1, undefined),
+      {},
+    );
     assert.equal(zip.value.binary, true);
     assert.equal(zip.value.main, 'hello');
     assert.equal(zip.value.code, 'UEsDBA==');
@@ -226,8 +238,14 @@ describe('local: protocol', () => {
         ],
       });
       const warm = p.buildActivation({ ...base(), causedBySequence: true });
-      assert.equal(warm.annotations.some((x) => x.key === 'initTime'), false);
-      assert.deepEqual(warm.annotations.find((x) => x.key === 'causedBy'), { key: 'causedBy', value: 'sequence' });
+      assert.equal(
+        warm.annotations.some((x) => x.key === 'initTime'),
+        false,
+      );
+      assert.deepEqual(
+        warm.annotations.find((x) => x.key === 'causedBy'),
+        { key: 'causedBy', value: 'sequence' },
+      );
     });
 
     it('activationFailure maps statuses to error codes', () => {

@@ -47,7 +47,12 @@ describe("local: the image chooser prefers this package's images", () => {
     assert.equal((await c.choose(doc('nodejs:20'), catalog, arm)).image, 'leon-edge/action-nodejs-v20:armv7');
     // nodejs:default is the newest Node.js of ours the engine has: 22 where it exists, 20 on linux/arm/v7.
     const both = engine('arm64', ['leon-edge/action-nodejs-v22:arm64', 'leon-edge/action-nodejs-v20:arm64']);
-    assert.deepEqual(await c.choose(doc('nodejs:default'), catalog, both), { image: 'leon-edge/action-nodejs-v22:arm64', kind: 'nodejs:22', family: 'nodejs', source: 'package' });
+    assert.deepEqual(await c.choose(doc('nodejs:default'), catalog, both), {
+      image: 'leon-edge/action-nodejs-v22:arm64',
+      kind: 'nodejs:22',
+      family: 'nodejs',
+      source: 'package',
+    });
     assert.equal((await c.choose(doc('nodejs'), catalog, arm)).kind, 'nodejs:20');
     assert.equal((await c.choose(doc('nodejs:22'), catalog, arm)).image, 'openwhisk/action-nodejs-v22:nightly', 'an exact kind is not swapped');
     assert.deepEqual(e.notices, []);
@@ -68,14 +73,24 @@ describe("local: the image chooser prefers this package's images", () => {
   it('a missing image: the error names the command that builds ours and the override; the pull is not retried on every message', async () => {
     const e = engine('amd64', []);
     const c = new ImageChooser({});
-    const first = await c.prepare(doc('nodejs:20'), catalog, e, () => undefined).then(() => undefined, (err) => err);
+    const first = await c
+      .prepare(doc('nodejs:20'), catalog, e, () => undefined)
+      .then(
+        () => undefined,
+        (err) => err,
+      );
     assert.match(first.message, /Failed to pull container image 'openwhisk\/action-nodejs-v20:nightly'/);
     assert.match(first.message, /leon-edge\/action-nodejs-v20:amd64: run `bash runtimes\/build\.sh --platform linux\/amd64`/);
     assert.match(first.message, /image override \(nodejs:20=<image>\)/);
     assert.match(first.message, /Not pulled again for 30 s/);
     assert.equal(e.pulls, 1);
     for (let i = 0; i < 5; i++) {
-      const again = await c.prepare(doc('nodejs:20'), catalog, e, () => undefined).then(() => undefined, (err) => err);
+      const again = await c
+        .prepare(doc('nodejs:20'), catalog, e, () => undefined)
+        .then(
+          () => undefined,
+          (err) => err,
+        );
       assert.match(again.message, /Failed to pull/);
     }
     assert.equal(e.pulls, 1, 'no pull while the last one failed less than 30 s ago');

@@ -41,7 +41,7 @@ describe('proxy client (readiness probe, POST /init, POST /run; no container obj
     assert.equal(await client().probeReady(Date.now() + 1000), true);
   });
 
-  it('postInit: its duration on HTTP 200; the action\'s own message on another status; `dropped` when the connection breaks', async () => {
+  it("postInit: its duration on HTTP 200; the action's own message on another status; `dropped` when the connection breaks", async () => {
     answer = (req, res) => res.end('{"ok":true}');
     const ok = await client().postInit(plan(), 'container c1');
     assert.equal(typeof ok.ms, 'number');
@@ -49,7 +49,10 @@ describe('proxy client (readiness probe, POST /init, POST /run; no container obj
       res.writeHead(502, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ error: 'SyntaxError: Unexpected token' }));
     };
-    await assert.rejects(client().postInit(plan(), 'container c1'), (e) => e.code === 'developer_error' && /failed to initialize \(HTTP 502\): SyntaxError: Unexpected token/.test(e.message));
+    await assert.rejects(
+      client().postInit(plan(), 'container c1'),
+      (e) => e.code === 'developer_error' && /failed to initialize \(HTTP 502\): SyntaxError: Unexpected token/.test(e.message),
+    );
     answer = (req) => req.socket.destroy();
     assert.deepEqual(await client().postInit(plan(), 'container c1'), { dropped: true });
     const err = await client().initDropped(plan(), true);

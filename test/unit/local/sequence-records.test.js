@@ -41,26 +41,38 @@ function component(name, failAt) {
 }
 const seq = (name, parts) => new SequenceAction(identityOf({ namespace: 'guest', name }), 60000, 10, parts);
 
-describe('a sequence keeps its components\' activations, each caused by it', () => {
+describe("a sequence keeps its components' activations, each caused by it", () => {
   it('components in order, cause = the sequence id, nested sequences too; none in the JSON form', async () => {
     const inner = seq('inner', [component('b'), component('c')]);
     const outer = seq('outer', [component('a'), inner, component('d')]);
     const a = await outer.invoke({ x: 0 });
     assert.deepEqual(a.response.result, { x: 4 });
     const parts = componentActivations(a);
-    assert.deepEqual(parts.map((p) => p.name), ['a', 'inner', 'b', 'c', 'd']);
-    assert.deepEqual(a.logs, parts.filter((p) => p.cause === a.activationId).map((p) => p.activationId));
+    assert.deepEqual(
+      parts.map((p) => p.name),
+      ['a', 'inner', 'b', 'c', 'd'],
+    );
+    assert.deepEqual(
+      a.logs,
+      parts.filter((p) => p.cause === a.activationId).map((p) => p.activationId),
+    );
     const innerRec = parts.find((p) => p.name === 'inner');
-    assert.deepEqual(parts.filter((p) => p.cause === innerRec.activationId).map((p) => p.name), ['b', 'c']);
+    assert.deepEqual(
+      parts.filter((p) => p.cause === innerRec.activationId).map((p) => p.name),
+      ['b', 'c'],
+    );
     assert.equal(JSON.stringify(a).includes('cause'), false, 'msg.data stays the sequence record alone');
   });
 
-  it('recorded by the runtime: each id in a sequence\'s logs is found, also of a failing one and through the API\'s id', async () => {
+  it("recorded by the runtime: each id in a sequence's logs is found, also of a failing one and through the API's id", async () => {
     const store = new ActivationStore({ maxCount: 100 });
     const s = seq('fails', [component('a'), component('b', 2), component('c')]);
     const engine = recording({ provision: async () => s }, store);
     const h = await engine.provision('node', {}, {});
-    const err = await h.invoke({ x: 0 }).then(() => undefined, (e) => e);
+    const err = await h.invoke({ x: 0 }).then(
+      () => undefined,
+      (e) => e,
+    );
     const rec = store.get(err.activation.activationId);
     assert.ok(rec, 'the failed sequence is kept');
     assert.equal(rec.logs.length, 2);

@@ -13,10 +13,16 @@ describe('local: the isolation network kept among duplicates (setup.ts)', () => 
   it('keeps the oldest to the nanosecond (two created 0.7 ms apart), whatever order the engine lists them in', () => {
     const a = net('bbb', '2026-12-07T13:20:00.1234567Z');
     const b = net('aaa', '2026-12-07T13:20:00.12415Z');
-    for (const order of [[a, b], [b, a]]) {
+    for (const order of [
+      [a, b],
+      [b, a],
+    ]) {
       const { keep, extra } = reconcileIsolation(order);
       assert.equal(keep.Id, 'bbb');
-      assert.deepEqual(extra.map((n) => n.Id), ['aaa']);
+      assert.deepEqual(
+        extra.map((n) => n.Id),
+        ['aaa'],
+      );
     }
   });
 
@@ -31,7 +37,10 @@ describe('local: the isolation network kept among duplicates (setup.ts)', () => 
     const ours = net('2ours', '2026-12-07T13:30:00Z');
     const { keep, extra } = reconcileIsolation([ours, open, foreign]);
     assert.equal(keep.Id, '1foreign');
-    assert.deepEqual(extra.map((n) => n.Id), ['2ours']);
+    assert.deepEqual(
+      extra.map((n) => n.Id),
+      ['2ours'],
+    );
     assert.deepEqual(reconcileIsolation([open]), { keep: undefined, extra: [] });
   });
 });

@@ -59,7 +59,7 @@ describe('slots (capacity of a runtime)', () => {
     s.take();
     const a = pool('a', 1, true);
     s.waitFor(a);
-    assert.deepEqual(p.evictions, [{ requester: 'a', allowLast: true }], 'an empty pool may take another action\'s last idle container');
+    assert.deepEqual(p.evictions, [{ requester: 'a', allowLast: true }], "an empty pool may take another action's last idle container");
     assert.equal(s.wanted, true);
     s.release();
     assert.equal(a.accepted, 1);
@@ -102,7 +102,10 @@ describe('slots (capacity of a runtime)', () => {
     const s = new Slots(1, 1000, p);
     await s.reserve(pool('first'));
     const t0 = Date.now();
-    const err = await s.reserve(pool('second')).then(() => undefined, (e) => e);
+    const err = await s.reserve(pool('second')).then(
+      () => undefined,
+      (e) => e,
+    );
     assert.ok(Date.now() - t0 < 500, 'no wait when nothing can give way');
     assert.equal(err.code, 'config');
     assert.equal(err.reason, 'capacity');
@@ -146,12 +149,18 @@ describe('slots (capacity of a runtime)', () => {
     const r = s.reserve(pool('a'));
     done();
     await r;
-    const late = await new Slots(1, 50, policy(1)).reserve(pool('b')).then(() => 'took the free slot', (e) => e);
+    const late = await new Slots(1, 50, policy(1)).reserve(pool('b')).then(
+      () => 'took the free slot',
+      (e) => e,
+    );
     assert.equal(late, 'took the free slot');
     const s2 = new Slots(1, 50, policy(1));
     s2.take();
     const t0 = Date.now();
-    const err = await s2.reserve(pool('c')).then(() => undefined, (e) => e);
+    const err = await s2.reserve(pool('c')).then(
+      () => undefined,
+      (e) => e,
+    );
     assert.equal(err.reason, 'capacity');
     assert.ok(Date.now() - t0 >= 45);
   });
@@ -172,7 +181,10 @@ describe('slots (capacity of a runtime)', () => {
     await r;
     assert.equal(s.used, 1);
     const t0 = Date.now();
-    const err = await s.reserve(pool('late'), 60).then(() => undefined, (e) => e);
+    const err = await s.reserve(pool('late'), 60).then(
+      () => undefined,
+      (e) => e,
+    );
     assert.ok(Date.now() - t0 >= 55, 'it waited its patience');
     assert.equal(err.reason, 'capacity');
     assert.match(err.message, /'late' got none within 60 ms/);
@@ -197,7 +209,10 @@ describe('slots (capacity of a runtime)', () => {
   it('close fails waiting provisionings as closed and hands out nothing more', async () => {
     const s = new Slots(1, 1000, policy(1));
     s.take();
-    const r = s.reserve(pool('a')).then(() => undefined, (e) => e);
+    const r = s.reserve(pool('a')).then(
+      () => undefined,
+      (e) => e,
+    );
     s.close();
     const err = await r;
     assert.equal(err.reason, 'closed');

@@ -61,7 +61,14 @@ describe('test OpenWhisk server (openwhisk-server.js)', function () {
     assert.deepEqual(info.api_paths, ['/api/v1']);
     assert.equal(info.limits.actions_per_minute, 120);
     const node20 = info.runtimes.nodejs.find((r) => r.kind === 'nodejs:20');
-    assert.deepEqual(node20, { kind: 'nodejs:20', image: 'openwhisk/action-nodejs-v20:nightly', deprecated: false, default: true, attached: true, requireMain: false });
+    assert.deepEqual(node20, {
+      kind: 'nodejs:20',
+      image: 'openwhisk/action-nodejs-v20:nightly',
+      deprecated: false,
+      default: true,
+      attached: true,
+      requireMain: false,
+    });
     ow.setRuntimes({ nodejs: [{ kind: 'nodejs:20', image: 'me/node:1', default: true }] });
     assert.equal((await (await fetch(`${ow.url}/`)).json()).runtimes.nodejs[0].image, 'me/node:1');
     ow.setRuntimes(info.runtimes); // back to the default manifest
@@ -75,7 +82,11 @@ describe('test OpenWhisk server (openwhisk-server.js)', function () {
     assert.equal(a.version, '0.0.1');
     assert.equal(a.publish, false);
     assert.equal(typeof a.updated, 'number');
-    assert.deepEqual(a.exec, { kind: 'nodejs:20', code: 'function main(p){ console.log("hello " + p.name); return {payload: "Hello " + p.name} }', binary: false });
+    assert.deepEqual(a.exec, {
+      kind: 'nodejs:20',
+      code: 'function main(p){ console.log("hello " + p.name); return {payload: "Hello " + p.name} }',
+      binary: false,
+    });
     assert.deepEqual(a.parameters, [{ key: 'name', value: 'World' }]);
     assert.deepEqual(a.limits, { timeout: 60000, memory: 256, logs: 10, concurrency: 1 });
     assert.deepEqual(a.annotations, [
@@ -85,7 +96,9 @@ describe('test OpenWhisk server (openwhisk-server.js)', function () {
     const meta = await client.actions.get({ name: 'hello', code: false });
     assert.deepEqual(meta.exec, { kind: 'nodejs:20', binary: false });
     // base64-looking code is flagged binary by the controller's regex
-    const zip = ow.putAction('guest', 'zipped', { exec: { kind: 'nodejs:default', code: Buffer.from('PK\u0003\u0004 fake zip').toString('base64'), main: 'hello' } });
+    const zip = ow.putAction('guest', 'zipped', {
+      exec: { kind: 'nodejs:default', code: Buffer.from('PK\u0003\u0004 fake zip').toString('base64'), main: 'hello' },
+    });
     assert.equal(zip.exec.kind, 'nodejs:20');
     assert.equal(zip.exec.binary, true);
     assert.equal(zip.exec.main, 'hello');
@@ -138,7 +151,7 @@ describe('test OpenWhisk server (openwhisk-server.js)', function () {
     const last = ow.invocations[ow.invocations.length - 1];
     assert.deepEqual(
       { namespace: last.namespace, name: last.name, params: last.params, blocking: last.blocking, status: last.status },
-      { namespace: 'guest', name: 'hello', params: { name: 'R' }, blocking: true, status: 200 }
+      { namespace: 'guest', name: 'hello', params: { name: 'R' }, blocking: true, status: 200 },
     );
   });
 
@@ -179,7 +192,10 @@ describe('test OpenWhisk server (openwhisk-server.js)', function () {
     assert.equal(raw.status, 502);
     assert.deepEqual(await raw.json(), { error: 'The action did not return a dictionary.' });
 
-    ow.putAction('guest', 'sleepy', { exec: { kind: 'nodejs:20', code: 'function main(){ return new Promise(r => setTimeout(() => r({}), 5000)) }' }, limits: { timeout: 100 } });
+    ow.putAction('guest', 'sleepy', {
+      exec: { kind: 'nodejs:20', code: 'function main(){ return new Promise(r => setTimeout(() => r({}), 5000)) }' },
+      limits: { timeout: 100 },
+    });
     const s = await rejection(client.actions.invoke({ name: 'sleepy', blocking: true }));
     assert.equal(s.statusCode, 502);
     assert.deepEqual(s.error.response.result, { error: 'The action exceeded its time limits of 100 milliseconds.' });
@@ -252,7 +268,13 @@ describe('test OpenWhisk server (openwhisk-server.js)', function () {
         { key: 'd', value: 'action' },
       ],
     });
-    ow.putPackage('guest', 'mytools', { binding: { namespace: 'guest', name: 'tools' }, parameters: [{ key: 'b', value: 'binding' }, { key: 'c', value: 'binding' }] });
+    ow.putPackage('guest', 'mytools', {
+      binding: { namespace: 'guest', name: 'tools' },
+      parameters: [
+        { key: 'b', value: 'binding' },
+        { key: 'c', value: 'binding' },
+      ],
+    });
 
     const viaPkg = await client.actions.get({ name: 'tools/echo' });
     assert.equal(viaPkg.namespace, 'guest/tools');
@@ -266,12 +288,18 @@ describe('test OpenWhisk server (openwhisk-server.js)', function () {
 
     const pkg = await client.packages.get({ name: 'mytools' });
     assert.deepEqual(pkg.binding, { namespace: 'guest', name: 'tools' });
-    assert.deepEqual(pkg.actions.map((a) => a.name), ['echo']);
+    assert.deepEqual(
+      pkg.actions.map((a) => a.name),
+      ['echo'],
+    );
     assert.deepEqual(Object.fromEntries(pkg.parameters.map((p) => [p.key, p.value])), { a: 'package', b: 'binding', c: 'binding', d: 'package' });
   });
 
   it('sequences: payload to the first component only, own parameters each, stop at an error', async () => {
-    ow.putAction('guest', 'inc', { exec: { kind: 'nodejs:20', code: 'function main(p){ return {n: p.n + p.step, seen: p.seen} }' }, parameters: [{ key: 'step', value: 1 }] });
+    ow.putAction('guest', 'inc', {
+      exec: { kind: 'nodejs:20', code: 'function main(p){ return {n: p.n + p.step, seen: p.seen} }' },
+      parameters: [{ key: 'step', value: 1 }],
+    });
     ow.putAction('guest', 'tools/double', { exec: { kind: 'nodejs:20', code: 'function main(p){ return {n: p.n * 2, a: p.a} }' } });
     ow.putAction('guest', 'fail', { exec: { kind: 'nodejs:20', code: 'function main(p){ return {error: "stop at " + p.n} }' } });
     await client.actions.create({ name: 'pipeline', sequence: ['/_/inc', '/_/tools/double', '/_/inc'] });
