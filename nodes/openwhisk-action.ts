@@ -10,7 +10,7 @@ import { checkNamespace, invocationParams, paramsObject, parseActionName, type P
 import { ActionRunner, type PhaseReport, type RunnerOptions, type RunnerTarget } from '../lib/runner';
 import type { OpenWhiskService } from '../lib/service';
 import type { ActionRef, Activation } from '../lib/types';
-import { refuseMessages, type RuntimeNode, type ServiceNode, usableService } from './shared';
+import { refuseMessages, ringText, type RuntimeNode, type ServiceNode, usableService } from './shared';
 
 interface ActionDef extends NodeDef {
   runtime?: string;
@@ -71,9 +71,15 @@ export = function (RED: NodeAPI) {
       case 'invoking':
         return { fill: 'blue', shape: 'dot', text: Number(r.detail) > 1 ? t('invoking-n', { count: r.detail ?? 1 }) : t('invoking') };
       case 'error':
-        return { fill: 'red', shape: 'ring', text: String(r.detail ?? t('error')) };
+        return { fill: 'red', shape: 'ring', text: r.detail === undefined ? t('error') : ringText(RED._, 'openwhisk-action', String(r.detail)) };
     }
   };
+
+  const refused = (err: unknown): NodeStatus => ({
+    fill: 'red',
+    shape: 'ring',
+    text: err instanceof OpenWhiskNodeError ? ringText(RED._, 'openwhisk-action', err.short) : RED._('openwhisk-action.status.error'),
+  });
 
   function OpenWhiskActionNode(this: Node, config: ActionDef) {
     RED.nodes.createNode(this, config);
@@ -87,7 +93,7 @@ export = function (RED: NodeAPI) {
     try {
       contextKeys = parseContextKeys(config.context);
     } catch (err) {
-      refuseMessages(node, err as OpenWhiskNodeError);
+      refuseMessages(node, err as OpenWhiskNodeError, refused(err));
       return;
     }
     const store = typeof config.contextStore === 'string' && config.contextStore.trim() ? config.contextStore.trim() : undefined;
@@ -172,7 +178,7 @@ export = function (RED: NodeAPI) {
         throw new OpenWhiskNodeError('config', MISSING_RUNTIME, { short: 'no runtime' });
       }
     } catch (err) {
-      refuseMessages(node, err as OpenWhiskNodeError);
+      refuseMessages(node, err as OpenWhiskNodeError, refused(err));
       return;
     }
 

@@ -5,7 +5,7 @@ import { checkNamespace, invocationParams, paramsObject, type ParamItem } from '
 import { StatusThrottle } from '../lib/status-throttle';
 import type { OpenWhiskService } from '../lib/service';
 import { checkCloudTrigger, fireInCloud, LocalTriggers, parseTriggerName, type Firing, type TriggerRef } from '../lib/trigger';
-import { refuseMessages, type RuntimeNode, type ServiceNode, usableService } from './shared';
+import { refuseMessages, ringText, type RuntimeNode, type ServiceNode, usableService } from './shared';
 
 interface TriggerDef extends NodeDef {
   runtime?: string;
@@ -24,7 +24,11 @@ type Firer = { mode: 'cloud'; service: OpenWhiskService } | { mode: 'local'; tri
 
 export = function (RED: NodeAPI) {
   const t = (key: string, vars?: Record<string, string | number>) => RED._(`openwhisk-trigger.${key}`, vars);
-  const ring = (err: unknown): NodeStatus => ({ fill: 'red', shape: 'ring', text: err instanceof OpenWhiskNodeError ? err.short : t('status.error') });
+  const ring = (err: unknown): NodeStatus => ({
+    fill: 'red',
+    shape: 'ring',
+    text: err instanceof OpenWhiskNodeError ? ringText(RED._, 'openwhisk-trigger', err.short) : t('status.error'),
+  });
 
   function OpenWhiskTriggerNode(this: Node, config: TriggerDef) {
     RED.nodes.createNode(this, config);
@@ -49,7 +53,7 @@ export = function (RED: NodeAPI) {
           firer = {
             mode: 'local',
             triggers: new LocalTriggers(node.id, target.catalog, target, (r) =>
-              status({ fill: 'red', shape: 'ring', text: String(r.detail ?? t('status.error')) }),
+              status({ fill: 'red', shape: 'ring', text: r.detail === undefined ? t('status.error') : ringText(RED._, 'openwhisk-trigger', String(r.detail)) }),
             ),
           };
         } else {

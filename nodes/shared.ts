@@ -35,8 +35,33 @@ export interface RuntimeNode extends Node {
  * A node that cannot work (its config is wrong): a red ring and the reason in the log at deploy, and
  * every message reaches Catch nodes with that reason (done(err)), never dropped in silence.
  */
-export function refuseMessages(node: Node, err: OpenWhiskNodeError, ring?: NodeStatus): void {
-  node.status(ring ?? { fill: 'red', shape: 'ring', text: err.short ?? 'config error' });
+export function refuseMessages(node: Node, err: OpenWhiskNodeError, ring: NodeStatus): void {
+  node.status(ring);
   node.error(err.message);
   node.on('input', (_msg: unknown, _send: unknown, done: (err?: Error) => void) => done(err));
+}
+
+const slug = (words: string): string =>
+  words
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+
+/**
+ * A status ring's short text in the editor's language. lib/ gives English words ("capacity full",
+ * "docker: disk full"); the node's locale file has them under `<ns>.short.<words as a key>` (lower case,
+ * other characters as '-'). "words: detail" (an action's own error quoted after its words) keeps the
+ * detail. Words the locale lacks show as given.
+ */
+export function ringText(translate: (key: string) => string, ns: string, short: string): string {
+  const look = (words: string): string | undefined => {
+    const key = `${ns}.short.${slug(words)}`;
+    const text = translate(key);
+    return text && text !== key ? text : undefined;
+  };
+  const whole = look(short);
+  if (whole) return whole;
+  const at = short.indexOf(': ');
+  const head = at > 0 ? look(short.slice(0, at)) : undefined;
+  return head ? `${head}: ${short.slice(at + 2)}` : short;
 }
