@@ -45,7 +45,6 @@ export interface ActivationDetail {
 /** Bounds of a preview record and of the detail the editor gets. */
 export const DETAIL_BOUNDS = { result: { maxChars: 16384, maxString: 4096 }, params: { maxChars: 8192, maxString: 2048 }, logLines: 200, logLine: 1000 };
 
-/** A record as `wsk activation list` shows it (WhiskActivation summaryAsJson in apache/openwhisk). */
 /** A list's filters and page: `name` is the action's path below the namespace, "[pkg/]action". */
 export interface ActivationQuery {
   skip?: number;
@@ -53,21 +52,6 @@ export interface ActivationQuery {
   name?: string;
   since?: number;
   upto?: number;
-}
-
-export interface ActivationSummary {
-  activationId: string;
-  namespace: string;
-  name: string;
-  version?: string;
-  publish?: boolean;
-  subject?: string;
-  start: number;
-  end: number;
-  duration: number;
-  statusCode: number;
-  annotations: Activation['annotations'];
-  cause?: string;
 }
 
 interface Entry {
@@ -89,7 +73,6 @@ interface Entry {
   cutLogs?: boolean;
 }
 
-const STATUS_CODES: Record<string, number> = { success: 0, 'application error': 1, 'action developer error': 2, 'whisk internal error': 3 };
 /** Part of the byte budget one record may take before its result and logs are left out. */
 const MAX_RECORD_SHARE = 4;
 
@@ -424,25 +407,6 @@ export class ActivationStore {
     }
     this.trim();
   }
-}
-
-/** The summary form of a record (`statusCode` 0..3 as in OpenWhisk's list answers). */
-export function summaryOf(a: Activation): ActivationSummary {
-  const s: ActivationSummary = {
-    activationId: a.activationId,
-    namespace: a.namespace,
-    name: a.name,
-    version: a.version,
-    publish: a.publish ?? false,
-    subject: a.subject,
-    start: a.start,
-    end: a.end,
-    duration: a.duration,
-    statusCode: STATUS_CODES[a.response?.status] ?? 3,
-    annotations: a.annotations ?? [],
-  };
-  if (a.cause) s.cause = a.cause;
-  return s;
 }
 
 /**
