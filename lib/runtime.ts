@@ -5,7 +5,8 @@
 import { recording } from './activations/record';
 import { feed } from './activations/feed';
 import { NODE_ANNOTATION } from './activations/row';
-import { activationFile, ActivationStore } from './activations/store';
+import { ActivationStore } from './activations/store';
+import { activationFile } from './activations/store-file';
 import { cacheDirFor, CachedCatalog, serviceIdentity } from './catalog/cache';
 import { ManifestCatalog } from './catalog/manifest';
 import { OpenWhiskNodeError } from './errors';

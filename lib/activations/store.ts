@@ -1,9 +1,7 @@
-import { promises as fsp, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { writeFileAtomic } from '../atomic-file';
 import type { Activation } from '../types';
 import { boundedLogs, boundedValue } from './bounded';
 import { rowOf, type ActivationRow, type Where } from './row';
+import { StoreFile } from './store-file';
 
 export interface ActivationStoreOptions {
   /** File the records are kept in (JSON lines, owner-only); undefined = in memory only. */
@@ -45,7 +43,6 @@ export interface ActivationDetail {
 /** Bounds of a preview record and of the detail the editor gets. */
 export const DETAIL_BOUNDS = { result: { maxChars: 16384, maxString: 4096 }, params: { maxChars: 8192, maxString: 2048 }, logLines: 200, logLine: 1000 };
 
-/** A record as `wsk activation list` shows it (WhiskActivation summaryAsJson in apache/openwhisk). */
 /** A list's filters and page: `name` is the action's path below the namespace, "[pkg/]action". */
 export interface ActivationQuery {
   skip?: number;
@@ -53,21 +50,6 @@ export interface ActivationQuery {
   name?: string;
   since?: number;
   upto?: number;
-}
-
-export interface ActivationSummary {
-  activationId: string;
-  namespace: string;
-  name: string;
-  version?: string;
-  publish?: boolean;
-  subject?: string;
-  start: number;
-  end: number;
-  duration: number;
-  statusCode: number;
-  annotations: Activation['annotations'];
-  cause?: string;
 }
 
 interface Entry {
@@ -89,7 +71,6 @@ interface Entry {
   cutLogs?: boolean;
 }
 
-const STATUS_CODES: Record<string, number> = { success: 0, 'application error': 1, 'action developer error': 2, 'whisk internal error': 3 };
 /** Part of the byte budget one record may take before its result and logs are left out. */
 const MAX_RECORD_SHARE = 4;
 
@@ -100,41 +81,32 @@ const MAX_RECORD_SHARE = 4;
  * reach the store, and the store never changes the object it is given.
  *
  * Reads (get, list, count) answer from memory, so a record is found as soon as add() returns, whether
- * or not it has reached the file. The file is written off the event loop (fs promises), one write at a
- * time per file (also across stores: a redeployed runtime's new store waits for its old one's), a
- * batch of the lines added since the last write each time: records added while a write runs are
- * appended by the next one, in the order they were added. The lines waiting are bounded by the store's
- * own bounds (maxCount lines, maxBytes bytes): past them they stand for records already dropped, so
- * they are let go and the next write rewrites the file with the records kept instead.
+ * or not it has reached the file; the file and its writes are ./store-file.ts.
  */
 export class ActivationStore {
   private readonly entries: Entry[] = []; // oldest first
   private readonly byId = new Map<string, Entry>();
   private bytes = 0;
-  private timer?: NodeJS.Timeout;
-  private dirty = false;
-  /** Lines added since the last write began, appended to the file by the next one. */
-  private pending: string[] = [];
-  private pendingBytes = 0;
-  /** The next write, waiting for the one running (on this file): the changes until it starts go with it. */
-  private queued?: Promise<void>;
-  private closed = false;
-  /** The last write failed: the next failure is not reported again until one succeeds. */
-  private failing = false;
-  /** Lines in the file (kept ones and superseded ones): beyond twice the bounds it is rewritten. */
-  private fileLines = 0;
-  private fileBytes = 0;
-  private rewrite = false;
+  /** The file the records are kept in; none for a store in memory only. */
+  private readonly file?: StoreFile;
   private readonly listeners = new Set<(row: ActivationRow) => void>();
   readonly maxCount: number;
   readonly maxBytes: number;
-  private readonly flushMs: number;
 
   constructor(private readonly opts: ActivationStoreOptions = {}) {
     this.maxCount = Math.max(1, Math.floor(opts.maxCount ?? 1000));
     this.maxBytes = Math.max(4096, Math.floor(opts.maxBytes ?? 8 * 1048576));
-    this.flushMs = opts.flushMs ?? 500;
-    if (opts.file) this.load(opts.file);
+    if (opts.file) {
+      this.file = new StoreFile(opts.file, {
+        maxCount: this.maxCount,
+        maxBytes: this.maxBytes,
+        flushMs: opts.flushMs ?? 500,
+        kept: () => this.entries.map((e) => e.json),
+        onError: opts.onError,
+      });
+      this.file.load((line, a) => this.loaded(line, a));
+      this.trim();
+    }
   }
 
   get size(): number {
@@ -182,8 +154,8 @@ export class ActivationStore {
     }
     const old = this.byId.get(a.activationId);
     if (old) this.remove(old);
-    // Only a store with a file has lines to write (queueLine: in memory only, they would pile up).
-    this.queueLine(json);
+    // Only a store with a file has lines to write (in memory only, they would pile up).
+    this.file?.append(json);
     const e: Entry = {
       id: a.activationId,
       name: String(a.name ?? ''),
@@ -204,7 +176,7 @@ export class ActivationStore {
     this.byId.set(e.id, e);
     this.bytes += entryBytes(e);
     this.trim();
-    this.changed();
+    this.file?.changed();
     for (const fn of this.listeners) {
       try {
         fn(e.row);
@@ -285,17 +257,7 @@ export class ActivationStore {
    * while one runs waits for it and writes what came meanwhile.
    */
   flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    const file = this.opts.file;
-    if (!file) return Promise.resolve();
-    if (this.queued) return this.queued;
-    const next = serial(file, () => {
-      this.queued = undefined;
-      return this.write(file);
-    });
-    this.queued = next;
-    return next;
+    return this.file ? this.file.flush() : Promise.resolve();
   }
 
   /**
@@ -303,69 +265,7 @@ export class ActivationStore {
    * the file has them all; rejects when that write fails (already told to onError, if given).
    */
   close(): Promise<void> {
-    this.closed = true;
-    return this.flush();
-  }
-
-  /** One write: what changed since the last one began, taken at once (so the order holds). */
-  private async write(file: string): Promise<void> {
-    if (!this.dirty) return;
-    this.dirty = false;
-    const lines = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
-    const add = lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
-    try {
-      await fsp.mkdir(dirname(file), { recursive: true, mode: 0o700 });
-      if (this.rewrite || this.fileLines + lines.length > 2 * this.maxCount || this.fileBytes + add > 2 * this.maxBytes) {
-        // Taken now, with the lines above: what is added during the write goes to the next one.
-        this.rewrite = false;
-        const kept = this.entries.length;
-        const text = this.entries.map((e) => e.json).join('\n') + (kept ? '\n' : '');
-        await writeFileAtomic(file, text);
-        this.fileLines = kept;
-        this.fileBytes = Buffer.byteLength(text);
-      } else if (lines.length > 0) {
-        await fsp.appendFile(file, lines.join('\n') + '\n', { mode: 0o600 });
-        this.fileLines += lines.length;
-        this.fileBytes += add;
-      }
-      this.failing = false;
-    } catch (err) {
-      // The file may hold part of the batch now: the next write rewrites it whole from memory.
-      this.rewrite = true;
-      this.dirty = true;
-      const e = new Error(
-        `Cannot write the activation records to ${file} (${(err as Error).message}): they are kept in memory, and the file is rewritten whole at the next change. Check that Node-RED's user directory is writable and has space.`,
-        { cause: err },
-      );
-      if (!this.failing) this.opts.onError?.(e);
-      this.failing = true;
-      throw e;
-    }
-  }
-
-  /** A line for the next write; past the store's own bounds the lines waiting give way to a rewrite. */
-  private queueLine(json: string): void {
-    if (!this.opts.file || this.rewrite) return; // a rewrite takes every kept record anyway
-    this.pending.push(json);
-    this.pendingBytes += Buffer.byteLength(json) + 1;
-    if (this.pending.length > this.maxCount || this.pendingBytes > this.maxBytes) {
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.rewrite = true;
-    }
-  }
-
-  private changed(): void {
-    this.dirty = true;
-    if (!this.opts.file || this.timer || this.closed) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      // A failure is told to onError (and tried again at the next change).
-      this.flush().catch(() => undefined);
-    }, this.flushMs);
-    this.timer.unref();
+    return this.file ? this.file.close() : Promise.resolve();
   }
 
   private remove(e: Entry): void {
@@ -387,73 +287,22 @@ export class ActivationStore {
     this.bytes = bytes;
   }
 
-  private load(file: string): void {
-    let text: string;
-    try {
-      // A file much bigger than the budget is not ours to read whole.
-      if (statSync(file).size > this.maxBytes * 2 + 65536) return;
-      text = readFileSync(file, 'utf8');
-    } catch {
-      return;
-    }
-    this.fileBytes = Buffer.byteLength(text);
-    if (text.length > 0 && !text.endsWith('\n')) this.rewrite = true; // a torn last line: start clean
-    for (const line of text.split('\n')) {
-      if (!line.trim()) continue;
-      this.fileLines++;
-      try {
-        const a = JSON.parse(line) as Activation;
-        if (a && typeof a.activationId === 'string') {
-          const e: Entry = {
-            id: a.activationId,
-            name: String(a.name ?? ''),
-            path: pathOf(a),
-            start: Number(a.start) || 0,
-            json: line,
-            row: rowOf(a, this.opts.runtime ?? '', this.opts.where),
-          };
-          const old = this.byId.get(e.id);
-          if (old) this.remove(old);
-          this.entries.push(e);
-          this.byId.set(e.id, e);
-          this.bytes += Buffer.byteLength(line) + 1;
-        }
-      } catch {
-        this.rewrite = true; // a damaged line is skipped, and gone at the next write
-      }
-    }
-    this.trim();
+  /** A record read back from the file (bounded by trim() once all are read). */
+  private loaded(line: string, a: Activation): void {
+    const e: Entry = {
+      id: a.activationId,
+      name: String(a.name ?? ''),
+      path: pathOf(a),
+      start: Number(a.start) || 0,
+      json: line,
+      row: rowOf(a, this.opts.runtime ?? '', this.opts.where),
+    };
+    const old = this.byId.get(e.id);
+    if (old) this.remove(old);
+    this.entries.push(e);
+    this.byId.set(e.id, e);
+    this.bytes += Buffer.byteLength(line) + 1;
   }
-}
-
-/** The summary form of a record (`statusCode` 0..3 as in OpenWhisk's list answers). */
-export function summaryOf(a: Activation): ActivationSummary {
-  const s: ActivationSummary = {
-    activationId: a.activationId,
-    namespace: a.namespace,
-    name: a.name,
-    version: a.version,
-    publish: a.publish ?? false,
-    subject: a.subject,
-    start: a.start,
-    end: a.end,
-    duration: a.duration,
-    statusCode: STATUS_CODES[a.response?.status] ?? 3,
-    annotations: a.annotations ?? [],
-  };
-  if (a.cause) s.cause = a.cause;
-  return s;
-}
-
-/**
- * Where a runtime keeps its activations: `<userDir>/.leon-openwhisk/activations/<runtime id>~<namespace>.jsonl`,
- * one file per namespace the runtime's API serves, so that records kept under one namespace are never
- * served under another after the namespace changes. Without a namespace: `<runtime id>.jsonl` (the file
- * of earlier versions, whose records name no namespace: not served).
- */
-export function activationFile(userDir: string, runtimeId: string, namespace?: string): string {
-  const id = runtimeId.replace(/[^A-Za-z0-9_.-]/g, '_');
-  return join(userDir, '.leon-openwhisk', 'activations', namespace === undefined ? `${id}.jsonl` : `${id}~${encodeURIComponent(namespace)}.jsonl`);
 }
 
 function entryBytes(e: Entry): number {
@@ -479,18 +328,6 @@ function matches(e: Entry, q: Pick<ActivationQuery, 'name' | 'since' | 'upto'>):
   if (q.since !== undefined && e.start < q.since) return false;
   if (q.upto !== undefined && e.start > q.upto) return false;
   return true;
-}
-
-/** Writes on one file, one after the other (the store's and a redeployed runtime's new store's). */
-const tails = new Map<string, Promise<void>>();
-function serial(file: string, fn: () => Promise<void>): Promise<void> {
-  const run = (tails.get(file) ?? Promise.resolve()).then(fn);
-  const tail = run.catch(() => undefined);
-  tails.set(file, tail);
-  void tail.then(() => {
-    if (tails.get(file) === tail) tails.delete(file);
-  });
-  return run;
 }
 
 function safeJson(v: unknown): string | undefined {

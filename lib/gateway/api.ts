@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type ActivationStore, summaryOf } from '../activations/store';
+import type { ActivationStore } from '../activations/store';
+import { summaryOf } from '../activations/summary';
 import { OpenWhiskNodeError } from '../errors';
 import { formatBytes, InFlight } from '../in-flight';
 import { isEntityName } from '../names';

@@ -5,7 +5,9 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { ActivationStore, summaryOf, activationFile } = require('../../../dist/lib/activations/store');
+const { ActivationStore } = require('../../../dist/lib/activations/store');
+const { activationFile } = require('../../../dist/lib/activations/store-file');
+const { summaryOf } = require('../../../dist/lib/activations/summary');
 
 const act = (i, extra = {}) => ({
   activationId: i.toString(16).padStart(32, '0'),
