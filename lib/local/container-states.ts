@@ -2,8 +2,9 @@
 // event Y → state Z. Whether the container has its code is part of the state: `started` is a stem
 // cell without code, `initializing` has its one /init in flight, `ready` has its code loaded; a
 // container whose output stream ended (`suspended`) or was cut by an outage (`detached`) keeps in its
-// state which of those three it returns to (`resume`). container.ts fires the events and does what
-// each one means (tell its watcher, fail its open calls); this module only says where it goes.
+// state which of those three it returns to (`resume`). container.ts and container-link.ts fire the
+// events and do what each one means (tell its watcher, fail its open calls); this module only says
+// where it goes.
 
 /**
  * Where a container is in its life. How busy it is, is not a state: `inflight` counts its /run

@@ -1,9 +1,10 @@
-// One action container's Docker lifecycle: create + attach + start through dockerode, why it
-// stopped (crash, OOM, engine gone), re-attach after an outage, removal. Where it is in that life
-// is one state (container-states.ts), moved only by the events of that module's table. What is said
-// to the container over HTTP (readiness probe, /init once, /run per activation, log framing) is the
-// protocol client below it (proxy-client.ts): this class calls it and applies what it returns.
-// What a container needs from its runtime and is made of on Docker's side is container-setup.ts.
+// One action container's Docker lifecycle: create + attach + start through dockerode, removal.
+// Where it is in its life (one state of container-states.ts), its attached output stream, why it
+// stopped (crash, OOM, engine gone) and re-attaching after an outage are its link to Docker's side
+// (container-link.ts), which this class builds on. What is said to the container over HTTP
+// (readiness probe, /init once, /run per activation, log framing) is the protocol client below it
+// (proxy-client.ts): this class calls it and applies what it returns. What a container needs from
+// its runtime and is made of on Docker's side is container-setup.ts.
 // The pool (pool.ts) decides which container runs what and when one must be replaced: it reads the
 // state, and is told (watch) when the state changes on its own. A stem cell (cells.ts) is a
 // container launched without /init under a runtime-level plan; handOver() gives it an action's plan
@@ -12,9 +13,8 @@
 import type Docker from 'dockerode';
 import { OpenWhiskNodeError } from '../errors';
 import { bounded, dockerStatus, translateDockerError } from './docker';
-import { hasCode, retired, step, type ContainerEvent, type ContainerState, type Machine } from './container-states';
+import { hasCode, retired } from './container-states';
 import {
-  INSPECT_BOUND_MS,
   addressOf,
   containerName,
   createContainer,
@@ -23,84 +23,29 @@ import {
   launchFailure,
   missingNetwork,
   renameContainer,
-  type ContainerEnv,
   type ContainerPlan,
 } from './container-setup';
-import { ProxyClient, closedError, type LossCause, type RunOutcome } from './proxy-client';
+import { ContainerLink, sleep } from './container-link';
+import { closedError, type RunOutcome } from './proxy-client';
 
 export { closedError, containerName };
 export { ContainerStateError, retired, takesWork, type ContainerState } from './container-states';
 export type { ContainerEnv, ContainerHealth, ContainerPlan, ContainerRegistry, DockerContext } from './container-setup';
 export type { ContainerLimits, LossCause, RunFailure, RunOutcome } from './proxy-client';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Warm-up calls a stem cell gets once it listens (warmUp). */
 const CELL_WARM_UPS = 20;
 
 /** Told when a container changes state on its own: its stream ended (suspended), then the cause is known (detached or dead). */
 export type ContainerWatcher = (c: ActionContainer) => void;
 
-export class ActionContainer {
-  id = '';
-  name = '';
+export class ActionContainer extends ContainerLink {
   inflight = 0;
   runs = 0;
   /** Duration of /init (ms); reported as initTime on the container's first activation. */
   initTime = 0;
-  private machine: Machine = { state: 'starting' };
-  private used = Date.now();
-  private watcher?: ContainerWatcher;
-
-  private readonly client: ProxyClient;
-  /** Its attached output stream, until it ends (the container stopped, or the engine dropped the stream). */
-  private stream?: NodeJS.ReadWriteStream;
   /** The removal under way (or failed) of the Docker container `id`, and its reason (a retry keeps it). */
   private removal?: { id: string; promise?: Promise<void>; reason: string };
-  /** Why it stopped answering, asked once per loss. */
-  private loss?: Promise<LossCause>;
-
-  constructor(
-    private readonly env: ContainerEnv,
-    public plan: ContainerPlan,
-  ) {
-    this.client = new ProxyClient(env.docker.agent, env.limits, plan);
-  }
-
-  get state(): ContainerState {
-    return this.machine.state;
-  }
-
-  /** When it last finished a run, or became able to take one. */
-  get lastUsed(): number {
-    return this.used;
-  }
-
-  /** Who to tell when it changes state on its own (one watcher: its pool, or the stem cells; undefined: nobody). */
-  watch(watcher: ContainerWatcher | undefined): void {
-    this.watcher = watcher;
-  }
-
-  /**
-   * `event` happened: move where the state table says. False (and no change) when the event comes
-   * too late to matter in this state; throws ContainerStateError when this state cannot take it.
-   */
-  private fire(event: ContainerEvent): boolean {
-    const next = step(this.machine, event, this.label);
-    if (next === 'ignore') return false;
-    this.machine = next.to;
-    // Able to take work from now (a re-attached container's idle time runs on from its detaching).
-    if (next.touch) this.used = Date.now();
-    return true;
-  }
-
-  /** Its output stream ended (or was never attached). */
-  get exited(): boolean {
-    return this.stream === undefined;
-  }
-
-  get label(): string {
-    return `container ${this.name || '(unnamed)'} of ${this.plan.id.qualified}`;
-  }
 
   /**
    * Create, start and initialise the container. Rejects with a clear OpenWhiskNodeError; whatever
@@ -194,29 +139,6 @@ export class ActionContainer {
     await this.attach();
   }
 
-  private async attach(): Promise<void> {
-    const h = this.env;
-    try {
-      const stream = await bounded(
-        (abortSignal) => h.docker.api.getContainer(this.id).attach({ stream: true, stdout: true, stderr: true, logs: false, abortSignal }),
-        h.limits.startTimeout,
-        h.docker.target,
-        `attaching to ${this.label}`,
-      );
-      this.stream = stream;
-      const sinks = this.client.sinks;
-      h.docker.api.modem.demuxStream(stream, sinks.stdout as NodeJS.WritableStream, sinks.stderr as NodeJS.WritableStream);
-      const ended = () => {
-        if (this.stream === stream) this.onStreamEnd();
-      };
-      stream.on('end', ended);
-      stream.on('close', ended);
-      stream.on('error', ended);
-    } catch (err) {
-      throw translateDockerError(err, h.docker.target, `attaching to ${this.label}`);
-    }
-  }
-
   /**
    * The port retry of a launch: remove this attempt's Docker container and forget it, so create()
    * makes a fresh one. The container stays 'starting'. If Docker cannot remove it, the launch fails
@@ -244,17 +166,6 @@ export class ActionContainer {
     // fails): that was the old container's, the next attempt starts afresh.
     this.fire('attemptDiscarded');
     this.client.restartLogs(this.plan);
-  }
-
-  /** Stop following its output (removal, or a discarded attempt): what is buffered is flushed. */
-  private detachStream(): void {
-    const stream = this.stream;
-    this.stream = undefined;
-    if (stream) {
-      stream.removeAllListeners('data');
-      if ('destroy' in stream && typeof stream.destroy === 'function') stream.destroy();
-      this.client.outputEnded();
-    }
   }
 
   private async start(): Promise<void> {
@@ -355,96 +266,6 @@ export class ActionContainer {
       outcome.engineLost = cause === 'engine';
     }
     return outcome;
-  }
-
-  private onStreamEnd(): void {
-    this.stream = undefined;
-    this.client.outputEnded();
-    // No new work until we know why (unless it is being removed, or known broken, already). A
-    // killed container is told apart within milliseconds (then its calls fail now: on a Docker
-    // network a killed container's socket may never reset). When the engine went away but keeps
-    // its containers (live-restore), this one goes on serving without logs, and gets them
-    // re-attached once the engine is back.
-    if (!this.fire('streamEnded')) return;
-    this.watcher?.(this);
-    void this.lossCause().then((cause) => {
-      if (this.state !== 'suspended') return;
-      if (cause === 'engine' && this.env.docker.liveRestore) {
-        this.fire('outageKept');
-        this.loss = undefined; // a later failure gets its own diagnosis
-        this.watcher?.(this);
-        return;
-      }
-      this.die();
-    });
-  }
-
-  /** The container is gone on its own: fail its calls, tell its watcher. */
-  private die(): void {
-    this.client.abortAll('exited');
-    if (this.fire('died')) this.watcher?.(this);
-  }
-
-  /** Why it stopped answering (asked once per loss; the run and the stream both ask). */
-  lossCause(): Promise<LossCause> {
-    if (!this.loss) this.loss = this.findLossCause();
-    return this.loss;
-  }
-
-  private async findLossCause(): Promise<LossCause> {
-    if (!this.id) return 'exited';
-    // Give the attach stream a moment to report the exit (it usually trails the dropped connection).
-    for (let i = 0; i < 10 && !this.exited; i++) await sleep(20);
-    if (!(await this.env.health.reachable())) return 'engine';
-    try {
-      const info = await bounded(
-        (abortSignal) => this.env.docker.api.getContainer(this.id).inspect({ abortSignal }),
-        INSPECT_BOUND_MS,
-        this.env.docker.target,
-        `inspecting ${this.label}`,
-      );
-      return info.State?.OOMKilled === true ? 'oom' : 'exited';
-    } catch (err) {
-      const e = translateDockerError(err, this.env.docker.target, `inspecting ${this.label}`);
-      if (e.code === 'unreachable') {
-        this.env.health.noteFailure(e);
-        return 'engine';
-      }
-      return 'exited';
-    }
-  }
-
-  /**
-   * The engine is back after an outage that cut this container's log stream (live-restore): still
-   * running → logs re-attached, and back to where its code was; anything else → dead (its watcher is told).
-   */
-  async reattach(): Promise<void> {
-    if (this.state !== 'detached') return;
-    let running = false;
-    try {
-      const info = await bounded(
-        (abortSignal) => this.env.docker.api.getContainer(this.id).inspect({ abortSignal }),
-        INSPECT_BOUND_MS,
-        this.env.docker.target,
-        `inspecting ${this.label}`,
-      );
-      running = info.State?.Running === true;
-    } catch (err) {
-      const e = translateDockerError(err, this.env.docker.target, `inspecting ${this.label}`);
-      if (e.code === 'unreachable') return; // down again: the next recovery tries again
-    }
-    if (running && this.state === 'detached') {
-      this.client.restartLogs(this.plan);
-      try {
-        await this.attach();
-        if (this.state !== 'detached') return;
-        this.fire('reattached');
-        return;
-      } catch {
-        /* cannot follow its logs: replace it */
-      }
-    }
-    if (this.state === 'detached') this.die();
   }
 
   /** An error saying the container exited while doing `what`, with its exit state and logs. */
