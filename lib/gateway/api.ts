@@ -1,11 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ActivationStore, summaryOf } from '../activations/store';
-import { OpenWhiskNodeError } from '../errors';
-import { formatBytes, InFlight } from '../in-flight';
 import { isEntityName } from '../names';
 import type { ActionDoc, ActionRef, Activation, InvokeOptions } from '../types';
-import { asHop, MAX_HOPS, parseVia, VIA_HEADER } from './context';
 import {
   actionEntry,
   apiInfo,
@@ -22,22 +19,9 @@ import {
   underNamespace,
 } from './entities';
 import { type AuthFailureBounds, AuthFailures, knownHost, listedHost } from './guard';
+import { Invoker } from './invoke';
 import { CONTENT_TYPE as METRICS_TYPE } from '../metrics';
-import {
-  checkNames,
-  decodeSegment,
-  err,
-  failedBeforeRun,
-  failureOf,
-  HttpError,
-  newId,
-  NOT_FOUND,
-  paging,
-  readBody,
-  type Reply,
-  sameOrigin,
-  send,
-} from './reply';
+import { checkNames, decodeSegment, err, failureOf, HttpError, NOT_FOUND, paging, type Reply, sameOrigin, send } from './reply';
 
 export { failureOf, HttpError } from './reply';
 
@@ -106,10 +90,8 @@ export class GatewayApi {
   /** knownHost's answers by Host header and local address (bounded): a client sends the same ones on every request. */
   private readonly hostSeen = new Map<string, boolean>();
   private readonly maxInflight: number;
-  private readonly blockingMs: number;
-  private readonly bodyMs: number;
-  /** Activations started through the API and not done yet (see maxActivations). */
-  private readonly work: InFlight;
+  /** The invoke path (invoke.ts), with the activations started through the API and not done yet (see maxActivations). */
+  private readonly invoker: Invoker;
   private readonly hosts: ReadonlySet<string>;
   /** Wrong keys per client address (bounded). */
   readonly failures: AuthFailures;
@@ -120,9 +102,7 @@ export class GatewayApi {
     this.keyDigests = o.keys.map(digest);
     this.headers = o.keys.map((k) => Buffer.from(`Basic ${Buffer.from(k, 'utf8').toString('base64')}`, 'utf8'));
     this.maxInflight = o.maxInflight ?? 256;
-    this.blockingMs = o.blockingMs ?? 60000;
-    this.bodyMs = o.bodyMs ?? 10000;
-    this.work = new InFlight(o.maxActivations ?? 256, o.maxActivationBytes ?? 4 * o.maxBody);
+    this.invoker = new Invoker(o);
   }
 
   /** Answers one request; `path` is what follows the API's mount point, e.g. "/api/v1/namespaces". */
@@ -231,7 +211,7 @@ export class GatewayApi {
       if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
       if (parts.length > 0) return { status: 200, body: apiInfo() };
       const own = this.o.ownImages ? await this.o.ownImages().catch(() => ({})) : {};
-      return { status: 200, body: platformInfo('/api/v1', { concurrentActions: this.work.maxCount }, this.o.imageOverrides, own) };
+      return { status: 200, body: platformInfo('/api/v1', { concurrentActions: this.invoker.work.maxCount }, this.o.imageOverrides, own) };
     }
     // Liveness, as the controller's /ping: no key, nothing read but the request line.
     if (parts.length === 1 && parts[0] === 'ping') {
@@ -270,7 +250,7 @@ export class GatewayApi {
       checkNames(tail);
       const ref: ActionRef = { namespace: '_', name: tail.join('/') };
       if (method === 'GET') return this.getAction(ref, q);
-      if (method === 'POST') return this.invoke(req, ref, q);
+      if (method === 'POST') return this.invoker.invoke(req, ref, q);
       throw new HttpError(405, 'HTTP method not allowed, supported methods: GET, POST');
     }
     if (kind === 'packages' || kind === 'triggers' || kind === 'rules') {
@@ -395,120 +375,4 @@ export class GatewayApi {
     const found = this.o.store.list(query);
     return { status: 200, body: docs ? found : found.map(summaryOf) };
   }
-
-  private async invoke(req: IncomingMessage, ref: ActionRef, q: URLSearchParams): Promise<Reply> {
-    const via = parseVia(req.headers[VIA_HEADER]);
-    if (!via) {
-      req.resume();
-      throw new HttpError(400, `The ${VIA_HEADER} header is malformed.`);
-    }
-    if (via.includes(this.o.instanceId) || via.length > MAX_HOPS) {
-      req.resume();
-      const path = [...via, this.o.instanceId].map((s) => s.slice(0, 8)).join(' → ');
-      throw new HttpError(
-        508,
-        `Gateway loop refused: this invocation has already passed through this gateway (${path}). Check the burst targets of the gateways' runtimes.`,
-      );
-    }
-    const { params, bytes } = await readBody(req, this.o.maxBody, this.bodyMs);
-    const blocking = q.get('blocking') === 'true';
-    const resultOnly = q.get('result') === 'true';
-    let wait = this.blockingMs;
-    if (q.has('timeout')) {
-      const t = Number(q.get('timeout'));
-      if (!Number.isInteger(t) || t < 1 || t > this.blockingMs) throw new HttpError(400, `The timeout must be between 1 and ${this.blockingMs} ms.`);
-      wait = t;
-    }
-    // Every activation started here counts until it is done, also after its 202: OpenWhisk's concurrent-invocations throttle.
-    if (!this.work.take(bytes)) throw this.busy(bytes);
-    const activationId = newId();
-    const received = Date.now();
-    const idHeader = { 'x-openwhisk-activation-id': activationId };
-    // Answered 202 (non-blocking): it waits in line for a container as OpenWhisk queues it, within the blocking window's length.
-    const opts: InvokeOptions = { via: [...via, this.o.instanceId], activationId, capacityWaitMs: blocking ? undefined : this.blockingMs };
-    const running = this.o.invoke(ref, params, opts).then(
-      (a) => asHop({ ...a, activationId }, this.o.instanceId),
-      (e: unknown) => {
-        const act = e instanceof OpenWhiskNodeError ? e.activation : undefined;
-        if (act) return asHop({ ...act, activationId }, this.o.instanceId);
-        throw e;
-      },
-    );
-    const done = () => this.work.release(bytes);
-    running.then(done, done);
-    // Kept in the store once done, when the client is not answered with it (202).
-    const keepLater = () =>
-      running.then(
-        (a) => this.keep(a),
-        (e) => this.recordFailure(ref, activationId, received, e),
-      );
-    if (!blocking) {
-      keepLater();
-      return { status: 202, body: { activationId }, headers: idHeader };
-    }
-    let outcome: Activation | undefined;
-    try {
-      outcome = await within(running, wait);
-    } catch (e) {
-      throw failureOf(e);
-    }
-    if (!outcome) {
-      keepLater();
-      return { status: 202, body: { activationId }, headers: idHeader };
-    }
-    const a = outcome;
-    const status = a.response.success ? 200 : a.response.status === 'whisk internal error' ? 500 : 502;
-    // The record is complete (logs included: the engine resolves once they are in); it is kept right after the
-    // answer is written, before this process reads another request, so a client's next request finds it.
-    return { status, body: resultOnly ? a.response.result : a, headers: idHeader, after: () => this.keep(a) };
-  }
-
-  /**
-   * The record of an invocation that failed before its action ran (no container, catalog gone…), kept
-   * for the client that got a 202: qualified and annotated as the action's own records are.
-   */
-  private async recordFailure(ref: ActionRef, activationId: string, received: number, e: unknown): Promise<void> {
-    const doc = await this.o.getAction(ref).catch(() => undefined);
-    try {
-      this.o.store.add(failedBeforeRun(ref, doc, activationId, this.o.namespace, received, e));
-    } catch {
-      /* the store reports its own write failures */
-    }
-  }
-
-  /** The 429 of an invoke beyond maxActivations, with OpenWhisk's text for its concurrent-invocations throttle. */
-  private busy(bytes: number): HttpError {
-    const w = this.work;
-    const detail =
-      w.count >= w.maxCount
-        ? 'activations started through this API are still running'
-        : `the activations still running hold ${formatBytes(w.bytes)} of parameters; with this one's ${formatBytes(bytes)} they would pass ${formatBytes(w.maxBytes)}`;
-    return new HttpError(429, `Too many concurrent requests in flight (count: ${w.count}, allowed: ${w.maxCount}): ${detail}. Retry later.`);
-  }
-
-  /** The activation as this gateway answered it (under the id the client was given), kept in the store. */
-  private keep(a: Activation): void {
-    try {
-      this.o.store.add(a);
-    } catch {
-      /* the store reports its own write failures */
-    }
-  }
-}
-
-/** `running`'s value, or undefined when it takes longer than `ms`; rejects as `running` does. */
-function within<T>(running: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise<T | undefined>((resolve, reject) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    running.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
 }
