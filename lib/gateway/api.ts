@@ -1,8 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type ActivationStore, summaryOf } from '../activations/store';
+import type { ActivationStore } from '../activations/store';
 import { isEntityName } from '../names';
 import type { ActionDoc, ActionRef, Activation, InvokeOptions } from '../types';
+import { getActivation, listActivations } from './activations';
 import {
   actionEntry,
   apiInfo,
@@ -79,7 +80,6 @@ export interface GatewayApiOptions {
   metrics?: () => string;
 }
 
-const ACTIVATION_ID = /^[0-9a-f]{32}$/;
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export class GatewayApi {
@@ -262,15 +262,7 @@ export class GatewayApi {
     }
     if (kind === 'activations') {
       if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
-      if (tail.length === 0) return this.listActivations(q);
-      const id = tail[0];
-      if (!ACTIVATION_ID.test(id)) throw new HttpError(400, 'The activation id is not valid.');
-      const a = this.o.store.get(id);
-      if (!a || tail.length > 2) throw new HttpError(404, NOT_FOUND);
-      if (tail.length === 1) return { status: 200, body: a };
-      if (tail[1] === 'logs') return { status: 200, body: { logs: a.logs ?? [] } };
-      if (tail[1] === 'result') return { status: 200, body: a.response };
-      throw new HttpError(404, NOT_FOUND);
+      return tail.length === 0 ? listActivations(this.o.store, q) : getActivation(this.o.store, tail);
     }
     throw new HttpError(404, NOT_FOUND);
   }
@@ -354,25 +346,5 @@ export class GatewayApi {
     const kind = doc.exec?.kind;
     const annotations = [...(doc.annotations ?? []).filter((a) => a && a.key !== 'exec'), ...(kind ? [{ key: 'exec', value: kind }] : [])];
     return { status: 200, body: { ...doc, namespace: underNamespace(this.o.namespace, doc.namespace), version: doc.version ?? DEFAULT_VERSION, annotations } };
-  }
-
-  private listActivations(q: URLSearchParams): Reply {
-    const { skip, limit } = paging(q);
-    const num = (k: string) => (q.has(k) && Number.isFinite(Number(q.get(k))) ? Number(q.get(k)) : undefined);
-    const docs = q.get('docs') === 'true';
-    if (docs && q.get('count') === 'true') throw new HttpError(400, "The parameters 'docs' and 'count' cannot be used together.");
-    // "[pkg/]action" (the controller's restricted entity path): anything longer is refused.
-    const raw = (q.get('name') ?? '').trim();
-    const segs = raw.split('/').filter(Boolean);
-    if (raw && (segs.length === 0 || segs.length > 2 || !segs.every((p) => isEntityName(p)))) {
-      throw new HttpError(400, `Parameter may be a 'simple' name or 'package-name/simple' name: ${raw.slice(0, 300)}`);
-    }
-    const name = raw ? segs.join('/') : undefined;
-    const query = { skip, limit, name, since: num('since'), upto: num('upto') };
-    if (q.get('count') === 'true') {
-      return { status: 200, body: { activations: this.o.store.count(query) } };
-    }
-    const found = this.o.store.list(query);
-    return { status: 200, body: docs ? found : found.map(summaryOf) };
   }
 }
