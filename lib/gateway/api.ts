@@ -1,28 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ActivationStore } from '../activations/store';
+import { CONTENT_TYPE as METRICS_TYPE } from '../metrics';
 import { isEntityName } from '../names';
 import type { ActionDoc, ActionRef, Activation, InvokeOptions } from '../types';
 import { getActivation, listActivations } from './activations';
-import {
-  actionEntry,
-  apiInfo,
-  DEFAULT_VERSION,
-  type GatewayEntities,
-  type ListedAction,
-  type ListedPackage,
-  packageDoc,
-  packageEntry,
-  platformInfo,
-  ruleDoc,
-  triggerDoc,
-  triggerEntry,
-  underNamespace,
-} from './entities';
+import { getAction, listActions, readEntities } from './catalog-reads';
+import { apiInfo, type GatewayEntities, type ListedAction, platformInfo } from './entities';
 import { type AuthFailureBounds, AuthFailures, knownHost, listedHost } from './guard';
 import { Invoker } from './invoke';
-import { CONTENT_TYPE as METRICS_TYPE } from '../metrics';
-import { checkNames, decodeSegment, err, failureOf, HttpError, NOT_FOUND, paging, type Reply, sameOrigin, send } from './reply';
+import { checkNames, decodeSegment, err, HttpError, NOT_FOUND, type Reply, sameOrigin, send } from './reply';
 
 export { failureOf, HttpError } from './reply';
 
@@ -31,6 +18,9 @@ export { failureOf, HttpError } from './reply';
  * actions of one local runtime. Plain Node HTTP: the runtime node mounts it on Node-RED's server.
  * Answers follow apache/openwhisk's controller (Actions.scala, Activations.scala, Namespaces.scala):
  * status codes, `{error, code}` bodies, the x-openwhisk-activation-id header.
+ * This file holds the options, the router and what every request passes (the in-flight bound, the Host and Origin
+ * checks, the key); the routes' work is in invoke.ts (POST of an action), activations.ts (the activation queries)
+ * and catalog-reads.ts (GET of actions, packages, triggers and rules).
  */
 export interface GatewayApiOptions {
   /** The namespace the keys own; "_" in a path means it. */
@@ -244,12 +234,12 @@ export class GatewayApi {
     if (kind === 'actions') {
       if (tail.length === 0) {
         if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
-        return this.listActions(q);
+        return listActions(this.o, q);
       }
       if (tail.length > 2) throw new HttpError(404, NOT_FOUND);
       checkNames(tail);
       const ref: ActionRef = { namespace: '_', name: tail.join('/') };
-      if (method === 'GET') return this.getAction(ref, q);
+      if (method === 'GET') return getAction(this.o, ref, q);
       if (method === 'POST') return this.invoker.invoke(req, ref, q);
       throw new HttpError(405, 'HTTP method not allowed, supported methods: GET, POST');
     }
@@ -258,93 +248,12 @@ export class GatewayApi {
       if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
       if (tail.length > 1) throw new HttpError(404, NOT_FOUND);
       checkNames(tail);
-      return this.readEntities(kind, tail[0], q);
+      return readEntities(this.o, kind, tail[0], q);
     }
     if (kind === 'activations') {
       if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
       return tail.length === 0 ? listActivations(this.o.store, q) : getActivation(this.o.store, tail);
     }
     throw new HttpError(404, NOT_FOUND);
-  }
-
-  private async catalogList<T>(list: (() => Promise<T[]>) | undefined): Promise<T[]> {
-    if (!list) return [];
-    try {
-      return await list();
-    } catch (e) {
-      throw failureOf(e);
-    }
-  }
-
-  private async listActions(q: URLSearchParams): Promise<Reply> {
-    const { skip, limit } = paging(q);
-    const all = await this.catalogList(() => this.o.listActions());
-    if (q.get('count') === 'true') return { status: 200, body: { actions: all.length } };
-    return { status: 200, body: all.slice(skip, skip + limit).map((a) => actionEntry(this.o.namespace, a)) };
-  }
-
-  /** Packages, triggers and rules: a list (skip, limit, count) or one of them by name. */
-  private async readEntities(kind: 'packages' | 'triggers' | 'rules', name: string | undefined, q: URLSearchParams): Promise<Reply> {
-    const ns = this.o.namespace;
-    const e = this.o.entities ?? {};
-    let list: { name: string }[];
-    let entry: (x: never) => unknown;
-    if (kind === 'packages') {
-      const pkgs = await this.catalogList(e.listPackages?.bind(e));
-      if (name !== undefined) {
-        const listed = pkgs.find((x) => x.name === name);
-        if (!listed) throw new HttpError(404, NOT_FOUND);
-        let p: ListedPackage | undefined = listed;
-        if (e.getPackage) {
-          try {
-            p = await e.getPackage(name);
-          } catch (err) {
-            throw failureOf(err);
-          }
-        }
-        if (!p) throw new HttpError(404, NOT_FOUND);
-        const actions = (await this.catalogList(() => this.o.listActions())).filter((a) => underNamespace(ns, a.namespace) === `${ns}/${name}`);
-        return { status: 200, body: packageDoc(ns, p, actions) };
-      }
-      list = pkgs;
-      entry = ((p: ListedPackage) => packageEntry(ns, p)) as (x: never) => unknown;
-    } else if (kind === 'triggers') {
-      const triggers = await this.catalogList(e.listTriggers?.bind(e));
-      if (name !== undefined) {
-        const t = triggers.find((x) => x.name === name);
-        if (!t) throw new HttpError(404, NOT_FOUND);
-        return { status: 200, body: triggerDoc(ns, t, await this.catalogList(e.listRules?.bind(e))) };
-      }
-      list = triggers;
-      entry = ((t: Parameters<typeof triggerEntry>[1]) => triggerEntry(ns, t)) as (x: never) => unknown;
-    } else {
-      const rules = await this.catalogList(e.listRules?.bind(e));
-      if (name !== undefined) {
-        const r = rules.find((x) => x.name === name);
-        if (!r) throw new HttpError(404, NOT_FOUND);
-        return { status: 200, body: ruleDoc(ns, r) };
-      }
-      list = rules;
-      entry = ((r: Parameters<typeof ruleDoc>[1]) => ruleDoc(ns, r)) as (x: never) => unknown;
-    }
-    const { skip, limit } = paging(q);
-    if (q.get('count') === 'true') return { status: 200, body: { [kind]: list.length } };
-    return { status: 200, body: list.slice(skip, skip + limit).map((x) => entry(x as never)) };
-  }
-
-  private async getAction(ref: ActionRef, q: URLSearchParams): Promise<Reply> {
-    let doc: ActionDoc;
-    try {
-      doc = await this.o.getAction(ref);
-    } catch (e) {
-      throw failureOf(e);
-    }
-    if (q.get('code') === 'false' && doc.exec) {
-      doc = { ...doc, exec: { ...doc.exec, code: undefined } };
-    }
-    // As the list shows it: under this API's namespace, the version and the exec annotation the controller keeps.
-    const kind = doc.exec?.kind;
-    const annotations = [...(doc.annotations ?? []).filter((a) => a && a.key !== 'exec'), ...(kind ? [{ key: 'exec', value: kind }] : [])];
-    return { status: 200, body: { ...doc, namespace: underNamespace(this.o.namespace, doc.namespace), version: doc.version ?? DEFAULT_VERSION, annotations } };
   }
 }
