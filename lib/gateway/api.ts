@@ -1,44 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ActivationStore } from '../activations/store';
-import { summaryOf } from '../activations/summary';
-import { OpenWhiskNodeError } from '../errors';
-import { formatBytes, InFlight } from '../in-flight';
+import { CONTENT_TYPE as METRICS_TYPE } from '../metrics';
 import { isEntityName } from '../names';
 import type { ActionDoc, ActionRef, Activation, InvokeOptions } from '../types';
-import { asHop, MAX_HOPS, parseVia, VIA_HEADER } from './context';
-import {
-  actionEntry,
-  apiInfo,
-  DEFAULT_VERSION,
-  type GatewayEntities,
-  type ListedAction,
-  type ListedPackage,
-  packageDoc,
-  packageEntry,
-  platformInfo,
-  ruleDoc,
-  triggerDoc,
-  triggerEntry,
-  underNamespace,
-} from './entities';
+import { getActivation, listActivations } from './activations';
+import { getAction, listActions, readEntities } from './catalog-reads';
+import { apiInfo, type GatewayEntities, type ListedAction, platformInfo } from './entities';
 import { type AuthFailureBounds, AuthFailures, knownHost, listedHost } from './guard';
-import { CONTENT_TYPE as METRICS_TYPE } from '../metrics';
-import {
-  checkNames,
-  decodeSegment,
-  err,
-  failedBeforeRun,
-  failureOf,
-  HttpError,
-  newId,
-  NOT_FOUND,
-  paging,
-  readBody,
-  type Reply,
-  sameOrigin,
-  send,
-} from './reply';
+import { Invoker } from './invoke';
+import { checkNames, decodeSegment, err, HttpError, NOT_FOUND, type Reply, sameOrigin, send } from './reply';
 
 export { failureOf, HttpError } from './reply';
 
@@ -47,6 +18,9 @@ export { failureOf, HttpError } from './reply';
  * actions of one local runtime. Plain Node HTTP: the runtime node mounts it on Node-RED's server.
  * Answers follow apache/openwhisk's controller (Actions.scala, Activations.scala, Namespaces.scala):
  * status codes, `{error, code}` bodies, the x-openwhisk-activation-id header.
+ * This file holds the options, the router and what every request passes (the in-flight bound, the Host and Origin
+ * checks, the key); the routes' work is in invoke.ts (POST of an action), activations.ts (the activation queries)
+ * and catalog-reads.ts (GET of actions, packages, triggers and rules).
  */
 export interface GatewayApiOptions {
   /** The namespace the keys own; "_" in a path means it. */
@@ -96,7 +70,6 @@ export interface GatewayApiOptions {
   metrics?: () => string;
 }
 
-const ACTIVATION_ID = /^[0-9a-f]{32}$/;
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export class GatewayApi {
@@ -107,10 +80,8 @@ export class GatewayApi {
   /** knownHost's answers by Host header and local address (bounded): a client sends the same ones on every request. */
   private readonly hostSeen = new Map<string, boolean>();
   private readonly maxInflight: number;
-  private readonly blockingMs: number;
-  private readonly bodyMs: number;
-  /** Activations started through the API and not done yet (see maxActivations). */
-  private readonly work: InFlight;
+  /** The invoke path (invoke.ts), with the activations started through the API and not done yet (see maxActivations). */
+  private readonly invoker: Invoker;
   private readonly hosts: ReadonlySet<string>;
   /** Wrong keys per client address (bounded). */
   readonly failures: AuthFailures;
@@ -121,9 +92,7 @@ export class GatewayApi {
     this.keyDigests = o.keys.map(digest);
     this.headers = o.keys.map((k) => Buffer.from(`Basic ${Buffer.from(k, 'utf8').toString('base64')}`, 'utf8'));
     this.maxInflight = o.maxInflight ?? 256;
-    this.blockingMs = o.blockingMs ?? 60000;
-    this.bodyMs = o.bodyMs ?? 10000;
-    this.work = new InFlight(o.maxActivations ?? 256, o.maxActivationBytes ?? 4 * o.maxBody);
+    this.invoker = new Invoker(o);
   }
 
   /** Answers one request; `path` is what follows the API's mount point, e.g. "/api/v1/namespaces". */
@@ -232,7 +201,7 @@ export class GatewayApi {
       if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
       if (parts.length > 0) return { status: 200, body: apiInfo() };
       const own = this.o.ownImages ? await this.o.ownImages().catch(() => ({})) : {};
-      return { status: 200, body: platformInfo('/api/v1', { concurrentActions: this.work.maxCount }, this.o.imageOverrides, own) };
+      return { status: 200, body: platformInfo('/api/v1', { concurrentActions: this.invoker.work.maxCount }, this.o.imageOverrides, own) };
     }
     // Liveness, as the controller's /ping: no key, nothing read but the request line.
     if (parts.length === 1 && parts[0] === 'ping') {
@@ -265,13 +234,13 @@ export class GatewayApi {
     if (kind === 'actions') {
       if (tail.length === 0) {
         if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
-        return this.listActions(q);
+        return listActions(this.o, q);
       }
       if (tail.length > 2) throw new HttpError(404, NOT_FOUND);
       checkNames(tail);
       const ref: ActionRef = { namespace: '_', name: tail.join('/') };
-      if (method === 'GET') return this.getAction(ref, q);
-      if (method === 'POST') return this.invoke(req, ref, q);
+      if (method === 'GET') return getAction(this.o, ref, q);
+      if (method === 'POST') return this.invoker.invoke(req, ref, q);
       throw new HttpError(405, 'HTTP method not allowed, supported methods: GET, POST');
     }
     if (kind === 'packages' || kind === 'triggers' || kind === 'rules') {
@@ -279,237 +248,12 @@ export class GatewayApi {
       if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
       if (tail.length > 1) throw new HttpError(404, NOT_FOUND);
       checkNames(tail);
-      return this.readEntities(kind, tail[0], q);
+      return readEntities(this.o, kind, tail[0], q);
     }
     if (kind === 'activations') {
       if (method !== 'GET') throw new HttpError(405, 'HTTP method not allowed, supported methods: GET');
-      if (tail.length === 0) return this.listActivations(q);
-      const id = tail[0];
-      if (!ACTIVATION_ID.test(id)) throw new HttpError(400, 'The activation id is not valid.');
-      const a = this.o.store.get(id);
-      if (!a || tail.length > 2) throw new HttpError(404, NOT_FOUND);
-      if (tail.length === 1) return { status: 200, body: a };
-      if (tail[1] === 'logs') return { status: 200, body: { logs: a.logs ?? [] } };
-      if (tail[1] === 'result') return { status: 200, body: a.response };
-      throw new HttpError(404, NOT_FOUND);
+      return tail.length === 0 ? listActivations(this.o.store, q) : getActivation(this.o.store, tail);
     }
     throw new HttpError(404, NOT_FOUND);
   }
-
-  private async catalogList<T>(list: (() => Promise<T[]>) | undefined): Promise<T[]> {
-    if (!list) return [];
-    try {
-      return await list();
-    } catch (e) {
-      throw failureOf(e);
-    }
-  }
-
-  private async listActions(q: URLSearchParams): Promise<Reply> {
-    const { skip, limit } = paging(q);
-    const all = await this.catalogList(() => this.o.listActions());
-    if (q.get('count') === 'true') return { status: 200, body: { actions: all.length } };
-    return { status: 200, body: all.slice(skip, skip + limit).map((a) => actionEntry(this.o.namespace, a)) };
-  }
-
-  /** Packages, triggers and rules: a list (skip, limit, count) or one of them by name. */
-  private async readEntities(kind: 'packages' | 'triggers' | 'rules', name: string | undefined, q: URLSearchParams): Promise<Reply> {
-    const ns = this.o.namespace;
-    const e = this.o.entities ?? {};
-    let list: { name: string }[];
-    let entry: (x: never) => unknown;
-    if (kind === 'packages') {
-      const pkgs = await this.catalogList(e.listPackages?.bind(e));
-      if (name !== undefined) {
-        const listed = pkgs.find((x) => x.name === name);
-        if (!listed) throw new HttpError(404, NOT_FOUND);
-        let p: ListedPackage | undefined = listed;
-        if (e.getPackage) {
-          try {
-            p = await e.getPackage(name);
-          } catch (err) {
-            throw failureOf(err);
-          }
-        }
-        if (!p) throw new HttpError(404, NOT_FOUND);
-        const actions = (await this.catalogList(() => this.o.listActions())).filter((a) => underNamespace(ns, a.namespace) === `${ns}/${name}`);
-        return { status: 200, body: packageDoc(ns, p, actions) };
-      }
-      list = pkgs;
-      entry = ((p: ListedPackage) => packageEntry(ns, p)) as (x: never) => unknown;
-    } else if (kind === 'triggers') {
-      const triggers = await this.catalogList(e.listTriggers?.bind(e));
-      if (name !== undefined) {
-        const t = triggers.find((x) => x.name === name);
-        if (!t) throw new HttpError(404, NOT_FOUND);
-        return { status: 200, body: triggerDoc(ns, t, await this.catalogList(e.listRules?.bind(e))) };
-      }
-      list = triggers;
-      entry = ((t: Parameters<typeof triggerEntry>[1]) => triggerEntry(ns, t)) as (x: never) => unknown;
-    } else {
-      const rules = await this.catalogList(e.listRules?.bind(e));
-      if (name !== undefined) {
-        const r = rules.find((x) => x.name === name);
-        if (!r) throw new HttpError(404, NOT_FOUND);
-        return { status: 200, body: ruleDoc(ns, r) };
-      }
-      list = rules;
-      entry = ((r: Parameters<typeof ruleDoc>[1]) => ruleDoc(ns, r)) as (x: never) => unknown;
-    }
-    const { skip, limit } = paging(q);
-    if (q.get('count') === 'true') return { status: 200, body: { [kind]: list.length } };
-    return { status: 200, body: list.slice(skip, skip + limit).map((x) => entry(x as never)) };
-  }
-
-  private async getAction(ref: ActionRef, q: URLSearchParams): Promise<Reply> {
-    let doc: ActionDoc;
-    try {
-      doc = await this.o.getAction(ref);
-    } catch (e) {
-      throw failureOf(e);
-    }
-    if (q.get('code') === 'false' && doc.exec) {
-      doc = { ...doc, exec: { ...doc.exec, code: undefined } };
-    }
-    // As the list shows it: under this API's namespace, the version and the exec annotation the controller keeps.
-    const kind = doc.exec?.kind;
-    const annotations = [...(doc.annotations ?? []).filter((a) => a && a.key !== 'exec'), ...(kind ? [{ key: 'exec', value: kind }] : [])];
-    return { status: 200, body: { ...doc, namespace: underNamespace(this.o.namespace, doc.namespace), version: doc.version ?? DEFAULT_VERSION, annotations } };
-  }
-
-  private listActivations(q: URLSearchParams): Reply {
-    const { skip, limit } = paging(q);
-    const num = (k: string) => (q.has(k) && Number.isFinite(Number(q.get(k))) ? Number(q.get(k)) : undefined);
-    const docs = q.get('docs') === 'true';
-    if (docs && q.get('count') === 'true') throw new HttpError(400, "The parameters 'docs' and 'count' cannot be used together.");
-    // "[pkg/]action" (the controller's restricted entity path): anything longer is refused.
-    const raw = (q.get('name') ?? '').trim();
-    const segs = raw.split('/').filter(Boolean);
-    if (raw && (segs.length === 0 || segs.length > 2 || !segs.every((p) => isEntityName(p)))) {
-      throw new HttpError(400, `Parameter may be a 'simple' name or 'package-name/simple' name: ${raw.slice(0, 300)}`);
-    }
-    const name = raw ? segs.join('/') : undefined;
-    const query = { skip, limit, name, since: num('since'), upto: num('upto') };
-    if (q.get('count') === 'true') {
-      return { status: 200, body: { activations: this.o.store.count(query) } };
-    }
-    const found = this.o.store.list(query);
-    return { status: 200, body: docs ? found : found.map(summaryOf) };
-  }
-
-  private async invoke(req: IncomingMessage, ref: ActionRef, q: URLSearchParams): Promise<Reply> {
-    const via = parseVia(req.headers[VIA_HEADER]);
-    if (!via) {
-      req.resume();
-      throw new HttpError(400, `The ${VIA_HEADER} header is malformed.`);
-    }
-    if (via.includes(this.o.instanceId) || via.length > MAX_HOPS) {
-      req.resume();
-      const path = [...via, this.o.instanceId].map((s) => s.slice(0, 8)).join(' → ');
-      throw new HttpError(
-        508,
-        `Gateway loop refused: this invocation has already passed through this gateway (${path}). Check the burst targets of the gateways' runtimes.`,
-      );
-    }
-    const { params, bytes } = await readBody(req, this.o.maxBody, this.bodyMs);
-    const blocking = q.get('blocking') === 'true';
-    const resultOnly = q.get('result') === 'true';
-    let wait = this.blockingMs;
-    if (q.has('timeout')) {
-      const t = Number(q.get('timeout'));
-      if (!Number.isInteger(t) || t < 1 || t > this.blockingMs) throw new HttpError(400, `The timeout must be between 1 and ${this.blockingMs} ms.`);
-      wait = t;
-    }
-    // Every activation started here counts until it is done, also after its 202: OpenWhisk's concurrent-invocations throttle.
-    if (!this.work.take(bytes)) throw this.busy(bytes);
-    const activationId = newId();
-    const received = Date.now();
-    const idHeader = { 'x-openwhisk-activation-id': activationId };
-    // Answered 202 (non-blocking): it waits in line for a container as OpenWhisk queues it, within the blocking window's length.
-    const opts: InvokeOptions = { via: [...via, this.o.instanceId], activationId, capacityWaitMs: blocking ? undefined : this.blockingMs };
-    const running = this.o.invoke(ref, params, opts).then(
-      (a) => asHop({ ...a, activationId }, this.o.instanceId),
-      (e: unknown) => {
-        const act = e instanceof OpenWhiskNodeError ? e.activation : undefined;
-        if (act) return asHop({ ...act, activationId }, this.o.instanceId);
-        throw e;
-      },
-    );
-    const done = () => this.work.release(bytes);
-    running.then(done, done);
-    // Kept in the store once done, when the client is not answered with it (202).
-    const keepLater = () =>
-      running.then(
-        (a) => this.keep(a),
-        (e) => this.recordFailure(ref, activationId, received, e),
-      );
-    if (!blocking) {
-      keepLater();
-      return { status: 202, body: { activationId }, headers: idHeader };
-    }
-    let outcome: Activation | undefined;
-    try {
-      outcome = await within(running, wait);
-    } catch (e) {
-      throw failureOf(e);
-    }
-    if (!outcome) {
-      keepLater();
-      return { status: 202, body: { activationId }, headers: idHeader };
-    }
-    const a = outcome;
-    const status = a.response.success ? 200 : a.response.status === 'whisk internal error' ? 500 : 502;
-    // The record is complete (logs included: the engine resolves once they are in); it is kept right after the
-    // answer is written, before this process reads another request, so a client's next request finds it.
-    return { status, body: resultOnly ? a.response.result : a, headers: idHeader, after: () => this.keep(a) };
-  }
-
-  /**
-   * The record of an invocation that failed before its action ran (no container, catalog gone…), kept
-   * for the client that got a 202: qualified and annotated as the action's own records are.
-   */
-  private async recordFailure(ref: ActionRef, activationId: string, received: number, e: unknown): Promise<void> {
-    const doc = await this.o.getAction(ref).catch(() => undefined);
-    try {
-      this.o.store.add(failedBeforeRun(ref, doc, activationId, this.o.namespace, received, e));
-    } catch {
-      /* the store reports its own write failures */
-    }
-  }
-
-  /** The 429 of an invoke beyond maxActivations, with OpenWhisk's text for its concurrent-invocations throttle. */
-  private busy(bytes: number): HttpError {
-    const w = this.work;
-    const detail =
-      w.count >= w.maxCount
-        ? 'activations started through this API are still running'
-        : `the activations still running hold ${formatBytes(w.bytes)} of parameters; with this one's ${formatBytes(bytes)} they would pass ${formatBytes(w.maxBytes)}`;
-    return new HttpError(429, `Too many concurrent requests in flight (count: ${w.count}, allowed: ${w.maxCount}): ${detail}. Retry later.`);
-  }
-
-  /** The activation as this gateway answered it (under the id the client was given), kept in the store. */
-  private keep(a: Activation): void {
-    try {
-      this.o.store.add(a);
-    } catch {
-      /* the store reports its own write failures */
-    }
-  }
-}
-
-/** `running`'s value, or undefined when it takes longer than `ms`; rejects as `running` does. */
-function within<T>(running: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise<T | undefined>((resolve, reject) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    running.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
 }
