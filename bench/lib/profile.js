@@ -52,6 +52,34 @@ function instrument() {
 }
 
 /**
+ * Marks for rec.current, each the first time it happens, and wrappers that set them around a method
+ * (restored by rec.restore()). A method renamed in lib/ is skipped: its mark is simply missing.
+ */
+function marker() {
+  const rec = { current: null };
+  const mark = (k) => {
+    if (rec.current && rec.current[k] === undefined) rec.current[k] = performance.now();
+  };
+  const wraps = [];
+  const wrap = (obj, name, before, after) => {
+    const orig = obj[name];
+    if (typeof orig !== 'function') return;
+    wraps.push(() => {
+      obj[name] = orig;
+    });
+    obj[name] = function (...a) {
+      if (before) before(a);
+      const r = orig.apply(this, a);
+      if (after && r && typeof r.then === 'function') return r.then((v) => (after(v, a), v));
+      if (after) after(r, a);
+      return r;
+    };
+  };
+  rec.restore = () => wraps.reverse().forEach((f) => f());
+  return { rec, mark, wrap };
+}
+
+/**
  * Deploy marks (ms since performance.now() origin) of the current deploy in rec.current: the
  * engine's start (Docker ping, version, leftover sweep), ActionContainer create (create + attach),
  * the first readiness probe (after docker start + inspect), the successful probe and the number
@@ -61,23 +89,7 @@ function instrumentDeploy() {
   const http = require(path.join(dist, 'http.js'));
   const { ActionContainer } = require(path.join(dist, 'container.js'));
   const { LocalEngine } = require(path.join(dist, 'engine.js'));
-  const rec = { current: null };
-  const mark = (k) => {
-    if (rec.current && rec.current[k] === undefined) rec.current[k] = performance.now();
-  };
-  const wraps = [];
-  const wrap = (obj, name, before, after) => {
-    const orig = obj[name];
-    if (typeof orig !== 'function') return; // renamed in lib/: that mark is simply missing
-    wraps.push(() => {
-      obj[name] = orig;
-    });
-    obj[name] = function (...a) {
-      if (before) before(a);
-      const r = orig.apply(this, a);
-      return after && r && typeof r.then === 'function' ? r.then((v) => (after(v), v)) : r;
-    };
-  };
+  const { rec, mark, wrap } = marker();
   wrap(
     LocalEngine.prototype,
     'doStart',
@@ -125,7 +137,6 @@ function instrumentDeploy() {
       () => mark(`${m}>`),
       () => mark(`${m}<`),
     );
-  rec.restore = () => wraps.forEach((f) => f());
   return rec;
 }
 
@@ -144,25 +155,7 @@ function instrumentInlineDeploy() {
   const { LocalEngine } = require(path.join(dist, 'engine.js'));
   const { InlineCatalog } = require(path.join(dist, '..', 'catalog', 'inline.js'));
   const { ActionRunner } = require(path.join(dist, '..', 'runner.js'));
-  const rec = { current: null };
-  const mark = (k) => {
-    if (rec.current && rec.current[k] === undefined) rec.current[k] = performance.now();
-  };
-  const wraps = [];
-  const wrap = (obj, name, before, after) => {
-    const orig = obj[name];
-    if (typeof orig !== 'function') return; // renamed in lib/: that mark is simply missing
-    wraps.push(() => {
-      obj[name] = orig;
-    });
-    obj[name] = function (...a) {
-      if (before) before(a);
-      const r = orig.apply(this, a);
-      if (after && r && typeof r.then === 'function') return r.then((v) => (after(v, a), v));
-      if (after) after(r, a);
-      return r;
-    };
-  };
+  const { rec, mark, wrap } = marker();
   // The node's constructor starts its runner last: Node-RED's deploy has reached the new node.
   wrap(ActionRunner.prototype, 'start', () => mark('node'));
   wrap(
@@ -179,7 +172,7 @@ function instrumentInlineDeploy() {
   );
   wrap(StemCells.prototype, 'take', undefined, (c) => c && mark('cell'));
   wrap(LocalEngine.prototype, 'provision', undefined, () => mark('provisioned'));
-  wrap(ActionRunner.prototype, 'dispatch', (a) => a[0] && a[0].type === 'provision-ready' && mark('ready'));
+  wrap(ActionRunner.prototype, 'dispatch', (a) => a[0] && a[0].type === 'phase' && a[0].phase === 'ready' && mark('ready'));
   const path0 = (a) => a[3];
   wrap(
     http,
@@ -187,7 +180,6 @@ function instrumentInlineDeploy() {
     (a) => mark(`${path0(a).slice(1)}>`),
     (v, a) => mark(`${path0(a).slice(1)}<`),
   );
-  rec.restore = () => wraps.reverse().forEach((f) => f());
   return rec;
 }
 
