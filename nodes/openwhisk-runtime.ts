@@ -60,7 +60,13 @@ export = function (RED: NodeAPI) {
     this.keepCloudActivation = (a, nodeId, params) => runtime.keepCloudActivation(a, nodeId, params);
     this.on('close', (_removed: boolean, done: () => void) => {
       this.engine = undefined;
-      void runtime.close().then(() => done());
+      void runtime.close().then(
+        () => done(),
+        (e: unknown) => {
+          this.warn(`Closing the runtime: ${(e as Error)?.message ?? e}`);
+          done();
+        },
+      );
     });
   }
   RED.nodes.registerType('openwhisk-runtime', OpenWhiskRuntimeNode as never, {

@@ -75,8 +75,8 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export class GatewayApi {
   private inflight = 0;
   private readonly keyDigests: Buffer[];
-  /** The Authorization headers of the keys in their usual spelling ("Basic " + base64), as bytes. */
-  private readonly headers: Buffer[];
+  /** Digests of the keys' Authorization headers in their usual spelling ("Basic " + base64). */
+  private readonly headerDigests: Buffer[];
   /** knownHost's answers by Host header and local address (bounded): a client sends the same ones on every request. */
   private readonly hostSeen = new Map<string, boolean>();
   private readonly maxInflight: number;
@@ -90,7 +90,7 @@ export class GatewayApi {
     this.hosts = new Set((o.hosts ?? []).map((h) => listedHost(h)).filter((h): h is string => !!h));
     this.failures = new AuthFailures(o.authFailures);
     this.keyDigests = o.keys.map(digest);
-    this.headers = o.keys.map((k) => Buffer.from(`Basic ${Buffer.from(k, 'utf8').toString('base64')}`, 'utf8'));
+    this.headerDigests = o.keys.map((k) => digest(`Basic ${Buffer.from(k, 'utf8').toString('base64')}`));
     this.maxInflight = o.maxInflight ?? 256;
     this.invoker = new Invoker(o);
   }
@@ -142,12 +142,12 @@ export class GatewayApi {
   private checkKey(req: IncomingMessage): void {
     const h = req.headers.authorization;
     if (!h) throw new HttpError(401, 'The resource requires authentication, which was not supplied with the request');
-    // The header as clients send it ("Basic " + base64 of the key): its bytes compared in constant time
-    // (a header of another length differs at once: that tells only the length of the usual spelling).
+    // The header as clients send it ("Basic " + base64 of the key): digests of one length compared in
+    // constant time, so that the time taken tells nothing of the key, its length included.
     if (h.length < 1024) {
-      const given = Buffer.from(h, 'utf8');
+      const given = digest(h);
       let hit = false;
-      for (const k of this.headers) if (k.length === given.length && timingSafeEqual(k, given)) hit = true;
+      for (const d of this.headerDigests) if (timingSafeEqual(d, given)) hit = true;
       if (hit) return;
     }
     const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(h);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { OpenWhiskNodeError } from '../errors';
 import type { ActionDoc, ActionRef, Activation, Catalog, Invocable, InvokeOptions, Provisioner } from '../types';
 
 /** Same action, same code, parameters and limits: the same pool can serve it. */
@@ -72,6 +73,8 @@ export class SharedPools {
       provision: async (nodeId: string, action: ActionDoc, catalog: Catalog) => {
         const key = poolKey(action);
         let own: Promise<Invocable> | undefined;
+        /** The provisioning in `own` may wait for capacity (it was started by an activation answered 202). */
+        let ownPatient = false;
         let ownHandle: Invocable | undefined;
         /** Calls running in the API's own pool; a retired pool closes when they are done. */
         let ownCalls = 0;
@@ -87,15 +90,18 @@ export class SharedPools {
           for (const h of this.live.get(key) ?? []) return h;
           return undefined;
         };
-        const ownPool = (capacityWaitMs: number | undefined): Promise<Invocable> =>
+        const ownPool = (capacityWaitMs: number | undefined): Promise<Invocable> => {
+          if (own) return own;
           // An activation already answered 202 waits in line for a container; a blocking one fails at once (429).
-          (own ??= this.engine.provision(nodeId, action, catalog, undefined, { capacityWaitMs }).then(
+          ownPatient = capacityWaitMs !== undefined;
+          return (own = this.engine.provision(nodeId, action, catalog, undefined, { capacityWaitMs }).then(
             (h) => (ownHandle = h),
             (err: unknown) => {
               own = undefined; // asked again at the next call
               throw err;
             },
           ));
+        };
         const target = (capacityWaitMs: number | undefined): Invocable | Promise<Invocable> => {
           const shared = nodePool();
           if (shared) {
@@ -121,11 +127,22 @@ export class SharedPools {
             return (nodePool() ?? ownHandle)?.containers ?? 0;
           },
           invoke: async (params: Record<string, unknown> | unknown[], ref?: ActionRef, opts?: InvokeOptions): Promise<Activation> => {
-            const t = target(opts?.capacityWaitMs);
+            const wait = opts?.capacityWaitMs;
+            const t = target(wait);
             if (!(t instanceof Promise)) return t.invoke(params, ref, opts);
+            // Joined a provisioning a blocking call started: when that one fails for capacity at once, this
+            // call (answered 202) still gets its wait in line.
+            const joinedImpatient = wait !== undefined && own !== undefined && !ownPatient;
             ownCalls++;
             try {
-              return await (await t).invoke(params, ref, opts);
+              let pool: Invocable;
+              try {
+                pool = await t;
+              } catch (err) {
+                if (!joinedImpatient || !(err instanceof OpenWhiskNodeError) || err.reason !== 'capacity') throw err;
+                pool = await target(wait);
+              }
+              return await pool.invoke(params, ref, opts);
             } finally {
               ownCalls--;
               closeRetired();

@@ -36,6 +36,8 @@ interface Waiter {
   owner?: SlotRequester;
   /** A pool waiting for its first container (reserve): an idle container of another action, its last one too, gives way. */
   first?: SlotRequester;
+  /** A first container for work already accepted (reserve with patience): it waits behind the others. */
+  patient?: boolean;
 }
 
 export class Slots {
@@ -144,8 +146,10 @@ export class Slots {
         reject(full(true));
       }, waitMs);
       timer.unref();
+      const patient = patienceMs !== undefined;
       const waiter: Waiter = {
         first: pool,
+        patient,
         accept: () => {
           clearTimeout(timer);
           resolve();
@@ -156,9 +160,10 @@ export class Slots {
           reject(closedError(`Provisioning '${pool.name}'`));
         },
       };
-      // First containers go before growth of others, among themselves in the order they asked.
+      // First containers go before growth of others, among themselves in the order they asked; those
+      // that may wait long (work already accepted) behind those that fail soon (a node's deploy).
       let at = 0;
-      while (at < this.waiters.length && this.waiters[at].first) at++;
+      while (at < this.waiters.length && this.waiters[at].first && (patient || !this.waiters[at].patient)) at++;
       this.waiters.splice(at, 0, waiter);
     });
   }

@@ -25,7 +25,7 @@ function sources() {
   return out.join('\n');
 }
 
-/** The last string literal among a call's arguments, for each call of `fn(` in `src`. */
+/** The last argument of each call of `fn(` in `src`, when it is a plain string literal. */
 function lastLiteralOfCalls(src, fn) {
   const found = [];
   let at = 0;
@@ -38,8 +38,8 @@ function lastLiteralOfCalls(src, fn) {
       if (src[j] === '(') depth++;
       else if (src[j] === ')' && --depth === 0) break;
     }
-    const lits = src.slice(i, j).match(/'[^'\n]*'/g) ?? [];
-    if (lits.length) found.push(lits[lits.length - 1].slice(1, -1));
+    const last = /,\s*'([^'\n]*)'\s*,?\s*$/.exec(src.slice(i, j));
+    if (last) found.push(last[1]);
     at = j;
   }
 }

@@ -48,6 +48,34 @@ describe('SharedPools: the gateway API and the action nodes share one pool per a
     assert.deepEqual(engine.log.closed, ['n1:hello (stopped)']);
   });
 
+  it("an invoke answered 202 that joined a blocking call's provisioning keeps its wait for capacity when that one fails at once", async () => {
+    const { OpenWhiskNodeError } = require('../../../dist/lib/errors');
+    const asked = [];
+    let failFirst;
+    const engine = {
+      async provision(nodeId, d, _catalog, _onStatus, opts) {
+        asked.push(opts?.capacityWaitMs);
+        if (opts?.capacityWaitMs === undefined) {
+          await new Promise((r) => (failFirst = r));
+          throw new OpenWhiskNodeError('config', 'All 1 containers … cannot get one now.', { reason: 'capacity' });
+        }
+        return { containers: 1, invoke: async () => ({ ranIn: 'patient' }), close: async () => undefined };
+      },
+    };
+    const pools = new SharedPools(engine);
+    const api = await pools.api.provision('api', doc('hello'), {});
+    const blocking = api.invoke({}, undefined, {}).then(
+      () => 'ran',
+      (e) => e.reason,
+    );
+    const queued = api.invoke({}, undefined, { capacityWaitMs: 60000 });
+    await new Promise((r) => setImmediate(r));
+    failFirst();
+    assert.equal(await blocking, 'capacity', 'the blocking call fails at once (429)');
+    assert.deepEqual(await queued, { ranIn: 'patient' });
+    assert.deepEqual(asked, [undefined, 60000]);
+  });
+
   it('an action no node runs (or with other code) gets a pool of its own, made once, at the first call', async () => {
     const engine = fakeEngine();
     const pools = new SharedPools(engine);

@@ -206,6 +206,22 @@ describe('slots (capacity of a runtime)', () => {
     assert.equal(grower.accepted, 0);
   });
 
+  it("a first container for a node's deploy gets a freed slot before one for work already accepted, which waits longer", async () => {
+    const s = new Slots(1, 1000, policy(0));
+    s.take();
+    let done;
+    s.releaseAfter(new Promise((r) => (done = r))); // a removal in progress: the node's reserve waits for it
+    const order = [];
+    const queued = s.reserve(pool('queued'), 5000).then(() => order.push('queued'));
+    const node = s.reserve(pool('node')).then(() => order.push('node'));
+    done();
+    await node;
+    assert.deepEqual(order, ['node']);
+    s.release();
+    await queued;
+    assert.deepEqual(order, ['node', 'queued']);
+  });
+
   it('close fails waiting provisionings as closed and hands out nothing more', async () => {
     const s = new Slots(1, 1000, policy(1));
     s.take();
