@@ -50,7 +50,8 @@ export interface LocalEngineOptions {
   idleTimeout?: number;
   /**
    * An action's last container is removed after this long idle, in ms (default 600000, OpenWhisk-Light's
-   * 600 s; 0 = keep it warm forever). The action's next message then meets a cold start (initTime annotation).
+   * 600 s; 0 = keep it warm forever, which is what the runtime node's dialog sends by default). The action's
+   * next message then meets a cold start (initTime annotation).
    */
   warmTimeout?: number;
   /** 0..1 (default 0.75): when the runtime's containers exceed highWatermark × capacity, idle ones are preempted. 1 = never. */

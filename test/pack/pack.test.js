@@ -128,19 +128,28 @@ describe('npm pack tarball in a plain Node-RED user directory', function () {
     }
   });
 
-  it("README.md's relative links and images (the page npmjs.com shows) lead to files the tarball holds", () => {
+  it("the shipped pages' relative links and images (README.md is the page npmjs.com shows) lead to files the tarball holds", () => {
     const files = new Set(packed.files.map((f) => f.path));
-    const readme = fs
-      .readFileSync(path.join(root, 'README.md'), 'utf8')
-      .replace(/^```[^\n]*\n[\s\S]*?^```$/gm, '')
-      .replace(/`[^`\n]*`/g, '');
-    const targets = [...readme.matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]).filter((t) => !/^[a-z][a-z0-9+.-]*:/i.test(t) && !t.startsWith('#'));
-    assert.ok(
-      targets.some((t) => t.startsWith('docs/')),
-      `README.md links into docs/: ${targets.join(', ')}`,
-    );
-    const missing = targets.map((t) => t.split('#')[0]).filter((t) => !files.has(path.posix.normalize(t)));
-    assert.deepEqual(missing, [], `README.md links to files the tarball lacks (package.json "files")`);
+    const pages = [...files].filter((f) => f.endsWith('.md') && !f.startsWith('runtimes/') && !f.startsWith('examples/'));
+    assert.ok(pages.includes('README.md') && pages.some((p) => p.startsWith('docs/')), `pages shipped: ${pages.join(', ')}`);
+    const missing = [];
+    for (const page of pages) {
+      const text = fs
+        .readFileSync(path.join(root, page), 'utf8')
+        .replace(/^```[^\n]*\n[\s\S]*?^```$/gm, '')
+        .replace(/`[^`\n]*`/g, '');
+      const targets = [...text.matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]).filter((t) => !/^[a-z][a-z0-9+.-]*:/i.test(t) && !t.startsWith('#'));
+      if (page === 'README.md')
+        assert.ok(
+          targets.some((t) => t.startsWith('docs/')),
+          `README.md links into docs/: ${targets.join(', ')}`,
+        );
+      for (const t of targets) {
+        const target = path.posix.normalize(path.posix.join(path.posix.dirname(page), t.split('#')[0]));
+        if (!files.has(target) && ![...files].some((f) => f.startsWith(`${target}/`))) missing.push(`${page} → ${t}`);
+      }
+    }
+    assert.deepEqual(missing, [], 'links to files the tarball lacks (package.json "files")');
   });
 
   it('installs without the dev tooling and registers the four node types in the palette', async () => {
