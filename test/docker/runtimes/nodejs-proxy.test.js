@@ -402,7 +402,7 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       const after = await proxy.run({});
       assert.equal(after.status, 403);
       assert.deepEqual(after.body, { error: 'System not ready, status is stopped.' });
-      const logs = await proxy.logsWhen((l) => countSentinels(l.stderr) >= processedRuns);
+      const logs = await proxy.logsWhen((l) => countSentinels(l.stderr) >= processedRuns && countSentinels(l.stdout) >= processedRuns);
       assert.equal(countSentinels(logs.stdout), processedRuns);
       assert.equal(countSentinels(logs.stderr), processedRuns);
     });

@@ -327,7 +327,8 @@ describe(`Python runtime image: OpenWhisk action interface (${PYTHON_IMAGE})`, f
       const init = await proxy.init({ name: 'missing', main: 'echo', binary: true, code });
       assert.equal(init.status, 502);
       assert.deepEqual(init.body, { error: 'The action failed to generate or locate a binary. See logs for details.' });
-      const logs = await proxy.logsWhen((l) => countSentinels(l.stderr) >= 1);
+      // Each stream's sentinel arrives on its own: wait for both before counting them.
+      const logs = await proxy.logsWhen((l) => countSentinels(l.stderr) >= 1 && countSentinels(l.stdout) >= 1);
       assert.match(logs.stderr, /Zip file does not include/);
       assert.equal(countSentinels(logs.stdout), 1);
       assert.equal(countSentinels(logs.stderr), 1);
@@ -396,7 +397,7 @@ describe(`Python runtime image: OpenWhisk action interface (${PYTHON_IMAGE})`, f
       });
       assert.equal(init.status, 502);
       assert.deepEqual(init.body, { error: 'Cannot start action. Check logs for details.' });
-      const logs = await proxy.logsWhen((l) => countSentinels(l.stderr) >= 1);
+      const logs = await proxy.logsWhen((l) => countSentinels(l.stderr) >= 1 && countSentinels(l.stdout) >= 1);
       assert.match(logs.stderr, /Traceback[\s\S]*ModuleNotFoundError: No module named 'iamnotsupported'/);
       assert.match(logs.stderr, /Command exited abruptly during initialization\./);
       assert.equal(countSentinels(logs.stdout), 1);
