@@ -9,7 +9,7 @@ const openwhisk = require('openwhisk');
 const env = require('../browser/support/env');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { helper, nodes } = require('../support/nr');
-/** @typedef {import('../../dist/lib/errors').OpenWhiskNodeError} OpenWhiskNodeError */
+/** What the openwhisk client rejects with: the HTTP status and OpenWhisk's error body. @typedef {Error & { statusCode: number, error: { error: string, code?: string } }} ClientError */
 
 const CLOUD_KEY = '5a1e6b9c-1111-4ed5-8c54-816aa4f8c502:Cl0udKeyOfTheGatewaysService0123456789abcdefghijklmnopqrstuvwxyzAB';
 const API_KEY = '0f6e0f1a-3b1c-4d6e-9a55-0d4f2c1b7e11:Ae9s8dFq2LmXo0PzW4rT6yUvB1nC3kJh5gRtYeWq7uIoPlMnBvCxZaSdFgHjKl';
@@ -138,8 +138,8 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
         p === 'm' ? ['on-tick'] : [],
       );
       // Read-only: a write is 405 in the controller's shape.
-      await assert.rejects(c.packages.update({ name: 'utils' }), (/** @type {OpenWhiskNodeError} */ e) => e.statusCode === 405);
-      await assert.rejects(c.actions.delete({ name: 'echo' }), (/** @type {OpenWhiskNodeError} */ e) => e.statusCode === 405);
+      await assert.rejects(c.packages.update({ name: 'utils' }), (/** @type {ClientError} */ e) => e.statusCode === 405);
+      await assert.rejects(c.actions.delete({ name: 'echo' }), (/** @type {ClientError} */ e) => e.statusCode === 405);
     });
   }
 
@@ -170,7 +170,7 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
     const c2 = client('s');
     await env.until('the API in acme', async () => JSON.stringify(await c2.namespaces.list().catch(() => [])) === '["acme"]');
     assert.deepEqual(await c2.activations.list(), []);
-    await assert.rejects(c2.activations.get({ name: a }), (/** @type {OpenWhiskNodeError} */ e) => e.statusCode === 404);
+    await assert.rejects(c2.activations.get({ name: a }), (/** @type {ClientError} */ e) => e.statusCode === 404);
     await deploy(flows('guest'));
     await env.until('the API in guest again', async () => JSON.stringify(await c.namespaces.list().catch(() => [])) === '["guest"]');
     assert.equal((await c.activations.get({ name: a })).activationId, a);
