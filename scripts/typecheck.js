@@ -2,7 +2,7 @@
 // Type-checks the tests (plain CommonJS, checked as JavaScript with TypeScript's checkJs) against the declarations
 // `npm run build` writes beside each compiled file in dist/: a test's require('../../dist/lib/local/pool') gets
 // lib/local/pool.ts's types, so a renamed method or a changed option shape in lib/ fails here, not when the test
-// runs. Two programs: tsconfig.test.json (Node: unit, node-red, docker, pack, support) and tsconfig.test-browser.json
+// runs. Two programs: tsconfig.test.json (Node: unit, node-red, docker, pack, support, and scripts/) and tsconfig.test-browser.json
 // (test/browser, whose page functions also see the DOM's globals).
 // Usage: npm run build, then node scripts/typecheck.js (npm run typecheck; npm run lint runs it).
 'use strict';
