@@ -212,7 +212,7 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
           assert.equal(doc.version, a.version);
           if (a.name !== 'pipeline') {
             assert.equal(doc.exec.kind, 'nodejs:20');
-            // Upstream's "get an action with and without its code".
+            // Upstream's "get an action with and without its code" (code: false, which the client's types do not list).
             assert.equal(typeof doc.exec.code, 'string');
             assert.equal(
               /** @type {{ code?: string }} */ ((await c.actions.get(/** @type {any} */ ({ name: `/${a.namespace}/${a.name}`, code: false }))).exec).code,
@@ -309,6 +309,7 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         const all = await c.activations.list();
         assert.ok(all.length >= 2 && all.length <= 30, String(all.length));
         for (const r of all) assert.equal(r.namespace, NS, JSON.stringify(r));
+        // The id as `activation`, as upstream's tests spell it (the client's types list { name } only).
         const got = await Promise.all(all.map((r) => c.activations.get(/** @type {any} */ ({ activation: r.activationId }))));
         assert.deepEqual(
           got.map((g) => g.activationId),
@@ -461,7 +462,8 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
             (x) => assert.fail(`answered ${JSON.stringify(x)}`),
             (e) => e.statusCode,
           );
-        // feeds.test.js: a feed is an action of /whisk.system, another namespace (a flow fires the triggers).
+        // feeds.test.js: a feed is an action of /whisk.system, another namespace (a flow fires the triggers); its
+        // spelling feedName, which the client takes and its types do not list.
         assert.equal(
           await status(
             c.feeds.create(/** @type {any} */ ({ feedName: '/whisk.system/alarms/alarm', trigger: `/${NS}/reading`, params: { cron: '* * * * *' } })),
