@@ -40,7 +40,7 @@ function testFiles(dir) {
   const abs = path.join(root, 'test', dir);
   if (!fs.existsSync(abs)) return [];
   return fs
-    .readdirSync(abs, { recursive: true })
+    .readdirSync(abs, { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.test.js'))
     .map((f) => path.posix.join('test', dir, f.split(path.sep).join('/')))
     .sort();

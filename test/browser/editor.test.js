@@ -355,17 +355,17 @@ describe('the editor in a real browser (Chromium)', function () {
       res.end('{}');
     });
     rec.on('connection', () => seen.push({ connection: true }));
-    await new Promise((r) => rec.listen(0, '127.0.0.1', r));
-    const recUrl = `http://127.0.0.1:${rec.address().port}`;
+    await new Promise((r) => rec.listen(0, '127.0.0.1', () => r(null)));
+    const recUrl = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (rec.address()).port}`;
     const evil = http.createServer((req, res) =>
       res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>evil</title>
       <form id="f" method="POST" action="${nr.url}/leon-openwhisk/entities"><input name="service" value="${service}"><input name="api" value="${recUrl}"></form>
       <form id="m" method="POST" action="${nr.url}/leon-openwhisk/manifest/entities"><input name="manifest" value="/etc/passwd"></form>`),
     );
-    await new Promise((r) => evil.listen(0, '127.0.0.1', r));
+    await new Promise((r) => evil.listen(0, '127.0.0.1', () => r(null)));
     const hostile = await browser.browser.newPage();
     try {
-      await hostile.goto(`http://127.0.0.1:${evil.address().port}/`);
+      await hostile.goto(`http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (evil.address()).port}/`);
       const got = await hostile.evaluate(
         async ({ nrUrl, service, recUrl }) => {
           const out = {};
@@ -405,7 +405,7 @@ describe('the editor in a real browser (Chromium)', function () {
         const text = await hostile.locator('body').textContent();
         assert.match(text, /"code":"(cross-site|unsupported-media-type)"/, `${form}: ${text}`);
         assert.doesNotMatch(text, /root:/);
-        await hostile.goto(`http://127.0.0.1:${evil.address().port}/`);
+        await hostile.goto(`http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (evil.address()).port}/`);
       }
       assert.deepEqual(seen, [], 'nothing reached the listener');
       // The editor's own lookups still work (same origin).

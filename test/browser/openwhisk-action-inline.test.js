@@ -227,12 +227,12 @@ describe('Fetch from OpenWhisk in the inline editor, in a real browser (Chromium
   const dialog = () =>
     page.evaluate(() => ({
       code: RED.editor.getEditStack().at(-1).codeEditor.getValue(),
-      shown: document.querySelector('#leon-ow-code-editor').innerText.replace(/\s+/g, ' '),
-      kind: document.querySelector('#node-input-kind').value,
-      main: document.querySelector('#node-input-main').value,
-      memory: document.querySelector('#node-input-memory').value,
-      timeout: document.querySelector('#node-input-timeout').value,
-      concurrency: document.querySelector('#node-input-concurrency').value,
+      shown: /** @type {HTMLElement} */ (document.querySelector('#leon-ow-code-editor')).innerText.replace(/\s+/g, ' '),
+      kind: /** @type {HTMLInputElement} */ (document.querySelector('#node-input-kind')).value,
+      main: /** @type {HTMLInputElement} */ (document.querySelector('#node-input-main')).value,
+      memory: /** @type {HTMLInputElement} */ (document.querySelector('#node-input-memory')).value,
+      timeout: /** @type {HTMLInputElement} */ (document.querySelector('#node-input-timeout')).value,
+      concurrency: /** @type {HTMLInputElement} */ (document.querySelector('#node-input-concurrency')).value,
     }));
 
   it("loads an existing action's code, kind, entry point and limits into the editor; a blackbox or a sequence says why not", async () => {

@@ -99,7 +99,9 @@ describe('openwhisk-trigger in a real Node-RED', function () {
     assert.equal(await page.locator('#node-input-trigger').inputValue(), 'greeted');
     assert.equal(await page.locator('#node-input-namespace').inputValue(), 'guest');
     assert.equal(await ui.fieldError(page, '#node-input-runtime'), null, 'a service is enough for an old node');
-    const keys = await page.locator('#node-input-trigger-params-container .node-input-param-key').evaluateAll((els) => els.map((e) => e.value));
+    const keys = await page
+      .locator('#node-input-trigger-params-container .node-input-param-key')
+      .evaluateAll((els) => els.map((e) => /** @type {HTMLInputElement} */ (e).value));
     assert.deepEqual(keys, ['source']);
     await ui.closeNode(page, 'cancel');
 

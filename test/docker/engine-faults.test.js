@@ -173,7 +173,9 @@ function roomProxy() {
     up.on('error', (e) => res.destroy(e));
     req.pipe(up);
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, inject, port: server.address().port })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, inject, port: /** @type {import('node:net').AddressInfo} */ (server.address()).port })),
+  );
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -467,11 +469,10 @@ for (const cells of [0, 1])
         // A preemption tick after the idle containers' period, then their removal: bounded, not timed (it took more than
         // 6 s once at the end of a full CI run, Docker slow after the suite's daemon restarts).
         const explain = async () => {
-          const views = [];
-          for (const p of [p1, p2, p3, p4]) p.collectViews(views);
-          const now = Date.now();
-          const seen = views.map((v) => `${v.pool.name}: ${v.ref.state}, inflight ${v.inflight}, queued ${v.queued}, idle ${now - v.lastUsed} ms`);
-          return `slots used ${e.slots.used}; containers ${[p1, p2, p3, p4].map((p) => p.containers)}; views ${seen.join('; ')}; in Docker ${(await ours()).length}`;
+          const s = e.snapshot();
+          const seen = s.containers.map((v) => `${v.action ?? 'stem cell'}: ${v.state}, inflight ${v.inflight}, idle ${v.idleMs} ms`);
+          const queued = s.pools.map((p) => `${p.action} ${p.queued}`);
+          return `slots used ${s.used}; containers ${[p1, p2, p3, p4].map((p) => p.containers)}; views ${seen.join('; ')}; queued ${queued.join(', ')}; in Docker ${(await ours()).length}`;
         };
         await waitFor('preempted down to 2', () => p2.containers + p4.containers === 0, 15000, explain);
         assert.equal(p1.containers, 1, 'the busy container stays');

@@ -18,6 +18,9 @@ const { createRed, until, freePort } = require('../support/red-process');
 const { LocalEngine, LABELS } = require('../../dist/lib/local/engine');
 const { ISOLATION_NETWORK } = require('../../dist/lib/local/options');
 
+/** An activation's result, as this file's actions shape it. @param {import('../../dist/lib/types').Activation} a @returns {Record<string, any>} */
+const result = (a) => /** @type {Record<string, any>} */ (a.response.result);
+
 const ROOT = path.resolve(__dirname, '..', '..');
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const RUN = `itest-first-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
@@ -33,6 +36,7 @@ const ACTION = {
   limits: { timeout: 60000, memory: 128, logs: 10, concurrency: 1 },
 };
 const catalog = {
+  location: 'test catalog',
   async getAction() {
     throw new Error('not used');
   },
@@ -125,7 +129,7 @@ describe('first run on a fresh Docker engine', function () {
       started.map(async (e, i) => {
         await e.start();
         const a = await e.provision(`node-${i}`, ACTION, catalog);
-        return (await a.invoke({ who: `runtime ${i}` })).response.result;
+        return result(await a.invoke({ who: `runtime ${i}` }));
       }),
     );
     assert.deepEqual(
@@ -178,7 +182,7 @@ describe('first run on a fresh Docker engine', function () {
     const e = new LocalEngine({ instanceId: `${RUN}-dup`, runtimeId: 'rt-dup', imageOverrides: { 'nodejs:*': IMAGE }, stemCells: 0 });
     engines.push(e);
     const a = await e.provision('node-dup', ACTION, catalog);
-    assert.equal((await a.invoke({ who: 'after the race' })).response.result.hello, 'after the race');
+    assert.equal(result(await a.invoke({ who: 'after the race' })).hello, 'after the race');
     const nets = await isolationNetworks();
     assert.deepEqual(
       nets.map((n) => n.Id),
@@ -194,7 +198,7 @@ describe('first run on a fresh Docker engine', function () {
     await e.start();
     await freshEngine();
     const a = await e.provision('node-rm', ACTION, catalog);
-    assert.equal((await a.invoke({ who: 'again' })).response.result.hello, 'again');
+    assert.equal(result(await a.invoke({ who: 'again' })).hello, 'again');
     assert.equal((await isolationNetworks()).length, 1);
   });
 
@@ -234,13 +238,14 @@ describe('first run on a fresh Docker engine', function () {
         else forward();
       });
     });
-    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    await new Promise((r) => server.listen(0, '127.0.0.1', () => r(null)));
+    const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
     const instance = `${RUN}-close`;
     try {
       const script = `
         const { LocalEngine } = require(${JSON.stringify(path.join(ROOT, 'dist', 'lib', 'local', 'engine'))});
         const catalog = { async getAction() { throw new Error('not used'); }, async runtimeImages() { return {}; } };
-        const e = new LocalEngine({ instanceId: ${JSON.stringify(instance)}, docker: 'tcp://127.0.0.1:${server.address().port}', runtimeId: 'rt-close',
+        const e = new LocalEngine({ instanceId: ${JSON.stringify(instance)}, docker: 'tcp://127.0.0.1:${port}', runtimeId: 'rt-close',
           imageOverrides: { 'nodejs:*': ${JSON.stringify(IMAGE)} }, stemCells: 1 });
         e.provision('node-close', ${JSON.stringify(ACTION)}, catalog);
         process.stdin.once('data', () => e.close().then(() => process.exit(0)));

@@ -24,7 +24,7 @@ function startRecorder() {
   srv.on('connection', () => seen.connections++);
   return new Promise((resolve) =>
     srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (srv.address());
       resolve({ url: `http://127.0.0.1:${port}`, port, seen, stop: () => new Promise((r) => srv.close(r)) });
     }),
   );
@@ -235,6 +235,7 @@ describe('editor lookup endpoints on a real Node-RED (hostile requests)', functi
   });
 
   it('reads only manifests from the user directory and the package examples; never echoes anything else', async () => {
+    /** @type {Array<[string, RegExp]>} */
     const refused = [
       ['/etc/passwd', /not inside the Node-RED user directory/],
       ['/dev/zero', /not inside/],

@@ -14,7 +14,17 @@ const API_KEY = '0f6e0f1a-3b1c-4d6e-9a55-0d4f2c1b7e11:Ae9s8dFq2LmXo0PzW4rT6yUvB1
 const SECRET = 'function main() { return { secret: "OTHER-NAMESPACE-SECRET" }; }';
 
 /** One raw request: the path is sent exactly as given (no URL normalisation), from `localAddress` if set. */
-function call(base, path, { method = 'GET', key = API_KEY, headers = {}, body, localAddress } = {}) {
+function call(
+  base,
+  path,
+  /** @type {{ method?: string, key?: string, headers?: Record<string, string>, body?: unknown, localAddress?: string }} */ {
+    method = 'GET',
+    key = API_KEY,
+    headers = {},
+    body,
+    localAddress,
+  } = {},
+) {
   const u = new URL(base);
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -198,7 +208,7 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
         status: r.status,
         body: await r.json(),
       }));
-    for (const [payload, re] of [
+    for (const [payload, re] of /** @type {Array<[Record<string, string>, RegExp]>} */ ([
       [{ action: '../secret' }, /Action name '\.\.\/secret' is not valid/],
       [{ action: '/_/../secret' }, /Action name '\/_\/\.\.\/secret' is not valid/],
       [{ action: 'pkg//hello' }, /Action name 'pkg\/\/hello' is not valid/],
@@ -206,7 +216,7 @@ describe('the gateway OpenWhisk API on a real Node-RED (hostile requests, no Doc
       [{ trigger: '..' }, /'\.\.' is not a trigger name/],
       [{ trigger: '/../tick' }, /'\/\.\.\/tick' is not a trigger name/],
       [{ trigger: 'tick', namespace: '..' }, /Namespace '\.\.' is not valid/],
-    ]) {
+    ])) {
       const r = await go(payload);
       assert.equal(r.status, 500, JSON.stringify(r));
       assert.match(r.body.error, re, JSON.stringify(payload));

@@ -9,6 +9,7 @@ const openwhisk = require('openwhisk');
 const env = require('../browser/support/env');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
 const { helper, nodes } = require('../support/nr');
+/** What the openwhisk client rejects with: the HTTP status and OpenWhisk's error body. @typedef {Error & { statusCode: number, error: { error: string, code?: string } }} ClientError */
 
 const CLOUD_KEY = '5a1e6b9c-1111-4ed5-8c54-816aa4f8c502:Cl0udKeyOfTheGatewaysService0123456789abcdefghijklmnopqrstuvwxyzAB';
 const API_KEY = '0f6e0f1a-3b1c-4d6e-9a55-0d4f2c1b7e11:Ae9s8dFq2LmXo0PzW4rT6yUvB1nC3kJh5gRtYeWq7uIoPlMnBvCxZaSdFgHjKl';
@@ -103,7 +104,8 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
     it(`lists a packaged action as OpenWhisk does, and what the list gives can be fetched by its name (${p === 'm' ? 'manifest' : 'service'})`, async () => {
       const c = client(p);
       const list = await c.actions.list();
-      const sort = list.find((a) => a.name === 'sort');
+      // An entry as the REST API lists it (the client's types leave out exec, limits and updated).
+      const sort = /** @type {import('openwhisk').Action & { updated: number }} */ (list.find((a) => a.name === 'sort'));
       assert.ok(sort, JSON.stringify(list));
       assert.equal(sort.namespace, 'guest/utils');
       assert.equal(sort.version, version);
@@ -114,11 +116,12 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
       );
       assert.equal(sort.limits.timeout, timeout);
       assert.equal(typeof sort.updated, 'number');
-      const doc = await c.actions.get({ name: `/${sort.namespace}/${sort.name}`, code: false });
+      // The client sends code=false; its types lack the option.
+      const doc = await c.actions.get(/** @type {{ name: string }} */ ({ name: `/${sort.namespace}/${sort.name}`, code: false }));
       assert.equal(doc.version, sort.version);
       assert.equal(doc.namespace, sort.namespace);
       // namespaces.get() lists actions, packages, triggers and rules: none of them fails.
-      const all = await c.namespaces.get();
+      const all = await /** @type {{ get(namespace?: string): Promise<import('openwhisk').Namespace> }} */ (c.namespaces).get(); // the client's types want a namespace
       assert.deepEqual(
         all.packages.map((x) => [x.namespace, x.name]),
         [['guest', 'utils']],
@@ -135,8 +138,8 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
         p === 'm' ? ['on-tick'] : [],
       );
       // Read-only: a write is 405 in the controller's shape.
-      await assert.rejects(c.packages.update({ name: 'utils' }), (e) => e.statusCode === 405);
-      await assert.rejects(c.actions.delete({ name: 'echo' }), (e) => e.statusCode === 405);
+      await assert.rejects(c.packages.update({ name: 'utils' }), (/** @type {ClientError} */ e) => e.statusCode === 405);
+      await assert.rejects(c.actions.delete({ name: 'echo' }), (/** @type {ClientError} */ e) => e.statusCode === 405);
     });
   }
 
@@ -167,7 +170,7 @@ describe('the gateway OpenWhisk API as clients read it (real Node-RED, no Docker
     const c2 = client('s');
     await env.until('the API in acme', async () => JSON.stringify(await c2.namespaces.list().catch(() => [])) === '["acme"]');
     assert.deepEqual(await c2.activations.list(), []);
-    await assert.rejects(c2.activations.get({ name: a }), (e) => e.statusCode === 404);
+    await assert.rejects(c2.activations.get({ name: a }), (/** @type {ClientError} */ e) => e.statusCode === 404);
     await deploy(flows('guest'));
     await env.until('the API in guest again', async () => JSON.stringify(await c.namespaces.list().catch(() => [])) === '["guest"]');
     assert.equal((await c.activations.get({ name: a })).activationId, a);

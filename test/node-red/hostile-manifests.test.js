@@ -179,6 +179,7 @@ describe('hostile manifests on a real Node-RED', function () {
     });
 
     it('the editor lookup names the manifest, its line, the action and the path; never reads the file', async () => {
+      /** @type {Array<[string, string, RegExp]>} */
       const cases = [
         ['abs', '/etc/passwd', /is outside the manifest's folder/],
         ['dotdot', '../secret.js', /is outside the manifest's folder .*\(it resolves to .*secret\.js\)/],
@@ -249,6 +250,7 @@ describe('hostile manifests on a real Node-RED', function () {
   describe("a manifest in the user directory itself: Node-RED's own files are not action code", function () {
     // What a real Node-RED keeps there by now (the deploys above saved flows with credentials), and this
     // package's activation records.
+    /** @type {Array<[string, string, RegExp]>} */
     const OWN = [
       ['cfg', '.config.runtime.json', /is refused: '\.config\.runtime\.json' begins with '\.'/],
       ['cred', 'flows_cred.json', /is refused: it is a \.json file/],

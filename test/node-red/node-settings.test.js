@@ -19,7 +19,7 @@ function silentServer() {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () =>
       resolve({
-        url: `http://127.0.0.1:${server.address().port}`,
+        url: `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`,
         stop: () =>
           new Promise((r) => {
             for (const s of sockets) s.destroy();

@@ -29,7 +29,8 @@ function findDockerd() {
 class DockerdControl {
   constructor(socketPath = '/var/run/docker.sock') {
     // A fresh connection per call: a kept-alive one outlives a dying dockerd.
-    this.fresh = new Docker({ socketPath, agent: new http.Agent({ keepAlive: false }) });
+    // docker-modem reads `agent` (the types of Docker's options do not list it).
+    this.fresh = new Docker(/** @type {Docker.DockerOptions} */ ({ socketPath, agent: new http.Agent({ keepAlive: false }) }));
     this.found = findDockerd(); // what was running at the start
     this.argv = this.found.argv; // what runs now (a test may add --live-restore)
     this.down = false;

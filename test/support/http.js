@@ -3,7 +3,15 @@
 // time (no keep-alive), a JSON body, and the reply's status with its body parsed when it is JSON.
 const http = require('node:http');
 
-/** `headers` are added to (or replace) the JSON content type and length. */
+/**
+ * The reply: status, body, and its headers (to read, not enumerable).
+ * @typedef {{ status: number, body: any, headers: import('node:http').IncomingHttpHeaders }} Reply
+ */
+
+/**
+ * `headers` are added to (or replace) the JSON content type and length.
+ * @returns {Promise<Reply>}
+ */
 function request(url, body, method = 'POST', headers = {}) {
   const data = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
@@ -26,7 +34,7 @@ function request(url, body, method = 'POST', headers = {}) {
             parsed = text;
           }
           // The headers are there to read, not enumerable: tests compare {status, body} whole.
-          resolve(Object.defineProperty({ status: res.statusCode, body: parsed }, 'headers', { value: res.headers }));
+          resolve(/** @type {Reply} */ (Object.defineProperty({ status: res.statusCode, body: parsed }, 'headers', { value: res.headers })));
         });
       },
     );

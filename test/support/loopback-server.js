@@ -14,7 +14,7 @@ function loopbackServer(handler) {
   });
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => {
-      const port = server.address().port;
+      const port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
       resolve({
         port,
         url: `http://127.0.0.1:${port}`,

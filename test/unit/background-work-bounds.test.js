@@ -71,7 +71,9 @@ describe('the burst limit of a local runtime', () => {
       bounded: (ms, fn) => fn({ signal: new AbortController().signal }),
       rest: { invoke: (ns, name, params) => cloud.hold(activation(name, { n: params.n })) },
     };
-    const r = new ActionRunner('rt-edge', { mode: 'local', catalog, engine: full, burst: service }, { namespace: '', name: 'a' }, () => undefined);
+    // The cloud service as far as a burst uses it.
+    const burst = /** @type {import('../../dist/lib/service').OpenWhiskService} */ (/** @type {unknown} */ (service));
+    const r = new ActionRunner('rt-edge', { mode: 'local', catalog, engine: full, burst }, { namespace: '', name: 'a' }, () => undefined);
     return { r, cloud };
   }
 

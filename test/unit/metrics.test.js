@@ -6,14 +6,16 @@ const { MetricsRegistry, OVERFLOW } = require('../../dist/lib/metrics');
 const { RuntimeMetrics, UNKNOWN_ACTION } = require('../../dist/lib/gateway/operators');
 const { OpenWhiskNodeError } = require('../../dist/lib/errors');
 
-const activation = (path, status, extra = []) => ({
-  activationId: 'a'.repeat(32),
-  name: path.split('/').pop(),
-  namespace: 'guest',
-  duration: 20,
-  response: { status, success: status === 'success', result: {} },
-  annotations: [{ key: 'path', value: path }, { key: 'kind', value: 'nodejs:20' }, ...extra],
-});
+/** An activation as far as the metrics read one. */
+const activation = (path, status, extra = []) =>
+  /** @type {import('../../dist/lib/types').Activation} */ ({
+    activationId: 'a'.repeat(32),
+    name: path.split('/').pop(),
+    namespace: 'guest',
+    duration: 20,
+    response: { status, success: status === 'success', result: {} },
+    annotations: [{ key: 'path', value: path }, { key: 'kind', value: 'nodejs:20' }, ...extra],
+  });
 
 describe('metrics registry', () => {
   it('escapes label values and help text as the text format wants', () => {

@@ -8,6 +8,7 @@ const zlib = require('node:zlib');
 const { OpenWhiskService } = require('../../dist/lib/service');
 const { OpenWhiskRest, REPLY_LIMITS } = require('../../dist/lib/openwhisk-rest');
 const { loopbackServer } = require('../support/loopback-server');
+/** @typedef {import('../../dist/lib/errors').OpenWhiskNodeError} OpenWhiskNodeError */
 
 const action = (name, extra = {}) => ({
   name,
@@ -108,7 +109,7 @@ describe('replies from the API host are bounded', function () {
     assert.equal((await call()).exec.code.length, 10 * 1024 * 1024);
     assert.equal(api.accepted() - before, 1, 'both replies came on one connection');
     // The small limit applies to the calls without code.
-    await assert.rejects(rest.listActions('guest', 10, { signal: AbortSignal.timeout(20000) }), (e) => {
+    await assert.rejects(rest.listActions('guest', 10, { signal: AbortSignal.timeout(20000) }), (/** @type {OpenWhiskNodeError} */ e) => {
       assert.equal(e.reason, 'size');
       return true;
     });
@@ -144,9 +145,13 @@ describe('replies from the API host are bounded', function () {
       });
       sock.on('error', () => undefined);
     });
-    await new Promise((r) => raw.listen(0, '127.0.0.1', r));
+    await new Promise((r) => raw.listen(0, '127.0.0.1', () => r(null)));
     try {
-      const svc = new OpenWhiskService({ api: `http://127.0.0.1:${raw.address().port}`, key: 'uuid:key', timeouts: { requestMs: 5000 } });
+      const svc = new OpenWhiskService({
+        api: `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (raw.address()).port}`,
+        key: 'uuid:key',
+        timeouts: { requestMs: 5000 },
+      });
       const get = () =>
         svc.getAction({ namespace: 'guest', name: 'hello' }, false).then(
           () => 'resolved',

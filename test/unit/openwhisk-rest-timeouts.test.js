@@ -11,6 +11,7 @@ const { OpenWhiskService } = require('../../dist/lib/service');
 const { CloudInvoker } = require('../../dist/lib/cloud');
 const { CachedCatalog } = require('../../dist/lib/catalog/cache');
 const { startOpenWhiskServer } = require('../support/openwhisk-server');
+/** @typedef {import('../../dist/lib/errors').OpenWhiskNodeError} OpenWhiskNodeError */
 
 function silentServer(port = 0) {
   const sockets = new Set();
@@ -24,7 +25,7 @@ function silentServer(port = 0) {
   return new Promise((resolve) =>
     server.listen(port, '127.0.0.1', () =>
       resolve({
-        url: `http://127.0.0.1:${server.address().port}`,
+        url: `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`,
         accepted: () => accepted,
         stop: () =>
           new Promise((r) => {
@@ -66,7 +67,7 @@ describe('REST timeouts against an API host that never answers', () => {
   });
 
   it('the runtimes manifest is not kept after a failure: the next call asks again', async () => {
-    await assert.rejects(svc.runtimeImages(), (e) => e.short === 'no answer');
+    await assert.rejects(svc.runtimeImages(), (/** @type {OpenWhiskNodeError} */ e) => e.short === 'no answer');
     const before = silent.accepted();
     await assert.rejects(svc.runtimeImages());
     assert.ok(silent.accepted() > before, 'asked the host again');

@@ -217,8 +217,8 @@ describe('the REST client over HTTP', function () {
       const server = https.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) }, (req, res) =>
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc('tls'))),
       );
-      await new Promise((r) => server.listen(0, '127.0.0.1', r));
-      tls = { server, url: `https://127.0.0.1:${server.address().port}` };
+      await new Promise((r) => server.listen(0, '127.0.0.1', () => r(null)));
+      tls = { server, url: `https://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}` };
     });
     after(async () => {
       tls?.server.closeAllConnections();
@@ -246,9 +246,9 @@ describe('the REST client over HTTP', function () {
         upstream.on('error', () => client.destroy());
         client.on('error', () => upstream.destroy());
       });
-      await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
+      await new Promise((r) => proxy.listen(0, '127.0.0.1', () => r(null)));
       const saved = process.env.HTTPS_PROXY;
-      process.env.HTTPS_PROXY = `http://someone:pw@127.0.0.1:${proxy.address().port}`;
+      process.env.HTTPS_PROXY = `http://someone:pw@127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (proxy.address()).port}`;
       try {
         const err = await failure(new OpenWhiskRest(tls.url, 'uuid:tunnelkey', false).getAction('guest', 'hello', false, call()), tls.url);
         assert.match(err.message, /self[- ]signed certificate/, 'TLS is verified end to end, through the tunnel');

@@ -8,8 +8,11 @@ const { EventEmitter } = require('node:events');
 const { ActionRunner } = require('../../dist/lib/runner');
 const { OpenWhiskNodeError } = require('../../dist/lib/errors');
 
+/** @typedef {EventEmitter & import('../../dist/lib/types').Provisioner & { calls: number }} FakeEngine */
+
+/** An engine that tells its health ('health' events) and counts its provisions. */
 function fakeEngine(provision) {
-  const e = new EventEmitter();
+  const e = /** @type {FakeEngine} */ (new EventEmitter());
   e.calls = 0;
   e.provision = async (...args) => {
     e.calls++;
@@ -25,6 +28,9 @@ const catalog = {
 const handle = { containers: 1, invoke: async () => ({}), close: async () => undefined };
 const tick = () => new Promise((r) => setTimeout(r, 10));
 
+/** The fake engine a runner was made with. @returns {FakeEngine} */
+const engineOf = (r) => /** @type {{ engine: FakeEngine }} */ (r['target']).engine;
+
 function runner(engine, ref) {
   const reports = [];
   const r = new ActionRunner('n1', { mode: 'local', catalog, engine }, ref, (x) => reports.push(x));
@@ -39,9 +45,9 @@ describe('runner status across Docker health changes', () => {
     );
     await r.start();
     assert.equal(last().phase, 'idle');
-    r.target.engine.emit('health', { state: 'down', short: 'docker unreachable' });
+    engineOf(r).emit('health', { state: 'down', short: 'docker unreachable' });
     assert.deepEqual([last().phase, last().detail], ['error', 'docker unreachable']);
-    r.target.engine.emit('health', { state: 'ok' });
+    engineOf(r).emit('health', { state: 'ok' });
     await tick();
     assert.equal(last().phase, 'idle');
     await r.close();

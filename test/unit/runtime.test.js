@@ -70,6 +70,7 @@ describe('the runtime composition root (lib/runtime.ts)', function () {
     assert.deepEqual(h.said.mounted, ['/openwhisk']);
     assert.match(h.said.log.join('\n'), /OpenWhisk API on http:\/\/localhost:1880\/openwhisk\/root-test\/api\/v1 \(namespace guest\)/);
     const t = rt.target();
+    assert.ok(t.mode === 'local');
     assert.equal(t.engine, rt.api.nodes);
     assert.equal(typeof t.observe?.done, 'function');
   });

@@ -10,13 +10,16 @@ const { postJson, createAgent } = require('../../dist/lib/local/http');
 const { effectiveLimits, Messages } = require('../../dist/lib/local/protocol');
 const { LocalEngine, checkNetwork, cpuShares } = require('../../dist/lib/local/engine');
 const { activationFailure } = require('../../dist/lib/errors');
+/** @typedef {import('../../dist/lib/errors').OpenWhiskNodeError} OpenWhiskNodeError */
 
 const S = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX';
 const MiB = 1024 * 1024;
 
 function listen(handler) {
   const server = http.createServer(handler);
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: server.address().port })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: /** @type {import('node:net').AddressInfo} */ (server.address()).port })),
+  );
 }
 
 describe('bounds: log lines', () => {
@@ -31,6 +34,7 @@ describe('bounds: log lines', () => {
     f.stdout.write(`${S}\n`);
     f.stderr.write(`${S}\n`);
     const lines = frame.settle(10);
+    assert.ok(Array.isArray(lines), 'settled at once: both sentinels are in');
     assert.equal(lines.length, 2);
     assert.ok(lines[0].length < MAX_LINE_CHARS + 100, `line kept at ${lines[0].length} characters`);
     assert.match(lines[0], new RegExp(`line truncated: ${4 * MiB - MAX_LINE_CHARS} more characters\\)$`));
@@ -102,27 +106,36 @@ describe('bounds: results nested too deep for Node-RED to copy', () => {
   it('maps a reply nested past the limit to a developer error, and keeps one at the limit', () => {
     const r = mapRunResponse(200, deep(10000));
     assert.equal(r.status, 'action developer error');
-    assert.match(r.result.error, /nested more than 200 levels deep/);
+    assert.match(/** @type {{ error: string }} */ (r.result).error, /nested more than 200 levels deep/);
     assert.equal(mapRunResponse(200, deep(MAX_RESULT_DEPTH)).status, 'success');
     assert.equal(nestedDeeperThan([[[[1]]]], 3), true);
     assert.equal(nestedDeeperThan([[[1]]], 3), false);
   });
 
   it('a deep error object still gives a short error text (no recursion)', () => {
+    /** @type {object} */
     let e = { message: 'bottom' };
     for (let i = 0; i < 150; i++) e = { error: e };
-    const err = activationFailure({ response: { status: 'application error', success: false, result: { error: e } }, annotations: [] }, '/guest/x');
+    // A record as far as activationFailure reads one (its response and annotations).
+    const failed = /** @type {import('../../dist/lib/types').Activation} */ ({
+      response: { status: 'application error', success: false, result: { error: e } },
+      annotations: [],
+    });
+    const err = activationFailure(failed, '/guest/x');
     assert.ok(err.message.length < 4200);
   });
 });
 
 describe('bounds: error messages', () => {
   it("clip an action's huge error result to a few KB", () => {
-    const activation = { response: { status: 'application error', success: false, result: { error: 'x'.repeat(MiB) } }, annotations: [] };
+    const activation = /** @type {import('../../dist/lib/types').Activation} */ ({
+      response: { status: 'application error', success: false, result: { error: 'x'.repeat(MiB) } },
+      annotations: [],
+    });
     const err = activationFailure(activation, '/guest/big');
     assert.ok(err.message.length < 4200, `${err.message.length} characters`);
     assert.match(err.message, /more characters\)$/);
-    assert.equal(err.activation.response.result.error.length, MiB, 'the activation record keeps the result');
+    assert.equal(/** @type {{ error: string }} */ (err.activation.response.result).error.length, MiB, 'the activation record keeps the result');
   });
 });
 
@@ -218,7 +231,7 @@ describe('bounds: container settings', () => {
     for (const bad of ['host', 'none', 'container:nodered', 'Container:abc', 'bad name', '-x']) {
       assert.throws(
         () => checkNetwork(bad),
-        (e) => e.code === 'config' && e.short === 'bad network',
+        (/** @type {OpenWhiskNodeError} */ e) => e.code === 'config' && e.short === 'bad network',
         bad,
       );
     }
@@ -230,7 +243,7 @@ describe('bounds: container settings', () => {
   it('never publishes action ports on a remote engine host unless the runtime allows it', async () => {
     assert.throws(
       () => new LocalEngine({ instanceId: 'x', runtimeId: 'r', docker: 'tcp://10.0.0.5:2375' }),
-      (e) => e.code === 'config' && e.short === 'remote docker' && /unencrypted/.test(e.message),
+      (/** @type {OpenWhiskNodeError} */ e) => e.code === 'config' && e.short === 'remote docker' && /unencrypted/.test(e.message),
     );
     const withNet = new LocalEngine({ instanceId: 'x', runtimeId: 'r', docker: 'tcp://10.0.0.5:2375', network: 'leon' });
     const allowed = new LocalEngine({ instanceId: 'x', runtimeId: 'r', docker: 'tcp://10.0.0.5:2375', publishRemote: true });

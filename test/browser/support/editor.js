@@ -64,7 +64,9 @@ async function filterPalette(page, text, type) {
   await item.waitFor({ state: 'visible' });
   // The filter hides the other nodes (searchBox applies it after a short delay).
   await page.waitForFunction(() => {
-    const shown = [...document.querySelectorAll('#red-ui-palette .red-ui-palette-node')].filter((e) => e.offsetParent !== null);
+    const shown = [.../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('#red-ui-palette .red-ui-palette-node'))].filter(
+      (e) => e.offsetParent !== null,
+    );
     return shown.length > 0 && shown.every((e) => /openwhisk/i.test(e.getAttribute('data-palette-type') + ' ' + e.getAttribute('data-palette-label')));
   });
   await item.scrollIntoViewIfNeeded();
@@ -72,6 +74,7 @@ async function filterPalette(page, text, type) {
 }
 
 /** Drags a node from the palette onto the workspace at (x, y) relative to the chart; resolves with the new node's id. */
+/** @returns {Promise<string>} */
 async function dragFromPalette(page, type, x, y) {
   const before = new Set(await nodeIds(page, type));
   const item = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
@@ -83,6 +86,7 @@ async function dragFromPalette(page, type, x, y) {
   await page.mouse.move(from.x + from.width / 2 + 60, from.y + from.height / 2, { steps: 5 });
   await page.mouse.move(chart.x + x, chart.y + y, { steps: 15 });
   await page.mouse.up();
+  /** @type {string} */
   let added;
   await page
     .waitForFunction(
@@ -176,10 +180,10 @@ async function closeConfig(page, parentField, button = 'ok') {
 /** The fields the open config tray shows (ids without the node-config-input- prefix), in form order. */
 function visibleFields(page) {
   return page.evaluate(() =>
-    [...document.querySelectorAll('#node-config-dialog-edit-form [id^="node-config-input-"]')]
+    [.../** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll('#node-config-dialog-edit-form [id^="node-config-input-"]'))]
       .filter((e) => /^(INPUT|SELECT|TEXTAREA)$/.test(e.tagName) && e.type !== 'hidden' && !/-btn-/.test(e.id))
       .filter((e) => {
-        const row = e.closest('.form-row');
+        const row = /** @type {HTMLElement} */ (e.closest('.form-row'));
         return row && row.offsetParent !== null && getComputedStyle(row).display !== 'none';
       })
       .map((e) => e.id.replace(/^node-config-input-/, '')),
@@ -206,8 +210,9 @@ async function deploy(page) {
     await page.locator('#red-ui-header-button-deploy').click();
     const outcome = await page.waitForFunction(
       () => {
-        const confirm = document.querySelector('#red-ui-deploy-dialog-confirm-deploy-deploy');
-        if (confirm && confirm.offsetParent !== null) return `the editor asks to confirm the deploy: ${confirm.closest('.red-ui-notification').innerText}`;
+        const confirm = /** @type {HTMLElement} */ (document.querySelector('#red-ui-deploy-dialog-confirm-deploy-deploy'));
+        if (confirm && confirm.offsetParent !== null)
+          return `the editor asks to confirm the deploy: ${/** @type {HTMLElement} */ (confirm.closest('.red-ui-notification')).innerText}`;
         const failed = [...document.querySelectorAll('.red-ui-notification-error:not(.leon-seen)')].find((n) => /Deploy failed/.test(n.textContent));
         if (failed) return `failed: ${failed.textContent}`;
         return !RED.nodes.dirty() && 'deployed';
@@ -244,7 +249,11 @@ async function settle(page) {
 
 async function waitNotificationsGone(page) {
   await page
-    .waitForFunction(() => ![...document.querySelectorAll('.red-ui-notification')].some((n) => n.offsetParent !== null), null, { timeout: 15000 })
+    .waitForFunction(
+      () => ![.../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('.red-ui-notification'))].some((n) => n.offsetParent !== null),
+      null,
+      { timeout: 15000 },
+    )
     .catch(() => {});
 }
 
@@ -287,10 +296,10 @@ async function recordStatuses(page) {
     const rec = (window.__leonStatus = { svg: [], comms: [] });
     new MutationObserver((muts) => {
       for (const m of muts) {
-        const label = m.target;
+        const label = /** @type {Element} */ (m.target);
         if (!label.classList || !label.classList.contains('red-ui-flow-node-status-label')) continue;
         const g = label.closest('g.red-ui-flow-node-group');
-        for (const n of m.addedNodes) rec.svg.push({ id: g && g.id, text: n.data ?? n.textContent });
+        for (const n of m.addedNodes) rec.svg.push({ id: g && g.id, text: /** @type {CharacterData} */ (n).data ?? n.textContent });
         if (m.addedNodes.length === 0 && label.childNodes.length === 0) rec.svg.push({ id: g && g.id, text: '' });
       }
     }).observe(document.getElementById('red-ui-workspace-chart'), { childList: true, subtree: true });
@@ -332,12 +341,13 @@ async function fieldError(page, selector) {
   if (!/\binput-error\b/.test((await input.getAttribute('class')) || '')) return null;
   // A tooltip still showing from an earlier hover (e.g. the tray's title) is not this field's message.
   await page.evaluate(() => {
-    for (const e of document.querySelectorAll('.red-ui-popover')) if (e.offsetParent !== null) e.setAttribute('data-leon-stale', '1');
+    for (const e of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('.red-ui-popover')))
+      if (e.offsetParent !== null) e.setAttribute('data-leon-stale', '1');
   });
   await input.hover();
   const tip = await page.waitForFunction(
     () => {
-      const p = [...document.querySelectorAll('.red-ui-popover')].find(
+      const p = [.../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('.red-ui-popover'))].find(
         (e) => e.offsetParent !== null && !e.hasAttribute('data-leon-stale') && e.textContent.trim(),
       );
       return p && p.textContent.trim();
@@ -348,7 +358,11 @@ async function fieldError(page, selector) {
   const text = await tip.jsonValue();
   await page.locator('.red-ui-tray-titlebar').last().hover();
   await page
-    .waitForFunction(() => ![...document.querySelectorAll('.red-ui-popover')].some((e) => e.offsetParent !== null), null, { timeout: 10000 })
+    .waitForFunction(
+      () => ![.../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('.red-ui-popover'))].some((e) => e.offsetParent !== null),
+      null,
+      { timeout: 10000 },
+    )
     .catch(() => {});
   return text;
 }
@@ -409,7 +423,7 @@ async function hideSidebarSection(page, tab) {
 }
 
 /** The help panel the user sees (Node-RED 5 and 4.1 both have one visible .red-ui-help). */
-const HELP = () => [...document.querySelectorAll('.red-ui-help')].find((e) => e.offsetParent !== null);
+const HELP = () => [.../** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('.red-ui-help'))].find((e) => e.offsetParent !== null);
 
 /** Waits until the help panel shows a topic titled `title`. */
 async function waitHelp(page, title) {

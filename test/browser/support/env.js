@@ -20,7 +20,11 @@ const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const SCREENSHOTS = path.join(ROOT, 'docs', 'screenshots');
 const CI = process.env.CI === 'true';
 
-/** Skips (locally) or fails (in CI) with a reason. */
+/**
+ * Skips (locally) or fails (in CI) with a reason.
+ * @param {Mocha.Context} ctx
+ * @returns {never}
+ */
 function unavailable(ctx, why) {
   if (CI) throw new Error(`${why}. Browser tests never skip in CI.`);
   console.log(`      (skipped: ${why})`);
@@ -77,7 +81,7 @@ function freePort() {
     const srv = net.createServer();
     srv.once('error', reject);
     srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (srv.address());
       srv.close(() => resolve(port));
     });
   });

@@ -14,6 +14,8 @@ const { createRed, until, freePort } = require('../../support/red-process');
 const { startOpenWhiskServer } = require('../../support/openwhisk-server');
 const { requireDocker, requireImage, docker, containersWith } = require('../../support/docker');
 
+/** What the openwhisk client rejects with: the HTTP status and OpenWhisk's error body. @typedef {Error & { statusCode: number, error: { error: string, code?: string } }} ClientError */
+
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const KEY = '0f6e0f1a-3b1c-4d6e-9a55-0d4f2c1b7e11:Ae9s8dFq2LmXo0PzW4rT6yUvB1nC3kJh5gRtYeWq7uIoPlMnBvCxZaSdFgHjKl';
 const TIGHT_KEY = 'b1a2c3d4-0000-4000-8000-000000000001:K7cKadr0VQaN5TLXVaoEHtU9pfcF3zlchaGhnDns5HoRIF3zSLdmtcFw28EQoUpu';
@@ -131,14 +133,17 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     assert.deepEqual(await ow1.activations.result({ name: activationId }), later.response);
     assert.deepEqual((await ow1.activations.logs({ name: activationId })).logs, later.logs);
 
-    const list = await ow1.activations.list({ limit: 3 });
+    // Summaries and records as the REST API lists them (the client's types leave out statusCode and response).
+    const list = /** @type {Array<import('openwhisk').ActivationDesc & { statusCode?: number }>} */ (await ow1.activations.list({ limit: 3 }));
     // Newest first: the non-blocking one, the result-only one, the first.
     assert.equal(list.length, 3);
     assert.equal(list[0].activationId, activationId);
     assert.equal(list[2].activationId, a.activationId);
     assert.equal(list[0].statusCode, 0);
     assert.equal(list[0].name, 'hello');
-    const named = await ow1.activations.list({ name: 'edge/hello', docs: true, limit: 0 });
+    const named = /** @type {import('openwhisk').Activation<import('openwhisk').Dict>[]} */ (
+      await ow1.activations.list({ name: 'edge/hello', docs: true, limit: 0 })
+    );
     assert.ok(named.length >= 3 && named.every((x) => x.response && x.name === 'hello'));
     // The filter is the path below the namespace: "hello" is not "edge/hello".
     assert.deepEqual(await ow1.activations.list({ name: 'hello' }), []);
@@ -161,13 +166,22 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
   });
 
   it('refuses a wrong key (401) and answers 404 for an unknown action, as OpenWhisk', async () => {
-    await assert.rejects(client(`${KEY.split(':')[0]}:wrong`).actions.invoke({ name: 'edge/hello', blocking: true }), (e) => e.statusCode === 401);
-    await assert.rejects(client().actions.invoke({ name: 'nope', blocking: true }), (e) => e.statusCode === 404 && /does not exist/.test(e.error.error));
+    await assert.rejects(
+      client(`${KEY.split(':')[0]}:wrong`).actions.invoke({ name: 'edge/hello', blocking: true }),
+      (/** @type {ClientError} */ e) => e.statusCode === 401,
+    );
+    await assert.rejects(
+      client().actions.invoke({ name: 'nope', blocking: true }),
+      (/** @type {ClientError} */ e) => e.statusCode === 404 && /does not exist/.test(e.error.error),
+    );
     // One runtime's key does not open another's API.
-    await assert.rejects(client(TIGHT_KEY).actions.list(), (e) => e.statusCode === 401);
+    await assert.rejects(client(TIGHT_KEY).actions.list(), (/** @type {ClientError} */ e) => e.statusCode === 401);
   });
 
-  const raw = (p, { method = 'GET', key = KEY, body, headers = {} } = {}) =>
+  const raw = (
+    p,
+    /** @type {{ method?: string, key?: string, body?: unknown, headers?: Record<string, string> }} */ { method = 'GET', key = KEY, body, headers = {} } = {},
+  ) =>
     fetch(`${api()}${p}`, {
       method,
       headers: {
@@ -226,7 +240,10 @@ describe('the gateway as an OpenWhisk endpoint (real Node-RED, real Docker, open
     const viaMount = await client().actions.invoke({ name: 'edge/hello', params: { name: 'Mount' }, blocking: true });
     assert.deepEqual((await own.activations.get({ name: viaMount.activationId })).response, viaMount.response);
 
-    const at = (p, { method = 'GET', key = KEY, body, headers = {} } = {}) =>
+    const at = (
+      p,
+      /** @type {{ method?: string, key?: string, body?: unknown, headers?: Record<string, string> }} */ { method = 'GET', key = KEY, body, headers = {} } = {},
+    ) =>
       fetch(`http://127.0.0.1:${ownPort}${p}`, {
         method,
         headers: {

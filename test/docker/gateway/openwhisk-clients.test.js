@@ -16,6 +16,7 @@ const path = require('node:path');
 const openwhisk = require('openwhisk');
 const { createRed, until, freePort } = require('../../support/red-process');
 const { requireDocker, requireImage, docker, containersWith } = require('../../support/docker');
+/** What the openwhisk client rejects with: the HTTP status and OpenWhisk's error body. @typedef {Error & { statusCode: number, error: { error: string, code?: string } }} ClientError */
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const IMAGE = 'leon-edge/action-nodejs-v20:latest';
@@ -93,6 +94,7 @@ const ACTIONS = [
   'guest/step-parse',
 ];
 /** Seven distinct actions (no sequence) for the capacity-4 runtime, and a parameter each. */
+/** @type {Array<[string, Record<string, unknown>]>} */
 const SEVEN = [
   ['facedemo/hello', { name: 'Ada' }],
   ['facedemo/echo', { n: 1 }],
@@ -210,9 +212,12 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
           assert.equal(doc.version, a.version);
           if (a.name !== 'pipeline') {
             assert.equal(doc.exec.kind, 'nodejs:20');
-            // Upstream's "get an action with and without its code".
+            // Upstream's "get an action with and without its code" (code: false, which the client's types do not list).
             assert.equal(typeof doc.exec.code, 'string');
-            assert.equal((await c.actions.get({ name: `/${a.namespace}/${a.name}`, code: false })).exec.code, undefined);
+            assert.equal(
+              /** @type {{ code?: string }} */ ((await c.actions.get(/** @type {any} */ ({ name: `/${a.namespace}/${a.name}`, code: false }))).exec).code,
+              undefined,
+            );
           } else {
             assert.equal(doc.exec.kind, 'sequence');
           }
@@ -225,8 +230,8 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         const r = await c.actions.invoke({ name: byName, params: { name: 'Round Trip' }, blocking: true, result: true });
         assert.deepEqual(r, { payload: 'Hello, Round Trip!' });
         // Upstream: an action that does not exist is a 404.
-        await assert.rejects(c.actions.get({ name: 'glorfindel' }), (e) => e.statusCode === 404);
-        await assert.rejects(c.actions.invoke({ name: 'facedemo/glorfindel', blocking: true }), (e) => e.statusCode === 404);
+        await assert.rejects(c.actions.get({ name: 'glorfindel' }), (/** @type {ClientError} */ e) => e.statusCode === 404);
+        await assert.rejects(c.actions.invoke({ name: 'facedemo/glorfindel', blocking: true }), (/** @type {ClientError} */ e) => e.statusCode === 404);
       });
 
       it('invokes blocking, blocking with result, and non-blocking; the activation, its logs and result by the returned id', async () => {
@@ -265,7 +270,8 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         );
         // The other spellings of the id the client takes.
         assert.equal((await c.activations.get(activationId)).activationId, activationId);
-        assert.equal((await c.activations.get({ activationId })).activationId, activationId);
+        // The client takes these spellings too; its types list only { name }.
+        assert.equal((await c.activations.get(/** @type {any} */ ({ activationId }))).activationId, activationId);
       });
 
       it('activations.list: name (package path vs simple name), since/upto, docs, count; each listed one can be read', async () => {
@@ -287,10 +293,15 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         );
         assert.deepEqual(await c.activations.list({ since, count: true }), { activations: 2 });
         // Summaries by default, whole records with docs.
-        const [summary] = await c.activations.list({ name: 'shout', since });
+        // A summary as the REST API lists it (statusCode; the client's types leave it out).
+        const [summary] = /** @type {Array<import('openwhisk').ActivationDesc & { statusCode?: number, logs?: string[] }>} */ (
+          await c.activations.list({ name: 'shout', since })
+        );
         assert.equal(summary.statusCode, 0);
         assert.equal(summary.logs, undefined);
-        const [doc] = await c.activations.list({ name: 'shout', since, docs: true });
+        const [doc] = /** @type {import('openwhisk').Activation<import('openwhisk').Dict>[]} */ (
+          await c.activations.list({ name: 'shout', since, docs: true })
+        );
         assert.deepEqual(doc.response, shout.response);
         assert.deepEqual(await c.activations.list({ skip: 1, limit: 1, since }), (await c.activations.list({ since })).slice(1, 2));
 
@@ -298,14 +309,15 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         const all = await c.activations.list();
         assert.ok(all.length >= 2 && all.length <= 30, String(all.length));
         for (const r of all) assert.equal(r.namespace, NS, JSON.stringify(r));
-        const got = await Promise.all(all.map((r) => c.activations.get({ activation: r.activationId })));
+        // The id as `activation`, as upstream's tests spell it (the client's types list { name } only).
+        const got = await Promise.all(all.map((r) => c.activations.get(/** @type {any} */ ({ activation: r.activationId }))));
         assert.deepEqual(
           got.map((g) => g.activationId),
           ids(all),
         );
-        const logs = await Promise.all(all.map((r) => c.activations.logs({ activation: r.activationId })));
+        const logs = await Promise.all(all.map((r) => c.activations.logs(/** @type {any} */ ({ activation: r.activationId }))));
         assert.ok(logs.every((l) => Array.isArray(l.logs)));
-        const results = await Promise.all(all.map((r) => c.activations.result({ activation: r.activationId })));
+        const results = await Promise.all(all.map((r) => c.activations.result(/** @type {any} */ ({ activation: r.activationId }))));
         assert.ok(results.every((x) => typeof x.success === 'boolean' && typeof x.status === 'string'));
       });
 
@@ -343,7 +355,7 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         assert.equal(pkg.namespace, NS);
         assert.deepEqual(pkg.parameters, [{ key: 'site', value: 'plant-1' }]);
         assert.deepEqual(pkg.actions.map((a) => a.name).sort(), ['echo', 'hello']);
-        await assert.rejects(c.packages.get({ name: 'glorfindel' }), (e) => e.statusCode === 404);
+        await assert.rejects(c.packages.get({ name: 'glorfindel' }), (/** @type {ClientError} */ e) => e.statusCode === 404);
 
         for (const list of [await c.triggers.list(), await c.triggers.list({ namespace: NS })]) {
           assert.deepEqual(
@@ -356,7 +368,7 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         assert.deepEqual(t.parameters, [{ key: 'unit', value: 'C' }]);
         assert.deepEqual(t.limits, {});
         assert.deepEqual(t.rules[`${NS}/greet-on-reading`], { action: { path: `${NS}/facedemo`, name: 'hello' }, status: 'active' });
-        await assert.rejects(c.triggers.get({ name: 'glorfindel' }), (e) => e.statusCode === 404);
+        await assert.rejects(c.triggers.get({ name: 'glorfindel' }), (/** @type {ClientError} */ e) => e.statusCode === 404);
 
         for (const list of [await c.rules.list(), await c.rules.list({ namespace: NS })]) {
           assert.deepEqual(
@@ -369,7 +381,7 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         assert.deepEqual(r.trigger, { path: NS, name: 'reading' });
         assert.deepEqual(r.action, { path: `${NS}/facedemo`, name: 'hello' });
         assert.equal(r.status, 'active');
-        await assert.rejects(c.rules.get({ name: 'glorfindel' }), (e) => e.statusCode === 404);
+        await assert.rejects(c.rules.get({ name: 'glorfindel' }), (/** @type {ClientError} */ e) => e.statusCode === 404);
       });
 
       it("a sequence: its logs hold its components' ids, each component's record has the sequence as its cause", async () => {
@@ -380,7 +392,7 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         const parts = [];
         for (const id of seq.logs) {
           assert.match(id, ID);
-          parts.push(await c.activations.get({ name: id }));
+          parts.push(/** @type {import('openwhisk').Activation<import('openwhisk').Dict> & { cause?: string }} */ (await c.activations.get({ name: id })));
         }
         assert.deepEqual(
           parts.map((p) => p.name),
@@ -407,7 +419,9 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
         assert.equal(seq.response.status, 'application error');
         // step-format never ran.
         assert.equal(seq.logs.length, 2, JSON.stringify(seq.logs));
-        const check = await c.activations.get({ name: seq.logs[1] });
+        const check = /** @type {import('openwhisk').Activation<import('openwhisk').Dict> & { cause?: string }} */ (
+          await c.activations.get({ name: seq.logs[1] })
+        );
         assert.equal(check.name, 'step-check');
         assert.equal(check.cause, seq.activationId);
         assert.equal(check.response.status, 'application error');
@@ -448,8 +462,14 @@ describe('openwhisk-client-js scenarios on the gateway API (real Node-RED, real 
             (x) => assert.fail(`answered ${JSON.stringify(x)}`),
             (e) => e.statusCode,
           );
-        // feeds.test.js: a feed is an action of /whisk.system, another namespace (a flow fires the triggers).
-        assert.equal(await status(c.feeds.create({ feedName: '/whisk.system/alarms/alarm', trigger: `/${NS}/reading`, params: { cron: '* * * * *' } })), 403);
+        // feeds.test.js: a feed is an action of /whisk.system, another namespace (a flow fires the triggers); its
+        // spelling feedName, which the client takes and its types do not list.
+        assert.equal(
+          await status(
+            c.feeds.create(/** @type {any} */ ({ feedName: '/whisk.system/alarms/alarm', trigger: `/${NS}/reading`, params: { cron: '* * * * *' } })),
+          ),
+          403,
+        );
         // actions.test.js "invoke action with fully-qualified name" runs /whisk.system/utils/sort: another namespace too.
         assert.equal(await status(c.actions.invoke({ name: '/whisk.system/utils/sort', blocking: true })), 403);
         // routes.test.js: the API gateway (web/whisk.system/apimgmt/…) is not served.

@@ -21,6 +21,9 @@ const { postJson, createAgent } = require('../../../dist/lib/local/http');
 const { OpenWhiskNodeError } = require('../../../dist/lib/errors');
 const { until } = require('../../support/red-process');
 
+/** An activation's result, as this file's actions shape it. @param {import('../../../dist/lib/types').Activation} a @returns {Record<string, any>} */
+const result = (a) => /** @type {Record<string, any>} */ (a.response.result);
+
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const NODE_IMAGE = 'leon-edge/action-nodejs-v20:latest';
 const NODE22_IMAGE = 'leon-edge/action-nodejs-v22:latest';
@@ -577,7 +580,7 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       const act = await e.provision('node-manifest', doc, cat);
       try {
         assert.equal(act.image, NODE_IMAGE);
-        assert.equal((await act.invoke({ name: 'm' })).response.result.params.name, 'm');
+        assert.equal(result(await act.invoke({ name: 'm' })).params.name, 'm');
       } finally {
         await act.close();
       }
@@ -590,6 +593,7 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       // The built-in table's image: provisioned when this engine holds it, else its pull fails (no
       // registry here); either way the engine chose that image, not the manifest's.
       const BUILT_IN = 'openwhisk/action-nodejs-v18:nightly';
+      /** @type {{ a?: import('../../../dist/lib/local/engine').LocalAction, err?: OpenWhiskNodeError }} */
       const outcome = await e.provision('node-manifest', doc, offline).then(
         (a) => ({ a }),
         (err) => ({ err }),
@@ -801,7 +805,7 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       assert.equal(err.reason, 'capacity');
       assert.match(err.message, /All 1 containers of the local runtime are busy/);
       await busy;
-      assert.equal((await x.invoke({ name: 'back' })).response.result.params.name, 'back', 'the evicted action cold-starts');
+      assert.equal(result(await x.invoke({ name: 'back' })).params.name, 'back', 'the evicted action cold-starts');
       assert.equal(x.containers, 1);
       assert.equal(y.containers, 0);
       await Promise.all([x.close(), y.close()]);
@@ -868,7 +872,7 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
       const t0 = Date.now();
       for (let i = 0; i < 20; i++) {
         const act = await e.provision(`node-cycle`, doc, cat);
-        assert.equal((await act.invoke({ name: String(i) })).response.result.params.name, String(i));
+        assert.equal(result(await act.invoke({ name: String(i) })).params.name, String(i));
         await act.close();
       }
       assert.deepEqual(await ofNode('node-cycle'), []);
@@ -915,7 +919,7 @@ describe('local runtime (lib/local) against the real Docker engine', function ()
           [],
           'nothing published',
         );
-        assert.equal((await act.invoke({ name: 'net' })).response.result.params.name, 'net');
+        assert.equal(result(await act.invoke({ name: 'net' })).params.name, 'net');
         // a killed container on a network (no TCP reset) still fails fast
         const running = act.invoke({ mode: 'sleep', ms: 10000 });
         await sleep(300);

@@ -10,6 +10,9 @@ const { LocalEngine, LABELS } = require('../../../dist/lib/local/engine');
 const { requireDocker, requireImage } = require('../../support/docker');
 const { ACTION_IMAGE, HOSTILE_IMAGE, buildHostileImage } = require('../../support/hostile');
 
+/** An activation's result, as this file's actions shape it. @param {import('../../../dist/lib/types').Activation} a @returns {Record<string, any>} */
+const result = (a) => /** @type {Record<string, any>} */ (a.response.result);
+
 const INSTANCE = `bounds-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
 const docker = new Docker();
 const engines = [];
@@ -63,13 +66,13 @@ describe('local runtime bounds (real Docker)', function () {
     const busy = act.invoke({ ms: 1500, n: 0 });
     const waiting = Array.from({ length: 12 }, (_, i) =>
       act.invoke({ n: i + 1, blob }).then(
-        (a) => a.response.result.n,
+        (a) => result(a).n,
         (err) => err,
       ),
     );
     const settled = await Promise.all(waiting);
     await busy;
-    const refused = settled.filter((r) => r instanceof Error);
+    const refused = /** @type {import('../../../dist/lib/errors').OpenWhiskNodeError[]} */ (settled.filter((r) => r instanceof Error));
     const ran = settled.filter((r) => typeof r === 'number');
     assert.ok(ran.length >= 7 && ran.length <= 8, `${ran.length} messages fit in 512 KB`);
     assert.equal(refused.length + ran.length, 12);
@@ -79,7 +82,7 @@ describe('local runtime bounds (real Docker)', function () {
       /overloaded: the messages waiting in the local runtime \(all its actions together\) already hold more than .* of the 0\.5 MB it keeps for waiting messages/,
     );
     // Once the queue has drained, messages are accepted again.
-    assert.equal((await act.invoke({ n: 99, blob })).response.result.n, 99);
+    assert.equal(result(await act.invoke({ n: 99, blob })).n, 99);
     await act.close();
   });
 
@@ -122,8 +125,8 @@ describe('local runtime bounds (real Docker)', function () {
     const [victimInfo] = await docker.listContainers({ filters: { label: [`${LABELS.node}=node-victim`, `${LABELS.instance}=${INSTANCE}`] } });
     assert.deepEqual(Object.keys(victimInfo.NetworkSettings.Networks), ['leon-openwhisk-isolated']);
     const blocked = await prober.invoke({ mode: 'probe', host: await ipOf('node-victim'), port: 8080 });
-    assert.equal(blocked.response.result.reachable, false, 'another action container is out of reach');
-    assert.equal((await victim.invoke({ n: 1 })).response.result.n, 1, 'the victim still serves Node-RED');
+    assert.equal(result(blocked).reachable, false, 'another action container is out of reach');
+    assert.equal(result(await victim.invoke({ n: 1 })).n, 1, 'the victim still serves Node-RED');
     await Promise.all([victim.close(), prober.close()]);
 
     // Control: on a plain user network of the user's choosing, containers do reach each other.
@@ -134,7 +137,7 @@ describe('local runtime bounds (real Docker)', function () {
       const v2 = await e2.provision('node-victim2', victimDoc, catalog([victimDoc]));
       const p2 = await e2.provision('node-prober2', probeDoc, catalog([probeDoc]));
       const open = await p2.invoke({ mode: 'probe', host: await ipOf('node-victim2'), port: 8080 });
-      assert.equal(open.response.result.reachable, true, 'the probe itself works');
+      assert.equal(result(open).reachable, true, 'the probe itself works');
       await Promise.all([v2.close(), p2.close()]);
     } finally {
       // Its containers (a stem cell too) leave the network first: Docker refuses to remove a network in use.

@@ -36,6 +36,7 @@ function doc(name, memory = 256, version = '0.0.1') {
   };
 }
 const catalog = {
+  location: 'test catalog',
   async getAction() {
     throw new Error('not used');
   },
@@ -111,7 +112,7 @@ describe('stem cells (real Docker engine)', function () {
     const UNSAFE = 'leon-edge/test-stemcell-unsafe:latest';
     const build = await docker.buildImage(
       { context: path.join(ROOT, 'test', 'support', 'unsafe-image'), src: ['Dockerfile'] },
-      { t: UNSAFE, buildargs: JSON.stringify({ BASE: IMAGE }) },
+      { t: UNSAFE, buildargs: { BASE: IMAGE } },
     );
     await new Promise((resolve, reject) =>
       docker.modem.followProgress(build, (err, out) => {
@@ -202,7 +203,7 @@ describe('stem cells (real Docker engine)', function () {
     const e = engine({ capacity: 3 });
     const a = await e.provision('node-once', doc('once'), catalog);
     await until('a stem cell', () => e.readyCells === 1);
-    const plan = a.plan;
+    const plan = /** @type {import('../../../dist/lib/local/pool').PoolAction} */ (a).plan;
     const cell = e.takeCell(plan);
     assert.ok(cell, 'the engine hands the cell out once');
     assert.equal(e.takeCell(plan), undefined, 'and no second time');

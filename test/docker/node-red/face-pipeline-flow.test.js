@@ -164,6 +164,7 @@ describe('face-detection example flow (real Node-RED, real Docker)', function ()
     const { latest } = await show('astronaut.png', astronaut());
     await kb({ topic: 'enrol', payload: { face: latest.faces[0].id, name: 'Eileen Collins' } });
     // What the flow sends to the cloud stage for a mirrored copy (known at ~0.2), kept to send again.
+    /** @type {Record<string, any>} */
     let sent;
     helper.getNode('face.identify').once('input', (m) => (sent = { ...m, t: { ...m.t }, payload: { ...m.payload } }));
     assert.equal((await show('mirror.png', (await variants('astronaut')).mirror)).latest.faces[0].match, 'known');

@@ -24,7 +24,7 @@ function silentServer(port = 0) {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () =>
       resolve({
-        url: `http://127.0.0.1:${server.address().port}`,
+        url: `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`,
         connections: () => sockets.size,
         stop: () =>
           new Promise((r) => {

@@ -164,6 +164,7 @@ describe('openwhisk-trigger in the cloud (test OpenWhisk server, real openwhisk 
   });
 
   it('a local runtime whose catalog is the service fires the trigger through that service', async () => {
+    /** @type {Record<string, unknown>[]} */
     const f = flow('reading');
     f[1] = { id: 'rt', type: 'openwhisk-runtime', mode: 'local', service: 'svc', source: 'service', images: 'nodejs:*=leon-edge/action-nodejs-v20:latest' };
     await helper.load(nodes, f, creds());

@@ -485,9 +485,9 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       const first = proxy.run({ id: 1 });
       await sleep(100);
       const [a, b] = await Promise.all([first, proxy.run({ id: 2 })]);
+      assert.equal(a.headers['x-leon-log-bytes'], undefined, 'no count when activations overlap');
       assert.deepEqual(a, { status: 200, body: { id: 1 } });
       assert.deepEqual(b, { status: 200, body: { id: 2 } });
-      assert.equal(a.headers['x-leon-log-bytes'], undefined, 'no count when activations overlap');
       const logs = await proxy.logsWhen((l) => countSentinels(l.stdout) >= 2 && countSentinels(l.stderr) >= 2);
       assert.equal(countSentinels(logs.stdout), 2);
       assert.equal(countSentinels(logs.stderr), 2);
@@ -497,6 +497,7 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
   // What the engine sends a stem cell while it waits for its action (lib/local/http.ts warmUpCall).
   describe('POST /warm-up (stem cells)', function () {
     const WARM_UP = { value: {}, namespace: '', action_name: '', action_version: '', activation_id: '', transaction_id: '', deadline: '0' };
+    /** @param {object} [body] */
     const warmUp = (proxy, body = WARM_UP) => request(proxy.url, '/warm-up', body);
 
     it('answers 200 {} before /init, writes nothing to the logs, leaves no environment, and the /init that follows is the first', async () => {

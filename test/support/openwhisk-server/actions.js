@@ -23,9 +23,12 @@ const {
 } = require('./common');
 const { Container, processRunResponse, processInitResponse, extendedResponse } = require('./containers');
 
+/** @typedef {import("./index").Server} Server the server these methods become part of (their `this`) */
+
 class ActionRoutes {
   // --- /actions ---------------------------------------------------------------------------
 
+  /** @this {Server} */
   async _actions(ctx, tail) {
     const { method, q, ns, user } = ctx;
     const isShared = (pkgName) => () => {
@@ -113,11 +116,13 @@ class ActionRoutes {
     return this._send(ctx.res, 200, this._actionJson(doc, true));
   }
 
+  /** @this {Server} */
   _isDeprecated(kind) {
     const rt = this._resolveKind(kind);
     return Boolean(rt && rt.deprecated);
   }
 
+  /** @this {Server} */
   async _invokeRoute(ctx, pkgName, name) {
     const transStart = Date.now();
     // every invoke request that got past authentication is recorded, with the HTTP status it got
@@ -143,6 +148,7 @@ class ActionRoutes {
     }
   }
 
+  /** @this {Server} */
   async _invoke(ctx, pkgName, name, transStart, record, reply) {
     const { q, ns, user } = ctx;
     try {
@@ -205,11 +211,13 @@ class ActionRoutes {
 
   // --- running activations ----------------------------------------------------------------
 
+  /** @this {Server} */
   _store(activation, statusCode) {
     this.activations.set(activation.activationId, activation);
     this._activationMeta.set(activation.activationId, { statusCode });
   }
 
+  /** @this {Server} */
   _acquire(action, mode) {
     const doc = action.doc;
     const key = `${doc.namespace}/${doc.name}@${doc.version}#${doc.updated}:${mode}`;
@@ -227,6 +235,7 @@ class ActionRoutes {
   /**
    * Invokes a primitive action: returns the activation id at once and a promise of the stored
    * activation record (extended JSON).
+   * @this {Server}
    */
   _invokePrimitive(user, action, payload, opts) {
     const activationId = newActivationId();
@@ -235,6 +244,7 @@ class ActionRoutes {
     return { activationId, done };
   }
 
+  /** @this {Server} */
   async _runPrimitive(user, action, payload, activationId, opts) {
     await new Promise((r) => setImmediate(r)); // let the controller answer a non-blocking invoke first
     const doc = action.doc;
@@ -380,7 +390,10 @@ class ActionRoutes {
     return activation;
   }
 
-  /** For onInvoke hooks: run the action the default way (vm for nodejs) and return its result like the action would. */
+  /**
+   * For onInvoke hooks: run the action the default way (vm for nodejs) and return its result like the action would.
+   * @this {Server}
+   */
   async _runDefault(doc, args, env, timeoutMs, logs) {
     const isNode = /^nodejs(:|$)/.test(doc.exec.kind) && !doc.exec.binary && typeof doc.exec.code === 'string';
     if (!isNode) throw new Error(`runDefault: kind '${doc.exec.kind}' cannot run in the test server`);
@@ -401,7 +414,10 @@ class ActionRoutes {
     }
   }
 
-  /** SequenceActions.invokeSequence */
+  /**
+   * SequenceActions.invokeSequence
+   * @this {Server}
+   */
   _invokeSequence(user, seq, payload, opts) {
     const activationId = newActivationId();
     const done = this._runSequence(user, seq, payload, activationId, opts);
@@ -409,6 +425,7 @@ class ActionRoutes {
     return { activationId, done };
   }
 
+  /** @this {Server} */
   async _runSequence(user, seq, payload, seqActivationId, opts) {
     const transStart = opts.transStart || Date.now();
     const start = Date.now();
@@ -452,6 +469,7 @@ class ActionRoutes {
       if (isObject(previous.result) && 'error' in previous.result) break;
     }
     const end = Date.now();
+    /** @type {Array<{ key: string, value: unknown }>} */
     const annotations = [
       { key: 'topmost', value: Boolean(opts.topmost) },
       { key: 'path', value: `${seq.doc.namespace}/${seq.doc.name}` },

@@ -3,9 +3,12 @@
 
 const { HEX32_RE, MSG, OwError, clone, getAnnotation, parseBool, parseListArgs } = require('./common');
 
+/** @typedef {import("./index").Server} Server the server these methods become part of (their `this`) */
+
 class ActivationRoutes {
   // --- /activations -----------------------------------------------------------------------
 
+  /** @this {Server} */
   async _activationsRoute(ctx, tail) {
     const { method, q, ns, res } = ctx;
     if (method !== 'GET') throw new OwError(405, MSG.methodNotAllowed(['GET']));
@@ -52,6 +55,7 @@ class ActivationRoutes {
     return this._send(res, 200, clone(a));
   }
 
+  /** @this {Server} */
   _activationSummary(a) {
     const o = {
       namespace: a.namespace,

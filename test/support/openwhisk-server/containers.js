@@ -27,6 +27,7 @@ class Container {
     this.sinks = []; // log arrays of the activations in flight
     this.orphanLogs = []; // output produced between activations (shows up in the next one, like docker logs)
     this.crash = null; // set when user code fails outside of a run (uncaught error in a timer)
+    /** @type {((err?: unknown) => void) | null} called when user code fails outside of a run */
     this.onCrash = null;
     this.env = {};
     this.context = null;
@@ -144,6 +145,7 @@ class Container {
       stderr: { write: (s) => (this.log('stderr', [String(s).replace(/\n$/, '')]), true) },
     };
     const moduleObj = { exports: {} };
+    /** @type {Record<string, unknown>} the action's global object (`global` is added below) */
     const sandbox = {
       console: this.makeConsole(),
       ...timers,
@@ -167,7 +169,7 @@ class Container {
       exports: moduleObj.exports,
       require: (name) => {
         if (typeof name === 'string' && nodeModule.isBuiltin(name)) return require(name);
-        const e = new Error(`Cannot find module '${name}'`);
+        const e = /** @type {NodeJS.ErrnoException} */ (new Error(`Cannot find module '${name}'`));
         e.code = 'MODULE_NOT_FOUND';
         throw e;
       },

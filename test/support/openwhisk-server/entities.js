@@ -22,6 +22,8 @@ const {
   checkEntityName,
 } = require('./common');
 
+/** @typedef {import("./index").Server} Server the server these methods become part of (their `this`) */
+
 class EntityMethods {
   // --- entities ---------------------------------------------------------------------------
 
@@ -33,16 +35,19 @@ class EntityMethods {
     return parts.length === 2 ? { nsPath: `${namespace}/${parts[0]}`, simple: parts[1] } : { nsPath: namespace, simple: name };
   }
 
+  /** @this {Server} */
   _get(nsPath, name) {
     return this._entities.get(`${nsPath}/${name}`) || null;
   }
 
+  /** @this {Server} */
   _kinds() {
     const out = [];
     for (const list of Object.values(this._runtimes)) for (const r of list) out.push(r.kind);
     return out;
   }
 
+  /** @this {Server} */
   _resolveKind(kind) {
     const m = /^(.+):default$/.exec(kind);
     for (const [family, list] of Object.entries(this._runtimes)) {
@@ -63,6 +68,7 @@ class EntityMethods {
     return '/' + parts.join('/');
   }
 
+  /** @this {Server} */
   _parseExec(exec, userNs) {
     if (!isObject(exec) || typeof exec.kind !== 'string') throw new OwError(400, MSG.malformedContent("'kind' must be a string defined in 'exec'"));
     const kind = exec.kind.trim().toLowerCase();
@@ -126,7 +132,10 @@ class EntityMethods {
     return out;
   }
 
-  /** WhiskActionPut applied to an existing action (update) or nothing (create). */
+  /**
+   * WhiskActionPut applied to an existing action (update) or nothing (create).
+   * @this {Server}
+   */
   _buildAction(nsPath, name, content, existing, userNs) {
     if (!isObject(content)) throw new OwError(400, MSG.malformedContent('Object expected'));
     checkEntityName(name);
@@ -174,6 +183,7 @@ class EntityMethods {
     };
   }
 
+  /** @this {Server} */
   _buildPackage(namespace, name, content, existing, user) {
     if (!isObject(content)) throw new OwError(400, MSG.malformedContent('Object expected'));
     if (name === 'default') throw new OwError(400, MSG.packageNameIsReserved(name));
@@ -221,6 +231,7 @@ class EntityMethods {
     return o;
   }
 
+  /** @this {Server} */
   _actionJson(doc, withCode, extra = {}) {
     const o = {
       namespace: doc.namespace,
@@ -263,6 +274,7 @@ class EntityMethods {
     };
   }
 
+  /** @this {Server} */
   _sorted(filter) {
     return [...this._entities.values()].filter(filter).sort((a, b) => b.doc.updated - a.doc.updated || b.seq - a.seq);
   }
@@ -270,6 +282,7 @@ class EntityMethods {
   /**
    * WhiskPackage.resolveBinding(mergeParameters = true): the real package behind a package
    * or binding, with binding parameters overriding package parameters.
+   * @this {Server}
    */
   _resolvePackage(namespace, name, user) {
     const e = this._get(namespace, name);
@@ -286,6 +299,7 @@ class EntityMethods {
   /**
    * WhiskActionMetaData.resolveActionAndMergeParameters: the action (in the real package)
    * with package (and binding) parameters merged under its own.
+   * @this {Server}
    */
   _resolveAction(namespace, pkgName, name, user) {
     if (!pkgName) {
@@ -303,12 +317,16 @@ class EntityMethods {
     return { doc: e.doc, parameters: mergeParams(parameters, e.doc.parameters), binding: requested === fullPath ? undefined : requested };
   }
 
+  /** @this {Server} */
   _resolveFqn(fqn) {
     const parts = fqn.replace(/^\//, '').split('/');
     return parts.length === 3 ? this._resolveAction(parts[0], parts[1], parts[2], null) : this._resolveAction(parts[0], null, parts[1], null);
   }
 
-  /** checkSequenceActionLimits: length, existence, cycles. */
+  /**
+   * checkSequenceActionLimits: length, existence, cycles.
+   * @this {Server}
+   */
   _checkSequence(selfFqn, components) {
     if (components.length > SEQUENCE_LIMIT) throw new OwError(400, MSG.sequenceIsTooLong);
     if (components.length === 0) throw new OwError(400, MSG.sequenceNoComponent);

@@ -59,12 +59,16 @@ class OpenWhiskServer {
     this.blockingWaitMs = options.blockingWaitMs === undefined ? 60000 : Number(options.blockingWaitMs);
     this.port = options.port || 0;
     this.host = '127.0.0.1';
+    /** @type {((namespace: string, fullName: string, params: Record<string, any>, ctx: Record<string, any>) => any) | null} */
     this.onInvoke = null;
+    /** @type {boolean | number} true: every action invoke and trigger fire answers 429; a number: that many of them */
     this.throttle = false;
     this.invocations = [];
     this.firings = []; // every trigger POST past authentication: {namespace, name, params, status, activationId}
     this.activations = new Map();
+    /** @type {string | null} set by listen() */
     this.url = null;
+    /** @type {Record<string, ReturnType<typeof defaultRuntimes>['nodejs']>} family -> its runtimes (the manifest GET / serves) */
     this._runtimes = defaultRuntimes();
     this._entities = new Map(); // docid -> {type: 'action'|'package', doc}
     this._activationMeta = new Map(); // id -> {statusCode}
@@ -76,7 +80,8 @@ class OpenWhiskServer {
       if (promise && this._contextPromises.has(promise.constructor)) return; // action code; the runtime keeps going
       if (process.listenerCount('unhandledRejection') <= 1) throw reason; // keep Node's default behaviour for everything else
     };
-    this.server = http.createServer((req, res) => this._handle(req, res));
+    const self = /** @type {Server} */ (/** @type {unknown} */ (this)); // with the resources' methods (mixed in below the class)
+    this.server = http.createServer((req, res) => self._handle(req, res));
     this.server.keepAliveTimeout = 1000;
   }
 
@@ -94,6 +99,7 @@ class OpenWhiskServer {
 
   setRuntimes(runtimes) {
     const src = runtimes && isObject(runtimes.runtimes) ? runtimes.runtimes : runtimes;
+    /** @type {OpenWhiskServer['_runtimes']} */
     const out = {};
     for (const [family, list] of Object.entries(src || {})) {
       if (!Array.isArray(list)) continue;
@@ -115,7 +121,7 @@ class OpenWhiskServer {
     return this;
   }
 
-  /** Creates or replaces an action (name 'name' or 'pkg/name'); returns the stored entity JSON. */
+  /** Creates or replaces an action (name 'name' or 'pkg/name'); returns the stored entity JSON. @this {Server} */
   putAction(namespace, name, action = {}) {
     const { nsPath, simple } = this._splitName(namespace, name);
     if (nsPath.includes('/')) {
@@ -135,7 +141,7 @@ class OpenWhiskServer {
     return this._actionJson(doc, true);
   }
 
-  /** Creates or replaces a package or package binding; returns the stored entity JSON. */
+  /** Creates or replaces a package or package binding; returns the stored entity JSON. @this {Server} */
   putPackage(namespace, name, pkg = {}) {
     checkEntityName(name);
     const existing = this._entities.get(`${namespace}/${name}`);
@@ -150,7 +156,7 @@ class OpenWhiskServer {
     return this._packageJson(doc);
   }
 
-  /** Creates or replaces a trigger (namespace-level); returns its JSON. */
+  /** Creates or replaces a trigger (namespace-level); returns its JSON. @this {Server} */
   putTrigger(namespace, name, trigger = {}) {
     checkEntityName(name);
     const existing = this._entities.get(`${namespace}/${name}`);
@@ -169,7 +175,7 @@ class OpenWhiskServer {
     return this._triggerJson(doc);
   }
 
-  /** Creates or replaces a rule {trigger, action, status: 'active' (default) | 'inactive'}; returns its JSON. */
+  /** Creates or replaces a rule {trigger, action, status: 'active' (default) | 'inactive'}; returns its JSON. @this {Server} */
   putRule(namespace, name, rule) {
     checkEntityName(name);
     const doc = this._buildRule(namespace, name, rule, this._entities.get(`${namespace}/${name}`));
@@ -182,7 +188,7 @@ class OpenWhiskServer {
       this.server.once('error', reject);
       this.server.listen(this.port, this.host, () => {
         this.server.off('error', reject);
-        this.port = this.server.address().port;
+        this.port = /** @type {import('node:net').AddressInfo} */ (this.server.address()).port;
         this.url = `http://${this.host}:${this.port}`;
         process.on('unhandledRejection', this._onUnhandledRejection);
         resolve(this);
@@ -257,6 +263,7 @@ class OpenWhiskServer {
     throw new OwError(401, MSG.authInvalid, challenge);
   }
 
+  /** @this {Server} */
   async _handle(req, res) {
     const tid = newTid();
     res.setHeader('X-Request-ID', tid);
@@ -269,6 +276,7 @@ class OpenWhiskServer {
     }
   }
 
+  /** @this {Server} */
   async _route(req, res, tid) {
     const url = new URL(req.url, 'http://localhost');
     const raw = url.pathname.split('/').slice(1);
@@ -380,6 +388,11 @@ class OpenWhiskServer {
   }
 }
 
+/**
+ * The server with the methods of each resource (below), its type for those methods' `this` and for the tests.
+ * @typedef {OpenWhiskServer & import('./entities') & import('./triggers-rules') & import('./actions') & import('./activations') & import('./packages')} Server
+ */
+
 // The methods of each resource, from their own files, as methods of the server (none defined twice).
 for (const part of [require('./entities'), require('./triggers-rules'), require('./actions'), require('./activations'), require('./packages')]) {
   for (const name of Object.getOwnPropertyNames(part.prototype)) {
@@ -392,10 +405,10 @@ for (const part of [require('./entities'), require('./triggers-rules'), require(
 /**
  * Starts the server on 127.0.0.1.
  * @param {{port?: number, users?: Record<string, string>, blockingWaitMs?: number}} [options]
- * @returns {Promise<OpenWhiskServer>}
+ * @returns {Promise<Server>}
  */
 async function startOpenWhiskServer(options = {}) {
-  const server = new OpenWhiskServer(options);
+  const server = /** @type {Server} */ (new OpenWhiskServer(options));
   await server.listen();
   return server;
 }

@@ -3,9 +3,12 @@
 
 const { MSG, OwError, mergeParams, getAnnotation, paramsJson, parseBool, parseListArgs, checkEntityName } = require('./common');
 
+/** @typedef {import("./index").Server} Server the server these methods become part of (their `this`) */
+
 class PackageRoutes {
   // --- /packages --------------------------------------------------------------------------
 
+  /** @this {Server} */
   async _packages(ctx, tail) {
     const { method, q, ns, user, res } = ctx;
     if (tail.length === 0 || (tail.length === 1 && tail[0] === '')) {

@@ -3,9 +3,12 @@
 
 const { MAX_PAYLOAD, MSG, OwError, clone, newActivationId, upPatch, parseBool, parseListArgs, checkEntityName } = require('./common');
 
+/** @typedef {import("./index").Server} Server the server these methods become part of (their `this`) */
+
 class TriggerRuleRoutes {
   // --- /triggers and /rules (apache/openwhisk Triggers.scala, Rules.scala) ----------------------
 
+  /** @this {Server} */
   _triggerJson(doc) {
     const out = {
       namespace: doc.namespace,
@@ -39,6 +42,7 @@ class TriggerRuleRoutes {
     };
   }
 
+  /** @this {Server} */
   _rulesOf(namespace, trigger) {
     return this._sorted((e) => e.type === 'rule' && e.doc.trigger.path === namespace && e.doc.trigger.name === trigger).map((e) => e.doc);
   }
@@ -54,6 +58,7 @@ class TriggerRuleRoutes {
     return { path: [ns, ...parts.slice(1, -1)].join('/'), name: parts[parts.length - 1] };
   }
 
+  /** @this {Server} */
   _buildRule(namespace, name, rule, existing) {
     if (!rule || !rule.trigger || !rule.action) throw new OwError(400, MSG.malformedContent("'trigger' and 'action' are required"));
     const trigger = this._entityRef(rule.trigger, namespace);
@@ -64,6 +69,7 @@ class TriggerRuleRoutes {
     return { namespace, name, trigger, action, status, version: existing ? upPatch(existing.doc.version) : '0.0.1', updated: Date.now() };
   }
 
+  /** @this {Server} */
   async _triggers(ctx, tail) {
     const { method, ns, user, q } = ctx;
     this._entitled(ctx, null);
@@ -110,6 +116,7 @@ class TriggerRuleRoutes {
    * POST /triggers/{name}: 404 for an unknown trigger; 204 (and no record) without an active rule;
    * else 202 {activationId} at once, each active rule's action invoked non-blocking with the trigger's
    * parameters and the payload over them, and a trigger activation whose logs hold one JSON line per rule.
+   * @this {Server}
    */
   async _fire(ctx, name, existing, user) {
     const record = { namespace: ctx.ns, name, params: undefined, status: null, activationId: null };
@@ -182,6 +189,7 @@ class TriggerRuleRoutes {
     return reply(202, { activationId }, { 'x-openwhisk-activation-id': activationId });
   }
 
+  /** @this {Server} */
   async _rules(ctx, tail) {
     const { method, ns, q } = ctx;
     this._entitled(ctx, null);

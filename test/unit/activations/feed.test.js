@@ -9,7 +9,13 @@ const { boundedValue } = require('../../../dist/lib/activations/bounded');
 const { recording } = require('../../../dist/lib/activations/record');
 const { LogLines } = require('../../../dist/lib/activations/log-lines');
 
+/** @typedef {import('../../../dist/lib/types').Activation} Activation */
+
 let seq = 0;
+/**
+ * @param {Partial<Activation>} [extra]
+ * @returns {Activation}
+ */
 const act = (extra = {}) => ({
   activationId: (++seq).toString(16).padStart(32, '0'),
   namespace: 'guest',
@@ -99,12 +105,12 @@ describe('activation feed (the OpenWhisk sidebar)', () => {
     assert.equal(d.logs.length, 200);
     assert.match(d.logs[0], /^800 /);
     assert.ok(d.logs[199].length <= 1001 && d.logs[199].endsWith('…'));
-    assert.match(d.result.text, /… \(100000 characters\)$/);
-    assert.equal(d.params.n, 1);
+    assert.match(/** @type {{ text: string }} */ (d.result).text, /… \(100000 characters\)$/);
+    assert.equal(/** @type {{ n: number }} */ (d.params).n, 1);
     // The store's copy is the preview: the whole record is not kept in memory.
     assert.ok(s.byteSize < 64 * 1024, `store holds ${s.byteSize} bytes`);
     // The caller's object is untouched.
-    assert.equal(big.response.result.text.length, 100000);
+    assert.equal(/** @type {{ text: string }} */ (big.response.result).text.length, 100000);
     assert.equal(big.logs.length, 1000);
   });
 
@@ -113,7 +119,7 @@ describe('activation feed (the OpenWhisk sidebar)', () => {
     for (let i = 0; i < 1000; i++) s.add(act());
     assert.equal(s.size, 5);
     // The lines for a file are queued by the store's file part (store-file.ts); a store without a file has none.
-    assert.equal(s.file, undefined);
+    assert.equal(s['file'], undefined);
   });
 
   it("the feed lists every runtime's rows newest first, filters them, and stops listing a runtime once it closes", () => {
@@ -147,7 +153,8 @@ describe('activation feed (the OpenWhisk sidebar)', () => {
   it('publishes new rows in batches: at most one per interval, at most N rows each, newest first, with the count left out', async () => {
     const sent = [];
     const p = new RowPublisher((topic, data) => sent.push({ topic, data }), 50, 3);
-    const row = (i) => ({ id: String(i), start: i });
+    // A row as far as the publisher reads it (its id and start).
+    const row = (i) => /** @type {import('../../../dist/lib/activations/row').ActivationRow} */ ({ id: String(i), start: i });
     for (let i = 0; i < 10; i++) p.push(row(i));
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(sent.length, 1);
@@ -171,7 +178,11 @@ describe('activation feed (the OpenWhisk sidebar)', () => {
     const s = new ActivationStore({ runtime: 'rt' });
     const a = act();
     const engine = { provision: async () => ({ containers: 1, invoke: async () => a, close: async () => undefined }) };
-    const h = await recording(engine, s).provision('node-7', {}, {});
+    const h = await recording(engine, s).provision(
+      'node-7',
+      /** @type {import('../../../dist/lib/types').ActionDoc} */ ({}),
+      /** @type {import('../../../dist/lib/types').Catalog} */ ({}),
+    );
     assert.equal(await h.invoke({ n: 3 }), a);
     assert.deepEqual(
       a.annotations.map((k) => k.key),
@@ -189,7 +200,7 @@ describe('activation feed (the OpenWhisk sidebar)', () => {
     const { value, cut } = boundedValue(huge, { maxChars: 1000, maxString: 100 });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     assert.ok(cut);
-    assert.ok(value.list.length < 200);
+    assert.ok(/** @type {{ list: unknown[] }} */ (value).list.length < 200);
     assert.ok(ms < 20, `${ms} ms`);
   });
 

@@ -9,6 +9,14 @@ const { ActivationStore } = require('../../../dist/lib/activations/store');
 const { activationFile } = require('../../../dist/lib/activations/store-file');
 const { summaryOf } = require('../../../dist/lib/activations/summary');
 
+/** @typedef {import('../../../dist/lib/types').Activation} Activation */
+
+/**
+ * An activation numbered i, its result { i }.
+ * @param {number} i
+ * @param {Partial<Activation>} [extra]
+ * @returns {Activation}
+ */
 const act = (i, extra = {}) => ({
   activationId: i.toString(16).padStart(32, '0'),
   namespace: 'guest',
@@ -22,6 +30,9 @@ const act = (i, extra = {}) => ({
   ...extra,
 });
 
+/** An activation's result: act(i)'s { i }, or what the store keeps of one too large ({ error }). @param {Activation} a */
+const result = (a) => /** @type {{ i?: number, error?: string }} */ (a.response.result);
+
 describe('activation store', () => {
   let dir;
   beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'leon-store-'))));
@@ -31,35 +42,35 @@ describe('activation store', () => {
     const s = new ActivationStore();
     for (let i = 1; i <= 10; i++) s.add(act(i));
     assert.deepEqual(
-      s.list({ limit: 3 }).map((a) => a.response.result.i),
+      s.list({ limit: 3 }).map((a) => result(a).i),
       [10, 9, 8],
     );
     assert.deepEqual(
-      s.list({ skip: 2, limit: 2 }).map((a) => a.response.result.i),
+      s.list({ skip: 2, limit: 2 }).map((a) => result(a).i),
       [8, 7],
     );
     assert.deepEqual(
-      s.list({ name: 'pkg/odd', limit: 2 }).map((a) => a.response.result.i),
+      s.list({ name: 'pkg/odd', limit: 2 }).map((a) => result(a).i),
       [9, 7],
     );
     assert.deepEqual(
-      s.list({ name: 'pkg/even', limit: 1 }).map((a) => a.response.result.i),
+      s.list({ name: 'pkg/even', limit: 1 }).map((a) => result(a).i),
       [10],
     );
     // "odd" is an action outside any package: none of these.
     assert.deepEqual(s.list({ name: 'odd' }), []);
     s.add(act(11, { name: 'odd', annotations: [{ key: 'path', value: 'guest/odd' }] }));
     assert.deepEqual(
-      s.list({ name: 'odd' }).map((a) => a.response.result.i),
+      s.list({ name: 'odd' }).map((a) => result(a).i),
       [11],
     );
     assert.deepEqual(
-      s.list({ name: 'pkg/odd', limit: 1 }).map((a) => a.response.result.i),
+      s.list({ name: 'pkg/odd', limit: 1 }).map((a) => result(a).i),
       [9],
     );
     assert.deepEqual(s.list({ name: 'other/even' }), []);
     assert.deepEqual(
-      s.list({ since: 1008 }).map((a) => a.response.result.i),
+      s.list({ since: 1008 }).map((a) => result(a).i),
       [11, 10, 9, 8],
     );
     assert.equal(summaryOf(s.get(act(3).activationId)).statusCode, 0);
@@ -71,7 +82,7 @@ describe('activation store', () => {
     const a = act(1);
     s.add(a);
     a.annotations.push({ key: 'where', value: 'local' });
-    a.response.result.i = 99;
+    result(a).i = 99;
     assert.deepEqual(s.get(a.activationId).response.result, { i: 1 });
     assert.equal(s.get(a.activationId).annotations.length, 1);
   });
@@ -81,7 +92,7 @@ describe('activation store', () => {
     for (let i = 1; i <= 12; i++) byCount.add(act(i));
     assert.equal(byCount.size, 5);
     assert.deepEqual(
-      byCount.list().map((a) => a.response.result.i),
+      byCount.list().map((a) => result(a).i),
       [12, 11, 10, 9, 8],
     );
     assert.equal(byCount.get(act(1).activationId), undefined);
@@ -90,10 +101,10 @@ describe('activation store', () => {
     for (let i = 1; i <= 100; i++) byBytes.add(act(i, { logs: ['x'.repeat(1000)] }));
     assert.ok(byBytes.byteSize <= 20000, String(byBytes.byteSize));
     assert.ok(byBytes.size >= 10 && byBytes.size < 100, String(byBytes.size));
-    assert.equal(byBytes.list({ limit: 1 })[0].response.result.i, 100);
+    assert.equal(result(byBytes.list({ limit: 1 })[0]).i, 100);
     byBytes.add(act(101, { response: { status: 'success', success: true, result: { big: 'y'.repeat(50000) } } }));
     const big = byBytes.get(act(101).activationId);
-    assert.match(big.response.result.error, /too large for the activation store/);
+    assert.match(result(big).error, /too large for the activation store/);
     assert.ok(byBytes.size > 5, 'one big result does not push out everything else');
   });
 
@@ -119,7 +130,7 @@ describe('activation store', () => {
     fs.appendFileSync(file, 'not json\n');
     const again = new ActivationStore({ file, maxCount: 3 });
     assert.deepEqual(
-      again.list().map((a) => a.response.result.i),
+      again.list().map((a) => result(a).i),
       [4, 3, 2],
     );
   });
@@ -134,7 +145,7 @@ describe('activation store', () => {
       assert.ok(lines <= 10, `${lines} lines after ${i} records`);
     }
     assert.deepEqual(
-      new ActivationStore({ file, maxCount: 5 }).list().map((a) => a.response.result.i),
+      new ActivationStore({ file, maxCount: 5 }).list().map((a) => result(a).i),
       [60, 59, 58, 57, 56],
     );
   });
@@ -146,7 +157,7 @@ describe('activation store', () => {
     const written = s.flush();
     assert.ok(written instanceof Promise);
     assert.equal(fs.existsSync(file), false, 'nothing written while the caller still runs');
-    assert.equal(s.get(act(1).activationId).response.result.i, 1, 'read-your-writes before the file has it');
+    assert.equal(result(s.get(act(1).activationId)).i, 1, 'read-your-writes before the file has it');
     await written;
     assert.equal(new ActivationStore({ file }).size, 1);
   });
@@ -186,7 +197,7 @@ describe('activation store', () => {
     const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
     assert.ok(lines.length <= 10, `${lines.length} lines in the file`);
     assert.deepEqual(
-      new ActivationStore({ file, maxCount: 10 }).list({ limit: 10 }).map((a) => a.response.result.i),
+      new ActivationStore({ file, maxCount: 10 }).list({ limit: 10 }).map((a) => result(a).i),
       [1000, 999, 998, 997, 996, 995, 994, 993, 992, 991],
     );
   });
@@ -199,7 +210,7 @@ describe('activation store', () => {
     const again = new ActivationStore({ file });
     assert.equal(again.size, 20);
     assert.deepEqual(
-      again.list({ limit: 3 }).map((a) => a.response.result.i),
+      again.list({ limit: 3 }).map((a) => result(a).i),
       [20, 19, 18],
     );
   });
@@ -239,7 +250,7 @@ describe('activation store', () => {
     fs.rmSync(blocker);
     await s.flush();
     assert.deepEqual(
-      new ActivationStore({ file }).list().map((a) => a.response.result.i),
+      new ActivationStore({ file }).list().map((a) => result(a).i),
       [2, 1],
     );
   });

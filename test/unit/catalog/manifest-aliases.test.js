@@ -9,6 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { ManifestCatalog } = require('../../../dist/lib/catalog/manifest');
+/** @typedef {import('../../../dist/lib/errors').OpenWhiskNodeError} OpenWhiskNodeError */
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const HELLO = 'function main(p) { return { payload: `Hello, ${p.name}!` }; }\n';
@@ -77,7 +78,7 @@ describe('manifest YAML aliases: measured expanded, before anything is built', f
   it('names the line of the alias that passes the bound; a smaller amplification is refused too', async function () {
     // 10^5 values: the old code copied them all (fast enough, but a flow message clones them again).
     const file = write('wide.yaml', laughs(5, 10));
-    await assert.rejects(new ManifestCatalog(file).list(), (err) => {
+    await assert.rejects(new ManifestCatalog(file).list(), (/** @type {OpenWhiskNodeError} */ err) => {
       assert.equal(err.code, 'config');
       assert.match(err.message, /wide\.yaml:5:\d+: too large with its YAML aliases expanded: more than 100000 values/);
       return true;
@@ -92,7 +93,7 @@ describe('manifest YAML aliases: measured expanded, before anything is built', f
 
   it('a manifest with that many values written out (no alias) is refused too, and said so', async function () {
     const file = write('flat.yaml', `packages: {}\nx: [${Array(100001).fill('1').join(',')}]\n`);
-    await assert.rejects(new ManifestCatalog(file).list(), (err) => {
+    await assert.rejects(new ManifestCatalog(file).list(), (/** @type {Error} */ err) => {
       assert.match(err.message, /flat\.yaml:2:\d+: too large: more than 100000 values \(a manifest may hold at most 100000 values/);
       assert.doesNotMatch(err.message, /YAML alias/);
       return true;
@@ -101,7 +102,7 @@ describe('manifest YAML aliases: measured expanded, before anything is built', f
 
   it("an alias inside its own anchor's value (a cycle every copy would follow forever) is refused with its line", async function () {
     const file = write('cycle.yaml', 'packages:\n  demo:\n    inputs:\n      x: &x [1, *x]\n');
-    await assert.rejects(new ManifestCatalog(file).list(), (err) => {
+    await assert.rejects(new ManifestCatalog(file).list(), (/** @type {Error} */ err) => {
       assert.match(err.message, /cycle\.yaml:4:\d+: a YAML alias \(\*name\) inside the value its anchor \(&name\) names: a recursive structure/);
       return true;
     });

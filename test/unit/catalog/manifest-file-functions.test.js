@@ -9,6 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { ManifestCatalog } = require('../../../dist/lib/catalog/manifest');
+/** @typedef {import('../../../dist/lib/errors').OpenWhiskNodeError} OpenWhiskNodeError */
 
 const HELLO = 'function main() { return { hello: true }; }\n';
 const SECRET = 'TOP-SECRET-OUTSIDE-THE-MANIFEST-FOLDER';
@@ -51,7 +52,7 @@ describe("manifest function files: confined to the manifest's folder, regular, a
     const file = manifest(fn, where);
     await assert.rejects(
       new ManifestCatalog(file).list(),
-      (err) => {
+      (/** @type {OpenWhiskNodeError} */ err) => {
         assert.equal(err.code, 'config');
         assert.match(err.message, new RegExp(`^Manifest ${esc(file)}:5:\\d+: action 'a': function file '${esc(fn)}' ${re.source}`));
         assert.doesNotMatch(err.message, new RegExp(SECRET));
@@ -98,7 +99,7 @@ describe("manifest function files: confined to the manifest's folder, regular, a
     assert.equal((await catalog.getAction({ namespace: '_', name: 'demo/a' })).exec.code, HELLO);
     fs.rmSync(swapped);
     fs.symlinkSync(path.join(outside, 'secret.js'), swapped);
-    await assert.rejects(catalog.getAction({ namespace: '_', name: 'demo/a' }), (err) => {
+    await assert.rejects(catalog.getAction({ namespace: '_', name: 'demo/a' }), (/** @type {Error} */ err) => {
       assert.match(err.message, new RegExp(`^Manifest ${esc(file)}:5:\\d+: action 'a': function file 'swapped\\.js' is outside the manifest's folder`));
       assert.doesNotMatch(err.message, new RegExp(SECRET));
       return true;
@@ -192,7 +193,7 @@ describe("manifest function files: confined to the manifest's folder, regular, a
       assert.equal((await catalog.getAction({ namespace: '_', name: 'demo/a' })).exec.code, HELLO);
       fs.rmSync(swapped);
       fs.symlinkSync('flows_cred.json', swapped);
-      await assert.rejects(catalog.getAction({ namespace: '_', name: 'demo/a' }), (err) => {
+      await assert.rejects(catalog.getAction({ namespace: '_', name: 'demo/a' }), (/** @type {Error} */ err) => {
         assert.match(err.message, new RegExp(`^Manifest ${esc(file)}:5:\\d+: action 'a': function file 'swapped\\.js' is refused: it is a \\.json file`));
         assert.doesNotMatch(err.message, new RegExp(SECRET));
         return true;
@@ -241,7 +242,7 @@ describe("manifest function files: confined to the manifest's folder, regular, a
       return state;
     };
     const rejects = async (state, re) => {
-      await assert.rejects(catalog.getAction({ namespace: '_', name: 'demo/a' }), (err) => {
+      await assert.rejects(catalog.getAction({ namespace: '_', name: 'demo/a' }), (/** @type {Error} */ err) => {
         assert.match(err.message, new RegExp(`^Manifest ${esc(file)}:5:\\d+: action 'a': function file 'race/code\\.js' ${re.source}`));
         assert.doesNotMatch(err.message, new RegExp(SECRET));
         return true;
@@ -260,10 +261,12 @@ describe("manifest function files: confined to the manifest's folder, regular, a
     });
 
     it('without /proc/self/fd (not Linux): the path must still resolve to the very file opened', async () => {
-      fs.promises.readlink = async (p, ...rest) => {
-        if (String(p).startsWith('/proc/self/fd/')) throw Object.assign(new Error('no procfs'), { code: 'ENOENT' });
-        return readlink(p, ...rest);
-      };
+      fs.promises.readlink = /** @type {typeof fs.promises.readlink} */ (
+        async (p, ...rest) => {
+          if (String(p).startsWith('/proc/self/fd/')) throw Object.assign(new Error('no procfs'), { code: 'ENOENT' });
+          return readlink(p, ...rest);
+        }
+      );
       const state = swapAtOpen(path.join(outside, 'race'));
       await rejects(state, /changed while it was being opened \(a folder on its way was replaced\); it is not read/);
     });

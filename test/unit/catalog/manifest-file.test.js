@@ -8,6 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { locateManifest, locateManifestSync, MANIFEST_MAX_BYTES } = require('../../../dist/lib/catalog/manifest-file');
 const { ManifestCatalog } = require('../../../dist/lib/catalog/manifest');
+/** @typedef {import('../../../dist/lib/errors').OpenWhiskNodeError} OpenWhiskNodeError */
 
 const MANIFEST = 'packages:\n  demo:\n    actions:\n      hello:\n        function: hello.js\n        runtime: nodejs:20\n';
 
@@ -37,7 +38,7 @@ describe('manifest files: what is read, and from where', () => {
   });
 
   const both = async (file, re) => {
-    await assert.rejects(locateManifest(file, userDir), (err) => {
+    await assert.rejects(locateManifest(file, userDir), (/** @type {OpenWhiskNodeError} */ err) => {
       assert.match(err.message, re);
       assert.doesNotMatch(err.message, /TOP-SECRET|root:x/);
       assert.equal(err.code, 'config');
@@ -84,7 +85,7 @@ describe('manifest files: what is read, and from where', () => {
       const cat = new ManifestCatalog(await locateManifest(name, userDir));
       await assert.rejects(
         cat.list(),
-        (err) => {
+        (/** @type {Error} */ err) => {
           assert.match(err.message, new RegExp(`${name}:1:\\d+: YAML syntax error`));
           assert.doesNotMatch(err.message, /TOP-?SECRET/);
           return true;
@@ -96,7 +97,7 @@ describe('manifest files: what is read, and from where', () => {
       const cat = new ManifestCatalog(await locateManifest(name, userDir));
       await assert.rejects(
         cat.list(),
-        (err) => {
+        (/** @type {Error} */ err) => {
           assert.match(err.message, /not a wskdeploy manifest/);
           assert.doesNotMatch(err.message, /TOP-SECRET|root:x/);
           return true;
@@ -123,7 +124,7 @@ describe('manifest files: what is read, and from where', () => {
   it('keeps file:line errors for real manifests', async () => {
     const bad = path.join(userDir, 'bad-manifest.yaml');
     fs.writeFileSync(bad, 'packages:\n  demo:\n    actions: [1, 2]\n');
-    await assert.rejects(new ManifestCatalog(bad).list(), (err) => {
+    await assert.rejects(new ManifestCatalog(bad).list(), (/** @type {Error} */ err) => {
       assert.match(err.message, new RegExp(`^Manifest ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:\\d+: 'actions' must be a mapping`));
       return true;
     });

@@ -21,6 +21,7 @@ const SORT = {
   publish: false,
 };
 
+/** @returns {import('../../../dist/lib/types').Activation} */
 function record(id, name, path) {
   return {
     activationId: id.padStart(32, '0'),
@@ -83,6 +84,7 @@ describe("the gateway API's answers as OpenWhisk shapes them", () => {
   });
   after(() => l?.close());
 
+  /** @param {string} p @param {Record<string, string>} [headers] */
   const get = async (p, headers = auth) => {
     const r = await fetch(`${base}${p}`, { headers });
     return { status: r.status, body: await r.json() };

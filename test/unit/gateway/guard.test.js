@@ -47,7 +47,7 @@ function generated(label) {
 }
 
 /** One request with exactly these headers (Host included), from `localAddress` if given. */
-function request(port, path, { headers = {}, localAddress } = {}) {
+function request(port, path, /** @type {{ headers?: Record<string, string>, localAddress?: string }} */ { headers = {}, localAddress } = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path, headers, localAddress, agent: false }, (res) => {
       let text = '';

@@ -5,6 +5,7 @@
 
 const assert = require('node:assert/strict');
 const { Capacity } = require('../../../dist/lib/local/capacity');
+const { OpenWhiskNodeError } = require('../../../dist/lib/errors');
 const { containerPlan } = require('../../support/container-plan');
 
 function settings(over = {}) {
@@ -29,7 +30,9 @@ function settings(over = {}) {
 function owner(over) {
   const ticks = { n: 0 };
   const engine = { instanceId: 'i', runtimeId: 'r', engineId: 'e', health: { downError: undefined }, tick: () => ticks.n++ };
-  return { cap: new Capacity(settings(over), {}, engine), ticks };
+  // No containers are made here: no environment to make them in.
+  const env = /** @type {import('../../../dist/lib/local/container-setup').ContainerEnv} */ ({});
+  return { cap: new Capacity(settings(over), env, engine), ticks };
 }
 
 /** A pool as the owner sees it; `idle` lists its containers' last-used times (all idle, ready). */
@@ -119,7 +122,7 @@ describe('the owner of capacity (fake pools)', () => {
     const { cap } = owner({ capacity: 1 });
     const a = member(cap, 'a', [Date.now()]);
     const b = member(cap, 'b');
-    cap.engineDown(new Error('gone'));
+    cap.engineDown(new OpenWhiskNodeError('docker', 'gone'));
     assert.deepEqual([a.engine, b.engine], [['gone'], ['gone']]);
     b.want = 1;
     cap.waitFor(b);

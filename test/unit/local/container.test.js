@@ -10,6 +10,7 @@ const http = require('node:http');
 const { PassThrough } = require('node:stream');
 const { ActionContainer, takesWork } = require('../../../dist/lib/local/container');
 const { containerPlan } = require('../../support/container-plan');
+/** @typedef {import('../../../dist/lib/errors').OpenWhiskNodeError} OpenWhiskNodeError */
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
@@ -67,9 +68,11 @@ function fakeEnv(port, opts = {}) {
     }),
     modem: { demuxStream: (stream, out) => stream.on('data', (d) => out.write(d)) },
   };
+  /** @type {import('../../../dist/lib/local/container-setup').ContainerEnv} */
   const env = {
     docker: {
-      api,
+      // The Docker API as far as a container calls it.
+      api: /** @type {import('dockerode')} */ (/** @type {unknown} */ (api)),
       target: { description: 'fake engine', options: {} },
       agent: new http.Agent({ keepAlive: false }),
       network: '',
@@ -174,7 +177,7 @@ describe('local container states (fake Docker, loopback proxy)', () => {
     await until(() => told.length === 2, 'told twice');
     assert.deepEqual(told, ['suspended', 'dead']);
     assert.equal(c.state, 'dead');
-    await assert.rejects(c.handOver(plan('echo')), (e) => e.reason === 'closed');
+    await assert.rejects(c.handOver(plan('echo')), (/** @type {OpenWhiskNodeError} */ e) => e.reason === 'closed');
     assert.equal(p.inits, 0, 'a dead cell receives no code');
     await c.remove();
     assert.equal(c.state, 'gone');
@@ -221,14 +224,14 @@ describe('local container states (fake Docker, loopback proxy)', () => {
     const { c, told } = watched(env);
     await c.launch();
     docker.removeFails = true;
-    await assert.rejects(c.remove('retired'), (e) => e.code === 'unreachable');
+    await assert.rejects(c.remove('retired'), (/** @type {OpenWhiskNodeError} */ e) => e.code === 'unreachable');
     assert.equal(c.state, 'removing');
     assert.equal(docker.failedRemovals, 1, 'handed to the registry to retry');
     docker.streams[0].end();
     await tick(20);
     assert.equal(c.state, 'removing', 'not suspended');
     assert.deepEqual(told, []);
-    await assert.rejects(c.launch(), (e) => e.reason === 'closed', 'a removed container is not launched again');
+    await assert.rejects(c.launch(), (/** @type {OpenWhiskNodeError} */ e) => e.reason === 'closed', 'a removed container is not launched again');
     docker.removeFails = false;
     await c.remove();
     assert.equal(c.state, 'gone');
@@ -253,7 +256,7 @@ describe('local container states (fake Docker, loopback proxy)', () => {
 
   it('the isolation network is ambiguous at start (another process made a duplicate a moment ago): found again, and the launch retries', async () => {
     const { env, docker } = fakeEnv(p.port);
-    env.docker.isolationNetwork = 'net-1';
+    /** @type {{ isolationNetwork: string }} */ (env.docker).isolationNetwork = 'net-1';
     let renewed = 0;
     env.docker.renewIsolation = async () => {
       renewed++;
@@ -271,7 +274,10 @@ describe('local container states (fake Docker, loopback proxy)', () => {
     const { env, docker } = fakeEnv(p.port);
     p.status = 502;
     const c = new ActionContainer(env, plan());
-    await assert.rejects(c.launch(), (e) => e.code === 'developer_error' && /failed to initialize \(HTTP 502\)/.test(e.message));
+    await assert.rejects(
+      c.launch(),
+      (/** @type {OpenWhiskNodeError} */ e) => e.code === 'developer_error' && /failed to initialize \(HTTP 502\)/.test(e.message),
+    );
     assert.equal(c.state, 'gone');
     assert.deepEqual(docker.removed, ['x1']);
   });
@@ -284,7 +290,8 @@ describe('local container states (fake Docker, loopback proxy)', () => {
     const c = new ActionContainer(env, plan());
     await assert.rejects(
       c.launch(),
-      (e) => e.code === 'developer_error' && /failed to initialize: The action exhausted its memory and was aborted\./.test(e.message),
+      (/** @type {OpenWhiskNodeError} */ e) =>
+        e.code === 'developer_error' && /failed to initialize: The action exhausted its memory and was aborted\./.test(e.message),
     );
     assert.equal(c.state, 'gone');
     assert.equal(p.inits, 1);

@@ -13,6 +13,7 @@ const { bounded, parseDockerTarget } = require('../../../dist/lib/local/docker')
 const { DockerHealth } = require('../../../dist/lib/local/health');
 const { Containers } = require('../../../dist/lib/local/registry');
 const { sweepLeftovers } = require('../../../dist/lib/local/setup');
+/** @typedef {import('../../../dist/lib/errors').OpenWhiskNodeError} OpenWhiskNodeError */
 
 /** An engine that takes each request and never answers; counts the connections still open. */
 function hangingDocker(socketPath) {
@@ -90,10 +91,12 @@ describe('local: Docker calls are cancelled at their bound', function () {
   it('every kind of call the runtime bounds is cancelled there', async () => {
     const docker = new Docker(target.options);
     const c = docker.getContainer('abc');
+    // dockerode takes options (abortSignal) in these calls too; its types list none there.
+    const withOptions = /** @type {Record<'ping' | 'version' | 'info', (opts: object) => Promise<unknown>>} */ (/** @type {unknown} */ (docker));
     const calls = {
-      ping: (abortSignal) => docker.ping({ abortSignal }),
-      version: (abortSignal) => docker.version({ abortSignal }),
-      info: (abortSignal) => docker.info({ abortSignal }),
+      ping: (abortSignal) => withOptions.ping({ abortSignal }),
+      version: (abortSignal) => withOptions.version({ abortSignal }),
+      info: (abortSignal) => withOptions.info({ abortSignal }),
       listContainers: (abortSignal) => docker.listContainers({ all: true, abortSignal }),
       listNetworks: (abortSignal) => docker.listNetworks({ filters: { name: ['x'] }, abortSignal }),
       createNetwork: (abortSignal) => docker.createNetwork({ Name: 'x', abortSignal }),
@@ -106,7 +109,7 @@ describe('local: Docker calls are cancelled at their bound', function () {
       remove: (abortSignal) => c.remove({ force: true, v: true, abortSignal }),
     };
     for (const [name, call] of Object.entries(calls)) {
-      await assert.rejects(bounded(call, 150, target, name), (e) => {
+      await assert.rejects(bounded(call, 150, target, name), (/** @type {OpenWhiskNodeError} */ e) => {
         assert.equal(e.code, 'unreachable');
         assert.match(e.message, new RegExp(`did not answer within 150 ms while ${name}\\. Is dockerd running and healthy\\?`));
         return true;

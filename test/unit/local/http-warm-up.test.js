@@ -103,7 +103,8 @@ describe('stem-cell warm-up call', () => {
     const s2 = await server((req, res) => res.end('ok'));
     const agent = createAgent();
     try {
-      const plan = { maxInflight: 1, limits: { logs: 1 } };
+      // A plan as far as the client's log framer reads one.
+      const plan = /** @type {import('../../../dist/lib/local/proxy-client').ProtocolPlan} */ ({ maxInflight: 1, limits: { logs: 1 } });
       const io = new ProxyClient(agent, { startTimeout: 1000, logGrace: 50, maxResult: 1024 }, plan);
       io.host = '127.0.0.1';
       io.port = s1.port;

@@ -76,10 +76,12 @@ function setup({ capacity = 2, queueLimit = 10, hold = false } = {}) {
     containerGone: (removal) => (removal ? slots.releaseAfter(removal) : slots.release()),
     left: (pool) => slots.forget(pool),
   };
+  /** @type {import('../../../dist/lib/local/pool').PoolDeps} */
   const deps = {
-    capacity: owner,
+    // The capacity owner and the containers as far as a pool uses them.
+    capacity: /** @type {import('../../../dist/lib/local/capacity').PoolCapacity} */ (/** @type {unknown} */ (owner)),
     health: { downError: undefined },
-    containers: {},
+    containers: /** @type {import('../../../dist/lib/local/container-setup').ContainerEnv} */ ({}),
     maxPayload: 1 << 20,
     startTimeout: 1000,
     forget: () => undefined,
@@ -88,6 +90,8 @@ function setup({ capacity = 2, queueLimit = 10, hold = false } = {}) {
   return { p, log, slots };
 }
 const tick = () => new Promise((r) => setImmediate(r));
+/** What the fake containers answer: the parameters they were given, as { echo }. */
+const echoed = (a) => /** @type {{ echo: { i: number } }} */ (a.response.result).echo;
 
 describe('pool of one action (fake containers)', () => {
   it('warm provisions one container; a message runs there with the defaults merged, initTime on the first run only', async () => {
@@ -118,7 +122,7 @@ describe('pool of one action (fake containers)', () => {
     for (const c of log.made) while (c.pending.length) c.pending.shift().ok();
     const got = await Promise.all(results);
     assert.deepEqual(
-      got.map((a) => a.response.result.echo.i),
+      got.map((a) => echoed(a).i),
       [1, 2, 3, 4],
     );
   });
@@ -170,7 +174,7 @@ describe('pool of one action (fake containers)', () => {
     c.state = 'detached';
     c.watcher(c);
     const a = await waiting;
-    assert.equal(a.response.result.echo.i, 1);
+    assert.equal(echoed(a).i, 1);
     assert.equal(c.runs, 1, 'a detached container serves on');
     assert.equal(log.made.length, 1);
   });
@@ -225,6 +229,7 @@ describe('pool of one action (fake containers)', () => {
   it("close({ wait: 'stopped' }) resolves before Docker has removed the containers; their slots stay taken until then", async () => {
     const { p, log, slots } = setup({ capacity: 1 });
     await p.warm();
+    /** @type {(value?: unknown) => void} */
     let finish;
     log.made[0].remove = (reason) => {
       log.made[0].state = 'removing';

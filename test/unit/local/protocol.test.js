@@ -48,7 +48,13 @@ describe('local: protocol', () => {
   it('limits default like the platform', () => {
     assert.deepEqual(p.effectiveLimits(undefined), { timeout: 60000, memory: 256, logs: 10, concurrency: 1 });
     assert.deepEqual(p.effectiveLimits({ timeout: 100, memory: 512, logs: 0, concurrency: 5 }), { timeout: 100, memory: 512, logs: 0, concurrency: 5 });
-    assert.deepEqual(p.effectiveLimits({ timeout: -1, memory: 'x', concurrency: 0 }), { timeout: 60000, memory: 256, logs: 10, concurrency: 1 });
+    // Malformed limits, as an action document from anywhere may carry them.
+    assert.deepEqual(p.effectiveLimits(/** @type {any} */ ({ timeout: -1, memory: 'x', concurrency: 0 })), {
+      timeout: 60000,
+      memory: 256,
+      logs: 10,
+      concurrency: 1,
+    });
   });
 
   it('env values are stringified as WhiskAction.containerInitializer does', () => {
@@ -145,7 +151,7 @@ describe('local: protocol', () => {
     assert.equal(zip.value.binary, true);
     assert.equal(zip.value.main, 'hello');
     assert.equal(zip.value.code, 'UEsDBA==');
-    assert.equal('__OW_API_KEY' in zip.value.env, false);
+    assert.equal('__OW_API_KEY' in /** @type {object} */ (zip.value.env), false);
 
     // base64-looking code flagged binary:false stays binary:false (never re-guessed)
     assert.equal(p.initBody(doc({ exec: { kind: 'nodejs:20', code: 'abcd', binary: false } }), ctx, {}).value.binary, false);

@@ -6,32 +6,37 @@
 const assert = require('node:assert/strict');
 const { ImageChooser } = require('../../../dist/lib/local/provision');
 
-const catalog = { location: 'test', runtimeImages: async () => ({}) };
+/** A catalog as far as the chooser reads one (its runtimes manifest: empty). */
+const catalog = /** @type {import('../../../dist/lib/types').Catalog} */ ({ location: 'test', runtimeImages: async () => ({}) });
 const doc = (kind) => ({ namespace: 'guest', name: 'a', exec: { kind, code: 'function main() {}' } });
 
 /** A Docker engine of `arch` holding `images`; pulls fail (no registry) and are counted. */
 function engine(arch, images) {
+  /** @type {import('../../../dist/lib/local/provision').ImageEngine & { pulls: number, notices: string[], failures: number }} */
   const e = {
     pulls: 0,
     notices: [],
     failures: 0,
     platform: { os: 'linux', arch },
-    target: { kind: 'socket', socketPath: '/fake' },
+    target: { description: 'unix:///fake', options: { socketPath: '/fake' }, socketPath: '/fake' },
     hasReady: () => false,
     noteFailure: () => e.failures++,
     notice: (t) => e.notices.push(t),
-    docker: {
-      getImage: (name) => ({
-        inspect: async () => {
-          if (!images.includes(name)) throw Object.assign(new Error(`No such image: ${name}`), { statusCode: 404 });
-          return { Os: 'linux', Architecture: arch === 'arm' ? 'arm' : arch, Config: { Labels: {} } };
+    // The Docker API as far as the chooser calls it.
+    docker: /** @type {import('dockerode')} */ (
+      /** @type {unknown} */ ({
+        getImage: (name) => ({
+          inspect: async () => {
+            if (!images.includes(name)) throw Object.assign(new Error(`No such image: ${name}`), { statusCode: 404 });
+            return { Os: 'linux', Architecture: arch === 'arm' ? 'arm' : arch, Config: { Labels: {} } };
+          },
+        }),
+        pull: (name, cb) => {
+          e.pulls++;
+          cb(Object.assign(new Error(`pull access denied for ${name}: no registry`), { statusCode: 404 }));
         },
-      }),
-      pull: (name, cb) => {
-        e.pulls++;
-        cb(Object.assign(new Error(`pull access denied for ${name}: no registry`), { statusCode: 404 }));
-      },
-    },
+      })
+    ),
   };
   return e;
 }

@@ -8,6 +8,7 @@ const { ProxyClient } = require('../../../dist/lib/local/proxy-client');
 const { createAgent } = require('../../../dist/lib/local/http');
 const { loopbackServer } = require('../../support/loopback-server');
 const { containerPlan } = require('../../support/container-plan');
+/** @typedef {import('../../../dist/lib/errors').OpenWhiskNodeError} OpenWhiskNodeError */
 
 const LIMITS = { startTimeout: 1000, logGrace: 20, maxResult: 1 << 20 };
 
@@ -44,6 +45,7 @@ describe('proxy client (readiness probe, POST /init, POST /run; no container obj
   it("postInit: its duration on HTTP 200; the action's own message on another status; `dropped` when the connection breaks", async () => {
     answer = (req, res) => res.end('{"ok":true}');
     const ok = await client().postInit(plan(), 'container c1');
+    assert.ok('ms' in ok, 'not dropped');
     assert.equal(typeof ok.ms, 'number');
     answer = (req, res) => {
       res.writeHead(502, { 'Content-Type': 'application/json' });
@@ -51,7 +53,8 @@ describe('proxy client (readiness probe, POST /init, POST /run; no container obj
     };
     await assert.rejects(
       client().postInit(plan(), 'container c1'),
-      (e) => e.code === 'developer_error' && /failed to initialize \(HTTP 502\): SyntaxError: Unexpected token/.test(e.message),
+      (/** @type {OpenWhiskNodeError} */ e) =>
+        e.code === 'developer_error' && /failed to initialize \(HTTP 502\): SyntaxError: Unexpected token/.test(e.message),
     );
     answer = (req) => req.socket.destroy();
     assert.deepEqual(await client().postInit(plan(), 'container c1'), { dropped: true });

@@ -22,6 +22,7 @@ function component(name, failAt) {
     async run(params) {
       const x = (params && params.x) || 0;
       const success = x + 1 !== failAt;
+      /** @type {import('../../../dist/lib/types').Activation} */
       const a = {
         activationId: `c${++n}`.padEnd(32, '0'),
         namespace: 'guest',
@@ -68,7 +69,12 @@ describe("a sequence keeps its components' activations, each caused by it", () =
     const store = new ActivationStore({ maxCount: 100 });
     const s = seq('fails', [component('a'), component('b', 2), component('c')]);
     const engine = recording({ provision: async () => s }, store);
-    const h = await engine.provision('node', {}, {});
+    // The fake engine reads neither the document nor the catalog.
+    const h = await engine.provision(
+      'node',
+      /** @type {import('../../../dist/lib/types').ActionDoc} */ ({}),
+      /** @type {import('../../../dist/lib/types').Catalog} */ ({}),
+    );
     const err = await h.invoke({ x: 0 }).then(
       () => undefined,
       (e) => e,

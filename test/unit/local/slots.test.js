@@ -143,6 +143,7 @@ describe('slots (capacity of a runtime)', () => {
   it('reserve waits for a removal in progress (releaseAfter), and times out with the capacity error', async () => {
     const s = new Slots(1, 50, policy(0));
     s.take();
+    /** @type {(value?: unknown) => void} */
     let done;
     s.releaseAfter(new Promise((r) => (done = r)));
     assert.equal(s.used, 1, 'held until the container is gone');
@@ -209,6 +210,7 @@ describe('slots (capacity of a runtime)', () => {
   it("a first container for a node's deploy gets a freed slot before one for work already accepted, which waits longer", async () => {
     const s = new Slots(1, 1000, policy(0));
     s.take();
+    /** @type {(value?: unknown) => void} */
     let done;
     s.releaseAfter(new Promise((r) => (done = r))); // a removal in progress: the node's reserve waits for it
     const order = [];
