@@ -70,7 +70,7 @@ export interface GatewayApiOptions {
   metrics?: () => string;
 }
 
-/** SHA-256 of a string: Node's one-shot hash where it has it (20.12 and later: a third of a Hash object's cost), else a Hash object. */
+/** SHA-256 of a string: Node's one-shot hash where it has it (20.12 and later: about a third less than a Hash object), else a Hash object. */
 const digest: (s: string) => Buffer = typeof hash === 'function' ? (s) => hash('sha256', s, 'buffer') : (s) => createHash('sha256').update(s).digest();
 
 export class GatewayApi {
