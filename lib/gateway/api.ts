@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ActivationStore } from '../activations/store';
 import { CONTENT_TYPE as METRICS_TYPE } from '../metrics';
@@ -70,7 +70,8 @@ export interface GatewayApiOptions {
   metrics?: () => string;
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+/** SHA-256 of a string: Node's one-shot hash where it has it (20.12 and later: about a third less than a Hash object), else a Hash object. */
+const digest: (s: string) => Buffer = typeof hash === 'function' ? (s) => hash('sha256', s, 'buffer') : (s) => createHash('sha256').update(s).digest();
 
 export class GatewayApi {
   private inflight = 0;
@@ -124,8 +125,9 @@ export class GatewayApi {
 
   /** The key check, after the client's tries: past them, 429 until its window ends, whatever key it sends. */
   private authorised(req: IncomingMessage): void {
-    const client = AuthFailures.clientOf(req.socket?.remoteAddress, req.socket?.localAddress);
-    const wait = this.failures.retryAfter(client);
+    const client = () => AuthFailures.clientOf(req.socket?.remoteAddress, req.socket?.localAddress);
+    // No client has failed lately (the usual case): nobody to hold back, and no address to work out.
+    const wait = this.failures.size > 0 ? this.failures.retryAfter(client()) : 0;
     if (wait > 0) {
       req.resume();
       const s = Math.ceil(wait / 1000);
@@ -134,7 +136,7 @@ export class GatewayApi {
     try {
       this.checkKey(req);
     } catch (e) {
-      if (req.headers.authorization) this.failures.failed(client);
+      if (req.headers.authorization) this.failures.failed(client());
       throw e;
     }
   }

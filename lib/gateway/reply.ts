@@ -1,8 +1,8 @@
 // The gateway API's replies and request bodies, as apache/openwhisk's controller shapes them: status,
 // `{error, code}` bodies, paging, name checks, the parameters of an invoke, the record of a failure.
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OpenWhiskNodeError } from '../errors';
+import { newActivationId } from '../local/protocol';
 import { ENTITY_NAME_MAX, isEntityName } from '../names';
 import type { ActionDoc, ActionRef, Activation, KeyValue } from '../types';
 import { DEFAULT_VERSION } from './entities';
@@ -32,8 +32,8 @@ export class HttpError extends Error {
   }
 }
 
-/** 32 lowercase hex characters, as OpenWhisk's ids (randomUUID draws from a cached entropy pool). */
-export const newId = () => randomUUID().replace(/-/g, '');
+/** 32 lowercase hex characters, as OpenWhisk's ids: the engine's activation ids (hex of a pooled random buffer). */
+export const newId = newActivationId;
 
 /**
  * The invoke's parameters: a JSON object of at most `max` bytes, arriving within `bodyMs`, and its size in bytes

@@ -13,6 +13,12 @@ export interface HttpReply {
    * without waiting for Docker to relay the sentinels. Absent from other images.
    */
   logBytes?: number;
+  /**
+   * X-Leon-Sentinels: none of a /run reply: the runtime wrote no log sentinels for this activation
+   * (asked with X-Leon-Sentinels: if-written, it skips them when the activation wrote nothing), so
+   * none are to be waited for or swallowed. Absent from other images and older ones.
+   */
+  noSentinels?: boolean;
 }
 
 const LOG_BYTES = /^\d{1,15}$/;
@@ -48,6 +54,12 @@ export function createAgent(): http.Agent {
 }
 
 const JSON_HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json' };
+/**
+ * A /run's headers: our Node.js runtime writes no log sentinels for an activation that succeeded and
+ * wrote nothing (its reply says so), which spares Docker relaying them over the attached stream on
+ * every silent run (runtimes/nodejs/README.md). Other images ignore the header.
+ */
+export const RUN_HEADERS: Readonly<Record<string, string>> = { 'X-Leon-Sentinels': 'if-written' };
 
 export function postJson(
   agent: http.Agent | false,
@@ -58,6 +70,7 @@ export function postJson(
   timeoutMs: number,
   onHandle?: (h: CallHandle | undefined) => void,
   maxReplyBytes = Infinity,
+  extraHeaders?: Readonly<Record<string, string>>,
 ): Promise<HttpReply> {
   return new Promise<HttpReply>((resolve, reject) => {
     let settled = false;
@@ -67,7 +80,7 @@ export function postJson(
       path,
       method: 'POST',
       agent,
-      headers: { ...JSON_HEADERS, 'Content-Length': Buffer.byteLength(body) },
+      headers: { ...JSON_HEADERS, ...extraHeaders, 'Content-Length': Buffer.byteLength(body) },
     });
     const finish = (err: HttpCallError | undefined, reply?: HttpReply): void => {
       if (settled) return;
@@ -129,6 +142,7 @@ export function postJson(
         const reply: HttpReply = { status: res.statusCode ?? 0, body };
         const logBytes = res.headers['x-leon-log-bytes'];
         if (typeof logBytes === 'string' && LOG_BYTES.test(logBytes)) reply.logBytes = Number(logBytes);
+        if (res.headers['x-leon-sentinels'] === 'none') reply.noSentinels = true;
         finish(undefined, reply);
       });
       res.on('aborted', () => finish(new HttpCallError('dropped', 'the connection closed before the reply was complete')));

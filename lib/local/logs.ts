@@ -194,13 +194,14 @@ export class LogFramer {
   /**
    * Close a frame whose activation wrote nothing (the runtime said so in its reply): complete now,
    * with the lines it has (output from between activations), and swallow its sentinels when Docker
-   * relays them. Not a sign of a sentinel-less image, unlike abandon().
+   * relays them — unless `sentinelsFollow` is false (the runtime wrote none for it). Not a sign of a
+   * sentinel-less image, unlike abandon().
    */
-  closeSilent(frame: LogFrame): void {
+  closeSilent(frame: LogFrame, sentinelsFollow = true): void {
     if (frame.done) return;
     if (this.current === frame) {
       this.current = undefined;
-      if (!this.ended) this.owe(frame);
+      if (!this.ended && sentinelsFollow) this.owe(frame);
     }
     frame.complete(false);
   }

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import { MAX_QUOTE_CHARS, OpenWhiskNodeError, clip } from '../errors';
 import type { ActionDoc, ActionLimits } from '../types';
-import { HttpCallError, postJson, probe, type CallHandle, type HttpReply, warmUpCall } from './http';
+import { HttpCallError, postJson, probe, RUN_HEADERS, type CallHandle, type HttpReply, warmUpCall } from './http';
 import { LogFramer, type ChunkSink, type LogFrame } from './logs';
 import { Messages, initBody, initFailureMessage, runContext, type ActionIdentity } from './protocol';
 
@@ -217,7 +217,7 @@ export class ProxyClient {
     let failure: RunFailure | undefined;
     let oversize: RunOutcome['oversize'];
     try {
-      reply = await postJson(this.agent, this.host, this.port, '/run', body, timeoutMs, this.tracker(), this.limits.maxResult);
+      reply = await postJson(this.agent, this.host, this.port, '/run', body, timeoutMs, this.tracker(), this.limits.maxResult, RUN_HEADERS);
     } catch (err) {
       const e = err as HttpCallError;
       // Aborted by close() → 'closed'; by the container's exit, or its removal after another
@@ -231,8 +231,9 @@ export class ProxyClient {
     if (reply) {
       if (this.framer.sentinels === 'no') this.framer.abandon(frame);
       // Our runtimes count what an activation wrote: when nothing, its logs are complete now (the
-      // sentinels Docker relays a moment later are swallowed), so the reply does not wait for them.
-      else if (reply.logBytes === 0 && reply.status === 200) this.framer.closeSilent(frame);
+      // sentinels Docker relays a moment later are swallowed, unless the runtime says it wrote none),
+      // so the reply does not wait for them.
+      else if (reply.logBytes === 0 && reply.status === 200) this.framer.closeSilent(frame, !reply.noSentinels);
       const l = frame.settle(this.limits.logGrace);
       logs = Array.isArray(l) ? l : await l;
     } else {

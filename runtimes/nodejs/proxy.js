@@ -34,6 +34,9 @@ function setStatus(next) {
 // /run reply says so in X-Leon-Log-Bytes, and when it is 0 the node need not wait for Docker to
 // relay the sentinels. Only while one activation runs at a time, and never once a child process
 // was started (it may write to the inherited descriptors directly, past this count).
+// A /run that asks with `X-Leon-Sentinels: if-written` (the node's engine does) gets no sentinels
+// when it succeeded and nothing was written: the reply then says `X-Leon-Sentinels: none`, and
+// Docker has nothing to relay for it (no log write, no attach stream traffic).
 let logBytes = 0;
 let countable = !ALLOW_CONCURRENT;
 for (const stream of [process.stdout, process.stderr]) {
@@ -126,7 +129,7 @@ async function init(message) {
   }
 }
 
-async function run(message) {
+async function run(message, headers) {
   if (userMain === undefined && DEFAULT_ACTION && status === 'ready') {
     const initialized = await init({ value: {} });
     if (initialized.code !== 200) {
@@ -138,7 +141,7 @@ async function run(message) {
     console.error(`Internal system error: ${msg}`);
     return failure(403, msg);
   }
-  return activate(userMain, message, false);
+  return activate(userMain, message, false, headers !== undefined && headers['x-leon-sentinels'] === 'if-written');
 }
 
 /**
@@ -159,8 +162,11 @@ async function warmUp(message) {
 
 const REHEARSAL_CODE = 'function main(params) { return {}; }';
 
-/** Runs `fn` with the message's arguments; a rehearsal (warmUp) sets no status, no environment and writes no sentinels. */
-async function activate(fn, message, rehearsing) {
+/**
+ * Runs `fn` with the message's arguments; a rehearsal (warmUp) sets no status, no environment and writes no sentinels.
+ * `ifWritten`: skip the sentinels of a successful activation that wrote nothing (the reply says so).
+ */
+async function activate(fn, message, rehearsing, ifWritten = false) {
   let args = message.value;
   if (args === null || args === undefined) {
     args = {};
@@ -205,6 +211,10 @@ async function activate(fn, message, rehearsing) {
   }
   if (countable) {
     response.headers = { 'X-Leon-Log-Bytes': String(logBytes) };
+    if (ifWritten && logBytes === 0 && response.code === 200 && !rehearsing) {
+      response.headers['X-Leon-Sentinels'] = 'none';
+      return response;
+    }
   }
   // A rehearsal writes nothing: its zero-length writes take the streams' path all the same.
   await writeSentinels(rehearsing ? '' : SENTINEL);
@@ -304,7 +314,7 @@ const server = http.createServer(async (req, res) => {
     return;
   }
   try {
-    send(res, await handler(message));
+    send(res, await handler(message, req.headers));
   } catch (err) {
     console.error('Internal error:', err);
     send(res, failure(500, 'Internal error.'));

@@ -283,6 +283,22 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       assert.equal(loud.headers['x-leon-log-bytes'], String(Buffer.byteLength('hello from the action\nwarning from the action\n')));
     });
 
+    it('asked with X-Leon-Sentinels: if-written, writes no sentinels for a successful run that wrote nothing (its reply says none), and writes them for one that wrote', async () => {
+      const asked = { 'X-Leon-Sentinels': 'if-written' };
+      const quiet = await request(proxy.url, '/run', { value: { mode: 'undefined' } }, 'POST', asked);
+      assert.equal(quiet.status, 200);
+      assert.equal(quiet.headers['x-leon-log-bytes'], '0');
+      assert.equal(quiet.headers['x-leon-sentinels'], 'none');
+      const loud = await request(proxy.url, '/run', { value: { name: 'asked' } }, 'POST', asked);
+      processedRuns++;
+      assert.equal(loud.status, 200);
+      assert.equal(loud.headers['x-leon-sentinels'], undefined);
+      // The quiet run's sentinels would come before the loud one's: one pair per run that wrote.
+      const logs = await proxy.logsWhen((l) => countSentinels(l.stdout) >= processedRuns && countSentinels(l.stderr) >= processedRuns);
+      assert.equal(countSentinels(logs.stdout), processedRuns);
+      assert.equal(countSentinels(logs.stderr), processedRuns);
+    });
+
     it('sets /init env values into process.env (stringified)', async () => {
       const res = await proxy.run({ mode: 'env' });
       processedRuns++;

@@ -145,6 +145,19 @@ describe('local: log framing', () => {
     assert.deepEqual(c.lines, [`${ISO} stdout: between`]);
   });
 
+  it('a silent activation the runtime wrote no sentinels for (closeSilent(frame, false)) owes none: the next frame ends at its own sentinels, with its lines', () => {
+    const f = framer();
+    const a = f.begin();
+    f.closeSilent(a, false);
+    assert.equal(a.done, true);
+    assert.deepEqual(a.lines, []);
+    const b = f.begin();
+    f.stdout.write('b-out\n');
+    sentinels(f);
+    assert.equal(b.done, true, "b's sentinels end b (none are swallowed for a)");
+    assert.deepEqual(b.lines, [`${ISO} stdout: b-out`]);
+  });
+
   it('concurrent containers (framed:false) give activations no logs but keep recent lines', () => {
     const f = framer({ framed: false });
     const a = f.begin();

@@ -72,4 +72,28 @@ describe('proxy client (readiness probe, POST /init, POST /run; no container obj
     assert.equal(dropped.reply, undefined);
     assert.equal(dropped.failure, 'dropped');
   });
+
+  it('postRun asks for sentinels only when the run wrote; a reply saying none owes none, so the next run gets its own lines', async () => {
+    const c = client();
+    const S = 'XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX';
+    const asked = [];
+    answer = (req, res) => {
+      asked.push(req.headers['x-leon-sentinels']);
+      res.writeHead(200, { 'X-Leon-Log-Bytes': '0', 'X-Leon-Sentinels': 'none' });
+      res.end('{}');
+    };
+    const quiet = await c.postRun(JSON.stringify({ value: {} }), 1000);
+    assert.deepEqual(quiet.logs, []);
+    answer = (req, res) => {
+      asked.push(req.headers['x-leon-sentinels']);
+      c.sinks.stdout.write(`hello\n${S}\n`);
+      c.sinks.stderr.write(`${S}\n`);
+      res.writeHead(200, { 'X-Leon-Log-Bytes': '6' });
+      res.end('{}');
+    };
+    const loud = await c.postRun(JSON.stringify({ value: {} }), 1000);
+    assert.deepEqual(asked, ['if-written', 'if-written']);
+    assert.equal(loud.logs.length, 1);
+    assert.match(loud.logs[0], / stdout: hello$/);
+  });
 });
