@@ -505,7 +505,7 @@ async function phaseProfile() {
   const [c] = await nodeContainers(id.a);
   dropHelperSpies(id);
   const { instrument } = require('./lib/profile');
-  const { post, runBody } = require('./lib/direct');
+  const { post, runBody, RUN_HEADERS } = require('./lib/direct');
   const rec = instrument();
   const agent = createAgent();
   const act = actionInfo(profiled);
@@ -521,7 +521,7 @@ async function phaseProfile() {
   };
   const viaDirect = async (n, keep) => {
     const cur = { in: performance.now() };
-    const r = await post(agent, c.port, '/run', runBody(JSON.stringify({ n }), act));
+    const r = await post(agent, c.port, '/run', runBody(JSON.stringify({ n }), act), RUN_HEADERS);
     cur.reply = performance.now();
     JSON.parse(r.body);
     cur.out = performance.now();

@@ -2,6 +2,8 @@
 // The "direct" side of every comparison: what a minimal hand-written client does with the same
 // action container, without Node-RED and without this package. Plain node:http, a keep-alive
 // agent, the /run body the engine sends ({value, ...string context fields}), the reply parsed.
+// Its /run asks what the engine's asks (X-Leon-Sentinels: if-written: no log sentinels for a silent
+// activation), so the container does the same work for both sides of a comparison.
 
 const http = require('node:http');
 const { randomUUID } = require('node:crypto');
@@ -12,6 +14,9 @@ const { randomUUID } = require('node:crypto');
 function createAgent() {
   return new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo', timeout: 2000 });
 }
+
+// The header lib/local/http.ts's RUN_HEADERS sends with every /run of the engine.
+const RUN_HEADERS = { 'X-Leon-Sentinels': 'if-written' };
 
 const newId = () => randomUUID().replace(/-/g, '');
 
@@ -29,7 +34,7 @@ function runBody(valueJson, action) {
 }
 
 /** POST a JSON body; resolves {status, body}. */
-function post(agent, port, path, body) {
+function post(agent, port, path, body, extraHeaders = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request({
       host: '127.0.0.1',
@@ -37,7 +42,7 @@ function post(agent, port, path, body) {
       path,
       method: 'POST',
       agent,
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': Buffer.byteLength(body) },
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...extraHeaders, 'Content-Length': Buffer.byteLength(body) },
     });
     req.on('response', (res) => {
       res.setEncoding('utf8');
@@ -55,7 +60,7 @@ function post(agent, port, path, body) {
 
 /** One direct activation: serialise the value, POST /run, parse the result (as a user needs it). */
 async function runDirect(agent, port, value, action) {
-  const r = await post(agent, port, '/run', runBody(JSON.stringify(value), action));
+  const r = await post(agent, port, '/run', runBody(JSON.stringify(value), action), RUN_HEADERS);
   if (r.status !== 200) throw new Error(`direct /run on port ${port}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
   return JSON.parse(r.body);
 }
@@ -134,4 +139,4 @@ async function startAndInit(c, id, initValue, mark) {
   return { id, port };
 }
 
-module.exports = { createAgent, runBody, post, runDirect, probe, bareDeploy, sleep };
+module.exports = { createAgent, runBody, post, RUN_HEADERS, runDirect, probe, bareDeploy, sleep };
