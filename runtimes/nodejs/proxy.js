@@ -202,7 +202,18 @@ async function activate(fn, message, rehearsing, ifWritten = false) {
       setStatus('ready');
     }
     if (isObject(outcome.result)) {
-      response = reply(200, outcome.result);
+      // Serialised here, before the sentinels: a result JSON cannot carry is this activation's
+      // failure, and its log line is this activation's (counted, and before its sentinels).
+      let text;
+      try {
+        text = JSON.stringify(outcome.result);
+        if (typeof text !== 'string') throw new Error('its toJSON() returned nothing');
+      } catch (err) {
+        console.error('Cannot serialize the action result:', err);
+        text = undefined;
+        response = failure(502, `The action result is not serializable to JSON: ${err.message}`);
+      }
+      if (text !== undefined) response = { code: 200, text };
     } else {
       const type = outcome.result === null ? 'null' : typeof outcome.result;
       console.error(`Result must be of type object but has type "${type}":`, outcome.result);
@@ -221,15 +232,9 @@ async function activate(fn, message, rehearsing, ifWritten = false) {
   return response;
 }
 
-function send(res, { code, body, headers }) {
-  let text;
-  try {
-    text = JSON.stringify(body);
-  } catch (err) {
-    console.error('Cannot serialize the action result:', err);
-    code = 502;
-    text = JSON.stringify({ error: `The action result is not serializable to JSON: ${err.message}` });
-  }
+/** Writes a reply: `text` when the body is serialised already (an activation's result), else `body` as JSON. */
+function send(res, { code, body, text, headers }) {
+  if (text === undefined) text = JSON.stringify(body);
   res.writeHead(code, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }

@@ -131,6 +131,7 @@ function main(params) {
     case 'number': return 42;
     case 'undefined': return undefined;
     case 'array': return [1, 2, 3];
+    case 'bigint': return { big: 10n };
     case 'throw': throw new Error('boom');
     case 'child': require('node:child_process').execFileSync(process.execPath, ['-e', '']); return { child: true };
     case 'slow': return sleep(params.ms).then(() => ({ slept: params.ms }));
@@ -376,6 +377,23 @@ describe('runtime images: OpenWhisk action interface (runtimes/)', function () {
       processedRuns++;
       assert.equal(res.status, 502);
       assert.deepEqual(res.body, { error: 'The action did not return a dictionary.' });
+      const next = await proxy.run({ again: true });
+      processedRuns++;
+      assert.equal(next.status, 200);
+    });
+
+    it("answers a result JSON cannot carry with 502 naming it; its log line is the run's (counted, before its sentinels), also when asked if-written", async () => {
+      const res = await request(proxy.url, '/run', { value: { mode: 'bigint' } }, 'POST', { 'X-Leon-Sentinels': 'if-written' });
+      processedRuns++;
+      assert.equal(res.status, 502);
+      assert.match(res.body.error, /not serializable to JSON/);
+      assert.ok(Number(res.headers['x-leon-log-bytes']) > 0, "the error line is counted as the run's output");
+      assert.equal(res.headers['x-leon-sentinels'], undefined, 'a run that wrote gets its sentinels');
+      const logs = await proxy.logsWhen((l) => countSentinels(l.stderr) >= processedRuns);
+      const lines = logs.stderr.split('\n');
+      const cannot = lines.reduce((at, l, i) => (l.includes('Cannot serialize the action result') ? i : at), -1);
+      const lastSentinel = lines.lastIndexOf(SENTINEL);
+      assert.ok(cannot >= 0 && cannot < lastSentinel, "the error line comes before the run's sentinel");
       const next = await proxy.run({ again: true });
       processedRuns++;
       assert.equal(next.status, 200);
