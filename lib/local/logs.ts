@@ -195,13 +195,16 @@ export class LogFramer {
    * Close a frame whose activation wrote nothing (the runtime said so in its reply): complete now,
    * with the lines it has (output from between activations), and swallow its sentinels when Docker
    * relays them — unless `sentinelsFollow` is false (the runtime wrote none for it). Not a sign of a
-   * sentinel-less image, unlike abandon().
+   * sentinel-less image, unlike abandon(); a runtime that says it wrote none is one that writes them.
+   * A frame that has seen one stream's sentinel all the same is owed the other's (a runtime that says
+   * none after writing one does not shift the next activation's logs).
    */
   closeSilent(frame: LogFrame, sentinelsFollow = true): void {
     if (frame.done) return;
+    if (!sentinelsFollow && this.sentinels === 'unknown') this.sentinels = 'yes';
     if (this.current === frame) {
       this.current = undefined;
-      if (!this.ended && sentinelsFollow) this.owe(frame);
+      if (!this.ended && (sentinelsFollow || frame.seen.stdout || frame.seen.stderr)) this.owe(frame);
     }
     frame.complete(false);
   }

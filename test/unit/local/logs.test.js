@@ -158,6 +158,34 @@ describe('local: log framing', () => {
     assert.deepEqual(b.lines, [`${ISO} stdout: b-out`]);
   });
 
+  it("a runtime that says it wrote no sentinels is one that writes them: a later run whose sentinels come after the wait keeps the next run's logs its own", () => {
+    const f = framer();
+    f.closeSilent(f.begin(), false);
+    assert.equal(f.sentinels, 'yes', 'known to write sentinels (not taken for a sentinel-less image later)');
+    const slow = f.begin();
+    f.stdout.write('slow-out\n');
+    f.abandon(slow); // its sentinels later than the wait
+    sentinels(f); // slow's, late: swallowed
+    const next = f.begin();
+    f.stdout.write('next-out\n');
+    sentinels(f);
+    assert.equal(next.done, true);
+    assert.deepEqual(next.lines, [`${ISO} stdout: next-out`]);
+  });
+
+  it('a runtime that says none after writing one sentinel is owed the other: the next activation keeps its own stderr', () => {
+    const f = framer();
+    const liar = f.begin();
+    f.stdout.write(`${S}\n`); // one stream's sentinel, then a reply that says none were written
+    f.closeSilent(liar, false);
+    const next = f.begin(); // the next run starts before Docker relayed the other one
+    f.stderr.write(`${S}\n`); // the liar's other sentinel, late
+    f.stderr.write('next-err\n');
+    sentinels(f);
+    assert.equal(next.done, true);
+    assert.deepEqual(next.lines, [`${ISO} stderr: next-err`]);
+  });
+
   it('concurrent containers (framed:false) give activations no logs but keep recent lines', () => {
     const f = framer({ framed: false });
     const a = f.begin();
