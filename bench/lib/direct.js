@@ -15,8 +15,8 @@ function createAgent() {
   return new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, scheduling: 'lifo', timeout: 2000 });
 }
 
-// The header lib/local/http.ts's RUN_HEADERS sends with every /run of the engine.
-const RUN_HEADERS = { 'X-Leon-Sentinels': 'if-written' };
+// The headers the engine sends with every /run (the benchmarks load dist/: npm run build first).
+const { RUN_HEADERS } = require('../../dist/lib/local/http');
 
 const newId = () => randomUUID().replace(/-/g, '');
 
