@@ -63,8 +63,15 @@ async function until(what, fn, ms = 30000) {
   }
 }
 
+/** How many /init a container got (its logs' markers); null for one Docker is removing (its logs are gone with it). */
 async function initMarkers(id) {
-  const out = (await docker.getContainer(id).logs({ stdout: true, stderr: true })).toString('latin1');
+  let out;
+  try {
+    out = (await docker.getContainer(id).logs({ stdout: true, stderr: true })).toString('latin1');
+  } catch (err) {
+    if (err.statusCode === 409 && /dead or marked for removal/.test(err.message)) return null;
+    throw err;
+  }
   return (out.match(/INIT-MARKER/g) || []).length;
 }
 
@@ -195,7 +202,11 @@ describe('stem cells (real Docker engine)', function () {
     await until('the replacement ready', () => c.containers === 1);
     assert.equal((await c.invoke({ n: 5 })).response.success, true);
     // Every container this engine ever made got code at most once.
-    for (const c of await list([])) assert.ok((await initMarkers(c.Id)) <= 1, `container ${c.Names[0]} was initialised twice`);
+    // (A container being removed, the crashed one or a closed pool's, can no longer be read: it is skipped.)
+    for (const c of await list([])) {
+      const n = await initMarkers(c.Id);
+      if (n !== null) assert.ok(n <= 1, `container ${c.Names[0]} was initialised twice`);
+    }
     await c.close();
   });
 
